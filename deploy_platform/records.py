@@ -1,0 +1,123 @@
+"""The deployment record: what `GET /api/deployments/<id>` answers.
+
+Stored as JSON in Redis (see `state.py`). Stage timestamps are Unix seconds
+(floats) so that durations are plain subtractions; `to_json` adds ISO strings
+for people.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Status", "SourceKind", "Environment", "DeploymentRecord", "TERMINAL"]
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    CLONING = "cloning"
+    BUILDING = "building"
+    PUBLISHING = "publishing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({Status.READY, Status.FAILED})
+
+
+class SourceKind(StrEnum):
+    GIT = "git"
+    UPLOAD = "upload"
+
+
+class Environment(StrEnum):
+    PRODUCTION = "production"
+    PREVIEW = "preview"
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    id: str
+    project: str
+    source: SourceKind
+    environment: Environment
+    status: Status = Status.QUEUED
+    repo_url: str | None = None
+    ref: str | None = None
+    commit: str | None = None
+    # Aliases this deployment moves when it becomes ready (production alias, branch preview).
+    aliases: tuple[str, ...] = ()
+    urls: dict[str, str] = field(default_factory=dict)
+    # status -> Unix time when the deployment entered it.
+    timestamps: dict[str, float] = field(default_factory=dict)
+    framework: str | None = None
+    files: int | None = None
+    bytes_total: int | None = None
+    files_uploaded: int | None = None
+    bytes_uploaded: int | None = None
+    files_reused: int | None = None
+    bytes_reused: int | None = None
+    error: str | None = None
+    trigger: str = "api"
+
+    def with_status(
+        self, status: Status, *, at: float | None = None, **changes: Any
+    ) -> DeploymentRecord:
+        stamps = dict(self.timestamps)
+        stamps[status.value] = time.time() if at is None else at
+        return dataclasses.replace(self, status=status, timestamps=stamps, **changes)
+
+    def replace(self, **changes: Any) -> DeploymentRecord:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["aliases"] = list(self.aliases)
+        return data
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """The API's answer: the record plus ISO times and durations."""
+        data = self.to_dict()
+        data["times"] = {
+            name: datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+            for name, at in self.timestamps.items()
+        }
+        data["durations"] = self.durations()
+        return data
+
+    def durations(self) -> dict[str, float]:
+        order = [s.value for s in Status if s.value in self.timestamps]
+        out: dict[str, float] = {}
+        for start, end in zip(order, order[1:], strict=False):
+            out[start] = round(self.timestamps[end] - self.timestamps[start], 3)
+        if (
+            Status.QUEUED.value in self.timestamps
+            and len(order) > 1
+            and order[-1] in {s.value for s in TERMINAL}
+        ):
+            out["total"] = round(
+                self.timestamps[order[-1]] - self.timestamps[Status.QUEUED.value], 3
+            )
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeploymentRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["source"] = SourceKind(values["source"])
+        values["environment"] = Environment(values["environment"])
+        values["status"] = Status(values.get("status", Status.QUEUED))
+        values["aliases"] = tuple(values.get("aliases") or ())
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DeploymentRecord:
+        return cls.from_dict(json.loads(text))

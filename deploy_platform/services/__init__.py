@@ -1,0 +1,1 @@
+"""Helpers that start the embedded servers the platform needs (dagster-free)."""

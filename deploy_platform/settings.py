@@ -1,0 +1,71 @@
+"""Platform settings, read from `DP_*` environment variables in one place.
+
+Every process (`up`, the control API, the edge-origin, the Dagster code location)
+reads the same variables; `deploy-platform up` fills in the embedded defaults
+and hands them to its children. The configuration table in the README lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings", "default_state_dir", "public_url"]
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "deploy-platform"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    redis_url: str
+    redis_prefix: str = "dp:"
+    storage_url: str = ""
+    base_domain: str = "localhost"
+    public_scheme: str = "http"
+    public_port: int | None = 8080
+    api_url: str = "http://127.0.0.1:8000"
+    api_token: str = ""
+    git_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
+    max_repo_bytes: int = 512 * 1024 * 1024
+    max_upload_bytes: int = 256 * 1024 * 1024
+    production_branch: str = "main"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        state_dir = Path(env.get("DP_STATE_DIR") or default_state_dir())
+        port = env.get("DP_PUBLIC_PORT", "8080")
+        return cls(
+            state_dir=state_dir,
+            redis_url=env.get("DP_REDIS_URL", ""),
+            redis_prefix=env.get("DP_REDIS_PREFIX", "dp:"),
+            storage_url=env.get("DP_STORAGE_URL") or (state_dir / "objects").as_uri(),
+            base_domain=env.get("DP_BASE_DOMAIN", "localhost").lower().rstrip("."),
+            public_scheme=env.get("DP_PUBLIC_SCHEME", "http"),
+            public_port=int(port) if port else None,
+            api_url=env.get("DP_API_URL", "http://127.0.0.1:8000"),
+            api_token=env.get("DP_API_TOKEN", ""),
+            git_allow_hosts=_split(env.get("DP_GIT_ALLOW_HOSTS", "")),
+            max_repo_bytes=int(env.get("DP_MAX_REPO_BYTES", str(512 * 1024 * 1024))),
+            max_upload_bytes=int(env.get("DP_MAX_UPLOAD_BYTES", str(256 * 1024 * 1024))),
+            production_branch=env.get("DP_PRODUCTION_BRANCH", "main"),
+        )
+
+    def public_url(self, label: str) -> str:
+        return public_url(label, self.base_domain, self.public_scheme, self.public_port)
+
+
+def public_url(label: str, base_domain: str, scheme: str = "http", port: int | None = None) -> str:
+    default_port = {"http": 80, "https": 443}.get(scheme)
+    suffix = "" if port in (None, default_port) else f":{port}"
+    return f"{scheme}://{label}.{base_domain}{suffix}/"

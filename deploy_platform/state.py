@@ -1,0 +1,142 @@
+"""Redis: the deployment queue, deployment records and the alias index.
+
+Keys, all under one configurable prefix `P` (default `dp:`):
+  P queue                 Stream; each entry has field `id` = deployment id.
+  P deployment:<id>       JSON `DeploymentRecord`.
+  P project:<name>        Sorted set of deployment ids by enqueue time.
+  P alias:<name>          Deployment id the alias points at (index of the
+                          durable pointer `aliases/<name>.json` in the object store).
+  P alias-changed         Pub/sub channel: the alias name, published on every move.
+
+The queue is a Stream read by the Dagster sensor with its cursor set to the last
+entry it turned into a RunRequest: if a tick or the daemon dies half way the
+cursor does not move and the entries are read again; the deployment id as
+`run_key` makes the second submission a no-op (at-least-once + idempotent).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import redis
+
+from deploy_platform.records import DeploymentRecord, Status
+
+__all__ = ["PlatformState", "QueueEntry", "UnknownDeployment", "STREAM_START"]
+
+STREAM_START = "0-0"
+_QUEUE_MAXLEN = 100_000
+
+
+class UnknownDeployment(KeyError):
+    """No record exists for the deployment id."""
+
+
+QueueEntry = tuple[str, str]  # (stream entry id, deployment id)
+
+
+class PlatformState:
+    """Typed access to the platform's Redis keys."""
+
+    def __init__(self, client: redis.Redis[bytes], prefix: str = "dp:") -> None:
+        self.redis = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "dp:", timeout: float = 10.0) -> PlatformState:
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
+        )
+        return cls(client, prefix)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # -- records ---------------------------------------------------------------------
+    def create(self, record: DeploymentRecord) -> None:
+        stamped = record if record.timestamps else record.with_status(Status.QUEUED)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.key("deployment", record.id), stamped.to_json())
+        pipe.zadd(
+            self.key("project", record.project),
+            {record.id: stamped.timestamps[Status.QUEUED.value]},
+        )
+        pipe.execute()
+
+    def get(self, deployment_id: str) -> DeploymentRecord:
+        raw = self.redis.get(self.key("deployment", deployment_id))
+        if raw is None:
+            raise UnknownDeployment(deployment_id)
+        return DeploymentRecord.from_json(raw)
+
+    def find(self, deployment_id: str) -> DeploymentRecord | None:
+        try:
+            return self.get(deployment_id)
+        except UnknownDeployment:
+            return None
+
+    def update(
+        self, deployment_id: str, change: Callable[[DeploymentRecord], DeploymentRecord]
+    ) -> DeploymentRecord:
+        """Read-modify-write under WATCH so concurrent writers never lose a field."""
+        key = self.key("deployment", deployment_id)
+        while True:
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = cast(bytes | None, pipe.get(key))
+                    if raw is None:
+                        raise UnknownDeployment(deployment_id)
+                    updated = change(DeploymentRecord.from_json(raw))
+                    pipe.multi()
+                    pipe.set(key, updated.to_json())
+                    pipe.execute()
+                    return updated
+                except redis.WatchError:
+                    continue
+
+    def set_status(self, deployment_id: str, status: Status, **changes: Any) -> DeploymentRecord:
+        return self.update(deployment_id, lambda r: r.with_status(status, **changes))
+
+    def project_deployments(self, project: str, limit: int = 100) -> list[str]:
+        ids = self.redis.zrevrange(self.key("project", project), 0, limit - 1)
+        return [i.decode() for i in ids]
+
+    # -- queue -----------------------------------------------------------------------
+    def enqueue(self, deployment_id: str) -> str:
+        entry = self.redis.xadd(
+            self.key("queue"), {"id": deployment_id}, maxlen=_QUEUE_MAXLEN, approximate=True
+        )
+        return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    def read_queue(
+        self, after: str, count: int = 100, block_ms: int | None = None
+    ) -> list[QueueEntry]:
+        """Entries strictly after stream id `after`; waits up to `block_ms` for the first."""
+        reply = self.redis.xread({self.key("queue"): after}, count=count, block=block_ms)
+        entries: list[QueueEntry] = []
+        for _stream, items in reply or []:
+            for entry_id, fields in items:
+                dep = fields.get(b"id")
+                if dep is not None:
+                    entries.append((entry_id.decode(), dep.decode()))
+        return entries
+
+    # -- aliases ---------------------------------------------------------------------
+    def set_alias(self, alias: str, deployment_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.key("alias", alias), deployment_id)
+        pipe.publish(self.key("alias-changed"), alias)
+        pipe.execute()
+
+    def get_alias(self, alias: str) -> str | None:
+        raw = self.redis.get(self.key("alias", alias))
+        return raw.decode() if raw is not None else None
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    def now(self) -> float:
+        return time.time()

@@ -1,0 +1,28 @@
+"""Object stores: the source of truth for what is live (dagster-free).
+
+Layout, one bucket or prefix per environment:
+  sources/<id>.tar.gz            the pinned source tree
+  artifacts/<id>.tar.gz          the build output
+  blobs/<sha256>                 content-addressed file bodies
+  deployments/<id>/manifest.json path -> blob; written last, so a deployment
+                                 without a manifest does not exist
+  aliases/<name>.json            durable alias pointers
+"""
+
+from deploy_platform.storage.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStoreError,
+    check_key,
+)
+from deploy_platform.storage.factory import open_store
+
+__all__ = [
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "ObjectStoreError",
+    "check_key",
+    "open_store",
+]

@@ -1,0 +1,35 @@
+"""Choose the object store from a URL.
+
+  file:///var/lib/deploy-platform/objects            a local directory
+  s3://bucket[/prefix]?endpoint_url=...&region=...    S3, R2, SeaweedFS, MinIO
+
+Credentials are never part of the URL: they come as arguments (Dagster passes
+them from `dg.EnvVar`) or from boto3's usual chain.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from deploy_platform.storage.base import ObjectStore, ObjectStoreError
+
+__all__ = ["open_store"]
+
+
+def open_store(
+    url: str, access_key_id: str | None = None, secret_access_key: str | None = None
+) -> ObjectStore:
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        from deploy_platform.storage.local import LocalObjectStore
+
+        if parts.netloc not in ("", "localhost"):
+            raise ObjectStoreError(f"file URL must be local: {url!r}")
+        return LocalObjectStore(unquote(parts.path))
+    if parts.scheme == "s3":
+        from deploy_platform.storage.s3 import S3ObjectStore
+
+        return S3ObjectStore.from_url(url, access_key_id, secret_access_key)
+    raise ObjectStoreError(
+        f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix?endpoint_url=..."
+    )

@@ -1,0 +1,1 @@
+"""A real S3 server (SeaweedFS) on loopback (filled in by the storage work)."""
