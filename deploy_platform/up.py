@@ -1,21 +1,164 @@
-"""`deploy-platform up`: start every part on embedded defaults (being written)."""
+"""`deploy-platform up`: every part of the platform on one machine, embedded defaults.
+
+Starts, each as a supervised child process (see `supervisor.py`):
+  redis        a private redis-server when DP_REDIS_URL is not set
+  api          the control API            (python -m deploy_platform.api)
+  edge         the edge-origin            (python -m serve)
+  daemon       the Dagster daemon: queue sensor, run queue, run monitoring
+  webserver    the Dagster UI
+with DAGSTER_HOME under the state directory (persistent: the deployment history
+lives there), a local object directory when DP_STORAGE_URL is not set, and an
+API token generated into `<state>/api-token` when DP_API_TOKEN is not set.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
 
-__all__ = ["add_up_arguments", "run_up"]
+from deploy_platform.services.ports import wait_for_port
+from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.settings import Settings, default_state_dir
+from deploy_platform.supervisor import ChildSpec, Supervisor
+
+__all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE"]
+
+SAMPLE_SITE = Path(__file__).parent / "sample_site"
 
 
 def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--state-dir", help="where state lives (default: ~/.local/state/deploy-platform)"
+        "--state-dir",
+        type=Path,
+        help="where Redis data, objects, Dagster's home and logs live "
+        f"(default: $DP_STATE_DIR or {default_state_dir()})",
     )
-    parser.add_argument("--api-port", type=int, default=8000)
-    parser.add_argument("--edge-port", type=int, default=8080)
-    parser.add_argument("--ui-port", type=int, default=3000)
-    parser.add_argument("--sample", action="store_true", help="deploy the bundled sample site")
+    parser.add_argument("--api-port", type=int, default=8000, help="control API port (8000)")
+    parser.add_argument("--edge-port", type=int, default=8080, help="edge-origin port (8080)")
+    parser.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (3000)")
+    parser.add_argument(
+        "--sample", action="store_true", help="deploy the bundled sample site once running"
+    )
+
+
+def _api_token(state_dir: Path) -> str:
+    path = state_dir / "api-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(24)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def _bin(name: str) -> str:
+    """A console script installed beside this interpreter (the project's venv)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env.update(
+        {
+            "DP_STATE_DIR": str(settings.state_dir),
+            "DP_REDIS_URL": settings.redis_url,
+            "DP_REDIS_PREFIX": settings.redis_prefix,
+            "DP_STORAGE_URL": settings.storage_url,
+            "DP_BASE_DOMAIN": settings.base_domain,
+            "DP_PUBLIC_SCHEME": settings.public_scheme,
+            "DP_PUBLIC_PORT": "" if settings.public_port is None else str(settings.public_port),
+            "DP_API_URL": settings.api_url,
+            "DP_API_TOKEN": settings.api_token,
+            "DP_GIT_ALLOW_HOSTS": ",".join(settings.git_allow_hosts),
+            "DP_MAX_REPO_BYTES": str(settings.max_repo_bytes),
+            "DP_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
+            "DP_PRODUCTION_BRANCH": settings.production_branch,
+            # The Dagster definitions read these through dg.EnvVar; always present.
+            "DP_S3_ACCESS_KEY_ID": base.get("DP_S3_ACCESS_KEY_ID", ""),
+            "DP_S3_SECRET_ACCESS_KEY": base.get("DP_S3_SECRET_ACCESS_KEY", ""),
+            "DAGSTER_HOME": str(dagster_home),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
 
 
 def run_up(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from deploy_platform.dagster_home import write_dagster_home
+
+    env = dict(os.environ)
+    state_dir = Path(args.state_dir or env.get("DP_STATE_DIR") or default_state_dir()).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env["DP_STATE_DIR"] = str(state_dir)
+    env.setdefault("DP_PUBLIC_PORT", str(args.edge_port))
+    env["DP_API_URL"] = f"http://127.0.0.1:{args.api_port}"
+    if not env.get("DP_API_TOKEN"):
+        env["DP_API_TOKEN"] = _api_token(state_dir)
+
+    redis: RedisServer | None = None
+    if not env.get("DP_REDIS_URL"):
+        redis = RedisServer(state_dir / "redis").start()
+        env["DP_REDIS_URL"] = redis.url
+    settings = Settings.from_env(env)
+    (state_dir / "objects").mkdir(exist_ok=True)
+
+    dagster_home = state_dir / "dagster"
+    write_dagster_home(dagster_home)
+    child_env = _child_env(settings, dagster_home, env)
+    workspace = str(dagster_home / "workspace.yaml")
+    python = sys.executable
+    specs = [
+        ChildSpec("api", [python, "-m", "deploy_platform.api", "--port", str(args.api_port)], child_env),
+        ChildSpec("edge", [python, "-m", "serve", "--port", str(args.edge_port)], child_env),
+        ChildSpec("daemon", [_bin("dagster-daemon"), "run", "-w", workspace], child_env, dagster_home),
+        ChildSpec(
+            "webserver",
+            [_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.ui_port), "-w", workspace],
+            child_env,
+            dagster_home,
+        ),
+    ]
+    supervisor = Supervisor(run_dir=state_dir / "run", log_dir=state_dir / "logs")
+    stopping = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        for spec in specs:
+            supervisor.start(spec)
+        wait_for_port(args.api_port, timeout=60)
+        wait_for_port(args.edge_port, timeout=60)
+        print(f"[up] state directory   {state_dir}", flush=True)
+        print(f"[up] control API       {settings.api_url}  (token in {state_dir}/api-token)")
+        print(f"[up] edge-origin       http://127.0.0.1:{args.edge_port}  (*.{settings.base_domain})")
+        print(f"[up] Dagster UI        http://127.0.0.1:{args.ui_port}")
+        print(f"[up] logs              {state_dir}/logs/", flush=True)
+        if args.sample and not stopping:
+            from deploy_platform.cli import main as cli_main
+
+            os.environ.update({k: child_env[k] for k in ("DP_API_URL", "DP_API_TOKEN", "DP_STATE_DIR")})
+            code = cli_main(["deploy", str(SAMPLE_SITE), "--project", "sample", "--timeout", "300"])
+            if code != 0:
+                print("[up] the sample deployment failed; the platform keeps running", flush=True)
+        print("[up] running; press Ctrl-C to stop", flush=True)
+        while not stopping:
+            supervisor.poll()
+            time.sleep(0.2)
+        return 0
+    finally:
+        print("[up] stopping...", flush=True)
+        supervisor.stop()
+        if redis is not None:
+            redis.stop()
+        print("[up] stopped", flush=True)

@@ -1,0 +1,1 @@
+document.querySelector("h1")?.setAttribute("title", "served at " + location.host);

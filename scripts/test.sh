@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Fresh machine to test results: install with test tools, lint, type-check, test.
+# Extra arguments go to pytest (for example: scripts/test.sh tests/serve -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+.venv/bin/ruff check deploy_platform serve tests benchmarks
+.venv/bin/mypy
+# pytest exits 5 when it ran no test: that is a failure here too.
+.venv/bin/pytest "$@"
