@@ -1,0 +1,54 @@
+"""`python -m deploy_platform.api --host 127.0.0.1 --port 8000`: serve the control API.
+
+Reads the platform's `DP_*` settings from the environment; the object store's
+credentials come from DP_S3_ACCESS_KEY_ID / DP_S3_SECRET_ACCESS_KEY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from deploy_platform.api.app import StartupError, create_app
+from deploy_platform.settings import Settings
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy_platform.api",
+        description="Serve the deploy-platform control API. Settings come from DP_* "
+        "environment variables (DP_REDIS_URL is required; `deploy-platform up` sets them).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        print(
+            "error: DP_REDIS_URL is not set; point it at the platform's Redis "
+            "(for example redis://127.0.0.1:6379/0), or run `deploy-platform up`",
+            file=sys.stderr,
+        )
+        return 2
+    app = create_app(
+        settings,
+        access_key_id=os.environ.get("DP_S3_ACCESS_KEY_ID") or None,
+        secret_access_key=os.environ.get("DP_S3_SECRET_ACCESS_KEY") or None,
+    )
+    try:
+        web.run_app(app, host=args.host, port=args.port)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

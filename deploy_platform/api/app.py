@@ -1,0 +1,100 @@
+"""The control API application: routes, middlewares and the clients it holds.
+
+Start-up order (cleanup_ctx, torn down in reverse): the thread pool that runs
+every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
+at start-up rather than on the first deploy), then the object store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+from aiohttp import web
+
+from deploy_platform.api.auth import auth_middleware
+from deploy_platform.api.deployments import create_deployment, get_deployment
+from deploy_platform.api.errors import error_middleware
+from deploy_platform.api.health import health
+from deploy_platform.api.keys import EXECUTOR, SETTINGS, STATE, STORE, blocking
+from deploy_platform.settings import Settings
+from deploy_platform.state import PlatformState
+from deploy_platform.storage import open_store
+
+__all__ = ["StartupError", "create_app", "MAX_JSON_BYTES"]
+
+log = logging.getLogger("deploy_platform.api")
+
+# JSON requests are a few hundred bytes; uploads stream past this limit (see uploads.py).
+MAX_JSON_BYTES = 64 * 1024
+_WORKERS = 8
+
+
+class StartupError(RuntimeError):
+    """A dependency the API needs is misconfigured or unreachable at start-up."""
+
+
+async def _executor_ctx(app: web.Application) -> AsyncIterator[None]:
+    pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="dp-api")
+    app[EXECUTOR] = pool
+    yield
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.redis_url:
+        raise StartupError("DP_REDIS_URL is not set: give the control API the platform's Redis")
+    state = PlatformState.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        await blocking(app, state.ping)
+    except redis.RedisError as exc:
+        state.redis.close()
+        raise StartupError(f"cannot reach Redis at DP_REDIS_URL ({exc})") from exc
+    app[STATE] = state
+    yield
+    await blocking(app, state.redis.close)
+
+
+def _store_ctx(
+    access_key_id: str | None, secret_access_key: str | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        try:
+            store = await blocking(
+                app, open_store, settings.storage_url, access_key_id, secret_access_key
+            )
+        except Exception as exc:
+            raise StartupError(
+                f"cannot open the object store {settings.storage_url}: {exc}"
+            ) from exc
+        app[STORE] = store
+        log.info("object store: %s", store.description)
+        yield
+        await blocking(app, store.close)
+
+    return store_ctx
+
+
+def create_app(
+    settings: Settings,
+    *,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+) -> web.Application:
+    """The control API; storage credentials are passed in, never read from the URL."""
+    middlewares = [error_middleware]
+    if settings.api_token:
+        middlewares.append(auth_middleware(settings.api_token))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_JSON_BYTES)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend(
+        [_executor_ctx, _redis_ctx, _store_ctx(access_key_id, secret_access_key)]
+    )
+    app.router.add_post("/api/deployments", create_deployment)
+    app.router.add_get("/api/deployments/{id}", get_deployment)
+    app.router.add_get("/api/health", health)
+    return app

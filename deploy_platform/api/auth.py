@@ -1,0 +1,43 @@
+"""Bearer-token authentication for every /api route except the health check."""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from deploy_platform.api.errors import ApiError
+
+__all__ = ["PUBLIC_PATHS", "auth_middleware", "token_matches"]
+
+# Load balancers and `deploy-platform up` probe this without a token.
+PUBLIC_PATHS = frozenset({"/api/health"})
+
+
+def token_matches(header: str | None, token: str) -> bool:
+    if not header:
+        return False
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # SECURITY: constant-time comparison so the token cannot be guessed byte by byte.
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def auth_middleware(token: str) -> Middleware:
+    @web.middleware
+    async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in PUBLIC_PATHS and not token_matches(
+            request.headers.get("Authorization"), token
+        ):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing or wrong API token: send 'Authorization: Bearer <token>' "
+                "(the token is DP_API_TOKEN, or the api-token file in the state directory)",
+                headers={"WWW-Authenticate": 'Bearer realm="deploy-platform"'},
+            )
+        return await handler(request)
+
+    return check_token

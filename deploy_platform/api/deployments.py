@@ -1,0 +1,218 @@
+"""`POST /api/deployments` (from a git URL or an uploaded archive) and `GET /api/deployments/{id}`.
+
+A deployment is accepted in this order, so that a refusal leaves no trace:
+  1. the request is checked (fields, types, project name, ref syntax);
+  2. the repository URL is checked (scheme, host, resolved addresses) and the ref
+     is pinned to a commit with `git ls-remote` -- or the uploaded archive is
+     received under the size limit, proven safe, and stored at sources/<id>.tar.gz;
+  3. the record is written, then its id is queued for the Dagster sensor.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import redis
+from aiohttp import web
+
+from deploy_platform.api.errors import ApiError
+from deploy_platform.api.keys import EXECUTOR, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
+from deploy_platform.api.validation import (
+    branch_name,
+    parse_git_request,
+    parse_json_object,
+    parse_upload_query,
+)
+from deploy_platform.errors import RefNotFound, SourceError
+from deploy_platform.gitsource import ls_remote
+from deploy_platform.ids import is_deployment_id, new_deployment_id
+from deploy_platform.manifest import source_key
+from deploy_platform.names import InvalidName, preview_alias, production_alias
+from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.repo_url import validate_repo_url
+from deploy_platform.settings import Settings
+from deploy_platform.storage import ObjectStoreError
+
+__all__ = ["LS_REMOTE_TIMEOUT", "plan_record", "create_deployment", "get_deployment", "location"]
+
+LS_REMOTE_TIMEOUT = 30.0
+
+
+def location(deployment_id: str) -> str:
+    return f"/api/deployments/{deployment_id}"
+
+
+def plan_record(
+    settings: Settings,
+    deployment_id: str,
+    project: str,
+    ref: str,
+    source: SourceKind,
+    *,
+    repo_url: str | None = None,
+    commit: str | None = None,
+) -> DeploymentRecord:
+    """The new record: the production branch moves the project's alias, others a preview."""
+    branch = branch_name(ref)
+    if branch == settings.production_branch:
+        environment, alias, kind = Environment.PRODUCTION, production_alias(project), "production"
+    else:
+        try:
+            alias = preview_alias(project, branch)
+        except InvalidName as exc:
+            raise ApiError(400, "invalid_ref", str(exc), field="ref") from None
+        environment, kind = Environment.PREVIEW, "preview"
+    return DeploymentRecord(
+        id=deployment_id,
+        project=project,
+        source=source,
+        environment=environment,
+        repo_url=repo_url,
+        ref=branch,
+        commit=commit,
+        aliases=(alias,),
+        urls={"deployment": settings.public_url(deployment_id), kind: settings.public_url(alias)},
+    )
+
+
+def _redis_unavailable() -> ApiError:
+    return ApiError(
+        503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
+    )
+
+
+async def _record_and_enqueue(app: web.Application, record: DeploymentRecord) -> web.Response:
+    state = app[STATE]
+    try:
+        await blocking(app, state.create, record)
+    except redis.RedisError:
+        raise _redis_unavailable() from None
+    try:
+        await blocking(app, state.enqueue, record.id)
+    except redis.RedisError:
+        # Never leave a record that claims to be queued when it is not.
+        try:
+            await blocking(
+                app,
+                state.set_status,
+                record.id,
+                Status.FAILED,
+                error="could not be queued (Redis unreachable); deploy again",
+            )
+        except redis.RedisError:
+            pass
+        raise _redis_unavailable() from None
+    stored = await blocking(app, state.get, record.id)
+    return web.json_response(
+        stored.to_public_dict(), status=202, headers={"Location": location(record.id)}
+    )
+
+
+async def create_deployment(request: web.Request) -> web.Response:
+    content_type = request.content_type
+    if content_type == "application/json":
+        return await _create_from_git(request)
+    if is_archive_type(content_type):
+        return await _create_from_upload(request)
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"cannot take a {content_type} body: send JSON with 'Content-Type: application/json', "
+        "or a tar.gz of the source with 'Content-Type: application/gzip'",
+    )
+
+
+async def _create_from_git(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    if request.query:
+        name = next(iter(request.query))
+        raise ApiError(
+            400,
+            "unknown_field",
+            f"query parameter {name!r} is only for uploads; put repo_url, ref and project "
+            "in the JSON body",
+            field=name,
+        )
+    data = parse_json_object(await request.read())
+    wanted = parse_git_request(data, settings.production_branch)
+    # Resolves the host's addresses: blocking DNS, so off the loop.
+    repo = await blocking(app, validate_repo_url, wanted.repo_url, settings.git_allow_hosts)
+    try:
+        commit = await blocking(app, ls_remote, repo.url, wanted.ref, timeout=LS_REMOTE_TIMEOUT)
+    except RefNotFound:
+        raise ApiError(
+            422,
+            "ref_not_found",
+            f"{repo.url} has no branch or tag {wanted.ref!r}; check the spelling, push it, "
+            "or give another ref",
+            field="ref",
+        ) from None
+    except SourceError as exc:
+        raise ApiError(422, "repo_unreachable", str(exc), field="repo_url") from None
+    record = plan_record(
+        settings,
+        new_deployment_id(),
+        wanted.project,
+        wanted.ref,
+        SourceKind.GIT,
+        repo_url=repo.url,
+        commit=commit,
+    )
+    return await _record_and_enqueue(app, record)
+
+
+async def _create_from_upload(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    query = request.query
+    repeated = {name for name in query if len(query.getall(name)) > 1}
+    wanted = parse_upload_query(
+        {name: query[name] for name in query}, repeated, settings.production_branch
+    )
+    record = plan_record(
+        settings, new_deployment_id(), wanted.project, wanted.ref, SourceKind.UPLOAD
+    )
+    scratch_root = settings.state_dir / "tmp"
+    await blocking(app, scratch_root.mkdir, parents=True, exist_ok=True)
+    scratch = Path(await blocking(app, tempfile.mkdtemp, prefix="upload-", dir=scratch_root))
+    key = source_key(record.id)
+    store = app[STORE]
+    try:
+        archive = scratch / "source.tar.gz"
+        await receive_upload(request, archive, settings.max_upload_bytes, app[EXECUTOR])
+        await blocking(app, check_archive, archive, scratch, settings.max_repo_bytes)
+        try:
+            await blocking(app, store.put_file, key, archive, "application/gzip")
+        except ObjectStoreError as exc:
+            raise ApiError(
+                503, "storage_unavailable", f"could not store the upload: {exc}"
+            ) from None
+    finally:
+        await blocking(app, shutil.rmtree, scratch, ignore_errors=True)
+    try:
+        return await _record_and_enqueue(app, record)
+    except Exception:
+        await blocking(app, store.delete, key)
+        raise
+
+
+async def get_deployment(request: web.Request) -> web.Response:
+    deployment_id = request.match_info["id"]
+    if not is_deployment_id(deployment_id):
+        raise ApiError(
+            400,
+            "invalid_id",
+            f"{deployment_id[:40]!r} is not a deployment id (12 characters of a-z and 2-7)",
+            field="id",
+        )
+    try:
+        record = await blocking(request.app, request.app[STATE].find, deployment_id)
+    except redis.RedisError:
+        raise _redis_unavailable() from None
+    if record is None:
+        raise ApiError(404, "deployment_not_found", f"no deployment {deployment_id}", field="id")
+    return web.json_response(record.to_public_dict())

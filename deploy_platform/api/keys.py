@@ -1,0 +1,30 @@
+"""Typed application state, and running blocking work off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from deploy_platform.settings import Settings
+from deploy_platform.state import PlatformState
+from deploy_platform.storage import ObjectStore
+
+__all__ = ["SETTINGS", "STATE", "STORE", "EXECUTOR", "blocking"]
+
+T = TypeVar("T")
+
+SETTINGS = web.AppKey("settings", Settings)
+STATE = web.AppKey("state", PlatformState)
+STORE = web.AppKey("store", ObjectStore)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+
+
+async def blocking(app: web.Application, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking call (Redis, git, DNS, disk, the store) in the app's thread pool."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(app[EXECUTOR], functools.partial(fn, *args, **kwargs))

@@ -1,0 +1,113 @@
+"""Uploaded source archives: stream to disk under a size limit, then prove them safe.
+
+The body is never held in memory: it is written to a temporary file chunk by
+chunk (the writes run in the executor), and refused with 413 as soon as it
+passes the limit. Before anything is stored or queued, the archive is unpacked
+with the same safe extraction the pipeline uses, into a scratch directory, so a
+corrupt or hostile tarball is refused with 400 here rather than failing later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import tarfile
+import tempfile
+import zlib
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import BinaryIO
+
+from aiohttp import web
+
+from deploy_platform.api.errors import ApiError
+from deploy_platform.archive import safe_extract
+from deploy_platform.errors import UnsafeArchive
+
+__all__ = [
+    "ARCHIVE_TYPES",
+    "MAX_ARCHIVE_FILES",
+    "is_archive_type",
+    "receive_upload",
+    "check_archive",
+]
+
+ARCHIVE_TYPES = frozenset(
+    {"application/gzip", "application/x-gzip", "application/x-tar+gzip", "application/x-gtar"}
+)
+# Far above any static site; bounds the work a hostile archive can cause.
+MAX_ARCHIVE_FILES = 100_000
+_CHUNK = 1024 * 1024
+
+
+def _open_for_writing(path: Path) -> BinaryIO:
+    return open(path, "wb")
+
+
+def is_archive_type(content_type: str) -> bool:
+    return content_type.lower() in ARCHIVE_TYPES
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "body_too_large",
+        f"the upload is larger than the limit of {limit} bytes (DP_MAX_UPLOAD_BYTES); "
+        "leave build output and dependencies such as node_modules out of it",
+    )
+
+
+async def receive_upload(request: web.Request, dest: Path, limit: int, executor: Executor) -> int:
+    """Write the request body to `dest`; returns its size."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    loop = asyncio.get_running_loop()
+    out: BinaryIO = await loop.run_in_executor(executor, _open_for_writing, dest)
+    size = 0
+    try:
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            await loop.run_in_executor(executor, out.write, chunk)
+    finally:
+        await loop.run_in_executor(executor, out.close)
+    if size == 0:
+        raise ApiError(
+            400,
+            "invalid_archive",
+            "the upload is empty; send a tar.gz of the site's source directory",
+            field="body",
+        )
+    return size
+
+
+def check_archive(archive: Path, scratch: Path, max_bytes: int) -> None:
+    """Unpack into `scratch` with every safety check (blocking: run it in the executor)."""
+    try:
+        with tempfile.TemporaryDirectory(dir=scratch, prefix="check-") as tmp:
+            safe_extract(archive, Path(tmp), max_bytes=max_bytes, max_files=MAX_ARCHIVE_FILES)
+            if not any(Path(tmp).iterdir()):
+                raise ApiError(
+                    400,
+                    "invalid_archive",
+                    "the archive holds no files; pack the site's source directory",
+                    field="body",
+                )
+    except UnsafeArchive as exc:
+        raise ApiError(400, "unsafe_archive", str(exc), field="body") from None
+    except gzip.BadGzipFile as exc:
+        raise ApiError(
+            400,
+            "invalid_archive",
+            f"the upload is not gzip-compressed ({exc}); send a tar.gz archive",
+            field="body",
+        ) from None
+    except (tarfile.TarError, zlib.error, EOFError) as exc:
+        raise ApiError(
+            400,
+            "invalid_archive",
+            f"the upload is not a readable tar.gz archive ({exc}); "
+            "create one with `tar -czf site.tar.gz -C <dir> .`",
+            field="body",
+        ) from None

@@ -1,0 +1,358 @@
+"""The `deploy-platform` command: `up`, `deploy` and `status`.
+
+Exit codes (the same for every subcommand, so scripts can rely on them):
+  0  done (deploy: the deployment is ready)
+  1  the deployment failed (its error is printed)
+  2  bad input: arguments, a name, or a request the API refused
+  3  timed out waiting for the deployment (it may still finish)
+  4  could not talk to the platform (not running, or a server error)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from deploy_platform.cli_format import (
+    STAGES,
+    format_record,
+    format_transfer,
+    format_urls,
+    human_bytes,
+    stage_line,
+)
+from deploy_platform.client import (
+    DEFAULT_API_URL,
+    ApiClient,
+    ApiRefused,
+    ApiUnreachable,
+    resolve_api_url,
+    resolve_token,
+)
+from deploy_platform.errors import DeploymentFailed
+from deploy_platform.ids import is_deployment_id
+from deploy_platform.names import MAX_PROJECT_NAME, InvalidName, validate_project_name
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_BAD_INPUT",
+    "EXIT_TIMEOUT",
+    "EXIT_UNREACHABLE",
+    "build_parser",
+    "default_project_name",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_TIMEOUT = 3
+EXIT_UNREACHABLE = 4
+
+POLL_SECONDS = 0.5
+# With no stage change for this long, say that it is still going (CI logs look alive).
+HEARTBEAT_SECONDS = 15.0
+
+_EXIT_CODES_HELP = """exit codes:
+  0  ready (or done)        1  the deployment failed (its error is printed)
+  2  bad input or refused   3  timed out waiting (the deployment may still finish)
+  4  could not reach the platform (start it with `deploy-platform up`)"""
+
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
+
+
+class UsageError(Exception):
+    """Bad input found before anything was sent; exit code 2."""
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:MAX_PROJECT_NAME].rstrip("-")
+
+
+def default_project_name(source: str) -> str:
+    """`https://host/org/my_site.git` -> `my-site`; a directory -> its name, slugified."""
+    if Path(source).is_dir():
+        name = Path(source).resolve().name
+    else:
+        path = urlsplit(source).path if "://" in source else source.split(":", 1)[-1]
+        name = path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    slug = _slug(name)
+    try:
+        return validate_project_name(slug)
+    except InvalidName as exc:
+        raise UsageError(
+            f"cannot make a project name from {source!r} ({exc}); pass --project NAME"
+        ) from None
+
+
+def _looks_like_url(source: str) -> bool:
+    return "://" in source or bool(_SCP_LIKE.match(source)) or source.startswith("ext::")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deploy_platform.up import add_up_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="deploy-platform",
+        description="From a Git repository or a directory to a live URL.",
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up",
+        help="start the whole platform on this machine (Ctrl-C stops it)",
+        description="Start Redis (unless DP_REDIS_URL is set), the control API, the "
+        "edge-origin, the Dagster daemon and the Dagster UI, on embedded defaults.",
+    )
+    add_up_arguments(up)
+
+    api_help = f"control API URL (default: $DP_API_URL or {DEFAULT_API_URL})"
+    deploy = commands.add_parser(
+        "deploy",
+        help="deploy a git repository or a local directory and wait until it is live",
+        description="Deploy SOURCE and follow it through queued, cloning, building, "
+        "publishing and ready, then print its URLs. SOURCE is an http(s) git URL (the "
+        "platform pins the ref's current commit) or an existing local directory (packed "
+        "and uploaded as the source; nothing is cloned). The API token comes from "
+        "$DP_API_TOKEN, else the api-token file in the state directory ($DP_STATE_DIR).",
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    deploy.add_argument("source", metavar="SOURCE", help="git URL (https://...) or directory")
+    deploy.add_argument(
+        "--ref",
+        help="branch or tag to deploy (default: the production branch, main); "
+        "the production branch updates the project's main URL, others get a preview URL",
+    )
+    deploy.add_argument(
+        "--project",
+        help="project name: lowercase letters, digits and single hyphens, at most "
+        f"{MAX_PROJECT_NAME} characters (default: the repository's or directory's name)",
+    )
+    deploy.add_argument("--api", metavar="URL", help=api_help)
+    deploy.add_argument(
+        "--no-wait", action="store_true", help="print the deployment id once queued and exit"
+    )
+    deploy.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for ready or failed (default: 600)",
+    )
+    deploy.add_argument(
+        "--json",
+        action="store_true",
+        help="print the final record as JSON on stdout (progress goes to stderr)",
+    )
+
+    status = commands.add_parser(
+        "status",
+        help="show a deployment's record",
+        description="Show a deployment: status, project, ref, commit, URLs, stage "
+        "durations, files uploaded versus reused, and the error if it failed.",
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("id", metavar="ID", help="deployment id (12 characters, from `deploy`)")
+    status.add_argument("--api", metavar="URL", help=api_help)
+    status.add_argument("--json", action="store_true", help="print the record as JSON")
+    return parser
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    return ApiClient(resolve_api_url(args.api), resolve_token())
+
+
+def _say(out: TextIO, text: str = "") -> None:
+    print(text, file=out, flush=True)
+
+
+def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> dict[str, Any]:
+    from deploy_platform.archive import pack_directory
+
+    source: str = args.source
+    directory = Path(source)
+    if directory.is_dir():
+        project = _check_project(args.project) if args.project else default_project_name(source)
+        with tempfile.TemporaryDirectory(prefix="deploy-platform-") as tmp:
+            archive = Path(tmp) / "source.tar.gz"
+            try:
+                stats = pack_directory(directory, archive)
+            except (DeploymentFailed, OSError) as exc:
+                raise UsageError(f"cannot pack {source}: {exc}") from None
+            _say(
+                progress,
+                f"Uploading {directory.resolve()} as project {project} "
+                f"({stats.files} files, {human_bytes(stats.bytes)}, "
+                f"{human_bytes(archive.stat().st_size)} packed)",
+            )
+            return client.deploy_archive(archive, project, args.ref)
+    if directory.exists():
+        raise UsageError(f"{source} is a file; give a directory or a git URL (https://...)")
+    if not _looks_like_url(source):
+        raise UsageError(
+            f"{source} is neither an existing directory nor a git URL; "
+            "give a directory or an https:// repository URL"
+        )
+    project = _check_project(args.project) if args.project else default_project_name(source)
+    ref_note = f" (ref {args.ref})" if args.ref else ""
+    _say(progress, f"Deploying {source}{ref_note} as project {project}")
+    return client.deploy_git(source, project, args.ref)
+
+
+def _check_project(name: str) -> str:
+    try:
+        return validate_project_name(name)
+    except InvalidName as exc:
+        raise UsageError(f"--project: {exc}") from None
+
+
+def _follow(
+    client: ApiClient, record: dict[str, Any], timeout: float, progress: TextIO
+) -> tuple[dict[str, Any], bool]:
+    """Poll until ready or failed, printing each stage once; (record, finished)."""
+    shown: set[str] = set()
+    started = time.monotonic()
+    last_change = started
+
+    def show_new_stages(current: dict[str, Any]) -> bool:
+        stamps: dict[str, float] = current.get("timestamps") or {}
+        queued_at = stamps.get("queued")
+        new = sorted(
+            (at, name) for name, at in stamps.items() if name not in shown and name in STAGES
+        )
+        for at, name in new:
+            shown.add(name)
+            elapsed = at - queued_at if queued_at is not None else time.monotonic() - started
+            _say(progress, stage_line(name, max(elapsed, 0.0)))
+        return bool(new)
+
+    show_new_stages(record)
+    while record.get("status") not in ("ready", "failed"):
+        now = time.monotonic()
+        if now - started > timeout:
+            return record, False
+        if now - last_change > HEARTBEAT_SECONDS:
+            _say(progress, stage_line(f"still {record.get('status')}", now - started))
+            last_change = now
+        time.sleep(POLL_SECONDS)
+        record = client.deployment(str(record["id"]))
+        if show_new_stages(record):
+            last_change = time.monotonic()
+    return record, True
+
+
+def _run_deploy(args: argparse.Namespace) -> int:
+    client = _client(args)
+    progress = sys.stderr if args.json else sys.stdout
+    record = _submit(args, client, progress)
+    deployment_id = str(record["id"])
+    commit = f" at commit {str(record['commit'])[:12]}" if record.get("commit") else ""
+    if args.no_wait:
+        if args.json:
+            _say(sys.stdout, json.dumps(record, indent=2, sort_keys=True))
+        else:
+            _say(sys.stdout, deployment_id)
+            _say(
+                sys.stderr,
+                f"Queued deployment {deployment_id}{commit}; "
+                f"follow it with `deploy-platform status {deployment_id}`",
+            )
+        return EXIT_OK
+    _say(progress, f"Queued deployment {deployment_id}{commit}")
+    record, finished = _follow(client, record, args.timeout, progress)
+    if args.json:
+        _say(sys.stdout, json.dumps(record, indent=2, sort_keys=True))
+    if not finished:
+        _say(
+            sys.stderr,
+            f"Timed out after {args.timeout:g}s; deployment {deployment_id} is still "
+            f"{record.get('status')}. "
+            f"Check it later with `deploy-platform status {deployment_id}`.",
+        )
+        return EXIT_TIMEOUT
+    if record.get("status") == "failed":
+        _say(
+            sys.stderr,
+            f"Deployment {deployment_id} failed: {record.get('error') or 'no reason recorded'}",
+        )
+        return EXIT_FAILED
+    total = (record.get("durations") or {}).get("total")
+    took = f" in {total:.1f}s" if isinstance(total, int | float) else ""
+    _say(progress, f"Ready{took}: {format_transfer(record) or 'published'}")
+    for line in format_urls(record.get("urls") or {}):
+        _say(progress, line)
+    return EXIT_OK
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    if not is_deployment_id(args.id):
+        raise UsageError(
+            f"{args.id!r} is not a deployment id (12 characters of a-z and 2-7, "
+            "as printed by `deploy-platform deploy`)"
+        )
+    record = _client(args).deployment(args.id)
+    if args.json:
+        _say(sys.stdout, json.dumps(record, indent=2, sort_keys=True))
+    else:
+        for line in format_record(record):
+            _say(sys.stdout, line)
+    return EXIT_OK
+
+
+def _refusal_message(exc: ApiRefused) -> str:
+    if exc.status == 401:
+        return (
+            f"the API refused the token: {exc.message}. Set DP_API_TOKEN, or DP_STATE_DIR to "
+            "the state directory of `deploy-platform up` (it holds the api-token file)"
+        )
+    field = f" [{exc.field}]" if exc.field else ""
+    return f"{exc.message}{field}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    try:
+        if args.command == "up":
+            from deploy_platform.up import run_up
+
+            return run_up(args)
+        if args.command == "deploy":
+            return _run_deploy(args)
+        return _run_status(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ApiRefused as exc:
+        print(f"error: {_refusal_message(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT if 400 <= exc.status < 500 else EXIT_UNREACHABLE
+    except ApiUnreachable as exc:
+        print(
+            f"error: {exc}\nIs the platform running? Start it with `deploy-platform up`, "
+            "or point --api / DP_API_URL at it.",
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        print("interrupted; the deployment (if queued) goes on", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""How the `deploy-platform` command shows deployment records to people.
+
+Plain lines only (no cursor tricks), so the output reads the same in a
+terminal, a CI log or a pipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["STAGES", "human_bytes", "format_record", "format_urls", "format_transfer", "stage_line"]
+
+STAGES = ("queued", "cloning", "building", "publishing", "ready", "failed")
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def stage_line(stage: str, elapsed: float, note: str = "") -> str:
+    return f"  [{elapsed:6.1f}s] {stage}{'  ' + note if note else ''}"
+
+
+def format_urls(urls: Mapping[str, str], indent: str = "  ") -> list[str]:
+    width = max((len(name) for name in urls), default=0)
+    return [f"{indent}{name.ljust(width)}  {url}" for name, url in urls.items()]
+
+
+def format_transfer(record: Mapping[str, Any]) -> str | None:
+    """'12 files, 34.5 KiB: 10 uploaded (30.0 KiB), 2 reused (4.5 KiB)' when known."""
+    files, total = record.get("files"), record.get("bytes_total")
+    if files is None:
+        return None
+    text = f"{files} files"
+    if total is not None:
+        text += f", {human_bytes(total)}"
+    uploaded, reused = record.get("files_uploaded"), record.get("files_reused")
+    if uploaded is not None or reused is not None:
+        parts = []
+        if uploaded is not None:
+            up_bytes = record.get("bytes_uploaded")
+            parts.append(
+                f"{uploaded} uploaded"
+                + (f" ({human_bytes(up_bytes)})" if up_bytes is not None else "")
+            )
+        if reused is not None:
+            re_bytes = record.get("bytes_reused")
+            parts.append(
+                f"{reused} reused" + (f" ({human_bytes(re_bytes)})" if re_bytes is not None else "")
+            )
+        text += ": " + ", ".join(parts)
+    return text
+
+
+def _source(record: Mapping[str, Any]) -> str:
+    ref = record.get("ref")
+    if record.get("source") == "upload":
+        return "uploaded directory" + (f" (as ref {ref})" if ref else "")
+    text = f"git {record.get('repo_url')}"
+    return text + (f" @ {ref}" if ref else "")
+
+
+def format_record(record: Mapping[str, Any]) -> list[str]:
+    """The record as aligned `label  value` lines for `deploy-platform status`."""
+    rows: list[tuple[str, str]] = []
+    rows.append(("status", str(record.get("status"))))
+    rows.append(("project", f"{record.get('project')} ({record.get('environment')})"))
+    rows.append(("source", _source(record)))
+    if record.get("commit"):
+        rows.append(("commit", str(record["commit"])))
+    if record.get("framework"):
+        rows.append(("framework", str(record["framework"])))
+    urls = record.get("urls") or {}
+    for index, line in enumerate(format_urls(urls, indent="")):
+        rows.append(("urls" if index == 0 else "", line))
+    durations = record.get("durations") or {}
+    if durations:
+        stages = [f"{name} {seconds:.1f}s" for name, seconds in durations.items()]
+        rows.append(("stages", " · ".join(stages)))
+    times = record.get("times") or {}
+    if "queued" in times:
+        rows.append(("queued at", str(times["queued"])))
+    transfer = format_transfer(record)
+    if transfer:
+        rows.append(("files", transfer))
+    if record.get("error"):
+        rows.append(("error", str(record["error"])))
+    width = max(len(label) for label, _ in rows)
+    lines = [f"Deployment {record.get('id')}"]
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    return lines

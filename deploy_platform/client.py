@@ -1,0 +1,173 @@
+"""A small blocking client for the control API (used by the `deploy-platform` command).
+
+Standard library only (urllib), so the command starts fast. Two failures a
+caller tells apart: `ApiUnreachable` (nothing answered: is the platform
+running?) and `ApiRefused` (the API answered with a JSON error).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy_platform.settings import default_state_dir
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "ApiClient",
+    "ApiError",
+    "ApiRefused",
+    "ApiUnreachable",
+    "resolve_api_url",
+    "resolve_token",
+]
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+class ApiError(Exception):
+    """The control API could not do what was asked."""
+
+
+class ApiUnreachable(ApiError):
+    """Nothing answered at the API URL, or the connection broke."""
+
+
+class ApiRefused(ApiError):
+    """The API answered with an error: `status`, `code`, `message`, `field`."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def resolve_api_url(explicit: str | None, env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return (explicit or env.get("DP_API_URL") or DEFAULT_API_URL).rstrip("/")
+
+
+def resolve_token(env: Mapping[str, str] | None = None) -> str:
+    """DP_API_TOKEN, else the token `deploy-platform up` wrote into the state directory."""
+    env = os.environ if env is None else env
+    if env.get("DP_API_TOKEN"):
+        return env["DP_API_TOKEN"].strip()
+    path = Path(env.get("DP_STATE_DIR") or default_state_dir()) / "api-token"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _refusal(status: int, raw: bytes) -> ApiRefused:
+    try:
+        error = json.loads(raw)["error"]
+        return ApiRefused(
+            status, str(error.get("code", "error")), str(error["message"]), error.get("field")
+        )
+    except (ValueError, KeyError, TypeError):
+        text = raw.decode("utf-8", "replace").strip()[:300] or http.client.responses.get(status, "")
+        return ApiRefused(status, "http_error", f"HTTP {status}: {text}")
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    base_url: str
+    token: str = ""
+    timeout: float = 120.0
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        body_file: Path | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        url = self.base_url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        request = urllib.request.Request(url, method=method)
+        request.add_header("Accept", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        try:
+            if body_file is not None:
+                with open(body_file, "rb") as handle:
+                    request.add_header("Content-Length", str(body_file.stat().st_size))
+                    request.data = handle
+                    return self._send(request)
+            request.data = body
+            return self._send(request)
+        except urllib.error.HTTPError as exc:
+            raise _refusal(exc.code, exc.read()) from None
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            hint = (
+                " (the upload may be larger than the server's DP_MAX_UPLOAD_BYTES)"
+                if body_file is not None
+                else ""
+            )
+            raise ApiUnreachable(
+                f"the API at {self.base_url} closed the connection{hint}: {exc}"
+            ) from None
+        except urllib.error.URLError as exc:
+            raise ApiUnreachable(f"cannot reach the API at {self.base_url}: {exc.reason}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise ApiUnreachable(f"cannot talk to the API at {self.base_url}: {exc}") from None
+
+    def _send(self, request: urllib.request.Request) -> dict[str, Any]:
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            raw = response.read()
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise ApiUnreachable(
+                f"{self.base_url} answered with something that is not JSON; "
+                "is it the deploy-platform API?"
+            ) from None
+        if not isinstance(answer, dict):
+            raise ApiUnreachable(f"{self.base_url} answered with unexpected JSON")
+        return answer
+
+    def deploy_git(self, repo_url: str, project: str, ref: str | None = None) -> dict[str, Any]:
+        body: dict[str, str] = {"repo_url": repo_url, "project": project}
+        if ref is not None:
+            body["ref"] = ref
+        return self._call(
+            "POST",
+            "/api/deployments",
+            body=json.dumps(body).encode(),
+            content_type="application/json",
+        )
+
+    def deploy_archive(self, archive: Path, project: str, ref: str | None = None) -> dict[str, Any]:
+        query = {"project": project}
+        if ref is not None:
+            query["ref"] = ref
+        return self._call(
+            "POST",
+            "/api/deployments",
+            query=query,
+            body_file=archive,
+            content_type="application/gzip",
+        )
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/deployments/{urllib.parse.quote(deployment_id)}")
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/api/health")
