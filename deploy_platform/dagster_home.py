@@ -1,0 +1,136 @@
+"""The DAGSTER_HOME that `deploy-platform up` runs the Dagster daemon and UI in.
+
+`write_dagster_home` writes two files, on every start (they are derived, never
+edited by hand):
+
+dagster.yaml, tuned for the time from enqueue to live:
+- QueuedRunCoordinator with `max_concurrent_runs` (builds are CPU- and
+  disk-heavy; the queue holds the rest). `dequeue_interval_seconds: 1` instead
+  of the default 5: a run the sensor submits is launched within about a second.
+  `dequeue_use_threads` launches several queued runs at once when a batch lands.
+- `sensors.use_threads`: every sensor ticks on its own worker thread, so the
+  queue sensor's long-poll (see sensors/queue_sensor.py) never delays the
+  run-failure sensor, and `num_submit_workers` submits a batch of run requests
+  in parallel. Schedules get threads too (none are defined yet; it is cheap).
+- Run monitoring: a run stuck in STARTING (its worker never came up) or running
+  longer than `max_runtime_seconds` is marked failed, which fires the
+  run-failure sensor, which marks the deployment failed. (The default run
+  launcher cannot probe a worker process, so a worker that dies mid-run is
+  caught by the max-runtime limit.)
+- No automatic run retries: a failed deployment is reported, not silently
+  repeated; the user re-materializes it from the UI or deploys again.
+- Sensor tick retention: the queue sensor ticks every ~5 s, mostly skipped
+  ticks; keep a day of those so the tick table stays small.
+- Telemetry off; storage is SQLite under DAGSTER_HOME (the default when no
+  `storage` key is given) unless `postgres_url_env` names a variable holding a
+  PostgreSQL URL (scale-out: several daemons, webservers and run workers share it).
+
+workspace.yaml: one code location, `deploy_platform.definitions`, loaded with
+this interpreter, with the project's directory on sys.path so a checkout works
+without being installed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import deploy_platform
+
+__all__ = ["write_dagster_home", "dagster_yaml", "workspace_yaml", "CODE_LOCATION"]
+
+CODE_LOCATION = "deploy_platform"
+
+
+def _q(value: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(value)
+
+
+def dagster_yaml(*, max_concurrent_runs: int = 4, postgres_url_env: str | None = None) -> str:
+    if max_concurrent_runs < 1:
+        raise ValueError("max_concurrent_runs must be at least 1")
+    storage = ""
+    if postgres_url_env:
+        storage = f"""
+storage:
+  postgres:
+    postgres_url:
+      env: {_q(postgres_url_env)}
+"""
+    return f"""\
+# Written by deploy-platform (deploy_platform/dagster_home.py) on every start; edits are lost.
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: {max_concurrent_runs}
+    # Launch submitted runs within ~1 s (default 5 s): the queue sensor submits them.
+    dequeue_interval_seconds: 1
+    dequeue_use_threads: true
+    dequeue_num_workers: {max(2, max_concurrent_runs)}
+
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 10
+  start_timeout_seconds: 180
+  max_runtime_seconds: 3600
+
+run_retries:
+  enabled: false
+
+sensors:
+  # One thread per sensor: the queue sensor long-polls Redis within its tick.
+  use_threads: true
+  num_workers: 4
+  num_submit_workers: 4
+
+schedules:
+  use_threads: true
+  num_workers: 2
+
+retention:
+  sensor:
+    purge_after_days:
+      skipped: 1
+      failure: 30
+      success: -1
+{storage}"""
+
+
+def workspace_yaml() -> str:
+    project_root = Path(deploy_platform.__file__).resolve().parent.parent
+    return f"""\
+# Written by deploy-platform (deploy_platform/dagster_home.py) on every start; edits are lost.
+load_from:
+  - python_module:
+      module_name: deploy_platform.definitions
+      location_name: {_q(CODE_LOCATION)}
+      working_directory: {_q(str(project_root))}
+      executable_path: {_q(sys.executable)}
+"""
+
+
+def write_dagster_home(
+    dagster_home: Path, *, max_concurrent_runs: int = 4, postgres_url_env: str | None = None
+) -> None:
+    """Create DAGSTER_HOME (persistent: it holds the deployment history) and its two files."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    _write(
+        dagster_home / "dagster.yaml",
+        dagster_yaml(max_concurrent_runs=max_concurrent_runs, postgres_url_env=postgres_url_env),
+    )
+    _write(dagster_home / "workspace.yaml", workspace_yaml())
+
+
+def _write(path: Path, text: str) -> None:
+    # Written beside and renamed, so a daemon starting at the same moment never reads half a file.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,238 @@
+"""Publishing a directory as an immutable deployment, and moving aliases (dagster-free).
+
+Order matters, because readers (the edge-origin, the Worker) trust what they find:
+1. every file body goes to `blobs/<sha256>`; bodies the store already holds are
+   not uploaded again (so a redeploy that changed one file uploads one body);
+2. `deployments/<id>/manifest.json` is written LAST: a deployment without a
+   manifest does not exist, so a half-published one is never served;
+3. aliases move only after that: first the durable pointer `aliases/<name>.json`
+   in the object store (the source of truth), then the Redis index, whose
+   pub/sub message tells edge-origins to drop their cached lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.lock import Lock
+
+from deploy_platform.errors import UnsafeArchive
+from deploy_platform.manifest import (
+    FileEntry,
+    Manifest,
+    alias_key,
+    blob_key,
+    content_type_for,
+    manifest_key,
+)
+from deploy_platform.state import PlatformState
+from deploy_platform.storage import ObjectNotFound, ObjectStore
+
+__all__ = [
+    "PublishResult",
+    "AliasMove",
+    "publish_directory",
+    "point_alias",
+    "move_alias_if_newer",
+    "read_alias",
+    "read_alias_pointer",
+]
+
+_UPLOAD_WORKERS = 8
+_HASH_CHUNK = 1024 * 1024
+# Held while an alias moves so that two deployments finishing together cannot
+# interleave their pointer and index writes; expires if the holder dies.
+_ALIAS_LOCK_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish did. `*_reused` = not uploaded: already stored, or a duplicate body."""
+
+    files: int
+    bytes: int
+    files_uploaded: int
+    bytes_uploaded: int
+    files_reused: int
+    bytes_reused: int
+    manifest: Manifest
+
+
+@dataclass(frozen=True)
+class _File:
+    url_path: str
+    disk_path: Path
+    sha256: str
+    size: int
+
+
+def publish_directory(
+    store: ObjectStore, deployment_id: str, root: Path, *, max_workers: int = _UPLOAD_WORKERS
+) -> PublishResult:
+    """Upload `root`'s files content-addressed, then write the deployment's manifest."""
+    paths = list(_walk(root))
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool:
+        files = list(pool.map(lambda item: _hash(*item), paths))
+        first_by_blob: dict[str, _File] = {}
+        for file in files:
+            first_by_blob.setdefault(file.sha256, file)
+        missing = store.missing(blob_key(sha) for sha in first_by_blob)
+        to_upload = [f for sha, f in first_by_blob.items() if blob_key(sha) in missing]
+        # list() drains the iterator so the first failed upload raises here.
+        list(
+            pool.map(
+                lambda f: store.put_file(
+                    blob_key(f.sha256), f.disk_path, content_type_for(f.url_path)
+                ),
+                to_upload,
+            )
+        )
+    manifest = Manifest(
+        deployment=deployment_id,
+        files={f.url_path: FileEntry.for_blob(f.url_path, f.sha256, f.size) for f in files},
+        created_at=time.time(),
+    )
+    store.put_bytes(manifest_key(deployment_id), manifest.to_json(), "application/json")
+    total_bytes = sum(f.size for f in files)
+    uploaded_bytes = sum(f.size for f in to_upload)
+    return PublishResult(
+        files=len(files),
+        bytes=total_bytes,
+        files_uploaded=len(to_upload),
+        bytes_uploaded=uploaded_bytes,
+        files_reused=len(files) - len(to_upload),
+        bytes_reused=total_bytes - uploaded_bytes,
+        manifest=manifest,
+    )
+
+
+def _walk(root: Path) -> Iterator[tuple[str, Path]]:
+    """(URL path, file on disk) for every file under root; symlinks must stay inside it."""
+    real_root = Path(os.path.realpath(root))
+
+    def visit(
+        directory: Path, url_prefix: str, ancestors: frozenset[Path]
+    ) -> Iterator[tuple[str, Path]]:
+        real_dir = Path(os.path.realpath(directory))
+        if real_dir in ancestors:  # a symlink loop: the directory contains itself
+            return
+        ancestors = ancestors | {real_dir}
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            path = Path(entry.path)
+            url_path = f"{url_prefix}{entry.name}"
+            if entry.is_symlink():
+                target = Path(os.path.realpath(path))
+                # SECURITY: a link out of the tree would publish files from the build host.
+                if target != real_root and real_root not in target.parents:
+                    raise UnsafeArchive(
+                        f"{url_path} is a symlink that points outside the published directory"
+                    )
+            if entry.is_dir():
+                yield from visit(path, url_path + "/", ancestors)
+            elif entry.is_file():
+                yield url_path, path
+
+    yield from visit(root, "/", frozenset())
+
+
+def _hash(url_path: str, path: Path) -> _File:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return _File(url_path=url_path, disk_path=path, sha256=digest.hexdigest(), size=size)
+
+
+# -- aliases -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    alias: str
+    moved: bool
+    previous: str | None
+    current: str
+
+
+def read_alias_pointer(store: ObjectStore, alias: str) -> dict[str, object] | None:
+    """The durable pointer `aliases/<alias>.json`, or None when the alias was never set."""
+    try:
+        raw = store.get_bytes(alias_key(alias))
+    except ObjectNotFound:
+        return None
+    data = json.loads(raw)
+    return data if isinstance(data, dict) else None
+
+
+def read_alias(store: ObjectStore, alias: str) -> str | None:
+    """The deployment id the alias points at, from the object store (the source of truth)."""
+    pointer = read_alias_pointer(store, alias)
+    return _str_or_none(pointer.get("deployment")) if pointer else None
+
+
+def point_alias(
+    store: ObjectStore, state: PlatformState, alias: str, deployment_id: str
+) -> str | None:
+    """Point `alias` at the deployment (pointer first, then Redis); returns the previous id."""
+    with _alias_lock(state, alias):
+        return _write_alias(store, state, alias, deployment_id)
+
+
+def move_alias_if_newer(
+    store: ObjectStore, state: PlatformState, alias: str, deployment_id: str
+) -> AliasMove:
+    """Point `alias` at the deployment unless it already shows a deployment queued later.
+
+    Two pushes in quick succession can finish out of order; the later push must
+    stay live. Rollbacks to an older deployment use `point_alias` instead.
+    """
+    with _alias_lock(state, alias):
+        current = read_alias(store, alias)
+        if current is not None and current != deployment_id:
+            if _queued_at(state, current) > _queued_at(state, deployment_id):
+                return AliasMove(alias, moved=False, previous=current, current=current)
+        previous = _write_alias(store, state, alias, deployment_id)
+        return AliasMove(alias, moved=True, previous=previous, current=deployment_id)
+
+
+def _queued_at(state: PlatformState, deployment_id: str) -> float:
+    record = state.find(deployment_id)
+    if record is None:  # records can be gone (Redis rebuilt): never let them block a move
+        return float("-inf")
+    return record.timestamps.get("queued", float("-inf"))
+
+
+def _write_alias(
+    store: ObjectStore, state: PlatformState, alias: str, deployment_id: str
+) -> str | None:
+    old = read_alias_pointer(store, alias) or {}
+    old_target = _str_or_none(old.get("deployment"))
+    # Re-pointing at the same deployment keeps the history link it had.
+    previous = _str_or_none(old.get("previous")) if old_target == deployment_id else old_target
+    pointer = {"deployment": deployment_id, "updated_at": time.time(), "previous": previous}
+    store.put_bytes(
+        alias_key(alias), json.dumps(pointer, sort_keys=True).encode(), "application/json"
+    )
+    state.set_alias(alias, deployment_id)
+    return old_target
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _alias_lock(state: PlatformState, alias: str) -> Lock:
+    return state.redis.lock(
+        state.key("alias-lock", alias),
+        timeout=_ALIAS_LOCK_SECONDS,
+        blocking_timeout=_ALIAS_LOCK_SECONDS,
+    )

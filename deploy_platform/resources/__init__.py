@@ -1,0 +1,1 @@
+"""One Dagster `ConfigurableResource` per outside system; import each from its module."""
