@@ -60,18 +60,31 @@ class ObjectStore(ABC):
     def iter_range(
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
     ) -> Iterator[bytes]:
-        """Bytes `start`..`end` inclusive (end None = to the end), in chunks."""
+        """Bytes `start`..`end` inclusive (end None = to the end), in chunks.
+
+        Raises `ObjectNotFound` when called, before the first chunk, so a server
+        can answer 404 before it sends headers. A range starting beyond the end
+        (or `end < start`) yields nothing.
+        """
 
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None: ...
 
     @abstractmethod
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with `prefix`, all pages, sorted by key."""
+    def list(self, prefix: str = "", *, page_size: int | None = None) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, all pages, sorted by key.
+
+        `page_size` is how many keys to fetch per request where the backend
+        pages (S3: at most 1000, the default); stores that do not page ignore it.
+        """
 
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; missing objects are not an error."""
+
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise `ObjectStoreError` saying what to fix if the store cannot be used
+        (missing bucket, wrong credentials, unreachable endpoint); call at start-up."""
 
     def exists(self, key: str) -> bool:
         return self.head(key) is not None

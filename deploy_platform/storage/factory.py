@@ -16,20 +16,35 @@ from deploy_platform.storage.base import ObjectStore, ObjectStoreError
 __all__ = ["open_store"]
 
 
+def _redacted(url: str) -> str:
+    """The URL without any user:password@ part, safe to put in an error message."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
 def open_store(
     url: str, access_key_id: str | None = None, secret_access_key: str | None = None
 ) -> ObjectStore:
+    if not url.strip():
+        raise ObjectStoreError(
+            "no storage URL: use file:///path or s3://bucket/prefix?endpoint_url=..."
+        )
     parts = urlsplit(url)
     if parts.scheme == "file":
         from deploy_platform.storage.local import LocalObjectStore
 
         if parts.netloc not in ("", "localhost"):
-            raise ObjectStoreError(f"file URL must be local: {url!r}")
+            raise ObjectStoreError(f"file URL must be local: {_redacted(url)!r}")
+        if not parts.path.startswith("/"):
+            raise ObjectStoreError(f"file URL needs an absolute path: {url!r}")
         return LocalObjectStore(unquote(parts.path))
     if parts.scheme == "s3":
         from deploy_platform.storage.s3 import S3ObjectStore
 
         return S3ObjectStore.from_url(url, access_key_id, secret_access_key)
     raise ObjectStoreError(
-        f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix?endpoint_url=..."
+        f"unsupported storage URL {_redacted(url)!r}: "
+        "use file:///path or s3://bucket/prefix?endpoint_url=..."
     )

@@ -10,7 +10,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from deploy_platform.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, check_key
+from deploy_platform.storage.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStoreError,
+    check_key,
+)
 
 __all__ = ["LocalObjectStore"]
 
@@ -65,10 +71,19 @@ class LocalObjectStore(ObjectStore):
     def iter_range(
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
     ) -> Iterator[bytes]:
+        if start < 0:
+            raise ObjectStoreError(f"range start must be >= 0, not {start}")
+        # Opened here, not in the generator, so a missing object raises at the call.
         try:
-            handle = open(self._path(key), "rb")  # noqa: SIM115 - closed in finally
+            handle = open(self._path(key), "rb")  # noqa: SIM115 - closed by _read_range
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(key) from None
+        return self._read_range(handle, start, end, chunk_size)
+
+    @staticmethod
+    def _read_range(
+        handle: BinaryIO, start: int, end: int | None, chunk_size: int
+    ) -> Iterator[bytes]:
         with handle:
             handle.seek(start)
             remaining = None if end is None else end - start + 1
@@ -91,7 +106,8 @@ class LocalObjectStore(ObjectStore):
         content_type, _ = mimetypes.guess_type(key)
         return ObjectInfo(key=key, size=stat.st_size, etag=None, content_type=content_type)
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", *, page_size: int | None = None) -> Iterator[ObjectInfo]:
+        # A directory walk has no pages: page_size does not apply.
         keys: list[str] = []
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:
