@@ -15,6 +15,7 @@ import json
 import re
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -98,6 +99,13 @@ def _looks_like_url(source: str) -> bool:
     return "://" in source or bool(_SCP_LIKE.match(source)) or source.startswith("ext::")
 
 
+def _wrap(*paragraphs: str) -> str:
+    """Pre-wrapped paragraphs: the raw formatter (kept for the exit-code table) won't wrap."""
+    return "\n\n".join(
+        textwrap.fill(paragraph, 79, break_on_hyphens=False) for paragraph in paragraphs
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from deploy_platform.up import add_up_arguments
 
@@ -121,19 +129,24 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser(
         "deploy",
         help="deploy a git repository or a local directory and wait until it is live",
-        description="Deploy SOURCE and follow it through queued, cloning, building, "
-        "publishing and ready, then print its URLs. SOURCE is an http(s) git URL (the "
-        "platform pins the ref's current commit) or an existing local directory (packed "
-        "and uploaded as the source; nothing is cloned). The API token comes from "
-        "$DP_API_TOKEN, else the api-token file in the state directory ($DP_STATE_DIR).",
+        description=_wrap(
+            "Deploy SOURCE and follow it through queued, cloning, building, publishing "
+            "and ready, then print its URLs.",
+            "SOURCE is an http(s) git URL (the platform pins the ref's current commit "
+            "when it accepts the deployment) or an existing local directory (packed and "
+            "uploaded as the source; nothing is cloned).",
+            "The API token comes from $DP_API_TOKEN, else the api-token file that "
+            "`deploy-platform up` writes into the state directory ($DP_STATE_DIR).",
+        ),
         epilog=_EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     deploy.add_argument("source", metavar="SOURCE", help="git URL (https://...) or directory")
     deploy.add_argument(
         "--ref",
-        help="branch or tag to deploy (default: the production branch, main); "
-        "the production branch updates the project's main URL, others get a preview URL",
+        help="branch or tag to deploy (default: the platform's production branch, main "
+        "unless DP_PRODUCTION_BRANCH says otherwise); the production branch moves the "
+        "project's URL, any other ref gets a preview URL of its own",
     )
     deploy.add_argument(
         "--project",
@@ -160,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status",
         help="show a deployment's record",
-        description="Show a deployment: status, project, ref, commit, URLs, stage "
-        "durations, files uploaded versus reused, and the error if it failed.",
+        description=_wrap(
+            "Show a deployment: status, project, ref, commit, URLs, stage durations, "
+            "files uploaded versus reused, and the error if it failed."
+        ),
         epilog=_EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -256,7 +271,8 @@ def _follow(
 
 def _run_deploy(args: argparse.Namespace) -> int:
     client = _client(args)
-    progress = sys.stderr if args.json else sys.stdout
+    # Scripts capture stdout: with --json or --no-wait it holds only the answer.
+    progress = sys.stderr if args.json or args.no_wait else sys.stdout
     record = _submit(args, client, progress)
     deployment_id = str(record["id"])
     commit = f" at commit {str(record['commit'])[:12]}" if record.get("commit") else ""

@@ -37,7 +37,7 @@ def format_transfer(record: Mapping[str, Any]) -> str | None:
     files, total = record.get("files"), record.get("bytes_total")
     if files is None:
         return None
-    text = f"{files} files"
+    text = f"{files} file{'' if files == 1 else 's'}"
     if total is not None:
         text += f", {human_bytes(total)}"
     uploaded, reused = record.get("files_uploaded"), record.get("files_reused")

@@ -37,12 +37,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(
-        settings,
-        access_key_id=os.environ.get("DP_S3_ACCESS_KEY_ID") or None,
-        secret_access_key=os.environ.get("DP_S3_SECRET_ACCESS_KEY") or None,
-    )
     try:
+        app = create_app(
+            settings,
+            access_key_id=os.environ.get("DP_S3_ACCESS_KEY_ID") or None,
+            secret_access_key=os.environ.get("DP_S3_SECRET_ACCESS_KEY") or None,
+        )
         web.run_app(app, host=args.host, port=args.port)
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,12 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from deploy_platform.api.auth import auth_middleware
 from deploy_platform.api.deployments import create_deployment, get_deployment
 from deploy_platform.api.errors import error_middleware
 from deploy_platform.api.health import health
-from deploy_platform.api.keys import EXECUTOR, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
+from deploy_platform.repo_url import parse_allow_hosts
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import open_store
@@ -85,12 +87,20 @@ def create_app(
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
 ) -> web.Application:
-    """The control API; storage credentials are passed in, never read from the URL."""
-    middlewares = [error_middleware]
+    """The control API; storage credentials are passed in, never read from the URL.
+
+    Raises `StartupError` for settings that cannot work (a bad DP_GIT_ALLOW_HOSTS entry).
+    """
+    try:
+        git_allow = parse_allow_hosts(settings.git_allow_hosts)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    middlewares: list[Middleware] = [error_middleware]
     if settings.api_token:
         middlewares.append(auth_middleware(settings.api_token))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_JSON_BYTES)
     app[SETTINGS] = settings
+    app[GIT_ALLOW] = git_allow
     app.cleanup_ctx.extend(
         [_executor_ctx, _redis_ctx, _store_ctx(access_key_id, secret_access_key)]
     )

@@ -18,7 +18,7 @@ import redis
 from aiohttp import web
 
 from deploy_platform.api.errors import ApiError
-from deploy_platform.api.keys import EXECUTOR, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
 from deploy_platform.api.validation import (
     branch_name,
@@ -26,8 +26,8 @@ from deploy_platform.api.validation import (
     parse_json_object,
     parse_upload_query,
 )
-from deploy_platform.errors import RefNotFound, SourceError
-from deploy_platform.gitsource import ls_remote
+from deploy_platform.errors import SourceError
+from deploy_platform.gitsource import RefNotFound, ls_remote
 from deploy_platform.ids import is_deployment_id, new_deployment_id
 from deploy_platform.manifest import source_key
 from deploy_platform.names import InvalidName, preview_alias, production_alias
@@ -140,17 +140,12 @@ async def _create_from_git(request: web.Request) -> web.Response:
     data = parse_json_object(await request.read())
     wanted = parse_git_request(data, settings.production_branch)
     # Resolves the host's addresses: blocking DNS, so off the loop.
-    repo = await blocking(app, validate_repo_url, wanted.repo_url, settings.git_allow_hosts)
+    repo = await blocking(app, validate_repo_url, wanted.repo_url, app[GIT_ALLOW])
     try:
-        commit = await blocking(app, ls_remote, repo.url, wanted.ref, timeout=LS_REMOTE_TIMEOUT)
-    except RefNotFound:
-        raise ApiError(
-            422,
-            "ref_not_found",
-            f"{repo.url} has no branch or tag {wanted.ref!r}; check the spelling, push it, "
-            "or give another ref",
-            field="ref",
-        ) from None
+        # The validated URL pins git to the addresses that were checked (no DNS rebinding).
+        commit = await blocking(app, ls_remote, repo, wanted.ref, timeout=LS_REMOTE_TIMEOUT)
+    except RefNotFound as exc:
+        raise ApiError(422, "ref_not_found", str(exc), field="ref") from None
     except SourceError as exc:
         raise ApiError(422, "repo_unreachable", str(exc), field="repo_url") from None
     record = plan_record(

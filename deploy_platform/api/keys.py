@@ -10,15 +10,18 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from deploy_platform.repo_url import AllowList
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
 
-__all__ = ["SETTINGS", "STATE", "STORE", "EXECUTOR", "blocking"]
+__all__ = ["SETTINGS", "GIT_ALLOW", "STATE", "STORE", "EXECUTOR", "blocking"]
 
 T = TypeVar("T")
 
 SETTINGS = web.AppKey("settings", Settings)
+# DP_GIT_ALLOW_HOSTS, parsed once at start-up so a typo in it is loud there.
+GIT_ALLOW = web.AppKey("git_allow", AllowList)
 STATE = web.AppKey("state", PlatformState)
 STORE = web.AppKey("store", ObjectStore)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)

@@ -2,7 +2,9 @@
 
 Each check raises `ApiError` with a stable code and the field at fault, so a
 client learns exactly what to fix. The checks here are pure (no network, no
-Redis); the repository URL and the ref's existence are checked by the handler.
+Redis); the repository URL and the ref's existence are checked by the handler. Ref syntax
+(`git check-ref-format` rules) is `gitsource.validate_ref`, the same check git
+calls get.
 """
 
 from __future__ import annotations
@@ -13,26 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy_platform.api.errors import ApiError
+from deploy_platform.gitsource import validate_ref
 from deploy_platform.names import InvalidName, validate_project_name
 
 __all__ = [
-    "MAX_REF_LENGTH",
     "GitDeployRequest",
     "UploadDeployRequest",
     "parse_json_object",
     "parse_git_request",
     "parse_upload_query",
-    "check_ref",
     "check_project",
     "branch_name",
 ]
 
-MAX_REF_LENGTH = 255
-
 _GIT_FIELDS = {"repo_url": True, "ref": False, "project": True}  # name -> required
 _UPLOAD_FIELDS = {"project": True, "ref": False}
-# git check-ref-format forbids these anywhere in a ref.
-_FORBIDDEN_REF_CHARS = frozenset(" ~^:?*[\\")
 
 
 @dataclass(frozen=True)
@@ -123,42 +120,6 @@ def check_project(value: str) -> str:
         raise ApiError(400, "invalid_project", str(exc), field="project") from None
 
 
-def check_ref(ref: str) -> str:
-    """The rules of `git check-ref-format`, so no odd string ever reaches git."""
-
-    def refuse(reason: str) -> ApiError:
-        return ApiError(
-            400, "invalid_ref", f"ref {ref[:80]!r} is not a valid git ref: {reason}", "ref"
-        )
-
-    if not ref:
-        raise refuse("it is empty")
-    if len(ref) > MAX_REF_LENGTH:
-        raise refuse(f"it is longer than {MAX_REF_LENGTH} characters")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in ref):
-        raise refuse("it contains a control character")
-    bad = sorted({ch for ch in ref if ch in _FORBIDDEN_REF_CHARS})
-    if bad:
-        raise refuse(f"it contains {' '.join(repr(ch) for ch in bad)}")
-    if ref.startswith("-"):
-        # SECURITY: a leading '-' would be read by git as an option.
-        raise refuse("it starts with '-'")
-    if ".." in ref:
-        raise refuse("it contains '..'")
-    if "@{" in ref or ref == "@":
-        raise refuse("it contains '@{' or is '@'")
-    if ref.startswith("/") or ref.endswith("/") or "//" in ref:
-        raise refuse("it has an empty path component")
-    if ref.endswith("."):
-        raise refuse("it ends with '.'")
-    for part in ref.split("/"):
-        if part.startswith("."):
-            raise refuse("a component starts with '.'")
-        if part.endswith(".lock"):
-            raise refuse("a component ends with '.lock'")
-    return ref
-
-
 def branch_name(ref: str) -> str:
     """`refs/heads/main` and `main` name the same branch."""
     return ref.removeprefix("refs/heads/")
@@ -167,7 +128,7 @@ def branch_name(ref: str) -> str:
 def parse_git_request(data: Mapping[str, object], production_branch: str) -> GitDeployRequest:
     _check_fields(data, _GIT_FIELDS, "field")
     project = check_project(str(data["project"]))
-    ref = check_ref(str(data.get("ref", production_branch)))
+    ref = validate_ref(str(data.get("ref", production_branch)))
     return GitDeployRequest(repo_url=data["repo_url"], ref=ref, project=project)
 
 
@@ -182,5 +143,5 @@ def parse_upload_query(
             400, "invalid_query", f"query parameter {name!r} is given more than once", field=name
         )
     project = check_project(str(query["project"]))
-    ref = check_ref(str(query.get("ref") or production_branch))
+    ref = validate_ref(str(query.get("ref") or production_branch))
     return UploadDeployRequest(ref=ref, project=project)
