@@ -58,6 +58,8 @@ EXIT_BAD_INPUT = 2
 EXIT_TIMEOUT = 3
 EXIT_UNREACHABLE = 4
 
+# Left out of an uploaded directory: history and dependencies, never site content.
+PACK_EXCLUDE = (".git", "node_modules")
 POLL_SECONDS = 0.5
 # With no stage change for this long, say that it is still going (CI logs look alive).
 HEARTBEAT_SECONDS = 15.0
@@ -134,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
             "and ready, then print its URLs.",
             "SOURCE is an http(s) git URL (the platform pins the ref's current commit "
             "when it accepts the deployment) or an existing local directory (packed and "
-            "uploaded as the source; nothing is cloned).",
+            "uploaded as the source, without .git and node_modules; nothing is cloned).",
             "The API token comes from $DP_API_TOKEN, else the api-token file that "
             "`deploy-platform up` writes into the state directory ($DP_STATE_DIR).",
         ),
@@ -204,7 +206,7 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
         with tempfile.TemporaryDirectory(prefix="deploy-platform-") as tmp:
             archive = Path(tmp) / "source.tar.gz"
             try:
-                stats = pack_directory(directory, archive)
+                stats = pack_directory(directory, archive, exclude=PACK_EXCLUDE)
             except (DeploymentFailed, OSError) as exc:
                 raise UsageError(f"cannot pack {source}: {exc}") from None
             _say(

@@ -149,6 +149,9 @@ def test_a_directory_is_packed_and_uploaded_as_the_source(
     (site / "about").mkdir(parents=True)
     for name, text in SITE.items():
         (site / name).write_text(text)
+    for left_out in (".git", "node_modules/lib"):
+        (site / left_out).mkdir(parents=True)
+        (site / left_out / "big.bin").write_bytes(b"x" * 100)
 
     code = cli.main(["deploy", str(site), "--api", api.url, "--no-wait"])
 
