@@ -243,6 +243,7 @@ def _follow(
     shown: set[str] = set()
     started = time.monotonic()
     last_change = started
+    lost_contact = False
 
     def show_new_stages(current: dict[str, Any]) -> bool:
         stamps: dict[str, float] = current.get("timestamps") or {}
@@ -265,7 +266,15 @@ def _follow(
             _say(progress, stage_line(f"still {record.get('status')}", now - started))
             last_change = now
         time.sleep(POLL_SECONDS)
-        record = client.deployment(str(record["id"]))
+        try:
+            record = client.deployment(str(record["id"]))
+        except ApiUnreachable as exc:
+            # The deployment goes on without us: an API restart must not end the wait.
+            if not lost_contact:
+                _say(progress, f"  lost contact with the API ({exc}); retrying")
+            lost_contact = True
+            continue
+        lost_contact = False
         if show_new_stages(record):
             last_change = time.monotonic()
     return record, True

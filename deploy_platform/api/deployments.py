@@ -86,6 +86,8 @@ def _redis_unavailable() -> ApiError:
 
 async def _record_and_enqueue(app: web.Application, record: DeploymentRecord) -> web.Response:
     state = app[STATE]
+    # Stamped here so the answer needs no read-back: once queued, nothing may undo it.
+    record = record.with_status(Status.QUEUED)
     try:
         await blocking(app, state.create, record)
     except redis.RedisError:
@@ -105,9 +107,8 @@ async def _record_and_enqueue(app: web.Application, record: DeploymentRecord) ->
         except redis.RedisError:
             pass
         raise _redis_unavailable() from None
-    stored = await blocking(app, state.get, record.id)
     return web.json_response(
-        stored.to_public_dict(), status=202, headers={"Location": location(record.id)}
+        record.to_public_dict(), status=202, headers={"Location": location(record.id)}
     )
 
 
