@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ObjectInfo", "ObjectStore", "ObjectStoreError", "ObjectNotFound", "check_key"]
+__all__ = [
+    "ObjectInfo",
+    "ObjectStore",
+    "ObjectStoreError",
+    "ObjectNotFound",
+    "check_key",
+    "guess_content_type",
+]
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$")
 
@@ -23,10 +31,36 @@ class ObjectNotFound(ObjectStoreError, KeyError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
+    """What `head` and `list` know about an object.
+
+    `content_type` is the type given when the object was stored (S3) or guessed
+    from the key (a local directory keeps no metadata; see `guess_content_type`);
+    `list` may leave it None. `etag` is the store's own (S3), or None.
+    """
+
     key: str
     size: int
     etag: str | None = None
     content_type: str | None = None
+
+
+# A compressed file stored as-is is of the compression's type: `x.tar.gz` is
+# application/gzip, not the application/x-tar that mimetypes names first.
+_ENCODING_TYPES = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "br": "application/x-brotli",
+    "compress": "application/x-compress",
+}
+
+
+def guess_content_type(key: str) -> str | None:
+    """The content type for an object stored under `key`, from its name, if known."""
+    content_type, encoding = mimetypes.guess_type(key, strict=False)
+    if encoding:
+        return _ENCODING_TYPES.get(encoding, "application/octet-stream")
+    return content_type
 
 
 def check_key(key: str) -> str:

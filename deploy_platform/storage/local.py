@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import shutil
 import tempfile
@@ -16,6 +15,7 @@ from deploy_platform.storage.base import (
     ObjectStore,
     ObjectStoreError,
     check_key,
+    guess_content_type,
 )
 
 __all__ = ["LocalObjectStore"]
@@ -103,8 +103,9 @@ class LocalObjectStore(ObjectStore):
             return None
         if not os.path.isfile(self._path(key)):
             return None
-        content_type, _ = mimetypes.guess_type(key)
-        return ObjectInfo(key=key, size=stat.st_size, etag=None, content_type=content_type)
+        return ObjectInfo(
+            key=key, size=stat.st_size, etag=None, content_type=guess_content_type(key)
+        )
 
     def list(self, prefix: str = "", *, page_size: int | None = None) -> Iterator[ObjectInfo]:
         # A directory walk has no pages: page_size does not apply.

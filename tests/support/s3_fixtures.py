@@ -74,6 +74,7 @@ class S3Server:
     ports: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     startup_seconds: float = 0.0
+    _admin: S3Client | None = field(default=None, repr=False)
 
     @property
     def endpoint_url(self) -> str:
@@ -103,23 +104,22 @@ class S3Server:
             config=Config(**settings),  # type: ignore[arg-type]
         )
 
+    @property
+    def admin(self) -> S3Client:
+        """One shared client for set-up and clean-up (boto3 clients are thread-safe)."""
+        if self._admin is None:
+            self._admin = self.client()
+        return self._admin
+
     def make_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh random name unless given) and return its name."""
         bucket = name or f"t-{uuid.uuid4().hex[:16]}"
-        client = self.client()
-        try:
-            client.create_bucket(Bucket=bucket)
-        finally:
-            client.close()
+        self.admin.create_bucket(Bucket=bucket)
         return bucket
 
     def delete_bucket(self, name: str) -> None:
         """Delete a bucket and everything in it (SeaweedFS drops its volumes too)."""
-        client = self.client()
-        try:
-            client.delete_bucket(Bucket=name)
-        finally:
-            client.close()
+        self.admin.delete_bucket(Bucket=name)
 
     def store_url(self, bucket: str, prefix: str = "") -> str:
         """The `s3://` storage URL for `bucket` (credentials are passed separately)."""
@@ -248,6 +248,9 @@ class S3Server:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             # The data is thrown away, so there is nothing to flush: a graceful stop
