@@ -134,25 +134,33 @@ def pack_directory(src: Path, dest: Path, *, exclude: Iterable[str] = (".git",))
 def _walk(
     root: Path, patterns: tuple[str, ...], skip: set[str]
 ) -> Iterator[tuple[str, str, os.stat_result]]:
-    """(relative name, path, lstat) for everything under root, sorted, parents first."""
-    stack: list[tuple[str, str]] = [("", str(root))]
+    """(relative name, path, lstat) for everything under root: depth first, by name.
+
+    An explicit stack instead of recursion: a hostile repository can nest directories
+    deeper than Python's recursion limit.
+    """
+    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [("", _sorted_entries(str(root)))]
     while stack:
-        prefix, directory = stack.pop()
-        with os.scandir(directory) as iterator:
-            entries = sorted(iterator, key=lambda entry: entry.name)
-        children: list[tuple[str, str]] = []
-        for entry in entries:
-            if any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in patterns):
-                continue
-            if os.path.abspath(entry.path) in skip:
-                continue
-            rel = f"{prefix}{entry.name}"
-            st = entry.stat(follow_symlinks=False)
-            yield rel, entry.path, st
-            if stat.S_ISDIR(st.st_mode):
-                children.append((f"{rel}/", entry.path))
-        # Depth first in name order: push in reverse so the first child is walked first.
-        stack.extend(reversed(children))
+        prefix, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        if any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in patterns):
+            continue
+        if os.path.abspath(entry.path) in skip:
+            continue
+        rel = f"{prefix}{entry.name}"
+        st = entry.stat(follow_symlinks=False)
+        yield rel, entry.path, st
+        if stat.S_ISDIR(st.st_mode):
+            stack.append((f"{rel}/", _sorted_entries(entry.path)))
+
+
+def _sorted_entries(directory: str) -> Iterator[os.DirEntry[str]]:
+    with os.scandir(directory) as iterator:
+        entries = sorted(iterator, key=lambda entry: entry.name)
+    return iter(entries)
 
 
 # -- unpacking ----------------------------------------------------------------------

@@ -169,7 +169,8 @@ def ls_remote(url: str | ValidatedRepoUrl, ref: str, *, timeout: float = 30) -> 
             session.ls_remote(["--", target.url, "HEAD"], deadline, timeout)
             return ref.lower()
         if ref == "HEAD" or ref.startswith("refs/"):
-            refs = session.ls_remote(["--", target.url, ref], deadline, timeout)
+            # Patterns match whole names, so ask for the peeled tag line too.
+            refs = session.ls_remote(["--", target.url, ref, f"{ref}^{{}}"], deadline, timeout)
             candidates = [ref]
         else:
             refs = session.ls_remote(["--heads", "--tags", "--", target.url], deadline, timeout)

@@ -145,6 +145,13 @@ class TestRepo:
                 _git(self.env, self.work, "checkout", "-q", self.default_branch)
             _git(self.env, self.work, "branch", "-q", "-D", name)
 
+    def prune(self) -> None:
+        """Drop unreachable objects on the server now, as hosts do some time after a
+        force-push or branch deletion (afterwards those commits cannot be fetched)."""
+        with self._lock:
+            _git(self.env, self.bare, "reflog", "expire", "--expire=now", "--all")
+            _git(self.env, self.bare, "gc", "-q", "--prune=now")
+
     def _switch(self, branch: str) -> None:
         current = _git(self.env, self.work, "symbolic-ref", "--short", "HEAD")
         if current == branch:
