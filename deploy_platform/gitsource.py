@@ -19,6 +19,9 @@ SECURITY: the URL comes from a stranger, so git runs hardened (layers, in order)
    host that `validate_repo_url` never checked.
 5. Addresses pinned (`http.curloptResolve`, git >= 2.37) to the ones that were
    validated, so DNS cannot answer differently between the check and the fetch.
+   (When the environment sets an HTTP proxy, the proxy resolves names instead and
+   is the operator's egress control.) Pass the `ValidatedRepoUrl`, not its `.url`,
+   to get the pin.
 6. Objects checked on arrival (`transfer.fsckObjects`): git itself refuses trees
    with `.git` or `..` entries. No submodules are fetched.
 7. Limits: a deadline on every call, and `max_bytes` enforced while the pack
