@@ -1,0 +1,87 @@
+"""`built_artifact`: the tree that gets published, built from the source archive."""
+
+# No `from __future__ import annotations`: Dagster reads these annotations at runtime
+# to find the context and resource parameters.
+
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from deploy_platform.archive import pack_directory, safe_extract
+from deploy_platform.assets.partitions import deployments_partitions
+from deploy_platform.assets.source_archive import source_archive
+from deploy_platform.assets.tracking import failures_marked, load_record
+from deploy_platform.errors import DeploymentFailed
+from deploy_platform.manifest import artifact_key, source_key
+from deploy_platform.records import Status
+from deploy_platform.resources.build_runner import BuildRunnerResource
+from deploy_platform.resources.object_store import ObjectStoreResource
+from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.storage import ObjectNotFound
+
+__all__ = ["built_artifact"]
+
+
+@dg.asset(
+    partitions_def=deployments_partitions,
+    deps=[source_archive],
+    group_name="deployments",
+)
+def built_artifact(
+    context: dg.AssetExecutionContext,
+    redis: RedisResource,
+    object_store: ObjectStoreResource,
+    build_runner: BuildRunnerResource,
+) -> dg.MaterializeResult[None]:
+    """The publishable output, built from the safely unpacked source, as artifacts/<id>.tar.gz."""
+    deployment_id = context.partition_key
+    state = redis.state()
+    load_record(state, deployment_id)
+    with failures_marked(context, state, deployment_id):
+        state.set_status(deployment_id, Status.BUILDING)
+        store = object_store.store()
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="dp-build-") as tmp:
+            archive = Path(tmp) / "source.tar.gz"
+            try:
+                store.download_file(source_key(deployment_id), archive)
+            except ObjectNotFound:
+                raise DeploymentFailed(
+                    f"{source_key(deployment_id)} is missing from the object store; "
+                    "materialize source_archive for this partition first"
+                ) from None
+            source_dir = Path(tmp) / "src"
+            unpacked = safe_extract(
+                archive,
+                source_dir,
+                max_bytes=build_runner.max_tree_bytes,
+                max_files=build_runner.max_tree_files,
+            )
+            context.log.info(f"unpacked {unpacked.files} files, {unpacked.bytes} bytes")
+            result = build_runner.build(source_dir, context.log.info)
+            output = result.output_dir.relative_to(source_dir).as_posix()
+            packed_path = Path(tmp) / "artifact.tar.gz"
+            packed = pack_directory(result.output_dir, packed_path)
+            archive_bytes = packed_path.stat().st_size
+            store.put_file(artifact_key(deployment_id), packed_path, "application/gzip")
+            context.log.info(
+                f"stored {artifact_key(deployment_id)}: {packed.files} files, {packed.bytes} bytes"
+            )
+        state.update(deployment_id, lambda r: r.replace(framework=result.framework))
+        return dg.MaterializeResult(
+            metadata={
+                "framework": dg.MetadataValue.text(result.framework),
+                "output_dir": dg.MetadataValue.text("./" if output == "." else f"{output}/"),
+                "install_command": dg.MetadataValue.text(result.install_command or "(none)"),
+                "build_command": dg.MetadataValue.text(result.build_command or "(none)"),
+                "files": dg.MetadataValue.int(packed.files),
+                "bytes": dg.MetadataValue.int(packed.bytes),
+                "archive_bytes": dg.MetadataValue.int(archive_bytes),
+                "archive": dg.MetadataValue.path(artifact_key(deployment_id)),
+                "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+                "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
+                "build_log_tail": dg.MetadataValue.md(f"```\n{result.log_tail}\n```"),
+            }
+        )

@@ -1,0 +1,117 @@
+"""`published_deployment`: the live deployment, its manifest, and the aliases moved to it."""
+
+# No `from __future__ import annotations`: Dagster reads these annotations at runtime
+# to find the context and resource parameters.
+
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from deploy_platform.archive import safe_extract
+from deploy_platform.assets.built_artifact import built_artifact
+from deploy_platform.assets.partitions import deployments_partitions
+from deploy_platform.assets.tracking import failures_marked, load_record
+from deploy_platform.errors import DeploymentFailed
+from deploy_platform.manifest import artifact_key, manifest_key
+from deploy_platform.publish import move_alias_if_newer, publish_directory
+from deploy_platform.records import Status
+from deploy_platform.resources.build_runner import BuildRunnerResource
+from deploy_platform.resources.object_store import ObjectStoreResource
+from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.storage import ObjectNotFound
+
+__all__ = ["published_deployment"]
+
+
+@dg.asset(
+    partitions_def=deployments_partitions,
+    deps=[built_artifact],
+    group_name="deployments",
+)
+def published_deployment(
+    context: dg.AssetExecutionContext,
+    redis: RedisResource,
+    object_store: ObjectStoreResource,
+    build_runner: BuildRunnerResource,
+) -> dg.MaterializeResult[None]:
+    """The live deployment: changed files uploaded by content hash, manifest last, aliases moved."""
+    deployment_id = context.partition_key
+    state = redis.state()
+    record = load_record(state, deployment_id)
+    with failures_marked(context, state, deployment_id):
+        state.set_status(deployment_id, Status.PUBLISHING)
+        store = object_store.store()
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="dp-publish-") as tmp:
+            archive = Path(tmp) / "artifact.tar.gz"
+            try:
+                store.download_file(artifact_key(deployment_id), archive)
+            except ObjectNotFound:
+                raise DeploymentFailed(
+                    f"{artifact_key(deployment_id)} is missing from the object store; "
+                    "materialize built_artifact for this partition first"
+                ) from None
+            site = Path(tmp) / "site"
+            # The artifact was checked when it was built; it is checked again because
+            # anyone with write access to the bucket could have replaced it since.
+            safe_extract(
+                archive,
+                site,
+                max_bytes=build_runner.max_tree_bytes,
+                max_files=build_runner.max_tree_files,
+            )
+            published = publish_directory(store, deployment_id, site)
+        context.log.info(
+            f"published {published.files} files ({published.bytes} bytes): uploaded "
+            f"{published.files_uploaded} bodies ({published.bytes_uploaded} bytes), reused "
+            f"{published.files_reused} ({published.bytes_reused} bytes); "
+            f"wrote {manifest_key(deployment_id)}"
+        )
+        # Only now, with the manifest in place, may anything that is live change.
+        moves = [
+            move_alias_if_newer(store, state, alias, deployment_id) for alias in record.aliases
+        ]
+        for move in moves:
+            if move.moved:
+                context.log.info(
+                    f"alias {move.alias} -> {deployment_id} (was {move.previous or 'unset'})"
+                )
+            else:
+                context.log.warning(
+                    f"alias {move.alias} left on {move.current}: it was deployed from a "
+                    "later push (use rollback to point it here)"
+                )
+        final = state.set_status(
+            deployment_id,
+            Status.READY,
+            error=None,
+            files=published.files,
+            bytes_total=published.bytes,
+            files_uploaded=published.files_uploaded,
+            bytes_uploaded=published.bytes_uploaded,
+            files_reused=published.files_reused,
+            bytes_reused=published.bytes_reused,
+        )
+        metadata: dict[str, dg.MetadataValue] = {
+            "files": dg.MetadataValue.int(published.files),
+            "bytes": dg.MetadataValue.int(published.bytes),
+            "files_uploaded": dg.MetadataValue.int(published.files_uploaded),
+            "bytes_uploaded": dg.MetadataValue.int(published.bytes_uploaded),
+            "files_reused": dg.MetadataValue.int(published.files_reused),
+            "bytes_reused": dg.MetadataValue.int(published.bytes_reused),
+            "manifest": dg.MetadataValue.path(manifest_key(deployment_id)),
+            "aliases_moved": dg.MetadataValue.text(
+                ", ".join(m.alias for m in moves if m.moved) or "(none)"
+            ),
+            "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
+        }
+        total = final.durations().get("total")
+        if total is not None:
+            metadata["enqueue_to_ready_s"] = dg.MetadataValue.float(total)
+        # "url" is this deployment's immutable URL; url_production / url_preview the aliases.
+        for name, url in sorted(final.urls.items()):
+            key = "url" if name == "deployment" else f"url_{name}"
+            metadata[key] = dg.MetadataValue.url(url)
+        return dg.MaterializeResult(metadata=metadata)

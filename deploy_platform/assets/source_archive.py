@@ -1,0 +1,110 @@
+"""`source_archive`: the deployment's source tree at its pinned commit."""
+
+# No `from __future__ import annotations`: Dagster reads these annotations at runtime
+# to find the context and resource parameters.
+
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from deploy_platform.assets.partitions import deployments_partitions
+from deploy_platform.assets.tracking import failures_marked, load_record, redact_url
+from deploy_platform.errors import SourceError
+from deploy_platform.manifest import source_key
+from deploy_platform.records import DeploymentRecord, SourceKind, Status
+from deploy_platform.resources.git_source import GitSourceResource
+from deploy_platform.resources.object_store import ObjectStoreResource
+from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.storage import ObjectStore
+
+__all__ = ["source_archive"]
+
+
+@dg.asset(
+    partitions_def=deployments_partitions,
+    group_name="deployments",
+    kinds={"git"},
+)
+def source_archive(
+    context: dg.AssetExecutionContext,
+    redis: RedisResource,
+    object_store: ObjectStoreResource,
+    git_source: GitSourceResource,
+) -> dg.MaterializeResult[None]:
+    """The source at its pinned commit (or the uploaded tarball), as sources/<id>.tar.gz."""
+    deployment_id = context.partition_key
+    state = redis.state()
+    record = load_record(state, deployment_id)
+    with failures_marked(context, state, deployment_id):
+        state.set_status(deployment_id, Status.CLONING, error=None)
+        store = object_store.store()
+        started = time.monotonic()
+        if record.source is SourceKind.GIT:
+            metadata = _fetch_git(context, store, git_source, record)
+        else:
+            metadata = _check_upload(context, store, record)
+        metadata["duration_s"] = dg.MetadataValue.float(round(time.monotonic() - started, 3))
+        metadata["project"] = dg.MetadataValue.text(record.project)
+        return dg.MaterializeResult(metadata=metadata)
+
+
+def _fetch_git(
+    context: dg.AssetExecutionContext,
+    store: ObjectStore,
+    git_source: GitSourceResource,
+    record: DeploymentRecord,
+) -> dict[str, dg.MetadataValue]:
+    if not record.repo_url or not record.commit:
+        raise SourceError(
+            f"deployment {record.id} has no repository URL or pinned commit; "
+            "deploy again through the API so the commit gets pinned"
+        )
+    repo = redact_url(record.repo_url)
+    # Always the pinned commit, never the branch head: re-materializing this partition
+    # from the UI must rebuild exactly what was deployed.
+    context.log.info(f"fetching {repo} at {record.commit} (ref {record.ref})")
+    with tempfile.TemporaryDirectory(prefix="dp-source-") as tmp:
+        archive = Path(tmp) / "source.tar.gz"
+        fetched = git_source.fetch_archive(record.repo_url, record.commit, archive)
+        context.log.info(
+            f"fetched {fetched.files} files, {fetched.bytes} bytes "
+            f"({fetched.archive_bytes} bytes compressed); storing {source_key(record.id)}"
+        )
+        store.put_file(source_key(record.id), archive, "application/gzip")
+    metadata: dict[str, dg.MetadataValue] = {
+        "source": dg.MetadataValue.text("git"),
+        "repo": _url_or_text(repo),
+        "ref": dg.MetadataValue.text(record.ref or ""),
+        "commit": dg.MetadataValue.text(fetched.commit),
+        "files": dg.MetadataValue.int(fetched.files),
+        "bytes": dg.MetadataValue.int(fetched.bytes),
+        "archive_bytes": dg.MetadataValue.int(fetched.archive_bytes),
+        "archive": dg.MetadataValue.path(source_key(record.id)),
+    }
+    return metadata
+
+
+def _check_upload(
+    context: dg.AssetExecutionContext, store: ObjectStore, record: DeploymentRecord
+) -> dict[str, dg.MetadataValue]:
+    key = source_key(record.id)
+    info = store.head(key)
+    if info is None:
+        raise SourceError(
+            f"the uploaded source archive {key} is not in the object store; "
+            "upload the directory again (deploy-platform deploy <directory>)"
+        )
+    context.log.info(f"uploaded source archive {key} is stored ({info.size} bytes)")
+    return {
+        "source": dg.MetadataValue.text("upload"),
+        "archive_bytes": dg.MetadataValue.int(info.size),
+        "archive": dg.MetadataValue.path(key),
+    }
+
+
+def _url_or_text(url: str) -> dg.MetadataValue:
+    if url.startswith(("http://", "https://")):
+        return dg.MetadataValue.url(url)
+    return dg.MetadataValue.text(url)

@@ -1,0 +1,66 @@
+"""The Dagster code location: three partitioned assets, the deploy job, two sensors.
+
+Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
+a sensor tick starts, never at import time (and secrets are not shown in the UI).
+The code location needs these variables set; `deploy-platform up` always sets
+all of them, possibly to an empty string:
+
+  DP_REDIS_URL             Redis URL (required to be non-empty)
+  DP_REDIS_PREFIX          key prefix, normally "dp:" (empty = no prefix)
+  DP_STORAGE_URL           file:///path or s3://bucket/prefix?endpoint_url=...
+  DP_S3_ACCESS_KEY_ID      S3/R2 credentials; empty = boto3's own chain
+  DP_S3_SECRET_ACCESS_KEY
+  DP_GIT_ALLOW_HOSTS       comma list of private hosts git may fetch from; may be empty
+  DP_MAX_REPO_BYTES        repository size limit in bytes (an integer)
+
+An unset variable fails the run or tick with Dagster's "environment variable
+... is not set" error naming it.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from deploy_platform.assets import built_artifact, published_deployment, source_archive
+from deploy_platform.jobs import deploy_job
+from deploy_platform.resources.build_runner import StaticBuildRunner
+from deploy_platform.resources.git_source import GitSourceResource
+from deploy_platform.resources.object_store import ObjectStoreResource
+from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
+from deploy_platform.sensors.queue_sensor import deployment_queue_sensor
+
+__all__ = ["defs", "ENV_VARS"]
+
+ENV_VARS = (
+    "DP_REDIS_URL",
+    "DP_REDIS_PREFIX",
+    "DP_STORAGE_URL",
+    "DP_S3_ACCESS_KEY_ID",
+    "DP_S3_SECRET_ACCESS_KEY",
+    "DP_GIT_ALLOW_HOSTS",
+    "DP_MAX_REPO_BYTES",
+)
+
+defs = dg.Definitions(
+    assets=[source_archive, built_artifact, published_deployment],
+    jobs=[deploy_job],
+    sensors=[deployment_queue_sensor, deployment_failure_sensor],
+    resources={
+        "redis": RedisResource(
+            url=dg.EnvVar("DP_REDIS_URL"),
+            prefix=dg.EnvVar("DP_REDIS_PREFIX"),
+        ),
+        "object_store": ObjectStoreResource(
+            url=dg.EnvVar("DP_STORAGE_URL"),
+            access_key_id=dg.EnvVar("DP_S3_ACCESS_KEY_ID"),
+            secret_access_key=dg.EnvVar("DP_S3_SECRET_ACCESS_KEY"),
+        ),
+        "git_source": GitSourceResource(
+            allow_hosts=dg.EnvVar("DP_GIT_ALLOW_HOSTS"),
+            max_repo_bytes=dg.EnvVar.int("DP_MAX_REPO_BYTES"),
+        ),
+        # Issue 3 swaps in the npm build runner here; the assets declare the interface.
+        "build_runner": StaticBuildRunner(),
+    },
+)

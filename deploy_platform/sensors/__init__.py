@@ -1,0 +1,1 @@
+"""Sensors: the Redis queue sensor and the run-failure backstop."""

@@ -1,0 +1,80 @@
+"""`deployment_failure_sensor`: a backstop that marks a deployment failed when its run fails.
+
+The assets mark their own failures with a precise error. This catches what
+they cannot: a run worker killed (out of memory, machine restart), a resource
+that failed to start, a run that run monitoring timed out. Without it the
+record would say `building` forever.
+"""
+
+# No `from __future__ import annotations`: Dagster reads these annotations at runtime
+# to find the context and resource parameters.
+
+from typing import Any
+
+import dagster as dg
+
+from deploy_platform.ids import is_deployment_id
+from deploy_platform.records import TERMINAL, Status
+from deploy_platform.resources.redis_state import RedisResource
+
+__all__ = ["deployment_failure_sensor", "run_error_message"]
+
+_PARTITION_TAG = "dagster/partition"
+_MAX_ERROR = 500
+
+
+def run_error_message(context: dg.RunFailureSensorContext) -> str:
+    """One readable line: the root cause of the failed step, else of the run's failure."""
+    run = f"run {context.dagster_run.run_id[:8]}"
+    for event in context.get_step_failure_events():
+        data = event.step_failure_data
+        cause = _root_cause(data.error if data is not None else None)
+        if cause:
+            return f"{run} failed in {event.step_key}: {cause}"[:_MAX_ERROR]
+    failure = context.failure_event
+    job_data = failure.job_failure_data if failure.is_job_failure else None
+    cause = _root_cause(job_data.error if job_data is not None else None)
+    summary = _first_line(failure.message) or "the run failed"
+    return (f"{run} failed: {summary} ({cause})" if cause else f"{run} failed: {summary}")[
+        :_MAX_ERROR
+    ]
+
+
+def _root_cause(error: Any) -> str:
+    """The innermost exception of a Dagster error chain, e.g. "RuntimeError: disk full"."""
+    if error is None:
+        return ""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return _first_line(getattr(error, "message", ""))
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+# Monitors every job in this code location: the queue sensor's `deploy` job and the
+# runs people start from the UI when they re-materialize a deployment's assets.
+@dg.run_failure_sensor(
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks a deployment failed in Redis when its run fails without doing so itself.",
+)
+def deployment_failure_sensor(context: dg.RunFailureSensorContext, redis: RedisResource) -> None:
+    run = context.dagster_run
+    deployment_id = run.tags.get(_PARTITION_TAG)
+    if not deployment_id or not is_deployment_id(deployment_id):
+        return
+    state = redis.state()
+    record = state.find(deployment_id)
+    # Terminal records are left alone: `failed` already carries the asset's precise
+    # error, and `ready` means a later run of this partition succeeded.
+    if record is None or record.status in TERMINAL:
+        return
+    error = run_error_message(context)
+    state.update(
+        deployment_id,
+        lambda r: r if r.status in TERMINAL else r.with_status(Status.FAILED, error=error),
+    )
+    context.log.info(f"marked deployment {deployment_id} failed: {error}")

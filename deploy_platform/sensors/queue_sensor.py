@@ -1,0 +1,177 @@
+"""`deployment_queue_sensor`: Redis Stream entries -> one partitioned run per deployment.
+
+Delivery is at-least-once, submission exactly-once:
+- The cursor is the id of the last stream entry this sensor turned into a run
+  request. Dagster stores it with the tick's reserved run requests, so if the
+  tick or the daemon dies before that, the cursor has not moved and the entries
+  are read again on the next tick.
+- The deployment id is the `run_key`: the daemon skips a run request whose
+  run_key this sensor already submitted, so reading an entry twice (or the API
+  enqueueing an id twice) still starts one run.
+- A fresh cursor (a new DAGSTER_HOME, or the sensor reset in the UI) starts at
+  the beginning of the stream ("0-0"), not at "$": anything the API queued while
+  no daemon was running must still be deployed. Entries whose record is already
+  ready or failed are skipped, so a new Dagster instance over an old Redis does
+  not redeploy history; run_key dedup covers the rest.
+
+Latency. The sensor daemon wakes every 5 seconds (`MIN_INTERVAL_LOOP_TIME` in
+dagster/_daemon/sensor.py) and, with `sensors.use_threads`, hands each running
+sensor whose `minimum_interval_seconds` has elapsed to a worker thread, one
+tick in flight per sensor. A tick that only read the stream and returned would
+leave an id enqueued just after it waiting ~5 s. Instead each tick long-polls:
+XREAD BLOCK for up to `POLL_SECONDS`, returning the moment an entry arrives.
+`POLL_SECONDS` (4 s) plus the tick's own overhead stays under the 5 s loop, so
+the tick is done before the next wake-up and the sensor is listening almost all
+the time: an id enqueued during the poll becomes a run request within
+milliseconds, one enqueued in the short gap is read at once by the next tick.
+A longer poll would backfire: a tick still running at the wake-up is skipped
+and the sensor waits a full extra loop. It also stays far below the sensor
+evaluation timeout (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS, 60 s by default).
+`minimum_interval_seconds=1` keeps Dagster's own interval from adding to that.
+"""
+
+# No `from __future__ import annotations`: Dagster reads these annotations at runtime
+# to find the context and resource parameters.
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from deploy_platform.assets.partitions import deployments_partitions
+from deploy_platform.ids import is_deployment_id
+from deploy_platform.jobs import deploy_job
+from deploy_platform.records import TERMINAL, DeploymentRecord
+from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.state import STREAM_START, PlatformState
+
+__all__ = [
+    "deployment_queue_sensor",
+    "collect_queued",
+    "QueueBatch",
+    "run_tags",
+    "POLL_SECONDS",
+    "MAX_RUNS_PER_TICK",
+]
+
+POLL_SECONDS = 4.0
+MAX_RUNS_PER_TICK = 100
+_PAGE = 500
+_ENTRY_ID_RE = re.compile(r"^\d+-\d+$")
+
+
+@dataclass
+class QueueBatch:
+    """The deployments to start, and the stream position after the last entry handled."""
+
+    cursor: str
+    records: list[DeploymentRecord] = field(default_factory=list)
+    skipped: int = 0
+
+
+def collect_queued(
+    state: PlatformState,
+    cursor: str,
+    *,
+    poll_seconds: float = POLL_SECONDS,
+    max_runs: int = MAX_RUNS_PER_TICK,
+    log: Callable[[str], object] = print,
+) -> QueueBatch:
+    """Read queue entries after `cursor`; long-poll up to `poll_seconds` when there are none."""
+    batch = QueueBatch(cursor=cursor)
+    seen: set[str] = set()
+    deadline = time.monotonic() + poll_seconds
+    while len(batch.records) < max_runs:
+        entries = state.read_queue(batch.cursor, count=_PAGE)
+        if not entries:
+            remaining = deadline - time.monotonic()
+            if batch.records or remaining < 0.05:
+                break
+            entries = state.read_queue(batch.cursor, count=_PAGE, block_ms=int(remaining * 1000))
+            if not entries:
+                break
+        for entry_id, deployment_id in entries:
+            if len(batch.records) >= max_runs:
+                break
+            batch.cursor = entry_id
+            record = _startable(state, entry_id, deployment_id, seen, log)
+            if record is None:
+                batch.skipped += 1
+            else:
+                seen.add(record.id)
+                batch.records.append(record)
+    return batch
+
+
+def _startable(
+    state: PlatformState,
+    entry_id: str,
+    deployment_id: str,
+    seen: set[str],
+    log: Callable[[str], object],
+) -> DeploymentRecord | None:
+    if not is_deployment_id(deployment_id):
+        log(f"queue entry {entry_id}: {deployment_id!r} is not a deployment id; skipped")
+        return None
+    if deployment_id in seen:
+        return None
+    record = state.find(deployment_id)
+    if record is None:
+        log(f"queue entry {entry_id}: no record for deployment {deployment_id}; skipped")
+        return None
+    if record.status in TERMINAL:
+        log(f"queue entry {entry_id}: deployment {deployment_id} is already {record.status}")
+        return None
+    return record
+
+
+def run_tags(record: DeploymentRecord) -> dict[str, str]:
+    """Run tags to filter deployments by in the UI's run list."""
+    tags = {
+        "deploy/project": record.project,
+        "deploy/source": record.source.value,
+        "deploy/environment": record.environment.value,
+        "deploy/trigger": record.trigger,
+    }
+    if record.ref:
+        tags["deploy/ref"] = record.ref
+    if record.commit:
+        tags["deploy/commit"] = record.commit
+    return tags
+
+
+@dg.sensor(
+    job=deploy_job,
+    minimum_interval_seconds=1,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts one run per deployment id queued in Redis (long-polls the stream).",
+)
+def deployment_queue_sensor(
+    context: dg.SensorEvaluationContext, redis: RedisResource
+) -> dg.SensorResult:
+    cursor = context.cursor or STREAM_START
+    if not _ENTRY_ID_RE.match(cursor):
+        context.log.warning(f"cursor {cursor!r} is not a stream entry id; reading from the start")
+        cursor = STREAM_START
+    batch = collect_queued(redis.state(), cursor, log=context.log.info)
+    if not batch.records:
+        return dg.SensorResult(
+            cursor=batch.cursor,
+            skip_reason=dg.SkipReason(
+                f"no deployments queued ({batch.skipped} entries skipped)"
+                if batch.skipped
+                else "no deployments queued"
+            ),
+        )
+    ids = [record.id for record in batch.records]
+    context.log.info(f"starting {len(ids)} deployment(s): {', '.join(ids)}")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=record.id, partition_key=record.id, tags=run_tags(record))
+            for record in batch.records
+        ],
+        dynamic_partitions_requests=[deployments_partitions.build_add_request(ids)],
+        cursor=batch.cursor,
+    )

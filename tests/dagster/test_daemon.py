@@ -1,0 +1,169 @@
+"""The real `dagster-daemon` over the DAGSTER_HOME `up` writes: queue -> sensor -> run -> ready.
+
+Also shows the exactly-once half of the queue contract through the daemon itself:
+when the sensor's cursor goes back (as if a tick died before its cursor was
+stored) and it requests a deployment again, the daemon finds the run with that
+run_key and starts no second one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from deploy_platform.dagster_home import write_dagster_home
+from deploy_platform.ids import new_deployment_id
+from deploy_platform.records import TERMINAL, DeploymentRecord, Status
+from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.state import STREAM_START, PlatformState
+from deploy_platform.storage import ObjectStore
+from tests.dagster.support import pack_site, queue_upload, unique
+
+pytestmark = pytest.mark.slow
+
+_BIN = Path(sys.executable).parent
+_WAIT_SECONDS = 240  # generous: a cold daemon and run worker on a busy 2-core machine
+
+
+@pytest.fixture
+def dagster_env(
+    tmp_path: Path, redis_server: RedisServer, state: PlatformState, local_store_root: Path
+) -> dict[str, str]:
+    home = tmp_path / "dagster"
+    write_dagster_home(home, max_concurrent_runs=2)
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DP_REDIS_URL": redis_server.url,
+        "DP_REDIS_PREFIX": state.prefix,
+        "DP_STORAGE_URL": local_store_root.as_uri(),
+        "DP_S3_ACCESS_KEY_ID": "",
+        "DP_S3_SECRET_ACCESS_KEY": "",
+        "DP_GIT_ALLOW_HOSTS": "",
+        "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
+    }
+
+
+@contextmanager
+def running_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    workspace = Path(env["DAGSTER_HOME"]) / "workspace.yaml"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [str(_BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+            cwd=env["DAGSTER_HOME"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its code server and run workers share the group
+        )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for(state: PlatformState, deployment_id: str, log: Path) -> DeploymentRecord:
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while time.monotonic() < deadline:
+        record = state.get(deployment_id)
+        if record.status in TERMINAL:
+            return record
+        time.sleep(0.2)
+    raise AssertionError(
+        f"{deployment_id} still {state.get(deployment_id).status} after {_WAIT_SECONDS}s; "
+        f"daemon log:\n{log.read_text()[-4000:]}"
+    )
+
+
+def runs_for(instance: dg.DagsterInstance, deployment_id: str) -> list[dg.DagsterRun]:
+    return list(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": deployment_id})))
+
+
+def wait_for_run_end(env: dict[str, str], deployment_id: str, log: Path) -> None:
+    """The record is ready a moment before the run worker reports success: let it finish."""
+    instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+    try:
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while time.monotonic() < deadline:
+            runs = runs_for(instance, deployment_id)
+            if runs and all(run.is_finished for run in runs):
+                return
+            time.sleep(0.2)
+    finally:
+        instance.dispose()
+    raise AssertionError(f"the run for {deployment_id} did not finish; log:\n{log.read_text()}")
+
+
+def test_daemon_runs_each_queued_deployment_once(
+    dagster_env: dict[str, str], tmp_path: Path, state: PlatformState, store: ObjectStore
+) -> None:
+    log = tmp_path / "daemon.log"
+    project = unique("daemon")
+    first = queue_upload(state, store, project, pack_site(tmp_path, {"index.html": "one"}))
+    state.enqueue(first.id)
+    state.enqueue(first.id)  # the API retried: one run all the same
+    state.enqueue(new_deployment_id())  # no record: skipped
+
+    with running_daemon(dagster_env, log):
+        assert wait_for(state, first.id, log).status is Status.READY
+        wait_for_run_end(dagster_env, first.id, log)
+
+    # As if the tick that handled `first` had died before storing its cursor, with
+    # the record not yet moving: the sensor reads the stream from the start again.
+    state.update(first.id, lambda r: r.with_status(Status.QUEUED))
+    reset = subprocess.run(
+        [
+            str(_BIN / "dagster"),
+            "sensor",
+            "cursor",
+            "deployment_queue_sensor",
+            "--set",
+            STREAM_START,
+            "-w",
+            str(Path(dagster_env["DAGSTER_HOME"]) / "workspace.yaml"),
+        ],
+        env=dagster_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    second = queue_upload(state, store, project, pack_site(tmp_path, {"index.html": "two"}))
+    state.enqueue(second.id)
+
+    with running_daemon(dagster_env, log):
+        # `second` comes after `first` in the stream: once it is done, `first` was re-read.
+        assert wait_for(state, second.id, log).status is Status.READY
+        wait_for_run_end(dagster_env, second.id, log)
+
+    instance = dg.DagsterInstance.from_config(dagster_env["DAGSTER_HOME"])
+    try:
+        [first_run] = runs_for(instance, first.id)
+        [second_run] = runs_for(instance, second.id)
+        assert first_run.status is dg.DagsterRunStatus.SUCCESS
+        assert first_run.job_name == "deploy"
+        assert first_run.tags["dagster/partition"] == first.id
+        assert first_run.tags["deploy/project"] == project
+        assert second_run.status is dg.DagsterRunStatus.SUCCESS
+        assert set(instance.get_dynamic_partitions("deployments")) == {first.id, second.id}
+    finally:
+        instance.dispose()
+    # The sensor did request `first` again and the daemon skipped it by its run_key ...
+    assert f'already completed with run keys: ["{first.id}"]' in log.read_text()
+    # ... so no second run touched it: the record is still where the test left it.
+    assert state.get(first.id).status is Status.QUEUED
+    assert state.get_alias(project) == second.id

@@ -1,0 +1,127 @@
+"""`deploy_platform.definitions` loads from DP_* variables, as the code location does under `up`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from deploy_platform.dagster_home import write_dagster_home
+from deploy_platform.records import Status
+from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.state import PlatformState
+from deploy_platform.storage import ObjectStore
+from tests.dagster.support import pack_site, queue_upload, unique
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def platform_env(
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: RedisServer,
+    state: PlatformState,
+    local_store_root: Path,
+) -> dict[str, str]:
+    """Every variable the code location reads, set the way `up` sets them (some empty)."""
+    env = {
+        "DP_REDIS_URL": redis_server.url,
+        "DP_REDIS_PREFIX": state.prefix,
+        "DP_STORAGE_URL": local_store_root.as_uri(),
+        "DP_S3_ACCESS_KEY_ID": "",
+        "DP_S3_SECRET_ACCESS_KEY": "",
+        "DP_GIT_ALLOW_HOSTS": "",
+        "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_definitions_validate_and_describe_the_pipeline(platform_env: dict[str, str]) -> None:
+    from deploy_platform.definitions import ENV_VARS, defs
+
+    assert set(ENV_VARS) == set(platform_env)
+    dg.Definitions.validate_loadable(defs)
+    job = defs.resolve_job_def("deploy")
+    assert job.executor_def is dg.in_process_executor
+    assert job.partitions_def == dg.DynamicPartitionsDefinition(name="deployments")
+    assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
+        "source_archive",
+        "built_artifact",
+        "published_deployment",
+    }
+    for asset in defs.resolve_asset_graph().assets_defs:
+        description = asset.descriptions_by_key[asset.key]
+        assert description and "\n" not in description.strip()
+    queue = defs.resolve_sensor_def("deployment_queue_sensor")
+    failures = defs.resolve_sensor_def("deployment_failure_sensor")
+    assert queue.default_status is dg.DefaultSensorStatus.RUNNING
+    assert failures.default_status is dg.DefaultSensorStatus.RUNNING
+    assert queue.minimum_interval_seconds == 1
+
+
+def test_definitions_deploy_with_resources_from_the_environment(
+    platform_env: dict[str, str], tmp_path: Path, state: PlatformState, store: ObjectStore
+) -> None:
+    from deploy_platform.definitions import defs
+
+    record = queue_upload(state, store, unique("env"), pack_site(tmp_path, {"index.html": "hi"}))
+    state.enqueue(record.id)
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+            result = defs.resolve_sensor_def("deployment_queue_sensor")(context)
+        assert isinstance(result, dg.SensorResult)
+        assert [r.run_key for r in result.run_requests or []] == [record.id]  # type: ignore[union-attr]
+
+        instance.add_dynamic_partitions("deployments", [record.id])
+        run = defs.resolve_job_def("deploy").execute_in_process(
+            partition_key=record.id, instance=instance
+        )
+
+    assert run.success
+    assert state.get(record.id).status is Status.READY
+
+
+def test_an_unset_variable_fails_the_run_naming_it(
+    platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, state: PlatformState
+) -> None:
+    from deploy_platform.definitions import defs
+
+    monkeypatch.delenv("DP_REDIS_URL")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("deployments", ["abcdefghij23"])
+        with pytest.raises(Exception, match="DP_REDIS_URL"):
+            defs.resolve_job_def("deploy").execute_in_process(
+                partition_key="abcdefghij23", instance=instance
+            )
+
+
+def test_the_workspace_up_writes_loads_the_code_location(
+    platform_env: dict[str, str], tmp_path: Path
+) -> None:
+    home = tmp_path / "dagster"
+    write_dagster_home(home)
+    env = {**os.environ, **platform_env, "DAGSTER_HOME": str(home)}
+
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            str(home / "workspace.yaml"),
+        ],
+        cwd=tmp_path,  # not the checkout: workspace.yaml must find the package by itself
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deploy_platform" in done.stdout + done.stderr
