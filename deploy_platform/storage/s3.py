@@ -112,7 +112,7 @@ def _new_client(
 
 
 class _BodyChunks(Iterator[bytes]):
-    """Chunks of a GET's body; the connection goes back to the pool when done or closed."""
+    """Chunks of a GET's body; its connection is released at the end or on close()."""
 
     def __init__(self, store: S3ObjectStore, key: str, body: Any, chunk_size: int) -> None:
         self._store = store

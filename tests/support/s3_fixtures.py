@@ -44,9 +44,14 @@ if TYPE_CHECKING:
 __all__ = ["S3Server", "weed_binary", "s3_server", "s3_store_url", "s3_store"]
 
 _START_TIMEOUT = 60.0
+_ATTEMPTS = 3
 # SeaweedFS puts its gRPC unix sockets in /tmp whatever TMPDIR says; named by port.
 _GRPC_SOCKETS = ("master", "volume", "filer", "s3")
 _PORTS = tuple(f"{name}{suffix}" for name in _GRPC_SOCKETS for suffix in ("", "_grpc"))
+
+
+class _PortTaken(Exception):
+    """SeaweedFS could not bind one of the ports chosen for it."""
 
 
 def weed_binary() -> str:
@@ -135,6 +140,26 @@ class S3Server:
 
     def start(self) -> S3Server:
         started = time.monotonic()
+        # free_port() only finds a port that was free a moment ago; if another
+        # process takes one first, SeaweedFS cannot bind it: start again elsewhere.
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                self._launch()
+                self._wait_until_ready()
+            except _PortTaken:
+                self.stop()
+                self.ports.clear()
+                if attempt == _ATTEMPTS:
+                    raise RuntimeError("SeaweedFS found its ports taken, three times") from None
+                continue
+            except BaseException:
+                self.stop()
+                raise
+            break
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def _launch(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         data = self.workdir / "data"
         logs = self.workdir / "logs"
@@ -198,13 +223,6 @@ class S3Server:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in pytest reaches us, not weed
             )
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_seconds = time.monotonic() - started
-        return self
 
     def _wait_until_ready(self) -> None:
         # The S3 port answers before the filer behind it is connected, so only a
@@ -218,6 +236,8 @@ class S3Server:
         try:
             while time.monotonic() < deadline:
                 assert self.process is not None
+                if self._port_taken():
+                    raise _PortTaken
                 if self.process.poll() is not None:
                     raise RuntimeError(
                         f"SeaweedFS exited with {self.process.returncode} while starting:\n"
@@ -239,6 +259,13 @@ class S3Server:
             f"SeaweedFS S3 not ready after {_START_TIMEOUT:.0f}s ({last_error}):\n"
             + self.log_tail()
         )
+
+    def _port_taken(self) -> bool:
+        # SeaweedFS logs a failed bind and then exits, or (for the master) hangs on.
+        try:
+            return "address already in use" in self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
 
     def log_tail(self, lines: int = 30) -> str:
         try:
