@@ -9,6 +9,7 @@ them from `dg.EnvVar`) or from boto3's usual chain.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, urlsplit
 
 from deploy_platform.storage.base import ObjectStore, ObjectStoreError
@@ -16,12 +17,12 @@ from deploy_platform.storage.base import ObjectStore, ObjectStoreError
 __all__ = ["open_store"]
 
 
+_USERINFO_RE = re.compile(r"//[^/?#@]*@")
+
+
 def _redacted(url: str) -> str:
     """The URL without any user:password@ part, safe to put in an error message."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+    return _USERINFO_RE.sub("//***@", url)
 
 
 def open_store(
@@ -38,7 +39,7 @@ def open_store(
         if parts.netloc not in ("", "localhost"):
             raise ObjectStoreError(f"file URL must be local: {_redacted(url)!r}")
         if not parts.path.startswith("/"):
-            raise ObjectStoreError(f"file URL needs an absolute path: {url!r}")
+            raise ObjectStoreError(f"file URL needs an absolute path: {_redacted(url)!r}")
         return LocalObjectStore(unquote(parts.path))
     if parts.scheme == "s3":
         from deploy_platform.storage.s3 import S3ObjectStore

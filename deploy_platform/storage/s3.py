@@ -55,6 +55,7 @@ AddressingStyle = Literal["auto", "path", "virtual"]
 _ADDRESSING_STYLES: tuple[AddressingStyle, ...] = ("auto", "path", "virtual")
 _URL_PARAMS = ("endpoint_url", "region", "addressing_style")
 _MAX_PAGE = 1000  # the most keys ListObjectsV2 returns per request
+_USERINFO_RE = re.compile(r"//[^/?#@]*@")
 
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
 _DENIED = {
@@ -234,6 +235,7 @@ class S3ObjectStore(ObjectStore):
         secret_access_key: str | None = None,
     ) -> S3ObjectStore:
         """Open `s3://bucket[/prefix]?endpoint_url=...&region=...&addressing_style=...`."""
+        shown = _USERINFO_RE.sub("//***@", url)  # errors never echo a user:secret@ part
         parts = urlsplit(url)
         if parts.scheme != "s3":
             raise ObjectStoreError("an S3 storage URL starts with s3://bucket")
@@ -244,35 +246,35 @@ class S3ObjectStore(ObjectStore):
                 "(DP_S3_ACCESS_KEY_ID / DP_S3_SECRET_ACCESS_KEY) or use boto3's credential chain"
             )
         if not parts.netloc:
-            raise ObjectStoreError(f"storage URL {url!r} names no bucket: use s3://bucket/prefix")
+            raise ObjectStoreError(f"storage URL {shown!r} names no bucket: use s3://bucket/prefix")
         if parts.fragment:
-            raise ObjectStoreError(f"storage URL {url!r} must not have a #fragment")
+            raise ObjectStoreError(f"storage URL {shown!r} must not have a #fragment")
         try:
             query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
         except ValueError:
-            raise ObjectStoreError(f"cannot parse the query of storage URL {url!r}") from None
+            raise ObjectStoreError(f"cannot parse the query of storage URL {shown!r}") from None
         unknown = sorted(set(query) - set(_URL_PARAMS))
         if unknown:
             raise ObjectStoreError(
-                f"unknown parameter(s) {', '.join(unknown)} in storage URL {url!r}: "
+                f"unknown parameter(s) {', '.join(unknown)} in storage URL {shown!r}: "
                 f"allowed are {', '.join(_URL_PARAMS)}"
             )
         options: dict[str, str] = {}
         for name, values in query.items():
             if len(values) != 1:
-                raise ObjectStoreError(f"parameter {name!r} given more than once in {url!r}")
+                raise ObjectStoreError(f"parameter {name!r} given more than once in {shown!r}")
             if values[0]:
                 options[name] = values[0]
         endpoint_url = options.get("endpoint_url")
         if endpoint_url is not None:
             endpoint = urlsplit(endpoint_url)
-            if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
-                raise ObjectStoreError(
-                    f"endpoint_url {endpoint_url!r} must be an http:// or https:// URL"
-                )
             if "@" in endpoint.netloc:
                 raise ObjectStoreError(
                     "S3 credentials must not be part of endpoint_url: pass them separately"
+                )
+            if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
+                raise ObjectStoreError(
+                    f"endpoint_url {endpoint_url!r} must be an http:// or https:// URL"
                 )
         return cls(
             parts.netloc,
@@ -327,7 +329,7 @@ class S3ObjectStore(ObjectStore):
             botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError,
         ):
             return ObjectStoreError(
-                f"cannot {action} {where}: the object store{at or ''} is unreachable; "
+                f"cannot {action} {where}: the object store{at} is unreachable; "
                 "check endpoint_url and that the server is running"
             )
         if isinstance(cause, botocore.exceptions.ReadTimeoutError):

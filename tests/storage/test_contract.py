@@ -303,6 +303,10 @@ def test_open_store_refuses_bad_urls(url: str, message: str) -> None:
         "s3://AKIDEXAMPLE:hunter2secret@bucket/prefix",
         "s3://bucket?endpoint_url=http://AKIDEXAMPLE:hunter2secret@127.0.0.1:8333",
         "https://AKIDEXAMPLE:hunter2secret@example.com/bucket",
+        "s3://bucket?endpoint_url=ftp://AKIDEXAMPLE:hunter2secret@127.0.0.1",
+        "s3://bucket?nope=1&endpoint_url=http://AKIDEXAMPLE:hunter2secret@127.0.0.1",
+        "file://AKIDEXAMPLE:hunter2secret@host/objects",
+        "gs://bucket?endpoint=https://AKIDEXAMPLE:hunter2secret@example.com",
     ],
 )
 def test_credentials_in_url_are_refused_without_echoing_them(url: str) -> None:
