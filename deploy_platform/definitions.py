@@ -11,7 +11,8 @@ all of them, possibly to an empty string:
   DP_S3_ACCESS_KEY_ID      S3/R2 credentials; empty = boto3's own chain
   DP_S3_SECRET_ACCESS_KEY
   DP_GIT_ALLOW_HOSTS       comma list of private hosts git may fetch from; may be empty
-  DP_MAX_REPO_BYTES        repository size limit in bytes (an integer)
+  DP_MAX_REPO_BYTES        repository size limit in bytes: an integer, never empty
+                           (`Settings.from_env`, which `up` uses, refuses an empty one too)
 
 An unset variable fails the run or tick with Dagster's "environment variable
 ... is not set" error naming it.
@@ -46,6 +47,9 @@ defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],
     jobs=[deploy_job],
     sensors=[deployment_queue_sensor, deployment_failure_sensor],
+    # Also for the runs people start from the UI (re-materializing a deployment's
+    # assets): one process per run, not one per step (see jobs.py).
+    executor=dg.in_process_executor,
     resources={
         "redis": RedisResource(
             url=dg.EnvVar("DP_REDIS_URL"),

@@ -49,6 +49,8 @@ def test_definitions_validate_and_describe_the_pipeline(platform_env: dict[str, 
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("deploy")
     assert job.executor_def is dg.in_process_executor
+    # Runs started from the UI's "Materialize" button use the implicit asset job.
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
     assert job.partitions_def == dg.DynamicPartitionsDefinition(name="deployments")
     assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} == {
         "source_archive",
