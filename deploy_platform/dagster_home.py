@@ -12,13 +12,16 @@ dagster.yaml, tuned for the time from enqueue to live:
   queue sensor's long-poll (see sensors/queue_sensor.py) never delays the
   run-failure sensor, and `num_submit_workers` submits a batch of run requests
   in parallel. Schedules get threads too (none are defined yet; it is cheap).
-- Run monitoring: a run stuck in STARTING (its worker never came up) or running
-  longer than `max_runtime_seconds` is marked failed, which fires the
-  run-failure sensor, which marks the deployment failed. (The default run
-  launcher cannot probe a worker process, so a worker that dies mid-run is
-  caught by the max-runtime limit.)
-- No automatic run retries: a failed deployment is reported, not silently
-  repeated; the user re-materializes it from the UI or deploys again.
+- Run monitoring: a run stuck in STARTING (its worker never came up, e.g. the
+  daemon was killed while launching it) or running longer than
+  `max_runtime_seconds` is marked failed. (The default run launcher cannot probe
+  a worker process, so a worker that dies mid-run is caught by the max-runtime
+  limit.)
+- Run retries for crashes only: a run that failed because its worker died or
+  never started is re-executed (up to twice), so the deployment still completes;
+  `retry_on_asset_or_op_failure: false` means a deployment that failed for a
+  reason (no index.html, clone failed) is reported, never silently repeated.
+  The run-failure sensor leaves a run that will be retried alone.
 - Sensor tick retention: the queue sensor ticks every ~5 s, mostly skipped
   ticks; keep a day of those so the tick table stays small.
 - Telemetry off; storage is SQLite under DAGSTER_HOME (the default when no
@@ -79,11 +82,14 @@ run_coordinator:
 run_monitoring:
   enabled: true
   poll_interval_seconds: 10
-  start_timeout_seconds: 180
+  start_timeout_seconds: 120
   max_runtime_seconds: 3600
 
 run_retries:
-  enabled: false
+  # Only runs whose worker crashed; a failed asset is the user's error to fix.
+  enabled: true
+  max_retries: 2
+  retry_on_asset_or_op_failure: false
 
 sensors:
   # One thread per sensor: the queue sensor long-polls Redis within its tick.

@@ -3,7 +3,8 @@
 The assets mark their own failures with a precise error. This catches what
 they cannot: a run worker killed (out of memory, machine restart), a resource
 that failed to start, a run that run monitoring timed out. Without it the
-record would say `building` forever.
+record would say `building` forever. A run that Dagster will retry (a crashed
+worker, see dagster_home.py) is left alone: its retry decides the outcome.
 """
 
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
@@ -20,6 +21,7 @@ from deploy_platform.resources.redis_state import RedisResource
 __all__ = ["deployment_failure_sensor", "run_error_message"]
 
 _PARTITION_TAG = "dagster/partition"
+_WILL_RETRY_TAG = "dagster/will_retry"
 _MAX_ERROR = 500
 
 
@@ -62,9 +64,14 @@ def _first_line(text: str | None) -> str:
     description="Marks a deployment failed in Redis when its run fails without doing so itself.",
 )
 def deployment_failure_sensor(context: dg.RunFailureSensorContext, redis: RedisResource) -> None:
-    run = context.dagster_run
+    # Read again: the retry decision is tagged onto the run after its failure event.
+    run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
     deployment_id = run.tags.get(_PARTITION_TAG)
     if not deployment_id or not is_deployment_id(deployment_id):
+        return
+    if run.tags.get(_WILL_RETRY_TAG) == "true":
+        # A crashed worker: the run-retry daemon re-executes it (see dagster_home.py).
+        context.log.info(f"run {run.run_id[:8]} of {deployment_id} will be retried")
         return
     state = redis.state()
     record = state.find(deployment_id)

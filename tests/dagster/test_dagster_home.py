@@ -24,9 +24,12 @@ def test_dagster_yaml_configures_the_queue_sensors_and_monitoring(tmp_path: Path
         assert instance.get_sensor_settings()["use_threads"] is True
         assert instance.get_settings("schedules")["use_threads"] is True
         assert instance.run_monitoring_enabled
-        assert instance.run_monitoring_start_timeout_seconds == 180
+        assert instance.run_monitoring_start_timeout_seconds == 120
         assert instance.telemetry_enabled is False
-        assert instance.run_retries_enabled is False
+        # Retries for crashed workers only, never for a deployment that failed for a reason.
+        assert instance.run_retries_enabled is True
+        assert instance.run_retries_max_retries == 2
+        assert instance.run_retries_retry_on_asset_or_op_failure is False
         # SQLite under DAGSTER_HOME: the history survives restarts of `up`.
         assert Path(instance.root_directory) == home
         assert (home / "history" / "runs.db").exists()

@@ -173,3 +173,20 @@ def test_failure_sensor_keeps_the_assets_own_error(
     evaluate_failure_sensor(instance, resources, result)
 
     assert state.get(record.id).error == before.error
+
+
+def test_failure_sensor_leaves_a_run_that_dagster_will_retry(
+    git_http, instance: dg.DagsterInstance, resources: dict[str, Any], state: PlatformState
+) -> None:
+    repo = git_http.create_repo(unique("site"), {"index.html": "x"})
+    record = queue_git(state, repo, unique("docs"))
+    broken = Deployer(instance, {**resources, "build_runner": BrokenBuildRunner()})
+    result = broken.run(record.id)
+    # What the instance tags onto a crashed run when run retries are enabled.
+    instance.add_run_tags(result.run_id, {"dagster/will_retry": "true"})
+    before = state.get(record.id)
+
+    evaluate_failure_sensor(instance, resources, result)
+
+    assert state.get(record.id).status is before.status
+    assert state.get(record.id).error is None
