@@ -14,9 +14,11 @@ dagster.yaml, tuned for the time from enqueue to live:
   in parallel. Schedules get threads too (none are defined yet; it is cheap).
 - Run monitoring: a run stuck in STARTING (its worker never came up, e.g. the
   daemon was killed while launching it) or running longer than
-  `max_runtime_seconds` is marked failed. (The default run launcher cannot probe
-  a worker process, so a worker that dies mid-run is caught by the max-runtime
-  limit.)
+  `max_runtime_seconds` is marked failed. A worker that dies mid-run is noticed
+  by the code server that launched it, which marks the run failed; only if that
+  code server died too (the whole daemon process group killed) does the run wait
+  for the max-runtime limit, because the default run launcher cannot probe a
+  worker by itself.
 - Run retries for crashes only: a run that failed because its worker died or
   never started is re-executed (up to twice), so the deployment still completes;
   `retry_on_asset_or_op_failure: false` means a deployment that failed for a
