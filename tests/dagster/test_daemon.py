@@ -54,8 +54,10 @@ def dagster_env(
 
 
 @contextmanager
-def running_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    workspace = Path(env["DAGSTER_HOME"]) / "workspace.yaml"
+def running_daemon(
+    env: dict[str, str], log: Path, workspace: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    workspace = workspace or Path(env["DAGSTER_HOME"]) / "workspace.yaml"
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [str(_BIN / "dagster-daemon"), "run", "-w", str(workspace)],
@@ -167,3 +169,44 @@ def test_daemon_runs_each_queued_deployment_once(
     # ... so no second run touched it: the record is still where the test left it.
     assert state.get(first.id).status is Status.QUEUED
     assert state.get_alias(project) == second.id
+
+
+def runs_for_partition(instance: dg.DagsterInstance, deployment_id: str) -> list[dg.DagsterRun]:
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": deployment_id}))
+    return sorted(runs, key=lambda run: run.tags.get("dagster/retry_number", "0"))
+
+
+def test_a_run_worker_that_dies_mid_build_is_retried_and_the_deployment_completes(
+    dagster_env: dict[str, str], tmp_path: Path, state: PlatformState, store: ObjectStore
+) -> None:
+    log = tmp_path / "daemon.log"
+    marker = tmp_path / "crashed"
+    workspace = tmp_path / "crashing-workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        "  - python_file:\n"
+        f"      relative_path: {Path(__file__).with_name('crashing_location.py')}\n"
+        f"      working_directory: {Path(__file__).resolve().parents[2]}\n"
+        "      location_name: crashing\n"
+    )
+    env = {**dagster_env, "DP_TEST_CRASH_MARKER": str(marker)}
+    project = unique("crash")
+    record = queue_upload(state, store, project, pack_site(tmp_path, {"index.html": "ok"}))
+    state.enqueue(record.id)
+
+    with running_daemon(env, log, workspace):
+        done = wait_for(state, record.id, log)
+        wait_for_run_end(env, record.id, log)
+
+    assert marker.exists(), "the build never crashed: the test proved nothing"
+    assert done.status is Status.READY, done.error
+    assert state.get_alias(project) == record.id
+    instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+    try:
+        crashed, retried = runs_for_partition(instance, record.id)
+    finally:
+        instance.dispose()
+    assert crashed.status is dg.DagsterRunStatus.FAILURE
+    assert crashed.tags["dagster/will_retry"] == "true"
+    assert retried.status is dg.DagsterRunStatus.SUCCESS
+    assert retried.parent_run_id == crashed.run_id
