@@ -82,6 +82,11 @@ def built_artifact(
                 "archive": dg.MetadataValue.path(artifact_key(deployment_id)),
                 "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
                 "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
-                "build_log_tail": dg.MetadataValue.md(f"```\n{result.log_tail}\n```"),
+                "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),
             }
         )
+
+
+def _fenced(text: str) -> str:
+    """The build's output as a Markdown code block it cannot break out of."""
+    return "````\n" + text.replace("````", "'''") + "\n````"
