@@ -90,7 +90,9 @@ class Supervisor:
             proc = child.process
             if proc is not None and proc.poll() is not None:
                 exited.append(name)
-                self._say(f"{name} exited with code {proc.returncode} (log: {self.log_dir}/{name}.log)")
+                self._say(
+                    f"{name} exited with code {proc.returncode} (log: {self.log_dir}/{name}.log)"
+                )
                 self._kill_group(proc.pid, signal.SIGKILL)  # leftovers of the dead child
                 child.process = None
                 # Back off 1 s, 2 s, 4 s... but reset after a long healthy run.

@@ -115,12 +115,24 @@ def run_up(args: argparse.Namespace) -> int:
     workspace = str(dagster_home / "workspace.yaml")
     python = sys.executable
     specs = [
-        ChildSpec("api", [python, "-m", "deploy_platform.api", "--port", str(args.api_port)], child_env),
+        ChildSpec(
+            "api", [python, "-m", "deploy_platform.api", "--port", str(args.api_port)], child_env
+        ),
         ChildSpec("edge", [python, "-m", "serve", "--port", str(args.edge_port)], child_env),
-        ChildSpec("daemon", [_bin("dagster-daemon"), "run", "-w", workspace], child_env, dagster_home),
+        ChildSpec(
+            "daemon", [_bin("dagster-daemon"), "run", "-w", workspace], child_env, dagster_home
+        ),
         ChildSpec(
             "webserver",
-            [_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.ui_port), "-w", workspace],
+            [
+                _bin("dagster-webserver"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(args.ui_port),
+                "-w",
+                workspace,
+            ],
             child_env,
             dagster_home,
         ),
@@ -141,13 +153,17 @@ def run_up(args: argparse.Namespace) -> int:
         wait_for_port(args.edge_port, timeout=60)
         print(f"[up] state directory   {state_dir}", flush=True)
         print(f"[up] control API       {settings.api_url}  (token in {state_dir}/api-token)")
-        print(f"[up] edge-origin       http://127.0.0.1:{args.edge_port}  (*.{settings.base_domain})")
+        print(
+            f"[up] edge-origin       http://127.0.0.1:{args.edge_port}  (*.{settings.base_domain})"
+        )
         print(f"[up] Dagster UI        http://127.0.0.1:{args.ui_port}")
         print(f"[up] logs              {state_dir}/logs/", flush=True)
         if args.sample and not stopping:
             from deploy_platform.cli import main as cli_main
 
-            os.environ.update({k: child_env[k] for k in ("DP_API_URL", "DP_API_TOKEN", "DP_STATE_DIR")})
+            os.environ.update(
+                {k: child_env[k] for k in ("DP_API_URL", "DP_API_TOKEN", "DP_STATE_DIR")}
+            )
             code = cli_main(["deploy", str(SAMPLE_SITE), "--project", "sample", "--timeout", "300"])
             if code != 0:
                 print("[up] the sample deployment failed; the platform keeps running", flush=True)
