@@ -1,0 +1,89 @@
+"""File bodies from the object store: small ones cached, large ones streamed.
+
+Bodies are content-addressed (`blobs/<sha256>`), so a cached body never goes
+stale and one cache entry serves every deployment that shares the file. Bodies
+above `body_cache_item_bytes` are never held whole: they are read in
+`chunk_size` pieces, each fetched in the I/O executor while the previous one is
+written to the client (aiohttp's write applies back-pressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Iterator
+from concurrent.futures import Executor, Future
+from contextlib import suppress
+
+from deploy_platform.manifest import FileEntry, blob_key
+from deploy_platform.storage import ObjectStore
+from serve.cache import MISSING, LRUCache
+from serve.config import EdgeConfig
+
+__all__ = ["BodyMismatch", "BodyReader"]
+
+
+class BodyMismatch(Exception):
+    """The stored body's size differs from the manifest's: the deployment is damaged."""
+
+
+class BodyReader:
+    def __init__(self, store: ObjectStore, executor: Executor, config: EdgeConfig) -> None:
+        self._store = store
+        self._executor = executor
+        self._item_limit = config.body_cache_item_bytes
+        self._chunk_size = config.chunk_size
+        self.cache: LRUCache[str, bytes] = LRUCache(config.body_cache_bytes, weigh=len)
+
+    def is_small(self, entry: FileEntry) -> bool:
+        """Small bodies are read whole and cached; the rest are streamed."""
+        return entry.size <= self._item_limit
+
+    async def read(self, entry: FileEntry) -> bytes:
+        """The whole body of a small file, from memory when it was read before."""
+        cached = self.cache.get(entry.blob)
+        if cached is not MISSING:
+            return cached
+        loop = asyncio.get_running_loop()
+        body = await loop.run_in_executor(self._executor, self._store.get_bytes, _key(entry))
+        if len(body) != entry.size:
+            raise BodyMismatch(
+                f"blob {entry.blob} holds {len(body)} bytes, the manifest says {entry.size}"
+            )
+        self.cache.put(entry.blob, body)
+        return body
+
+    async def chunks(self, entry: FileEntry) -> AsyncGenerator[bytes, None]:
+        """The body in chunks; use with `contextlib.aclosing` so the reader is closed early."""
+        loop = asyncio.get_running_loop()
+        iterator: Iterator[bytes] = await loop.run_in_executor(
+            self._executor, self._store.iter_range, _key(entry), 0, None, self._chunk_size
+        )
+        pending: Future[bytes | None] | None = None
+        try:
+            while True:
+                pending = self._executor.submit(next, iterator, None)
+                chunk = await asyncio.wrap_future(pending)
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            self._close(iterator, pending)
+
+    def _close(self, iterator: Iterator[bytes], pending: Future[bytes | None] | None) -> None:
+        """Close the store's reader in a worker thread, after any read still running there."""
+
+        def close(_done: object = None) -> None:
+            close_method = getattr(iterator, "close", None)
+            if close_method is not None:
+                with suppress(Exception):
+                    close_method()
+
+        if pending is not None and not pending.done():
+            pending.add_done_callback(close)
+        else:
+            with suppress(RuntimeError):  # the executor is already shut down
+                self._executor.submit(close)
+
+
+def _key(entry: FileEntry) -> str:
+    return blob_key(entry.blob)

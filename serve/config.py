@@ -1,0 +1,141 @@
+"""The edge-origin's configuration, built once from the platform's `Settings`.
+
+Besides the shared `DP_*` settings (storage URL, Redis URL and prefix, base
+domain) the edge reads:
+
+  DP_S3_ACCESS_KEY_ID, DP_S3_SECRET_ACCESS_KEY  S3/R2 credentials (the names the
+                                                 Dagster definitions use); unset ->
+                                                 boto3's usual credential chain
+  DP_EDGE_ALIAS_TTL_SECONDS      how long an alias -> deployment answer is reused (1)
+  DP_EDGE_NEGATIVE_TTL_SECONDS   how long "no such alias/deployment" is reused (1)
+  DP_EDGE_MANIFEST_CACHE_ENTRIES manifests kept in memory; they are immutable (256)
+  DP_EDGE_BODY_CACHE_BYTES       total bytes of small bodies kept in memory (64 MiB)
+  DP_EDGE_BODY_CACHE_ITEM_BYTES  largest body that is cached instead of streamed (256 KiB)
+
+A bad value fails at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from deploy_platform.names import is_valid_label
+from deploy_platform.settings import Settings
+
+__all__ = ["EdgeConfig", "EdgeConfigError", "redacted_url"]
+
+KIB = 1024
+MIB = 1024 * KIB
+ALIAS_TTL = 1.0
+NEGATIVE_TTL = 1.0
+MANIFEST_ENTRIES = 256
+BODY_CACHE_BYTES = 64 * MIB
+BODY_CACHE_ITEM_BYTES = 256 * KIB
+
+_T = TypeVar("_T", int, float)
+
+
+class EdgeConfigError(ValueError):
+    """The edge-origin cannot start with this configuration; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """Everything the edge-origin needs; credentials are kept out of `repr`."""
+
+    storage_url: str
+    base_domain: str = "localhost"
+    storage_access_key_id: str | None = field(default=None, repr=False)
+    storage_secret_access_key: str | None = field(default=None, repr=False)
+    redis_url: str = ""
+    redis_prefix: str = "dp:"
+    #: Socket timeout for Redis; after a failure the edge reads the object store
+    #: for `redis_retry_seconds` before trying Redis again.
+    redis_timeout_seconds: float = 0.5
+    redis_retry_seconds: float = 5.0
+    alias_ttl_seconds: float = ALIAS_TTL
+    negative_ttl_seconds: float = NEGATIVE_TTL
+    manifest_cache_entries: int = MANIFEST_ENTRIES
+    body_cache_bytes: int = BODY_CACHE_BYTES
+    body_cache_item_bytes: int = BODY_CACHE_ITEM_BYTES
+    chunk_size: int = 256 * KIB
+    io_threads: int = 8
+
+    def __post_init__(self) -> None:
+        base = self.base_domain.lower().rstrip(".")
+        object.__setattr__(self, "base_domain", base)
+        if not base or not all(is_valid_label(label) for label in base.split(".")):
+            raise EdgeConfigError(
+                f"base domain {self.base_domain!r} is not a DNS name (DP_BASE_DOMAIN, "
+                "for example 'localhost' or 'pages.example.com')"
+            )
+        if not self.storage_url:
+            raise EdgeConfigError("no storage URL (DP_STORAGE_URL: file:///path or s3://bucket)")
+        for name in ("alias_ttl_seconds", "negative_ttl_seconds", "redis_retry_seconds"):
+            if getattr(self, name) < 0:
+                raise EdgeConfigError(f"{name} must be zero or more")
+        for name in ("manifest_cache_entries", "body_cache_bytes", "body_cache_item_bytes"):
+            if getattr(self, name) < 0:
+                raise EdgeConfigError(f"{name} must be zero or more")
+        if self.redis_timeout_seconds <= 0:
+            raise EdgeConfigError("redis_timeout_seconds must be more than zero")
+        if self.chunk_size < 1 or self.io_threads < 1:
+            raise EdgeConfigError("chunk_size and io_threads must be at least 1")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, env: Mapping[str, str] | None = None) -> EdgeConfig:
+        """The shared settings plus the edge's own `DP_EDGE_*` knobs and S3 credentials."""
+        env = os.environ if env is None else env
+        return cls(
+            storage_url=settings.storage_url,
+            base_domain=settings.base_domain,
+            storage_access_key_id=env.get("DP_S3_ACCESS_KEY_ID") or None,
+            storage_secret_access_key=env.get("DP_S3_SECRET_ACCESS_KEY") or None,
+            redis_url=settings.redis_url,
+            redis_prefix=settings.redis_prefix,
+            alias_ttl_seconds=_number(env, "DP_EDGE_ALIAS_TTL_SECONDS", float, ALIAS_TTL),
+            negative_ttl_seconds=_number(env, "DP_EDGE_NEGATIVE_TTL_SECONDS", float, NEGATIVE_TTL),
+            manifest_cache_entries=_number(
+                env, "DP_EDGE_MANIFEST_CACHE_ENTRIES", int, MANIFEST_ENTRIES
+            ),
+            body_cache_bytes=_number(env, "DP_EDGE_BODY_CACHE_BYTES", int, BODY_CACHE_BYTES),
+            body_cache_item_bytes=_number(
+                env, "DP_EDGE_BODY_CACHE_ITEM_BYTES", int, BODY_CACHE_ITEM_BYTES
+            ),
+        )
+
+    def describe(self) -> str:
+        """One line for the start-up log, without secrets."""
+        redis = f"redis {redacted_url(self.redis_url)} prefix {self.redis_prefix!r}"
+        return (
+            f"*.{self.base_domain} from {redacted_url(self.storage_url)}, "
+            f"{redis if self.redis_url else 'no redis (aliases from the object store)'}, "
+            f"alias ttl {self.alias_ttl_seconds:g}s"
+        )
+
+
+def _number(env: Mapping[str, str], name: str, kind: Callable[[str], _T], default: _T) -> _T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise EdgeConfigError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise EdgeConfigError(f"{name}={raw!r} must be zero or more")
+    return value
+
+
+def redacted_url(url: str) -> str:
+    """The URL with any password replaced, safe to log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))

@@ -1,0 +1,117 @@
+"""Response headers and conditional requests.
+
+Every file gets its manifest content type, a strong ETag (the body's sha256,
+so the same bytes keep the same tag across deployments) and
+`Cache-Control: public, max-age=0, must-revalidate`: a host may move to another
+deployment at any moment, so caches must ask again each time, and the ETag makes
+asking cheap (304). `X-Content-Type-Options: nosniff` keeps browsers to the
+declared type.
+"""
+
+from __future__ import annotations
+
+import re
+
+from deploy_platform.manifest import FileEntry
+
+__all__ = [
+    "FILE_CACHE_CONTROL",
+    "PAGE_CACHE_CONTROL",
+    "SERVER",
+    "etag_for",
+    "file_headers",
+    "page_headers",
+    "if_none_match_matches",
+]
+
+FILE_CACHE_CONTROL = "public, max-age=0, must-revalidate"
+# The platform's own error pages say nothing about any site: never store them,
+# so a site created a second later is not hidden behind a cached 404.
+PAGE_CACHE_CONTROL = "no-store"
+SERVER = "deploy-platform-edge"
+
+_STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e\x80-\xff]*"$')
+# One element of an If-None-Match list (RFC 9110 section 8.8.3): an optional
+# weak marker and a quoted opaque tag; empty list elements are allowed.
+_ETAG_ELEMENT = re.compile(r'[\s,]*(?:W/)?("[^"]*")\s*(?:,|$)')
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_FIELD_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
+# Headers a manifest may not set: they describe the framing, the validator or
+# the type, which the edge derives itself.
+_RESERVED = frozenset(
+    {
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "etag",
+        "keep-alive",
+        "upgrade",
+        "trailer",
+    }
+)
+
+
+def etag_for(entry: FileEntry) -> str:
+    """The entry's strong ETag; one made from the blob hash if the manifest's is malformed."""
+    if _STRONG_ETAG.match(entry.etag):
+        return entry.etag
+    return f'"{entry.blob}"'
+
+
+def _security_headers() -> dict[str, str]:
+    return {"X-Content-Type-Options": "nosniff", "Server": SERVER}
+
+
+def file_headers(entry: FileEntry) -> dict[str, str]:
+    """Headers for a 200/404 file response and (minus the type) for its 304."""
+    headers = {
+        name: value
+        for name, value in entry.headers.items()
+        if name.lower() not in _RESERVED and _TOKEN.match(name) and _FIELD_VALUE.match(value)
+    }
+    headers.update(
+        {
+            "Content-Type": entry.content_type,
+            "ETag": etag_for(entry),
+            "Cache-Control": FILE_CACHE_CONTROL,
+        }
+    )
+    headers.update(_security_headers())
+    return headers
+
+
+def page_headers() -> dict[str, str]:
+    """Headers for the platform's own HTML pages (errors, not found)."""
+    return {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": PAGE_CACHE_CONTROL,
+        **_security_headers(),
+    }
+
+
+def if_none_match_matches(header: str | None, etag: str) -> bool:
+    """True when If-None-Match names `etag`, so the answer is 304 (RFC 9110 13.1.2).
+
+    If-None-Match uses the weak comparison: `W/"x"` matches `"x"`. `*` matches
+    any current representation. A header that does not parse is ignored, which
+    means the full response is sent: never a wrong 304.
+    """
+    if header is None:
+        return False
+    value = header.strip()
+    if value == "*":
+        return True
+    target = etag[2:] if etag.startswith("W/") else etag
+    position = 0
+    while position < len(value):
+        element = _ETAG_ELEMENT.match(value, position)
+        if element is None:
+            return False
+        if element.group(1) == target:
+            return True
+        if element.end() == position:
+            return False
+        position = element.end()
+    return False

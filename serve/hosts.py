@@ -1,0 +1,116 @@
+"""Host header -> the site it names, as pure functions.
+
+Hosts under the base domain D (the naming rules live in `deploy_platform.names`):
+  <id>.D                       one immutable deployment
+  <project>.D                  the project's production alias
+  <branch-slug>--<project>.D   the branch's latest preview
+
+Everything else names no site and gets the platform's 404 page, never some
+default site: the bare base domain, nested subdomains, look-alike suffixes
+(`evillocalhost` is not under `localhost`), IP literals, non-ASCII or otherwise
+malformed names, labels longer than 63 characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from deploy_platform.ids import is_deployment_id
+from deploy_platform.names import MAX_LABEL, InvalidName, branch_slug, is_valid_label
+from deploy_platform.names import validate_project_name as _validate_project_name
+
+__all__ = ["SiteKind", "Site", "normalize_host", "site_for_host", "site_for_label", "is_alias_name"]
+
+_MAX_HOST = 253  # RFC 1035 section 2.3.4, without the trailing dot
+_HOST_CHARS = re.compile(r"^[a-z0-9.-]+$")
+_PORT = re.compile(r"^[0-9]{1,5}$")
+_PREVIEW_SEPARATOR = "--"
+
+
+class SiteKind(StrEnum):
+    DEPLOYMENT = "deployment"
+    ALIAS = "alias"
+
+
+@dataclass(frozen=True)
+class Site:
+    """What a host label names: a deployment id, or an alias to look up."""
+
+    kind: SiteKind
+    name: str
+
+
+def normalize_host(raw: str | None) -> str | None:
+    """Lowercase, without port or one trailing dot; None unless an ASCII DNS name."""
+    if not raw:
+        return None
+    # SECURITY: refuse non-ASCII before lowercasing: str.lower() maps some
+    # non-ASCII letters (the Kelvin sign U+212A) onto ASCII ones, which would let
+    # a look-alike name reach a real site. IDNA names arrive as `xn--` labels.
+    if not raw.isascii():
+        return None
+    host = raw.lower()
+    if host.startswith("["):
+        return None  # an IPv6 literal is never a site
+    name, colon, port = host.rpartition(":")
+    if colon:
+        if not _PORT.match(port):
+            return None
+        host = name
+    if host.endswith("."):
+        host = host[:-1]
+    if not host or len(host) > _MAX_HOST or not _HOST_CHARS.match(host):
+        return None
+    if not all(is_valid_label(label) for label in host.split(".")):
+        return None
+    return host
+
+
+def site_for_host(raw_host: str | None, base_domain: str) -> Site | None:
+    """The site a Host header names under `base_domain` (already normalized), or None."""
+    host = normalize_host(raw_host)
+    if host is None:
+        return None
+    # SECURITY: the suffix includes the dot, so `evillocalhost` is not under
+    # `localhost`, and the bare base domain (no label in front) is no site.
+    suffix = "." + base_domain
+    if not host.endswith(suffix):
+        return None
+    label = host[: -len(suffix)]
+    if "." in label:
+        return None  # nested subdomains name nothing
+    return site_for_label(label)
+
+
+def site_for_label(label: str) -> Site | None:
+    """A deployment id or a well-formed alias name; None for any other label."""
+    if not label or len(label) > MAX_LABEL or not is_valid_label(label):
+        return None
+    if is_deployment_id(label):
+        return Site(SiteKind.DEPLOYMENT, label)
+    if is_alias_name(label):
+        return Site(SiteKind.ALIAS, label)
+    return None
+
+
+def is_alias_name(label: str) -> bool:
+    """`<project>` or `<branch-slug>--<project>`, as `deploy_platform.names` makes them.
+
+    Checking the shape here means a random label never costs a Redis or store lookup.
+    """
+    slug, separator, project = label.partition(_PREVIEW_SEPARATOR)
+    if not separator:
+        return _is_project_name(label)
+    # A slug is already in the form branch_slug() produces (and a project has no
+    # double hyphen), so there is exactly one `--` and both halves are canonical.
+    return bool(slug) and branch_slug(slug) == slug and _is_project_name(project)
+
+
+def _is_project_name(name: str) -> bool:
+    try:
+        _validate_project_name(name)
+    except InvalidName:
+        return False
+    return True

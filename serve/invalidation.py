@@ -1,0 +1,114 @@
+"""Forget a cached alias the moment it moves.
+
+Every alias move publishes the alias name on the Redis channel
+`<prefix>alias-changed` (`PlatformState.set_alias`). The edge listens there and
+drops its cached answer, so a new production deployment is served at once
+instead of after `alias_ttl_seconds`. The TTL stays the backstop: messages sent
+while the subscription is down (Redis restarting) are lost, so every time the
+subscription is confirmed, the whole alias cache is dropped.
+
+The listener is a daemon thread with the blocking Redis client (like every
+other Redis call of the edge) that hands each name to the event loop; it polls
+a stop flag between short waits, so shutting down never depends on cancelling
+a read inside the Redis client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import redis
+
+from serve.config import EdgeConfig, redacted_url
+from serve.lookup import DeploymentLookup
+
+__all__ = ["AliasFollower", "alias_channel"]
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.5
+
+
+def alias_channel(prefix: str) -> str:
+    """The channel `PlatformState.set_alias` publishes on (`state.key("alias-changed")`)."""
+    return prefix + "alias-changed"
+
+
+class AliasFollower:
+    """Subscribes to alias moves and tells the lookup on the event loop to forget them."""
+
+    def __init__(
+        self, config: EdgeConfig, lookup: DeploymentLookup, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._config = config
+        self._lookup = lookup
+        self._loop = loop
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="edge-alias-follower", daemon=True)
+        #: Set whenever a subscription is confirmed (tests wait on it).
+        self.subscribed = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end; it does within one poll interval, nobody waits for it."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        config = self._config
+        client = redis.Redis.from_url(
+            config.redis_url,
+            socket_connect_timeout=config.redis_timeout_seconds,
+            socket_timeout=max(config.redis_timeout_seconds, _POLL_SECONDS * 2),
+        )
+        healthy = True
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._listen(client)
+                except (redis.RedisError, OSError) as exc:
+                    self.subscribed.clear()
+                    if healthy:
+                        log.warning(
+                            "cannot follow alias moves on redis %s (%s); cached aliases "
+                            "expire after %gs until it is back",
+                            redacted_url(config.redis_url),
+                            exc,
+                            config.alias_ttl_seconds,
+                        )
+                    healthy = False
+                    self._stop.wait(max(config.redis_retry_seconds, _POLL_SECONDS))
+                    continue
+                healthy = True
+        finally:
+            client.close()
+
+    def _listen(self, client: redis.Redis[bytes]) -> None:
+        pubsub = client.pubsub()
+        try:
+            pubsub.subscribe(alias_channel(self._config.redis_prefix))
+            while not self._stop.is_set():
+                message = pubsub.get_message(timeout=_POLL_SECONDS)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    self._hand_over(None)
+                    self.subscribed.set()
+                elif message["type"] == "message":
+                    data = message["data"]
+                    self._hand_over(data.decode() if isinstance(data, bytes) else str(data))
+        finally:
+            pubsub.close()
+
+    def _hand_over(self, alias: str | None) -> None:
+        """Forget one alias (or all, for None) on the event loop that owns the caches."""
+        try:
+            if alias is None:
+                self._loop.call_soon_threadsafe(self._lookup.forget_aliases)
+            else:
+                self._loop.call_soon_threadsafe(self._lookup.forget_alias, alias)
+        except RuntimeError:  # the loop is closed: the app is gone
+            self._stop.set()

@@ -1,0 +1,92 @@
+"""The platform's own pages: what a visitor sees when no deployment answers.
+
+Self-contained HTML (inline style, no external assets, no script), so they
+render the same offline and leak no request to anyone. They name no site and
+no internal detail: the logs have those.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from functools import cache
+
+__all__ = ["Page", "PAGES", "render_page"]
+
+
+@dataclass(frozen=True)
+class Page:
+    status: int
+    title: str
+    message: str
+
+
+PAGES: dict[int, Page] = {
+    400: Page(
+        400,
+        "Bad request",
+        "This address cannot be served: its path is malformed. "
+        "Check the link for stray characters such as '..', backslashes or encoded NUL bytes.",
+    ),
+    404: Page(
+        404,
+        "Not found",
+        "There is nothing deployed at this address. "
+        "Check the spelling of the link, or deploy the site first.",
+    ),
+    405: Page(
+        405,
+        "Method not allowed",
+        "Deployed sites are read-only: only GET and HEAD requests are answered.",
+    ),
+    500: Page(
+        500,
+        "Something went wrong",
+        "This site could not be served because of an error on the platform. "
+        "It has been logged; please try again later.",
+    ),
+    503: Page(
+        503,
+        "Temporarily unavailable",
+        "The platform's storage did not answer in time. Please try again in a moment.",
+    ),
+}
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{status} {title}</title>
+<style>
+  :root {{ color-scheme: light dark; }}
+  body {{ margin: 0; min-height: 100vh; display: grid; place-items: center;
+         font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif;
+         background: Canvas; color: CanvasText; }}
+  main {{ max-width: 32rem; padding: 2rem; }}
+  .status {{ font-size: 4rem; font-weight: 700; margin: 0; opacity: .25; }}
+  h1 {{ font-size: 1.5rem; margin: 0 0 .5rem; }}
+  p {{ margin: 0 0 1rem; opacity: .8; }}
+  footer {{ font-size: .8rem; opacity: .5; }}
+</style>
+</head>
+<body>
+<main>
+<p class="status">{status}</p>
+<h1>{title}</h1>
+<p>{message}</p>
+<footer>deploy-platform</footer>
+</main>
+</body>
+</html>
+"""
+
+
+@cache
+def render_page(status: int) -> bytes:
+    """The page for `status` (the 500 page for a status without its own)."""
+    page = PAGES.get(status) or PAGES[500]
+    return _TEMPLATE.format(
+        status=status, title=html.escape(page.title), message=html.escape(page.message)
+    ).encode()

@@ -1,0 +1,112 @@
+"""Typed responses: a file, a 304, a redirect, a platform page."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import aclosing
+
+from aiohttp import web
+
+from deploy_platform.manifest import FileEntry
+from serve.bodies import BodyMismatch, BodyReader
+from serve.headers import FILE_CACHE_CONTROL, SERVER, file_headers, page_headers
+from serve.pages import render_page
+
+__all__ = [
+    "ALLOWED_METHODS",
+    "StreamAborted",
+    "file_response",
+    "not_modified_response",
+    "page_response",
+    "redirect_response",
+]
+
+log = logging.getLogger(__name__)
+
+ALLOWED_METHODS = ("GET", "HEAD")
+
+
+class StreamAborted(Exception):
+    """A body failed after its headers were sent: the only honest end is a cut connection."""
+
+
+def page_response(status: int) -> web.Response:
+    """The platform's own page for `status` (HEAD gets the headers without the body)."""
+    headers = page_headers()
+    if status == 405:
+        headers["Allow"] = ", ".join(ALLOWED_METHODS)  # RFC 9110 section 15.5.6
+    return web.Response(status=status, body=render_page(status), headers=headers)
+
+
+def redirect_response(location: str) -> web.Response:
+    """308: like 301 but the method is kept; revalidated, since an alias may move on."""
+    return web.Response(
+        status=308,
+        headers={
+            "Location": location,
+            "Cache-Control": FILE_CACHE_CONTROL,
+            "X-Content-Type-Options": "nosniff",
+            "Server": SERVER,
+        },
+    )
+
+
+def not_modified_response(entry: FileEntry) -> web.Response:
+    """304 with the fields a 200 would carry for caches (RFC 9110 section 15.4.5)."""
+    headers = file_headers(entry)
+    del headers["Content-Type"]
+    return web.Response(status=304, headers=headers)
+
+
+async def file_response(
+    request: web.Request, entry: FileEntry, bodies: BodyReader, status: int = 200
+) -> web.StreamResponse:
+    """The file's body: from memory when small, streamed from the store when large."""
+    headers = file_headers(entry)
+    if status != 200:
+        # A 404 page is not the representation of the requested URL: no validator.
+        del headers["ETag"]
+    if request.method == "HEAD":
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = entry.size
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+    if bodies.is_small(entry):
+        return web.Response(status=status, body=await bodies.read(entry), headers=headers)
+    return await _stream(request, entry, bodies, status, headers)
+
+
+async def _stream(
+    request: web.Request,
+    entry: FileEntry,
+    bodies: BodyReader,
+    status: int,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    async with aclosing(bodies.chunks(entry)) as chunks:
+        # The first read happens before any header is sent, so a missing blob or an
+        # unreachable store still gets a proper error page.
+        first = await anext(chunks, None)
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = entry.size
+        await response.prepare(request)
+        sent = 0
+        try:
+            chunk = first
+            while chunk is not None:
+                await response.write(chunk)
+                sent += len(chunk)
+                chunk = await anext(chunks, None)
+            if sent != entry.size:
+                raise BodyMismatch(
+                    f"blob {entry.blob} holds {sent} bytes, the manifest says {entry.size}"
+                )
+        except (ConnectionError, asyncio.CancelledError):
+            raise  # the client went away; nothing to report
+        except Exception as exc:
+            log.error("streaming blob %s broke after %d bytes: %s", entry.blob, sent, exc)
+            raise StreamAborted(str(exc)) from exc
+        await response.write_eof()
+        return response

@@ -1,0 +1,63 @@
+"""EdgeConfig from the shared settings: defaults, the edge's own knobs, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy_platform.settings import Settings
+from serve.config import EdgeConfig, EdgeConfigError, redacted_url
+
+
+def test_from_settings_takes_the_shared_values_and_s3_credentials(tmp_path: Path) -> None:
+    env = {
+        "DP_STATE_DIR": str(tmp_path),
+        "DP_REDIS_URL": "redis://:hunter2@127.0.0.1:6390/0",
+        "DP_REDIS_PREFIX": "stage:",
+        "DP_BASE_DOMAIN": "Pages.Example.COM.",
+        "DP_S3_ACCESS_KEY_ID": "AKID",
+        "DP_S3_SECRET_ACCESS_KEY": "s3cr3t",
+        "DP_EDGE_ALIAS_TTL_SECONDS": "2.5",
+        "DP_EDGE_BODY_CACHE_BYTES": "1024",
+    }
+    config = EdgeConfig.from_settings(Settings.from_env(env), env)
+    assert config.storage_url == (tmp_path / "objects").as_uri()
+    assert config.base_domain == "pages.example.com"
+    assert (config.redis_prefix, config.alias_ttl_seconds) == ("stage:", 2.5)
+    assert config.body_cache_bytes == 1024
+    assert (config.storage_access_key_id, config.storage_secret_access_key) == ("AKID", "s3cr3t")
+    # Secrets stay out of logs.
+    assert "s3cr3t" not in repr(config) and "hunter2" not in config.describe()
+
+
+def test_defaults_without_any_edge_setting(tmp_path: Path) -> None:
+    env = {"DP_STATE_DIR": str(tmp_path)}
+    config = EdgeConfig.from_settings(Settings.from_env(env), env)
+    assert (config.alias_ttl_seconds, config.redis_url) == (1.0, "")
+    assert config.storage_access_key_id is None
+    assert config.body_cache_item_bytes == 256 * 1024
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"base_domain": "bad_domain"},
+        {"base_domain": ""},
+        {"storage_url": ""},
+        {"alias_ttl_seconds": -1},
+        {"body_cache_bytes": -5},
+        {"redis_timeout_seconds": 0},
+        {"chunk_size": 0},
+    ],
+)
+def test_bad_values_are_refused(changes: dict[str, object]) -> None:
+    values: dict[str, object] = {"storage_url": "file:///tmp/x", **changes}
+    with pytest.raises(EdgeConfigError):
+        EdgeConfig(**values)  # type: ignore[arg-type]
+
+
+def test_redacted_url_hides_only_the_password() -> None:
+    assert redacted_url("redis://user:pw@host:1/0") == "redis://user:***@host:1/0"
+    assert redacted_url("redis://:pw@host:1/0") == "redis://:***@host:1/0"
+    assert redacted_url("redis://host:1/0") == "redis://host:1/0"
