@@ -5,7 +5,8 @@ so the same bytes keep the same tag across deployments) and
 `Cache-Control: public, max-age=0, must-revalidate`: a host may move to another
 deployment at any moment, so caches must ask again each time, and the ETag makes
 asking cheap (304). `X-Content-Type-Options: nosniff` keeps browsers to the
-declared type.
+declared type. A manifest entry's own `headers` are added, but can replace
+neither these nor the framing headers.
 """
 
 from __future__ import annotations

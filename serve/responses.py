@@ -103,8 +103,13 @@ async def _stream(
                 raise BodyMismatch(
                     f"blob {entry.blob} holds {sent} bytes, the manifest says {entry.size}"
                 )
-        except (ConnectionError, asyncio.CancelledError):
-            raise  # the client went away; nothing to report
+        except ConnectionError:
+            # The client went away mid-body: common and harmless. Returning (not
+            # raising) lets aiohttp close quietly instead of logging a traceback.
+            log.debug("client left after %d of %d bytes of blob %s", sent, entry.size, entry.blob)
+            return response
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
             log.error("streaming blob %s broke after %d bytes: %s", entry.blob, sent, exc)
             raise StreamAborted(str(exc)) from exc

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -405,3 +407,35 @@ async def test_an_unreadable_alias_pointer_is_a_500_page(
     store.put_bytes(alias_key("blog"), b"[]")
     assert (await fetch(edge, "docs"))[0] == 500
     assert (await fetch(edge, "blog"))[0] == 500
+
+
+async def test_a_client_leaving_mid_body_closes_the_blob_reader(
+    edge: TestClient[Any, Any], store: LocalObjectStore
+) -> None:
+    """Regression guard: an aborted download must not leak the store's reader or the edge."""
+    big = random.Random(11).randbytes(8 * 1024 * 1024)
+    deployment_id = new_deployment_id()
+    write_deployment(store, deployment_id, {"/index.html": b"still here", "/big.bin": big})
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection(edge.server.host, edge.server.port)
+        writer.write(f"GET /big.bin HTTP/1.1\r\nHost: {deployment_id}.localhost\r\n\r\n".encode())
+        await reader.read(64 * 1024)
+        writer.transport.abort()
+    assert (await fetch(edge, deployment_id))[:2] == (200, b"still here")
+
+    blob_file = str(store.root / blob_key(hashlib.sha256(big).hexdigest()))
+    for _ in range(200):  # readers are closed in the I/O threads: give them a moment
+        if blob_file not in _open_files():
+            break
+        await asyncio.sleep(0.02)
+    assert blob_file not in _open_files()
+
+
+def _open_files() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue
+    return found
