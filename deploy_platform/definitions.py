@@ -29,7 +29,7 @@ from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
-from deploy_platform.sensors.queue_sensor import deployment_queue_sensor
+from deploy_platform.sensors.queue_sensor import queue_sensors
 
 __all__ = ["defs", "ENV_VARS"]
 
@@ -46,7 +46,7 @@ ENV_VARS = (
 defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],
     jobs=[deploy_job],
-    sensors=[deployment_queue_sensor, deployment_failure_sensor],
+    sensors=[*queue_sensors, deployment_failure_sensor],
     # Also for the runs people start from the UI (re-materializing a deployment's
     # assets): one process per run, not one per step (see jobs.py).
     executor=dg.in_process_executor,

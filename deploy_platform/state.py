@@ -7,6 +7,7 @@ Keys, all under one configurable prefix `P` (default `dp:`):
   P alias:<name>          Deployment id the alias points at (index of the
                           durable pointer `aliases/<name>.json` in the object store).
   P alias-changed         Pub/sub channel: the alias name, published on every move.
+  P claim:<id>            Which queue-sensor lane turned the id into a run request.
 
 The queue is a Stream read by the Dagster sensor with its cursor set to the last
 entry it turned into a RunRequest: if a tick or the daemon dies half way the
@@ -28,6 +29,8 @@ __all__ = ["PlatformState", "QueueEntry", "UnknownDeployment", "STREAM_START"]
 
 STREAM_START = "0-0"
 _QUEUE_MAXLEN = 100_000
+# Far longer than any sensor tick can take to be retried, short enough to bound memory.
+_CLAIM_TTL_SECONDS = 30 * 24 * 3600
 
 
 class UnknownDeployment(KeyError):
@@ -123,6 +126,19 @@ class PlatformState:
                 if dep is not None:
                     entries.append((entry_id.decode(), dep.decode()))
         return entries
+
+    def claim(self, deployment_id: str, owner: str) -> bool:
+        """True if `owner` holds (or now takes) the claim on starting this deployment.
+
+        Several queue-sensor lanes read the same stream; the first to claim an id
+        requests its run and the others skip it. The owner may claim again (its tick
+        died and it re-reads the entry), so its run_key dedup stays in charge.
+        """
+        key = self.key("claim", deployment_id)
+        if self.redis.set(key, owner, nx=True, ex=_CLAIM_TTL_SECONDS):
+            return True
+        current = self.redis.get(key)
+        return current is not None and current.decode() == owner
 
     # -- aliases ---------------------------------------------------------------------
     def set_alias(self, alias: str, deployment_id: str) -> None:

@@ -84,6 +84,9 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
             "DP_S3_ACCESS_KEY_ID": base.get("DP_S3_ACCESS_KEY_ID", ""),
             "DP_S3_SECRET_ACCESS_KEY": base.get("DP_S3_SECRET_ACCESS_KEY", ""),
             "DAGSTER_HOME": str(dagster_home),
+            # The code server answers each queue-sensor lane's long-poll on a thread of
+            # its own; the default pool (cores + 4) would leave too few for the rest.
+            "DAGSTER_GRPC_MAX_WORKERS": "16",
             "PYTHONUNBUFFERED": "1",
         }
     )

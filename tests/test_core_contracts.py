@@ -69,3 +69,9 @@ def test_record_round_trip_and_status_stamps(state: PlatformState) -> None:
     assert updated.files == 3 and set(updated.timestamps) == {"queued", "cloning", "ready"}
     assert "total" in updated.durations()
     assert state.project_deployments("docs") == [record.id]
+
+
+def test_a_claim_belongs_to_its_first_owner(state: PlatformState) -> None:
+    assert state.claim("aaaaaaaaaaa2", "lane-1")
+    assert state.claim("aaaaaaaaaaa2", "lane-1")  # the owner re-reading after a crash
+    assert not state.claim("aaaaaaaaaaa2", "lane-2")

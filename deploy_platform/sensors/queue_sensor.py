@@ -28,6 +28,15 @@ A longer poll would backfire: a tick still running at the wake-up is skipped
 and the sensor waits a full extra loop. It also stays far below the sensor
 evaluation timeout (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS, 60 s by default).
 `minimum_interval_seconds=1` keeps Dagster's own interval from adding to that.
+
+Lanes. A tick that finds an entry returns at once (its run should start now),
+and that sensor is deaf until the next 5 s wake-up: under a steady stream of
+deployments every one would wait for the wake-up. So the same sensor runs as
+`QUEUE_LANES` lanes that all read the whole stream, each with its own cursor;
+the first lane to claim an id in Redis (`PlatformState.claim`, SET NX) requests
+its run and the others skip it and keep listening. A lane that re-reads an id
+it claimed (its tick died) requests it again and its run_key dedup applies, so
+exactly-once still holds across lanes.
 """
 
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
@@ -49,6 +58,9 @@ from deploy_platform.state import STREAM_START, PlatformState
 
 __all__ = [
     "deployment_queue_sensor",
+    "queue_sensors",
+    "QUEUE_LANES",
+    "lane_name",
     "collect_queued",
     "QueueBatch",
     "run_tags",
@@ -57,6 +69,7 @@ __all__ = [
 ]
 
 POLL_SECONDS = 4.0
+QUEUE_LANES = 3
 MAX_RUNS_PER_TICK = 100
 _PAGE = 500
 _ENTRY_ID_RE = re.compile(r"^\d+-\d+$")
@@ -78,8 +91,12 @@ def collect_queued(
     poll_seconds: float = POLL_SECONDS,
     max_runs: int = MAX_RUNS_PER_TICK,
     log: Callable[[str], object] = print,
+    owner: str | None = None,
 ) -> QueueBatch:
-    """Read queue entries after `cursor`; long-poll up to `poll_seconds` when there are none."""
+    """Read queue entries after `cursor`; long-poll up to `poll_seconds` when there are none.
+
+    With `owner` (a lane's name) an entry is only taken if that lane holds its claim.
+    """
     batch = QueueBatch(cursor=cursor)
     seen: set[str] = set()
     deadline = time.monotonic() + poll_seconds
@@ -96,7 +113,7 @@ def collect_queued(
             if len(batch.records) >= max_runs:
                 break
             batch.cursor = entry_id
-            record = _startable(state, entry_id, deployment_id, seen, log)
+            record = _startable(state, entry_id, deployment_id, seen, log, owner)
             if record is None:
                 batch.skipped += 1
             else:
@@ -111,6 +128,7 @@ def _startable(
     deployment_id: str,
     seen: set[str],
     log: Callable[[str], object],
+    owner: str | None = None,
 ) -> DeploymentRecord | None:
     if not is_deployment_id(deployment_id):
         log(f"queue entry {entry_id}: {deployment_id!r} is not a deployment id; skipped")
@@ -124,6 +142,8 @@ def _startable(
     if record.status in TERMINAL:
         log(f"queue entry {entry_id}: deployment {deployment_id} is already {record.status}")
         return None
+    if owner is not None and not state.claim(deployment_id, owner):
+        return None  # another lane requested its run
     return record
 
 
@@ -142,36 +162,54 @@ def run_tags(record: DeploymentRecord) -> dict[str, str]:
     return tags
 
 
-@dg.sensor(
-    job=deploy_job,
-    minimum_interval_seconds=1,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts one run per deployment id queued in Redis (long-polls the stream).",
-)
-def deployment_queue_sensor(
-    context: dg.SensorEvaluationContext, redis: RedisResource
-) -> dg.SensorResult:
-    cursor = context.cursor or STREAM_START
-    if not _ENTRY_ID_RE.match(cursor):
-        context.log.warning(f"cursor {cursor!r} is not a stream entry id; reading from the start")
-        cursor = STREAM_START
-    batch = collect_queued(redis.state(), cursor, log=context.log.info)
-    if not batch.records:
-        return dg.SensorResult(
-            cursor=batch.cursor,
-            skip_reason=dg.SkipReason(
-                f"no deployments queued ({batch.skipped} entries skipped)"
-                if batch.skipped
-                else "no deployments queued"
-            ),
-        )
-    ids = [record.id for record in batch.records]
-    context.log.info(f"starting {len(ids)} deployment(s): {', '.join(ids)}")
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(run_key=record.id, partition_key=record.id, tags=run_tags(record))
-            for record in batch.records
-        ],
-        dynamic_partitions_requests=[deployments_partitions.build_add_request(ids)],
-        cursor=batch.cursor,
+def lane_name(lane: int) -> str:
+    return "deployment_queue_sensor" if lane == 0 else f"deployment_queue_sensor_lane_{lane + 1}"
+
+
+def build_queue_sensor(lane: int) -> dg.SensorDefinition:
+    """One lane of the queue sensor (see "Lanes" above)."""
+    name = lane_name(lane)
+
+    @dg.sensor(
+        name=name,
+        job=deploy_job,
+        minimum_interval_seconds=1,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Starts one run per deployment id queued in Redis (long-polls the stream; "
+            f"lane {lane + 1} of {QUEUE_LANES})."
+        ),
     )
+    def queue_lane(context: dg.SensorEvaluationContext, redis: RedisResource) -> dg.SensorResult:
+        cursor = context.cursor or STREAM_START
+        if not _ENTRY_ID_RE.match(cursor):
+            context.log.warning(
+                f"cursor {cursor!r} is not a stream entry id; reading from the start"
+            )
+            cursor = STREAM_START
+        batch = collect_queued(redis.state(), cursor, log=context.log.info, owner=name)
+        if not batch.records:
+            return dg.SensorResult(
+                cursor=batch.cursor,
+                skip_reason=dg.SkipReason(
+                    f"no deployments queued ({batch.skipped} entries skipped)"
+                    if batch.skipped
+                    else "no deployments queued"
+                ),
+            )
+        ids = [record.id for record in batch.records]
+        context.log.info(f"starting {len(ids)} deployment(s): {', '.join(ids)}")
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=record.id, partition_key=record.id, tags=run_tags(record))
+                for record in batch.records
+            ],
+            dynamic_partitions_requests=[deployments_partitions.build_add_request(ids)],
+            cursor=batch.cursor,
+        )
+
+    return queue_lane
+
+
+queue_sensors = [build_queue_sensor(lane) for lane in range(QUEUE_LANES)]
+deployment_queue_sensor = queue_sensors[0]

@@ -23,6 +23,7 @@ import pytest
 from deploy_platform.dagster_home import write_dagster_home
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.records import TERMINAL, DeploymentRecord, Status
+from deploy_platform.sensors.queue_sensor import QUEUE_LANES, lane_name
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.state import STREAM_START, PlatformState
 from deploy_platform.storage import ObjectStore
@@ -127,23 +128,25 @@ def test_daemon_runs_each_queued_deployment_once(
     # As if the tick that handled `first` had died before storing its cursor, with
     # the record not yet moving: the sensor reads the stream from the start again.
     state.update(first.id, lambda r: r.with_status(Status.QUEUED))
-    reset = subprocess.run(
-        [
-            str(_BIN / "dagster"),
-            "sensor",
-            "cursor",
-            "deployment_queue_sensor",
-            "--set",
-            STREAM_START,
-            "-w",
-            str(Path(dagster_env["DAGSTER_HOME"]) / "workspace.yaml"),
-        ],
-        env=dagster_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert reset.returncode == 0, reset.stdout + reset.stderr
+    # Every lane: the one that claimed `first` is the one that requests it again.
+    for lane in range(QUEUE_LANES):
+        reset = subprocess.run(
+            [
+                str(_BIN / "dagster"),
+                "sensor",
+                "cursor",
+                lane_name(lane),
+                "--set",
+                STREAM_START,
+                "-w",
+                str(Path(dagster_env["DAGSTER_HOME"]) / "workspace.yaml"),
+            ],
+            env=dagster_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert reset.returncode == 0, reset.stdout + reset.stderr
     second = queue_upload(state, store, project, pack_site(tmp_path, {"index.html": "two"}))
     state.enqueue(second.id)
 

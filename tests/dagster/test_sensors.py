@@ -12,7 +12,7 @@ from deploy_platform.ids import new_deployment_id
 from deploy_platform.records import SourceKind, Status
 from deploy_platform.resources.build_runner import StaticBuildRunner
 from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
-from deploy_platform.sensors.queue_sensor import deployment_queue_sensor
+from deploy_platform.sensors.queue_sensor import deployment_queue_sensor, queue_sensors
 from deploy_platform.state import PlatformState
 from tests.dagster.support import Deployer, make_record, queue_git, unique
 
@@ -190,3 +190,31 @@ def test_failure_sensor_leaves_a_run_that_dagster_will_retry(
 
     assert state.get(record.id).status is before.status
     assert state.get(record.id).error is None
+
+
+def test_lanes_split_the_queue_and_each_id_is_requested_by_one_lane_only(
+    instance: dg.DagsterInstance, resources: dict[str, Any], state: PlatformState
+) -> None:
+    """Guards exactly-once across the queue sensor's lanes (they all read the stream)."""
+    first_lane, second_lane = queue_sensors[0], queue_sensors[1]
+
+    def run(sensor: dg.SensorDefinition, cursor: str | None) -> dg.SensorResult:
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"redis": resources["redis"]}
+        ) as context:
+            result = sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        return result
+
+    ids = enqueue_records(state, 2)
+    taken = run(first_lane, None)
+    assert requested(taken) == ids
+    # The second lane reads the same entries, finds them claimed, and moves on.
+    passed = run(second_lane, None)
+    assert requested(passed) == [] and passed.cursor == taken.cursor
+    # A new id goes to whichever lane is listening: here the second one.
+    late = enqueue_records(state, 1)
+    assert requested(run(second_lane, passed.cursor)) == late
+    # The first lane's tick "died": re-read from its old cursor, it asks for its own
+    # ids again (its run_key dedup applies) and never for the other lane's.
+    assert requested(run(first_lane, None)) == ids
