@@ -82,6 +82,38 @@ def test_deploy_update_and_keep_the_old_version(platform: RunningPlatform, git_h
     assert b"Version two" in platform.fetch(f"{second['id']}.localhost", "/")[2]
 
 
+def test_rematerializing_from_the_ui_gives_the_same_deployment(
+    platform: RunningPlatform, git_http: Any
+) -> None:
+    """What the UI's "Materialize" does for one partition, through the webserver's GraphQL."""
+    from dagster_graphql import DagsterGraphQLClient
+
+    repo = git_http.create_repo("remat-e2e", {"index.html": "<h1>pinned one</h1>"})
+    first = platform.wait(platform.deploy(repo_url=repo.url, project="remat")["id"])
+    repo.commit({"index.html": "<h1>branch moved on</h1>"})
+    second = platform.wait(platform.deploy(repo_url=repo.url, project="remat")["id"])
+    assert first["status"] == second["status"] == "ready"
+
+    client = DagsterGraphQLClient("127.0.0.1", port_number=platform.ui_port, timeout=60)
+    for selection in (
+        ["source_archive", "built_artifact", "published_deployment"],
+        ["published_deployment"],
+    ):
+        run_id = client.submit_job_execution(
+            "deploy", tags={"dagster/partition": first["id"]}, asset_selection=selection
+        )
+        deadline = time.monotonic() + 180
+        while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE"):
+            assert time.monotonic() < deadline, f"run {run_id} still {status}"
+            time.sleep(0.2)
+        assert status == "SUCCESS", platform.log("daemon")
+        again = platform.api("GET", f"/api/deployments/{first['id']}")[1]
+        assert again["status"] == "ready" and again["commit"] == first["commit"]
+        # The pinned commit, not the branch's new head; production stays on the newer push.
+        assert b"pinned one" in platform.fetch(f"{first['id']}.localhost", "/")[2]
+        assert b"branch moved on" in platform.fetch("remat.localhost", "/")[2]
+
+
 def test_bad_input_is_refused_and_a_failed_build_leaves_production_alone(
     platform: RunningPlatform, git_http: Any
 ) -> None:
