@@ -9,17 +9,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_platform.archive import pack_directory, safe_extract
+from deploy_platform.archive import pack_directory
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.source_archive import source_archive
+from deploy_platform.assets.staging import unpack_from_store
 from deploy_platform.assets.tracking import failures_marked, load_record
-from deploy_platform.errors import DeploymentFailed
 from deploy_platform.manifest import artifact_key, source_key
 from deploy_platform.records import Status
 from deploy_platform.resources.build_runner import BuildRunnerResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.storage import ObjectNotFound
 
 __all__ = ["built_artifact"]
 
@@ -44,20 +43,14 @@ def built_artifact(
         store = object_store.store()
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="dp-build-") as tmp:
-            archive = Path(tmp) / "source.tar.gz"
-            try:
-                store.download_file(source_key(deployment_id), archive)
-            except ObjectNotFound:
-                raise DeploymentFailed(
-                    f"{source_key(deployment_id)} is missing from the object store; "
-                    "materialize source_archive for this partition first"
-                ) from None
             source_dir = Path(tmp) / "src"
-            unpacked = safe_extract(
-                archive,
+            unpacked = unpack_from_store(
+                store,
+                source_key(deployment_id),
+                Path(tmp),
                 source_dir,
-                max_bytes=build_runner.max_tree_bytes,
-                max_files=build_runner.max_tree_files,
+                build_runner,
+                produced_by="source_archive",
             )
             context.log.info(f"unpacked {unpacked.files} files, {unpacked.bytes} bytes")
             result = build_runner.build(source_dir, context.log.info)

@@ -9,18 +9,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_platform.archive import safe_extract
 from deploy_platform.assets.built_artifact import built_artifact
 from deploy_platform.assets.partitions import deployments_partitions
+from deploy_platform.assets.staging import unpack_from_store
 from deploy_platform.assets.tracking import failures_marked, load_record
-from deploy_platform.errors import DeploymentFailed
 from deploy_platform.manifest import artifact_key, manifest_key
 from deploy_platform.publish import move_alias_if_newer, publish_directory
 from deploy_platform.records import Status
 from deploy_platform.resources.build_runner import BuildRunnerResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.storage import ObjectNotFound
 
 __all__ = ["published_deployment"]
 
@@ -45,22 +43,16 @@ def published_deployment(
         store = object_store.store()
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="dp-publish-") as tmp:
-            archive = Path(tmp) / "artifact.tar.gz"
-            try:
-                store.download_file(artifact_key(deployment_id), archive)
-            except ObjectNotFound:
-                raise DeploymentFailed(
-                    f"{artifact_key(deployment_id)} is missing from the object store; "
-                    "materialize built_artifact for this partition first"
-                ) from None
             site = Path(tmp) / "site"
             # The artifact was checked when it was built; it is checked again because
             # anyone with write access to the bucket could have replaced it since.
-            safe_extract(
-                archive,
+            unpack_from_store(
+                store,
+                artifact_key(deployment_id),
+                Path(tmp),
                 site,
-                max_bytes=build_runner.max_tree_bytes,
-                max_files=build_runner.max_tree_files,
+                build_runner,
+                produced_by="built_artifact",
             )
             published = publish_directory(store, deployment_id, site)
         context.log.info(
