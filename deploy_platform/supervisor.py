@@ -10,27 +10,18 @@ ids, the sensor picks them up when it is back).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from deploy_platform.services.lifetime import new_group_dying_with_parent
+
 __all__ = ["ChildSpec", "Supervisor"]
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -73,7 +64,7 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             stdout=child.log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=new_group_dying_with_parent,
         )
         child.started_at = time.monotonic()
         (self.run_dir / f"{spec.name}.pid").write_text(f"{child.process.pid}\n")

@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy_platform.services.lifetime import new_group_dying_with_parent
 from deploy_platform.services.ports import free_port, wait_for_port
 
 __all__ = ["RedisServer", "redis_server_binary"]
@@ -68,7 +69,9 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "60 1"]
         else:
             args += ["--appendonly", "no", "--save", ""]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, preexec_fn=new_group_dying_with_parent
+        )
         try:
             wait_for_port(self.port, timeout=20)
         except TimeoutError:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from deploy_platform.archive import pack_directory
 
+from deploy_platform.archive import pack_directory
 from deploy_platform.assets import built_artifact, published_deployment, source_archive
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.jobs import DEPLOY_JOB, deploy_job
