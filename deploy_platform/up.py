@@ -14,13 +14,16 @@ API token generated into `<state>/api-token` when DP_API_TOKEN is not set.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from deploy_platform.services.ports import wait_for_port
 from deploy_platform.services.redis_server import RedisServer
@@ -93,12 +96,57 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
     return env
 
 
+class UpError(Exception):
+    """`up` cannot start; the message says what to change."""
+
+
+def _check_ports(args: argparse.Namespace) -> None:
+    ports = {"--api-port": args.api_port, "--edge-port": args.edge_port, "--ui-port": args.ui_port}
+    if len(set(ports.values())) != len(ports):
+        raise UpError(f"the ports must differ: {ports}")
+    for flag, port in ports.items():
+        if not 0 < port < 65536:
+            raise UpError(f"{flag} {port} is not a TCP port")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise UpError(
+                    f"port {port} is already in use; stop what listens there or pass {flag} PORT"
+                ) from None
+
+
+def _lock_state_dir(state_dir: Path) -> IO[bytes]:
+    """One `up` per state directory: two would share Redis data and DAGSTER_HOME."""
+    handle = open(state_dir / "up.lock", "wb")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UpError(
+            f"another `deploy-platform up` is running with state directory {state_dir}; "
+            "stop it or pass --state-dir DIR"
+        ) from None
+    return handle
+
+
 def run_up(args: argparse.Namespace) -> int:
+    try:
+        return _run_up(args)
+    except UpError as exc:
+        print(f"deploy-platform up: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_up(args: argparse.Namespace) -> int:
     from deploy_platform.dagster_home import write_dagster_home
 
     env = dict(os.environ)
     state_dir = Path(args.state_dir or env.get("DP_STATE_DIR") or default_state_dir()).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_state_dir(state_dir)
+    _check_ports(args)
     env["DP_STATE_DIR"] = str(state_dir)
     env.setdefault("DP_PUBLIC_PORT", str(args.edge_port))
     env["DP_API_URL"] = f"http://127.0.0.1:{args.api_port}"
@@ -109,7 +157,12 @@ def run_up(args: argparse.Namespace) -> int:
     if not env.get("DP_REDIS_URL"):
         redis = RedisServer(state_dir / "redis").start()
         env["DP_REDIS_URL"] = redis.url
-    settings = Settings.from_env(env)
+    try:
+        settings = Settings.from_env(env)
+    except ValueError as exc:
+        if redis is not None:
+            redis.stop()
+        raise UpError(f"bad setting in the environment: {exc}") from None
     (state_dir / "objects").mkdir(exist_ok=True)
 
     dagster_home = state_dir / "dagster"
@@ -180,4 +233,5 @@ def run_up(args: argparse.Namespace) -> int:
         supervisor.stop()
         if redis is not None:
             redis.stop()
+        lock.close()
         print("[up] stopped", flush=True)

@@ -1,0 +1,62 @@
+"""`deploy-platform up` refuses to start, clearly, when it could not run safely."""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from deploy_platform.services.ports import free_port
+
+
+def up(state_dir: Path, *ports: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deploy_platform.cli", "up", "--state-dir", str(state_dir), *ports],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_port_in_use_is_named_with_the_flag_to_change(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = up(
+            tmp_path,
+            "--api-port",
+            str(free_port()),
+            "--edge-port",
+            str(port),
+            "--ui-port",
+            str(free_port()),
+        )
+    assert done.returncode == 2
+    assert f"port {port} is already in use" in done.stderr and "--edge-port" in done.stderr
+    assert not (tmp_path / "redis").exists()  # nothing was started
+
+
+def test_the_same_port_twice_is_refused(tmp_path: Path) -> None:
+    port = str(free_port())
+    done = up(tmp_path, "--api-port", port, "--edge-port", port, "--ui-port", str(free_port()))
+    assert done.returncode == 2 and "the ports must differ" in done.stderr
+
+
+def test_a_second_up_on_the_same_state_directory_is_refused(tmp_path: Path) -> None:
+    with open(tmp_path / "up.lock", "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = up(
+            tmp_path,
+            "--api-port",
+            str(free_port()),
+            "--edge-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+        )
+    assert done.returncode == 2
+    assert "another `deploy-platform up` is running" in done.stderr
