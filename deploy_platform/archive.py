@@ -50,7 +50,7 @@ from typing import BinaryIO
 
 from deploy_platform.errors import UnsafeArchive
 
-__all__ = ["ArchiveStats", "check_tree", "pack_directory", "safe_extract"]
+__all__ = ["ArchiveStats", "check_tree", "empty_directory", "pack_directory", "safe_extract"]
 
 _CHUNK = 1024 * 1024
 # Tar overhead a legitimate archive may need per entry (header, long-name or pax
@@ -199,7 +199,7 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int, max_files: int) -
         if created:
             shutil.rmtree(dest, ignore_errors=True)
         else:
-            _empty_directory(dest)
+            empty_directory(dest)
         raise
     return ArchiveStats(files=extractor.files, bytes=extractor.bytes)
 
@@ -425,7 +425,8 @@ def _safe_parts(name: str, *, what: str) -> list[str]:
     return parts
 
 
-def _empty_directory(path: Path) -> None:
+def empty_directory(path: Path) -> None:
+    """Remove everything inside `path`, keeping `path` itself."""
     for child in path.iterdir():
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child, ignore_errors=True)

@@ -54,6 +54,7 @@ from urllib.parse import urlsplit
 
 import git
 
+from deploy_platform.archive import empty_directory
 from deploy_platform.errors import InvalidRequest, SourceError
 from deploy_platform.repo_url import ValidatedRepoUrl
 
@@ -236,7 +237,7 @@ def fetch_commit(
         if created:
             shutil.rmtree(dest, ignore_errors=True)
         else:
-            _empty_directory(dest)
+            empty_directory(dest)
         raise
     return dest
 
@@ -695,14 +696,6 @@ def _last_line(stderr: str) -> str:
             line = line[len(prefix) :].strip()
     line = re.sub(r"//[^/@\s]*@", "//", line)  # never echo credentials
     return line[:300]
-
-
-def _empty_directory(path: Path) -> None:
-    for child in path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
 
 
 def _is_ipv4(host: str) -> bool:
