@@ -1,0 +1,297 @@
+"""Run one install or build command as someone else's code: limited, watched, cleaned up.
+
+What is enforced where
+======================
+
+Every build, on every machine:
+
+- Environment: the command sees exactly the `env` the caller passes and nothing
+  of the platform's own (no S3/R2 keys, Redis URL, API tokens, webhook
+  secrets). Callers build it from scratch with `base_env()` plus the project's
+  configured build variables; never from `os.environ`. stdin is /dev/null.
+- Process tree: the command runs under a small supervisor (`_supervisor.py`)
+  in a new session and process group. The supervisor is a child subreaper, so
+  processes that call setsid() or double-fork are still its descendants; when
+  the command exits, or on the wall-clock limit, it kills all of them (SIGTERM,
+  then after `kill_grace_seconds` SIGSTOP + SIGKILL), and the platform also
+  kills the process group. If the platform process dies, the supervisor gets
+  SIGTERM (PR_SET_PDEATHSIG) and cleans up the same way.
+- Wall clock (`wall_seconds`, default 900 s): measured by the platform, which
+  then stops the tree as above and reports `timed_out=True`.
+- rlimits, per process, inherited by everything the build starts:
+  RLIMIT_DATA = `memory_bytes` (heap and private writable mappings; RLIMIT_AS
+  is not used because V8 and Go tools such as esbuild reserve far more address
+  space than they use, and WebAssembly reserves ~10 GiB per memory, so an
+  address-space cap breaks normal builds), RLIMIT_FSIZE = `max_file_bytes`
+  (a larger write kills the writer with SIGXFSZ), RLIMIT_NOFILE =
+  `max_open_files`, RLIMIT_CORE = 0 (no core dumps of secrets on disk).
+  RLIMIT_NPROC counts every process of the user, not of the build, and the
+  kernel ignores it for root; so it is only set when the platform does not run
+  as root, as the user's current process count plus `max_processes`.
+- Output: stdout and stderr merged, streamed line by line, secrets redacted,
+  long lines cut, the total capped at `log_bytes` while the pipe keeps being
+  drained (see `logstream`).
+
+Where the machine offers a writable cgroup hierarchy (root on a host or a
+privileged container, or a delegated subtree; see `cgroups`):
+
+- memory: `memory_bytes` for the whole build together (all processes); the
+  kernel OOM-kills inside the build only, and the log says so.
+- processes: at most `max_processes` in the build at once (`pids.max`), also
+  when the platform runs as root.
+- cleanup: every process in the build's cgroup is killed at the end, whatever
+  it did to leave the process tree.
+
+Not enforced here: CPU share, disk space, network access, and filesystem
+visibility. A build runs with the platform's user id and can read what that
+user can read, so run the platform as an unprivileged user that owns only its
+state directory, or one build per container/pod (the Kubernetes or Docker run
+launcher) where those matter; when the platform runs as root, the rlimits and
+the supervisor stop runaway builds, not hostile ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy_platform.build.cgroups import BuildCgroup
+from deploy_platform.build.logstream import LogStream
+
+__all__ = ["Limits", "RunResult", "run", "base_env", "SYSTEM_PATH"]
+
+_SUPERVISOR = Path(__file__).with_name("_supervisor.py")
+_GiB = 1024 * 1024 * 1024
+
+#: Directories after the toolchain's on a build's PATH (sh, tar, git, ...).
+SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one command may use; the module docstring says how each is enforced."""
+
+    wall_seconds: float = 900.0
+    memory_bytes: int = 4 * _GiB
+    max_processes: int = 512
+    max_file_bytes: int = 2 * _GiB
+    max_open_files: int = 8192
+    log_bytes: int = 8 * 1024 * 1024
+    max_line_bytes: int = 4096
+    kill_grace_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not value > 0:
+                raise ValueError(f"sandbox limit {name} must be positive, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a command ended.
+
+    `exit_code` is the command's exit status, `-N` when signal N killed it (as in
+    `subprocess`), and None when the wall-clock limit stopped it (`timed_out`).
+    `tail` holds the last lines of output, redacted; `truncated` says the log
+    passed `log_bytes` and was cut.
+    """
+
+    exit_code: int | None
+    timed_out: bool
+    duration_s: float
+    tail: str
+    truncated: bool
+
+
+def base_env(home: Path, path_dirs: Sequence[Path]) -> dict[str, str]:
+    """A clean environment for a build: the toolchain first on PATH, CI mode, no telemetry.
+
+    Add the project's own build variables to the result; never start from `os.environ`.
+    """
+    return {
+        "PATH": os.pathsep.join([*(str(p) for p in path_dirs), *SYSTEM_PATH]),
+        "HOME": str(home),
+        "CI": "1",
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "NO_UPDATE_NOTIFIER": "1",
+        "npm_config_update_notifier": "false",
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+        "DO_NOT_TRACK": "1",
+        "NEXT_TELEMETRY_DISABLED": "1",
+        "ASTRO_TELEMETRY_DISABLED": "1",
+        "GATSBY_TELEMETRY_DISABLED": "1",
+    }
+
+
+def _user_process_count(uid: int) -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += 1
+    return count
+
+
+def _rlimits(limits: Limits) -> dict[str, int]:
+    values = {
+        "RLIMIT_DATA": limits.memory_bytes,
+        "RLIMIT_FSIZE": limits.max_file_bytes,
+        "RLIMIT_NOFILE": limits.max_open_files,
+        "RLIMIT_CORE": 0,
+    }
+    uid = os.getuid()
+    if uid != 0:
+        values["RLIMIT_NPROC"] = _user_process_count(uid) + limits.max_processes
+    # An unprivileged process cannot raise a hard limit: never ask for more than it has.
+    for name, value in values.items():
+        _, hard = resource.getrlimit(getattr(resource, name))
+        if hard != resource.RLIM_INFINITY:
+            values[name] = min(value, hard)
+    return values
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    limits: Limits,
+    on_line: Callable[[str], object],
+    secrets: Iterable[str] = (),
+    use_cgroup: bool = True,
+) -> RunResult:
+    """Run `argv` in `cwd` with exactly `env`, streaming redacted lines to `on_line`.
+
+    `use_cgroup=False` skips the cgroup even where one could be made (the
+    rlimits and the supervisor still apply); tests use it to check that path.
+    """
+    if not argv:
+        raise ValueError("nothing to run: argv is empty")
+    stream = LogStream(
+        on_line, secrets, max_line_bytes=limits.max_line_bytes, log_bytes=limits.log_bytes
+    )
+    cgroup = BuildCgroup.create(limits.memory_bytes, limits.max_processes) if use_cgroup else None
+    config = {
+        "parent_pid": os.getpid(),
+        "cgroup_procs": cgroup.procs_files if cgroup else [],
+        "rlimits": _rlimits(limits),
+        "grace_seconds": limits.kill_grace_seconds,
+    }
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(_SUPERVISOR), json.dumps(config), "--", *argv],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except BaseException:
+        if cgroup:
+            cgroup.remove()
+        raise
+    try:
+        timed_out = _pump(process, stream, limits, started)
+        exit_code = _finish(process, cgroup)
+    finally:
+        if process.poll() is None:
+            _kill_group(process.pid)
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+        if cgroup:
+            cgroup.kill()
+            cgroup.remove()
+    stream.close()
+    if timed_out:
+        stream.note(
+            f"[sandbox] stopped: the command ran longer than the {limits.wall_seconds:g} s "
+            "wall-clock limit"
+        )
+    elif cgroup and cgroup.oom_killed():
+        stream.note(
+            f"[sandbox] a process was killed for using more than the "
+            f"{limits.memory_bytes // (1024 * 1024)} MiB memory limit"
+        )
+    return RunResult(
+        exit_code=None if timed_out else exit_code,
+        timed_out=timed_out,
+        duration_s=time.monotonic() - started,
+        tail=stream.tail,
+        truncated=stream.truncated,
+    )
+
+
+def _pump(
+    process: subprocess.Popen[bytes], stream: LogStream, limits: Limits, started: float
+) -> bool:
+    """Forward output until EOF; on the wall-clock limit stop the tree. True when it timed out."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
+    timed_out = False
+    deadline = started + limits.wall_seconds
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        phase = "running"
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if phase == "running":
+                    timed_out = True
+                    phase = "terminating"
+                    # The supervisor forwards this to every descendant, then kills them.
+                    with contextlib.suppress(ProcessLookupError):
+                        process.send_signal(signal.SIGTERM)
+                    deadline = time.monotonic() + limits.kill_grace_seconds + 2.0
+                elif phase == "terminating":
+                    phase = "killed"
+                    _kill_group(process.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+                    deadline = time.monotonic() + 2.0
+                else:
+                    # Something outside the tree still holds the pipe; stop reading.
+                    return timed_out
+                continue
+            if not selector.select(remaining):
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return timed_out
+            stream.feed(chunk)
+
+
+def _finish(process: subprocess.Popen[bytes], cgroup: BuildCgroup | None) -> int | None:
+    # Wait without reaping first: while the supervisor is a zombie its pid (the
+    # process group id) cannot be reused, so killing the group is still safe.
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    _kill_group(process.pid)
+    if cgroup:
+        cgroup.kill()
+    return process.wait()
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
