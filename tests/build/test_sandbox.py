@@ -1,0 +1,225 @@
+"""The build sandbox with real processes: exit codes, limits, cleanup, redaction, clean env."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy_platform.build.sandbox import Limits, RunResult, base_env, run
+
+FAKE_S3_SECRET = "fake-s3-secret-Zq81x"
+
+
+def _run(
+    script: str,
+    tmp_path: Path,
+    limits: Limits | None = None,
+    secrets: tuple[str, ...] = (),
+    use_cgroup: bool = True,
+) -> tuple[RunResult, list[str]]:
+    lines: list[str] = []
+    result = run(
+        ["sh", "-c", script],
+        cwd=tmp_path,
+        env=base_env(tmp_path, []),
+        limits=limits or Limits(),
+        on_line=lines.append,
+        secrets=secrets,
+        use_cgroup=use_cgroup,
+    )
+    return result, lines
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("code", [0, 1, 3])
+def test_exit_code_and_output_are_reported(tmp_path: Path, code: int) -> None:
+    result, lines = _run(f"echo building; echo oops >&2; exit {code}", tmp_path)
+    assert result.exit_code == code
+    assert not result.timed_out
+    assert lines == ["building", "oops"]
+    assert result.tail == "building\noops"
+
+
+def test_a_command_that_cannot_start_says_so(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run(
+        ["no-such-build-tool"],
+        cwd=tmp_path,
+        env=base_env(tmp_path, []),
+        limits=Limits(),
+        on_line=lines.append,
+    )
+    assert result.exit_code == 127
+    assert "cannot run 'no-such-build-tool'" in result.tail
+
+
+@pytest.mark.parametrize("use_cgroup", [True, False], ids=["cgroup-if-offered", "no-cgroup"])
+def test_a_build_that_never_ends_is_stopped_and_says_it_timed_out(
+    tmp_path: Path, use_cgroup: bool
+) -> None:
+    limits = Limits(wall_seconds=2, kill_grace_seconds=1)
+    result, lines = _run(
+        "echo started; while :; do sleep 1; done", tmp_path, limits, use_cgroup=use_cgroup
+    )
+    assert result.timed_out
+    assert result.exit_code is None
+    assert "started" in lines
+    assert "wall-clock limit" in lines[-1]
+    assert "wall-clock limit" in result.tail
+
+
+@pytest.mark.parametrize("use_cgroup", [True, False], ids=["cgroup-if-offered", "no-cgroup"])
+def test_descendants_that_ignore_sigterm_or_call_setsid_are_gone_afterwards(
+    tmp_path: Path, use_cgroup: bool
+) -> None:
+    pids = tmp_path / "pids"
+    script = (
+        # A grandchild in its own session that ignores SIGTERM, and one in the group.
+        f"setsid sh -c 'trap \"\" TERM; echo $$ >> {pids}; while :; do sleep 1; done' &"
+        f" sh -c 'trap \"\" TERM; echo $$ >> {pids}; while :; do sleep 1; done' &"
+        f' while [ "$(wc -l < {pids} 2>/dev/null)" != 2 ]; do sleep 0.1; done; echo ready;'
+        " trap '' TERM; while :; do sleep 1; done"
+    )
+    limits = Limits(wall_seconds=2, kill_grace_seconds=1)
+    result, lines = _run(script, tmp_path, limits, use_cgroup=use_cgroup)
+    assert result.timed_out
+    assert "ready" in lines
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2
+    assert [pid for pid in started if _alive(pid)] == []
+
+
+def test_background_processes_left_by_a_finished_build_are_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    result, _ = _run(
+        f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 600' >/dev/null 2>&1 &"
+        f" while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0",
+        tmp_path,
+    )
+    assert result.exit_code == 0
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_secrets_are_redacted_in_lines_and_tail_even_across_chunks(tmp_path: Path) -> None:
+    secret = "hunter2-VERY-secret-token"
+    # The secret is written in two halves with a pause, so it arrives in two pipe reads.
+    half = len(secret) // 2
+    script = (
+        f"printf 'token=%s' '{secret[:half]}'; sleep 0.3; printf '%s!\\n' '{secret[half:]}';"
+        f" echo 'again {secret} and again'"
+    )
+    result, lines = _run(script, tmp_path, secrets=(secret,))
+    assert lines == ["token=***!", "again *** and again"]
+    assert secret not in result.tail
+    assert "***" in result.tail
+
+
+def test_the_build_cannot_see_the_platforms_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_S3_SECRET)
+    monkeypatch.setenv("DP_REDIS_URL", "redis://:pw@127.0.0.1:1/0")
+    result, lines = _run("env", tmp_path)
+    assert result.exit_code == 0
+    names = {line.split("=", 1)[0] for line in lines}
+    assert "AWS_SECRET_ACCESS_KEY" not in names
+    assert "DP_REDIS_URL" not in names
+    assert not any(FAKE_S3_SECRET in line for line in lines)
+    # What the caller passed does arrive.
+    assert "CI=1" in lines
+    assert f"HOME={tmp_path}" in lines
+
+
+def test_a_runaway_log_is_capped_and_the_build_still_finishes(tmp_path: Path) -> None:
+    limits = Limits(log_bytes=10_000)
+    # About 2 MB of output, far past the cap: the pipe must keep draining.
+    result, lines = _run(
+        'i=0; while [ $i -lt 40000 ]; do echo "line $i of a chatty build"; i=$((i+1)); done;'
+        " echo finished; exit 4",
+        tmp_path,
+        limits,
+    )
+    assert result.exit_code == 4
+    assert result.truncated
+    assert sum(len(line) + 1 for line in lines) < 11_000
+    assert sum("log truncated" in line for line in lines) == 1
+    assert result.tail.endswith("finished")
+
+
+def test_long_lines_are_cut(tmp_path: Path) -> None:
+    result, lines = _run(
+        "head -c 100000 /dev/zero | tr '\\0' x; echo; echo next",
+        tmp_path,
+        Limits(max_line_bytes=1000),
+    )
+    assert result.exit_code == 0
+    assert lines[0] == "x" * 1000 + " [line cut]"
+    assert lines[1] == "next"
+
+
+def test_a_file_larger_than_the_limit_stops_the_writer(tmp_path: Path) -> None:
+    limits = Limits(max_file_bytes=1024 * 1024)
+    result, _ = _run(f"head -c 5000000 /dev/zero > {tmp_path / 'big'}", tmp_path, limits)
+    assert result.exit_code != 0
+    assert (tmp_path / "big").stat().st_size <= 1024 * 1024
+
+
+def test_open_files_are_limited(tmp_path: Path) -> None:
+    script = (
+        "import os, sys\n"
+        "fds = []\n"
+        "try:\n"
+        "    while len(fds) < 1000:\n"
+        "        fds.append(os.open('/dev/null', os.O_RDONLY))\n"
+        "except OSError as exc:\n"
+        "    print('refused after', len(fds), exc.strerror)\n"
+        "    sys.exit(7)\n"
+    )
+    (tmp_path / "fds.py").write_text(script)
+    lines: list[str] = []
+    result = run(
+        [sys.executable, "-I", str(tmp_path / "fds.py")],
+        cwd=tmp_path,
+        env=base_env(tmp_path, []),
+        limits=Limits(max_open_files=64),
+        on_line=lines.append,
+    )
+    assert result.exit_code == 7, lines
+    assert lines[0].startswith("refused after")
+    assert int(lines[0].split()[2]) < 64
+
+
+def test_memory_limit_stops_a_process_that_allocates_too_much(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run(
+        [sys.executable, "-I", "-c", "b = bytearray(600 * 1024 * 1024); print('allocated')"],
+        cwd=tmp_path,
+        env=base_env(tmp_path, []),
+        limits=Limits(memory_bytes=256 * 1024 * 1024),
+        on_line=lines.append,
+    )
+    assert result.exit_code != 0
+    assert "allocated" not in lines
+
+
+def test_bad_limits_are_refused_with_the_field_name() -> None:
+    with pytest.raises(ValueError, match="wall_seconds"):
+        Limits(wall_seconds=0)
+
+
+def test_the_platform_keeps_running_after_many_builds(tmp_path: Path) -> None:
+    # No leaked pipes or zombies: the platform's own open files stay the same.
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        _run("echo hi", tmp_path)
+    assert len(os.listdir("/proc/self/fd")) == before
