@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Status", "SourceKind", "Environment", "DeploymentRecord", "TERMINAL"]
+__all__ = [
+    "Status",
+    "SourceKind",
+    "Environment",
+    "DeploymentRecord",
+    "TERMINAL",
+    "redacted_build",
+]
 
 
 class Status(StrEnum):
@@ -38,6 +45,17 @@ class SourceKind(StrEnum):
 class Environment(StrEnum):
     PRODUCTION = "production"
     PREVIEW = "preview"
+
+
+def redacted_build(build: dict[str, Any]) -> dict[str, Any]:
+    """Build settings fit to show: every build variable's value replaced by "***"."""
+    shown = dict(build)
+    env = shown.get("env")
+    if isinstance(env, dict):
+        shown["env"] = {str(name): "***" for name in env}
+    elif env is not None:
+        shown["env"] = "***"
+    return shown
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,9 @@ class DeploymentRecord:
     bytes_reused: int | None = None
     error: str | None = None
     trigger: str = "api"
+    # The deployment's build settings (`build.settings.BuildSettings.to_dict()`), env
+    # values included because the build needs them; `to_public_dict` hides those.
+    build: dict[str, Any] = field(default_factory=dict)
 
     def with_status(
         self, status: Status, *, at: float | None = None, **changes: Any
@@ -81,8 +102,9 @@ class DeploymentRecord:
         return data
 
     def to_public_dict(self) -> dict[str, Any]:
-        """The API's answer: the record plus ISO times and durations."""
+        """The API's answer: the record plus ISO times and durations, build secrets hidden."""
         data = self.to_dict()
+        data["build"] = redacted_build(self.build)
         data["times"] = {
             name: datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
             for name, at in self.timestamps.items()
