@@ -27,7 +27,7 @@ Every build, on every machine:
   `max_open_files`, RLIMIT_CORE = 0 (no core dumps of secrets on disk).
   RLIMIT_NPROC counts every process of the user, not of the build, and the
   kernel ignores it for root; so it is only set when the platform does not run
-  as root, as the user's current process count plus `max_processes`.
+  as root, as the user's current process and thread count plus `max_processes`.
 - Output: stdout and stderr merged, streamed line by line, secrets redacted,
   long lines cut, the total capped at `log_bytes` while the pipe keeps being
   drained (see `logstream`).
@@ -135,13 +135,14 @@ def base_env(home: Path, path_dirs: Sequence[Path]) -> dict[str, str]:
     }
 
 
-def _user_process_count(uid: int) -> int:
+def _user_task_count(uid: int) -> int:
+    # RLIMIT_NPROC counts threads, not just processes, of the real user id.
     count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
                 if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += 1
+                    count += len(os.listdir(f"/proc/{entry}/task"))
     return count
 
 
@@ -154,7 +155,7 @@ def _rlimits(limits: Limits) -> dict[str, int]:
     }
     uid = os.getuid()
     if uid != 0:
-        values["RLIMIT_NPROC"] = _user_process_count(uid) + limits.max_processes
+        values["RLIMIT_NPROC"] = _user_task_count(uid) + limits.max_processes
     # An unprivileged process cannot raise a hard limit: never ask for more than it has.
     for name, value in values.items():
         _, hard = resource.getrlimit(getattr(resource, name))
