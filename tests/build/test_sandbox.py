@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -223,3 +224,21 @@ def test_the_platform_keeps_running_after_many_builds(tmp_path: Path) -> None:
     for _ in range(5):
         _run("echo hi", tmp_path)
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_node_can_use_webassembly_under_the_memory_limit(tmp_path: Path) -> None:
+    # Guards the choice of RLIMIT_DATA: under RLIMIT_AS, V8 cannot reserve the
+    # address space of a WebAssembly memory and builds using wasm tools fail.
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node on this machine")
+    script = "for (let i = 0; i < 4; i++) new WebAssembly.Memory({initial: 1}); console.log('ok')"
+    lines: list[str] = []
+    result = run(
+        [node, "-e", script],
+        cwd=tmp_path,
+        env=base_env(tmp_path, []),
+        limits=Limits(memory_bytes=2 * 1024 * 1024 * 1024),
+        on_line=lines.append,
+    )
+    assert (result.exit_code, lines) == (0, ["ok"])
