@@ -21,6 +21,7 @@ from deploy_platform.errors import BuildFailed
 __all__ = [
     "MAX_CONFIG_BYTES",
     "read_text",
+    "read_head",
     "read_json_object",
     "RepoConfig",
     "read_vercel_json",
@@ -42,25 +43,41 @@ def _display(path: Path, source_dir: Path) -> str:
         return path.name
 
 
-def read_text(path: Path, source_dir: Path) -> str | None:
+def _check_inside(path: Path, source_dir: Path) -> None:
+    # SECURITY: a symlinked config file must not make us read (and quote) a file outside.
+    if not path.resolve().is_relative_to(source_dir.resolve()):
+        shown = _display(path, source_dir)
+        raise BuildFailed(f"{shown} is a symlink leading outside the repository; replace it")
+
+
+def read_text(path: Path, source_dir: Path, max_bytes: int = MAX_CONFIG_BYTES) -> str | None:
     """The file's text, or None if it is absent; refuses files leading out of the source."""
     if not path.is_file():
         return None
     shown = _display(path, source_dir)
-    # SECURITY: a symlinked config file must not make us read (and quote) a file outside.
-    if not path.resolve().is_relative_to(source_dir.resolve()):
-        raise BuildFailed(f"{shown} is a symlink leading outside the repository; replace it")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise BuildFailed(f"{shown} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB")
+    _check_inside(path, source_dir)
+    if path.stat().st_size > max_bytes:
+        raise BuildFailed(f"{shown} is larger than {max_bytes // (1024 * 1024)} MiB")
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BuildFailed(f"{shown} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
 
 
-def read_json_object(path: Path, source_dir: Path) -> dict[str, Any] | None:
+def read_head(path: Path, source_dir: Path, size: int = 64 * 1024) -> str | None:
+    """The first `size` bytes as text, to sniff lockfiles (which can be huge); None if absent."""
+    if not path.is_file():
+        return None
+    _check_inside(path, source_dir)
+    with path.open("rb") as handle:
+        return handle.read(size).decode("utf-8", errors="replace")
+
+
+def read_json_object(
+    path: Path, source_dir: Path, max_bytes: int = MAX_CONFIG_BYTES
+) -> dict[str, Any] | None:
     """A JSON file whose top level must be an object; None if absent; BuildFailed if malformed."""
-    text = read_text(path, source_dir)
+    text = read_text(path, source_dir, max_bytes)
     if text is None:
         return None
     shown = _display(path, source_dir)

@@ -69,7 +69,8 @@ class BuildPlan:
     notes: list[str]
     # Raw routing rules for the publisher: {"vercel": {...}, "netlify": {...}}.
     routing: dict[str, Any] = field(default_factory=dict)
-    # Where install runs: the lockfile's directory (a workspace root) or app_dir.
+    # Where install runs (always set by detect): the lockfile's directory (a workspace
+    # root) or app_dir.
     install_dir: Path | None = None
     lockfile: Path | None = None
     # Add --openssl-legacy-provider to NODE_OPTIONS on Node >= 17 (webpack 4).

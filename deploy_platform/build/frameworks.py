@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from deploy_platform.build.config_files import read_json_object, read_text
 from deploy_platform.build.settings import check_relative_path
+from deploy_platform.errors import BuildFailed
 
 __all__ = [
     "Framework",
@@ -120,12 +121,20 @@ def _major_of_spec(spec: str) -> int | None:
 
 
 def _locked_major(app_dir: Path, source_dir: Path, package: str) -> int | None:
-    lock = read_json_object(app_dir / "package-lock.json", source_dir)
+    try:
+        lock = read_json_object(app_dir / "package-lock.json", source_dir, 256 * 1024 * 1024)
+    except BuildFailed:
+        # A broken lockfile is npm's to report (npm ci names it); fall back to the spec.
+        return None
     if lock is None:
         return None
-    entry = (lock.get("packages") or {}).get(f"node_modules/{package}") or (
-        lock.get("dependencies") or {}
-    ).get(package)
+    # lockfileVersion 2 and 3 list "packages" by path; version 1 nests "dependencies".
+    entry: object = None
+    for section, key in (("packages", f"node_modules/{package}"), ("dependencies", package)):
+        table = lock.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), dict):
+            entry = table[key]
+            break
     if isinstance(entry, dict) and isinstance(entry.get("version"), str):
         return _major_of_spec(entry["version"])
     return None

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy_platform.build.config_files import read_json_object, read_text
+from deploy_platform.build.config_files import read_head, read_json_object
 from deploy_platform.build.settings import parse_package_manager
 from deploy_platform.errors import BuildFailed
 
@@ -134,7 +134,7 @@ def _lockfiles(dirs: Sequence[Path]) -> list[tuple[Path, str]]:
 
 
 def _pnpm_version_for_lockfile(lockfile: Path, source_dir: Path) -> tuple[str, str]:
-    text = read_text(lockfile, source_dir) or ""
+    text = read_head(lockfile, source_dir) or ""
     match = re.search(r"^lockfileVersion:\s*['\"]?(\d+)(?:\.(\d+))?", text, re.MULTILINE)
     if not match:
         return "9", "no lockfileVersion found"
@@ -159,7 +159,7 @@ def _is_berry(
         return True, ".yarnrc.yml"
     if lockfile is not None and lockfile.name == "yarn.lock":
         # Berry's lockfile is YAML with a __metadata block; classic's has none.
-        if "__metadata:" in (read_text(lockfile, source_dir) or ""):
+        if "__metadata:" in (read_head(lockfile, source_dir) or ""):
             return True, "yarn.lock in the berry format"
     return False, "no .yarnrc.yml and a classic yarn.lock" if lockfile else "no .yarnrc.yml"
 

@@ -682,3 +682,14 @@ def test_metadata_is_plain_json_with_commands_as_text(tmp_path: Path) -> None:
     assert metadata["install_command"] == "pnpm install --frozen-lockfile"
     assert metadata["build_command"] == "pnpm run build"
     assert metadata["package_manager"] == "pnpm 9"
+
+
+def test_huge_or_broken_lockfiles_do_not_fail_detection(tmp_path: Path) -> None:
+    """Regression: lockfiles are sniffed, not parsed whole; npm reports a broken one itself."""
+    big = "lockfileVersion: '6.0'\n" + "# padding\n" * 600_000  # > 4 MiB
+    plan = plan_for(tmp_path, {"package.json": VITE, "pnpm-lock.yaml": big})
+    assert plan.package_manager_version == "8"
+    cra = package({"react-scripts": "^4.0.0"}, "react-scripts build")
+    broken = plan_for(tmp_path / "cra", {"package.json": cra, "package-lock.json": "{broken"})
+    assert broken.legacy_openssl is True  # from the ^4.0.0 spec
+    assert broken.install_command == ["npm", "ci"]
