@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -48,6 +49,7 @@ __all__ = [
     "EXIT_TIMEOUT",
     "EXIT_UNREACHABLE",
     "build_parser",
+    "build_settings",
     "default_project_name",
     "main",
 ]
@@ -171,6 +173,55 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the final record as JSON on stdout (progress goes to stderr)",
     )
+    build = deploy.add_argument_group(
+        "build settings",
+        "Override what the platform detects from the repository, for this deployment.",
+    )
+    build.add_argument(
+        "--clean",
+        action="store_true",
+        help="build without restoring the build cache (the fresh cache is still saved "
+        "for the next build)",
+    )
+    build.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="a build variable; repeat for more. NAME alone takes the value from your "
+        "environment (keeps secrets out of shell history). Values are sent to the "
+        "platform for the build and never shown back (status prints ***)",
+    )
+    build.add_argument(
+        "--root-dir",
+        metavar="DIR",
+        help="directory inside the repository to build (monorepos), e.g. apps/web",
+    )
+    build.add_argument(
+        "--install-command",
+        metavar="CMD",
+        help='install command run by `sh -c`, e.g. "npm ci"; "" skips the install',
+    )
+    build.add_argument(
+        "--build-command",
+        metavar="CMD",
+        help='build command run by `sh -c`, e.g. "npm run build"; "" skips the build',
+    )
+    build.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="directory the build writes the site into, relative to --root-dir, e.g. dist",
+    )
+    build.add_argument(
+        "--node-version",
+        metavar="RANGE",
+        help="Node.js version or range to build with, e.g. 20, 20.11.1, >=18.12 or lts/*",
+    )
+    build.add_argument(
+        "--package-manager",
+        metavar="NAME[@VERSION]",
+        help="npm, pnpm, yarn or bun, optionally with a version, e.g. pnpm@9",
+    )
 
     status = commands.add_parser(
         "status",
@@ -196,10 +247,71 @@ def _say(out: TextIO, text: str = "") -> None:
     print(text, file=out, flush=True)
 
 
+# Build setting -> the flag that sets it, for error messages.
+_BUILD_FLAGS = {
+    "root_directory": "--root-dir",
+    "install_command": "--install-command",
+    "build_command": "--build-command",
+    "output_directory": "--output-dir",
+    "node_version": "--node-version",
+    "package_manager": "--package-manager",
+    "env": "--env",
+    "clean": "--clean",
+}
+
+
+def _build_env(items: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in items:
+        name, has_value, value = item.partition("=")
+        if not name:
+            raise UsageError(f"--env {item[:40]!r}: give NAME=VALUE, or NAME to pass yours on")
+        if not has_value:
+            if name not in os.environ:
+                raise UsageError(
+                    f"--env {name}: no value given and {name} is not set in your environment; "
+                    f"use --env {name}=VALUE or export {name}"
+                )
+            value = os.environ[name]
+        if name in env:
+            raise UsageError(f"--env {name} is given more than once")
+        env[name] = value
+    return env
+
+
+def build_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The API's `build` object from the flags, checked here so mistakes cost no upload."""
+    from deploy_platform.build.settings import BuildSettings
+    from deploy_platform.errors import InvalidRequest
+
+    data: dict[str, Any] = {
+        "root_directory": args.root_dir,
+        "install_command": args.install_command,
+        "build_command": args.build_command,
+        "output_directory": args.output_dir,
+        "node_version": args.node_version,
+        "package_manager": args.package_manager,
+    }
+    data = {name: value for name, value in data.items() if value is not None}
+    env = _build_env(args.env)
+    if env:
+        data["env"] = env
+    if args.clean:
+        data["clean"] = True
+    try:
+        BuildSettings.from_dict(data)
+    except InvalidRequest as exc:
+        setting = (exc.field or "").removeprefix("build.").split(".", 1)[0]
+        flag = _BUILD_FLAGS.get(setting)
+        raise UsageError(f"{flag}: {exc}" if flag else str(exc)) from None
+    return data
+
+
 def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> dict[str, Any]:
     from deploy_platform.archive import pack_directory
 
     source: str = args.source
+    build = build_settings(args)
     directory = Path(source)
     if directory.is_dir():
         project = _check_project(args.project) if args.project else default_project_name(source)
@@ -215,7 +327,7 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
                 f"({stats.files} files, {human_bytes(stats.bytes)}, "
                 f"{human_bytes(archive.stat().st_size)} packed)",
             )
-            return client.deploy_archive(archive, project, args.ref)
+            return client.deploy_archive(archive, project, args.ref, build)
     if directory.exists():
         raise UsageError(f"{source} is a file; give a directory or a git URL (https://...)")
     if not _looks_like_url(source):
@@ -226,7 +338,7 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
     project = _check_project(args.project) if args.project else default_project_name(source)
     ref_note = f" (ref {args.ref})" if args.ref else ""
     _say(progress, f"Deploying {source}{ref_note} as project {project}")
-    return client.deploy_git(source, project, args.ref)
+    return client.deploy_git(source, project, args.ref, build)
 
 
 def _check_project(name: str) -> str:

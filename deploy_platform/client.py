@@ -95,6 +95,7 @@ class ApiClient:
         body: bytes | None = None,
         body_file: Path | None = None,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         url = self.base_url + path
         if query:
@@ -105,6 +106,8 @@ class ApiClient:
             request.add_header("Authorization", f"Bearer {self.token}")
         if content_type:
             request.add_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
             if body_file is not None:
                 with open(body_file, "rb") as handle:
@@ -143,10 +146,19 @@ class ApiClient:
             raise ApiUnreachable(f"{self.base_url} answered with unexpected JSON")
         return answer
 
-    def deploy_git(self, repo_url: str, project: str, ref: str | None = None) -> dict[str, Any]:
-        body: dict[str, str] = {"repo_url": repo_url, "project": project}
+    def deploy_git(
+        self,
+        repo_url: str,
+        project: str,
+        ref: str | None = None,
+        build: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """`build`: the API's build settings object (see `build.settings.BuildSettings`)."""
+        body: dict[str, Any] = {"repo_url": repo_url, "project": project}
         if ref is not None:
             body["ref"] = ref
+        if build:
+            body["build"] = dict(build)
         return self._call(
             "POST",
             "/api/deployments",
@@ -154,16 +166,29 @@ class ApiClient:
             content_type="application/json",
         )
 
-    def deploy_archive(self, archive: Path, project: str, ref: str | None = None) -> dict[str, Any]:
+    def deploy_archive(
+        self,
+        archive: Path,
+        project: str,
+        ref: str | None = None,
+        build: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """`build` travels in the X-Build-Settings header (never the query: it may hold
+        secrets, and query strings end up in access logs); `clean` as `?clean=1`."""
         query = {"project": project}
         if ref is not None:
             query["ref"] = ref
+        settings = dict(build or {})
+        if settings.pop("clean", False):
+            query["clean"] = "1"
+        headers = {"X-Build-Settings": json.dumps(settings)} if settings else None
         return self._call(
             "POST",
             "/api/deployments",
             query=query,
             body_file=archive,
             content_type="application/gzip",
+            headers=headers,
         )
 
     def deployment(self, deployment_id: str) -> dict[str, Any]:

@@ -21,11 +21,14 @@ from deploy_platform.api.errors import ApiError
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
 from deploy_platform.api.validation import (
+    BUILD_HEADER,
     branch_name,
+    parse_build_header,
     parse_git_request,
     parse_json_object,
     parse_upload_query,
 )
+from deploy_platform.build.settings import BuildSettings
 from deploy_platform.errors import SourceError
 from deploy_platform.gitsource import RefNotFound, ls_remote
 from deploy_platform.ids import is_deployment_id, new_deployment_id
@@ -54,8 +57,13 @@ def plan_record(
     *,
     repo_url: str | None = None,
     commit: str | None = None,
+    build: BuildSettings | None = None,
 ) -> DeploymentRecord:
-    """The new record: the production branch moves the project's alias, others a preview."""
+    """The new record: the production branch moves the project's alias, others a preview.
+
+    `build` (the request's overrides, secrets included) is stored for the pipeline;
+    the API only ever shows it redacted (`DeploymentRecord.to_public_dict`).
+    """
     branch = branch_name(ref)
     if branch == settings.production_branch:
         environment, alias, kind = Environment.PRODUCTION, production_alias(project), "production"
@@ -75,6 +83,7 @@ def plan_record(
         commit=commit,
         aliases=(alias,),
         urls={"deployment": settings.public_url(deployment_id), kind: settings.public_url(alias)},
+        build=(build or BuildSettings()).to_dict(),
     )
 
 
@@ -157,6 +166,7 @@ async def _create_from_git(request: web.Request) -> web.Response:
         SourceKind.GIT,
         repo_url=repo.url,
         commit=commit,
+        build=wanted.build,
     )
     return await _record_and_enqueue(app, record)
 
@@ -167,10 +177,18 @@ async def _create_from_upload(request: web.Request) -> web.Response:
     query = request.query
     repeated = {name for name in query if len(query.getall(name)) > 1}
     wanted = parse_upload_query(
-        {name: query[name] for name in query}, repeated, settings.production_branch
+        {name: query[name] for name in query},
+        repeated,
+        settings.production_branch,
+        parse_build_header(request.headers.get(BUILD_HEADER)),
     )
     record = plan_record(
-        settings, new_deployment_id(), wanted.project, wanted.ref, SourceKind.UPLOAD
+        settings,
+        new_deployment_id(),
+        wanted.project,
+        wanted.ref,
+        SourceKind.UPLOAD,
+        build=wanted.build,
     )
     scratch_root = settings.state_dir / "tmp"
     await blocking(app, scratch_root.mkdir, parents=True, exist_ok=True)

@@ -9,27 +9,40 @@ calls get.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from deploy_platform.api.errors import ApiError
+from deploy_platform.build.settings import BuildSettings
+from deploy_platform.errors import InvalidRequest
 from deploy_platform.gitsource import validate_ref
 from deploy_platform.names import InvalidName, validate_project_name
 
 __all__ = [
+    "BUILD_HEADER",
     "GitDeployRequest",
     "UploadDeployRequest",
     "parse_json_object",
     "parse_git_request",
     "parse_upload_query",
+    "parse_build",
+    "parse_build_header",
     "check_project",
     "branch_name",
 ]
 
-_GIT_FIELDS = {"repo_url": True, "ref": False, "project": True}  # name -> required
-_UPLOAD_FIELDS = {"project": True, "ref": False}
+_GIT_FIELDS = {"repo_url": True, "ref": False, "project": True, "build": False, "clean": False}
+_UPLOAD_FIELDS = {"project": True, "ref": False, "clean": False}  # name -> required
+# Checked by their own parsers below, not as strings.
+_NOT_STRINGS = frozenset({"build", "clean"})
+# Uploads carry build settings in this header (a JSON object like the git body's
+# "build"), not in the query: query strings end up in access logs, and build
+# variables may be secrets.
+BUILD_HEADER = "X-Build-Settings"
+_FLAG_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 @dataclass(frozen=True)
@@ -37,12 +50,14 @@ class GitDeployRequest:
     repo_url: object  # checked by repo_url.validate_repo_url (it resolves DNS)
     ref: str
     project: str
+    build: BuildSettings = field(default_factory=BuildSettings)
 
 
 @dataclass(frozen=True)
 class UploadDeployRequest:
     ref: str
     project: str
+    build: BuildSettings = field(default_factory=BuildSettings)
 
 
 def _type_name(value: object) -> str:
@@ -104,7 +119,7 @@ def _check_fields(data: Mapping[str, object], allowed: Mapping[str, bool], where
         if required and name not in data:
             raise ApiError(400, "missing_field", f"missing {where} {name!r}", field=name)
     for name, value in data.items():
-        if not isinstance(value, str):
+        if name not in _NOT_STRINGS and not isinstance(value, str):
             raise ApiError(
                 400,
                 "invalid_type",
@@ -125,17 +140,62 @@ def branch_name(ref: str) -> str:
     return ref.removeprefix("refs/heads/")
 
 
+def parse_build(value: object, clean: bool = False) -> BuildSettings:
+    """The `build` object (None: no overrides); `clean` forces a build without the cache."""
+    try:
+        settings = BuildSettings.from_dict(value)
+    except InvalidRequest as exc:
+        raise ApiError(400, "invalid_build", str(exc), field=exc.field or "build") from None
+    return dataclasses.replace(settings, clean=True) if clean else settings
+
+
+def _clean_flag(value: object) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ApiError(
+            400,
+            "invalid_type",
+            f"clean must be true or false, not {_type_name(value)}",
+            field="clean",
+        )
+    return value
+
+
 def parse_git_request(data: Mapping[str, object], production_branch: str) -> GitDeployRequest:
     _check_fields(data, _GIT_FIELDS, "field")
     project = check_project(str(data["project"]))
     ref = validate_ref(str(data.get("ref", production_branch)))
-    return GitDeployRequest(repo_url=data["repo_url"], ref=ref, project=project)
+    build = parse_build(data.get("build"), _clean_flag(data.get("clean")))
+    return GitDeployRequest(repo_url=data["repo_url"], ref=ref, project=project, build=build)
+
+
+def parse_build_header(value: str | None) -> object:
+    """The upload's `X-Build-Settings` header as JSON (None when absent)."""
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_build",
+            f"the {BUILD_HEADER} header is not valid JSON: {exc.msg} at column {exc.colno}; "
+            'send an object like {"build_command": "npm run build"}',
+            field="build",
+        ) from None
 
 
 def parse_upload_query(
-    query: Mapping[str, object], repeated: set[str], production_branch: str
+    query: Mapping[str, object],
+    repeated: set[str],
+    production_branch: str,
+    build: object = None,
 ) -> UploadDeployRequest:
-    """`?project=docs&ref=main` for an uploaded archive (the body is the source)."""
+    """`?project=docs&ref=main&clean=1` for an uploaded archive (the body is the source).
+
+    `build` is the parsed `X-Build-Settings` header, if any.
+    """
     _check_fields(query, _UPLOAD_FIELDS, "query parameter")
     if repeated:
         name = sorted(repeated)[0]
@@ -144,4 +204,14 @@ def parse_upload_query(
         )
     project = check_project(str(query["project"]))
     ref = validate_ref(str(query.get("ref") or production_branch))
-    return UploadDeployRequest(ref=ref, project=project)
+    clean_text = str(query.get("clean", "0")).strip().lower()
+    if clean_text not in _FLAG_VALUES:
+        raise ApiError(
+            400,
+            "invalid_query",
+            f"query parameter 'clean' must be 1 or 0 (true or false), not {clean_text[:20]!r}",
+            field="clean",
+        )
+    return UploadDeployRequest(
+        ref=ref, project=project, build=parse_build(build, _FLAG_VALUES[clean_text])
+    )
