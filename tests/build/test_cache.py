@@ -471,6 +471,43 @@ def test_npm_uses_the_cache_directory_the_env_names(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("manager", "version", "command"),
+    [
+        ("pnpm", "9.15.9", ["pnpm", "store", "path"]),
+        ("yarn", "1.22.22", ["yarn", "cache", "dir"]),
+        ("yarn", "4.5.3", ["yarn", "config", "get", "cacheFolder"]),
+    ],
+    ids=["pnpm-9", "yarn-classic", "yarn-berry"],
+)
+def test_real_package_managers_use_the_store_the_env_names(
+    tmp_path: Path, manager: str, version: str, command: list[str]
+) -> None:
+    """Yarn 4 ignores YARN_CACHE_FOLDER unless its global cache is off: this catches that."""
+    from deploy_platform.build.toolchain import provision
+
+    shared = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
+    toolchain = provision(shared, "22.12.0", manager, version, log=lambda _: None)
+    home, app = tmp_path / "home", tmp_path / "app"
+    home.mkdir()
+    app.mkdir()
+    (app / "package.json").write_text('{"name": "app", "version": "1.0.0", "license": "MIT"}\n')
+    env = {"PATH": f"{toolchain.bin_dir}:{os.environ['PATH']}", "HOME": str(home)}
+    env.update(package_manager_cache_env(manager, home))
+
+    answer = subprocess.run(command, cwd=app, env=env, capture_output=True, text=True, check=True)
+
+    (store_dir,) = (
+        path
+        for name, path in package_manager_cache_dirs(manager, home, app).items()
+        if name not in FRAMEWORK_CACHE_DIRS
+    )
+    used = Path(answer.stdout.strip().splitlines()[-1])
+    # pnpm and yarn 1 keep a layout version below the directory (v3/, v6/).
+    assert used == store_dir or used.parent == store_dir, answer.stdout
+
+
+@pytest.mark.slow
 def test_a_restored_npm_cache_installs_offline(tmp_path: Path) -> None:
     """The point of it all: after a restore, `npm ci` needs nothing from the network."""
     store = LocalObjectStore(tmp_path / "objects")
