@@ -70,7 +70,9 @@ class ArchiveStats:
 # -- packing ------------------------------------------------------------------------
 
 
-def pack_directory(src: Path, dest: Path, *, exclude: Iterable[str] = (".git",)) -> ArchiveStats:
+def pack_directory(
+    src: Path, dest: Path, *, exclude: Iterable[str] = (".git",), compresslevel: int = 9
+) -> ArchiveStats:
     """Write the tree under `src` to the gzip tar `dest`, reproducibly.
 
     `exclude` holds names (shell patterns allowed) left out at any depth, together
@@ -90,7 +92,9 @@ def pack_directory(src: Path, dest: Path, *, exclude: Iterable[str] = (".git",))
     try:
         with (
             open(tmp, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+            gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel
+            ) as gz,
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
         ):
             for rel, path, st in _walk(src, patterns, skip):

@@ -11,6 +11,7 @@ all of them, possibly to an empty string:
   DP_S3_ACCESS_KEY_ID      S3/R2 credentials; empty = boto3's own chain
   DP_S3_SECRET_ACCESS_KEY
   DP_GIT_ALLOW_HOSTS       comma list of private hosts git may fetch from; may be empty
+  DP_TOOL_CACHE_DIR        where downloaded Node versions and package managers are kept
   DP_MAX_REPO_BYTES        repository size limit in bytes: an integer, never empty
                            (`Settings.from_env`, which `up` uses, refuses an empty one too)
 
@@ -24,7 +25,7 @@ import dagster as dg
 
 from deploy_platform.assets import built_artifact, published_deployment, source_archive
 from deploy_platform.jobs import deploy_job
-from deploy_platform.resources.build_runner import StaticBuildRunner
+from deploy_platform.resources.build_runner import NodeBuildRunner
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
@@ -41,6 +42,7 @@ ENV_VARS = (
     "DP_S3_SECRET_ACCESS_KEY",
     "DP_GIT_ALLOW_HOSTS",
     "DP_MAX_REPO_BYTES",
+    "DP_TOOL_CACHE_DIR",
 )
 
 defs = dg.Definitions(
@@ -64,7 +66,7 @@ defs = dg.Definitions(
             allow_hosts=dg.EnvVar("DP_GIT_ALLOW_HOSTS"),
             max_repo_bytes=dg.EnvVar.int("DP_MAX_REPO_BYTES"),
         ),
-        # Issue 3 swaps in the npm build runner here; the assets declare the interface.
-        "build_runner": StaticBuildRunner(),
+        # Real builds: detection, Node/package-manager provisioning, cache, sandbox.
+        "build_runner": NodeBuildRunner(tool_cache_dir=dg.EnvVar("DP_TOOL_CACHE_DIR")),
     },
 )

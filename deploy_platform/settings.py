@@ -39,6 +39,12 @@ class Settings:
     max_repo_bytes: int = 512 * 1024 * 1024
     max_upload_bytes: int = 256 * 1024 * 1024
     production_branch: str = "main"
+    tool_cache_dir: Path | None = None
+
+    @property
+    def toolchains(self) -> Path:
+        """Downloaded Node versions and package managers, kept per version."""
+        return self.tool_cache_dir or self.state_dir / "toolchains"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +65,7 @@ class Settings:
             max_repo_bytes=int(env.get("DP_MAX_REPO_BYTES", str(512 * 1024 * 1024))),
             max_upload_bytes=int(env.get("DP_MAX_UPLOAD_BYTES", str(256 * 1024 * 1024))),
             production_branch=env.get("DP_PRODUCTION_BRANCH", "main"),
+            tool_cache_dir=Path(env["DP_TOOL_CACHE_DIR"]) if env.get("DP_TOOL_CACHE_DIR") else None,
         )
 
     def public_url(self, label: str) -> str:

@@ -83,6 +83,7 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
             "DP_MAX_REPO_BYTES": str(settings.max_repo_bytes),
             "DP_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
             "DP_PRODUCTION_BRANCH": settings.production_branch,
+            "DP_TOOL_CACHE_DIR": str(settings.toolchains),
             # The Dagster definitions read these through dg.EnvVar; always present.
             "DP_S3_ACCESS_KEY_ID": base.get("DP_S3_ACCESS_KEY_ID", ""),
             "DP_S3_SECRET_ACCESS_KEY": base.get("DP_S3_SECRET_ACCESS_KEY", ""),

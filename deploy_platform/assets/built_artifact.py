@@ -6,6 +6,7 @@
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -14,9 +15,11 @@ from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.source_archive import source_archive
 from deploy_platform.assets.staging import unpack_from_store
 from deploy_platform.assets.tracking import failures_marked, load_record
+from deploy_platform.build.settings import BuildSettings
+from deploy_platform.errors import DeploymentFailed, InvalidRequest
 from deploy_platform.manifest import artifact_key, source_key
 from deploy_platform.records import Status
-from deploy_platform.resources.build_runner import BuildRunnerResource
+from deploy_platform.resources.build_runner import BuildRequest, BuildRunnerResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 
@@ -37,7 +40,7 @@ def built_artifact(
     """The publishable output, built from the safely unpacked source, as artifacts/<id>.tar.gz."""
     deployment_id = context.partition_key
     state = redis.state()
-    load_record(state, deployment_id)
+    record = load_record(state, deployment_id)
     with failures_marked(context, state, deployment_id):
         state.set_status(deployment_id, Status.BUILDING)
         store = object_store.store()
@@ -53,7 +56,8 @@ def built_artifact(
                 produced_by="source_archive",
             )
             context.log.info(f"unpacked {unpacked.files} files, {unpacked.bytes} bytes")
-            result = build_runner.build(source_dir, context.log.info)
+            request = BuildRequest(project=record.project, settings=_settings(record.build))
+            result = build_runner.build(source_dir, context.log.info, request, store)
             output = result.output_dir.relative_to(source_dir).as_posix()
             packed_path = Path(tmp) / "artifact.tar.gz"
             packed = pack_directory(result.output_dir, packed_path)
@@ -76,8 +80,38 @@ def built_artifact(
                 "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
                 "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
                 "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),
+                **{
+                    f"build_{name}": _metadata_value(value)
+                    for name, value in sorted(result.metadata.items())
+                    if name not in _SHOWN
+                },
             }
         )
+
+
+# Build metadata the asset already shows under its own names.
+_SHOWN = {"framework", "install_command", "build_command", "output_dir"}
+
+
+def _settings(raw: dict[str, Any]) -> BuildSettings:
+    try:
+        return BuildSettings.from_dict(raw or {})
+    except InvalidRequest as exc:
+        raise DeploymentFailed(f"the deployment's build settings are invalid: {exc}") from None
+
+
+def _metadata_value(value: object) -> dg.MetadataValue:
+    if isinstance(value, bool):
+        return dg.MetadataValue.bool(value)
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    if isinstance(value, float):
+        return dg.MetadataValue.float(value)
+    if value is None:
+        return dg.MetadataValue.text("(none)")
+    if isinstance(value, str):
+        return dg.MetadataValue.text(value)
+    return dg.MetadataValue.json(value)  # type: ignore[arg-type]
 
 
 def _fenced(text: str) -> str:

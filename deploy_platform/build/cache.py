@@ -120,7 +120,11 @@ _ENTRY_RE = re.compile(r"^[a-z-]+[0-9A-Za-z._]*-node[0-9a-z]+-[0-9a-f]{24}$")
 _NODE_MAJOR = re.compile(r"^v?(\d+)")
 # Not worth keeping in a cache: npm's debug logs hold command lines, and the
 # update-notifier stamp only makes npm check the registry less often.
-_EXCLUDES = {"npm-cache": ("_logs", "_update-notifier-last-checked")}
+_EXCLUDES = {
+    "npm-cache": ("_logs", "_update-notifier-last-checked"),
+    # Framework caches inside node_modules are parts of their own (restored after install).
+    "node_modules": (".cache", ".astro"),
+}
 
 
 # -- keys ---------------------------------------------------------------------------
@@ -592,7 +596,8 @@ def save(
             for name, (path, fingerprint) in present.items():
                 label = _part_label(name)
                 archive = Path(tmp) / f"{label}.tar.gz"
-                pack_directory(path, archive, exclude=_EXCLUDES.get(name, ()))
+                # Level 1: a cache is saved on every build and must not slow it down.
+                pack_directory(path, archive, exclude=_EXCLUDES.get(name, ()), compresslevel=1)
                 object_key = f"{CACHE_PREFIX}/{project}/{entry_name}/{save_id}/{label}.tar.gz"
                 store.put_file(object_key, archive, "application/gzip")
                 parts[name] = _Part(object_key, archive.stat().st_size, fingerprint)

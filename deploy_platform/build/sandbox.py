@@ -7,8 +7,10 @@ Every build, on every machine:
 
 - Environment: the command sees exactly the `env` the caller passes and nothing
   of the platform's own (no S3/R2 keys, Redis URL, API tokens, webhook
-  secrets). Callers build it from scratch with `base_env()` plus the project's
-  configured build variables; never from `os.environ`. stdin is /dev/null.
+  secrets) but the registry-access settings in `NETWORK_ENV_NAMES` (CA bundle,
+  proxies, registry URL), which the runner passes through. Callers build it
+  from scratch with `base_env()`, `network_env()` and the project's configured
+  build variables; never from `os.environ` whole. stdin is /dev/null.
 - Process tree: the command runs under a small supervisor (`_supervisor.py`)
   in a new session and process group. The supervisor is a child subreaper, so
   processes that call setsid() or double-fork are still its descendants; when
@@ -68,7 +70,15 @@ from pathlib import Path
 from deploy_platform.build.cgroups import BuildCgroup
 from deploy_platform.build.logstream import LogStream
 
-__all__ = ["Limits", "RunResult", "run", "base_env", "SYSTEM_PATH"]
+__all__ = [
+    "Limits",
+    "RunResult",
+    "run",
+    "base_env",
+    "network_env",
+    "NETWORK_ENV_NAMES",
+    "SYSTEM_PATH",
+]
 
 _SUPERVISOR = Path(__file__).with_name("_supervisor.py")
 _GiB = 1024 * 1024 * 1024
@@ -111,6 +121,33 @@ class RunResult:
     duration_s: float
     tail: str
     truncated: bool
+
+
+#: How the machine reaches package registries: trusted CAs (a TLS-inspecting proxy),
+#: proxies, the registry to use. The operator's settings, not credentials of the
+#: platform; a build without them cannot install anything on such a network.
+NETWORK_ENV_NAMES = (
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "npm_config_registry",
+    "NPM_CONFIG_REGISTRY",
+    "npm_config_cafile",
+    "NPM_CONFIG_CAFILE",
+)
+
+
+def network_env(
+    source: Mapping[str, str], names: Sequence[str] = NETWORK_ENV_NAMES
+) -> dict[str, str]:
+    """The registry-access settings (`names`) found in `source`, to hand to a build."""
+    return {name: source[name] for name in names if source.get(name)}
 
 
 def base_env(home: Path, path_dirs: Sequence[Path]) -> dict[str, str]:

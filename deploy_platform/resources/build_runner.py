@@ -11,15 +11,27 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from deploy_platform.archive import check_tree
+from deploy_platform.build import sandbox
+from deploy_platform.build.runner import BuildRequest, OutputLimits, run_build
 from deploy_platform.errors import BuildFailed
+from deploy_platform.storage import ObjectStore
 
-__all__ = ["BuildLog", "BuildResult", "BuildRunnerResource", "StaticBuildRunner", "OUTPUT_DIRS"]
+__all__ = [
+    "BuildLog",
+    "BuildRequest",
+    "BuildResult",
+    "BuildRunnerResource",
+    "NodeBuildRunner",
+    "StaticBuildRunner",
+    "OUTPUT_DIRS",
+]
 
 #: Where a site without a build step keeps its pages, in the order they are tried.
 OUTPUT_DIRS = ("public", "dist", "build")
@@ -36,6 +48,9 @@ class BuildResult:
     build_command: str | None
     log_tail: str
     duration_s: float
+    # Everything else worth showing in the UI (Node and package manager versions,
+    # cache hit, per-step timings); JSON-able values.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class BuildRunnerResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -46,14 +61,29 @@ class BuildRunnerResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     max_tree_files: int = 200_000
 
     @abstractmethod
-    def build(self, source_dir: Path, log: BuildLog) -> BuildResult:
-        """Build `source_dir` in place; raise `BuildFailed` with a message a person can act on."""
+    def build(
+        self,
+        source_dir: Path,
+        log: BuildLog,
+        request: BuildRequest | None = None,
+        store: ObjectStore | None = None,
+    ) -> BuildResult:
+        """Build `source_dir` in place; raise `BuildFailed` with a message a person can act on.
+
+        `request` carries the project and its build settings; `store` holds the build cache.
+        """
 
 
 class StaticBuildRunner(BuildRunnerResource):
     """No build step: publish the first directory that holds an `index.html`."""
 
-    def build(self, source_dir: Path, log: BuildLog) -> BuildResult:
+    def build(
+        self,
+        source_dir: Path,
+        log: BuildLog,
+        request: BuildRequest | None = None,
+        store: ObjectStore | None = None,
+    ) -> BuildResult:
         started = time.monotonic()
         output = find_static_output(source_dir)
         # SECURITY: the output is served as is, so nothing in it may point outside it.
@@ -69,6 +99,65 @@ class StaticBuildRunner(BuildRunnerResource):
             log_tail=line,
             duration_s=time.monotonic() - started,
         )
+
+
+class NodeBuildRunner(BuildRunnerResource):
+    """Real builds: detect the framework, provision Node and the package manager, restore
+    the build cache, install and build in the sandbox, check the output (see build/runner.py)."""
+
+    # Where Node versions and package managers are kept once downloaded (per version).
+    tool_cache_dir: str
+    wall_seconds: float = 900.0
+    memory_bytes: int = 4 * 1024 * 1024 * 1024
+    max_processes: int = 512
+    max_file_bytes: int = 2 * 1024 * 1024 * 1024
+    max_open_files: int = 8192
+    log_bytes: int = 8 * 1024 * 1024
+    max_output_files: int = 100_000
+    max_output_bytes: int = 1024 * 1024 * 1024
+
+    def build(
+        self,
+        source_dir: Path,
+        log: BuildLog,
+        request: BuildRequest | None = None,
+        store: ObjectStore | None = None,
+    ) -> BuildResult:
+        if request is None or store is None:
+            raise BuildFailed("internal error: a real build needs the project and the object store")
+        limits = sandbox.Limits(
+            wall_seconds=self.wall_seconds,
+            memory_bytes=self.memory_bytes,
+            max_processes=self.max_processes,
+            max_file_bytes=self.max_file_bytes,
+            max_open_files=self.max_open_files,
+            log_bytes=self.log_bytes,
+        )
+        outcome = run_build(
+            source_dir,
+            request,
+            store=store,
+            tool_cache=Path(self.tool_cache_dir),
+            limits=limits,
+            output_limits=OutputLimits(self.max_output_files, self.max_output_bytes),
+            log=log,
+            # The build's own lines go to the run worker's stdout, which Dagster
+            # captures: a person watches them live in the run's stdout view.
+            output=_print_line,
+        )
+        return BuildResult(
+            output_dir=outcome.output_dir,
+            framework=outcome.framework,
+            install_command=outcome.install_command,
+            build_command=outcome.build_command,
+            log_tail=outcome.log_tail,
+            duration_s=outcome.duration_s,
+            metadata=outcome.metadata,
+        )
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
 
 
 def find_static_output(source_dir: Path) -> Path:

@@ -36,6 +36,7 @@ def platform_env(
         "DP_S3_SECRET_ACCESS_KEY": "",
         "DP_GIT_ALLOW_HOSTS": "",
         "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
+        "DP_TOOL_CACHE_DIR": str(Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

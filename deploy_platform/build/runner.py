@@ -1,0 +1,271 @@
+"""A real build: detect, provision Node and the package manager, restore the cache,
+install, build, save the cache, find and check the output.
+
+Each step's time goes into the result's metadata, so the Dagster UI shows where a
+build spent its time. Install and build run in the sandbox (`sandbox.py`) with a
+clean environment: only `base_env`, the package manager's cache location and the
+project's own build variables; the platform's credentials never reach them.
+
+Caching (see `cache.py`): before install the package manager's store and the
+project's `node_modules` are restored; an exact hit (same lockfile, package
+manager, its version and Node major) restores `node_modules` as it was after the
+last install, and the install is skipped -- what makes the second build of an
+unchanged app fast. Framework caches (`node_modules/.cache`, `.next/cache`, ...)
+are restored after install, since `npm ci` removes `node_modules`. A clean build
+restores nothing and saves afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy_platform.archive import check_tree
+from deploy_platform.build import cache, sandbox
+from deploy_platform.build.detect import BuildPlan, detect, find_output
+from deploy_platform.build.node_versions import resolve_node_version
+from deploy_platform.build.settings import BuildSettings
+from deploy_platform.build.toolchain import available_node_versions, provision
+from deploy_platform.errors import BuildFailed
+from deploy_platform.storage import ObjectStore
+
+__all__ = ["BuildRequest", "BuildOutcome", "run_build", "OutputLimits"]
+
+Log = Callable[[str], object]
+
+
+@dataclass(frozen=True)
+class OutputLimits:
+    max_files: int = 100_000
+    max_bytes: int = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What the pipeline knows about the deployment being built."""
+
+    project: str
+    settings: BuildSettings = field(default_factory=BuildSettings)
+    # Extra values to redact from the build's log (the project's secrets are added).
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    output_dir: Path
+    framework: str
+    install_command: str | None
+    build_command: str | None
+    log_tail: str
+    duration_s: float
+    metadata: dict[str, Any]
+
+
+def _command_text(argv: Sequence[str] | None) -> str | None:
+    return shlex.join(argv) if argv else None
+
+
+def _failure(
+    step: str, argv: Sequence[str], result: sandbox.RunResult, limits: sandbox.Limits
+) -> BuildFailed:
+    command = shlex.join(argv)
+    if result.timed_out:
+        return BuildFailed(
+            f"{step} timed out after {limits.wall_seconds:.0f} s (`{command}`); the build's "
+            f"time limit stopped it. Last lines:\n{result.tail}"
+        )
+    code = result.exit_code
+    how = (
+        f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with {code}"
+    )
+    return BuildFailed(f"{step} failed: `{command}` {how}. Last lines:\n{result.tail}")
+
+
+def _run_step(
+    step: str,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    limits: sandbox.Limits,
+    output: Log,
+    log: Log,
+    secrets: Sequence[str],
+) -> sandbox.RunResult:
+    log(f"{step}: {shlex.join(argv)}")
+    output(f"$ {shlex.join(argv)}")
+    result = sandbox.run(argv, cwd=cwd, env=env, limits=limits, on_line=output, secrets=secrets)
+    if result.timed_out or result.exit_code != 0:
+        raise _failure(step, argv, result, limits)
+    log(f"{step} finished in {result.duration_s:.1f} s")
+    return result
+
+
+def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> BuildOutcome:
+    try:
+        output = find_output(plan)
+    except BuildFailed as exc:
+        raise BuildFailed(f"no index.html to publish ({exc})") from None
+    stats = _check_output(output, limits)
+    where = output.relative_to(plan.source_dir).as_posix()
+    line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
+    log(line)
+    return BuildOutcome(
+        output_dir=output,
+        framework=plan.framework,
+        install_command=None,
+        build_command=None,
+        log_tail=line,
+        duration_s=time.monotonic() - started,
+        metadata={**plan.to_metadata(), "output_files": stats.files, "output_bytes": stats.bytes},
+    )
+
+
+def _check_output(output: Path, limits: OutputLimits) -> Any:
+    # SECURITY: the output is served as is: no link may lead outside it, and its size is capped.
+    stats = check_tree(output)
+    if stats.files > limits.max_files:
+        raise BuildFailed(f"the output has {stats.files} files; the limit is {limits.max_files}")
+    if stats.bytes > limits.max_bytes:
+        raise BuildFailed(f"the output holds {stats.bytes} bytes; the limit is {limits.max_bytes}")
+    return stats
+
+
+def run_build(
+    source_dir: Path,
+    request: BuildRequest,
+    *,
+    store: ObjectStore,
+    tool_cache: Path,
+    limits: sandbox.Limits,
+    output_limits: OutputLimits = OutputLimits(),
+    log: Log,
+    output: Log,
+) -> BuildOutcome:
+    """Build `source_dir` in place. `log` gets milestones, `output` every line the build prints."""
+    started = time.monotonic()
+    settings = request.settings
+    plan = detect(source_dir, settings)
+    for note in plan.notes:
+        log(note)
+    if plan.build_command is None and plan.install_command is None:
+        return _static(plan, started, log, output_limits)
+
+    manager = plan.package_manager if plan.package_manager != "none" else "npm"
+    timings: dict[str, float] = {}
+    mark = time.monotonic()
+    node_version = resolve_node_version(plan.node_constraints, available_node_versions(tool_cache))
+    toolchain = provision(tool_cache, node_version, manager, plan.package_manager_version, log=log)
+    timings["toolchain_s"] = time.monotonic() - mark
+    log(
+        f"Node {toolchain.node_version}, {toolchain.package_manager} "
+        f"{toolchain.package_manager_version}"
+    )
+    secrets = [*request.secrets, *plan.secret_values()]
+    install_dir = plan.install_dir or plan.app_dir
+
+    with tempfile.TemporaryDirectory(prefix="dp-home-") as home_dir:
+        home = Path(home_dir)
+        env = sandbox.base_env(home, [toolchain.bin_dir])
+        env.update(sandbox.network_env(os.environ))
+        env.update(cache.package_manager_cache_env(manager, home))
+        env.update(plan.build_env(toolchain.node_version))
+        dirs = cache.package_manager_cache_dirs(manager, home, plan.app_dir)
+        stores = {name: path for name, path in dirs.items() if path.is_relative_to(home)}
+        frameworks = {name: path for name, path in dirs.items() if name not in stores}
+        key = cache.cache_key(
+            request.project,
+            install_dir,
+            manager,
+            toolchain.package_manager_version,
+            toolchain.node_version,
+        )
+        before_install = {**stores, "node_modules": install_dir / "node_modules"}
+
+        mark = time.monotonic()
+        restored = cache.restore(store, key, before_install, clean=settings.clean)
+        timings["cache_restore_s"] = time.monotonic() - mark
+        log(_describe_restore(restored, settings.clean))
+
+        skip_install = restored.exact and "node_modules" in restored.restored
+        mark = time.monotonic()
+        if plan.install_command is None:
+            log("install: skipped (no install command)")
+        elif skip_install:
+            log("install: skipped, node_modules restored from the cache for this exact lockfile")
+        else:
+            _run_step(
+                "install",
+                plan.install_command,
+                cwd=install_dir,
+                env=env,
+                limits=limits,
+                output=output,
+                log=log,
+                secrets=secrets,
+            )
+        timings["install_s"] = time.monotonic() - mark
+        if frameworks and not settings.clean:
+            cache.restore(store, key, frameworks)
+
+        mark = time.monotonic()
+        tail = ""
+        if plan.build_command is not None:
+            result = _run_step(
+                "build",
+                plan.build_command,
+                cwd=plan.app_dir,
+                env=env,
+                limits=limits,
+                output=output,
+                log=log,
+                secrets=secrets,
+            )
+            tail = result.tail
+        timings["build_s"] = time.monotonic() - mark
+
+        mark = time.monotonic()
+        saved = cache.save(store, key, {**before_install, **frameworks}, restored=restored)
+        timings["cache_save_s"] = time.monotonic() - mark
+        log(f"cache: {'saved ' + str(saved.bytes) + ' bytes' if saved.saved else saved.reason}")
+
+    out_dir = find_output(plan)
+    stats = _check_output(out_dir, output_limits)
+    log(f"output: {out_dir.relative_to(source_dir).as_posix()}/ ({stats.files} files)")
+    metadata: dict[str, Any] = {
+        **plan.to_metadata(),
+        "node_version": toolchain.node_version,
+        "package_manager_version": toolchain.package_manager_version,
+        "cache_key": key,
+        "cache_hit": "exact" if restored.exact else ("fallback" if restored.hit else "miss"),
+        "install_skipped": skip_install,
+        "clean_build": settings.clean,
+        "output_dir": out_dir.relative_to(source_dir).as_posix(),
+        "output_files": stats.files,
+        "output_bytes": stats.bytes,
+        **{name: round(value, 3) for name, value in timings.items()},
+    }
+    return BuildOutcome(
+        output_dir=out_dir,
+        framework=plan.framework,
+        install_command=_command_text(plan.install_command),
+        build_command=_command_text(plan.build_command),
+        log_tail=tail,
+        duration_s=time.monotonic() - started,
+        metadata=metadata,
+    )
+
+
+def _describe_restore(restored: cache.CacheRestore, clean: bool) -> str:
+    if clean:
+        return "cache: clean build, nothing restored"
+    if not restored.hit:
+        return f"cache: miss ({restored.reason or 'no entry yet'})"
+    kind = "exact" if restored.exact else f"fallback from {restored.source_key}"
+    return f"cache: {kind} hit, restored {', '.join(restored.restored)} ({restored.bytes} bytes)"

@@ -1,0 +1,139 @@
+"""Real installs and builds of the fixture apps through the runner (detect, toolchain,
+cache, sandbox), as the `built_artifact` asset runs them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from deploy_platform.build.runner import BuildOutcome, BuildRequest, run_build
+from deploy_platform.build.sandbox import Limits
+from deploy_platform.build.settings import BuildSettings
+from deploy_platform.errors import BuildFailed, UnsafeArchive
+from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.local import LocalObjectStore
+
+pytestmark = pytest.mark.slow
+
+APPS = Path(__file__).parents[1] / "fixtures" / "apps"
+TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ObjectStore:
+    """The object store that holds this test's build cache."""
+    return LocalObjectStore(tmp_path / "objects")
+
+
+def checkout(app: str, tmp_path: Path, name: str = "src") -> Path:
+    """A fresh copy of a fixture app, as built_artifact unpacks a source archive."""
+    target = tmp_path / name
+    shutil.copytree(APPS / app, target)
+    return target
+
+
+def build(
+    source: Path,
+    store: ObjectStore,
+    settings: BuildSettings | None = None,
+    *,
+    project: str = "fixture",
+    wall_seconds: float = 600,
+    lines: list[str] | None = None,
+) -> BuildOutcome:
+    collected = [] if lines is None else lines
+    return run_build(
+        source,
+        BuildRequest(project=project, settings=settings or BuildSettings()),
+        store=store,
+        tool_cache=TOOLS,
+        limits=Limits(wall_seconds=wall_seconds),
+        log=collected.append,
+        output=collected.append,
+    )
+
+
+def test_vite_react_builds_and_the_second_build_skips_install(
+    tmp_path: Path, store: ObjectStore
+) -> None:
+    first = build(checkout("vite-react", tmp_path, "one"), store)
+    assert first.framework == "vite"
+    assert first.output_dir.name == "dist"
+    assert (first.output_dir / "index.html").is_file()
+    assert list((first.output_dir / "assets").glob("index-*.js"))
+    assert first.install_command == "npm ci"
+    assert first.metadata["cache_hit"] == "miss" and not first.metadata["install_skipped"]
+
+    second = build(checkout("vite-react", tmp_path, "two"), store)
+    assert second.metadata["cache_hit"] == "exact" and second.metadata["install_skipped"]
+    assert (second.output_dir / "index.html").read_text() == (
+        first.output_dir / "index.html"
+    ).read_text()
+
+    clean = build(checkout("vite-react", tmp_path, "three"), store, BuildSettings(clean=True))
+    assert clean.metadata["cache_hit"] == "miss" and not clean.metadata["install_skipped"]
+
+
+def test_pnpm_app_uses_the_version_its_package_manager_field_names(
+    tmp_path: Path, store: ObjectStore
+) -> None:
+    outcome = build(checkout("pnpm-marked", tmp_path), store)
+    assert outcome.metadata["package_manager_version"] == "9.15.9"
+    assert "<h1>Built with pnpm</h1>" in (outcome.output_dir / "index.html").read_text()
+
+
+def test_yarn_classic_app_builds_into_build(tmp_path: Path, store: ObjectStore) -> None:
+    outcome = build(checkout("yarn-classic", tmp_path), store)
+    assert outcome.output_dir.name == "build"
+    assert outcome.metadata["package_manager_version"].startswith("1.")
+    assert "Built with yarn" in (outcome.output_dir / "index.html").read_text()
+
+
+def test_rollup_app_publishes_public(tmp_path: Path, store: ObjectStore) -> None:
+    outcome = build(checkout("rollup-public", tmp_path), store)
+    assert outcome.output_dir.name == "public"
+    assert (outcome.output_dir / "build" / "bundle.js").is_file()
+
+
+def test_static_site_needs_no_install(tmp_path: Path, store: ObjectStore) -> None:
+    outcome = build(checkout("static-site", tmp_path), store)
+    assert outcome.framework == "static" and outcome.install_command is None
+    assert outcome.output_dir == tmp_path / "src"
+
+
+def test_a_failing_build_reports_the_tail_of_its_log(tmp_path: Path, store: ObjectStore) -> None:
+    with pytest.raises(BuildFailed) as failure:
+        build(checkout("fail-build", tmp_path), store)
+    message = str(failure.value)
+    assert "build failed" in message and "exited with 1" in message
+    assert 'Expected ";" but found "oops"' in message
+
+
+def test_a_build_that_never_ends_is_stopped_and_says_it_timed_out(
+    tmp_path: Path, store: ObjectStore
+) -> None:
+    with pytest.raises(BuildFailed) as failure:
+        build(checkout("fail-forever", tmp_path), store, wall_seconds=8)
+    assert "timed out" in str(failure.value) and "watching for changes" in str(failure.value)
+
+
+def test_an_output_symlink_to_etc_passwd_is_refused(tmp_path: Path, store: ObjectStore) -> None:
+    with pytest.raises(UnsafeArchive) as failure:
+        build(checkout("fail-symlink", tmp_path), store)
+    assert "passwd" in str(failure.value)
+
+
+def test_the_build_sees_no_platform_secret_and_its_own_secret_is_redacted(
+    tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DP_S3_SECRET_ACCESS_KEY", "platform-s3-secret-value")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "platform-aws-secret-value")
+    lines: list[str] = []
+    settings = BuildSettings.from_dict({"env": {"MY_API_KEY": "project-secret-value"}})
+    build(checkout("leak-secret", tmp_path), store, settings, lines=lines)
+    log = "\n".join(lines)
+    assert "platform variables visible: none" in log
+    assert "project secret: ***" in log
+    assert "secret-value" not in log
