@@ -13,7 +13,13 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform import definitions as platform_definitions
-from deploy_platform.resources.build_runner import BuildLog, BuildResult, StaticBuildRunner
+from deploy_platform.resources.build_runner import (
+    BuildLog,
+    BuildRequest,
+    BuildResult,
+    StaticBuildRunner,
+)
+from deploy_platform.storage import ObjectStore
 
 
 class CrashOnceBuildRunner(StaticBuildRunner):
@@ -21,12 +27,18 @@ class CrashOnceBuildRunner(StaticBuildRunner):
 
     marker: str
 
-    def build(self, source_dir: Path, log: BuildLog) -> BuildResult:
+    def build(
+        self,
+        source_dir: Path,
+        log: BuildLog,
+        request: BuildRequest | None = None,
+        store: ObjectStore | None = None,
+    ) -> BuildResult:
         marker = Path(self.marker)
         if not marker.exists():
             marker.write_text("crashed once")
             os._exit(137)
-        return super().build(source_dir, log)
+        return super().build(source_dir, log, request, store)
 
 
 # Only one Definitions object may live at module scope, hence the module import.

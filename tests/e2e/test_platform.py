@@ -11,6 +11,7 @@ and Ctrl-C stops every process.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,10 @@ from tests.support.platform import RunningPlatform, start_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+APPS = Path(__file__).parents[1] / "fixtures" / "apps"
+# Shared with the build tests: Node and package managers are downloaded once.
+TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
+
 SITE = {
     "index.html": "<!doctype html><title>Docs</title><h1>Version one</h1>",
     "about/index.html": "<!doctype html><title>About</title><p>About us</p>",
@@ -38,7 +43,8 @@ SITE = {
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     """The whole platform, running for this module's tests; stopped with Ctrl-C (SIGINT)."""
     running = start_platform(
-        tmp_path_factory.mktemp("platform"), extra_env={"DP_GIT_ALLOW_HOSTS": "127.0.0.1"}
+        tmp_path_factory.mktemp("platform"),
+        extra_env={"DP_GIT_ALLOW_HOSTS": "127.0.0.1", "DP_TOOL_CACHE_DIR": str(TOOLS)},
     )
     yield running
     running.stop()
@@ -112,6 +118,23 @@ def test_rematerializing_from_the_ui_gives_the_same_deployment(
         # The pinned commit, not the branch's new head; production stays on the newer push.
         assert b"pinned one" in platform.fetch(f"{first['id']}.localhost", "/")[2]
         assert b"branch moved on" in platform.fetch("remat.localhost", "/")[2]
+
+
+def test_a_vite_react_app_is_built_and_served(platform: RunningPlatform, git_http: Any) -> None:
+    app = APPS / "vite-react"
+    files = {p.relative_to(app).as_posix(): p.read_bytes() for p in app.rglob("*") if p.is_file()}
+    repo = git_http.create_repo("vite-e2e", files)
+    record = platform.wait(platform.deploy(repo_url=repo.url, project="vite")["id"], timeout=600)
+    assert record["status"] == "ready", record
+    assert record["framework"] == "vite"
+
+    status, _, page = platform.fetch("vite.localhost", "/")
+    assert status == 200 and b'<div id="root">' in page
+    script = re.search(rb'src="(/assets/index-[^"]+\.js)"', page)
+    assert script is not None, page
+    status, headers, body = platform.fetch("vite.localhost", script.group(1).decode())
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert b"Hello from the Vite React fixture" in body
 
 
 def test_bad_input_is_refused_and_a_failed_build_leaves_production_alone(
