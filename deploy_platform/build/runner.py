@@ -9,7 +9,8 @@ project's own build variables; the platform's credentials never reach them.
 Caching (see `cache.py`): before install the package manager's store and the
 project's `node_modules` are restored; an exact hit (same lockfile, package
 manager, its version and Node major) restores `node_modules` as it was after the
-last install, and the install is skipped -- what makes the second build of an
+last install, and the install is skipped (the package store is then not even
+downloaded, and the entry is kept as it is) -- what makes the second build of an
 unchanged app fast. Framework caches (`node_modules/.cache`, `.next/cache`, ...)
 are restored after install, since `npm ci` removes `node_modules`. A clean build
 restores nothing and saves afresh.
@@ -186,14 +187,18 @@ def run_build(
             toolchain.package_manager_version,
             toolchain.node_version,
         )
-        before_install = {**stores, "node_modules": install_dir / "node_modules"}
+        modules = {"node_modules": install_dir / "node_modules"}
+        before_install = {**stores, **modules}
 
         mark = time.monotonic()
-        restored = cache.restore(store, key, before_install, clean=settings.clean)
+        # node_modules as the last install left it, for exactly this lockfile: then there
+        # is nothing to install, and the package store need not come down at all.
+        restored = cache.restore(store, key, modules, fallback=False, clean=settings.clean)
+        skip_install = restored.exact and "node_modules" in restored.restored
+        if not skip_install:
+            restored = cache.restore(store, key, before_install, clean=settings.clean)
         timings["cache_restore_s"] = time.monotonic() - mark
         log(_describe_restore(restored, settings.clean))
-
-        skip_install = restored.exact and "node_modules" in restored.restored
         mark = time.monotonic()
         if plan.install_command is None:
             log("install: skipped (no install command)")
@@ -231,9 +236,14 @@ def run_build(
         timings["build_s"] = time.monotonic() - mark
 
         mark = time.monotonic()
-        saved = cache.save(store, key, {**before_install, **frameworks}, restored=restored)
+        if skip_install:
+            # The entry already holds this lockfile's install; saving without the store
+            # (not restored) would only lose it.
+            log("cache: kept as it is (nothing was installed)")
+        else:
+            saved = cache.save(store, key, {**before_install, **frameworks}, restored=restored)
+            log(f"cache: {'saved ' + str(saved.bytes) + ' bytes' if saved.saved else saved.reason}")
         timings["cache_save_s"] = time.monotonic() - mark
-        log(f"cache: {'saved ' + str(saved.bytes) + ' bytes' if saved.saved else saved.reason}")
 
     out_dir = find_output(plan)
     stats = _check_output(out_dir, output_limits)
