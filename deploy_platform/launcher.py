@@ -56,6 +56,24 @@ def _standby_key(origin: JobPythonOrigin) -> tuple[str, str | None, str]:
     )
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a running process. A worker that exited but was not reaped yet
+    (a zombie: the launcher object that started it is in another thread's instance)
+    counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # Field 3, after the parenthesised command name, is the state letter.
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
 class _Standby:
     def __init__(self, origin: JobPythonOrigin) -> None:
         self.key = _standby_key(origin)
@@ -178,12 +196,8 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
         pid = self._worker_pid(run)
         if pid is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no worker pid recorded")
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {pid} is gone")
-        except PermissionError:
-            pass
         return CheckRunHealthResult(WorkerStatus.RUNNING)
 
     def terminate(self, run_id: str) -> bool:
