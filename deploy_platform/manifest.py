@@ -4,7 +4,10 @@ It maps every URL path of a deployment to its content-addressed body:
   {"version": 1, "deployment": "<id>", "created_at": 1700000000.0,
    "files": {"/index.html": {"blob": "<sha256>", "size": 123,
              "content_type": "text/html; charset=utf-8",
-             "etag": "\"<sha256>\"", "headers": {}}}}
+             "etag": "\"<sha256>\"", "headers": {}}},
+   "routes": {"redirects": [...], "headers": [...]}}
+`routes` (redirects, rewrites and header rules, see `deploy_platform.routing`) is
+optional: absent means no rules, and manifests without rules are unchanged.
 It is written last when publishing, so a deployment without one does not exist.
 The edge-origin (`serve/`) and the Worker read this format; keep them in step.
 """
@@ -16,6 +19,8 @@ import mimetypes
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploy_platform.routing import Routes, RoutingError
+
 __all__ = [
     "MANIFEST_VERSION",
     "FileEntry",
@@ -24,6 +29,7 @@ __all__ = [
     "manifest_key",
     "source_key",
     "artifact_key",
+    "artifact_routing_key",
     "alias_key",
     "content_type_for",
     "InvalidManifest",
@@ -72,6 +78,11 @@ def artifact_key(deployment_id: str) -> str:
     return f"artifacts/{deployment_id}.tar.gz"
 
 
+def artifact_routing_key(deployment_id: str) -> str:
+    """The repository's raw vercel.json / netlify.toml rules, beside the built artifact."""
+    return f"artifacts/{deployment_id}.routing.json"
+
+
 def alias_key(alias: str) -> str:
     return f"aliases/{alias}.json"
 
@@ -114,6 +125,8 @@ class Manifest:
     files: dict[str, FileEntry]
     created_at: float = 0.0
     version: int = MANIFEST_VERSION
+    # Compiled once when the manifest is read, so it is cached together with it.
+    routes: Routes | None = None
 
     def to_json(self) -> bytes:
         body = {
@@ -122,6 +135,8 @@ class Manifest:
             "created_at": self.created_at,
             "files": {path: entry.to_dict() for path, entry in sorted(self.files.items())},
         }
+        if self.routes:
+            body["routes"] = self.routes.to_json()
         return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
     @property
@@ -144,11 +159,15 @@ class Manifest:
                 )
                 for path, e in data["files"].items()
             }
+            raw_routes = data.get("routes")
             return cls(
                 deployment=str(data["deployment"]),
                 files=files,
                 created_at=float(data.get("created_at", 0.0)),
+                routes=Routes.from_json(raw_routes) if raw_routes else None,
             )
+        except RoutingError as exc:
+            raise InvalidManifest(f"the manifest's routes are invalid: {exc}") from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             if isinstance(exc, InvalidManifest):
                 raise

@@ -8,6 +8,11 @@ Order matters, because readers (the edge-origin, the Worker) trust what they fin
 3. aliases move only after that: first the durable pointer `aliases/<name>.json`
    in the object store (the source of truth), then the Redis index, whose
    pub/sub message tells edge-origins to drop their cached lookup.
+
+Routing rules (`deploy_platform.routing`) are read and checked before anything is
+uploaded, so bad rules fail the deployment with nothing stored and nothing live
+changed. The output's top-level `_redirects` and `_headers` become the manifest's
+`routes` and are not published as files (Netlify and Pages do not serve them either).
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from redis.lock import Lock
 
@@ -32,6 +38,7 @@ from deploy_platform.manifest import (
     content_type_for,
     manifest_key,
 )
+from deploy_platform.routing import Routes, RoutingError, load_routes
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 
@@ -43,7 +50,12 @@ __all__ = [
     "move_alias_if_newer",
     "read_alias",
     "read_alias_pointer",
+    "RULE_FILES",
 ]
+
+#: Rule files read from the top of the output into the manifest, never served.
+RULE_FILES = ("/_redirects", "/_headers")
+_MAX_RULE_FILE_BYTES = 1024 * 1024
 
 _UPLOAD_WORKERS = 8
 _HASH_CHUNK = 1024 * 1024
@@ -74,10 +86,23 @@ class _File:
 
 
 def publish_directory(
-    store: ObjectStore, deployment_id: str, root: Path, *, max_workers: int = _UPLOAD_WORKERS
+    store: ObjectStore,
+    deployment_id: str,
+    root: Path,
+    *,
+    max_workers: int = _UPLOAD_WORKERS,
+    routing_config: Mapping[str, Any] | None = None,
 ) -> PublishResult:
-    """Upload `root`'s files content-addressed, then write the deployment's manifest."""
+    """Upload `root`'s files content-addressed, then write the deployment's manifest.
+
+    `routing_config` is the repository's raw vercel.json / netlify.toml rules
+    (`BuildPlan.routing`); with `_redirects` / `_headers` they become the manifest's
+    routes. Raises `RoutingError` (a `DeploymentFailed`) before uploading anything.
+    """
     paths = list(_walk(root))
+    rule_files = {url: disk for url, disk in paths if url in RULE_FILES}
+    paths = [(url, disk) for url, disk in paths if url not in RULE_FILES]
+    routes = _routes(rule_files, routing_config)
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool:
         files = list(pool.map(lambda item: _hash(*item), paths))
         first_by_blob: dict[str, _File] = {}
@@ -98,6 +123,7 @@ def publish_directory(
         deployment=deployment_id,
         files={f.url_path: FileEntry.for_blob(f.url_path, f.sha256, f.size) for f in files},
         created_at=time.time(),
+        routes=routes or None,
     )
     store.put_bytes(manifest_key(deployment_id), manifest.to_json(), "application/json")
     total_bytes = sum(f.size for f in files)
@@ -111,6 +137,25 @@ def publish_directory(
         bytes_reused=total_bytes - uploaded_bytes,
         manifest=manifest,
     )
+
+
+def _routes(rule_files: Mapping[str, Path], config: Mapping[str, Any] | None) -> Routes:
+    texts: dict[str, str | None] = {}
+    for url in RULE_FILES:
+        disk = rule_files.get(url)
+        if disk is None:
+            texts[url] = None
+            continue
+        name = url.lstrip("/")
+        if disk.stat().st_size > _MAX_RULE_FILE_BYTES:
+            raise RoutingError(f"{name} is larger than {_MAX_RULE_FILE_BYTES // 1024} KiB")
+        try:
+            texts[url] = disk.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise RoutingError(
+                f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+    return load_routes(texts["/_redirects"], texts["/_headers"], config)
 
 
 def _walk(root: Path) -> Iterator[tuple[str, Path]]:

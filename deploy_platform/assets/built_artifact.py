@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
 # to find the context and resource parameters.
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from deploy_platform.assets.staging import unpack_from_store
 from deploy_platform.assets.tracking import failures_marked, load_record
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.errors import DeploymentFailed, InvalidRequest
-from deploy_platform.manifest import artifact_key, source_key
+from deploy_platform.manifest import artifact_key, artifact_routing_key, source_key
 from deploy_platform.records import Status
 from deploy_platform.resources.build_runner import BuildRequest, BuildRunnerResource
 from deploy_platform.resources.object_store import ObjectStoreResource
@@ -63,6 +64,15 @@ def built_artifact(
             packed = pack_directory(result.output_dir, packed_path)
             archive_bytes = packed_path.stat().st_size
             store.put_file(artifact_key(deployment_id), packed_path, "application/gzip")
+            # The repository's vercel.json / netlify.toml rules travel beside the artifact,
+            # not inside it: the output tree is the user's, and a reserved name in it could
+            # clash with their files. Written every time (even empty), so a rebuild never
+            # publishes rules left over from an earlier build of this partition.
+            store.put_bytes(
+                artifact_routing_key(deployment_id),
+                json.dumps(result.routing, sort_keys=True).encode(),
+                "application/json",
+            )
             context.log.info(
                 f"stored {artifact_key(deployment_id)}: {packed.files} files, {packed.bytes} bytes"
             )
@@ -77,6 +87,9 @@ def built_artifact(
                 "bytes": dg.MetadataValue.int(packed.bytes),
                 "archive_bytes": dg.MetadataValue.int(archive_bytes),
                 "archive": dg.MetadataValue.path(artifact_key(deployment_id)),
+                "routing_config": dg.MetadataValue.text(
+                    ", ".join(sorted(result.routing)) or "(none)"
+                ),
                 "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
                 "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
                 "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),

@@ -3,9 +3,11 @@
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
 # to find the context and resource parameters.
 
+import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -13,12 +15,14 @@ from deploy_platform.assets.built_artifact import built_artifact
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.staging import unpack_from_store
 from deploy_platform.assets.tracking import failures_marked, load_record
-from deploy_platform.manifest import artifact_key, manifest_key
+from deploy_platform.errors import DeploymentFailed
+from deploy_platform.manifest import artifact_key, artifact_routing_key, manifest_key
 from deploy_platform.publish import move_alias_if_newer, publish_directory
 from deploy_platform.records import Status
 from deploy_platform.resources.build_runner import BuildRunnerResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.storage import ObjectNotFound, ObjectStore
 
 __all__ = ["published_deployment"]
 
@@ -54,13 +58,22 @@ def published_deployment(
                 build_runner,
                 produced_by="built_artifact",
             )
-            published = publish_directory(store, deployment_id, site)
+            # Bad rules raise RoutingError here, before any upload: nothing live changes.
+            published = publish_directory(
+                store, deployment_id, site, routing_config=_routing_config(store, deployment_id)
+            )
         context.log.info(
             f"published {published.files} files ({published.bytes} bytes): uploaded "
             f"{published.files_uploaded} bodies ({published.bytes_uploaded} bytes), reused "
             f"{published.files_reused} ({published.bytes_reused} bytes); "
             f"wrote {manifest_key(deployment_id)}"
         )
+        routes = published.manifest.routes
+        if routes:
+            context.log.info(
+                f"routing: {len(routes.redirects)} redirect/rewrite rules, "
+                f"{len(routes.headers)} header rules"
+            )
         # Only now, with the manifest in place, may anything that is live change.
         moves = [
             move_alias_if_newer(store, state, alias, deployment_id) for alias in record.aliases
@@ -94,6 +107,8 @@ def published_deployment(
             "files_reused": dg.MetadataValue.int(published.files_reused),
             "bytes_reused": dg.MetadataValue.int(published.bytes_reused),
             "manifest": dg.MetadataValue.path(manifest_key(deployment_id)),
+            "redirect_rules": dg.MetadataValue.int(len(routes.redirects) if routes else 0),
+            "header_rules": dg.MetadataValue.int(len(routes.headers) if routes else 0),
             "aliases_moved": dg.MetadataValue.text(
                 ", ".join(m.alias for m in moves if m.moved) or "(none)"
             ),
@@ -107,3 +122,19 @@ def published_deployment(
             key = "url" if name == "deployment" else f"url_{name}"
             metadata[key] = dg.MetadataValue.url(url)
         return dg.MaterializeResult(metadata=metadata)
+
+
+def _routing_config(store: ObjectStore, deployment_id: str) -> dict[str, Any]:
+    """The repository's raw routing rules stored by built_artifact ({} for older artifacts)."""
+    key = artifact_routing_key(deployment_id)
+    try:
+        data = json.loads(store.get_bytes(key))
+    except ObjectNotFound:
+        return {}
+    except ValueError as exc:
+        raise DeploymentFailed(
+            f"{key} is not JSON ({exc}); materialize built_artifact again"
+        ) from None
+    if not isinstance(data, dict):
+        raise DeploymentFailed(f"{key} must hold a JSON object; materialize built_artifact again")
+    return data

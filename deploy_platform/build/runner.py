@@ -66,6 +66,8 @@ class BuildOutcome:
     log_tail: str
     duration_s: float
     metadata: dict[str, Any]
+    # The repository's raw vercel.json / netlify.toml rules (`BuildPlan.routing`).
+    routing: dict[str, Any] = field(default_factory=dict)
 
 
 def _command_text(argv: Sequence[str] | None) -> str | None:
@@ -125,6 +127,7 @@ def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> 
         log_tail=line,
         duration_s=time.monotonic() - started,
         metadata={**plan.to_metadata(), "output_files": stats.files, "output_bytes": stats.bytes},
+        routing=plan.routing,
     )
 
 
@@ -269,6 +272,7 @@ def run_build(
         log_tail=tail,
         duration_s=time.monotonic() - started,
         metadata=metadata,
+        routing=plan.routing,
     )
 
 

@@ -51,6 +51,9 @@ class BuildResult:
     # Everything else worth showing in the UI (Node and package manager versions,
     # cache hit, per-step timings); JSON-able values.
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The repository's raw routing rules ({"vercel": {...}, "netlify": {...}}), checked
+    # and applied when publishing (see deploy_platform.routing).
+    routing: dict[str, Any] = field(default_factory=dict)
 
 
 class BuildRunnerResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -153,6 +156,7 @@ class NodeBuildRunner(BuildRunnerResource):
             log_tail=outcome.log_tail,
             duration_s=outcome.duration_s,
             metadata=outcome.metadata,
+            routing=outcome.routing,
         )
 
 

@@ -1,0 +1,82 @@
+"""Routing rules at publish time: into the manifest, never served, bad ones stop everything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy_platform.ids import new_deployment_id
+from deploy_platform.manifest import Manifest, manifest_key
+from deploy_platform.publish import publish_directory
+from deploy_platform.routing import RoutingError, headers_for, match_redirect
+from deploy_platform.storage.local import LocalObjectStore
+
+
+def site(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_rule_files_become_manifest_routes_and_are_not_published(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "store")
+    root = site(
+        tmp_path / "site",
+        {
+            "index.html": "home",
+            "_redirects": "/old /new 301\n",
+            "_headers": "/*\n  X-Frame-Options: DENY\n",
+            # Only the top-level files are rules, as on Netlify and Pages.
+            "docs/_redirects": "not a rule file",
+        },
+    )
+    deployment = new_deployment_id()
+
+    published = publish_directory(
+        store,
+        deployment,
+        root,
+        routing_config={"vercel": {"rewrites": [{"source": "/app/:p*", "destination": "/"}]}},
+    )
+
+    stored = Manifest.from_json(store.get_bytes(manifest_key(deployment)))
+    assert sorted(stored.files) == ["/docs/_redirects", "/index.html"]
+    assert published.files == 2
+    assert stored.routes is not None and stored.routes == published.manifest.routes
+    found = match_redirect(stored.routes, "/old")
+    assert found is not None and found[1] == "/new"
+    found = match_redirect(stored.routes, "/app/x")
+    assert found is not None and found[0].status == 200
+    assert headers_for(stored.routes, "/") == {"X-Frame-Options": "DENY"}
+
+
+def test_a_site_without_rules_keeps_the_manifest_as_it_was(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "store")
+    deployment = new_deployment_id()
+    publish_directory(store, deployment, site(tmp_path / "site", {"index.html": "x"}))
+    raw = store.get_bytes(manifest_key(deployment))
+    assert b"routes" not in raw
+    assert Manifest.from_json(raw).routes is None
+
+
+@pytest.mark.parametrize(
+    ("files", "config", "message"),
+    [
+        ({"_redirects": "/a\n"}, None, "_redirects line 1: expected 'from to [status]'"),
+        ({"_headers": "/a\n  Content-Type: x\n"}, None, "_headers line 2: Content-Type is set"),
+        ({}, {"netlify": {"redirects": [{"from": "/a"}]}}, "netlify.toml [[redirects]] #1: to"),
+        ({}, {"vercel": {"routes": []}}, "vercel.json: routes is not supported"),
+    ],
+)
+def test_bad_rules_fail_before_anything_is_stored(
+    tmp_path: Path, files: dict[str, str], config: dict[str, object] | None, message: str
+) -> None:
+    store = LocalObjectStore(tmp_path / "store")
+    root = site(tmp_path / "site", {"index.html": "x", **files})
+    with pytest.raises(RoutingError) as raised:
+        publish_directory(store, new_deployment_id(), root, routing_config=config)
+    assert message in str(raised.value)
+    assert list(store.list()) == []
