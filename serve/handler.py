@@ -5,6 +5,7 @@
   3. path         decode and check the path, else 400                    (paths)
   4. lookup       alias -> deployment -> manifest, else 404              (lookup)
   5. resolve      path -> file, index.html, redirect, or the 404 page    (paths)
+     rules        the deployment's redirects, rewrites, header rules     (rules)
   6. conditional  If-None-Match -> 304                                   (headers)
   7. body         small bodies from memory, large ones streamed          (bodies)
 
@@ -25,7 +26,7 @@ from serve.bodies import BodyMismatch
 from serve.headers import etag_for, if_none_match_matches
 from serve.hosts import site_for_host
 from serve.lookup import BrokenSite
-from serve.paths import BadPath, Outcome, not_found_page, parse_path, resolve
+from serve.paths import BadPath, Outcome, not_found_page, parse_path
 from serve.responses import (
     ALLOWED_METHODS,
     StreamAborted,
@@ -34,6 +35,7 @@ from serve.responses import (
     page_response,
     redirect_response,
 )
+from serve.rules import RuleAction, apply_rules, rule_headers
 
 __all__ = ["handle"]
 
@@ -81,22 +83,29 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
     if manifest is None:
         return page_response(404)
 
-    # 5. resolve
-    resolution = resolve(manifest, path)
+    # 5. resolve, then the deployment's own rules
+    query = request.rel_url.raw_query_string
+    decision = apply_rules(manifest, path, query)
+    if decision.action is RuleAction.REDIRECT:
+        return redirect_response(decision.location, decision.status)
+    resolution = decision.resolution
+    status = decision.status
     if resolution.outcome is Outcome.REDIRECT:
-        query = request.rel_url.raw_query_string
         return redirect_response(resolution.target + (f"?{query}" if query else ""))
+    headers = rule_headers(manifest, path)
     if resolution.outcome is Outcome.NOT_FOUND or resolution.entry is None:
         own_page = not_found_page(manifest)
         if own_page is None:
             return page_response(404)
-        return await file_response(request, own_page, app[BODIES], status=404)
+        return await file_response(request, own_page, app[BODIES], status=404, rules=headers)
     entry = resolution.entry
+    if status != 200:  # a 404 rule: its page is not the representation of this URL
+        return await file_response(request, entry, app[BODIES], status=status, rules=headers)
 
     # 6. conditional
     conditions = request.headers.getall("If-None-Match", None)
     if conditions and if_none_match_matches(", ".join(conditions), etag_for(entry)):
-        return not_modified_response(entry)
+        return not_modified_response(entry, headers)
 
     # 7. body
-    return await file_response(request, entry, app[BODIES])
+    return await file_response(request, entry, app[BODIES], rules=headers)

@@ -6,12 +6,15 @@ so the same bytes keep the same tag across deployments) and
 deployment at any moment, so caches must ask again each time, and the ETag makes
 asking cheap (304). `X-Content-Type-Options: nosniff` keeps browsers to the
 declared type. A manifest entry's own `headers` are added, but can replace
-neither these nor the framing headers.
+neither these nor the framing headers. The deployment's header rules (`_headers`,
+vercel.json, netlify.toml; `serve.rules`) come next: they may replace
+Cache-Control (a site knows which of its files never change), nothing else of ours.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from deploy_platform.manifest import FileEntry
 
@@ -61,12 +64,18 @@ def etag_for(entry: FileEntry) -> str:
     return f'"{entry.blob}"'
 
 
+_SECURITY = frozenset({"x-content-type-options", "server"})
+
+
 def _security_headers() -> dict[str, str]:
     return {"X-Content-Type-Options": "nosniff", "Server": SERVER}
 
 
-def file_headers(entry: FileEntry) -> dict[str, str]:
-    """Headers for a 200/404 file response and (minus the type) for its 304."""
+def file_headers(entry: FileEntry, rules: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Headers for a 200/404 file response and (minus the type) for its 304.
+
+    `rules`: headers from the deployment's header rules for the requested path.
+    """
     headers = {
         name: value
         for name, value in entry.headers.items()
@@ -79,6 +88,13 @@ def file_headers(entry: FileEntry) -> dict[str, str]:
             "Cache-Control": FILE_CACHE_CONTROL,
         }
     )
+    for name, value in (rules or {}).items():
+        lower = name.lower()
+        if lower in _RESERVED or lower in _SECURITY or not _FIELD_VALUE.match(value):
+            continue
+        for existing in [key for key in headers if key.lower() == lower]:
+            del headers[existing]
+        headers[name] = value
     headers.update(_security_headers())
     return headers
 

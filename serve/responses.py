@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from contextlib import aclosing
 
 from aiohttp import web
@@ -39,10 +40,13 @@ def page_response(status: int) -> web.Response:
     return web.Response(status=status, body=render_page(status), headers=headers)
 
 
-def redirect_response(location: str) -> web.Response:
-    """308: like 301 but the method is kept; revalidated, since an alias may move on."""
+def redirect_response(location: str, status: int = 308) -> web.Response:
+    """308 by default: like 301 but the method is kept; revalidated, since an alias may move on.
+
+    A deployment's own redirect rules choose their status (301, 302, 303, 307, 308).
+    """
     return web.Response(
-        status=308,
+        status=status,
         headers={
             "Location": location,
             "Cache-Control": FILE_CACHE_CONTROL,
@@ -52,18 +56,25 @@ def redirect_response(location: str) -> web.Response:
     )
 
 
-def not_modified_response(entry: FileEntry) -> web.Response:
+def not_modified_response(entry: FileEntry, rules: Mapping[str, str] | None = None) -> web.Response:
     """304 with the fields a 200 would carry for caches (RFC 9110 section 15.4.5)."""
-    headers = file_headers(entry)
+    headers = file_headers(entry, rules)
     del headers["Content-Type"]
     return web.Response(status=304, headers=headers)
 
 
 async def file_response(
-    request: web.Request, entry: FileEntry, bodies: BodyReader, status: int = 200
+    request: web.Request,
+    entry: FileEntry,
+    bodies: BodyReader,
+    status: int = 200,
+    rules: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
-    """The file's body: from memory when small, streamed from the store when large."""
-    headers = file_headers(entry)
+    """The file's body: from memory when small, streamed from the store when large.
+
+    `rules`: headers from the deployment's header rules (see `serve.headers`).
+    """
+    headers = file_headers(entry, rules)
     if status != 200:
         # A 404 page is not the representation of the requested URL: no validator.
         del headers["ETag"]

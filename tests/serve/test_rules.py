@@ -1,0 +1,284 @@
+"""Redirects, rewrites and header rules served by the edge-origin over a real loopback server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from deploy_platform import publish
+from deploy_platform.build import sandbox
+from deploy_platform.build.runner import BuildRequest, run_build
+from deploy_platform.ids import new_deployment_id
+from deploy_platform.storage.local import LocalObjectStore
+from tests.serve.conftest import EdgeFactory
+from tests.support.deployments import write_deployment
+
+REDIRECTS = b"""\
+# a site's moved pages
+/blog/*              /news/:splat             301
+/users/:id/posts     /people/:id              302
+/about               /about-us                301
+/styles.css          /new.css                 301!
+/external            https://example.com/x    307
+/app/*               /app/index.html          200
+/gone/*              /gone.html               404
+/docs                /manual/                 200
+"""
+HEADERS = b"""\
+/*
+  X-Frame-Options: DENY
+/assets/*
+  Cache-Control: public, max-age=31536000, immutable
+/news/*
+  X-Section: news
+"""
+SITE = {
+    "/index.html": b"<h1>home</h1>",
+    "/about.html": b"<h1>about (shadows nothing)</h1>",
+    "/about": b"the file at /about",
+    "/styles.css": b"old css",
+    "/new.css": b"new css",
+    "/app/index.html": b"<h1>the app shell</h1>",
+    "/gone.html": b"<h1>that section is gone</h1>",
+    "/manual/index.html": b"<h1>manual</h1>",
+    "/news/today.html": b"news",
+    "/assets/app-3f2a1c.js": b"console.log(1)",
+    "/404.html": b"<h1>site 404</h1>",
+    "/_redirects": REDIRECTS,
+    "/_headers": HEADERS,
+}
+
+
+def host(label: str) -> dict[str, str]:
+    return {"Host": f"{label}.localhost:8080"}
+
+
+async def fetch(
+    client: TestClient[Any, Any], label: str, path: str, **kwargs: Any
+) -> tuple[int, bytes, Any]:
+    headers = {**host(label), **kwargs.pop("headers", {})}
+    async with client.request(
+        kwargs.pop("method", "GET"), path, headers=headers, allow_redirects=False, **kwargs
+    ) as response:
+        return response.status, await response.read(), response.headers
+
+
+@pytest.fixture
+def site_id(store: LocalObjectStore) -> str:
+    """A published deployment of SITE, with its `_redirects` and `_headers`."""
+    deployment_id = new_deployment_id()
+    write_deployment(store, deployment_id, SITE)
+    return deployment_id
+
+
+@pytest.fixture
+async def edge(start_edge: EdgeFactory) -> TestClient[Any, Any]:
+    return await start_edge()
+
+
+async def test_redirect_with_a_splat_keeps_the_query(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, _body, headers = await fetch(edge, site_id, "/blog/2024/hello?ref=rss")
+    assert status == 301
+    assert headers["Location"] == "/news/2024/hello?ref=rss"
+
+
+async def test_redirect_with_placeholders(edge: TestClient[Any, Any], site_id: str) -> None:
+    status, _body, headers = await fetch(edge, site_id, "/users/42/posts")
+    assert status == 302
+    assert headers["Location"] == "/people/42"
+
+
+async def test_external_redirect(edge: TestClient[Any, Any], site_id: str) -> None:
+    status, _body, headers = await fetch(edge, site_id, "/external")
+    assert (status, headers["Location"]) == (307, "https://example.com/x")
+
+
+async def test_an_existing_file_shadows_a_rule_that_is_not_forced(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, body, _headers = await fetch(edge, site_id, "/about")
+    assert (status, body) == (200, SITE["/about"])
+
+
+async def test_a_forced_rule_wins_over_an_existing_file(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, _body, headers = await fetch(edge, site_id, "/styles.css")
+    assert (status, headers["Location"]) == (301, "/new.css")
+
+
+async def test_a_200_rewrite_serves_the_target_file_in_place(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, body, headers = await fetch(edge, site_id, "/app/settings/profile")
+    assert (status, body) == (200, SITE["/app/index.html"])
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "Location" not in headers
+    etag = headers["ETag"]
+    status, body, _headers = await fetch(
+        edge, site_id, "/app/other", headers={"If-None-Match": etag}
+    )
+    assert (status, body) == (304, b"")
+
+
+async def test_a_rewrite_to_a_directory_serves_its_index(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, body, _headers = await fetch(edge, site_id, "/docs")
+    assert (status, body) == (200, SITE["/manual/index.html"])
+
+
+async def test_a_404_rule_serves_its_page_with_404(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, body, headers = await fetch(edge, site_id, "/gone/old-page")
+    assert (status, body) == (404, SITE["/gone.html"])
+    assert "ETag" not in headers
+    status, body, _headers = await fetch(edge, site_id, "/gone/x", method="HEAD")
+    assert (status, body) == (404, b"")
+
+
+async def test_unmatched_missing_paths_still_get_the_sites_404(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, body, headers = await fetch(edge, site_id, "/nothing/here")
+    assert (status, body) == (404, SITE["/404.html"])
+    assert headers["X-Frame-Options"] == "DENY"
+
+
+async def test_rule_files_are_not_served(edge: TestClient[Any, Any], site_id: str) -> None:
+    for path in ("/_redirects", "/_headers"):
+        status, body, _headers = await fetch(edge, site_id, path)
+        assert (status, body) == (404, SITE["/404.html"])
+
+
+async def test_header_rules_apply_by_path_and_cannot_replace_the_platforms(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    _status, _body, headers = await fetch(edge, site_id, "/assets/app-3f2a1c.js")
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    _status, _body, headers = await fetch(edge, site_id, "/news/today.html")
+    assert headers["X-Section"] == "news"
+    assert headers["Cache-Control"] == "public, max-age=0, must-revalidate"
+    # Header rules follow the requested path, not a rewrite's target.
+    _status, _body, headers = await fetch(edge, site_id, "/")
+    assert "X-Section" not in headers and headers["X-Frame-Options"] == "DENY"
+
+
+async def test_a_site_without_rules_is_served_as_before(
+    edge: TestClient[Any, Any], store: LocalObjectStore
+) -> None:
+    plain = new_deployment_id()
+    write_deployment(store, plain, {"/index.html": b"plain", "/x.html": b"x"})
+    status, body, headers = await fetch(edge, plain, "/x.html")
+    assert (status, body) == (200, b"x")
+    assert "X-Frame-Options" not in headers
+
+
+# -- vercel.json and netlify.toml, from a build to the edge ---------------------------------
+
+
+def build_and_publish(store: LocalObjectStore, tmp_path: Path, files: dict[str, str]) -> str:
+    """Build a fixture tree with the real build runner, then publish it as the pipeline does."""
+    source = tmp_path / "src"
+    for name, text in files.items():
+        path = source / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    outcome = run_build(
+        source,
+        BuildRequest(project="rules"),
+        store=store,
+        tool_cache=tmp_path / "tools",
+        limits=sandbox.Limits(),
+        log=lambda _line: None,
+        output=lambda _line: None,
+    )
+    deployment_id = new_deployment_id()
+    publish.publish_directory(
+        store, deployment_id, outcome.output_dir, routing_config=outcome.routing
+    )
+    return deployment_id
+
+
+async def test_vercel_json_rules_end_to_end(
+    edge: TestClient[Any, Any], store: LocalObjectStore, tmp_path: Path
+) -> None:
+    vercel = {
+        "redirects": [
+            {"source": "/old/:path*", "destination": "/new/:path*"},
+            {"source": "/temp", "destination": "/index.html", "permanent": False},
+        ],
+        "rewrites": [{"source": "/(.*)", "destination": "/index.html"}],
+        "headers": [{"source": "/(.*)", "headers": [{"key": "X-Robots-Hint", "value": "vercel"}]}],
+    }
+    deployment = build_and_publish(
+        store,
+        tmp_path,
+        {
+            "public/index.html": "<h1>spa</h1>",
+            "public/page.html": "page",
+            "vercel.json": json.dumps(vercel),
+        },
+    )
+    status, _body, headers = await fetch(edge, deployment, "/old/a/b")
+    assert (status, headers["Location"]) == (308, "/new/a/b")
+    status, _body, headers = await fetch(edge, deployment, "/temp")
+    assert (status, headers["Location"]) == (307, "/index.html")
+    # Rewrites run after the file system: an existing file is served, anything else is the SPA.
+    status, body, headers = await fetch(edge, deployment, "/page.html")
+    assert (status, body) == (200, b"page")
+    assert headers["X-Robots-Hint"] == "vercel"
+    status, body, _headers = await fetch(edge, deployment, "/some/client/route")
+    assert (status, body) == (200, b"<h1>spa</h1>")
+
+
+async def test_netlify_toml_rules_end_to_end(
+    edge: TestClient[Any, Any], store: LocalObjectStore, tmp_path: Path
+) -> None:
+    netlify = """\
+[build]
+publish = "site"
+
+[[redirects]]
+from = "/shop/*"
+to = "/store/:splat"
+status = 302
+
+[[redirects]]
+from = "/index.html"
+to = "/welcome.html"
+status = 200
+force = true
+
+[[headers]]
+for = "/*"
+[headers.values]
+Referrer-Policy = "no-referrer"
+"""
+    deployment = build_and_publish(
+        store,
+        tmp_path,
+        {
+            "site/index.html": "index",
+            "site/welcome.html": "welcome",
+            "site/_redirects": "/from-file /elsewhere 301\n",
+            "netlify.toml": netlify,
+        },
+    )
+    status, _body, headers = await fetch(edge, deployment, "/shop/hats/red")
+    assert (status, headers["Location"]) == (302, "/store/hats/red")
+    status, body, headers = await fetch(edge, deployment, "/index.html")
+    assert (status, body) == (200, b"welcome")
+    assert headers["Referrer-Policy"] == "no-referrer"
+    status, _body, headers = await fetch(edge, deployment, "/from-file")
+    assert (status, headers["Location"]) == (301, "/elsewhere")
