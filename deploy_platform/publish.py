@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from deploy_platform.manifest import (
     content_type_for,
     manifest_key,
 )
-from deploy_platform.routing import Routes, RoutingError, load_routes
+from deploy_platform.routing import Redirect, Routes, RoutingError, load_routes
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 
@@ -99,10 +100,18 @@ def publish_directory(
     (`BuildPlan.routing`); with `_redirects` / `_headers` they become the manifest's
     routes. Raises `RoutingError` (a `DeploymentFailed`) before uploading anything.
     """
+    config = dict(routing_config or {})
+    base_path = _base_path(config.pop("base_path", None))
     paths = list(_walk(root))
     rule_files = {url: disk for url, disk in paths if url in RULE_FILES}
-    paths = [(url, disk) for url, disk in paths if url not in RULE_FILES]
-    routes = _routes(rule_files, routing_config)
+    paths = [(base_path + url, disk) for url, disk in paths if url not in RULE_FILES]
+    routes = _routes(rule_files, config)
+    if base_path:
+        # An app built for a sub-path (CRA `homepage`) is mounted there; the root leads to it.
+        home = Redirect(
+            "/", f"{base_path}/", status=302, force=True, origin="package.json homepage"
+        )
+        routes = Routes((home, *routes.redirects), routes.headers)
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool:
         files = list(pool.map(lambda item: _hash(*item), paths))
         first_by_blob: dict[str, _File] = {}
@@ -137,6 +146,17 @@ def publish_directory(
         bytes_reused=total_bytes - uploaded_bytes,
         manifest=manifest,
     )
+
+
+_BASE_PATH = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$")
+
+
+def _base_path(value: object) -> str:
+    if value in (None, "", "/"):
+        return ""
+    if not isinstance(value, str) or not _BASE_PATH.match(value) or "/../" in value + "/":
+        raise RoutingError(f"the site's base path {value!r} is not a plain URL path like /app")
+    return value.rstrip("/")
 
 
 def _routes(rule_files: Mapping[str, Path], config: Mapping[str, Any] | None) -> Routes:

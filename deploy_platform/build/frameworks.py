@@ -13,8 +13,9 @@ Create React App's `homepage`: Vercel and Cloudflare Pages build with it as is
 output at the root of the site, where those asset URLs do not exist (a blank
 page; vercel/vercel#3366 is still open). We build the same way and do not set
 PUBLIC_URL, so the built files are the ones the author would get anywhere
-else; the sub-path goes to `base_path` for the publisher to mount the site
-under, and a note says how to build for the root instead (PUBLIC_URL=/).
+else; the sub-path goes to `base_path` and the publisher mounts the site under
+it (the root redirects there), so it works; a note says how to build for the
+root instead (PUBLIC_URL=/).
 """
 
 from __future__ import annotations
@@ -241,9 +242,9 @@ def _create_react_app(
     elif isinstance(homepage, str) and (base := _public_path(homepage)) is not None:
         facts.base_path = base
         facts.notes.append(
-            f"package.json homepage puts the app under {base}/: built with that sub-path, as "
-            "Vercel and Cloudflare Pages do; set the build variable PUBLIC_URL=/ to build it "
-            "for the root of the site instead"
+            f"package.json homepage puts the app under {base}/: built with that sub-path and "
+            f"published under {base}/ (the root redirects there); set the build variable "
+            "PUBLIC_URL=/ to build it for the root of the site instead"
         )
 
 

@@ -272,8 +272,16 @@ def run_build(
         log_tail=tail,
         duration_s=time.monotonic() - started,
         metadata=metadata,
-        routing=plan.routing,
+        routing=_publish_routing(plan),
     )
+
+
+def _publish_routing(plan: BuildPlan) -> dict[str, Any]:
+    """The rules publishing needs: the repository's routing config, plus the sub-path a
+    CRA `homepage` built the app for, so the site is mounted where its assets point."""
+    if plan.base_path:
+        return {**plan.routing, "base_path": plan.base_path}
+    return dict(plan.routing)
 
 
 def _describe_restore(restored: cache.CacheRestore, clean: bool) -> str:
