@@ -1,0 +1,74 @@
+// The Worker's configuration, read once per Env from its bindings and vars
+// (the Worker twin of serve/config.py). A bad value is a ConfigError whose
+// message names the setting, shown on the 500 page so the operator sees it.
+
+import { isValidLabel } from "./hosts.js";
+
+/**
+ * @typedef {object} Config
+ * @property {string} baseDomain          sites are `<label>.<baseDomain>`
+ * @property {number} aliasTtlMs          how long an alias answer is reused
+ * @property {number} negativeTtlMs       how long "no such alias / manifest" is reused
+ * @property {number} manifestCacheEntries manifests kept per isolate
+ * @property {number} bodyCacheItemBytes  larger bodies are streamed, not cached
+ */
+
+export const DEFAULTS = Object.freeze({
+  ALIAS_TTL_SECONDS: 1,
+  NEGATIVE_TTL_SECONDS: 1,
+  MANIFEST_CACHE_ENTRIES: 256,
+  BODY_CACHE_ITEM_BYTES: 256 * 1024,
+});
+
+/** The Worker cannot serve with this configuration; the message says what to fix. */
+export class ConfigError extends Error {}
+
+/**
+ * @param {import("./index.js").Env} env
+ * @returns {Config}
+ */
+export function readConfig(env) {
+  if (!env.SITES || typeof env.SITES.get !== "function") {
+    throw new ConfigError(
+      "the R2 bucket binding SITES is missing: add [[r2_buckets]] binding = \"SITES\" to wrangler.toml",
+    );
+  }
+  if (env.ALIASES !== undefined && typeof env.ALIASES?.get !== "function") {
+    throw new ConfigError("ALIASES must be a KV namespace binding ([[kv_namespaces]]), or left out");
+  }
+  const raw = env.BASE_DOMAIN;
+  if (raw === undefined || raw === "") {
+    throw new ConfigError(
+      "BASE_DOMAIN is not set: add it under [vars] in wrangler.toml (for example \"pages.example.com\")",
+    );
+  }
+  const baseDomain = String(raw).toLowerCase().replace(/\.$/, "");
+  if (!baseDomain || !baseDomain.split(".").every(isValidLabel)) {
+    throw new ConfigError(
+      `BASE_DOMAIN ${JSON.stringify(raw)} is not a DNS name (for example "pages.example.com")`,
+    );
+  }
+  return {
+    baseDomain,
+    aliasTtlMs: 1000 * number(env, "ALIAS_TTL_SECONDS", { integer: false }),
+    negativeTtlMs: 1000 * number(env, "NEGATIVE_TTL_SECONDS", { integer: false }),
+    manifestCacheEntries: number(env, "MANIFEST_CACHE_ENTRIES", { integer: true, min: 1 }),
+    bodyCacheItemBytes: number(env, "BODY_CACHE_ITEM_BYTES", { integer: true }),
+  };
+}
+
+/**
+ * @param {Record<string, unknown>} env
+ * @param {keyof typeof DEFAULTS} name
+ * @param {{integer: boolean, min?: number}} rule
+ */
+function number(env, name, { integer, min = 0 }) {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return DEFAULTS[name];
+  const value = typeof raw === "number" ? raw : Number(String(raw).trim());
+  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    const kind = integer ? "a whole number" : "a number";
+    throw new ConfigError(`${name} ${JSON.stringify(raw)} must be ${kind} of at least ${min}`);
+  }
+  return value;
+}

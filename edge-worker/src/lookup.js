@@ -1,0 +1,297 @@
+// Site -> deployment id -> manifest -> body, with the caches that keep this off R2
+// (mirrors serve/lookup.py and serve/bodies.py).
+//
+// Aliases: the optional KV namespace ALIASES first (key: the alias name, value:
+// the same JSON pointer the publisher writes to `aliases/<name>.json`), then the
+// R2 pointer, the source of truth. An answer is reused in this isolate for
+// `aliasTtlMs`, so a moved alias is seen within that time.
+// A deployment exists exactly when its manifest does (publishing writes it last).
+// Manifests and blobs never change: manifests stay in a per-isolate LRU and in
+// the data centre's Cache API; small blobs go to the Cache API too.
+
+import { compileRoutes } from "./rules.js";
+import { isDeploymentId } from "./hosts.js";
+
+/**
+ * @typedef {import("./config.js").Config} Config
+ * @typedef {import("./hosts.js").Site} Site
+ * @typedef {import("./rules.js").Routes} Routes
+ * @typedef {{blob: string, size: number, contentType: string, etag: string,
+ *   headers: Record<string, string>}} FileEntry
+ * @typedef {{deployment: string, files: Map<string, FileEntry>, routes: Routes | null}} Manifest
+ * @typedef {{ get(key: string): Promise<R2ObjectBody | null> }} R2Reader
+ * @typedef {{ body: ReadableStream, size: number, arrayBuffer(): Promise<ArrayBuffer>, text(): Promise<string> }} R2ObjectBody
+ */
+
+// Synthetic URLs: the Cache API is keyed by request URL, and these never reach a network.
+const CACHE_ORIGIN = "https://deploy-platform-edge.internal";
+const NEGATIVE_ENTRIES = 10_000;
+
+/** A pointer or manifest exists but cannot be read: the platform, not the visitor, erred. */
+export class BrokenSite extends Error {}
+
+/** R2 could not be read: 503, try again. */
+export class StoreUnavailable extends Error {}
+
+export const manifestKey = (/** @type {string} */ id) => `deployments/${id}/manifest.json`;
+export const blobKey = (/** @type {string} */ sha256) => `blobs/${sha256}`;
+export const aliasKey = (/** @type {string} */ alias) => `aliases/${alias}.json`;
+
+/**
+ * A Map with a size bound; reads move an entry to the end, the oldest goes first.
+ * @template V
+ */
+class LRU {
+  /** @param {number} limit */
+  constructor(limit) {
+    this.limit = limit;
+    /** @type {Map<string, V>} */
+    this.map = new Map();
+  }
+  /** @param {string} key */
+  get(key) {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+  /** @param {string} key @param {V} value */
+  set(key, value) {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.limit) this.map.delete(this.map.keys().next().value ?? "");
+  }
+}
+
+/**
+ * @param {any} raw  parsed manifest.json
+ * @param {string} id
+ * @returns {Manifest}
+ */
+export function parseManifest(raw, id) {
+  const where = manifestKey(id);
+  if (!raw || typeof raw !== "object" || raw.version !== 1) {
+    throw new BrokenSite(`manifest ${where} has unsupported version ${JSON.stringify(raw?.version)}`);
+  }
+  if (raw.deployment !== id) {
+    throw new BrokenSite(`manifest ${where} belongs to deployment ${JSON.stringify(raw.deployment)}`);
+  }
+  if (!raw.files || typeof raw.files !== "object") throw new BrokenSite(`manifest ${where} has no files`);
+  /** @type {Map<string, FileEntry>} */
+  const files = new Map();
+  for (const [path, e] of Object.entries(raw.files)) {
+    const entry = /** @type {any} */ (e);
+    if (
+      !entry || typeof entry.blob !== "string" || !/^[0-9a-f]{64}$/.test(entry.blob) ||
+      !Number.isSafeInteger(entry.size) || entry.size < 0 ||
+      typeof entry.content_type !== "string" || typeof entry.etag !== "string"
+    ) {
+      throw new BrokenSite(`manifest ${where}: the entry for ${JSON.stringify(path)} is malformed`);
+    }
+    files.set(path, {
+      blob: entry.blob,
+      size: entry.size,
+      contentType: entry.content_type,
+      etag: entry.etag,
+      headers: entry.headers && typeof entry.headers === "object" ? entry.headers : {},
+    });
+  }
+  let routes;
+  try {
+    routes = compileRoutes(raw.routes);
+  } catch (error) {
+    throw new BrokenSite(`manifest ${where}: its routes are invalid: ${/** @type {Error} */ (error).message}`);
+  }
+  return { deployment: id, files, routes };
+}
+
+/**
+ * One per isolate (per Env object): its caches outlive a request.
+ */
+export class DeploymentLookup {
+  /**
+   * @param {R2Reader} bucket
+   * @param {KVNamespaceLike | undefined} aliases
+   * @param {Config} config
+   * @param {() => number} [clock]  milliseconds
+   */
+  constructor(bucket, aliases, config, clock = Date.now) {
+    this.bucket = bucket;
+    this.aliases = aliases;
+    this.config = config;
+    this.clock = clock;
+    /** @type {LRU<{target: string | null, until: number}>} */
+    this.aliasCache = new LRU(NEGATIVE_ENTRIES);
+    /** @type {LRU<Manifest>} */
+    this.manifests = new LRU(config.manifestCacheEntries);
+    /** @type {LRU<number>} deployment id -> "no manifest" until */
+    this.noManifest = new LRU(NEGATIVE_ENTRIES);
+  }
+
+  /** @param {Site} site */
+  async deploymentFor(site) {
+    return site.kind === "deployment" ? site.name : this.alias(site.name);
+  }
+
+  /**
+   * The deployment id the alias points at, or null when it points nowhere.
+   * @param {string} name
+   */
+  async alias(name) {
+    const now = this.clock();
+    const cached = this.aliasCache.get(name);
+    if (cached && cached.until > now) return cached.target;
+    const target = (await this.aliasFromKv(name)) ?? (await this.aliasFromStore(name));
+    const ttl = target ? this.config.aliasTtlMs : this.config.negativeTtlMs;
+    this.aliasCache.set(name, { target, until: now + ttl });
+    return target;
+  }
+
+  /** @param {string} name @returns {Promise<string | null>} */
+  async aliasFromKv(name) {
+    if (!this.aliases) return null;
+    let raw;
+    try {
+      raw = await this.aliases.get(name);
+    } catch (error) {
+      console.warn(`KV ALIASES could not be read (${error}); reading R2 instead`);
+      return null;
+    }
+    if (raw === null) return null;
+    const target = pointerTarget(raw);
+    if (target === undefined || (target !== null && !isDeploymentId(target))) {
+      console.error(`KV ALIASES[${name}] holds ${JSON.stringify(raw)}, not an alias pointer; reading R2 instead`);
+      return null;
+    }
+    return target;
+  }
+
+  /** @param {string} name @returns {Promise<string | null>} */
+  async aliasFromStore(name) {
+    const key = aliasKey(name);
+    const object = await this.read(key);
+    if (object === null) return null;
+    const raw = await object.text();
+    const target = pointerTarget(raw);
+    if (target === undefined) {
+      throw new BrokenSite(`alias pointer ${key} is not a JSON object with a 'deployment' field`);
+    }
+    if (target !== null && !isDeploymentId(target)) {
+      throw new BrokenSite(`alias pointer ${key} names ${JSON.stringify(target)}, not a deployment id`);
+    }
+    return target; // null: the alias was taken down
+  }
+
+  /**
+   * The deployment's manifest, or null when the deployment does not exist (yet).
+   * @param {string} id
+   * @param {WaitUntil} [ctx]  keeps a Cache API write alive after the answer
+   * @returns {Promise<Manifest | null>}
+   */
+  async manifest(id, ctx) {
+    const cached = this.manifests.get(id);
+    if (cached) return cached;
+    const missingUntil = this.noManifest.get(id);
+    if (missingUntil !== undefined && missingUntil > this.clock()) return null;
+    const raw = await this.manifestJson(id, ctx);
+    if (raw === null) {
+      this.noManifest.set(id, this.clock() + this.config.negativeTtlMs);
+      return null;
+    }
+    let data;
+    try {
+      data = JSON.parse(raw);
+    } catch (error) {
+      throw new BrokenSite(`manifest ${manifestKey(id)} is not JSON: ${error}`);
+    }
+    const manifest = parseManifest(data, id);
+    this.manifests.set(id, manifest);
+    return manifest;
+  }
+
+  /** @param {string} id @param {WaitUntil} [ctx] @returns {Promise<string | null>} */
+  async manifestJson(id, ctx) {
+    const cacheKey = `${CACHE_ORIGIN}/manifests/${id}`;
+    const cache = edgeCache();
+    const hit = cache ? await cache.match(cacheKey) : undefined;
+    if (hit) return hit.text();
+    const object = await this.read(manifestKey(id));
+    if (object === null) return null;
+    const text = await object.text();
+    if (cache) {
+      // Immutable once written, so it may stay as long as the data centre keeps it.
+      const stored = new Response(text, {
+        headers: { "Content-Type": "application/json", "Cache-Control": "public, max-age=31536000, immutable" },
+      });
+      ctx?.waitUntil(cache.put(cacheKey, stored));
+    }
+    return text;
+  }
+
+  /**
+   * The entry's body: small ones through the Cache API, large ones streamed from R2.
+   * Throws BrokenSite when the blob is missing or its size differs from the manifest's.
+   * @param {FileEntry} entry
+   * @param {WaitUntil} [ctx]
+   * @returns {Promise<ReadableStream | ArrayBuffer>}
+   */
+  async body(entry, ctx) {
+    const small = entry.size <= this.config.bodyCacheItemBytes;
+    const cacheKey = `${CACHE_ORIGIN}/blobs/${entry.blob}`;
+    const cache = small ? edgeCache() : undefined;
+    const hit = cache ? await cache.match(cacheKey) : undefined;
+    if (hit) return hit.arrayBuffer();
+    const object = await this.read(blobKey(entry.blob));
+    if (object === null) throw new BrokenSite(`blob ${entry.blob} is missing`);
+    if (object.size !== entry.size) {
+      throw new BrokenSite(`blob ${entry.blob} holds ${object.size} bytes, the manifest says ${entry.size}`);
+    }
+    if (!small) return object.body;
+    const bytes = await object.arrayBuffer();
+    if (cache) {
+      const stored = new Response(bytes.slice(0), {
+        headers: { "Cache-Control": "public, max-age=31536000, immutable" },
+      });
+      ctx?.waitUntil(cache.put(cacheKey, stored));
+    }
+    return bytes;
+  }
+
+  /** @param {string} key */
+  async read(key) {
+    try {
+      return await this.bucket.get(key);
+    } catch (error) {
+      throw new StoreUnavailable(`R2 get ${key} failed: ${error}`);
+    }
+  }
+}
+
+/**
+ * The `deployment` of a pointer's JSON: an id, null (taken down), or undefined (malformed).
+ * @param {string} raw
+ * @returns {string | null | undefined}
+ */
+function pointerTarget(raw) {
+  try {
+    const pointer = JSON.parse(raw);
+    if (!pointer || typeof pointer !== "object" || !("deployment" in pointer)) return undefined;
+    const target = pointer.deployment;
+    return target === null || typeof target === "string" ? target : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** @typedef {{ get(key: string): Promise<string | null> }} KVNamespaceLike */
+/** @typedef {{ waitUntil(promise: Promise<unknown>): void }} WaitUntil */
+
+/**
+ * The data centre's cache (`caches.default`); undefined outside the Workers runtime.
+ * @returns {{ match(key: string): Promise<Response | undefined>, put(key: string, r: Response): Promise<void> } | undefined}
+ */
+function edgeCache() {
+  return /** @type {any} */ (globalThis).caches?.default;
+}

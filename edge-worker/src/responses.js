@@ -1,0 +1,146 @@
+// Typed responses and their headers (mirrors serve/responses.py and serve/headers.py).
+//
+// Every file gets its manifest content type, a strong ETag (the body's sha256)
+// and `Cache-Control: public, max-age=0, must-revalidate`: a host may move to
+// another deployment at any moment, so caches must ask again, and the ETag makes
+// asking cheap (304). A manifest entry's own headers and the deployment's header
+// rules come next; neither can replace the type, validator, framing or security
+// headers (rules may replace Cache-Control).
+
+import { renderPage } from "./pages.js";
+
+/** @typedef {import("./lookup.js").FileEntry} FileEntry */
+
+export const ALLOWED_METHODS = ["GET", "HEAD"];
+export const FILE_CACHE_CONTROL = "public, max-age=0, must-revalidate";
+// The platform's pages say nothing about any site: never store them.
+export const PAGE_CACHE_CONTROL = "no-store";
+export const SERVER = "deploy-platform-edge";
+
+const STRONG_ETAG = /^"[\x21\x23-\x7e\x80-\xff]*"$/;
+const ETAG_ELEMENT = /[\s,]*(?:W\/)?("[^"]*")\s*(?:,|$)/y;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const RESERVED = new Set([
+  "content-length", "content-type", "content-encoding", "transfer-encoding", "connection",
+  "etag", "keep-alive", "upgrade", "trailer",
+]);
+const SECURITY = new Set(["x-content-type-options", "server"]);
+const ENCODER = new TextEncoder();
+
+/** @param {FileEntry} entry  Its strong ETag; one from the blob hash if the manifest's is malformed. */
+export function etagFor(entry) {
+  return STRONG_ETAG.test(entry.etag) ? entry.etag : `"${entry.blob}"`;
+}
+
+/**
+ * Headers for a 200/404 file answer and (minus the type) for its 304.
+ * @param {FileEntry} entry
+ * @param {Array<[string, string]>} [rules]  the deployment's header rules for the requested path
+ */
+export function fileHeaders(entry, rules = []) {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(entry.headers)) {
+    if (!RESERVED.has(name.toLowerCase()) && TOKEN.test(name) && FIELD_VALUE.test(value)) {
+      headers.set(name, value);
+    }
+  }
+  headers.set("Content-Type", entry.contentType);
+  headers.set("ETag", etagFor(entry));
+  headers.set("Cache-Control", FILE_CACHE_CONTROL);
+  for (const [name, value] of rules) {
+    const lower = name.toLowerCase();
+    if (RESERVED.has(lower) || SECURITY.has(lower) || !FIELD_VALUE.test(value)) continue;
+    headers.set(name, value);
+  }
+  setSecurityHeaders(headers);
+  return headers;
+}
+
+/** @param {Headers} headers */
+function setSecurityHeaders(headers) {
+  headers.set("X-Content-Type-Options", "nosniff");
+  headers.set("Server", SERVER);
+}
+
+/**
+ * True when If-None-Match names `etag` (weak comparison, `*`); a header that
+ * does not parse is ignored, so never a wrong 304 (RFC 9110 13.1.2).
+ * @param {string | null} header
+ * @param {string} etag
+ */
+export function ifNoneMatchMatches(header, etag) {
+  if (header === null) return false;
+  const value = header.trim();
+  if (value === "*") return true;
+  const target = etag.startsWith("W/") ? etag.slice(2) : etag;
+  let position = 0;
+  while (position < value.length) {
+    ETAG_ELEMENT.lastIndex = position;
+    const element = ETAG_ELEMENT.exec(value);
+    if (element === null) return false;
+    if (element[1] === target) return true;
+    if (ETAG_ELEMENT.lastIndex === position) return false;
+    position = ETAG_ELEMENT.lastIndex;
+  }
+  return false;
+}
+
+/**
+ * The platform's own page for `status`; `message` replaces the standard text.
+ * @param {number} status
+ * @param {string} [message]
+ */
+export function page(status, message) {
+  const headers = new Headers({
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": PAGE_CACHE_CONTROL,
+  });
+  setSecurityHeaders(headers);
+  if (status === 405) headers.set("Allow", ALLOWED_METHODS.join(", ")); // RFC 9110 15.5.6
+  const body = ENCODER.encode(renderPage(status, message));
+  // Said explicitly so a HEAD answer carries it too, as serve/'s does.
+  headers.set("Content-Length", String(body.byteLength));
+  return new Response(body, { status, headers });
+}
+
+export const notFound = () => page(404);
+export const badRequest = () => page(400);
+export const methodNotAllowed = () => page(405);
+
+/**
+ * 308 by default: like 301 but the method is kept; revalidated, since an alias may move on.
+ * @param {string} location
+ * @param {number} [status]  a deployment's own rules choose 301, 302, 303, 307 or 308
+ */
+export function redirect(location, status = 308) {
+  const headers = new Headers({ Location: location, "Cache-Control": FILE_CACHE_CONTROL });
+  setSecurityHeaders(headers);
+  return new Response(null, { status, headers });
+}
+
+/**
+ * 304 with the fields a 200 would carry for caches (RFC 9110 15.4.5).
+ * @param {FileEntry} entry
+ * @param {Array<[string, string]>} [rules]
+ */
+export function notModified(entry, rules) {
+  const headers = fileHeaders(entry, rules);
+  headers.delete("Content-Type");
+  return new Response(null, { status: 304, headers });
+}
+
+/**
+ * A file answer; `body` is null for HEAD. A 404 page is not the representation
+ * of the requested URL, so it carries no validator.
+ * @param {FileEntry} entry
+ * @param {ReadableStream | ArrayBuffer | null} body
+ * @param {number} [status]
+ * @param {Array<[string, string]>} [rules]
+ */
+export function fileResponse(entry, body, status = 200, rules) {
+  const headers = fileHeaders(entry, rules);
+  if (status !== 200) headers.delete("ETag");
+  headers.set("Content-Length", String(entry.size));
+  return new Response(body, { status, headers });
+}
