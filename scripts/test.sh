@@ -8,3 +8,8 @@ bash scripts/setup.sh test
 .venv/bin/mypy
 # pytest exits 5 when it ran no test: that is a failure here too.
 .venv/bin/pytest "$@"
+# The Cloudflare Worker in Miniflare (workerd comes from the npm registry), replaying
+# the answers the Python edge-origin gave for the same requests.
+if [ "$#" -eq 0 ]; then
+  (cd edge-worker && npm ci --no-audit --no-fund --loglevel=error && npm test)
+fi
