@@ -15,7 +15,7 @@ from deploy_platform.archive import pack_directory
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.source_archive import source_archive
 from deploy_platform.assets.staging import unpack_from_store
-from deploy_platform.assets.tracking import failures_marked, load_record
+from deploy_platform.assets.tracking import deployment_stage
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.errors import DeploymentFailed, InvalidRequest
 from deploy_platform.manifest import artifact_key, artifact_routing_key, source_key
@@ -41,9 +41,7 @@ def built_artifact(
     """The publishable output, built from the safely unpacked source, as artifacts/<id>.tar.gz."""
     deployment_id = context.partition_key
     state = redis.state()
-    record = load_record(state, deployment_id)
-    with failures_marked(context, state, deployment_id):
-        state.set_status(deployment_id, Status.BUILDING)
+    with deployment_stage(context, state, Status.BUILDING) as record:
         store = object_store.store()
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="dp-build-") as tmp:

@@ -14,7 +14,7 @@ import dagster as dg
 from deploy_platform.assets.built_artifact import built_artifact
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.staging import unpack_from_store
-from deploy_platform.assets.tracking import failures_marked, load_record
+from deploy_platform.assets.tracking import deployment_stage
 from deploy_platform.errors import DeploymentFailed
 from deploy_platform.manifest import artifact_key, artifact_routing_key, manifest_key
 from deploy_platform.publish import move_alias_if_newer, publish_directory
@@ -41,9 +41,7 @@ def published_deployment(
     """The live deployment: changed files uploaded by content hash, manifest last, aliases moved."""
     deployment_id = context.partition_key
     state = redis.state()
-    record = load_record(state, deployment_id)
-    with failures_marked(context, state, deployment_id):
-        state.set_status(deployment_id, Status.PUBLISHING)
+    with deployment_stage(context, state, Status.PUBLISHING) as record:
         store = object_store.store()
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="dp-publish-") as tmp:

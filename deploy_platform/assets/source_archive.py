@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform.assets.partitions import deployments_partitions
-from deploy_platform.assets.tracking import failures_marked, load_record, redact_url
+from deploy_platform.assets.tracking import deployment_stage, redact_url
 from deploy_platform.errors import SourceError
 from deploy_platform.manifest import source_key
 from deploy_platform.records import DeploymentRecord, SourceKind, Status
@@ -34,11 +34,8 @@ def source_archive(
     git_source: GitSourceResource,
 ) -> dg.MaterializeResult[None]:
     """The source at its pinned commit (or the uploaded tarball), as sources/<id>.tar.gz."""
-    deployment_id = context.partition_key
     state = redis.state()
-    record = load_record(state, deployment_id)
-    with failures_marked(context, state, deployment_id):
-        state.set_status(deployment_id, Status.CLONING, error=None)
+    with deployment_stage(context, state, Status.CLONING) as record:
         store = object_store.store()
         started = time.monotonic()
         if record.source is SourceKind.GIT:

@@ -10,9 +10,15 @@ import dagster as dg
 
 from deploy_platform.errors import DeploymentFailed
 from deploy_platform.records import DeploymentRecord, Status
-from deploy_platform.state import PlatformState
+from deploy_platform.state import PlatformState, UnknownDeployment
 
-__all__ = ["load_record", "failures_marked", "internal_error_message", "redact_url"]
+__all__ = [
+    "load_record",
+    "deployment_stage",
+    "failures_marked",
+    "internal_error_message",
+    "redact_url",
+]
 
 _MAX_ERROR = 500
 
@@ -27,6 +33,22 @@ def load_record(state: PlatformState, deployment_id: str) -> DeploymentRecord:
             )
         )
     return record
+
+
+@contextmanager
+def deployment_stage(
+    context: dg.AssetExecutionContext, state: PlatformState, status: Status
+) -> Iterator[DeploymentRecord]:
+    """Move this partition's deployment into `status` (clearing an old error) and yield
+    its record; any exception inside marks it failed (see `failures_marked`)."""
+    deployment_id = context.partition_key
+    try:
+        record = state.set_status(deployment_id, status, error=None)
+    except UnknownDeployment:
+        load_record(state, deployment_id)  # raises the Failure that says what is wrong
+        raise
+    with failures_marked(context, state, deployment_id):
+        yield record
 
 
 def internal_error_message(exc: BaseException) -> str:

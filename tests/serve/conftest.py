@@ -48,3 +48,9 @@ def start_edge(
         return await aiohttp_client(app)
 
     return start
+
+
+@pytest.fixture
+async def edge(start_edge: EdgeFactory) -> TestClient[Any, Any]:
+    """The edge-origin with default settings (local store, private Redis)."""
+    return await start_edge()

@@ -14,7 +14,6 @@ from deploy_platform.build import sandbox
 from deploy_platform.build.runner import BuildRequest, run_build
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.storage.local import LocalObjectStore
-from tests.serve.conftest import EdgeFactory
 from tests.support.deployments import write_deployment
 
 REDIRECTS = b"""\
@@ -73,11 +72,6 @@ def site_id(store: LocalObjectStore) -> str:
     deployment_id = new_deployment_id()
     write_deployment(store, deployment_id, SITE)
     return deployment_id
-
-
-@pytest.fixture
-async def edge(start_edge: EdgeFactory) -> TestClient[Any, Any]:
-    return await start_edge()
 
 
 async def test_redirect_with_a_splat_keeps_the_query(

@@ -51,12 +51,6 @@ def site_id(store: LocalObjectStore) -> str:
     return deployment_id
 
 
-@pytest.fixture
-async def edge(start_edge: EdgeFactory) -> TestClient[Any, Any]:
-    """The edge-origin with default settings (local store, private Redis)."""
-    return await start_edge()
-
-
 async def fetch(
     client: TestClient[Any, Any], label: str, path: str = "/", **kwargs: Any
 ) -> tuple[int, bytes, Any]:
