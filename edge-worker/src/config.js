@@ -11,6 +11,8 @@ import { isValidLabel } from "./hosts.js";
  * @property {number} negativeTtlMs       how long "no such alias / manifest" is reused
  * @property {number} manifestCacheEntries manifests kept per isolate
  * @property {number} bodyCacheItemBytes  larger bodies are streamed, not cached
+ * @property {number} answerCacheSeconds  whole answers kept in the Cache API (0: none)
+ * @property {URL | null} originUrl       where misses are forwarded (null: answered here)
  */
 
 export const DEFAULTS = Object.freeze({
@@ -18,6 +20,7 @@ export const DEFAULTS = Object.freeze({
   NEGATIVE_TTL_SECONDS: 1,
   MANIFEST_CACHE_ENTRIES: 256,
   BODY_CACHE_ITEM_BYTES: 256 * 1024,
+  ANSWER_CACHE_SECONDS: 3600,
 });
 
 /** The Worker cannot serve with this configuration; the message says what to fix. */
@@ -54,6 +57,8 @@ export function readConfig(env) {
     negativeTtlMs: 1000 * number(env, "NEGATIVE_TTL_SECONDS", { integer: false }),
     manifestCacheEntries: number(env, "MANIFEST_CACHE_ENTRIES", { integer: true, min: 1 }),
     bodyCacheItemBytes: number(env, "BODY_CACHE_ITEM_BYTES", { integer: true }),
+    answerCacheSeconds: number(env, "ANSWER_CACHE_SECONDS", { integer: true }),
+    originUrl: originUrl(env.ORIGIN_URL, baseDomain),
   };
 }
 
@@ -71,4 +76,37 @@ function number(env, name, { integer, min = 0 }) {
     throw new ConfigError(`${name} ${JSON.stringify(raw)} must be ${kind} of at least ${min}`);
   }
   return value;
+}
+
+/**
+ * ORIGIN_URL: the edge-origin that answers what R2 cannot (see origin.js), or null.
+ * @param {unknown} raw
+ * @param {string} baseDomain
+ */
+function originUrl(raw, baseDomain) {
+  if (raw === undefined || raw === "") return null;
+  const example = "for example \"https://origin.example.com\"";
+  let url;
+  try {
+    url = new URL(String(raw).trim());
+  } catch {
+    throw new ConfigError(`ORIGIN_URL ${JSON.stringify(raw)} is not a URL: give the edge-origin's address, ${example}`);
+  }
+  if (!["http:", "https:"].includes(url.protocol) || url.username || url.password || url.search || url.hash) {
+    throw new ConfigError(
+      `ORIGIN_URL ${JSON.stringify(raw)} must be a plain http(s) URL without credentials, query or fragment, ${example}`,
+    );
+  }
+  if (url.pathname !== "/") {
+    throw new ConfigError(`ORIGIN_URL ${JSON.stringify(raw)} must not have a path: requests keep their own, ${example}`);
+  }
+  const host = url.hostname.toLowerCase().replace(/\.$/, "");
+  if (host === baseDomain || host.endsWith(`.${baseDomain}`)) {
+    // Such a host is routed to this Worker (wrangler.toml's routes), not to the origin.
+    throw new ConfigError(
+      `ORIGIN_URL ${JSON.stringify(raw)} is under BASE_DOMAIN ${baseDomain}, whose hosts this Worker serves: ` +
+        `give the origin a host of its own, ${example}`,
+    );
+  }
+  return url;
 }

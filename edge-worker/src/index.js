@@ -5,17 +5,22 @@
 //   1. method       GET and HEAD only, else 405 with Allow       (responses)
 //   2. host         host -> deployment id or alias, else 404      (hosts)
 //   3. path         decode and check the path, else 400           (paths)
-//   4. lookup       alias -> deployment -> manifest, else 404     (lookup)
+//   4. lookup       alias -> deployment, else 404                 (lookup)
+//      answers      a stored answer for this deployment?          (answercache)
+//      manifest     deployment -> manifest, else 404              (lookup)
 //   5. resolve      file, index.html, redirect, 404 page; rules   (paths, rules)
 //   6. conditional  If-None-Match -> 304                          (responses)
 //   7. body         Cache API for small bodies, R2 streams        (lookup)
 //
 // A later step never runs for a request an earlier one refused, so a malformed
-// host or path costs no KV or R2 read.
+// host or path costs no KV or R2 read. What R2 does not hold (NotInStore,
+// BlobMissing) or cannot give (StoreUnavailable) goes to ORIGIN_URL when set
+// (origin.js); otherwise, or when the origin is unreachable, it gets 404/500/503.
 
 import { ConfigError, readConfig } from "./config.js";
 import { siteForHost } from "./hosts.js";
-import { BrokenSite, DeploymentLookup, StoreUnavailable } from "./lookup.js";
+import { BrokenSite, DeploymentLookup, NotInStore, StoreUnavailable } from "./lookup.js";
+import { answerFromOrigin } from "./origin.js";
 import { BadPath, notFoundPage, parsePath } from "./paths.js";
 import {
   ALLOWED_METHODS,
@@ -42,6 +47,8 @@ import { applyRules, ruleHeaders } from "./rules.js";
  * @property {string} [NEGATIVE_TTL_SECONDS]    default 1
  * @property {string} [MANIFEST_CACHE_ENTRIES]  default 256
  * @property {string} [BODY_CACHE_ITEM_BYTES]   default 262144
+ * @property {string} [ANSWER_CACHE_SECONDS]    default 3600; 0: no answer cache
+ * @property {string} [ORIGIN_URL]              optional: the edge-origin that answers R2's misses
  */
 
 /** @typedef {{ waitUntil(promise: Promise<unknown>): void }} Context */
@@ -75,6 +82,9 @@ export default {
     try {
       return await serve(request, url, lookupFor(env), ctx);
     } catch (error) {
+      const forwarded = await answerFromOrigin(request, url, lookups.get(env)?.config, error);
+      if (forwarded) return forwarded;
+      if (error instanceof NotInStore) return notFound();
       if (error instanceof BadPath) return badRequest();
       if (error instanceof ConfigError) {
         console.error(`deploy-platform edge worker: bad configuration: ${error.message}`);
@@ -109,9 +119,26 @@ async function serve(request, url, lookup, ctx) {
   const path = parsePath(url.pathname);
 
   // 4. lookup
-  const deployment = await lookup.deploymentFor(site);
-  const manifest = deployment ? await lookup.manifest(deployment, ctx) : null;
-  if (manifest === null) return notFound();
+  const deployment = await lookup.deploymentFor(site, ctx);
+  if (deployment === undefined) throw new NotInStore(`R2 has no pointer for alias ${site.name}`);
+  if (deployment === null) return notFound(); // the pointer says: taken down
+  return lookup.answers.through(request, url, deployment, ctx, () =>
+    answer(request, url, path, deployment, lookup, ctx),
+  );
+}
+
+/**
+ * Steps 4 (manifest) to 7: the answer from the deployment alone (see answercache.js).
+ * @param {Request} request
+ * @param {URL} url
+ * @param {string} path
+ * @param {string} deployment
+ * @param {DeploymentLookup} lookup
+ * @param {Context} ctx
+ */
+async function answer(request, url, path, deployment, lookup, ctx) {
+  const manifest = await lookup.manifest(deployment, ctx);
+  if (manifest === null) throw new NotInStore(`R2 has no manifest for deployment ${deployment}`);
 
   // 5. resolve, then the deployment's own rules
   const query = url.search.slice(1);

@@ -3,12 +3,18 @@
 //
 // Aliases: the optional KV namespace ALIASES first (key: the alias name, value:
 // the same JSON pointer the publisher writes to `aliases/<name>.json`), then the
-// R2 pointer, the source of truth. An answer is reused in this isolate for
-// `aliasTtlMs`, so a moved alias is seen within that time.
+// R2 pointer, the source of truth. An answer is reused in this isolate, and by the
+// data centre's other isolates through the Cache API (aliascache.js), until
+// `aliasTtlMs` after it was read, so a moved alias is seen within that time.
+// Three answers: a deployment id, null (the pointer says "taken down"), or
+// undefined (R2 has no pointer: unknown here, perhaps not replicated yet).
 // A deployment exists exactly when its manifest does (publishing writes it last).
 // Manifests and blobs never change: manifests stay in a per-isolate LRU and in
-// the data centre's Cache API; small blobs go to the Cache API too.
+// the data centre's Cache API; small blobs go to the Cache API too, and whole
+// answers per deployment id as well (answercache.js, used by index.js).
 
+import { SharedAliasCache } from "./aliascache.js";
+import { AnswerCache } from "./answercache.js";
 import { compileRoutes } from "./rules.js";
 import { isDeploymentId } from "./hosts.js";
 
@@ -32,6 +38,12 @@ export class BrokenSite extends Error {}
 
 /** R2 could not be read: 503, try again. */
 export class StoreUnavailable extends Error {}
+
+/** R2 holds nothing for this alias or deployment (404; the origin may know it: origin.js). */
+export class NotInStore extends Error {}
+
+/** A manifest names a blob R2 lacks (500; the origin's store may hold it: origin.js). */
+export class BlobMissing extends BrokenSite {}
 
 export const manifestKey = (/** @type {string} */ id) => `deployments/${id}/manifest.json`;
 export const blobKey = (/** @type {string} */ sha256) => `blobs/${sha256}`;
@@ -122,30 +134,41 @@ export class DeploymentLookup {
     this.aliases = aliases;
     this.config = config;
     this.clock = clock;
-    /** @type {LRU<{target: string | null, until: number}>} */
+    /** @type {LRU<{target: string | null | undefined, until: number}>} */
     this.aliasCache = new LRU(NEGATIVE_ENTRIES);
+    this.sharedAliases = new SharedAliasCache(edgeCache());
+    this.answers = new AnswerCache(edgeCache(), config.answerCacheSeconds);
     /** @type {LRU<Manifest>} */
     this.manifests = new LRU(config.manifestCacheEntries);
     /** @type {LRU<number>} deployment id -> "no manifest" until */
     this.noManifest = new LRU(NEGATIVE_ENTRIES);
   }
 
-  /** @param {Site} site */
-  async deploymentFor(site) {
-    return site.kind === "deployment" ? site.name : this.alias(site.name);
+  /** @param {Site} site @param {WaitUntil} [ctx] */
+  async deploymentFor(site, ctx) {
+    return site.kind === "deployment" ? site.name : this.alias(site.name, ctx);
   }
 
   /**
-   * The deployment id the alias points at, or null when it points nowhere.
+   * The deployment id the alias points at; null: taken down; undefined: no pointer.
    * @param {string} name
+   * @param {WaitUntil} [ctx]
+   * @returns {Promise<string | null | undefined>}
    */
-  async alias(name) {
+  async alias(name, ctx) {
     const now = this.clock();
     const cached = this.aliasCache.get(name);
     if (cached && cached.until > now) return cached.target;
+    const shared = await this.sharedAliases.match(name, now);
+    if (shared) {
+      this.aliasCache.set(name, shared);
+      return shared.target;
+    }
     const target = (await this.aliasFromKv(name)) ?? (await this.aliasFromStore(name));
     const ttl = target ? this.config.aliasTtlMs : this.config.negativeTtlMs;
-    this.aliasCache.set(name, { target, until: now + ttl });
+    const entry = { target, until: now + ttl };
+    this.aliasCache.set(name, entry);
+    this.sharedAliases.put(name, entry, now, ctx);
     return target;
   }
 
@@ -168,11 +191,11 @@ export class DeploymentLookup {
     return target;
   }
 
-  /** @param {string} name @returns {Promise<string | null>} */
+  /** @param {string} name @returns {Promise<string | null | undefined>} */
   async aliasFromStore(name) {
     const key = aliasKey(name);
     const object = await this.read(key);
-    if (object === null) return null;
+    if (object === null) return undefined;
     const raw = await object.text();
     const target = pointerTarget(raw);
     if (target === undefined) {
@@ -244,7 +267,7 @@ export class DeploymentLookup {
     const hit = cache ? await cache.match(cacheKey) : undefined;
     if (hit) return hit.arrayBuffer();
     const object = await this.read(blobKey(entry.blob));
-    if (object === null) throw new BrokenSite(`blob ${entry.blob} is missing`);
+    if (object === null) throw new BlobMissing(`blob ${entry.blob} is missing`);
     if (object.size !== entry.size) {
       throw new BrokenSite(`blob ${entry.blob} holds ${object.size} bytes, the manifest says ${entry.size}`);
     }

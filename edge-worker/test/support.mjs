@@ -1,5 +1,8 @@
 // Shared test helpers: a Miniflare running the Worker with a local R2 bucket
 // filled from fixtures/store/ (objects exactly as the Python publisher wrote them).
+// With `probe`, SITES is the same bucket seen through a wrapped binding
+// (fixtures/r2probe.js) that reports every get to the test and can be made to
+// fail, as an unavailable R2 does.
 
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
@@ -8,6 +11,7 @@ import { Miniflare } from "miniflare";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 export const WORKER = join(here, "..", "src", "index.js");
+const PROBE = join(here, "fixtures", "r2probe.js");
 export const STORE = join(here, "fixtures", "store");
 export const GOLDEN = JSON.parse(await readFile(join(here, "fixtures", "golden.json"), "utf8"));
 export const BASE = GOLDEN.base_domain;
@@ -24,24 +28,56 @@ async function* walk(dir) {
 }
 
 /**
- * A running Worker; `bindings` are its vars, `kv` adds the ALIASES namespace.
- * @param {{bindings?: Record<string, string>, kv?: boolean, fill?: boolean}} [options]
+ * What the probed R2 binding saw: the keys read, in order; `failing` makes every get throw.
+ * @typedef {{gets: string[], failing: boolean}} R2Probe
  */
-export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false, fill = true } = {}) {
-  const mf = new Miniflare({
+
+/**
+ * A running Worker; `bindings` are its vars, `kv` adds the ALIASES namespace,
+ * `probe` reads R2 through an R2Probe; the test then reaches the bucket as
+ * `mf.getR2Bucket("RAW")` (else "SITES"). With `twin`, a second copy of the
+ * Worker, `mf.getWorker("twin")`, shares the data centre's Cache API and the
+ * probed bucket, as two isolates of one data centre do.
+ * @param {{bindings?: Record<string, string>, kv?: boolean, fill?: boolean, probe?: R2Probe, twin?: boolean}} [options]
+ */
+export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false, fill = true, probe, twin = false } = {}) {
+  const worker = {
+    name: "edge",
     modules: true,
     scriptPath: WORKER,
     compatibilityDate: "2025-09-01",
     bindings,
     // src/ is plain ES modules (package.json "type": "module"); wrangler bundles them.
     modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
-    r2Buckets: ["SITES"],
     ...(kv ? { kvNamespaces: ["ALIASES"] } : {}),
-  });
+  };
+  const mf = new Miniflare(
+    probe
+      ? {
+          workers: [
+            // The test fills the bucket through RAW; the Worker reads it through the probe.
+            { ...worker, r2Buckets: { RAW: "sites" }, wrappedBindings: { SITES: "r2probe" } },
+            ...(twin ? [{ ...worker, name: "twin", wrappedBindings: { SITES: "r2probe" } }] : []),
+            {
+              name: "r2probe",
+              modules: true,
+              scriptPath: PROBE,
+              r2Buckets: { BUCKET: "sites" },
+              serviceBindings: {
+                async PROBE(request) {
+                  probe.gets.push(new URL(request.url).searchParams.get("key") ?? "");
+                  return new Response(null, { status: probe.failing ? 503 : 204 });
+                },
+              },
+            },
+          ],
+        }
+      : { ...worker, r2Buckets: ["SITES"] },
+  );
   try {
     await mf.ready;
     if (fill) {
-      const bucket = await mf.getR2Bucket("SITES");
+      const bucket = await mf.getR2Bucket(probe ? "RAW" : "SITES");
       for await (const path of walk(STORE)) {
         const key = relative(STORE, path).split(sep).join("/");
         const bytes = await readFile(path);
@@ -60,13 +96,15 @@ export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false
  * One request as a visitor sends it; redirects are not followed. Without an
  * Accept-Encoding of its own it asks for `identity`: workerd (and Cloudflare)
  * would otherwise gzip text on the way out, which serve/ does not do.
- * @param {Miniflare} mf
+ * @param {Miniflare | {fetch: Miniflare["dispatchFetch"]}} mf
  * @param {string} host
  * @param {string} target
  * @param {{method?: string, headers?: Record<string, string>}} [init]
  */
 export async function get(mf, host, target, { method = "GET", headers = {} } = {}) {
-  const response = await mf.dispatchFetch(`http://${host}${target}`, {
+  // a Miniflare, or one of its Workers (`mf.getWorker(name)`)
+  const send = mf instanceof Miniflare ? mf.dispatchFetch.bind(mf) : mf.fetch.bind(mf);
+  const response = await send(`http://${host}${target}`, {
     method,
     headers: { "Accept-Encoding": "identity", ...headers },
     redirect: "manual",
@@ -74,3 +112,6 @@ export async function get(mf, host, target, { method = "GET", headers = {} } = {
   const body = Buffer.from(await response.arrayBuffer());
   return { status: response.status, headers: response.headers, body, text: body.toString("utf8") };
 }
+
+/** @param {number} ms */
+export const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
