@@ -8,6 +8,15 @@ import { BASE, RULES_ID, SITE_ID, get, startWorker } from "./support.mjs";
 const site = `${SITE_ID}.${BASE}`;
 
 describe("configuration", () => {
+  test("a valid ORIGIN_URL (with a port, a trailing slash) leaves what R2 holds answered from R2", async () => {
+    const mf = await startWorker({ bindings: { BASE_DOMAIN: BASE, ORIGIN_URL: "https://origin.example.com:8443/" } });
+    try {
+      assert.match((await get(mf, site, "/")).text, /<h1>home<\/h1>/);
+    } finally {
+      await mf.dispose();
+    }
+  });
+
   test("a valid BASE_DOMAIN (any case, trailing dot) serves sites", async () => {
     const mf = await startWorker({ bindings: { BASE_DOMAIN: "Pages.Test." } });
     try {
@@ -24,6 +33,12 @@ describe("configuration", () => {
     [{ BASE_DOMAIN: "not a domain" }, /BASE_DOMAIN &quot;not a domain&quot; is not a DNS name/],
     [{ BASE_DOMAIN: BASE, ALIAS_TTL_SECONDS: "soon" }, /ALIAS_TTL_SECONDS &quot;soon&quot; must be a number/],
     [{ BASE_DOMAIN: BASE, MANIFEST_CACHE_ENTRIES: "0" }, /MANIFEST_CACHE_ENTRIES &quot;0&quot; must be a whole number of at least 1/],
+    [{ BASE_DOMAIN: BASE, ANSWER_CACHE_SECONDS: "1.5" }, /ANSWER_CACHE_SECONDS &quot;1.5&quot; must be a whole number of at least 0/],
+    [{ BASE_DOMAIN: BASE, ORIGIN_URL: "origin.example.com" }, /ORIGIN_URL &quot;origin.example.com&quot; is not a URL/],
+    [{ BASE_DOMAIN: BASE, ORIGIN_URL: "ftp://origin.example.com" }, /ORIGIN_URL .* must be a plain http\(s\) URL/],
+    [{ BASE_DOMAIN: BASE, ORIGIN_URL: "https://user:pw@origin.example.com" }, /ORIGIN_URL .* without credentials/],
+    [{ BASE_DOMAIN: BASE, ORIGIN_URL: "https://origin.example.com/sites" }, /ORIGIN_URL .* must not have a path/],
+    [{ BASE_DOMAIN: BASE, ORIGIN_URL: `https://origin.${BASE}` }, /ORIGIN_URL .* is under BASE_DOMAIN pages.test/],
   ]) {
     test(`bad configuration ${JSON.stringify(bindings)} gets a 500 page naming the setting`, async () => {
       const mf = await startWorker({ bindings, fill: false });
