@@ -14,6 +14,8 @@ all of them, possibly to an empty string:
   DP_TOOL_CACHE_DIR        where downloaded Node versions and package managers are kept
   DP_MAX_REPO_BYTES        repository size limit in bytes: an integer, never empty
                            (`Settings.from_env`, which `up` uses, refuses an empty one too)
+  DP_CF_API_URL, DP_CF_ACCOUNT_ID, DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN
+                           the Worker's KV alias index; all empty = none (cloudflare_kv.py)
 
 An unset variable fails the run or tick with Dagster's "environment variable
 ... is not set" error naming it.
@@ -25,6 +27,7 @@ import dagster as dg
 
 from deploy_platform.assets import built_artifact, published_deployment, source_archive
 from deploy_platform.jobs import deploy_job
+from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import NodeBuildRunner
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
@@ -43,6 +46,10 @@ ENV_VARS = (
     "DP_GIT_ALLOW_HOSTS",
     "DP_MAX_REPO_BYTES",
     "DP_TOOL_CACHE_DIR",
+    "DP_CF_API_URL",
+    "DP_CF_ACCOUNT_ID",
+    "DP_CF_KV_NAMESPACE_ID",
+    "DP_CF_API_TOKEN",
 )
 
 defs = dg.Definitions(
@@ -68,5 +75,11 @@ defs = dg.Definitions(
         ),
         # Real builds: detection, Node/package-manager provisioning, cache, sandbox.
         "build_runner": NodeBuildRunner(tool_cache_dir=dg.EnvVar("DP_TOOL_CACHE_DIR")),
+        "alias_index": AliasIndexResource(
+            api_url=dg.EnvVar("DP_CF_API_URL"),
+            account_id=dg.EnvVar("DP_CF_ACCOUNT_ID"),
+            namespace_id=dg.EnvVar("DP_CF_KV_NAMESPACE_ID"),
+            api_token=dg.EnvVar("DP_CF_API_TOKEN"),
+        ),
     },
 )

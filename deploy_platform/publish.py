@@ -7,7 +7,9 @@ Order matters, because readers (the edge-origin, the Worker) trust what they fin
    manifest does not exist, so a half-published one is never served;
 3. aliases move only after that: first the durable pointer `aliases/<name>.json`
    in the object store (the source of truth), then the Redis index, whose
-   pub/sub message tells edge-origins to drop their cached lookup.
+   pub/sub message tells edge-origins to drop their cached lookup, then the
+   optional `AliasIndexHook` (the Worker's KV index, `deploy_platform.cloudflare_kv`),
+   whose failures are its own business: they never fail the move.
 
 Routing rules (`deploy_platform.routing`) are read and checked before anything is
 uploaded, so bad rules fail the deployment with nothing stored and nothing live
@@ -26,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from redis.lock import Lock
 
@@ -51,6 +53,7 @@ __all__ = [
     "move_alias_if_newer",
     "read_alias",
     "read_alias_pointer",
+    "AliasIndexHook",
     "RULE_FILES",
 ]
 
@@ -220,6 +223,12 @@ def _hash(url_path: str, path: Path) -> _File:
 # -- aliases -----------------------------------------------------------------------------
 
 
+class AliasIndexHook(Protocol):
+    """Told after an alias pointer was written (under the alias lock); must not raise."""
+
+    def pointer_written(self, store: ObjectStore, alias: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class AliasMove:
     alias: str
@@ -245,15 +254,23 @@ def read_alias(store: ObjectStore, alias: str) -> str | None:
 
 
 def point_alias(
-    store: ObjectStore, state: PlatformState, alias: str, deployment_id: str
+    store: ObjectStore,
+    state: PlatformState,
+    alias: str,
+    deployment_id: str,
+    index: AliasIndexHook | None = None,
 ) -> str | None:
     """Point `alias` at the deployment (pointer first, then Redis); returns the previous id."""
     with _alias_lock(state, alias):
-        return _write_alias(store, state, alias, deployment_id)
+        return _write_alias(store, state, alias, deployment_id, index)
 
 
 def move_alias_if_newer(
-    store: ObjectStore, state: PlatformState, alias: str, deployment_id: str
+    store: ObjectStore,
+    state: PlatformState,
+    alias: str,
+    deployment_id: str,
+    index: AliasIndexHook | None = None,
 ) -> AliasMove:
     """Point `alias` at the deployment unless it already shows a deployment queued later.
 
@@ -265,7 +282,7 @@ def move_alias_if_newer(
         if current is not None and current != deployment_id:
             if _queued_at(state, current) > _queued_at(state, deployment_id):
                 return AliasMove(alias, moved=False, previous=current, current=current)
-        previous = _write_alias(store, state, alias, deployment_id)
+        previous = _write_alias(store, state, alias, deployment_id, index)
         return AliasMove(alias, moved=True, previous=previous, current=deployment_id)
 
 
@@ -277,7 +294,11 @@ def _queued_at(state: PlatformState, deployment_id: str) -> float:
 
 
 def _write_alias(
-    store: ObjectStore, state: PlatformState, alias: str, deployment_id: str
+    store: ObjectStore,
+    state: PlatformState,
+    alias: str,
+    deployment_id: str,
+    index: AliasIndexHook | None = None,
 ) -> str | None:
     old = read_alias_pointer(store, alias) or {}
     old_target = _str_or_none(old.get("deployment"))
@@ -288,6 +309,8 @@ def _write_alias(
         alias_key(alias), json.dumps(pointer, sort_keys=True).encode(), "application/json"
     )
     state.set_alias(alias, deployment_id)
+    if index is not None:
+        index.pointer_written(store, alias)
     return old_target
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from deploy_platform.cloudflare_kv import KVConfig
 from deploy_platform.services.ports import wait_for_port
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.settings import Settings, default_state_dir
@@ -33,6 +34,8 @@ from deploy_platform.supervisor import ChildSpec, Supervisor
 __all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE"]
 
 SAMPLE_SITE = Path(__file__).parent / "sample_site"
+# The Worker's KV alias index (deploy_platform.cloudflare_kv): passed on, empty when unset.
+_CF_VARS = ("DP_CF_API_URL", "DP_CF_ACCOUNT_ID", "DP_CF_KV_NAMESPACE_ID", "DP_CF_API_TOKEN")
 
 
 def add_up_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +90,7 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
             # The Dagster definitions read these through dg.EnvVar; always present.
             "DP_S3_ACCESS_KEY_ID": base.get("DP_S3_ACCESS_KEY_ID", ""),
             "DP_S3_SECRET_ACCESS_KEY": base.get("DP_S3_SECRET_ACCESS_KEY", ""),
+            **{name: base.get(name, "") for name in _CF_VARS},
             "DAGSTER_HOME": str(dagster_home),
             # The code server answers each queue-sensor lane's long-poll on a thread of
             # its own; the default pool (cores + 4) would leave too few for the rest.
@@ -160,6 +164,7 @@ def _run_up(args: argparse.Namespace) -> int:
         env["DP_REDIS_URL"] = redis.url
     try:
         settings = Settings.from_env(env)
+        KVConfig.from_values(*(env.get(name, "") for name in _CF_VARS))
     except ValueError as exc:
         if redis is not None:
             redis.stop()

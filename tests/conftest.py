@@ -12,7 +12,11 @@ import redis
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.state import PlatformState
 
-pytest_plugins = ["tests.support.git_fixtures", "tests.support.s3_fixtures"]
+pytest_plugins = [
+    "tests.support.git_fixtures",
+    "tests.support.s3_fixtures",
+    "tests.support.cloudflare_kv_server",
+]
 
 
 @pytest.fixture(scope="session")

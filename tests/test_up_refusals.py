@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import socket
 import subprocess
 import sys
@@ -11,13 +12,16 @@ from pathlib import Path
 from deploy_platform.services.ports import free_port
 
 
-def up(state_dir: Path, *ports: str) -> subprocess.CompletedProcess[str]:
+def up(
+    state_dir: Path, *ports: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "deploy_platform.cli", "up", "--state-dir", str(state_dir), *ports],
         capture_output=True,
         text=True,
         timeout=60,
         stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -60,3 +64,12 @@ def test_a_second_up_on_the_same_state_directory_is_refused(tmp_path: Path) -> N
         )
     assert done.returncode == 2
     assert "another `deploy-platform up` is running" in done.stderr
+
+
+def test_half_set_kv_index_settings_are_named(tmp_path: Path) -> None:
+    ports = ("--api-port", str(free_port()), "--edge-port", str(free_port()))
+    done = up(
+        tmp_path, *ports, "--ui-port", str(free_port()), env={"DP_CF_ACCOUNT_ID": "acc0123"}
+    )
+    assert done.returncode == 2
+    assert "needs DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN" in done.stderr

@@ -19,6 +19,7 @@ from deploy_platform.errors import DeploymentFailed
 from deploy_platform.manifest import artifact_key, artifact_routing_key, manifest_key
 from deploy_platform.publish import move_alias_if_newer, publish_directory
 from deploy_platform.records import Status
+from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import BuildRunnerResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
@@ -37,12 +38,15 @@ def published_deployment(
     redis: RedisResource,
     object_store: ObjectStoreResource,
     build_runner: BuildRunnerResource,
+    alias_index: AliasIndexResource,
 ) -> dg.MaterializeResult[None]:
     """The live deployment: changed files uploaded by content hash, manifest last, aliases moved."""
     deployment_id = context.partition_key
     state = redis.state()
     with deployment_stage(context, state, Status.PUBLISHING) as record:
         store = object_store.store()
+        # Half-set DP_CF_* fails here, before anything is published.
+        index = alias_index.index(state, warn=context.log.warning)
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="dp-publish-") as tmp:
             site = Path(tmp) / "site"
@@ -74,7 +78,8 @@ def published_deployment(
             )
         # Only now, with the manifest in place, may anything that is live change.
         moves = [
-            move_alias_if_newer(store, state, alias, deployment_id) for alias in record.aliases
+            move_alias_if_newer(store, state, alias, deployment_id, index)
+            for alias in record.aliases
         ]
         for move in moves:
             if move.moved:

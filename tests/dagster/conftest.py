@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import StaticBuildRunner
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
@@ -49,6 +50,7 @@ def resources(
             timeout_seconds=60,
         ),
         "build_runner": StaticBuildRunner(),
+        "alias_index": AliasIndexResource(),  # no DP_CF_*: no KV index
     }
 
 

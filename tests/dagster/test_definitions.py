@@ -37,6 +37,10 @@ def platform_env(
         "DP_GIT_ALLOW_HOSTS": "",
         "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
         "DP_TOOL_CACHE_DIR": str(Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"),
+        "DP_CF_API_URL": "",
+        "DP_CF_ACCOUNT_ID": "",
+        "DP_CF_KV_NAMESPACE_ID": "",
+        "DP_CF_API_TOKEN": "",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -1,0 +1,47 @@
+"""The Cloudflare Worker's KV alias index as a Dagster resource (optional).
+
+All fields empty (the default, and what `deploy-platform up` passes when no
+DP_CF_* variable is set) means no index: `index()` returns None and the publisher
+writes only the R2 pointer and Redis. Settings arrive through `dg.EnvVar`, so
+the token is never shown in the UI; an unset variable fails the run as for every
+other resource (see `deploy_platform.resources.object_store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from deploy_platform.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig
+from deploy_platform.state import PlatformState
+
+__all__ = ["AliasIndexResource"]
+
+
+def _resolved(value: str) -> str:
+    # Outside a run Dagster leaves EnvVar fields unresolved (their value is the name).
+    if isinstance(value, dg.EnvVar):
+        return value.get_value("") or ""
+    return value
+
+
+class AliasIndexResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Where alias moves are copied for the Worker: its KV namespace ALIASES, or nowhere."""
+
+    api_url: str = ""
+    account_id: str = ""
+    namespace_id: str = ""
+    api_token: str = ""
+
+    def index(
+        self, state: PlatformState, warn: Callable[[str], None] | None = None
+    ) -> KVAliasIndex | None:
+        """The publisher's hook, or None; raises KVConfigError (naming the setting) if half set."""
+        config = KVConfig.from_values(
+            _resolved(self.api_url),
+            _resolved(self.account_id),
+            _resolved(self.namespace_id),
+            _resolved(self.api_token),
+        )
+        return None if config is None else KVAliasIndex(CloudflareKV(config), state, warn)
