@@ -6,7 +6,11 @@
 //   2. host         host -> deployment id or alias, else 404      (hosts)
 //   3. path         decode and check the path, else 400           (paths)
 //   4. lookup       alias -> deployment -> manifest, else 404     (lookup)
-//   5. resolve      file, index.html, redirect, 404 page; rules   (paths, rules)
+//   5. resolve      file, or 308 to its one URL (clean URLs)      (paths)
+//      rules        redirects, rewrites, header rules             (rules)
+//      fallback     nearest 404.html, a single-page app's
+//                   index.html, else the platform's 404           (paths)
+//      headers      cache policy, header rules, X-Robots-Tag      (responses, robots)
 //   6. conditional  If-None-Match -> 304                          (responses)
 //   7. body         Cache API for small bodies, R2 streams        (lookup)
 //
@@ -16,10 +20,12 @@
 import { ConfigError, readConfig } from "./config.js";
 import { siteForHost } from "./hosts.js";
 import { BrokenSite, DeploymentLookup, StoreUnavailable } from "./lookup.js";
-import { BadPath, notFoundPage, parsePath } from "./paths.js";
+import { BadPath, fallbackFor, parsePath, pathKey } from "./paths.js";
 import {
   ALLOWED_METHODS,
+  answerHeaders,
   badRequest,
+  cacheControlFor,
   etagFor,
   fileResponse,
   ifNoneMatchMatches,
@@ -29,6 +35,7 @@ import {
   page,
   redirect,
 } from "./responses.js";
+import { robotsHeaders } from "./robots.js";
 import { applyRules, ruleHeaders } from "./rules.js";
 
 /**
@@ -113,24 +120,34 @@ async function serve(request, url, lookup, ctx) {
   const manifest = deployment ? await lookup.manifest(deployment, ctx) : null;
   if (manifest === null) return notFound();
 
-  // 5. resolve, then the deployment's own rules
+  // 5. resolve, then the deployment's own rules, then the fallback for no file
+  const robots = robotsHeaders(site);
   const query = url.search.slice(1);
   const decision = applyRules(manifest, path, query);
-  if (decision.action === "redirect") return redirect(decision.location, decision.status);
-  const { resolution, status } = decision;
+  if (decision.action === "redirect") return redirect(decision.location, decision.status, robots);
+  const { resolution } = decision;
   if (resolution.outcome === "redirect") {
-    return redirect(resolution.target + (query ? `?${query}` : ""));
+    return redirect(resolution.target + (query ? `?${query}` : ""), 308, robots);
   }
-  const headers = ruleHeaders(manifest, path);
+  let status = decision.status;
+  let key, entry;
+  if (resolution.outcome === "file") {
+    ({ target: key, entry } = resolution);
+  } else {
+    const fallback = fallbackFor(manifest, path);
+    if (fallback === null) return notFound(robots);
+    // A 404 rule whose page is missing still answers 404.
+    ({ key, entry } = fallback);
+    if (status === 200) status = fallback.status;
+  }
+  const headers = answerHeaders(
+    [["Cache-Control", cacheControlFor(pathKey(path), key)]],
+    ruleHeaders(manifest, path),
+    robots,
+  );
   const head = request.method === "HEAD";
-  if (resolution.outcome === "not found") {
-    const ownPage = notFoundPage(manifest);
-    if (ownPage === null) return notFound();
-    return fileResponse(ownPage, head ? null : await lookup.body(ownPage, ctx), 404, headers);
-  }
-  const entry = resolution.entry;
   if (status !== 200) {
-    // a 404 rule: its page is not the representation of this URL
+    // a 404 page is not the representation of this URL
     return fileResponse(entry, head ? null : await lookup.body(entry, ctx), status, headers);
   }
 
