@@ -586,7 +586,7 @@ def parse_vercel_routing(data: Mapping[str, Any], filename: str = "vercel.json")
     """`redirects` (source, destination, permanent, statusCode), `rewrites`, `headers`."""
     for key, hint in (
         ("routes", "the legacy routes list; use redirects, rewrites and headers"),
-        ("cleanUrls", "remove it"),
+        ("cleanUrls", "remove it; the platform always serves clean URLs: /about serves about.html"),
         ("trailingSlash", "remove it; the platform has one trailing-slash policy"),
     ):
         if key in data:

@@ -5,7 +5,10 @@ A request runs through one visible pipeline (`serve.handler`), one module per st
   method        GET and HEAD only                              handler
   host          Host header -> deployment id or alias name     hosts
   lookup        alias -> deployment id -> manifest (cached)    lookup
-  path          URL path -> manifest entry, index, redirect    paths
+  path          URL path -> file at its one URL, or redirect   paths
+  rules         redirects, rewrites, header rules              rules
+  fallback      nearest 404.html, a single-page app's index    paths
+  headers       cache policy, safe defaults, X-Robots-Tag      headers, robots
   conditional   If-None-Match -> 304                           headers
   body          cached small bodies, streamed large ones       bodies, responses
   error pages   the platform's own 400/404/405/5xx pages       pages

@@ -4,8 +4,12 @@
   2. host         Host header -> deployment id or alias name, else 404   (hosts)
   3. path         decode and check the path, else 400                    (paths)
   4. lookup       alias -> deployment -> manifest, else 404              (lookup)
-  5. resolve      path -> file, index.html, redirect, or the 404 page    (paths)
+  5. resolve      path -> file, or 308 to its one URL (clean URLs)       (paths)
      rules        the deployment's redirects, rewrites, header rules     (rules)
+     fallback     nearest 404.html, a single-page app's index.html,
+                  else the platform's 404 page                           (paths)
+     headers      cache policy (immutable when fingerprinted), the       (headers,
+                  site's header rules, X-Robots-Tag off production        robots)
   6. conditional  If-None-Match -> 304                                   (headers)
   7. body         small bodies from memory, large ones streamed          (bodies)
 
@@ -23,10 +27,10 @@ from aiohttp import web
 from deploy_platform.storage import ObjectNotFound, ObjectStoreError
 from serve.appkeys import BODIES, CONFIG, LOOKUP
 from serve.bodies import BodyMismatch
-from serve.headers import etag_for, if_none_match_matches
+from serve.headers import answer_headers, cache_control_for, etag_for, if_none_match_matches
 from serve.hosts import site_for_host
 from serve.lookup import BrokenSite
-from serve.paths import BadPath, Outcome, not_found_page, parse_path
+from serve.paths import BadPath, Outcome, fallback_for, parse_path
 from serve.responses import (
     ALLOWED_METHODS,
     StreamAborted,
@@ -35,6 +39,7 @@ from serve.responses import (
     page_response,
     redirect_response,
 )
+from serve.robots import robots_headers
 from serve.rules import RuleAction, apply_rules, rule_headers
 
 __all__ = ["handle"]
@@ -83,23 +88,29 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
     if manifest is None:
         return page_response(404)
 
-    # 5. resolve, then the deployment's own rules
+    # 5. resolve, then the deployment's own rules, then the fallback for no file
+    robots = robots_headers(site)
     query = request.rel_url.raw_query_string
     decision = apply_rules(manifest, path, query)
     if decision.action is RuleAction.REDIRECT:
-        return redirect_response(decision.location, decision.status)
+        return redirect_response(decision.location, decision.status, robots)
     resolution = decision.resolution
-    status = decision.status
     if resolution.outcome is Outcome.REDIRECT:
-        return redirect_response(resolution.target + (f"?{query}" if query else ""))
-    headers = rule_headers(manifest, path)
-    if resolution.outcome is Outcome.NOT_FOUND or resolution.entry is None:
-        own_page = not_found_page(manifest)
-        if own_page is None:
-            return page_response(404)
-        return await file_response(request, own_page, app[BODIES], status=404, rules=headers)
-    entry = resolution.entry
-    if status != 200:  # a 404 rule: its page is not the representation of this URL
+        return redirect_response(resolution.target + (f"?{query}" if query else ""), extra=robots)
+    status = decision.status
+    if resolution.outcome is Outcome.FILE and resolution.entry is not None:
+        key, entry = resolution.target, resolution.entry
+    else:
+        fallback = fallback_for(manifest, path)
+        if fallback is None:
+            return page_response(404, robots)
+        # A 404 rule whose page is missing still answers 404.
+        key, entry = fallback.key, fallback.entry
+        status = fallback.status if status == 200 else status
+    headers = answer_headers(
+        {"Cache-Control": cache_control_for(path.key, key)}, rule_headers(manifest, path), robots
+    )
+    if status != 200:  # a 404 page is not the representation of this URL
         return await file_response(request, entry, app[BODIES], status=status, rules=headers)
 
     # 6. conditional

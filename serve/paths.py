@@ -1,4 +1,4 @@
-"""URL path -> the manifest entry it names.
+"""URL path -> the file it names, and what a path that names no file gets.
 
 SECURITY, the layers that keep a request inside its deployment:
   1. The raw path is percent-decoded exactly once, as UTF-8; what a second
@@ -10,6 +10,37 @@ SECURITY, the layers that keep a request inside its deployment:
   4. The result is only ever an exact key of the manifest's `files` map: there is
      no file system and no object key built from the path, so even a path that
      got through 1-3 can name nothing outside the deployment.
+
+ONE URL PER FILE, as on Cloudflare Pages. A file's canonical URL is
+    /index.html, /dir/index.html  ->  /, /dir/    (a directory ends with `/`)
+    /about.html                   ->  /about      (clean URL; a file never does)
+    any other file                ->  its own path
+A request looks for a file in this order
+    /P     /P, /P.html, /P/index.html
+    /P/    /P/index.html, /P.html
+and the first one found is served when the request *is* its canonical URL, and
+otherwise answered with a 308 to that URL (the handler keeps the query string).
+So `/about` serves about.html, `/about.html` and `/about/` redirect to `/about`,
+`/docs` redirects to `/docs/`, `/docs/index.html` and `/index` too.
+No loop: a file's canonical URL finds that same file first (one step, served),
+so a redirect is always followed by a served file. When `/x` and `/x.html` are
+both files, `/x` is the file `/x` and x.html keeps `/x.html` as its URL (served
+there, no redirect), so neither file becomes unreachable.
+
+A PATH THAT NAMES NO FILE gets, in order:
+  1. the nearest `404.html`, with status 404: `/a/b/c` (and `/a/b/`) try
+     `/a/b/404.html`, `/a/404.html`, `/404.html` (at most `MAX_404_DEPTH`
+     directories deep, which bounds the work a long path costs);
+  2. for a single-page app, `/index.html` with status 200, so a client-side
+     route (`/settings/profile`) loads the app. A deployment is a single-page app
+     when it has `/index.html` and no `/404.html` (Cloudflare Pages' rule). Not
+     for paths that name a file the app itself would load: a fingerprinted asset
+     (`deploy_platform.fingerprint`) or a last segment with an extension other
+     than .html/.htm (`/favicon.ico`, `/x.css`, `/data.json`, `/.env`). Those are
+     broken links, and index.html in their place would fail confusingly as a
+     script or stylesheet, so they get a real 404. A client-side route whose last
+     segment has a dot (`/users/jane.doe`) needs a `200` rewrite rule;
+  3. the platform's 404 page.
 """
 
 from __future__ import annotations
@@ -18,6 +49,7 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import quote, unquote_to_bytes
 
+from deploy_platform.fingerprint import is_fingerprinted
 from deploy_platform.manifest import FileEntry, Manifest
 
 __all__ = [
@@ -25,15 +57,24 @@ __all__ = [
     "RequestPath",
     "Outcome",
     "Resolution",
+    "Fallback",
     "parse_path",
     "resolve",
-    "not_found_page",
+    "find_file",
+    "canonical_path",
+    "fallback_for",
+    "names_a_file",
     "INDEX",
-    "NOT_FOUND_PAGE",
+    "NOT_FOUND_NAME",
+    "MAX_404_DEPTH",
 ]
 
 INDEX = "index.html"
-NOT_FOUND_PAGE = "/404.html"
+NOT_FOUND_NAME = "404.html"
+MAX_404_DEPTH = 32
+_HTML = ".html"
+# A last segment with one of these extensions is a page, so may be an app's route.
+_PAGE_EXTENSIONS = frozenset({"html", "htm"})
 # RFC 3986 pchar minus the unreserved characters quote() always keeps.
 _SEGMENT_SAFE = "!$&'()*+,;=:@"
 
@@ -76,6 +117,15 @@ class Resolution:
     entry: FileEntry | None = None
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """The deployment's file that answers a path naming no file, and with which status."""
+
+    key: str
+    entry: FileEntry
+    status: int
+
+
 def parse_path(raw_path: str) -> RequestPath:
     """Decode and check a raw (still percent-encoded) request path; raises `BadPath`."""
     if not raw_path.startswith("/"):
@@ -96,26 +146,77 @@ def parse_path(raw_path: str) -> RequestPath:
 
 
 def resolve(manifest: Manifest, path: RequestPath) -> Resolution:
-    """`/` and `/dir/` serve `index.html` in them; `/dir` redirects to `/dir/` if that exists."""
-    files = manifest.files
-    if path.directory:
-        index = _join(path.key, INDEX)
-        entry = files.get(index)
-        if entry is not None:
-            return Resolution(Outcome.FILE, index, entry)
+    """The file `path` names, served at its canonical URL or redirected there (see above)."""
+    found = find_file(manifest, path)
+    if found is None:
         return Resolution(Outcome.NOT_FOUND)
-    entry = files.get(path.key)
-    if entry is not None:
-        return Resolution(Outcome.FILE, path.key, entry)
-    if _join(path.key, INDEX) in files:
-        # Relative links inside dir/index.html resolve against `/dir/`, not `/`.
-        return Resolution(Outcome.REDIRECT, path.url(directory=True))
-    return Resolution(Outcome.NOT_FOUND)
+    key, entry = found
+    canonical = canonical_path(manifest, key)
+    if canonical != path:
+        return Resolution(Outcome.REDIRECT, canonical.url())
+    return Resolution(Outcome.FILE, key, entry)
 
 
-def not_found_page(manifest: Manifest) -> FileEntry | None:
-    """The deployment's own `/404.html`, served with status 404 when a path is missing."""
-    return manifest.files.get(NOT_FOUND_PAGE)
+def find_file(manifest: Manifest, path: RequestPath) -> tuple[str, FileEntry] | None:
+    """The first file of the lookup order that exists, without any redirect.
+
+    A rewrite rule's destination is served this way: `/app/index.html` as a
+    destination is that file, not a redirect to `/app/`.
+    """
+    files = manifest.files
+    key = path.key
+    candidates: tuple[str, ...]
+    if path.directory:
+        candidates = (_join(key, INDEX), key + _HTML) if path.segments else (_join(key, INDEX),)
+    else:
+        candidates = (key, key + _HTML, _join(key, INDEX))
+    for candidate in candidates:
+        entry = files.get(candidate)
+        if entry is not None:
+            return candidate, entry
+    return None
+
+
+def canonical_path(manifest: Manifest, key: str) -> RequestPath:
+    """The one URL the file `key` is served at; `find_file` finds `key` first for it."""
+    segments = tuple(key.split("/")[1:])
+    name = segments[-1]
+    if name == INDEX:
+        return RequestPath(segments[:-1], directory=True)
+    stem = name[: -len(_HTML)]
+    if name.endswith(_HTML) and stem not in ("", ".", ".."):
+        clean = RequestPath((*segments[:-1], stem), directory=False)
+        # The no-loop promise: the clean URL is only taken when it finds this
+        # file, i.e. when no file sits at the clean URL itself.
+        if clean.key not in manifest.files:
+            return clean
+    return RequestPath(segments, directory=False)
+
+
+def fallback_for(manifest: Manifest, path: RequestPath) -> Fallback | None:
+    """What answers a path that names no file; None: the platform's 404 page."""
+    files = manifest.files
+    directories = path.segments if path.directory else path.segments[:-1]
+    for depth in range(min(len(directories), MAX_404_DEPTH), -1, -1):
+        key = "/" + "/".join((*directories[:depth], NOT_FOUND_NAME))
+        entry = files.get(key)
+        if entry is not None:
+            return Fallback(key, entry, 404)
+    index = files.get("/" + INDEX)
+    if index is None or names_a_file(path):
+        return None
+    # No 404.html at the top (else the loop above found one): a single-page app.
+    return Fallback("/" + INDEX, index, 200)
+
+
+def names_a_file(path: RequestPath) -> bool:
+    """A fingerprinted asset or a name with an extension other than .html/.htm."""
+    if path.directory:
+        return False
+    if is_fingerprinted(path.key):
+        return True
+    _stem, dot, extension = path.segments[-1].rpartition(".")
+    return bool(dot and extension) and extension.lower() not in _PAGE_EXTENSIONS
 
 
 def _join(directory_key: str, name: str) -> str:

@@ -11,7 +11,13 @@ from aiohttp import web
 
 from deploy_platform.manifest import FileEntry
 from serve.bodies import BodyMismatch, BodyReader
-from serve.headers import FILE_CACHE_CONTROL, SERVER, file_headers, page_headers
+from serve.headers import (
+    FILE_CACHE_CONTROL,
+    REFERRER_POLICY,
+    SERVER,
+    file_headers,
+    page_headers,
+)
 from serve.pages import render_page
 
 __all__ = [
@@ -32,24 +38,33 @@ class StreamAborted(Exception):
     """A body failed after its headers were sent: the only honest end is a cut connection."""
 
 
-def page_response(status: int) -> web.Response:
-    """The platform's own page for `status` (HEAD gets the headers without the body)."""
+def page_response(status: int, extra: Mapping[str, str] | None = None) -> web.Response:
+    """The platform's own page for `status` (HEAD gets the headers without the body).
+
+    `extra`: the site's robots header, when a live site's path names nothing.
+    """
     headers = page_headers()
     if status == 405:
         headers["Allow"] = ", ".join(ALLOWED_METHODS)  # RFC 9110 section 15.5.6
+    headers.update(extra or {})
     return web.Response(status=status, body=render_page(status), headers=headers)
 
 
-def redirect_response(location: str, status: int = 308) -> web.Response:
+def redirect_response(
+    location: str, status: int = 308, extra: Mapping[str, str] | None = None
+) -> web.Response:
     """308 by default: like 301 but the method is kept; revalidated, since an alias may move on.
 
     A deployment's own redirect rules choose their status (301, 302, 303, 307, 308).
+    `extra`: the site's robots header (`serve.robots`).
     """
     return web.Response(
         status=status,
         headers={
             "Location": location,
             "Cache-Control": FILE_CACHE_CONTROL,
+            "Referrer-Policy": REFERRER_POLICY,
+            **(extra or {}),
             "X-Content-Type-Options": "nosniff",
             "Server": SERVER,
         },

@@ -3,15 +3,19 @@
 Rules are compiled when the manifest is read (`Manifest.routes`), so they are
 cached with it and a request only runs the matching.
 
-Order, as on Netlify: a path that names a file (or a directory with an
-index.html) is served as it is unless a *forced* rule matches it; any other path
-takes the first matching rule. Then:
+Order, as on Netlify: a path that finds a file (`serve.paths` lookup order:
+`/about` finds about.html, `/docs` docs/index.html) is served, or redirected to
+the file's canonical URL, as it is unless a *forced* rule matches it; any other
+path takes the first matching rule, and only then the 404.html / single-page-app
+fallback. Then:
   301/302/303/307/308  a redirect to the filled-in destination; the request's query
                        string is kept unless the destination has its own
   200                  the destination's file is served in place, with 200
   404                  the destination's file is served with 404 (a custom not-found)
 A rewrite is never followed by another rule (no loops), and its destination is
 parsed like a request path, so it cannot name anything outside the deployment.
+The destination is served without the clean-URL redirects of `serve.paths`:
+`/app/index.html` (or `/app/`, `/app`) serves that file in place.
 
 Header rules apply to the requested path (not a rewrite's destination), on
 every file response; they may set Cache-Control, never the type, validator,
@@ -25,7 +29,7 @@ from enum import Enum
 
 from deploy_platform.manifest import Manifest
 from deploy_platform.routing import PROTECTED_HEADERS, headers_for, match_redirect
-from serve.paths import Outcome, RequestPath, Resolution, parse_path, resolve
+from serve.paths import Outcome, RequestPath, Resolution, find_file, parse_path, resolve
 
 __all__ = ["RuleAction", "RuleDecision", "apply_rules", "rule_headers"]
 
@@ -61,10 +65,10 @@ def apply_rules(manifest: Manifest, path: RequestPath, query: str) -> RuleDecisi
         return RuleDecision(RuleAction.REDIRECT, resolution, rule.status, target)
     # The destination was checked at publish time; parsing it again keeps the
     # path-safety layers of serve.paths between a rule and the files.
-    rewritten = parse_path(target)
-    served = resolve(manifest, rewritten)
-    if served.outcome is Outcome.REDIRECT:  # `/app` rewrites serve /app/index.html directly
-        served = resolve(manifest, RequestPath(rewritten.segments, directory=True))
+    destination = find_file(manifest, parse_path(target))
+    served = (
+        Resolution(Outcome.FILE, *destination) if destination else Resolution(Outcome.NOT_FOUND)
+    )
     return RuleDecision(RuleAction.SERVE, served, rule.status)
 
 

@@ -8,7 +8,11 @@
 //   4. lookup       alias -> deployment, else 404                 (lookup)
 //      answers      a stored answer for this deployment?          (answercache)
 //      manifest     deployment -> manifest, else 404              (lookup)
-//   5. resolve      file, index.html, redirect, 404 page; rules   (paths, rules)
+//   5. resolve      file, or 308 to its one URL (clean URLs)      (paths)
+//      rules        redirects, rewrites, header rules             (rules)
+//      fallback     nearest 404.html, a single-page app's
+//                   index.html, else the platform's 404           (paths)
+//      headers      cache policy, header rules, X-Robots-Tag      (responses, robots)
 //   6. conditional  If-None-Match -> 304                          (responses)
 //   7. body         Cache API for small bodies, R2 streams        (lookup)
 //
@@ -21,10 +25,12 @@ import { ConfigError, readConfig } from "./config.js";
 import { siteForHost } from "./hosts.js";
 import { BrokenSite, DeploymentLookup, NotInStore, StoreUnavailable } from "./lookup.js";
 import { answerFromOrigin } from "./origin.js";
-import { BadPath, notFoundPage, parsePath } from "./paths.js";
+import { BadPath, fallbackFor, parsePath, pathKey } from "./paths.js";
 import {
   ALLOWED_METHODS,
+  answerHeaders,
   badRequest,
+  cacheControlFor,
   etagFor,
   fileResponse,
   ifNoneMatchMatches,
@@ -34,6 +40,7 @@ import {
   page,
   redirect,
 } from "./responses.js";
+import { robotsHeaders } from "./robots.js";
 import { applyRules, ruleHeaders } from "./rules.js";
 
 /**
@@ -123,7 +130,7 @@ async function serve(request, url, lookup, ctx) {
   if (deployment === undefined) throw new NotInStore(`R2 has no pointer for alias ${site.name}`);
   if (deployment === null) return notFound(); // the pointer says: taken down
   return lookup.answers.through(request, url, deployment, ctx, () =>
-    answer(request, url, path, deployment, lookup, ctx),
+    answer(request, url, site, path, deployment, lookup, ctx),
   );
 }
 
@@ -131,33 +138,44 @@ async function serve(request, url, lookup, ctx) {
  * Steps 4 (manifest) to 7: the answer from the deployment alone (see answercache.js).
  * @param {Request} request
  * @param {URL} url
- * @param {string} path
+ * @param {import("./hosts.js").Site} site
+ * @param {import("./paths.js").RequestPath} path
  * @param {string} deployment
  * @param {DeploymentLookup} lookup
  * @param {Context} ctx
  */
-async function answer(request, url, path, deployment, lookup, ctx) {
+async function answer(request, url, site, path, deployment, lookup, ctx) {
   const manifest = await lookup.manifest(deployment, ctx);
   if (manifest === null) throw new NotInStore(`R2 has no manifest for deployment ${deployment}`);
 
-  // 5. resolve, then the deployment's own rules
+  // 5. resolve, then the deployment's own rules, then the fallback for no file
+  const robots = robotsHeaders(site);
   const query = url.search.slice(1);
   const decision = applyRules(manifest, path, query);
-  if (decision.action === "redirect") return redirect(decision.location, decision.status);
-  const { resolution, status } = decision;
+  if (decision.action === "redirect") return redirect(decision.location, decision.status, robots);
+  const { resolution } = decision;
   if (resolution.outcome === "redirect") {
-    return redirect(resolution.target + (query ? `?${query}` : ""));
+    return redirect(resolution.target + (query ? `?${query}` : ""), 308, robots);
   }
-  const headers = ruleHeaders(manifest, path);
+  let status = decision.status;
+  let key, entry;
+  if (resolution.outcome === "file") {
+    ({ target: key, entry } = resolution);
+  } else {
+    const fallback = fallbackFor(manifest, path);
+    if (fallback === null) return notFound(robots);
+    // A 404 rule whose page is missing still answers 404.
+    ({ key, entry } = fallback);
+    if (status === 200) status = fallback.status;
+  }
+  const headers = answerHeaders(
+    [["Cache-Control", cacheControlFor(pathKey(path), key)]],
+    ruleHeaders(manifest, path),
+    robots,
+  );
   const head = request.method === "HEAD";
-  if (resolution.outcome === "not found") {
-    const ownPage = notFoundPage(manifest);
-    if (ownPage === null) return notFound();
-    return fileResponse(ownPage, head ? null : await lookup.body(ownPage, ctx), 404, headers);
-  }
-  const entry = resolution.entry;
   if (status !== 200) {
-    // a 404 rule: its page is not the representation of this URL
+    // a 404 page is not the representation of this URL
     return fileResponse(entry, head ? null : await lookup.body(entry, ctx), status, headers);
   }
 

@@ -11,9 +11,24 @@
 // The Workers runtime already resolves literal `..`/`%2e%2e` segments in
 // request.url (WHATWG URL parsing), so those arrive as a different path inside
 // the deployment; the checks here catch every spelling that survives parsing.
+//
+// ONE URL PER FILE, as on Cloudflare Pages (serve/paths.py explains it in full):
+//   /index.html, /dir/index.html -> /, /dir/;  /about.html -> /about;  else its path.
+// `/P` looks for /P, /P.html, /P/index.html; `/P/` for /P/index.html, /P.html.
+// The file found is served when the request is its one URL, else 308 there. A
+// file's URL finds that same file, so no loop; `/x` and `/x.html` both files
+// keep their own names.
+// A PATH THAT NAMES NO FILE gets the nearest 404.html (404); in a single-page
+// app (/index.html, no /404.html) /index.html with 200, except for fingerprinted
+// assets and names with an extension other than .html/.htm; else the platform's 404.
+
+import { isFingerprinted } from "./fingerprint.js";
 
 export const INDEX = "index.html";
-export const NOT_FOUND_PAGE = "/404.html";
+export const NOT_FOUND_NAME = "404.html";
+export const MAX_404_DEPTH = 32;
+const HTML = ".html";
+const PAGE_EXTENSIONS = new Set(["html", "htm"]);
 
 /** A request path refused with 400; the message says why. */
 export class BadPath extends Error {}
@@ -25,6 +40,7 @@ export class BadPath extends Error {}
  * @typedef {{outcome: "file", target: string, entry: FileEntry}
  *   | {outcome: "redirect", target: string}
  *   | {outcome: "not found"}} Resolution
+ * @typedef {{key: string, entry: FileEntry, status: number}} Fallback
  */
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -102,31 +118,100 @@ function encodeSegment(segment) {
 }
 
 /**
- * `/` and `/dir/` serve `index.html` in them; `/dir` redirects to `/dir/` if that exists.
+ * The file `path` names, served at its one URL or redirected there.
  * @param {Manifest} manifest
  * @param {RequestPath} path
  * @returns {Resolution}
  */
 export function resolve(manifest, path) {
-  const files = manifest.files;
-  const key = pathKey(path);
-  if (path.directory) {
-    const index = join(key, INDEX);
-    const entry = files.get(index);
-    return entry ? { outcome: "file", target: index, entry } : { outcome: "not found" };
-  }
-  const entry = files.get(key);
-  if (entry) return { outcome: "file", target: key, entry };
-  if (files.has(join(key, INDEX))) {
-    // Relative links inside dir/index.html resolve against `/dir/`, not `/`.
-    return { outcome: "redirect", target: pathUrl(path, true) };
-  }
-  return { outcome: "not found" };
+  const found = findFile(manifest, path);
+  if (found === null) return { outcome: "not found" };
+  const [key, entry] = found;
+  const canonical = canonicalPath(manifest, key);
+  if (!samePath(canonical, path)) return { outcome: "redirect", target: pathUrl(canonical) };
+  return { outcome: "file", target: key, entry };
 }
 
-/** @param {Manifest} manifest */
-export function notFoundPage(manifest) {
-  return manifest.files.get(NOT_FOUND_PAGE) ?? null;
+/**
+ * The first file of the lookup order that exists, without any redirect (what a
+ * rewrite's destination serves: `/app/index.html` is that file).
+ * @param {Manifest} manifest
+ * @param {RequestPath} path
+ * @returns {[string, FileEntry] | null}
+ */
+export function findFile(manifest, path) {
+  const key = pathKey(path);
+  let candidates;
+  if (path.directory) {
+    candidates = path.segments.length ? [join(key, INDEX), key + HTML] : [join(key, INDEX)];
+  } else {
+    candidates = [key, key + HTML, join(key, INDEX)];
+  }
+  for (const candidate of candidates) {
+    const entry = manifest.files.get(candidate);
+    if (entry) return [candidate, entry];
+  }
+  return null;
+}
+
+/**
+ * The one URL the file `key` is served at; findFile finds `key` first for it.
+ * @param {Manifest} manifest
+ * @param {string} key
+ * @returns {RequestPath}
+ */
+export function canonicalPath(manifest, key) {
+  const segments = key.split("/").slice(1);
+  const name = segments[segments.length - 1];
+  if (name === INDEX) return { segments: segments.slice(0, -1), directory: true };
+  const stem = name.slice(0, -HTML.length);
+  if (name.endsWith(HTML) && stem !== "" && stem !== "." && stem !== "..") {
+    const clean = { segments: [...segments.slice(0, -1), stem], directory: false };
+    // The no-loop promise: the clean URL only when no file sits at it.
+    if (!manifest.files.has(pathKey(clean))) return clean;
+  }
+  return { segments, directory: false };
+}
+
+/** @param {RequestPath} a @param {RequestPath} b */
+function samePath(a, b) {
+  return (
+    a.directory === b.directory &&
+    a.segments.length === b.segments.length &&
+    a.segments.every((segment, index) => segment === b.segments[index])
+  );
+}
+
+/**
+ * What answers a path that names no file; null: the platform's 404 page.
+ * @param {Manifest} manifest
+ * @param {RequestPath} path
+ * @returns {Fallback | null}
+ */
+export function fallbackFor(manifest, path) {
+  const directories = path.directory ? path.segments : path.segments.slice(0, -1);
+  for (let depth = Math.min(directories.length, MAX_404_DEPTH); depth >= 0; depth--) {
+    const key = "/" + [...directories.slice(0, depth), NOT_FOUND_NAME].join("/");
+    const entry = manifest.files.get(key);
+    if (entry) return { key, entry, status: 404 };
+  }
+  const index = manifest.files.get("/" + INDEX);
+  if (!index || namesAFile(path)) return null;
+  // No 404.html at the top (else the loop found one): a single-page app.
+  return { key: "/" + INDEX, entry: index, status: 200 };
+}
+
+/**
+ * A fingerprinted asset or a name with an extension other than .html/.htm.
+ * @param {RequestPath} path
+ */
+export function namesAFile(path) {
+  if (path.directory) return false;
+  if (isFingerprinted(pathKey(path))) return true;
+  const name = path.segments[path.segments.length - 1];
+  const dot = name.lastIndexOf(".");
+  const extension = dot >= 0 ? name.slice(dot + 1) : "";
+  return extension !== "" && !PAGE_EXTENSIONS.has(extension.toLowerCase());
 }
 
 /** @param {string} directoryKey @param {string} name */

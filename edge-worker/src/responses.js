@@ -3,16 +3,24 @@
 // Every file gets its manifest content type, a strong ETag (the body's sha256)
 // and `Cache-Control: public, max-age=0, must-revalidate`: a host may move to
 // another deployment at any moment, so caches must ask again, and the ETag makes
-// asking cheap (304). A manifest entry's own headers and the deployment's header
-// rules come next; neither can replace the type, validator, framing or security
-// headers (rules may replace Cache-Control).
+// asking cheap (304). A fingerprinted file answered at its own URL gets
+// `public, max-age=31536000, immutable` instead (cacheControlFor). Safe
+// defaults: `X-Content-Type-Options: nosniff`, `Referrer-Policy:
+// strict-origin-when-cross-origin`; robots.js adds `X-Robots-Tag: noindex` off
+// production. Layers, later ones win: a manifest entry's own headers; type,
+// validator, Cache-Control, Referrer-Policy; answerHeaders (our cache policy, the
+// deployment's header rules, robots); nosniff and Server. None can replace the
+// type, validator or framing headers.
 
+import { isFingerprinted } from "./fingerprint.js";
 import { renderPage } from "./pages.js";
 
 /** @typedef {import("./lookup.js").FileEntry} FileEntry */
 
 export const ALLOWED_METHODS = ["GET", "HEAD"];
 export const FILE_CACHE_CONTROL = "public, max-age=0, must-revalidate";
+export const IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable";
+export const REFERRER_POLICY = "strict-origin-when-cross-origin";
 // The platform's pages say nothing about any site: never store them.
 export const PAGE_CACHE_CONTROL = "no-store";
 export const SERVER = "deploy-platform-edge";
@@ -34,9 +42,36 @@ export function etagFor(entry) {
 }
 
 /**
+ * A year for a fingerprinted file answered at its own path; revalidate for everything else.
+ * @param {string} requested  the request's manifest key
+ * @param {string} served     the served file's key
+ */
+export function cacheControlFor(requested, served) {
+  return requested === served && isFingerprinted(served) ? IMMUTABLE_CACHE_CONTROL : FILE_CACHE_CONTROL;
+}
+
+/**
+ * The layers for fileHeaders' `rules`, in order (later wins, names case-insensitive):
+ * our Cache-Control, the header rules, then the robots header.
+ * @param {...Array<[string, string]>} layers
+ * @returns {Array<[string, string]>}
+ */
+export function answerHeaders(...layers) {
+  /** @type {Map<string, [string, string]>} */
+  const merged = new Map();
+  for (const layer of layers) {
+    for (const [name, value] of layer) {
+      merged.delete(name.toLowerCase());
+      merged.set(name.toLowerCase(), [name, value]);
+    }
+  }
+  return [...merged.values()];
+}
+
+/**
  * Headers for a 200/404 file answer and (minus the type) for its 304.
  * @param {FileEntry} entry
- * @param {Array<[string, string]>} [rules]  the deployment's header rules for the requested path
+ * @param {Array<[string, string]>} [rules]  what goes over the file's headers (answerHeaders)
  */
 export function fileHeaders(entry, rules = []) {
   const headers = new Headers();
@@ -48,6 +83,7 @@ export function fileHeaders(entry, rules = []) {
   headers.set("Content-Type", entry.contentType);
   headers.set("ETag", etagFor(entry));
   headers.set("Cache-Control", FILE_CACHE_CONTROL);
+  if (!headers.has("Referrer-Policy")) headers.set("Referrer-Policy", REFERRER_POLICY);
   for (const [name, value] of rules) {
     const lower = name.toLowerCase();
     if (RESERVED.has(lower) || SECURITY.has(lower) || !FIELD_VALUE.test(value)) continue;
@@ -90,21 +126,24 @@ export function ifNoneMatchMatches(header, etag) {
  * The platform's own page for `status`; `message` replaces the standard text.
  * @param {number} status
  * @param {string} [message]
+ * @param {Array<[string, string]>} [extra]  the site's robots header, for a live site's missing path
  */
-export function page(status, message) {
+export function page(status, message, extra = []) {
   const headers = new Headers({
     "Content-Type": "text/html; charset=utf-8",
     "Cache-Control": PAGE_CACHE_CONTROL,
   });
   setSecurityHeaders(headers);
   if (status === 405) headers.set("Allow", ALLOWED_METHODS.join(", ")); // RFC 9110 15.5.6
+  for (const [name, value] of extra) headers.set(name, value);
   const body = ENCODER.encode(renderPage(status, message));
   // Said explicitly so a HEAD answer carries it too, as serve/'s does.
   headers.set("Content-Length", String(body.byteLength));
   return new Response(body, { status, headers });
 }
 
-export const notFound = () => page(404);
+/** @param {Array<[string, string]>} [extra] */
+export const notFound = (extra) => page(404, undefined, extra);
 export const badRequest = () => page(400);
 export const methodNotAllowed = () => page(405);
 
@@ -112,9 +151,15 @@ export const methodNotAllowed = () => page(405);
  * 308 by default: like 301 but the method is kept; revalidated, since an alias may move on.
  * @param {string} location
  * @param {number} [status]  a deployment's own rules choose 301, 302, 303, 307 or 308
+ * @param {Array<[string, string]>} [extra]  the site's robots header (robots.js)
  */
-export function redirect(location, status = 308) {
-  const headers = new Headers({ Location: location, "Cache-Control": FILE_CACHE_CONTROL });
+export function redirect(location, status = 308, extra = []) {
+  const headers = new Headers({
+    Location: location,
+    "Cache-Control": FILE_CACHE_CONTROL,
+    "Referrer-Policy": REFERRER_POLICY,
+  });
+  for (const [name, value] of extra) headers.set(name, value);
   setSecurityHeaders(headers);
   return new Response(null, { status, headers });
 }

@@ -2,15 +2,18 @@
 // the matching half of deploy_platform/routing.py). Rules were checked at publish
 // time; they are compiled when the manifest is read, so they are cached with it.
 //
-// A path that names a file (or a directory with index.html) is served as it is
-// unless a *forced* rule matches; other paths take the first matching rule.
+// A path that finds a file (paths.js lookup order: `/about` finds about.html) is
+// served, or redirected to the file's one URL, as it is unless a *forced* rule
+// matches; other paths take the first matching rule, and only then the
+// 404.html / single-page-app fallback.
 //   301/302/303/307/308  redirect; the query string is kept unless the destination has one
 //   200                  the destination's file in place
 //   404                  the destination's file with status 404
 // A rewrite is never followed by another rule, and its destination is parsed
-// like a request path. Header rules follow the requested path.
+// like a request path and served as a file (findFile: `/app/index.html` is that
+// file, never a redirect). Header rules follow the requested path.
 
-import { parsePath, pathKey, resolve } from "./paths.js";
+import { findFile, parsePath, pathKey, resolve } from "./paths.js";
 
 /**
  * @typedef {import("./paths.js").RequestPath} RequestPath
@@ -174,11 +177,11 @@ export function applyRules(manifest, path, query) {
       return { action: "redirect", status: rule.status, location: target };
     }
     // Parsing the destination again keeps the path checks between a rule and the files.
-    const rewritten = parsePath(target);
-    let served = resolve(manifest, rewritten);
-    if (served.outcome === "redirect") {
-      served = resolve(manifest, { segments: rewritten.segments, directory: true });
-    }
+    const destination = findFile(manifest, parsePath(target));
+    /** @type {Resolution} */
+    const served = destination
+      ? { outcome: "file", target: destination[0], entry: destination[1] }
+      : { outcome: "not found" };
     return { action: "serve", resolution: served, status: rule.status };
   }
   return { action: "none", resolution, status: 200 };

@@ -79,7 +79,7 @@ describe("serving", () => {
       assert.ok([400, 404].includes(got.status), `${target}: ${got.status}`);
       assert.doesNotMatch(got.text, /"deployment"|"files"/);
     }
-    const inside = await get(mf, site, "/docs/%2e%2e/index.html");
+    const inside = await get(mf, site, "/docs/%2e%2e/");
     assert.equal(inside.status, 200);
     assert.match(inside.text, /<h1>home<\/h1>/);
   });
@@ -124,7 +124,7 @@ describe("serving", () => {
     };
     await bucket.put(`blobs/${blob("b")}`, "tiny");
     await bucket.put("deployments/brokenblob23/manifest.json", JSON.stringify(manifest));
-    for (const target of ["/", "/short.html"]) {
+    for (const target of ["/", "/short"]) {
       const got = await get(mf, `brokenblob23.${BASE}`, target);
       assert.equal(got.status, 500, target);
       assert.match(got.text, /Something went wrong/);

@@ -135,6 +135,9 @@ def test_a_vite_react_app_is_built_and_served(platform: RunningPlatform, git_htt
     status, headers, body = platform.fetch("vite.localhost", script.group(1).decode())
     assert status == 200 and headers["Content-Type"].startswith("text/javascript")
     assert b"Hello from the Vite React fixture" in body
+    # Vite's content-hashed name is recognized: cached for a year; the page revalidates.
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert platform.fetch("vite.localhost", "/")[1]["Cache-Control"].endswith("must-revalidate")
     # The build's own output is in the run's captured stdout, which the UI shows.
     captured = platform.state_dir.glob("dagster/storage/*/compute_logs/*.out")
     assert any("$ npm ci" in p.read_text() and "vite v" in p.read_text() for p in captured)

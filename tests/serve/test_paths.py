@@ -1,11 +1,20 @@
-"""URL path -> manifest entry: decoding once, refusing traversal, index and redirects."""
+"""URL path -> manifest entry: decoding once, refusing traversal, one URL per file, fallbacks."""
 
 from __future__ import annotations
 
 import pytest
 
 from deploy_platform.manifest import FileEntry, Manifest
-from serve.paths import BadPath, Outcome, RequestPath, not_found_page, parse_path, resolve
+from serve.paths import (
+    MAX_404_DEPTH,
+    BadPath,
+    Outcome,
+    RequestPath,
+    fallback_for,
+    find_file,
+    parse_path,
+    resolve,
+)
 
 
 def _manifest(*paths: str) -> Manifest:
@@ -92,17 +101,166 @@ def test_redirect_locations_are_re_encoded() -> None:
     assert resolve(site, parse_path("/x%3Fy")).target == "/x%3Fy/"
 
 
-def test_missing_paths_and_the_own_404_page() -> None:
+def test_missing_paths() -> None:
     assert resolve(SITE, parse_path("/nope")).outcome is Outcome.NOT_FOUND
     assert resolve(SITE, parse_path("/style.css/")).outcome is Outcome.NOT_FOUND
-    assert resolve(SITE, parse_path("/index")).outcome is Outcome.NOT_FOUND
-    assert not_found_page(SITE) is None
-    with_page = _manifest("/index.html", "/404.html")
-    assert not_found_page(with_page) is with_page.files["/404.html"]
+    assert resolve(SITE, parse_path("/about/index.html/")).outcome is Outcome.NOT_FOUND
+
+
+def _outcome(site: Manifest, raw: str) -> tuple[str, str]:
+    result = resolve(site, parse_path(raw))
+    return result.outcome.value, result.target
+
+
+CLEAN = _manifest(
+    "/index.html",
+    "/about.html",
+    "/docs/index.html",
+    "/docs/intro.html",
+    "/both",
+    "/both.html",
+    "/blog.html",
+    "/blog/index.html",
+    "/x.html.html",
+    "/..html",
+    "/style.css",
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "outcome"),
+    [
+        # clean URLs: /P finds P.html and serves it; P.html redirects to /P
+        ("/about", ("file", "/about.html")),
+        ("/about.html", ("redirect", "/about")),
+        ("/about/", ("redirect", "/about")),
+        ("/docs/intro", ("file", "/docs/intro.html")),
+        ("/docs/intro/", ("redirect", "/docs/intro")),
+        # directories end with a slash
+        ("/", ("file", "/index.html")),
+        ("/index.html", ("redirect", "/")),
+        ("/index", ("redirect", "/")),
+        ("/docs", ("redirect", "/docs/")),
+        ("/docs/", ("file", "/docs/index.html")),
+        ("/docs/index.html", ("redirect", "/docs/")),
+        ("/docs/index", ("redirect", "/docs/")),
+        # /blog.html and /blog/index.html: /blog is the page, /blog/ the directory
+        ("/blog", ("file", "/blog.html")),
+        ("/blog/", ("file", "/blog/index.html")),
+        ("/blog.html", ("redirect", "/blog")),
+        # a file at /both and one at /both.html: each keeps its own URL, no loop
+        ("/both", ("file", "/both")),
+        ("/both.html", ("file", "/both.html")),
+        ("/both/", ("redirect", "/both.html")),
+        # a clean URL is only taken where it would find the same file
+        ("/x.html", ("file", "/x.html.html")),
+        ("/x.html.html", ("redirect", "/x.html")),
+        ("/..html", ("file", "/..html")),  # its clean URL `/.` is no URL at all
+        ("/style.css", ("file", "/style.css")),
+    ],
+)
+def test_one_url_per_file(raw: str, outcome: tuple[str, str]) -> None:
+    assert _outcome(CLEAN, raw) == outcome
+
+
+@pytest.mark.parametrize("key", sorted(CLEAN.files))
+def test_a_redirect_is_followed_by_the_same_file_never_another_redirect(key: str) -> None:
+    # Every spelling that finds the file leads, in at most one redirect, to an
+    # answer that serves the file it found: no loop, no chain.
+    stem = key.removesuffix(".html")
+    for raw in {key, key + "/", stem, stem + "/", key.removesuffix("index.html")}:
+        try:
+            path = parse_path(raw)
+        except BadPath:
+            continue  # `/.` for /..html
+        first = resolve(CLEAN, path)
+        if first.outcome is not Outcome.REDIRECT:
+            continue
+        second = resolve(CLEAN, parse_path(first.target))
+        assert second.outcome is Outcome.FILE, (raw, first.target)
+        assert find_file(CLEAN, path) == (second.target, second.entry), raw
+
+
+def test_find_file_never_redirects() -> None:
+    # What a rewrite rule's destination uses: `/docs/index.html` is that file.
+    assert find_file(CLEAN, parse_path("/docs/index.html")) == (
+        "/docs/index.html",
+        CLEAN.files["/docs/index.html"],
+    )
+    found = find_file(CLEAN, parse_path("/docs"))
+    assert found is not None and found[0] == "/docs/index.html"
+    assert find_file(CLEAN, parse_path("/nope")) is None
+
+
+NESTED = _manifest("/index.html", "/404.html", "/a/404.html", "/a/b/404.html", "/x/index.html")
+
+
+@pytest.mark.parametrize(
+    ("raw", "page"),
+    [
+        ("/a/b/c", "/a/b/404.html"),
+        ("/a/b/c/d/e", "/a/b/404.html"),
+        ("/a/b/", "/a/b/404.html"),
+        ("/a/b", "/a/404.html"),
+        ("/a/x.css", "/a/404.html"),
+        ("/x/y", "/404.html"),
+        ("/nope", "/404.html"),
+    ],
+)
+def test_the_nearest_404_html_answers_with_404(raw: str, page: str) -> None:
+    fallback = fallback_for(NESTED, parse_path(raw))
+    assert fallback is not None
+    assert (fallback.key, fallback.status) == (page, 404)
+
+
+SPA = _manifest("/index.html", "/assets/app-3f2a1c.js", "/admin/404.html")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["/settings/profile", "/settings/", "/route.html", "/old.HTM", "/v1.", "/assets/"],
+)
+def test_a_single_page_app_answers_its_routes_with_index_html(raw: str) -> None:
+    fallback = fallback_for(SPA, parse_path(raw))
+    assert fallback is not None
+    assert (fallback.key, fallback.status) == ("/index.html", 200)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["/assets/app-4e5f6a7b.js", "/favicon.ico", "/x.css", "/data.json", "/.env", "/u/jane.doe"],
+)
+def test_a_single_page_app_does_not_answer_missing_files(raw: str) -> None:
+    assert fallback_for(SPA, parse_path(raw)) is None
+
+
+def test_a_nested_404_html_still_wins_in_a_single_page_app() -> None:
+    for raw in ("/admin/users", "/admin/x.css"):
+        fallback = fallback_for(SPA, parse_path(raw))
+        assert fallback is not None
+        assert (fallback.key, fallback.status) == ("/admin/404.html", 404)
+
+
+def test_not_a_single_page_app() -> None:
+    # A top-level 404.html means the site has real 404s; without index.html there is no app.
+    assert fallback_for(_manifest("/page.html"), parse_path("/route")) is None
+    with_404 = fallback_for(_manifest("/index.html", "/404.html"), parse_path("/route"))
+    assert with_404 is not None and with_404.status == 404
+
+
+def test_the_404_html_search_is_bounded() -> None:
+    deep = "/".join(f"d{i}" for i in range(MAX_404_DEPTH + 5))
+    site = _manifest("/index.html", "/404.html", f"/{deep}/404.html")
+    fallback = fallback_for(site, parse_path(f"/{deep}/missing"))
+    assert fallback is not None and fallback.key == "/404.html"
+    shallow = "/".join(f"d{i}" for i in range(MAX_404_DEPTH))
+    site = _manifest("/index.html", "/404.html", f"/{shallow}/404.html")
+    fallback = fallback_for(site, parse_path(f"/{shallow}/x/y/z"))
+    assert fallback is not None and fallback.key == f"/{shallow}/404.html"
 
 
 def test_exact_keys_only() -> None:
-    assert resolve(SITE, parse_path("/a%20b.html")).target == "/a b.html"
+    assert resolve(SITE, parse_path("/a%20b")).target == "/a b.html"
     assert resolve(SITE, parse_path("/STYLE.CSS")).outcome is Outcome.NOT_FOUND
     literal = resolve(SITE, parse_path("/%252e%252e/x"))
     assert (literal.outcome, literal.target) == (Outcome.FILE, "/%2e%2e/x")

@@ -160,7 +160,7 @@ async def test_header_rules_apply_by_path_and_cannot_replace_the_platforms(
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert headers["X-Content-Type-Options"] == "nosniff"
-    _status, _body, headers = await fetch(edge, site_id, "/news/today.html")
+    _status, _body, headers = await fetch(edge, site_id, "/news/today")
     assert headers["X-Section"] == "news"
     assert headers["Cache-Control"] == "public, max-age=0, must-revalidate"
     # Header rules follow the requested path, not a rewrite's target.
@@ -173,7 +173,7 @@ async def test_a_site_without_rules_is_served_as_before(
 ) -> None:
     plain = new_deployment_id()
     write_deployment(store, plain, {"/index.html": b"plain", "/x.html": b"x"})
-    status, body, headers = await fetch(edge, plain, "/x.html")
+    status, body, headers = await fetch(edge, plain, "/x")
     assert (status, body) == (200, b"x")
     assert "X-Frame-Options" not in headers
 
@@ -228,8 +228,11 @@ async def test_vercel_json_rules_end_to_end(
     assert (status, headers["Location"]) == (308, "/new/a/b")
     status, _body, headers = await fetch(edge, deployment, "/temp")
     assert (status, headers["Location"]) == (307, "/index.html")
-    # Rewrites run after the file system: an existing file is served, anything else is the SPA.
-    status, body, headers = await fetch(edge, deployment, "/page.html")
+    # Rewrites run after the file system: an existing file is served (at its clean URL;
+    # /page.html redirects there), anything else is the SPA.
+    status, _body, headers = await fetch(edge, deployment, "/page.html")
+    assert (status, headers["Location"]) == (308, "/page")
+    status, body, headers = await fetch(edge, deployment, "/page")
     assert (status, body) == (200, b"page")
     assert headers["X-Robots-Hint"] == "vercel"
     status, body, _headers = await fetch(edge, deployment, "/some/client/route")

@@ -46,5 +46,6 @@ async def test_sites_are_served_from_s3(
         assert response.status == 200
         assert response.headers["Content-Length"] == str(len(big))
         assert hashlib.sha256(await response.read()).digest() == hashlib.sha256(big).digest()
-    async with edge.get("/missing", headers=headers) as response:
+    # No 404.html: a single-page app, but a missing file with an extension is a real 404.
+    async with edge.get("/missing.css", headers=headers) as response:
         assert response.status == 404

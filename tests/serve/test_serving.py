@@ -190,11 +190,19 @@ async def test_directories_serve_their_index(edge: TestClient[Any, Any], site_id
         200,
         SITE["/docs/guide/index.html"],
     )
-    assert (await fetch(edge, site_id, "/about/index.html"))[:2] == (
-        200,
-        SITE["/about/index.html"],
-    )
-    assert (await fetch(edge, site_id, "/a%20b.html"))[:2] == (200, SITE["/a b.html"])
+    assert (await fetch(edge, site_id, "/a%20b"))[:2] == (200, SITE["/a b.html"])
+
+
+async def test_index_and_html_names_redirect_to_their_one_url(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    for target, location in (
+        ("/about/index.html", "/about/"),
+        ("/index.html", "/"),
+        ("/a%20b.html", "/a%20b"),
+    ):
+        status, _, headers = await fetch(edge, site_id, target)
+        assert (status, headers["Location"]) == (308, location), target
 
 
 async def test_a_directory_without_slash_redirects(
@@ -217,11 +225,12 @@ async def test_missing_paths_get_the_sites_own_404_page(
     assert "ETag" not in headers
 
 
-async def test_missing_paths_without_404_html_get_the_platform_page(
+async def test_missing_paths_without_404_html_or_index_html_get_the_platform_page(
     edge: TestClient[Any, Any], store: LocalObjectStore
 ) -> None:
     bare = new_deployment_id()
-    write_deployment(store, bare, {"/index.html": b"bare"})
+    # With /index.html and no /404.html it would be a single-page app (test_not_found).
+    write_deployment(store, bare, {"/page.html": b"bare"})
     status, body, _ = await fetch(edge, bare, "/nope")
     assert status == 404 and PLATFORM_MARK in body
 
