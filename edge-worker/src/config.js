@@ -11,6 +11,8 @@ import { isValidLabel } from "./hosts.js";
  * @property {number} negativeTtlMs       how long "no such alias / manifest" is reused
  * @property {number} manifestCacheEntries manifests kept per isolate
  * @property {number} bodyCacheItemBytes  larger bodies are streamed, not cached
+ * @property {number} skewGraceMs         how long an alias's earlier deployments keep
+ *   serving their fingerprinted assets after it moved (0: never)
  */
 
 export const DEFAULTS = Object.freeze({
@@ -18,6 +20,7 @@ export const DEFAULTS = Object.freeze({
   NEGATIVE_TTL_SECONDS: 1,
   MANIFEST_CACHE_ENTRIES: 256,
   BODY_CACHE_ITEM_BYTES: 256 * 1024,
+  SKEW_GRACE_SECONDS: 12 * 3600, // as DP_EDGE_SKEW_GRACE_SECONDS (deploy_platform/skew.py)
 });
 
 /** The Worker cannot serve with this configuration; the message says what to fix. */
@@ -35,6 +38,9 @@ export function readConfig(env) {
   }
   if (env.ALIASES !== undefined && typeof env.ALIASES?.get !== "function") {
     throw new ConfigError("ALIASES must be a KV namespace binding ([[kv_namespaces]]), or left out");
+  }
+  if (env.DOMAINS !== undefined && typeof env.DOMAINS?.get !== "function") {
+    throw new ConfigError("DOMAINS must be a KV namespace binding ([[kv_namespaces]]), or left out");
   }
   const raw = env.BASE_DOMAIN;
   if (raw === undefined || raw === "") {
@@ -54,6 +60,7 @@ export function readConfig(env) {
     negativeTtlMs: 1000 * number(env, "NEGATIVE_TTL_SECONDS", { integer: false }),
     manifestCacheEntries: number(env, "MANIFEST_CACHE_ENTRIES", { integer: true, min: 1 }),
     bodyCacheItemBytes: number(env, "BODY_CACHE_ITEM_BYTES", { integer: true }),
+    skewGraceMs: 1000 * number(env, "SKEW_GRACE_SECONDS", { integer: false }),
   };
 }
 

@@ -3,10 +3,14 @@
 // bodies as the Python edge-origin (serve/handler.py), one step per module:
 //
 //   1. method       GET and HEAD only, else 405 with Allow       (responses)
-//   2. host         host -> deployment id or alias, else 404      (hosts)
+//   2. host         URL host -> deployment id, alias or custom
+//                   domain, else 404                              (hosts)
 //   3. path         decode and check the path, else 400           (paths)
-//   4. lookup       alias -> deployment -> manifest, else 404     (lookup)
+//   4. lookup       domain -> alias -> deployment -> manifest,
+//                   else 404                                      (lookup)
 //   5. resolve      file, index.html, redirect, 404 page; rules   (paths, rules)
+//      skew         a missing fingerprinted file from the alias's
+//                   earlier deployments within the grace period   (skew)
 //   6. conditional  If-None-Match -> 304                          (responses)
 //   7. body         Cache API for small bodies, R2 streams        (lookup)
 //
@@ -30,6 +34,7 @@ import {
   redirect,
 } from "./responses.js";
 import { applyRules, ruleHeaders } from "./rules.js";
+import { earlierFile } from "./skew.js";
 
 /**
  * Every binding and var the Worker reads (see wrangler.toml).
@@ -38,10 +43,12 @@ import { applyRules, ruleHeaders } from "./rules.js";
  *   (`deployments/<id>/manifest.json`, `blobs/<sha256>`, `aliases/<name>.json`)
  * @property {string} BASE_DOMAIN   sites are `<label>.<BASE_DOMAIN>`
  * @property {import("./lookup.js").KVNamespaceLike} [ALIASES]  optional KV: alias name -> pointer JSON
+ * @property {import("./lookup.js").KVNamespaceLike} [DOMAINS]  optional KV: hostname -> domain pointer JSON
  * @property {string} [ALIAS_TTL_SECONDS]       default 1
  * @property {string} [NEGATIVE_TTL_SECONDS]    default 1
  * @property {string} [MANIFEST_CACHE_ENTRIES]  default 256
  * @property {string} [BODY_CACHE_ITEM_BYTES]   default 262144
+ * @property {string} [SKEW_GRACE_SECONDS]      default 43200 (12 hours); 0 turns skew protection off
  */
 
 /** @typedef {{ waitUntil(promise: Promise<unknown>): void }} Context */
@@ -57,7 +64,7 @@ function lookupFor(env) {
   let lookup = lookups.get(env);
   if (!lookup) {
     const config = readConfig(env); // throws ConfigError, never cached
-    lookup = new DeploymentLookup(env.SITES, env.ALIASES, config);
+    lookup = new DeploymentLookup(env.SITES, env.ALIASES, config, Date.now, env.DOMAINS);
     lookups.set(env, lookup);
   }
   return lookup;
@@ -101,7 +108,8 @@ async function serve(request, url, lookup, ctx) {
   // 1. method
   if (!ALLOWED_METHODS.includes(request.method)) return methodNotAllowed();
 
-  // 2. host: request.url carries the Host the visitor sent
+  // 2. host: request.url carries the Host the visitor sent (Cloudflare sets it;
+  //    X-Forwarded-Host is never believed here)
   const site = siteForHost(url.host, lookup.config.baseDomain);
   if (site === null) return notFound();
 
@@ -124,6 +132,14 @@ async function serve(request, url, lookup, ctx) {
   const headers = ruleHeaders(manifest, path);
   const head = request.method === "HEAD";
   if (resolution.outcome === "not found") {
+    const earlier = await earlierFile(lookup, site, path, ctx);
+    if (earlier !== null) {
+      const { entry, rules } = earlier;
+      if (ifNoneMatchMatches(request.headers.get("If-None-Match"), etagFor(entry))) {
+        return notModified(entry, rules);
+      }
+      return fileResponse(entry, head ? null : await lookup.body(entry, ctx), 200, rules);
+    }
     const ownPage = notFoundPage(manifest);
     if (ownPage === null) return notFound();
     return fileResponse(ownPage, head ? null : await lookup.body(ownPage, ctx), 404, headers);

@@ -13,6 +13,7 @@ export const GOLDEN = JSON.parse(await readFile(join(here, "fixtures", "golden.j
 export const BASE = GOLDEN.base_domain;
 export const SITE_ID = "abcdefghij23";
 export const RULES_ID = "bcdefghijk45";
+export const OLD_ID = "cdefghijkl67"; // an earlier deployment of `docs` (skew protection)
 
 /** @param {string} dir @returns {AsyncGenerator<string>} */
 async function* walk(dir) {
@@ -24,7 +25,7 @@ async function* walk(dir) {
 }
 
 /**
- * A running Worker; `bindings` are its vars, `kv` adds the ALIASES namespace.
+ * A running Worker; `bindings` are its vars, `kv` adds the ALIASES and DOMAINS namespaces.
  * @param {{bindings?: Record<string, string>, kv?: boolean, fill?: boolean}} [options]
  */
 export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false, fill = true } = {}) {
@@ -36,7 +37,7 @@ export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false
     // src/ is plain ES modules (package.json "type": "module"); wrangler bundles them.
     modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
     r2Buckets: ["SITES"],
-    ...(kv ? { kvNamespaces: ["ALIASES"] } : {}),
+    ...(kv ? { kvNamespaces: ["ALIASES", "DOMAINS"] } : {}),
   });
   try {
     await mf.ready;
