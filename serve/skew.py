@@ -56,7 +56,12 @@ async def earlier_file_response(
         entry = manifest.files.get(path.key) if manifest is not None else None
         if manifest is None or entry is None:
             continue
-        headers = {**rule_headers(manifest, path), "Cache-Control": IMMUTABLE_CACHE_CONTROL}
+        headers = {
+            name: value
+            for name, value in rule_headers(manifest, path).items()
+            if name.lower() != "cache-control"
+        }
+        headers["Cache-Control"] = IMMUTABLE_CACHE_CONTROL
         conditions = request.headers.getall("If-None-Match", None)
         if conditions and if_none_match_matches(", ".join(conditions), etag_for(entry)):
             return not_modified_response(entry, headers)
