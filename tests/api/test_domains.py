@@ -137,8 +137,13 @@ async def test_a_look_alike_of_the_base_domain_is_an_ordinary_domain(
 @pytest.mark.parametrize(
     ("body", "status", "code", "field"),
     [
-        ({"hostname": "www.example.com", "project": "Bad Name"}, 400, "invalid_project", "project"),
-        ({"hostname": "www.example.com", "project": "abcdefghij23"}, 400, "invalid_project", "project"),
+        ({"hostname": "a.example.com", "project": "Bad Name"}, 400, "invalid_project", "project"),
+        (
+            {"hostname": "a.example.com", "project": "abcdefghij23"},
+            400,
+            "invalid_project",
+            "project",
+        ),
         ({"hostname": "www.example.com"}, 400, "missing_field", "project"),
         ({"project": "docs"}, 400, "missing_field", "hostname"),
         ({"hostname": 7, "project": "docs"}, 400, "invalid_type", "hostname"),
