@@ -525,11 +525,8 @@ def _run_domains(args: argparse.Namespace) -> int:
         if args.json:
             _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
         else:
-            _say(
-                sys.stdout,
-                f"{answer['hostname']} removed (it served project {answer['project']}; "
-                "its deployments are unchanged)",
-            )
+            served = f"it served project {answer['project']}; " if answer.get("project") else ""
+            _say(sys.stdout, f"{answer['hostname']} removed ({served}deployments are unchanged)")
         return EXIT_OK
     project = _check_project(args.project) if args.project else None
     answer = client.domains(project)

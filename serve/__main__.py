@@ -25,8 +25,8 @@ configuration (environment variables, shared with the rest of the platform):
                           (default: file://$DP_STATE_DIR/objects)
   DP_S3_ACCESS_KEY_ID, DP_S3_SECRET_ACCESS_KEY
                           S3/R2 credentials (default: boto3's usual chain)
-  DP_REDIS_URL            Redis holding the alias index; empty: aliases come
-                          from the object store only
+  DP_REDIS_URL            Redis holding the alias and domain index; empty:
+                          both come from the object store only
   DP_REDIS_PREFIX         Redis key prefix (default dp:)
   DP_BASE_DOMAIN          sites are <label>.DP_BASE_DOMAIN (default localhost)
   DP_EDGE_ALIAS_TTL_SECONDS       how long an alias answer is reused (default 1)

@@ -44,7 +44,7 @@ def test_add_list_remove(
 
     code, out, _ = run(capsys, "domains", "remove", "www.example.com", "--api", api)
     assert code == 0
-    assert "www.example.com removed (it served project docs" in out
+    assert out == "www.example.com removed (it served project docs; deployments are unchanged)\n"
     code, out, _ = run(capsys, "domains", "list", "--project", "docs", "--api", api)
     assert out == "no custom domains for project docs\n"
 
