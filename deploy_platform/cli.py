@@ -1,4 +1,4 @@
-"""The `deploy-platform` command: `up`, `deploy` and `status`.
+"""The `deploy-platform` command: `up`, `deploy`, `status` and `domains`.
 
 Exit codes (the same for every subcommand, so scripts can rely on them):
   0  done (deploy: the deployment is ready)
@@ -40,7 +40,12 @@ from deploy_platform.client import (
 )
 from deploy_platform.errors import DeploymentFailed
 from deploy_platform.ids import is_deployment_id
-from deploy_platform.names import MAX_PROJECT_NAME, InvalidName, validate_project_name
+from deploy_platform.names import (
+    MAX_PROJECT_NAME,
+    InvalidName,
+    normalize_hostname,
+    validate_project_name,
+)
 
 __all__ = [
     "EXIT_OK",
@@ -236,7 +241,53 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("id", metavar="ID", help="deployment id (12 characters, from `deploy`)")
     status.add_argument("--api", metavar="URL", help=api_help)
     status.add_argument("--json", action="store_true", help="print the record as JSON")
+    _add_domains_parser(commands, api_help)
     return parser
+
+
+def _add_domains_parser(commands: Any, api_help: str) -> None:
+    domains = commands.add_parser(
+        "domains",
+        help="map custom domains (www.example.com) to projects",
+        description=_wrap(
+            "A custom domain serves its project's production deployment and follows "
+            "it: every production deploy and rollback moves the domain too. Point the "
+            "domain's DNS at the edge (a CNAME to <project>.<base domain>, or the "
+            "edge's address). Names under the platform's base domain are its own and "
+            "cannot be mapped. Removing a domain leaves every deployment as it is."
+        ),
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = domains.add_subparsers(dest="domains_command", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="map a hostname to a project",
+        description="Map HOSTNAME to PROJECT's production deployment.",
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add.add_argument("hostname", metavar="HOSTNAME", help="for example www.example.com")
+    add.add_argument("--project", required=True, help="the project the domain serves")
+    listing = actions.add_parser(
+        "list",
+        help="show the mapped domains",
+        description="Show every mapped custom domain and its project.",
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing.add_argument("--project", help="only this project's domains")
+    remove = actions.add_parser(
+        "remove",
+        help="unmap a hostname (deployments stay)",
+        description="Stop serving HOSTNAME; the project and its deployments stay as they are.",
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    remove.add_argument("hostname", metavar="HOSTNAME")
+    for action in (add, listing, remove):
+        action.add_argument("--api", metavar="URL", help=api_help)
+        action.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
@@ -451,6 +502,47 @@ def _run_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_hostname(raw: str) -> str:
+    try:
+        return normalize_hostname(raw)
+    except InvalidName as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_domains(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.domains_command == "add":
+        hostname = _check_hostname(args.hostname)
+        answer = client.add_domain(hostname, _check_project(args.project))
+        if args.json:
+            _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
+        else:
+            _say(sys.stdout, f"{answer['hostname']} serves project {answer['project']}")
+        return EXIT_OK
+    if args.domains_command == "remove":
+        hostname = _check_hostname(args.hostname)
+        answer = client.remove_domain(hostname)
+        if args.json:
+            _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
+        else:
+            served = f"it served project {answer['project']}; " if answer.get("project") else ""
+            _say(sys.stdout, f"{answer['hostname']} removed ({served}deployments are unchanged)")
+        return EXIT_OK
+    project = _check_project(args.project) if args.project else None
+    answer = client.domains(project)
+    domains: list[dict[str, Any]] = list(answer.get("domains") or [])
+    if args.json:
+        _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
+    elif not domains:
+        _say(sys.stdout, "no custom domains" + (f" for project {project}" if project else ""))
+    else:
+        width = max(len("HOSTNAME"), *(len(str(d["hostname"])) for d in domains))
+        _say(sys.stdout, f"{'HOSTNAME'.ljust(width)}  PROJECT")
+        for domain in domains:
+            _say(sys.stdout, f"{str(domain['hostname']).ljust(width)}  {domain['project']}")
+    return EXIT_OK
+
+
 def _refusal_message(exc: ApiRefused) -> str:
     if exc.status == 401:
         return (
@@ -474,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_up(args)
         if args.command == "deploy":
             return _run_deploy(args)
+        if args.command == "domains":
+            return _run_domains(args)
         return _run_status(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -194,5 +194,16 @@ class ApiClient:
     def deployment(self, deployment_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/deployments/{urllib.parse.quote(deployment_id)}")
 
+    def add_domain(self, hostname: str, project: str) -> dict[str, Any]:
+        body = json.dumps({"hostname": hostname, "project": project}).encode()
+        return self._call("POST", "/api/domains", body=body, content_type="application/json")
+
+    def domains(self, project: str | None = None) -> dict[str, Any]:
+        query = {"project": project} if project is not None else None
+        return self._call("GET", "/api/domains", query=query)
+
+    def remove_domain(self, hostname: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/api/domains/{urllib.parse.quote(hostname, safe='')}")
+
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/api/health")

@@ -4,7 +4,9 @@ Hosts under the base domain D:
   `<id>.D`                       one immutable deployment
   `<project>.D`                  the project's production alias
   `<branch-slug>--<project>.D`   the branch's latest preview
-A DNS label is at most 63 characters (RFC 1035 section 2.3.4).
+and custom domains (`www.example.com`), whole hosts mapped to a project
+(`deploy_platform.domains`). A DNS label is at most 63 characters, a name at
+most 253 (RFC 1035 section 2.3.4).
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ __all__ = [
     "preview_alias",
     "production_alias",
     "is_valid_label",
+    "MAX_HOSTNAME",
+    "InvalidHostname",
+    "normalize_hostname",
+    "is_custom_hostname",
 ]
 
 MAX_LABEL = 63
 MAX_PROJECT_NAME = 32
+MAX_HOSTNAME = 253  # without the trailing dot
 _LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _PROJECT_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -35,8 +42,67 @@ class InvalidName(ValueError):
     """A project name, label or slug that breaks the naming rules."""
 
 
+class InvalidHostname(InvalidName):
+    """A custom domain that is not a DNS name the platform can serve."""
+
+
 def is_valid_label(label: str) -> bool:
     return bool(_LABEL_RE.match(label))
+
+
+def is_custom_hostname(host: str) -> bool:
+    """A lowercase name shaped like a custom domain: two or more DNS labels, not an IP.
+
+    `host` is already lowercase without port or trailing dot. An all-digit last
+    label is never a top-level domain (RFC 3696 section 2), so `10.0.0.1` is not one.
+    """
+    if not host or len(host) > MAX_HOSTNAME:
+        return False
+    labels = host.split(".")
+    return len(labels) >= 2 and not labels[-1].isdigit() and all(map(is_valid_label, labels))
+
+
+def normalize_hostname(raw: object) -> str:
+    """`WWW.Example.COM.` -> `www.example.com`; raises `InvalidHostname` saying what to fix."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidHostname("hostname must be a non-empty string like www.example.com")
+    text = raw.strip()
+    shown = repr(text[:80])
+    if not text.isascii():
+        raise InvalidHostname(
+            f"hostname {shown} has non-ASCII characters; give an internationalized "
+            "name in its ASCII form (xn--...)"
+        )
+    host = text.lower()
+    if host.endswith("."):
+        host = host[:-1]  # the fully qualified spelling names the same host
+    if "/" in host or "@" in host:
+        raise InvalidHostname(
+            f"hostname {shown} is not a bare hostname; give it without scheme, "
+            "user or path (www.example.com)"
+        )
+    if ":" in host or host.startswith("["):
+        raise InvalidHostname(f"hostname {shown} has a port or is an IPv6 address; give a DNS name")
+    if "*" in host:
+        raise InvalidHostname(
+            f"hostname {shown} is a wildcard; map each host (www.example.com) on its own"
+        )
+    if len(host) > MAX_HOSTNAME:
+        raise InvalidHostname(f"hostname {shown} is longer than {MAX_HOSTNAME} characters")
+    labels = host.split(".")
+    if len(labels) < 2:
+        raise InvalidHostname(
+            f"hostname {shown} has a single label; give a fully qualified name like www.example.com"
+        )
+    for label in labels:
+        if not is_valid_label(label):
+            raise InvalidHostname(
+                f"hostname {shown} has the label {label[:70]!r}, which is not a DNS label: "
+                f"1 to {MAX_LABEL} letters, digits or inner hyphens between the dots"
+            )
+    if labels[-1].isdigit():
+        raise InvalidHostname(f"hostname {shown} is an IP address; map a DNS name instead")
+    return host
 
 
 def validate_project_name(name: object) -> str:

@@ -9,7 +9,10 @@ Order matters, because readers (the edge-origin, the Worker) trust what they fin
    in the object store (the source of truth), then the Redis index, whose
    pub/sub message tells edge-origins to drop their cached lookup, then the
    optional `AliasIndexHook` (the Worker's KV index, `deploy_platform.cloudflare_kv`),
-   whose failures are its own business: they never fail the move.
+   whose failures are its own business: they never fail the move. The pointer
+   keeps the deployments it pointed at before (`history`, see
+   `deploy_platform.skew`), whose fingerprinted assets stay reachable for a grace
+   period so open tabs do not break.
 
 Routing rules (`deploy_platform.routing`) are read and checked before anything is
 uploaded, so bad rules fail the deployment with nothing stored and nothing live
@@ -42,6 +45,7 @@ from deploy_platform.manifest import (
     manifest_key,
 )
 from deploy_platform.routing import Redirect, Routes, RoutingError, load_routes
+from deploy_platform.skew import next_history
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 
@@ -304,7 +308,13 @@ def _write_alias(
     old_target = _str_or_none(old.get("deployment"))
     # Re-pointing at the same deployment keeps the history link it had.
     previous = _str_or_none(old.get("previous")) if old_target == deployment_id else old_target
-    pointer = {"deployment": deployment_id, "updated_at": time.time(), "previous": previous}
+    now = time.time()
+    pointer = {
+        "deployment": deployment_id,
+        "updated_at": now,
+        "previous": previous,
+        "history": next_history(old, deployment_id, now),
+    }
     store.put_bytes(
         alias_key(alias), json.dumps(pointer, sort_keys=True).encode(), "application/json"
     )

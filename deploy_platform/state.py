@@ -1,4 +1,4 @@
-"""Redis: the deployment queue, deployment records and the alias index.
+"""Redis: the deployment queue, deployment records, the alias and custom-domain index.
 
 Keys, all under one configurable prefix `P` (default `dp:`):
   P queue                 Stream; each entry has field `id` = deployment id.
@@ -7,6 +7,10 @@ Keys, all under one configurable prefix `P` (default `dp:`):
   P alias:<name>          Deployment id the alias points at (index of the
                           durable pointer `aliases/<name>.json` in the object store).
   P alias-changed         Pub/sub channel: the alias name, published on every move.
+  P domain:<hostname>     Project a custom domain serves (index of the durable
+                          pointer `domains/<hostname>.json`).
+  P domain-changed        Pub/sub channel: the hostname, published when it is
+                          added or removed.
   P claim:<id>            Which queue-sensor lane turned the id into a run request.
 
 The queue is a Stream read by the Dagster sensor with its cursor set to the last
@@ -149,6 +153,23 @@ class PlatformState:
 
     def get_alias(self, alias: str) -> str | None:
         raw = self.redis.get(self.key("alias", alias))
+        return raw.decode() if raw is not None else None
+
+    # -- custom domains --------------------------------------------------------------
+    def set_domain(self, hostname: str, project: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.key("domain", hostname), project)
+        pipe.publish(self.key("domain-changed"), hostname)
+        pipe.execute()
+
+    def delete_domain(self, hostname: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.key("domain", hostname))
+        pipe.publish(self.key("domain-changed"), hostname)
+        pipe.execute()
+
+    def get_domain(self, hostname: str) -> str | None:
+        raw = self.redis.get(self.key("domain", hostname))
         return raw.decode() if raw is not None else None
 
     def ping(self) -> bool:

@@ -25,8 +25,8 @@ configuration (environment variables, shared with the rest of the platform):
                           (default: file://$DP_STATE_DIR/objects)
   DP_S3_ACCESS_KEY_ID, DP_S3_SECRET_ACCESS_KEY
                           S3/R2 credentials (default: boto3's usual chain)
-  DP_REDIS_URL            Redis holding the alias index; empty: aliases come
-                          from the object store only
+  DP_REDIS_URL            Redis holding the alias and domain index; empty:
+                          both come from the object store only
   DP_REDIS_PREFIX         Redis key prefix (default dp:)
   DP_BASE_DOMAIN          sites are <label>.DP_BASE_DOMAIN (default localhost)
   DP_EDGE_ALIAS_TTL_SECONDS       how long an alias answer is reused (default 1)
@@ -34,6 +34,12 @@ configuration (environment variables, shared with the rest of the platform):
   DP_EDGE_MANIFEST_CACHE_ENTRIES  manifests kept in memory (default 256)
   DP_EDGE_BODY_CACHE_BYTES        memory for small bodies (default 67108864)
   DP_EDGE_BODY_CACHE_ITEM_BYTES   larger bodies are streamed (default 262144)
+  DP_EDGE_TRUSTED_PROXIES         comma-separated IPs/CIDRs whose X-Forwarded-Host
+                                  names the site (the last value of a list);
+                                  default empty: X-Forwarded-Host is ignored
+  DP_EDGE_SKEW_GRACE_SECONDS      how long fingerprinted assets of an alias's
+                                  earlier deployments stay reachable on it
+                                  (default 43200 = 12 hours; 0 turns it off)
 
 example:
   curl -H 'Host: <deployment-id>.localhost' http://127.0.0.1:8080/
@@ -46,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve published deployments by Host header: <id>.<base domain> is one "
             "deployment, <project>.<base domain> and <branch>--<project>.<base domain> "
-            "follow their aliases. Unknown hosts get a 404 page."
+            "follow their aliases, and a mapped custom domain follows its project's "
+            "production alias. Unknown hosts get a 404 page."
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

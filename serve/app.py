@@ -27,19 +27,28 @@ __all__ = ["create_app"]
 
 
 def create_app(
-    config: EdgeConfig, *, clock: Callable[[], float] = time.monotonic
+    config: EdgeConfig,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """The edge-origin app; `clock` (monotonic seconds) drives the alias and negative caches."""
+    """The edge-origin app.
+
+    `clock` (monotonic seconds) drives the alias and negative caches; `wall_clock`
+    (Unix seconds) measures the skew grace period against the alias pointers' stamps.
+    """
     app = web.Application()
     app[CONFIG] = config
-    app.cleanup_ctx.append(partial(_clients, clock=clock))
+    app.cleanup_ctx.append(partial(_clients, clock=clock, wall_clock=wall_clock))
     # Every method and path reaches the handler, so even 405s and odd paths get
     # the platform's pages rather than aiohttp's defaults.
     app.router.add_route("*", "/{path:.*}", handle)
     return app
 
 
-async def _clients(app: web.Application, *, clock: Callable[[], float]) -> AsyncIterator[None]:
+async def _clients(
+    app: web.Application, *, clock: Callable[[], float], wall_clock: Callable[[], float]
+) -> AsyncIterator[None]:
     """Open the store, Redis and the I/O threads at start-up; close them at shut-down."""
     config = app[CONFIG]
     executor = ThreadPoolExecutor(max_workers=config.io_threads, thread_name_prefix="edge-io")
@@ -57,7 +66,7 @@ async def _clients(app: web.Application, *, clock: Callable[[], float]) -> Async
     app[EXECUTOR] = executor
     app[STORE] = store
     app[STATE] = state
-    lookup = DeploymentLookup(store, state, executor, config, clock)
+    lookup = DeploymentLookup(store, state, executor, config, clock, wall_clock)
     app[LOOKUP] = lookup
     app[BODIES] = BodyReader(store, executor, config)
     follower = AliasFollower(config, lookup, loop) if state is not None else None

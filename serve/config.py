@@ -11,6 +11,13 @@ domain) the edge reads:
   DP_EDGE_MANIFEST_CACHE_ENTRIES manifests kept in memory; they are immutable (256)
   DP_EDGE_BODY_CACHE_BYTES       total bytes of small bodies kept in memory (64 MiB)
   DP_EDGE_BODY_CACHE_ITEM_BYTES  largest body that is cached instead of streamed (256 KiB)
+  DP_EDGE_TRUSTED_PROXIES        comma-separated IPs/CIDRs of proxies whose
+                                 X-Forwarded-Host is believed (empty: none; see
+                                 serve.hosts for which value of a list counts)
+  DP_EDGE_SKEW_GRACE_SECONDS     how long the fingerprinted assets of an alias's
+                                 earlier deployments stay reachable on it after it
+                                 moves (43200 = 12 hours; 0 turns it off; see
+                                 deploy_platform.skew)
 
 A bad value fails at start-up with a message naming the variable.
 """
@@ -25,6 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from deploy_platform.names import is_valid_label
 from deploy_platform.settings import Settings
+from deploy_platform.skew import DEFAULT_GRACE_SECONDS
+from serve.hosts import IPNetwork, parse_trusted_proxies
 
 __all__ = ["EdgeConfig", "EdgeConfigError", "redacted_url"]
 
@@ -64,8 +73,17 @@ class EdgeConfig:
     body_cache_item_bytes: int = BODY_CACHE_ITEM_BYTES
     chunk_size: int = 256 * KIB
     io_threads: int = 8
+    #: Peers whose X-Forwarded-Host names the site (IPs or CIDRs, as text).
+    trusted_proxies: tuple[str, ...] = ()
+    skew_grace_seconds: float = DEFAULT_GRACE_SECONDS
+    trusted_networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        try:
+            networks = parse_trusted_proxies(self.trusted_proxies)
+        except ValueError as exc:
+            raise EdgeConfigError(f"DP_EDGE_TRUSTED_PROXIES: {exc}") from None
+        object.__setattr__(self, "trusted_networks", networks)
         base = self.base_domain.lower().rstrip(".")
         object.__setattr__(self, "base_domain", base)
         if not base or not all(is_valid_label(label) for label in base.split(".")):
@@ -75,7 +93,12 @@ class EdgeConfig:
             )
         if not self.storage_url:
             raise EdgeConfigError("no storage URL (DP_STORAGE_URL: file:///path or s3://bucket)")
-        for name in ("alias_ttl_seconds", "negative_ttl_seconds", "redis_retry_seconds"):
+        for name in (
+            "alias_ttl_seconds",
+            "negative_ttl_seconds",
+            "redis_retry_seconds",
+            "skew_grace_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise EdgeConfigError(f"{name} must be zero or more")
         for name in ("manifest_cache_entries", "body_cache_bytes", "body_cache_item_bytes"):
@@ -106,6 +129,14 @@ class EdgeConfig:
             body_cache_item_bytes=_number(
                 env, "DP_EDGE_BODY_CACHE_ITEM_BYTES", int, BODY_CACHE_ITEM_BYTES
             ),
+            trusted_proxies=tuple(
+                part.strip()
+                for part in env.get("DP_EDGE_TRUSTED_PROXIES", "").split(",")
+                if part.strip()
+            ),
+            skew_grace_seconds=_number(
+                env, "DP_EDGE_SKEW_GRACE_SECONDS", float, DEFAULT_GRACE_SECONDS
+            ),
         )
 
     def describe(self) -> str:
@@ -114,7 +145,8 @@ class EdgeConfig:
         return (
             f"*.{self.base_domain} from {redacted_url(self.storage_url)}, "
             f"{redis if self.redis_url else 'no redis (aliases from the object store)'}, "
-            f"alias ttl {self.alias_ttl_seconds:g}s"
+            f"alias ttl {self.alias_ttl_seconds:g}s, skew grace {self.skew_grace_seconds:g}s, "
+            f"X-Forwarded-Host from {', '.join(self.trusted_proxies) or 'no one'}"
         )
 
 

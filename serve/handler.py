@@ -1,11 +1,14 @@
 """The request pipeline, one step per module, in the order they run.
 
   1. method       GET and HEAD only, else 405 with Allow
-  2. host         Host header -> deployment id or alias name, else 404   (hosts)
+  2. host         Host (or a trusted proxy's X-Forwarded-Host) ->
+                  deployment id, alias or custom domain, else 404        (hosts)
   3. path         decode and check the path, else 400                    (paths)
-  4. lookup       alias -> deployment -> manifest, else 404              (lookup)
+  4. lookup       domain -> alias -> deployment -> manifest, else 404    (lookup)
   5. resolve      path -> file, or 308 to its one URL (clean URLs)       (paths)
      rules        the deployment's redirects, rewrites, header rules     (rules)
+     skew         a missing fingerprinted file from the alias's earlier
+                  deployments, within the grace period                   (skew)
      fallback     nearest 404.html, a single-page app's index.html,
                   else the platform's 404 page                           (paths)
      headers      cache policy (immutable when fingerprinted), the       (headers,
@@ -28,7 +31,7 @@ from deploy_platform.storage import ObjectNotFound, ObjectStoreError
 from serve.appkeys import BODIES, CONFIG, LOOKUP
 from serve.bodies import BodyMismatch
 from serve.headers import answer_headers, cache_control_for, etag_for, if_none_match_matches
-from serve.hosts import site_for_host
+from serve.hosts import request_host, site_for_host
 from serve.lookup import BrokenSite
 from serve.paths import BadPath, Outcome, fallback_for, parse_path
 from serve.responses import (
@@ -41,6 +44,7 @@ from serve.responses import (
 )
 from serve.robots import robots_headers
 from serve.rules import RuleAction, apply_rules, rule_headers
+from serve.skew import earlier_file_response
 
 __all__ = ["handle"]
 
@@ -74,7 +78,14 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
         return page_response(405)
 
     # 2. host
-    site = site_for_host(request.host, app[CONFIG].base_domain)
+    config = app[CONFIG]
+    host = request_host(
+        request.host,
+        request.headers.getall("X-Forwarded-Host", ()),
+        request.remote,
+        config.trusted_networks,
+    )
+    site = site_for_host(host, config.base_domain)
     if site is None:
         return page_response(404)
 
@@ -101,6 +112,9 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
     if resolution.outcome is Outcome.FILE and resolution.entry is not None:
         key, entry = resolution.target, resolution.entry
     else:
+        earlier = await earlier_file_response(request, site, path, robots)
+        if earlier is not None:
+            return earlier
         fallback = fallback_for(manifest, path)
         if fallback is None:
             return page_response(404, robots)

@@ -4,24 +4,54 @@ Hosts under the base domain D (the naming rules live in `deploy_platform.names`)
   <id>.D                       one immutable deployment
   <project>.D                  the project's production alias
   <branch-slug>--<project>.D   the branch's latest preview
+Any other well-formed DNS name (two labels or more, not an IP address) may be a
+custom domain (`deploy_platform.domains`): a lookup decides.
 
 Everything else names no site and gets the platform's 404 page, never some
-default site: the bare base domain, nested subdomains, look-alike suffixes
-(`evillocalhost` is not under `localhost`), IP literals, non-ASCII or otherwise
-malformed names, labels longer than 63 characters.
+default site: the bare base domain, nested subdomains of D, single labels, IP
+literals, non-ASCII or otherwise malformed names, labels longer than 63
+characters. A look-alike suffix (`evillocalhost` is not under `localhost`) is no
+site of D's; it is only looked up as a custom domain, like any other name.
+
+Which Host counts: the Host header, unless the TCP peer is one of the configured
+trusted proxies (`DP_EDGE_TRUSTED_PROXIES`); then `X-Forwarded-Host`, if sent,
+wins. When a chain of proxies each appended a value (`a, b`), the last one is
+used: it is the one the trusted proxy itself added, while the earlier ones came
+from further away and could be anything a client wrote. From any other peer
+`X-Forwarded-Host` is ignored, so a visitor cannot pick another site with it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from deploy_platform.ids import is_deployment_id
-from deploy_platform.names import MAX_LABEL, InvalidName, branch_slug, is_valid_label
+from deploy_platform.names import (
+    MAX_LABEL,
+    InvalidName,
+    branch_slug,
+    is_custom_hostname,
+    is_valid_label,
+)
 from deploy_platform.names import validate_project_name as _validate_project_name
 
-__all__ = ["SiteKind", "Site", "normalize_host", "site_for_host", "site_for_label", "is_alias_name"]
+__all__ = [
+    "SiteKind",
+    "Site",
+    "IPNetwork",
+    "normalize_host",
+    "site_for_host",
+    "site_for_label",
+    "is_alias_name",
+    "parse_trusted_proxies",
+    "request_host",
+]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _MAX_HOST = 253  # RFC 1035 section 2.3.4, without the trailing dot
 _HOST_CHARS = re.compile(r"^[a-z0-9.-]+$")
@@ -32,11 +62,13 @@ _PREVIEW_SEPARATOR = "--"
 class SiteKind(StrEnum):
     DEPLOYMENT = "deployment"
     ALIAS = "alias"
+    #: A whole host mapped to a project; like the production alias it follows.
+    DOMAIN = "domain"
 
 
 @dataclass(frozen=True)
 class Site:
-    """What a host label names: a deployment id, or an alias to look up."""
+    """What a host names: a deployment id, an alias, or a custom domain (the hostname)."""
 
     kind: SiteKind
     name: str
@@ -69,7 +101,7 @@ def normalize_host(raw: str | None) -> str | None:
 
 
 def site_for_host(raw_host: str | None, base_domain: str) -> Site | None:
-    """The site a Host header names under `base_domain` (already normalized), or None."""
+    """The site a Host header names (`base_domain` already normalized), or None."""
     host = normalize_host(raw_host)
     if host is None:
         return None
@@ -77,6 +109,8 @@ def site_for_host(raw_host: str | None, base_domain: str) -> Site | None:
     # `localhost`, and the bare base domain (no label in front) is no site.
     suffix = "." + base_domain
     if not host.endswith(suffix):
+        if host != base_domain and is_custom_hostname(host):
+            return Site(SiteKind.DOMAIN, host)
         return None
     label = host[: -len(suffix)]
     if "." in label:
@@ -114,3 +148,48 @@ def _is_project_name(name: str) -> bool:
     except InvalidName:
         return False
     return True
+
+
+def parse_trusted_proxies(raw: str | Sequence[str]) -> tuple[IPNetwork, ...]:
+    """`"10.0.0.1, 10.1.0.0/16, ::1"` -> networks; raises ValueError naming a bad entry."""
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    networks = []
+    for item in (part.strip() for part in items):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or CIDR network (like 10.0.0.1 or 10.0.0.0/8)"
+            ) from None
+    return tuple(networks)
+
+
+def request_host(
+    host: str | None,
+    forwarded_hosts: Sequence[str],
+    peer: str | None,
+    trusted: Sequence[IPNetwork],
+) -> str | None:
+    """The Host that names the site: `X-Forwarded-Host` only from a trusted peer.
+
+    `forwarded_hosts` are the X-Forwarded-Host header lines in order; the last
+    comma-separated value of the last line is the one the peer added.
+    """
+    if not trusted or not forwarded_hosts or not _is_trusted(peer, trusted):
+        return host
+    last = forwarded_hosts[-1].rsplit(",", 1)[-1].strip()
+    return last or host
+
+
+def _is_trusted(peer: str | None, trusted: Sequence[IPNetwork]) -> bool:
+    if not peer:
+        return False  # a Unix socket or an unknown peer is nobody we trust
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket reports IPv4 peers this way
+    return any(address.version == net.version and address in net for net in trusted)

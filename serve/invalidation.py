@@ -1,11 +1,13 @@
-"""Forget a cached alias the moment it moves.
+"""Forget a cached alias or custom domain the moment it changes.
 
 Every alias move publishes the alias name on the Redis channel
-`<prefix>alias-changed` (`PlatformState.set_alias`). The edge listens there and
-drops its cached answer, so a new production deployment is served at once
-instead of after `alias_ttl_seconds`. The TTL stays the backstop: messages sent
-while the subscription is down (Redis restarting) are lost, so every time the
-subscription is confirmed, the whole alias cache is dropped.
+`<prefix>alias-changed` (`PlatformState.set_alias`), and every custom domain
+added or removed publishes the hostname on `<prefix>domain-changed`
+(`PlatformState.set_domain` / `delete_domain`). The edge listens on both and
+drops its cached answer, so a new production deployment or a new domain is
+served at once instead of after the TTL. The TTL stays the backstop: messages
+sent while the subscription is down (Redis restarting) are lost, so every time
+a subscription is confirmed, the whole alias and domain caches are dropped.
 
 The listener is a daemon thread with the blocking Redis client (like every
 other Redis call of the edge) that hands each name to the event loop; it polls
@@ -24,7 +26,7 @@ import redis
 from serve.config import EdgeConfig, redacted_url
 from serve.lookup import DeploymentLookup
 
-__all__ = ["AliasFollower", "alias_channel"]
+__all__ = ["AliasFollower", "alias_channel", "domain_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,13 @@ def alias_channel(prefix: str) -> str:
     return prefix + "alias-changed"
 
 
+def domain_channel(prefix: str) -> str:
+    """The channel `PlatformState.set_domain` publishes on (`state.key("domain-changed")`)."""
+    return prefix + "domain-changed"
+
+
 class AliasFollower:
-    """Subscribes to alias moves and tells the lookup on the event loop to forget them."""
+    """Subscribes to alias moves and domain changes; the lookup forgets them on its loop."""
 
     def __init__(
         self, config: EdgeConfig, lookup: DeploymentLookup, loop: asyncio.AbstractEventLoop
@@ -89,26 +96,43 @@ class AliasFollower:
     def _listen(self, client: redis.Redis[bytes]) -> None:
         pubsub = client.pubsub()
         try:
-            pubsub.subscribe(alias_channel(self._config.redis_prefix))
+            aliases = alias_channel(self._config.redis_prefix)
+            domains = domain_channel(self._config.redis_prefix)
+            pubsub.subscribe(aliases, domains)
+            confirmed: set[str] = set()
             while not self._stop.is_set():
                 message = pubsub.get_message(timeout=_POLL_SECONDS)
                 if message is None:
                     continue
+                channel = _text(message["channel"])
                 if message["type"] == "subscribe":
-                    self._hand_over(None)
-                    self.subscribed.set()
+                    self._hand_over(None, None)
+                    confirmed.add(channel)
+                    if confirmed >= {aliases, domains}:
+                        self.subscribed.set()
                 elif message["type"] == "message":
-                    data = message["data"]
-                    self._hand_over(data.decode() if isinstance(data, bytes) else str(data))
+                    name = _text(message["data"])
+                    if channel == domains:
+                        self._hand_over(None, name)
+                    else:
+                        self._hand_over(name, None)
         finally:
             pubsub.close()
 
-    def _hand_over(self, alias: str | None) -> None:
-        """Forget one alias (or all, for None) on the event loop that owns the caches."""
+    def _hand_over(self, alias: str | None, domain: str | None) -> None:
+        """Forget one alias or domain (or everything, for neither) on the caches' loop."""
+        lookup = self._lookup
         try:
-            if alias is None:
-                self._loop.call_soon_threadsafe(self._lookup.forget_aliases)
+            if alias is not None:
+                self._loop.call_soon_threadsafe(lookup.forget_alias, alias)
+            elif domain is not None:
+                self._loop.call_soon_threadsafe(lookup.forget_domain, domain)
             else:
-                self._loop.call_soon_threadsafe(self._lookup.forget_alias, alias)
+                self._loop.call_soon_threadsafe(lookup.forget_aliases)
+                self._loop.call_soon_threadsafe(lookup.forget_domains)
         except RuntimeError:  # the loop is closed: the app is gone
             self._stop.set()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -4,13 +4,21 @@ Aliases are read from Redis (`PlatformState.get_alias`), the index, and when
 Redis has no answer or cannot be reached, from the durable pointer
 `aliases/<name>.json` in the object store, the source of truth. An answer is
 reused for `alias_ttl_seconds`, so a moved alias is seen within that time.
+Custom domains go the same way one step earlier: hostname -> project
+(`PlatformState.get_domain`, else `domains/<hostname>.json`) -> the project's
+production alias, cached alike ("no such domain" for `negative_ttl_seconds`).
+
+Skew protection reads an alias pointer's `history` (`deploy_platform.skew`)
+only when a fingerprinted file is missing from the current deployment; it
+lives only in the store's pointer and is cached like the alias answer.
 
 A deployment exists exactly when its manifest does (publishing writes it last).
 Manifests never change, so they stay in a bounded LRU; "no manifest (yet)" and
 "no such alias" are remembered only for `negative_ttl_seconds`.
 
-When Redis is configured, `serve.invalidation` also drops a cached alias the
-moment the publisher announces its move; the TTL is the backstop.
+When Redis is configured, `serve.invalidation` also drops a cached alias (and
+its history) or domain the moment the platform announces the change; the TTL is
+the backstop.
 
 All blocking calls (Redis, the store, JSON parsing) run in the I/O executor.
 """
@@ -28,8 +36,11 @@ from typing import TypeVar
 
 import redis
 
+from deploy_platform.domains import InvalidDomainPointer, domain_key, parse_domain_pointer
 from deploy_platform.ids import is_deployment_id
 from deploy_platform.manifest import InvalidManifest, Manifest, alias_key, manifest_key
+from deploy_platform.names import InvalidName, production_alias, validate_project_name
+from deploy_platform.skew import Replaced, history_from_pointer, within_grace
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 from serve.cache import MISSING, LRUCache, SingleFlight, TTLCache
@@ -56,26 +67,61 @@ class DeploymentLookup:
         executor: Executor,
         config: EdgeConfig,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._state = state
         self._executor = executor
         self._config = config
         self._clock = clock
+        # Skew grace is measured against `replaced_at` in pointers: wall-clock seconds.
+        self._wall_clock = wall_clock
         self._aliases: TTLCache[str, str | None] = TTLCache(_NEGATIVE_ENTRIES, clock)
+        self._domains: TTLCache[str, str | None] = TTLCache(_NEGATIVE_ENTRIES, clock)
+        self._histories: TTLCache[str, tuple[Replaced, ...]] = TTLCache(_NEGATIVE_ENTRIES, clock)
         self._manifests: LRUCache[str, Manifest] = LRUCache(config.manifest_cache_entries)
         self._no_manifest: TTLCache[str, bool] = TTLCache(_NEGATIVE_ENTRIES, clock)
         self._alias_flight: SingleFlight[str, str | None] = SingleFlight()
+        self._domain_flight: SingleFlight[str, str | None] = SingleFlight()
+        self._history_flight: SingleFlight[str, tuple[Replaced, ...]] = SingleFlight()
         self._manifest_flight: SingleFlight[str, Manifest | None] = SingleFlight()
         self._redis_retry_at = 0.0
         # Bumped by every invalidation: a read that started before one must not
         # put its (possibly stale) answer into the cache after it.
         self._alias_epoch = 0
+        self._domain_epoch = 0
 
     async def deployment_for(self, site: Site) -> str | None:
         if site.kind is SiteKind.DEPLOYMENT:
             return site.name
-        return await self.alias(site.name)
+        alias = await self.alias_for(site)
+        return await self.alias(alias) if alias is not None else None
+
+    async def alias_for(self, site: Site) -> str | None:
+        """The alias an alias or custom-domain host follows; None for a deployment id."""
+        if site.kind is SiteKind.ALIAS:
+            return site.name
+        if site.kind is SiteKind.DOMAIN:
+            project = await self.domain(site.name)
+            return production_alias(project) if project is not None else None
+        return None
+
+    async def domain(self, hostname: str) -> str | None:
+        """The project a custom domain serves, or None when it is not mapped."""
+        cached = self._domains.get(hostname)
+        if cached is not MISSING:
+            return cached
+        return await self._domain_flight.run(hostname, partial(self._fetch_domain, hostname))
+
+    async def earlier_deployments(self, alias: str) -> list[str]:
+        """Deployments the alias pointed at before, still within the skew grace, newest first."""
+        grace = self._config.skew_grace_seconds
+        if grace <= 0:
+            return []
+        history = self._histories.get(alias)
+        if history is MISSING:
+            history = await self._history_flight.run(alias, partial(self._fetch_history, alias))
+        return within_grace(history, self._wall_clock(), grace)
 
     async def alias(self, name: str) -> str | None:
         """The deployment id the alias points at, or None when it points nowhere."""
@@ -96,14 +142,26 @@ class DeploymentLookup:
         )
 
     def forget_alias(self, name: str) -> None:
-        """Drop the cached answer for one alias (it moved)."""
+        """Drop the cached answer for one alias (it moved), and its history."""
         self._alias_epoch += 1
         self._aliases.discard(name)
+        self._histories.discard(name)
 
     def forget_aliases(self) -> None:
         """Drop every cached alias answer (moves may have been missed)."""
         self._alias_epoch += 1
         self._aliases.clear()
+        self._histories.clear()
+
+    def forget_domain(self, hostname: str) -> None:
+        """Drop the cached answer for one custom domain (added or removed)."""
+        self._domain_epoch += 1
+        self._domains.discard(hostname)
+
+    def forget_domains(self) -> None:
+        """Drop every cached custom-domain answer (changes may have been missed)."""
+        self._domain_epoch += 1
+        self._domains.clear()
 
     # -- fetching (on the loop: caching; in the executor: I/O) ----------------------
     async def _fetch_alias(self, name: str) -> str | None:
@@ -113,6 +171,21 @@ class DeploymentLookup:
             ttl = self._config.alias_ttl_seconds if target else self._config.negative_ttl_seconds
             self._aliases.put(name, target, ttl)
         return target
+
+    async def _fetch_domain(self, hostname: str) -> str | None:
+        epoch = self._domain_epoch
+        project = await self._blocking(self._read_domain, hostname)
+        if epoch == self._domain_epoch:
+            ttl = self._config.alias_ttl_seconds if project else self._config.negative_ttl_seconds
+            self._domains.put(hostname, project, ttl)
+        return project
+
+    async def _fetch_history(self, alias: str) -> tuple[Replaced, ...]:
+        epoch = self._alias_epoch
+        history = await self._blocking(self._read_history, alias)
+        if epoch == self._alias_epoch:
+            self._histories.put(alias, history, self._config.alias_ttl_seconds)
+        return history
 
     async def _fetch_manifest(self, deployment_id: str) -> Manifest | None:
         manifest = await self._blocking(self._read_manifest, deployment_id)
@@ -129,20 +202,25 @@ class DeploymentLookup:
     def _read_alias(self, name: str) -> str | None:
         return self._alias_from_redis(name) or self._alias_from_store(name)
 
-    def _alias_from_redis(self, name: str) -> str | None:
+    def _from_redis(self, read: Callable[[PlatformState], str | None]) -> str | None:
+        """One Redis read; None when Redis has no answer or is resting after a failure."""
         if self._state is None or self._clock() < self._redis_retry_at:
             return None
         try:
-            target = self._state.get_alias(name)
+            return read(self._state)
         except redis.RedisError as exc:
             retry = self._config.redis_retry_seconds
             self._redis_retry_at = self._clock() + retry
             log.warning(
-                "redis is unreachable (%s); reading aliases from the object store for the next %gs",
+                "redis is unreachable (%s); reading aliases and domains from the object "
+                "store for the next %gs",
                 exc,
                 retry,
             )
             return None
+
+    def _alias_from_redis(self, name: str) -> str | None:
+        target = self._from_redis(lambda state: state.get_alias(name))
         if target is not None and not is_deployment_id(target):
             log.error(
                 "redis alias %r holds %r, which is not a deployment id; "
@@ -171,6 +249,37 @@ class DeploymentLookup:
         if not isinstance(target, str) or not is_deployment_id(target):
             raise BrokenSite(f"alias pointer {key} names {target!r}, not a deployment id")
         return target
+
+    def _read_domain(self, hostname: str) -> str | None:
+        project = self._from_redis(lambda state: state.get_domain(hostname))
+        if project is not None:
+            try:
+                return validate_project_name(project)
+            except InvalidName:
+                log.error(
+                    "redis domain %r holds %r, which is not a project; reading the object store",
+                    hostname,
+                    project,
+                )
+        try:
+            raw = self._store.get_bytes(domain_key(hostname))
+        except ObjectNotFound:
+            return None
+        try:
+            return parse_domain_pointer(raw, hostname).project
+        except InvalidDomainPointer as exc:
+            raise BrokenSite(str(exc)) from exc
+
+    def _read_history(self, alias: str) -> tuple[Replaced, ...]:
+        try:
+            raw = self._store.get_bytes(alias_key(alias))
+        except ObjectNotFound:
+            return ()
+        try:
+            pointer = json.loads(raw)
+        except ValueError:
+            return ()  # the alias itself is broken; its lookup already says so
+        return history_from_pointer(pointer) if isinstance(pointer, dict) else ()
 
     def _read_manifest(self, deployment_id: str) -> Manifest | None:
         key = manifest_key(deployment_id)

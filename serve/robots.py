@@ -1,6 +1,6 @@
 """Which sites search engines are asked to leave out: `X-Robots-Tag: noindex`.
 
-Only a project's production host is meant to be found. A branch preview
+Only a project's production host (and its custom domains) is meant to be found. A branch preview
 (`<branch>--<project>.D`) is work in progress, and an immutable deployment URL
 (`<id>.D`) would compete with production for the same pages forever, so both
 carry `X-Robots-Tag: noindex` on every answer their deployment gives: files,
@@ -33,6 +33,8 @@ def is_indexable(site: Site) -> bool:
             return False
         case SiteKind.ALIAS:
             return _PREVIEW_SEPARATOR not in site.name
+        case SiteKind.DOMAIN:
+            return True  # a custom domain always shows its project's production
         case _:
             assert_never(site.kind)
 

@@ -17,6 +17,7 @@ from aiohttp.typedefs import Middleware
 
 from deploy_platform.api.auth import auth_middleware
 from deploy_platform.api.deployments import create_deployment, get_deployment
+from deploy_platform.api.domains import create_domain, delete_domain, get_domains
 from deploy_platform.api.errors import error_middleware
 from deploy_platform.api.health import health
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
@@ -106,5 +107,8 @@ def create_app(
     )
     app.router.add_post("/api/deployments", create_deployment)
     app.router.add_get("/api/deployments/{id}", get_deployment)
+    app.router.add_post("/api/domains", create_domain)
+    app.router.add_get("/api/domains", get_domains)
+    app.router.add_delete("/api/domains/{hostname}", delete_domain)
     app.router.add_get("/api/health", health)
     return app

@@ -13,6 +13,8 @@ import { isValidLabel } from "./hosts.js";
  * @property {number} bodyCacheItemBytes  larger bodies are streamed, not cached
  * @property {number} answerCacheSeconds  whole answers kept in the Cache API (0: none)
  * @property {URL | null} originUrl       where misses are forwarded (null: answered here)
+ * @property {number} skewGraceMs         how long an alias's earlier deployments keep
+ *   serving their fingerprinted assets after it moved (0: never)
  */
 
 export const DEFAULTS = Object.freeze({
@@ -21,6 +23,7 @@ export const DEFAULTS = Object.freeze({
   MANIFEST_CACHE_ENTRIES: 256,
   BODY_CACHE_ITEM_BYTES: 256 * 1024,
   ANSWER_CACHE_SECONDS: 3600,
+  SKEW_GRACE_SECONDS: 12 * 3600, // as DP_EDGE_SKEW_GRACE_SECONDS (deploy_platform/skew.py)
 });
 
 /** The Worker cannot serve with this configuration; the message says what to fix. */
@@ -38,6 +41,9 @@ export function readConfig(env) {
   }
   if (env.ALIASES !== undefined && typeof env.ALIASES?.get !== "function") {
     throw new ConfigError("ALIASES must be a KV namespace binding ([[kv_namespaces]]), or left out");
+  }
+  if (env.DOMAINS !== undefined && typeof env.DOMAINS?.get !== "function") {
+    throw new ConfigError("DOMAINS must be a KV namespace binding ([[kv_namespaces]]), or left out");
   }
   const raw = env.BASE_DOMAIN;
   if (raw === undefined || raw === "") {
@@ -59,6 +65,7 @@ export function readConfig(env) {
     bodyCacheItemBytes: number(env, "BODY_CACHE_ITEM_BYTES", { integer: true }),
     answerCacheSeconds: number(env, "ANSWER_CACHE_SECONDS", { integer: true }),
     originUrl: originUrl(env.ORIGIN_URL, baseDomain),
+    skewGraceMs: 1000 * number(env, "SKEW_GRACE_SECONDS", { integer: false }),
   };
 }
 

@@ -2,9 +2,14 @@
 //
 // Hosts under the base domain D: `<id>.D` (one immutable deployment),
 // `<project>.D` (production alias), `<branch-slug>--<project>.D` (preview).
+// Any other well-formed DNS name (two labels or more, not an IP address) may be
+// a custom domain mapped to a project: a lookup decides.
 // Everything else names no site and gets the platform's 404 page: the bare base
-// domain, nested subdomains, look-alike suffixes (`evilD` is not under `D`),
-// IP literals, malformed names, labels longer than 63 characters.
+// domain, nested subdomains of D, single labels, IP literals, malformed names,
+// labels longer than 63 characters. A look-alike suffix (`evilD` is not under
+// `D`) is only ever looked up as a custom domain, never as a site of D.
+// The host is always the request URL's (Cloudflare sets it from the visitor's
+// Host); X-Forwarded-Host is never read here.
 
 export const MAX_LABEL = 63;
 const MAX_PROJECT_NAME = 32;
@@ -17,7 +22,7 @@ const PORT = /^[0-9]{1,5}$/;
 // A slug in the form deploy_platform.names.branch_slug() produces.
 const SLUG_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
-/** @typedef {{kind: "deployment" | "alias", name: string}} Site */
+/** @typedef {{kind: "deployment" | "alias" | "domain", name: string}} Site */
 
 /** @param {string} value */
 export function isDeploymentId(value) {
@@ -64,10 +69,23 @@ export function siteForHost(rawHost, baseDomain) {
   // SECURITY: the suffix includes the dot, so `evilD` is not under `D`, and
   // the bare base domain (no label in front) is no site.
   const suffix = "." + baseDomain;
-  if (!host.endsWith(suffix)) return null;
+  if (!host.endsWith(suffix)) {
+    return host !== baseDomain && isCustomHostname(host) ? { kind: "domain", name: host } : null;
+  }
   const label = host.slice(0, -suffix.length);
   if (label.includes(".")) return null; // nested subdomains name nothing
   return siteForLabel(label);
+}
+
+/**
+ * A normalized name shaped like a custom domain: two labels or more, and an
+ * all-digit last label is never a top-level domain (so no IPv4 address).
+ * @param {string} host
+ */
+export function isCustomHostname(host) {
+  if (!host || host.length > MAX_HOST) return false;
+  const labels = host.split(".");
+  return labels.length >= 2 && !/^[0-9]+$/.test(labels[labels.length - 1]) && labels.every(isValidLabel);
 }
 
 /**
@@ -95,7 +113,7 @@ export function isAliasName(label) {
 }
 
 /** @param {string} name */
-function isProjectName(name) {
+export function isProjectName(name) {
   return (
     name.length > 0 &&
     name.length <= MAX_PROJECT_NAME &&

@@ -3,13 +3,16 @@
 // bodies as the Python edge-origin (serve/handler.py), one step per module:
 //
 //   1. method       GET and HEAD only, else 405 with Allow       (responses)
-//   2. host         host -> deployment id or alias, else 404      (hosts)
+//   2. host         URL host -> deployment id, alias or custom
+//                   domain, else 404                              (hosts)
 //   3. path         decode and check the path, else 400           (paths)
-//   4. lookup       alias -> deployment, else 404                 (lookup)
+//   4. lookup       domain -> alias -> deployment, else 404       (lookup)
 //      answers      a stored answer for this deployment?          (answercache)
 //      manifest     deployment -> manifest, else 404              (lookup)
 //   5. resolve      file, or 308 to its one URL (clean URLs)      (paths)
 //      rules        redirects, rewrites, header rules             (rules)
+//      skew         a missing fingerprinted file from the alias's
+//                   earlier deployments within the grace period   (skew)
 //      fallback     nearest 404.html, a single-page app's
 //                   index.html, else the platform's 404           (paths)
 //      headers      cache policy, header rules, X-Robots-Tag      (responses, robots)
@@ -24,6 +27,7 @@
 import { ConfigError, readConfig } from "./config.js";
 import { siteForHost } from "./hosts.js";
 import { BrokenSite, DeploymentLookup, NotInStore, StoreUnavailable } from "./lookup.js";
+import { uncacheable } from "./answercache.js";
 import { answerFromOrigin } from "./origin.js";
 import { BadPath, fallbackFor, parsePath, pathKey } from "./paths.js";
 import {
@@ -42,6 +46,7 @@ import {
 } from "./responses.js";
 import { robotsHeaders } from "./robots.js";
 import { applyRules, ruleHeaders } from "./rules.js";
+import { earlierFile, skewApplies } from "./skew.js";
 
 /**
  * Every binding and var the Worker reads (see wrangler.toml).
@@ -50,12 +55,14 @@ import { applyRules, ruleHeaders } from "./rules.js";
  *   (`deployments/<id>/manifest.json`, `blobs/<sha256>`, `aliases/<name>.json`)
  * @property {string} BASE_DOMAIN   sites are `<label>.<BASE_DOMAIN>`
  * @property {import("./lookup.js").KVNamespaceLike} [ALIASES]  optional KV: alias name -> pointer JSON
+ * @property {import("./lookup.js").KVNamespaceLike} [DOMAINS]  optional KV: hostname -> domain pointer JSON
  * @property {string} [ALIAS_TTL_SECONDS]       default 1
  * @property {string} [NEGATIVE_TTL_SECONDS]    default 1
  * @property {string} [MANIFEST_CACHE_ENTRIES]  default 256
  * @property {string} [BODY_CACHE_ITEM_BYTES]   default 262144
  * @property {string} [ANSWER_CACHE_SECONDS]    default 3600; 0: no answer cache
  * @property {string} [ORIGIN_URL]              optional: the edge-origin that answers R2's misses
+ * @property {string} [SKEW_GRACE_SECONDS]      default 43200 (12 hours); 0 turns skew protection off
  */
 
 /** @typedef {{ waitUntil(promise: Promise<unknown>): void }} Context */
@@ -71,7 +78,7 @@ function lookupFor(env) {
   let lookup = lookups.get(env);
   if (!lookup) {
     const config = readConfig(env); // throws ConfigError, never cached
-    lookup = new DeploymentLookup(env.SITES, env.ALIASES, config);
+    lookup = new DeploymentLookup(env.SITES, env.ALIASES, config, Date.now, env.DOMAINS);
     lookups.set(env, lookup);
   }
   return lookup;
@@ -118,7 +125,8 @@ async function serve(request, url, lookup, ctx) {
   // 1. method
   if (!ALLOWED_METHODS.includes(request.method)) return methodNotAllowed();
 
-  // 2. host: request.url carries the Host the visitor sent
+  // 2. host: request.url carries the Host the visitor sent (Cloudflare sets it;
+  //    X-Forwarded-Host is never believed here)
   const site = siteForHost(url.host, lookup.config.baseDomain);
   if (site === null) return notFound();
 
@@ -162,11 +170,29 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
   if (resolution.outcome === "file") {
     ({ target: key, entry } = resolution);
   } else {
+    const earlier = await earlierFile(lookup, site, path, ctx);
+    if (earlier !== null) {
+      // Depends on the clock and on other deployments: never stored as this deployment's answer.
+      const rules = answerHeaders(earlier.rules, robots);
+      if (ifNoneMatchMatches(request.headers.get("If-None-Match"), etagFor(earlier.entry))) {
+        return uncacheable(notModified(earlier.entry, rules));
+      }
+      const body = request.method === "HEAD" ? null : await lookup.body(earlier.entry, ctx);
+      return uncacheable(fileResponse(earlier.entry, body, 200, rules));
+    }
+    // This 404 would have been an earlier deployment's file within the grace
+    // period: it depends on the alias's history and the clock, so it is not stored.
+    const missing = skewApplies(site, path) ? uncacheable : (/** @type {Response} */ r) => r;
     const fallback = fallbackFor(manifest, path);
-    if (fallback === null) return notFound(robots);
+    if (fallback === null) return missing(notFound(robots));
     // A 404 rule whose page is missing still answers 404.
     ({ key, entry } = fallback);
     if (status === 200) status = fallback.status;
+    if (status !== 200) {
+      const headers = answerHeaders(ruleHeaders(manifest, path), robots);
+      const body = request.method === "HEAD" ? null : await lookup.body(entry, ctx);
+      return missing(fileResponse(entry, body, status, headers));
+    }
   }
   const headers = answerHeaders(
     [["Cache-Control", cacheControlFor(pathKey(path), key)]],
@@ -175,7 +201,7 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
   );
   const head = request.method === "HEAD";
   if (status !== 200) {
-    // a 404 page is not the representation of this URL
+    // a 404 rule's page is not the representation of this URL
     return fileResponse(entry, head ? null : await lookup.body(entry, ctx), status, headers);
   }
 

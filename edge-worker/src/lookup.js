@@ -8,6 +8,12 @@
 // `aliasTtlMs` after it was read, so a moved alias is seen within that time.
 // Three answers: a deployment id, null (the pointer says "taken down"), or
 // undefined (R2 has no pointer: unknown here, perhaps not replicated yet).
+// Custom domains go the same way one step earlier: hostname -> project (the
+// optional KV namespace DOMAINS, key the hostname, value the same JSON as
+// `domains/<hostname>.json`; then R2) -> the project's production alias; an
+// unmapped domain is unknown here too (undefined).
+// Skew protection reads an alias pointer's `history` (src/skew.js) only when a
+// fingerprinted file is missing from the current deployment.
 // A deployment exists exactly when its manifest does (publishing writes it last).
 // Manifests and blobs never change: manifests stay in a per-isolate LRU and in
 // the data centre's Cache API; small blobs go to the Cache API too, and whole
@@ -16,7 +22,8 @@
 import { SharedAliasCache } from "./aliascache.js";
 import { AnswerCache } from "./answercache.js";
 import { compileRoutes } from "./rules.js";
-import { isDeploymentId } from "./hosts.js";
+import { isDeploymentId, isProjectName } from "./hosts.js";
+import { historyFromPointer } from "./skew.js";
 
 /**
  * @typedef {import("./config.js").Config} Config
@@ -48,6 +55,7 @@ export class BlobMissing extends BrokenSite {}
 export const manifestKey = (/** @type {string} */ id) => `deployments/${id}/manifest.json`;
 export const blobKey = (/** @type {string} */ sha256) => `blobs/${sha256}`;
 export const aliasKey = (/** @type {string} */ alias) => `aliases/${alias}.json`;
+export const domainKey = (/** @type {string} */ hostname) => `domains/${hostname}.json`;
 
 /**
  * A Map with a size bound; reads move an entry to the end, the oldest goes first.
@@ -127,26 +135,140 @@ export class DeploymentLookup {
    * @param {R2Reader} bucket
    * @param {KVNamespaceLike | undefined} aliases
    * @param {Config} config
-   * @param {() => number} [clock]  milliseconds
+   * @param {() => number} [clock]  Unix milliseconds (TTLs and the skew grace period)
+   * @param {KVNamespaceLike} [domains]  optional KV: hostname -> domain pointer JSON
    */
-  constructor(bucket, aliases, config, clock = Date.now) {
+  constructor(bucket, aliases, config, clock = Date.now, domains = undefined) {
     this.bucket = bucket;
     this.aliases = aliases;
+    this.domains = domains;
     this.config = config;
     this.clock = clock;
     /** @type {LRU<{target: string | null | undefined, until: number}>} */
     this.aliasCache = new LRU(NEGATIVE_ENTRIES);
     this.sharedAliases = new SharedAliasCache(edgeCache());
     this.answers = new AnswerCache(edgeCache(), config.answerCacheSeconds);
+    /** @type {LRU<{project: string | null, until: number}>} */
+    this.domainCache = new LRU(NEGATIVE_ENTRIES);
+    /** @type {LRU<{history: import("./skew.js").Replaced[], until: number}>} */
+    this.historyCache = new LRU(NEGATIVE_ENTRIES);
     /** @type {LRU<Manifest>} */
     this.manifests = new LRU(config.manifestCacheEntries);
     /** @type {LRU<number>} deployment id -> "no manifest" until */
     this.noManifest = new LRU(NEGATIVE_ENTRIES);
   }
 
-  /** @param {Site} site @param {WaitUntil} [ctx] */
+  /**
+   * @param {Site} site
+   * @param {WaitUntil} [ctx]
+   * @returns {Promise<string | null | undefined>}
+   */
   async deploymentFor(site, ctx) {
-    return site.kind === "deployment" ? site.name : this.alias(site.name, ctx);
+    if (site.kind === "deployment") return site.name;
+    const alias = await this.aliasFor(site);
+    if (alias === null) return undefined; // an unmapped domain: unknown here
+    return this.alias(alias, ctx);
+  }
+
+  /**
+   * The alias an alias or custom-domain host follows; null for a deployment id.
+   * @param {Site} site
+   * @returns {Promise<string | null>}
+   */
+  async aliasFor(site) {
+    if (site.kind === "alias") return site.name;
+    if (site.kind === "domain") return this.domain(site.name); // production alias = project
+    return null;
+  }
+
+  /**
+   * The project a custom domain serves, or null when it is not mapped.
+   * @param {string} hostname
+   * @returns {Promise<string | null>}
+   */
+  async domain(hostname) {
+    const now = this.clock();
+    const cached = this.domainCache.get(hostname);
+    if (cached && cached.until > now) return cached.project;
+    const project = (await this.domainFromKv(hostname)) ?? (await this.domainFromStore(hostname));
+    const ttl = project ? this.config.aliasTtlMs : this.config.negativeTtlMs;
+    this.domainCache.set(hostname, { project, until: now + ttl });
+    return project;
+  }
+
+  /** @param {string} hostname @returns {Promise<string | null>} */
+  async domainFromKv(hostname) {
+    if (!this.domains) return null;
+    let raw;
+    try {
+      raw = await this.domains.get(hostname);
+    } catch (error) {
+      console.warn(`KV DOMAINS could not be read (${error}); reading R2 instead`);
+      return null;
+    }
+    if (raw === null) return null;
+    const project = domainProject(raw);
+    if (project === null) {
+      console.error(`KV DOMAINS[${hostname}] holds ${JSON.stringify(raw)}, not a domain pointer; reading R2 instead`);
+    }
+    return project;
+  }
+
+  /** @param {string} hostname @returns {Promise<string | null>} */
+  async domainFromStore(hostname) {
+    const key = domainKey(hostname);
+    const object = await this.read(key);
+    if (object === null) return null;
+    const project = domainProject(await object.text());
+    if (project === null) throw new BrokenSite(`${key} names no valid project`);
+    return project;
+  }
+
+  /**
+   * Deployments the alias pointed at before, still within the skew grace, newest first.
+   * @param {string} alias
+   * @returns {Promise<string[]>}
+   */
+  async earlierDeployments(alias) {
+    const grace = this.config.skewGraceMs;
+    if (grace <= 0) return [];
+    const now = this.clock();
+    let cached = this.historyCache.get(alias);
+    if (!cached || cached.until <= now) {
+      cached = { history: await this.history(alias), until: now + this.config.aliasTtlMs };
+      this.historyCache.set(alias, cached);
+    }
+    return cached.history
+      .filter((entry) => now < (entry.replacedAt * 1000) + grace)
+      .map((entry) => entry.deployment);
+  }
+
+  /**
+   * The alias pointer's history (KV first, it holds the same JSON; then R2);
+   * anything unreadable is no history (the alias lookup itself reports damage).
+   * @param {string} alias
+   */
+  async history(alias) {
+    /** @type {string | null} */
+    let raw = null;
+    if (this.aliases) {
+      try {
+        raw = await this.aliases.get(alias);
+      } catch {
+        raw = null;
+      }
+      if (raw !== null && pointerTarget(raw) === undefined) raw = null;
+    }
+    if (raw === null) {
+      const object = await this.read(aliasKey(alias));
+      raw = object === null ? null : await object.text();
+    }
+    if (raw === null) return [];
+    try {
+      return historyFromPointer(JSON.parse(raw));
+    } catch {
+      return [];
+    }
   }
 
   /**
@@ -305,6 +427,21 @@ function pointerTarget(raw) {
     return target === null || typeof target === "string" ? target : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The project of a domain pointer's JSON (`{"project": "docs", "created_at": ...}`), or null.
+ * @param {string} raw
+ * @returns {string | null}
+ */
+function domainProject(raw) {
+  try {
+    const pointer = JSON.parse(raw);
+    const project = pointer?.project;
+    return typeof project === "string" && isProjectName(project) ? project : null;
+  } catch {
+    return null;
   }
 }
 

@@ -22,6 +22,8 @@ export function isIndexable(site) {
       return false;
     case "alias":
       return !site.name.includes(PREVIEW_SEPARATOR);
+    case "domain":
+      return true; // a custom domain always shows its project's production
     default:
       throw new Error(`no robots decision for sites of kind ${JSON.stringify(site.kind)}`);
   }

@@ -50,6 +50,7 @@ describe("ORIGIN_URL", () => {
     ["a deployment id without a manifest in R2", `notyetthere2.${BASE}`, "/"],
     ["an alias pointing at a deployment without a manifest", `ghost.${BASE}`, "/a.css"],
     ["a blob missing from R2", `blobnotyet23.${BASE}`, "/late.txt"],
+    ["a custom domain R2 has no mapping for", "elsewhere.example", "/"],
   ]) {
     test(`${why} is answered by the origin, with the visitor's host in X-Forwarded-Host`, async () => {
       const got = await get(mf, host, target, {
@@ -87,7 +88,7 @@ describe("ORIGIN_URL", () => {
   for (const [why, host, target, method, status] of [
     ["a site's missing file (its own 404.html)", site, "/missing", "GET", 404],
     ["an alias R2 says was taken down", `down.${BASE}`, "/", "GET", 404],
-    ["a host outside BASE_DOMAIN", "elsewhere.example", "/", "GET", 404],
+    ["an IP address", "192.0.2.1", "/", "GET", 404],
     ["a malformed host", `a.b.${BASE}`, "/", "GET", 404],
     ["a bad path", site, "/a%00b", "GET", 400],
     ["a method other than GET and HEAD", `unknown.${BASE}`, "/", "POST", 405],

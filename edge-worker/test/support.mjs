@@ -17,6 +17,7 @@ export const GOLDEN = JSON.parse(await readFile(join(here, "fixtures", "golden.j
 export const BASE = GOLDEN.base_domain;
 export const SITE_ID = "abcdefghij23";
 export const RULES_ID = "bcdefghijk45";
+export const OLD_ID = "efghijklmn67"; // an earlier deployment of `docs` (skew protection)
 
 /** @param {string} dir @returns {AsyncGenerator<string>} */
 async function* walk(dir) {
@@ -33,7 +34,7 @@ async function* walk(dir) {
  */
 
 /**
- * A running Worker; `bindings` are its vars, `kv` adds the ALIASES namespace,
+ * A running Worker; `bindings` are its vars, `kv` adds the ALIASES and DOMAINS namespaces,
  * `probe` reads R2 through an R2Probe; the test then reaches the bucket as
  * `mf.getR2Bucket("RAW")` (else "SITES"). With `twin`, a second copy of the
  * Worker, `mf.getWorker("twin")`, shares the data centre's Cache API and the
@@ -49,7 +50,7 @@ export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false
     bindings,
     // src/ is plain ES modules (package.json "type": "module"); wrangler bundles them.
     modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
-    ...(kv ? { kvNamespaces: ["ALIASES"] } : {}),
+    ...(kv ? { kvNamespaces: ["ALIASES", "DOMAINS"] } : {}),
   };
   const mf = new Miniflare(
     probe

@@ -1,9 +1,10 @@
 // What the golden answers cannot show: configuration errors, the optional KV
-// alias index, alias moves, paths the runtime's URL parser rewrites, and a
-// store that breaks under a deployment.
+// alias and domain indexes, alias moves, domains added while serving, the skew
+// grace period measured against the clock, paths the runtime's URL parser
+// rewrites, and a store that breaks under a deployment.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { BASE, RULES_ID, SITE_ID, get, startWorker } from "./support.mjs";
+import { BASE, OLD_ID, RULES_ID, SITE_ID, get, startWorker } from "./support.mjs";
 
 const site = `${SITE_ID}.${BASE}`;
 
@@ -39,6 +40,8 @@ describe("configuration", () => {
     [{ BASE_DOMAIN: BASE, ORIGIN_URL: "https://user:pw@origin.example.com" }, /ORIGIN_URL .* without credentials/],
     [{ BASE_DOMAIN: BASE, ORIGIN_URL: "https://origin.example.com/sites" }, /ORIGIN_URL .* must not have a path/],
     [{ BASE_DOMAIN: BASE, ORIGIN_URL: `https://origin.${BASE}` }, /ORIGIN_URL .* is under BASE_DOMAIN pages.test/],
+    [{ BASE_DOMAIN: BASE, SKEW_GRACE_SECONDS: "-1" }, /SKEW_GRACE_SECONDS &quot;-1&quot; must be a number of at least 0/],
+    [{ BASE_DOMAIN: BASE, DOMAINS: "www.example.org" }, /DOMAINS must be a KV namespace binding/],
   ]) {
     test(`bad configuration ${JSON.stringify(bindings)} gets a 500 page naming the setting`, async () => {
       const mf = await startWorker({ bindings, fill: false });
@@ -163,5 +166,92 @@ describe("serving", () => {
       assert.equal(got.body.length, 256 * 1400);
       assert.equal(got.body[257], 1);
     }
+  });
+});
+
+describe("custom domains and skew protection", () => {
+  let mf;
+  before(async () => {
+    mf = await startWorker({ kv: true });
+  });
+  after(async () => {
+    await mf?.dispose();
+  });
+
+  /** Poll until `check` passes (caches expire after the 1 s TTLs), at most 5 s. */
+  async function eventually(host, target, check) {
+    let got;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      got = await get(mf, host, target);
+      if (check(got)) return got;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return got;
+  }
+
+  test("a domain in KV DOMAINS wins over R2, and a malformed KV value falls back to R2", async () => {
+    const kv = await mf.getKVNamespace("DOMAINS");
+    await kv.put("kv.example.net", JSON.stringify({ project: "feature-x--docs" }));
+    await kv.put("www.example.org", "garbage");
+    // feature-x--docs is no project name: a KV value naming it is refused, R2 has nothing.
+    assert.equal((await get(mf, "kv.example.net", "/")).status, 404);
+    await kv.put("kv2.example.net", JSON.stringify({ project: "docs", created_at: 1 }));
+    const fromKv = await get(mf, "kv2.example.net", "/");
+    assert.equal(fromKv.status, 200);
+    assert.match(fromKv.text, /<h1>home<\/h1>/);
+    const fallback = await get(mf, "www.example.org", "/");
+    assert.equal(fallback.status, 200);
+    assert.match(fallback.text, /<h1>home<\/h1>/);
+  });
+
+  test("a domain added to R2 while serving is served after the negative TTL", async () => {
+    assert.equal((await get(mf, "late.example.com", "/")).status, 404);
+    const bucket = await mf.getR2Bucket("SITES");
+    await bucket.put("domains/late.example.com.json", JSON.stringify({ project: "docs", created_at: 1 }));
+    const got = await eventually("late.example.com", "/", (r) => r.status === 200);
+    assert.equal(got.status, 200);
+    assert.match(got.text, /<h1>home<\/h1>/);
+  });
+
+  test("the skew grace period is measured from replaced_at against the clock", async () => {
+    const bucket = await mf.getR2Bucket("SITES");
+    const now = Date.now() / 1000;
+    const point = (replacedAt) =>
+      bucket.put(
+        "aliases/skewed.json",
+        JSON.stringify({ deployment: SITE_ID, history: [{ deployment: OLD_ID, replaced_at: replacedAt }] }),
+      );
+    await point(now - 13 * 3600); // past the default 12 hours
+    assert.equal((await get(mf, `skewed.${BASE}`, "/assets/old-7e8f9a.js")).status, 404);
+    await point(now - 60);
+    const got = await eventually(`skewed.${BASE}`, "/assets/old-7e8f9a.js", (r) => r.status === 200);
+    assert.equal(got.status, 200);
+    assert.equal(got.text, "console.log('old bundle');\n");
+    assert.equal(got.headers.get("cache-control"), "public, max-age=31536000, immutable");
+  });
+
+  test("a malformed history is ignored: the alias serves, an old asset is a 404", async () => {
+    const bucket = await mf.getR2Bucket("SITES");
+    await bucket.put(
+      "aliases/odd.json",
+      JSON.stringify({ deployment: SITE_ID, history: [{ deployment: "nope", replaced_at: "x" }, 7] }),
+    );
+    assert.equal((await get(mf, `odd.${BASE}`, "/")).status, 200);
+    assert.equal((await get(mf, `odd.${BASE}`, "/assets/old-7e8f9a.js")).status, 404);
+  });
+
+  test("SKEW_GRACE_SECONDS=0 turns skew protection off", async () => {
+    const off = await startWorker({ bindings: { BASE_DOMAIN: BASE, SKEW_GRACE_SECONDS: "0" } });
+    try {
+      assert.equal((await get(off, `docs.${BASE}`, "/assets/old-7e8f9a.js")).status, 404);
+      assert.equal((await get(off, `docs.${BASE}`, "/assets/app-3f2a1c.js")).status, 200);
+    } finally {
+      await off.dispose();
+    }
+  });
+
+  test("X-Forwarded-Host never chooses the site: the URL's host does", async () => {
+    const got = await get(mf, `${SITE_ID}.${BASE}`, "/", { headers: { "X-Forwarded-Host": `${RULES_ID}.${BASE}` } });
+    assert.match(got.text, /<h1>home<\/h1>/);
   });
 });

@@ -38,14 +38,23 @@ def edge_config(local_store_root: Path, redis_server: RedisServer, redis_prefix:
 def start_edge(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], edge_config: EdgeConfig
 ) -> EdgeFactory:
-    """Start an edge-origin on loopback: `await start_edge(alias_ttl_seconds=5, clock=c)`."""
+    """Start an edge-origin on loopback: `await start_edge(alias_ttl_seconds=5, clock=c)`.
+
+    `clock` drives the caches (monotonic), `wall_clock` the skew grace period.
+    """
 
     async def start(
-        clock: Callable[[], float] | None = None, **overrides: Any
+        clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] | None = None,
+        **overrides: Any,
     ) -> TestClient[Any, Any]:
         config = replace(edge_config, **overrides)
-        app = create_app(config, clock=clock) if clock is not None else create_app(config)
-        return await aiohttp_client(app)
+        clocks: dict[str, Callable[[], float]] = {}
+        if clock is not None:
+            clocks["clock"] = clock
+        if wall_clock is not None:
+            clocks["wall_clock"] = wall_clock
+        return await aiohttp_client(create_app(config, **clocks))
 
     return start
 

@@ -74,9 +74,7 @@ def test_labels_under_the_base_domain_name_sites(raw: str, site: Site) -> None:
     [
         "localhost",  # the bare base domain is not a site
         "localhost:8080",
-        "evillocalhost",  # a look-alike suffix without the dot
-        "docs.evillocalhost",
-        "docs.localhost.evil.com",
+        "evillocalhost",  # a look-alike suffix without the dot (and one label)
         "a.docs.localhost",  # nested subdomains name nothing
         f"x.{ID}.localhost",
         "a" * 64 + ".localhost",  # over-long label
@@ -89,11 +87,30 @@ def test_labels_under_the_base_domain_name_sites(raw: str, site: Site) -> None:
         "a" * 33 + ".localhost",  # longer than a project name may be
         "127.0.0.1",
         "127.0.0.1:8080",
-        f"{ID}.example.com",
+        "10.0.0.1",
+        "[::1]:8080",
+        "a..b.com",
+        "-a.example.com",
     ],
 )
 def test_other_hosts_name_no_site(raw: str) -> None:
     assert site_for_host(raw, "localhost") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "host"),
+    [
+        # SECURITY: a look-alike of the base domain is never one of its sites; it is
+        # only a candidate custom domain, looked up as the whole host.
+        ("docs.evillocalhost", "docs.evillocalhost"),
+        ("docs.localhost.evil.com", "docs.localhost.evil.com"),
+        (f"{ID}.example.com", f"{ID}.example.com"),
+        ("WWW.Example.COM.:8443", "www.example.com"),
+        ("example.com", "example.com"),
+    ],
+)
+def test_other_dns_names_are_custom_domain_candidates(raw: str, host: str) -> None:
+    assert site_for_host(raw, "localhost") == Site(SiteKind.DOMAIN, host)
 
 
 def test_a_multi_label_base_domain() -> None:
@@ -101,5 +118,11 @@ def test_a_multi_label_base_domain() -> None:
         SiteKind.ALIAS, "docs"
     )
     assert site_for_host("pages.example.com", "pages.example.com") is None
-    assert site_for_host("docs.example.com", "pages.example.com") is None
-    assert site_for_host("docs.xpages.example.com", "pages.example.com") is None
+    assert site_for_host("a.docs.pages.example.com", "pages.example.com") is None
+    # Outside the base domain a name can only be a custom domain, looked up whole.
+    assert site_for_host("docs.example.com", "pages.example.com") == Site(
+        SiteKind.DOMAIN, "docs.example.com"
+    )
+    assert site_for_host("docs.xpages.example.com", "pages.example.com") == Site(
+        SiteKind.DOMAIN, "docs.xpages.example.com"
+    )
