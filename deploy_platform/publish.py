@@ -1,8 +1,11 @@
 """Publishing a directory as an immutable deployment, and moving aliases (dagster-free).
 
 Order matters, because readers (the edge-origin, the Worker) trust what they find:
-1. every file body goes to `blobs/<sha256>`; bodies the store already holds are
-   not uploaded again (so a redeploy that changed one file uploads one body);
+1. every file body goes to `blobs/<sha256>`, and so does each precompressed
+   variant (Brotli, gzip; `deploy_platform.compression` says which files get
+   them), under its own sha256; bodies the store already holds are not uploaded
+   again (so a redeploy that changed one file uploads one body and its variants;
+   unchanged files are still compressed, to learn their variants' hashes);
 2. `deployments/<id>/manifest.json` is written LAST: a deployment without a
    manifest does not exist, so a half-published one is never served;
 3. aliases move only after that: first the durable pointer `aliases/<name>.json`
@@ -21,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +34,10 @@ from typing import Any
 
 from redis.lock import Lock
 
+from deploy_platform.compression import CompressedVariant, compress_file, is_compressible
 from deploy_platform.errors import UnsafeArchive
 from deploy_platform.manifest import (
+    BlobRef,
     FileEntry,
     Manifest,
     alias_key,
@@ -59,6 +65,8 @@ RULE_FILES = ("/_redirects", "/_headers")
 _MAX_RULE_FILE_BYTES = 1024 * 1024
 
 _UPLOAD_WORKERS = 8
+# What a variant blob is, for anyone reading the bucket directly (the edge does not ask).
+_VARIANT_CONTENT_TYPES = {"br": "application/x-brotli", "gzip": "application/gzip"}
 _HASH_CHUNK = 1024 * 1024
 # Held while an alias moves so that two deployments finishing together cannot
 # interleave their pointer and index writes; expires if the holder dies.
@@ -76,6 +84,13 @@ class PublishResult:
     files_reused: int
     bytes_reused: int
     manifest: Manifest
+    #: Precompressed variants (`deploy_platform.compression`): distinct variant
+    #: bodies in this deployment, their bytes, and how many of them were uploaded.
+    variants: int = 0
+    variant_bytes: int = 0
+    variants_uploaded: int = 0
+    variant_bytes_uploaded: int = 0
+    compress_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,13 +127,26 @@ def publish_directory(
             "/", f"{base_path}/", status=302, force=True, origin="package.json homepage"
         )
         routes = Routes((home, *routes.redirects), routes.headers)
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool,
+        tempfile.TemporaryDirectory(prefix="dp-variants-") as workdir,
+    ):
         files = list(pool.map(lambda item: _hash(*item), paths))
         first_by_blob: dict[str, _File] = {}
         for file in files:
             first_by_blob.setdefault(file.sha256, file)
-        missing = store.missing(blob_key(sha) for sha in first_by_blob)
+        compress_started = time.monotonic()
+        variants = _make_variants(pool, files, Path(workdir))
+        compress_seconds = time.monotonic() - compress_started
+        # A variant can equal a published body (a site that ships its own `x.js.br`).
+        unique_variants = {
+            v.sha256: v for vs in variants.values() for v in vs if v.sha256 not in first_by_blob
+        }
+        missing = store.missing(
+            [blob_key(sha) for sha in first_by_blob] + [blob_key(sha) for sha in unique_variants]
+        )
         to_upload = [f for sha, f in first_by_blob.items() if blob_key(sha) in missing]
+        variants_to_upload = [v for sha, v in unique_variants.items() if blob_key(sha) in missing]
         # list() drains the iterator so the first failed upload raises here.
         list(
             pool.map(
@@ -128,9 +156,17 @@ def publish_directory(
                 to_upload,
             )
         )
+        list(
+            pool.map(
+                lambda v: store.put_file(
+                    blob_key(v.sha256), v.path, _VARIANT_CONTENT_TYPES[v.encoding]
+                ),
+                variants_to_upload,
+            )
+        )
     manifest = Manifest(
         deployment=deployment_id,
-        files={f.url_path: FileEntry.for_blob(f.url_path, f.sha256, f.size) for f in files},
+        files={f.url_path: _entry(f, variants) for f in files},
         created_at=time.time(),
         routes=routes or None,
     )
@@ -145,7 +181,38 @@ def publish_directory(
         files_reused=len(files) - len(to_upload),
         bytes_reused=total_bytes - uploaded_bytes,
         manifest=manifest,
+        variants=len(unique_variants),
+        variant_bytes=sum(v.size for v in unique_variants.values()),
+        variants_uploaded=len(variants_to_upload),
+        variant_bytes_uploaded=sum(v.size for v in variants_to_upload),
+        compress_seconds=compress_seconds,
     )
+
+
+def _make_variants(
+    pool: ThreadPoolExecutor, files: list[_File], workdir: Path
+) -> dict[str, list[CompressedVariant]]:
+    """blob sha256 -> its compressed variants worth keeping; each body compressed once."""
+    candidates: dict[str, _File] = {}
+    for file in files:
+        if is_compressible(content_type_for(file.url_path)):
+            candidates.setdefault(file.sha256, file)
+    made = pool.map(
+        lambda f: compress_file(f.disk_path, f.size, content_type_for(f.url_path), workdir),
+        candidates.values(),
+    )
+    return dict(zip(candidates, made, strict=True))
+
+
+def _entry(file: _File, variants: Mapping[str, list[CompressedVariant]]) -> FileEntry:
+    # The same body can sit under a compressible and an incompressible name
+    # (`a.txt`, `a.bin`); only the compressible one is offered compressed.
+    encodings = (
+        {v.encoding: BlobRef(v.sha256, v.size) for v in variants.get(file.sha256, [])}
+        if is_compressible(content_type_for(file.url_path))
+        else {}
+    )
+    return FileEntry.for_blob(file.url_path, file.sha256, file.size, encodings)
 
 
 _BASE_PATH = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$")
