@@ -6,8 +6,10 @@
   4. lookup       alias -> deployment -> manifest, else 404              (lookup)
   5. resolve      path -> file, index.html, redirect, or the 404 page    (paths)
      rules        the deployment's redirects, rewrites, header rules     (rules)
-  6. conditional  If-None-Match -> 304                                   (headers)
-  7. body         small bodies from memory, large ones streamed          (bodies)
+  6. represent    Range/If-Range -> identity bytes, else Accept-Encoding
+                  picks identity or a precompressed variant      (ranges, encodings)
+  7. conditional  If-None-Match -> 304; a range past the end -> 416      (headers)
+  8. body         small bodies from memory, large ones streamed; 206     (bodies)
 
 A later step never runs for a request an earlier one refused, so a malformed
 host or path costs no Redis or store call. Failures on the platform's side map
@@ -23,16 +25,19 @@ from aiohttp import web
 from deploy_platform.storage import ObjectNotFound, ObjectStoreError
 from serve.appkeys import BODIES, CONFIG, LOOKUP
 from serve.bodies import BodyMismatch
+from serve.encodings import choose
 from serve.headers import etag_for, if_none_match_matches
 from serve.hosts import site_for_host
 from serve.lookup import BrokenSite
 from serve.paths import BadPath, Outcome, not_found_page, parse_path
+from serve.ranges import Unsatisfiable, requested_range
 from serve.responses import (
     ALLOWED_METHODS,
     StreamAborted,
     file_response,
     not_modified_response,
     page_response,
+    range_not_satisfiable_response,
     redirect_response,
 )
 from serve.rules import RuleAction, apply_rules, rule_headers
@@ -102,10 +107,34 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
     if status != 200:  # a 404 rule: its page is not the representation of this URL
         return await file_response(request, entry, app[BODIES], status=status, rules=headers)
 
-    # 6. conditional
-    conditions = request.headers.getall("If-None-Match", None)
-    if conditions and if_none_match_matches(", ".join(conditions), etag_for(entry)):
-        return not_modified_response(entry, headers)
+    # 6. representation: a range is of the identity body, else Accept-Encoding chooses
+    etag = etag_for(entry)
+    byte_range = requested_range(
+        request.method, _field(request, "Range"), _field(request, "If-Range"), etag, entry.size
+    )
+    chosen = choose(
+        entry, etag, _field(request, "Accept-Encoding"), identity_only=byte_range is not None
+    )
 
-    # 7. body
-    return await file_response(request, entry, app[BODIES], rules=headers)
+    # 7. conditional
+    conditions = _field(request, "If-None-Match")
+    if conditions and if_none_match_matches(conditions, chosen.etag):
+        return not_modified_response(entry, chosen, headers)
+    if isinstance(byte_range, Unsatisfiable):
+        return range_not_satisfiable_response(entry, chosen, headers)
+
+    # 8. body
+    return await file_response(
+        request,
+        entry,
+        app[BODIES],
+        rules=headers,
+        chosen=chosen,
+        byte_range=byte_range,
+    )
+
+
+def _field(request: web.Request, name: str) -> str | None:
+    """A header's value; repeated fields joined as one list (RFC 9110 section 5.3)."""
+    values = request.headers.getall(name, None)
+    return ", ".join(values) if values else None
