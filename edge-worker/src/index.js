@@ -7,13 +7,16 @@
 //   3. path         decode and check the path, else 400           (paths)
 //   4. lookup       alias -> deployment -> manifest, else 404     (lookup)
 //   5. resolve      file, index.html, redirect, 404 page; rules   (paths, rules)
-//   6. conditional  If-None-Match -> 304                          (responses)
-//   7. body         Cache API for small bodies, R2 streams        (lookup)
+//   6. represent    Range/If-Range -> identity bytes, else
+//                   Accept-Encoding picks a variant                (ranges, encodings)
+//   7. conditional  If-None-Match -> 304; range past the end -> 416 (responses)
+//   8. body         Cache API for small bodies, R2 streams (ranged) (lookup)
 //
 // A later step never runs for a request an earlier one refused, so a malformed
 // host or path costs no KV or R2 read.
 
 import { ConfigError, readConfig } from "./config.js";
+import { choose, clientAcceptEncoding } from "./encodings.js";
 import { siteForHost } from "./hosts.js";
 import { BrokenSite, DeploymentLookup, StoreUnavailable } from "./lookup.js";
 import { BadPath, notFoundPage, parsePath } from "./paths.js";
@@ -27,8 +30,10 @@ import {
   notFound,
   notModified,
   page,
+  rangeNotSatisfiable,
   redirect,
 } from "./responses.js";
+import { UNSATISFIABLE, requestedRange } from "./ranges.js";
 import { applyRules, ruleHeaders } from "./rules.js";
 
 /**
@@ -123,22 +128,35 @@ async function serve(request, url, lookup, ctx) {
   }
   const headers = ruleHeaders(manifest, path);
   const head = request.method === "HEAD";
+  const accept = clientAcceptEncoding(request);
   if (resolution.outcome === "not found") {
     const ownPage = notFoundPage(manifest);
     if (ownPage === null) return notFound();
-    return fileResponse(ownPage, head ? null : await lookup.body(ownPage, ctx), 404, headers);
+    const chosen = choose(ownPage, etagFor(ownPage), accept);
+    return fileResponse(ownPage, chosen, head ? null : await lookup.body(chosen.body, ctx), 404, headers);
   }
   const entry = resolution.entry;
   if (status !== 200) {
     // a 404 rule: its page is not the representation of this URL
-    return fileResponse(entry, head ? null : await lookup.body(entry, ctx), status, headers);
+    const chosen = choose(entry, etagFor(entry), accept);
+    return fileResponse(entry, chosen, head ? null : await lookup.body(chosen.body, ctx), status, headers);
   }
 
-  // 6. conditional
-  if (ifNoneMatchMatches(request.headers.get("If-None-Match"), etagFor(entry))) {
-    return notModified(entry, headers);
-  }
+  // 6. representation: a range is of the identity body, else Accept-Encoding chooses
+  const etag = etagFor(entry);
+  const range = requestedRange(
+    request.method, request.headers.get("Range"), request.headers.get("If-Range"), etag, entry.size,
+  );
+  const chosen = choose(entry, etag, accept, range !== null);
 
-  // 7. body
-  return fileResponse(entry, head ? null : await lookup.body(entry, ctx), 200, headers);
+  // 7. conditional
+  if (ifNoneMatchMatches(request.headers.get("If-None-Match"), chosen.etag)) {
+    return notModified(entry, chosen, headers);
+  }
+  if (range === UNSATISFIABLE) return rangeNotSatisfiable(entry, chosen, headers);
+  const byteRange = /** @type {import("./ranges.js").ByteRange | null} */ (range);
+
+  // 8. body
+  const body = head ? null : await lookup.body(chosen.body, ctx, byteRange ?? undefined);
+  return fileResponse(entry, chosen, body, 200, headers, byteRange);
 }
