@@ -21,7 +21,9 @@ gzip level 9 with a fixed header (no name, mtime 0), so the same input always
 gives the same bytes and therefore the same content-addressed blob.
 
 Files are compressed as streams into temporary files, never held whole in
-memory, and each variant's sha256 is computed while it is written.
+memory, and each variant's sha256 is computed while it is written. `SETTINGS`
+names all of the above; records of earlier results (`deploy_platform.variants`)
+are reused only while it is unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "MIN_SIZE",
     "MIN_SAVING",
     "BROTLI_MAX_QUALITY_LIMIT",
+    "SETTINGS",
     "CompressedVariant",
     "is_compressible",
     "compress_file",
@@ -51,6 +54,7 @@ MIN_SIZE = 1024
 #: A variant must be at most (1 - MIN_SAVING) of the identity size to be kept.
 MIN_SAVING = 0.05
 BROTLI_MAX_QUALITY_LIMIT = 1024 * 1024
+SETTINGS = f"br:q11<{BROTLI_MAX_QUALITY_LIMIT},q9;gzip:9;min:{MIN_SIZE};saving:{MIN_SAVING}"
 
 _CHUNK = 1024 * 1024
 # Media types (without parameters) that are worth compressing besides text/*.
@@ -79,10 +83,11 @@ _COMPRESSIBLE_TYPES = frozenset(
 
 @dataclass(frozen=True)
 class CompressedVariant:
-    """One compressed copy of a file, written to `path` (a temporary file)."""
+    """One compressed copy of a file: written to `path` (a temporary file), or
+    already stored (`path` None, known from a variant record)."""
 
     encoding: str
-    path: Path
+    path: Path | None
     sha256: str
     size: int
 
@@ -104,7 +109,7 @@ def compress_file(
         variant = _write_variant(source, encoding, _compressor(encoding, size), workdir)
         if variant.size <= size * (1 - MIN_SAVING):
             kept.append(variant)
-        else:
+        elif variant.path is not None:
             variant.path.unlink(missing_ok=True)
     return kept
 

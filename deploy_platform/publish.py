@@ -4,8 +4,9 @@ Order matters, because readers (the edge-origin, the Worker) trust what they fin
 1. every file body goes to `blobs/<sha256>`, and so does each precompressed
    variant (Brotli, gzip; `deploy_platform.compression` says which files get
    them), under its own sha256; bodies the store already holds are not uploaded
-   again (so a redeploy that changed one file uploads one body and its variants;
-   unchanged files are still compressed, to learn their variants' hashes);
+   again, and bodies compressed by an earlier publish are not compressed again
+   (`deploy_platform.variants` records what it gave), so a redeploy that changed
+   one file compresses one file and uploads it and its variants;
 2. `deployments/<id>/manifest.json` is written LAST: a deployment without a
    manifest does not exist, so a half-published one is never served;
 3. aliases move only after that: first the durable pointer `aliases/<name>.json`
@@ -34,7 +35,12 @@ from typing import Any
 
 from redis.lock import Lock
 
-from deploy_platform.compression import CompressedVariant, compress_file, is_compressible
+from deploy_platform.compression import (
+    MIN_SIZE,
+    CompressedVariant,
+    compress_file,
+    is_compressible,
+)
 from deploy_platform.errors import UnsafeArchive
 from deploy_platform.manifest import (
     BlobRef,
@@ -47,7 +53,8 @@ from deploy_platform.manifest import (
 )
 from deploy_platform.routing import Redirect, Routes, RoutingError, load_routes
 from deploy_platform.state import PlatformState
-from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError
+from deploy_platform.variants import read_variant_records, write_variant_records
 
 __all__ = [
     "PublishResult",
@@ -90,6 +97,9 @@ class PublishResult:
     variant_bytes: int = 0
     variants_uploaded: int = 0
     variant_bytes_uploaded: int = 0
+    #: Bodies compressed by this publish (the others' variants were known from
+    #: their records, `deploy_platform.variants`), and the time spent on variants.
+    files_compressed: int = 0
     compress_seconds: float = 0.0
 
 
@@ -136,7 +146,7 @@ def publish_directory(
         for file in files:
             first_by_blob.setdefault(file.sha256, file)
         compress_started = time.monotonic()
-        variants = _make_variants(pool, files, Path(workdir))
+        variants, compressed = _make_variants(store, pool, files, Path(workdir))
         compress_seconds = time.monotonic() - compress_started
         # A variant can equal a published body (a site that ships its own `x.js.br`).
         unique_variants = {
@@ -156,14 +166,8 @@ def publish_directory(
                 to_upload,
             )
         )
-        list(
-            pool.map(
-                lambda v: store.put_file(
-                    blob_key(v.sha256), v.path, _VARIANT_CONTENT_TYPES[v.encoding]
-                ),
-                variants_to_upload,
-            )
-        )
+        list(pool.map(lambda v: _put_variant(store, v), variants_to_upload))
+        write_variant_records(store, pool, compressed)
     manifest = Manifest(
         deployment=deployment_id,
         files={f.url_path: _entry(f, variants) for f in files},
@@ -185,23 +189,38 @@ def publish_directory(
         variant_bytes=sum(v.size for v in unique_variants.values()),
         variants_uploaded=len(variants_to_upload),
         variant_bytes_uploaded=sum(v.size for v in variants_to_upload),
+        files_compressed=len(compressed),
         compress_seconds=compress_seconds,
     )
 
 
 def _make_variants(
-    pool: ThreadPoolExecutor, files: list[_File], workdir: Path
-) -> dict[str, list[CompressedVariant]]:
-    """blob sha256 -> its compressed variants worth keeping; each body compressed once."""
+    store: ObjectStore, pool: ThreadPoolExecutor, files: list[_File], workdir: Path
+) -> tuple[dict[str, list[CompressedVariant]], dict[str, list[CompressedVariant]]]:
+    """(blob sha256 -> its variants worth keeping, the part of that compressed now).
+
+    Each body is compressed at most once, and not at all when a record of an
+    earlier publish names its variants and they are still stored.
+    """
     candidates: dict[str, _File] = {}
     for file in files:
-        if is_compressible(content_type_for(file.url_path)):
+        if file.size >= MIN_SIZE and is_compressible(content_type_for(file.url_path)):
             candidates.setdefault(file.sha256, file)
+    known = read_variant_records(store, pool, candidates)
+    todo = [f for sha, f in candidates.items() if sha not in known]
     made = pool.map(
-        lambda f: compress_file(f.disk_path, f.size, content_type_for(f.url_path), workdir),
-        candidates.values(),
+        lambda f: compress_file(f.disk_path, f.size, content_type_for(f.url_path), workdir), todo
     )
-    return dict(zip(candidates, made, strict=True))
+    compressed = {f.sha256: variants for f, variants in zip(todo, made, strict=True)}
+    return {**known, **compressed}, compressed
+
+
+def _put_variant(store: ObjectStore, variant: CompressedVariant) -> None:
+    if variant.path is None:  # known from a record, checked a moment ago, gone since
+        raise ObjectStoreError(
+            f"variant blob {blob_key(variant.sha256)} was deleted while publishing; publish again"
+        )
+    store.put_file(blob_key(variant.sha256), variant.path, _VARIANT_CONTENT_TYPES[variant.encoding])
 
 
 def _entry(file: _File, variants: Mapping[str, list[CompressedVariant]]) -> FileEntry:

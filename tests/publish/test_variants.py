@@ -13,9 +13,17 @@ import pytest
 
 from deploy_platform.compression import MIN_SIZE, is_compressible
 from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import BlobRef, FileEntry, InvalidManifest, Manifest, blob_key
+from deploy_platform.manifest import (
+    BlobRef,
+    FileEntry,
+    InvalidManifest,
+    Manifest,
+    blob_key,
+    manifest_key,
+)
 from deploy_platform.publish import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.variants import variants_key
 from tests.publish.test_publish import OrderedStore
 
 # Text that compresses well, above the size floor.
@@ -41,7 +49,7 @@ def test_compressible_files_get_brotli_and_gzip_variants_that_decompress_to_the_
 ) -> None:
     store = LocalObjectStore(local_store_root)
     result = publish_directory(
-        store, new_deployment_id(), site(tmp_path, {"app.js": SCRIPT, "site.css": STYLE})
+        store, new_deployment_id(), site(tmp_path / "site", {"app.js": SCRIPT, "site.css": STYLE})
     )
 
     for path, body in (("/app.js", SCRIPT), ("/site.css", STYLE)):
@@ -79,11 +87,11 @@ def test_files_that_would_not_gain_get_no_variants(
     tmp_path: Path, local_store_root: Path, name: str, body: bytes, why: str
 ) -> None:
     store = OrderedStore(local_store_root)
-    result = publish_directory(store, new_deployment_id(), site(tmp_path, {name: body}))
+    result = publish_directory(store, new_deployment_id(), site(tmp_path / "site", {name: body}))
 
     assert result.manifest.files["/" + name].encodings == {}, why
     assert result.variants == 0
-    assert len(store.writes) == 2  # the body and the manifest, nothing else
+    assert not [key for key in store.writes if key.startswith("blobs/")][1:]  # only the body
 
 
 def test_the_floor_is_inclusive(tmp_path: Path, local_store_root: Path) -> None:
@@ -92,7 +100,7 @@ def test_the_floor_is_inclusive(tmp_path: Path, local_store_root: Path) -> None:
     result = publish_directory(
         store,
         new_deployment_id(),
-        site(tmp_path, {"at.txt": body[:MIN_SIZE], "below.txt": body[: MIN_SIZE - 1]}),
+        site(tmp_path / "site", {"at.txt": body[:MIN_SIZE], "below.txt": body[: MIN_SIZE - 1]}),
     )
     assert sorted(result.manifest.files["/at.txt"].encodings) == ["br", "gzip"]
     assert result.manifest.files["/below.txt"].encodings == {}
@@ -103,7 +111,7 @@ def test_the_same_body_under_an_incompressible_name_is_offered_uncompressed(
 ) -> None:
     store = LocalObjectStore(local_store_root)
     result = publish_directory(
-        store, new_deployment_id(), site(tmp_path, {"a.txt": SCRIPT, "a.bin": SCRIPT})
+        store, new_deployment_id(), site(tmp_path / "site", {"a.txt": SCRIPT, "a.bin": SCRIPT})
     )
     assert sorted(result.manifest.files["/a.txt"].encodings) == ["br", "gzip"]
     assert result.manifest.files["/a.bin"].encodings == {}
@@ -127,12 +135,57 @@ def test_a_redeploy_does_not_upload_variants_the_store_already_holds(
 
     entry = result.manifest.files["/site.css"]
     expected = {blob_key(entry.blob)} | {blob_key(ref.blob) for ref in entry.encodings.values()}
-    assert set(store.writes[:-1]) == expected  # the changed file and its two variants only
-    assert len(store.writes) == 4
+    blobs = [key for key in store.writes if key.startswith("blobs/")]
+    assert sorted(blobs) == sorted(expected)  # the changed file and its two variants only
+    assert variants_key(sha(changed)) in store.writes  # and the record of what they are
+    assert store.writes[-1] == manifest_key(dep)
     assert (result.files_uploaded, result.variants_uploaded, result.variants) == (1, 2, 4)
-    # The unchanged file's manifest entry names the variants stored the first time.
+    # The unchanged file's manifest entry names the variants stored the first time,
+    # known from its record: only the changed file was compressed.
     unchanged = result.manifest.files["/app.js"]
     assert all(store.exists(blob_key(ref.blob)) for ref in unchanged.encodings.values())
+    assert result.files_compressed == 1
+
+
+def test_a_record_is_not_trusted_when_its_blobs_are_gone_or_its_settings_differ(
+    tmp_path: Path, local_store_root: Path
+) -> None:
+    store = LocalObjectStore(local_store_root)
+    root = site(tmp_path / "site", {"app.js": SCRIPT, "site.css": STYLE})
+    first = publish_directory(store, new_deployment_id(), root).manifest
+    assert store.exists(variants_key(sha(SCRIPT))) and store.exists(variants_key(sha(STYLE)))
+
+    store.delete(blob_key(first.files["/app.js"].encodings["br"].blob))
+    record = json.loads(store.get_bytes(variants_key(sha(STYLE))))
+    store.put_bytes(variants_key(sha(STYLE)), json.dumps({**record, "settings": "older"}).encode())
+    again = publish_directory(store, new_deployment_id(), root)
+
+    assert again.files_compressed == 2
+    assert again.variants_uploaded == 1  # the deleted one, made and stored again
+    assert again.manifest.files == first.files
+    assert store.exists(blob_key(first.files["/app.js"].encodings["br"].blob))
+
+
+@pytest.mark.parametrize("record", [b"not json", b"[]", b'{"settings": 1}', b"{}"])
+def test_an_unreadable_record_means_compressing_again(
+    tmp_path: Path, local_store_root: Path, record: bytes
+) -> None:
+    store = LocalObjectStore(local_store_root)
+    root = site(tmp_path / "site", {"app.js": SCRIPT})
+    first = publish_directory(store, new_deployment_id(), root).manifest
+    store.put_bytes(variants_key(sha(SCRIPT)), record)
+    again = publish_directory(store, new_deployment_id(), root)
+    assert again.files_compressed == 1
+    assert again.manifest.files == first.files
+
+
+def test_a_record_of_no_useful_variants_is_kept_too(tmp_path: Path, local_store_root: Path) -> None:
+    store = LocalObjectStore(local_store_root)
+    root = site(tmp_path / "site", {"random.txt": NOISE})
+    publish_directory(store, new_deployment_id(), root)
+    again = publish_directory(store, new_deployment_id(), root)
+    assert again.files_compressed == 0
+    assert again.manifest.files["/random.txt"].encodings == {}
 
 
 def test_variants_are_the_same_bytes_every_time(tmp_path: Path, local_store_root: Path) -> None:
