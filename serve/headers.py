@@ -9,6 +9,8 @@ declared type. A manifest entry's own `headers` are added, but can replace
 neither these nor the framing headers. The deployment's header rules (`_headers`,
 vercel.json, netlify.toml; `serve.rules`) come next: they may replace
 Cache-Control (a site knows which of its files never change), nothing else of ours.
+The representation's own headers (a precompressed variant's ETag,
+Content-Encoding and Vary) are set on top by `serve.encodings`.
 """
 
 from __future__ import annotations
