@@ -1,8 +1,12 @@
 """Publishing a directory as an immutable deployment, and moving aliases (dagster-free).
 
 Order matters, because readers (the edge-origin, the Worker) trust what they find:
-1. every file body goes to `blobs/<sha256>`; bodies the store already holds are
-   not uploaded again (so a redeploy that changed one file uploads one body);
+1. every file body goes to `blobs/<sha256>`, and so does each precompressed
+   variant (Brotli, gzip; `deploy_platform.compression` says which files get
+   them), under its own sha256; bodies the store already holds are not uploaded
+   again, and bodies compressed by an earlier publish are not compressed again
+   (`deploy_platform.variants` records what it gave), so a redeploy that changed
+   one file compresses one file and uploads it and its variants;
 2. `deployments/<id>/manifest.json` is written LAST: a deployment without a
    manifest does not exist, so a half-published one is never served;
 3. aliases move only after that: first the durable pointer `aliases/<name>.json`
@@ -26,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +40,15 @@ from typing import Any, Protocol
 
 from redis.lock import Lock
 
+from deploy_platform.compression import (
+    MIN_SIZE,
+    CompressedVariant,
+    compress_file,
+    is_compressible,
+)
 from deploy_platform.errors import UnsafeArchive
 from deploy_platform.manifest import (
+    BlobRef,
     FileEntry,
     Manifest,
     alias_key,
@@ -47,7 +59,8 @@ from deploy_platform.manifest import (
 from deploy_platform.routing import Redirect, Routes, RoutingError, load_routes
 from deploy_platform.skew import next_history
 from deploy_platform.state import PlatformState
-from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError
+from deploy_platform.variants import read_variant_records, write_variant_records
 
 __all__ = [
     "PublishResult",
@@ -66,6 +79,8 @@ RULE_FILES = ("/_redirects", "/_headers")
 _MAX_RULE_FILE_BYTES = 1024 * 1024
 
 _UPLOAD_WORKERS = 8
+# What a variant blob is, for anyone reading the bucket directly (the edge does not ask).
+_VARIANT_CONTENT_TYPES = {"br": "application/x-brotli", "gzip": "application/gzip"}
 _HASH_CHUNK = 1024 * 1024
 # Held while an alias moves so that two deployments finishing together cannot
 # interleave their pointer and index writes; expires if the holder dies.
@@ -83,6 +98,16 @@ class PublishResult:
     files_reused: int
     bytes_reused: int
     manifest: Manifest
+    #: Precompressed variants (`deploy_platform.compression`): distinct variant
+    #: bodies in this deployment, their bytes, and how many of them were uploaded.
+    variants: int = 0
+    variant_bytes: int = 0
+    variants_uploaded: int = 0
+    variant_bytes_uploaded: int = 0
+    #: Bodies compressed by this publish (the others' variants were known from
+    #: their records, `deploy_platform.variants`), and the time spent on variants.
+    files_compressed: int = 0
+    compress_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -119,13 +144,26 @@ def publish_directory(
             "/", f"{base_path}/", status=302, force=True, origin="package.json homepage"
         )
         routes = Routes((home, *routes.redirects), routes.headers)
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool,
+        tempfile.TemporaryDirectory(prefix="dp-variants-") as workdir,
+    ):
         files = list(pool.map(lambda item: _hash(*item), paths))
         first_by_blob: dict[str, _File] = {}
         for file in files:
             first_by_blob.setdefault(file.sha256, file)
-        missing = store.missing(blob_key(sha) for sha in first_by_blob)
+        compress_started = time.monotonic()
+        variants, compressed = _make_variants(store, pool, files, Path(workdir))
+        compress_seconds = time.monotonic() - compress_started
+        # A variant can equal a published body (a site that ships its own `x.js.br`).
+        unique_variants = {
+            v.sha256: v for vs in variants.values() for v in vs if v.sha256 not in first_by_blob
+        }
+        missing = store.missing(
+            [blob_key(sha) for sha in first_by_blob] + [blob_key(sha) for sha in unique_variants]
+        )
         to_upload = [f for sha, f in first_by_blob.items() if blob_key(sha) in missing]
+        variants_to_upload = [v for sha, v in unique_variants.items() if blob_key(sha) in missing]
         # list() drains the iterator so the first failed upload raises here.
         list(
             pool.map(
@@ -135,9 +173,11 @@ def publish_directory(
                 to_upload,
             )
         )
+        list(pool.map(lambda v: _put_variant(store, v), variants_to_upload))
+        write_variant_records(store, pool, compressed)
     manifest = Manifest(
         deployment=deployment_id,
-        files={f.url_path: FileEntry.for_blob(f.url_path, f.sha256, f.size) for f in files},
+        files={f.url_path: _entry(f, variants) for f in files},
         created_at=time.time(),
         routes=routes or None,
     )
@@ -152,7 +192,53 @@ def publish_directory(
         files_reused=len(files) - len(to_upload),
         bytes_reused=total_bytes - uploaded_bytes,
         manifest=manifest,
+        variants=len(unique_variants),
+        variant_bytes=sum(v.size for v in unique_variants.values()),
+        variants_uploaded=len(variants_to_upload),
+        variant_bytes_uploaded=sum(v.size for v in variants_to_upload),
+        files_compressed=len(compressed),
+        compress_seconds=compress_seconds,
     )
+
+
+def _make_variants(
+    store: ObjectStore, pool: ThreadPoolExecutor, files: list[_File], workdir: Path
+) -> tuple[dict[str, list[CompressedVariant]], dict[str, list[CompressedVariant]]]:
+    """(blob sha256 -> its variants worth keeping, the part of that compressed now).
+
+    Each body is compressed at most once, and not at all when a record of an
+    earlier publish names its variants and they are still stored.
+    """
+    candidates: dict[str, _File] = {}
+    for file in files:
+        if file.size >= MIN_SIZE and is_compressible(content_type_for(file.url_path)):
+            candidates.setdefault(file.sha256, file)
+    known = read_variant_records(store, pool, candidates)
+    todo = [f for sha, f in candidates.items() if sha not in known]
+    made = pool.map(
+        lambda f: compress_file(f.disk_path, f.size, content_type_for(f.url_path), workdir), todo
+    )
+    compressed = {f.sha256: variants for f, variants in zip(todo, made, strict=True)}
+    return {**known, **compressed}, compressed
+
+
+def _put_variant(store: ObjectStore, variant: CompressedVariant) -> None:
+    if variant.path is None:  # known from a record, checked a moment ago, gone since
+        raise ObjectStoreError(
+            f"variant blob {blob_key(variant.sha256)} was deleted while publishing; publish again"
+        )
+    store.put_file(blob_key(variant.sha256), variant.path, _VARIANT_CONTENT_TYPES[variant.encoding])
+
+
+def _entry(file: _File, variants: Mapping[str, list[CompressedVariant]]) -> FileEntry:
+    # The same body can sit under a compressible and an incompressible name
+    # (`a.txt`, `a.bin`); only the compressible one is offered compressed.
+    encodings = (
+        {v.encoding: BlobRef(v.sha256, v.size) for v in variants.get(file.sha256, [])}
+        if is_compressible(content_type_for(file.url_path))
+        else {}
+    )
+    return FileEntry.for_blob(file.url_path, file.sha256, file.size, encodings)
 
 
 _BASE_PATH = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$")

@@ -1,10 +1,13 @@
 """File bodies from the object store: small ones cached, large ones streamed.
 
 Bodies are content-addressed (`blobs/<sha256>`), so a cached body never goes
-stale and one cache entry serves every deployment that shares the file. Bodies
-above `body_cache_item_bytes` are never held whole: they are read in
-`chunk_size` pieces, each fetched in the I/O executor while the previous one is
-written to the client (aiohttp's write applies back-pressure).
+stale and one cache entry serves every deployment that shares the file; a
+precompressed variant is just another blob with its own entry. Bodies above
+`body_cache_item_bytes` are never held whole: they are read in `chunk_size`
+pieces, each fetched in the I/O executor while the previous one is written to
+the client (aiohttp's write applies back-pressure). A byte range of a large
+body is read from the store starting at its offset (`ObjectStore.iter_range`:
+a seek locally, a ranged GetObject on S3), never from the beginning.
 """
 
 from __future__ import annotations
@@ -13,13 +16,24 @@ import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import suppress
+from typing import Protocol
 
-from deploy_platform.manifest import FileEntry, blob_key
+from deploy_platform.manifest import blob_key
 from deploy_platform.storage import ObjectStore
 from serve.cache import MISSING, LRUCache
 from serve.config import EdgeConfig
 
-__all__ = ["BodyMismatch", "BodyReader"]
+__all__ = ["BodyMismatch", "BodyReader", "StoredBody"]
+
+
+class StoredBody(Protocol):
+    """A body in the store: `blobs/<blob>`, `size` bytes (a `BlobRef` or a `FileEntry`)."""
+
+    @property
+    def blob(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
 
 
 class BodyMismatch(Exception):
@@ -34,11 +48,11 @@ class BodyReader:
         self._chunk_size = config.chunk_size
         self.cache: LRUCache[str, bytes] = LRUCache(config.body_cache_bytes, weigh=len)
 
-    def is_small(self, entry: FileEntry) -> bool:
+    def is_small(self, entry: StoredBody) -> bool:
         """Small bodies are read whole and cached; the rest are streamed."""
         return entry.size <= self._item_limit
 
-    async def read(self, entry: FileEntry) -> bytes:
+    async def read(self, entry: StoredBody) -> bytes:
         """The whole body of a small file, from memory when it was read before."""
         cached = self.cache.get(entry.blob)
         if cached is not MISSING:
@@ -52,11 +66,16 @@ class BodyReader:
         self.cache.put(entry.blob, body)
         return body
 
-    async def chunks(self, entry: FileEntry) -> AsyncGenerator[bytes, None]:
-        """The body in chunks; use with `contextlib.aclosing` so the reader is closed early."""
+    async def chunks(
+        self, entry: StoredBody, start: int = 0, end: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Bytes `start`..`end` (inclusive; None: to the end) in chunks.
+
+        Use with `contextlib.aclosing` so the store's reader is closed early.
+        """
         loop = asyncio.get_running_loop()
         iterator: Iterator[bytes] = await loop.run_in_executor(
-            self._executor, self._store.iter_range, _key(entry), 0, None, self._chunk_size
+            self._executor, self._store.iter_range, _key(entry), start, end, self._chunk_size
         )
         pending: Future[bytes | None] | None = None
         try:
@@ -85,5 +104,5 @@ class BodyReader:
                 self._executor.submit(close)
 
 
-def _key(entry: FileEntry) -> str:
+def _key(entry: StoredBody) -> str:
     return blob_key(entry.blob)

@@ -13,8 +13,10 @@
                   else the platform's 404 page                           (paths)
      headers      cache policy (immutable when fingerprinted), the       (headers,
                   site's header rules, X-Robots-Tag off production        robots)
-  6. conditional  If-None-Match -> 304                                   (headers)
-  7. body         small bodies from memory, large ones streamed          (bodies)
+  6. represent    Range/If-Range -> identity bytes, else Accept-Encoding
+                  picks identity or a precompressed variant      (ranges, encodings)
+  7. conditional  If-None-Match -> 304; a range past the end -> 416      (headers)
+  8. body         small bodies from memory, large ones streamed; 206     (bodies)
 
 A later step never runs for a request an earlier one refused, so a malformed
 host or path costs no Redis or store call. Failures on the platform's side map
@@ -24,27 +26,32 @@ to the platform's 500/503 page and a log line that says what broke.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 
+from deploy_platform.manifest import FileEntry, Manifest
 from deploy_platform.storage import ObjectNotFound, ObjectStoreError
 from serve.appkeys import BODIES, CONFIG, LOOKUP
 from serve.bodies import BodyMismatch
+from serve.encodings import choose
 from serve.headers import answer_headers, cache_control_for, etag_for, if_none_match_matches
-from serve.hosts import request_host, site_for_host
+from serve.hosts import Site, request_host, site_for_host
 from serve.lookup import BrokenSite
-from serve.paths import BadPath, Outcome, fallback_for, parse_path
+from serve.paths import BadPath, Outcome, RequestPath, fallback_for, parse_path
+from serve.ranges import Unsatisfiable, requested_range
 from serve.responses import (
     ALLOWED_METHODS,
     StreamAborted,
     file_response,
     not_modified_response,
     page_response,
+    range_not_satisfiable_response,
     redirect_response,
 )
 from serve.robots import robots_headers
-from serve.rules import RuleAction, apply_rules, rule_headers
-from serve.skew import earlier_file_response
+from serve.rules import RuleAction, RuleDecision, apply_rules, rule_headers
+from serve.skew import earlier_file
 
 __all__ = ["handle"]
 
@@ -108,29 +115,69 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
     resolution = decision.resolution
     if resolution.outcome is Outcome.REDIRECT:
         return redirect_response(resolution.target + (f"?{query}" if query else ""), extra=robots)
-    status = decision.status
-    if resolution.outcome is Outcome.FILE and resolution.entry is not None:
-        key, entry = resolution.target, resolution.entry
-    else:
-        earlier = await earlier_file_response(request, site, path, robots)
-        if earlier is not None:
-            return earlier
-        fallback = fallback_for(manifest, path)
-        if fallback is None:
-            return page_response(404, robots)
-        # A 404 rule whose page is missing still answers 404.
-        key, entry = fallback.key, fallback.entry
-        status = fallback.status if status == 200 else status
-    headers = answer_headers(
-        {"Cache-Control": cache_control_for(path.key, key)}, rule_headers(manifest, path), robots
-    )
+    served = await _file_for(request.app, site, path, manifest, decision, robots)
+    if isinstance(served, web.Response):
+        return served
+    entry, status, headers = served
     if status != 200:  # a 404 page is not the representation of this URL
         return await file_response(request, entry, app[BODIES], status=status, rules=headers)
 
-    # 6. conditional
-    conditions = request.headers.getall("If-None-Match", None)
-    if conditions and if_none_match_matches(", ".join(conditions), etag_for(entry)):
-        return not_modified_response(entry, headers)
+    # 6. representation: a range is of the identity body, else Accept-Encoding chooses
+    etag = etag_for(entry)
+    byte_range = requested_range(
+        request.method, _field(request, "Range"), _field(request, "If-Range"), etag, entry.size
+    )
+    chosen = choose(
+        entry, etag, _field(request, "Accept-Encoding"), identity_only=byte_range is not None
+    )
 
-    # 7. body
-    return await file_response(request, entry, app[BODIES], rules=headers)
+    # 7. conditional
+    conditions = _field(request, "If-None-Match")
+    if conditions and if_none_match_matches(conditions, chosen.etag):
+        return not_modified_response(entry, chosen, headers)
+    if isinstance(byte_range, Unsatisfiable):
+        return range_not_satisfiable_response(entry, chosen, headers)
+
+    # 8. body
+    return await file_response(
+        request,
+        entry,
+        app[BODIES],
+        rules=headers,
+        chosen=chosen,
+        byte_range=byte_range,
+    )
+
+
+def _field(request: web.Request, name: str) -> str | None:
+    """A header's value; repeated fields joined as one list (RFC 9110 section 5.3)."""
+    values = request.headers.getall(name, None)
+    return ", ".join(values) if values else None
+
+
+async def _file_for(
+    app: web.Application,
+    site: Site,
+    path: RequestPath,
+    manifest: Manifest,
+    decision: RuleDecision,
+    robots: Mapping[str, str],
+) -> tuple[FileEntry, int, dict[str, str]] | web.Response:
+    """Step 5's end: the file to answer with, its status and headers, or the 404 page."""
+    resolution = decision.resolution
+    if resolution.outcome is Outcome.FILE and resolution.entry is not None:
+        key, entry, status = resolution.target, resolution.entry, decision.status
+    else:
+        earlier = await earlier_file(app[LOOKUP], site, path)
+        if earlier is not None:
+            return earlier.entry, 200, answer_headers(earlier.headers, robots)
+        fallback = fallback_for(manifest, path)
+        if fallback is None:
+            return page_response(404, robots)
+        key, entry = fallback.key, fallback.entry
+        # A 404 rule whose page is missing still answers 404.
+        status = fallback.status if decision.status == 200 else decision.status
+    headers = answer_headers(
+        {"Cache-Control": cache_control_for(path.key, key)}, rule_headers(manifest, path), robots
+    )
+    return entry, status, headers

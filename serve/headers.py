@@ -21,6 +21,8 @@ the deployment's header rules (`_headers`, vercel.json, netlify.toml;
 `serve.rules`), which may replace Cache-Control and Referrer-Policy (a site knows
 which of its files never change), and the robots header; last nosniff and Server.
 No layer can set the framing headers, the type or the validator.
+The representation's own headers (a precompressed variant's ETag,
+Content-Encoding and Vary) are set on top by `serve.encodings`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ a fingerprinted path (`deploy_platform.fingerprint`) on an alias host or a
 custom domain, the deployments the alias pointed at before are asked, newest
 first, while they are within the grace period (`deploy_platform.skew`,
 `EdgeConfig.skew_grace_seconds`). The file is served as that deployment serves
-it (its header rules) and `immutable`: the name can never get other bytes.
+it (its header rules) and `immutable`: the name can never get other bytes;
+the handler then answers it like any file (variants, ranges, 304).
 
 Never for a deployment-id host (`<id>.D` shows exactly one deployment), never
 for other paths (HTML must always be the current deployment's), and never past
@@ -17,35 +18,36 @@ the grace period.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-
-from aiohttp import web
+from dataclasses import dataclass
 
 from deploy_platform.fingerprint import is_fingerprinted
-from serve.appkeys import BODIES, LOOKUP
-from serve.headers import IMMUTABLE_CACHE_CONTROL, answer_headers, etag_for, if_none_match_matches
+from deploy_platform.manifest import FileEntry
+from serve.headers import IMMUTABLE_CACHE_CONTROL, answer_headers
 from serve.hosts import Site, SiteKind
-from serve.lookup import BrokenSite
+from serve.lookup import BrokenSite, DeploymentLookup
 from serve.paths import RequestPath
-from serve.responses import file_response, not_modified_response
 from serve.rules import rule_headers
 
-__all__ = ["earlier_file_response"]
+__all__ = ["EarlierFile", "earlier_file"]
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class EarlierFile:
+    """A file from an earlier deployment and the headers to serve it with."""
 
-async def earlier_file_response(
-    request: web.Request, site: Site, path: RequestPath, robots: Mapping[str, str]
-) -> web.StreamResponse | None:
-    """The file from an earlier deployment of the site's alias, or None (answer 404).
+    entry: FileEntry
+    #: Its own deployment's header rules, and `immutable` (the name never gets other bytes).
+    headers: dict[str, str]
 
-    `robots`: the site's `serve.robots.robots_headers`, which a preview's answers keep.
-    """
+
+async def earlier_file(
+    lookup: DeploymentLookup, site: Site, path: RequestPath
+) -> EarlierFile | None:
+    """The file from an earlier deployment of the site's alias, or None (answer 404)."""
     if site.kind is SiteKind.DEPLOYMENT or path.directory or not is_fingerprinted(path.key):
         return None
-    lookup = request.app[LOOKUP]
     alias = await lookup.alias_for(site)
     if alias is None:
         return None
@@ -59,15 +61,8 @@ async def earlier_file_response(
         entry = manifest.files.get(path.key) if manifest is not None else None
         if manifest is None or entry is None:
             continue
-        headers = {
-            name: value
-            for name, value in rule_headers(manifest, path).items()
-            if name.lower() != "cache-control"
-        }
-        headers["Cache-Control"] = IMMUTABLE_CACHE_CONTROL
-        headers = answer_headers(headers, robots)
-        conditions = request.headers.getall("If-None-Match", None)
-        if conditions and if_none_match_matches(", ".join(conditions), etag_for(entry)):
-            return not_modified_response(entry, headers)
-        return await file_response(request, entry, request.app[BODIES], rules=headers)
+        headers = answer_headers(
+            rule_headers(manifest, path), {"Cache-Control": IMMUTABLE_CACHE_CONTROL}
+        )
+        return EarlierFile(entry, headers)
     return None

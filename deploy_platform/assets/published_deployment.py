@@ -70,6 +70,11 @@ def published_deployment(
             f"{published.files_reused} ({published.bytes_reused} bytes); "
             f"wrote {manifest_key(deployment_id)}"
         )
+        context.log.info(
+            f"compressed variants: {published.variants} ({published.variant_bytes} bytes) in "
+            f"{published.compress_seconds:.2f} s, uploaded {published.variants_uploaded} "
+            f"({published.variant_bytes_uploaded} bytes)"
+        )
         routes = published.manifest.routes
         if routes:
             context.log.info(
@@ -109,6 +114,9 @@ def published_deployment(
             "bytes_uploaded": dg.MetadataValue.int(published.bytes_uploaded),
             "files_reused": dg.MetadataValue.int(published.files_reused),
             "bytes_reused": dg.MetadataValue.int(published.bytes_reused),
+            "compressed_variants": dg.MetadataValue.int(published.variants),
+            "compressed_variants_uploaded": dg.MetadataValue.int(published.variants_uploaded),
+            "compress_s": dg.MetadataValue.float(round(published.compress_seconds, 3)),
             "manifest": dg.MetadataValue.path(manifest_key(deployment_id)),
             "redirect_rules": dg.MetadataValue.int(len(routes.redirects) if routes else 0),
             "header_rules": dg.MetadataValue.int(len(routes.headers) if routes else 0),

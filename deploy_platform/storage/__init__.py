@@ -3,7 +3,10 @@
 Layout, one bucket or prefix per environment:
   sources/<id>.tar.gz            the pinned source tree
   artifacts/<id>.tar.gz          the build output
-  blobs/<sha256>                 content-addressed file bodies
+  blobs/<sha256>                 content-addressed file bodies, and their
+                                 Brotli/gzip variants (each under its own hash)
+  variants/<sha256>.json         what compressing body <sha256> gave (a cache
+                                 for the publisher; see deploy_platform.variants)
   deployments/<id>/manifest.json path -> blob; written last, so a deployment
                                  without a manifest does not exist
   aliases/<name>.json            durable alias pointers

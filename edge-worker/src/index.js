@@ -16,8 +16,10 @@
 //      fallback     nearest 404.html, a single-page app's
 //                   index.html, else the platform's 404           (paths)
 //      headers      cache policy, header rules, X-Robots-Tag      (responses, robots)
-//   6. conditional  If-None-Match -> 304                          (responses)
-//   7. body         Cache API for small bodies, R2 streams        (lookup)
+//   6. represent    Range/If-Range -> identity bytes, else
+//                   Accept-Encoding picks a variant                (ranges, encodings)
+//   7. conditional  If-None-Match -> 304; range past the end -> 416 (responses)
+//   8. body         Cache API for small bodies, R2 streams (ranged) (lookup)
 //
 // A later step never runs for a request an earlier one refused, so a malformed
 // host or path costs no KV or R2 read. What R2 does not hold (NotInStore,
@@ -25,6 +27,7 @@
 // (origin.js); otherwise, or when the origin is unreachable, it gets 404/500/503.
 
 import { ConfigError, readConfig } from "./config.js";
+import { choose, clientAcceptEncoding } from "./encodings.js";
 import { siteForHost } from "./hosts.js";
 import { BrokenSite, DeploymentLookup, NotInStore, StoreUnavailable } from "./lookup.js";
 import { uncacheable } from "./answercache.js";
@@ -42,9 +45,11 @@ import {
   notFound,
   notModified,
   page,
+  rangeNotSatisfiable,
   redirect,
 } from "./responses.js";
 import { robotsHeaders } from "./robots.js";
+import { UNSATISFIABLE, requestedRange } from "./ranges.js";
 import { applyRules, ruleHeaders } from "./rules.js";
 import { earlierFile, skewApplies } from "./skew.js";
 
@@ -156,60 +161,78 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
   const manifest = await lookup.manifest(deployment, ctx);
   if (manifest === null) throw new NotInStore(`R2 has no manifest for deployment ${deployment}`);
 
-  // 5. resolve, then the deployment's own rules, then the fallback for no file
+  // 5. resolve, then the deployment's own rules, then skew protection and the fallback
   const robots = robotsHeaders(site);
   const query = url.search.slice(1);
   const decision = applyRules(manifest, path, query);
   if (decision.action === "redirect") return redirect(decision.location, decision.status, robots);
+  if (decision.resolution.outcome === "redirect") {
+    return redirect(decision.resolution.target + (query ? `?${query}` : ""), 308, robots);
+  }
+  const served = await fileFor(site, path, manifest, decision, robots, lookup, ctx);
+  // A file from an earlier deployment, or a 404 where one could have been, depends
+  // on the alias's history and the clock: never stored as this deployment's answer.
+  const keep = served.volatile ? uncacheable : (/** @type {Response} */ r) => r;
+  if (served.response) return keep(served.response);
+  const { entry, status, headers } = served;
+  const head = request.method === "HEAD";
+  const accept = clientAcceptEncoding(request);
+  if (status !== 200) {
+    // a 404 page is not the representation of this URL
+    const chosen = choose(entry, etagFor(entry), accept);
+    return keep(fileResponse(entry, chosen, head ? null : await lookup.body(chosen.body, ctx), status, headers));
+  }
+
+  // 6. representation: a range is of the identity body, else Accept-Encoding chooses
+  const etag = etagFor(entry);
+  const range = requestedRange(
+    request.method, request.headers.get("Range"), request.headers.get("If-Range"), etag, entry.size,
+  );
+  const chosen = choose(entry, etag, accept, range !== null);
+
+  // 7. conditional
+  if (ifNoneMatchMatches(request.headers.get("If-None-Match"), chosen.etag)) {
+    return keep(notModified(entry, chosen, headers));
+  }
+  if (range === UNSATISFIABLE) return keep(rangeNotSatisfiable(entry, chosen, headers));
+  const byteRange = /** @type {import("./ranges.js").ByteRange | null} */ (range);
+
+  // 8. body
+  const body = head ? null : await lookup.body(chosen.body, ctx, byteRange ?? undefined);
+  return keep(fileResponse(entry, chosen, body, 200, headers, byteRange));
+}
+
+/**
+ * Step 5's end (as serve/handler.py `_file_for`): the file to answer with, its
+ * status and headers, or the platform's 404 page; `volatile` when the answer
+ * depends on the alias's history (skew protection).
+ * @param {import("./hosts.js").Site} site
+ * @param {import("./paths.js").RequestPath} path
+ * @param {import("./lookup.js").Manifest} manifest
+ * @param {ReturnType<typeof applyRules>} decision
+ * @param {Array<[string, string]>} robots
+ * @param {DeploymentLookup} lookup
+ * @param {Context} ctx
+ * @returns {Promise<{volatile: boolean, response: Response} | {volatile: boolean, response?: undefined, entry: import("./lookup.js").FileEntry, status: number, headers: Array<[string, string]>}>}
+ */
+async function fileFor(site, path, manifest, decision, robots, lookup, ctx) {
   const { resolution } = decision;
-  if (resolution.outcome === "redirect") {
-    return redirect(resolution.target + (query ? `?${query}` : ""), 308, robots);
-  }
-  let status = decision.status;
-  let key, entry;
-  if (resolution.outcome === "file") {
-    ({ target: key, entry } = resolution);
-  } else {
-    const earlier = await earlierFile(lookup, site, path, ctx);
-    if (earlier !== null) {
-      // Depends on the clock and on other deployments: never stored as this deployment's answer.
-      const rules = answerHeaders(earlier.rules, robots);
-      if (ifNoneMatchMatches(request.headers.get("If-None-Match"), etagFor(earlier.entry))) {
-        return uncacheable(notModified(earlier.entry, rules));
-      }
-      const body = request.method === "HEAD" ? null : await lookup.body(earlier.entry, ctx);
-      return uncacheable(fileResponse(earlier.entry, body, 200, rules));
-    }
-    // This 404 would have been an earlier deployment's file within the grace
-    // period: it depends on the alias's history and the clock, so it is not stored.
-    const missing = skewApplies(site, path) ? uncacheable : (/** @type {Response} */ r) => r;
-    const fallback = fallbackFor(manifest, path);
-    if (fallback === null) return missing(notFound(robots));
-    // A 404 rule whose page is missing still answers 404.
-    ({ key, entry } = fallback);
-    if (status === 200) status = fallback.status;
-    if (status !== 200) {
-      const headers = answerHeaders(ruleHeaders(manifest, path), robots);
-      const body = request.method === "HEAD" ? null : await lookup.body(entry, ctx);
-      return missing(fileResponse(entry, body, status, headers));
-    }
-  }
-  const headers = answerHeaders(
+  const policy = (/** @type {string} */ key) => answerHeaders(
     [["Cache-Control", cacheControlFor(pathKey(path), key)]],
     ruleHeaders(manifest, path),
     robots,
   );
-  const head = request.method === "HEAD";
-  if (status !== 200) {
-    // a 404 rule's page is not the representation of this URL
-    return fileResponse(entry, head ? null : await lookup.body(entry, ctx), status, headers);
+  if (resolution.outcome === "file") {
+    return { volatile: false, entry: resolution.entry, status: decision.status, headers: policy(resolution.target) };
   }
-
-  // 6. conditional
-  if (ifNoneMatchMatches(request.headers.get("If-None-Match"), etagFor(entry))) {
-    return notModified(entry, headers);
+  const volatile = skewApplies(site, path);
+  const earlier = await earlierFile(lookup, site, path, ctx);
+  if (earlier !== null) {
+    return { volatile, entry: earlier.entry, status: 200, headers: answerHeaders(earlier.rules, robots) };
   }
-
-  // 7. body
-  return fileResponse(entry, head ? null : await lookup.body(entry, ctx), 200, headers);
+  const fallback = fallbackFor(manifest, path);
+  if (fallback === null) return { volatile, response: notFound(robots) };
+  // A 404 rule whose page is missing still answers 404.
+  const status = decision.status === 200 ? fallback.status : decision.status;
+  return { volatile, entry: fallback.entry, status, headers: policy(fallback.key) };
 }

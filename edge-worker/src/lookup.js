@@ -29,10 +29,12 @@ import { historyFromPointer } from "./skew.js";
  * @typedef {import("./config.js").Config} Config
  * @typedef {import("./hosts.js").Site} Site
  * @typedef {import("./rules.js").Routes} Routes
+ * @typedef {{blob: string, size: number}} BlobRef  a body at `blobs/<blob>`, `size` bytes
  * @typedef {{blob: string, size: number, contentType: string, etag: string,
- *   headers: Record<string, string>}} FileEntry
+ *   headers: Record<string, string>, encodings: Map<string, BlobRef>}} FileEntry
+ *   `encodings`: content coding (`br`, `gzip`) -> the precompressed body
  * @typedef {{deployment: string, files: Map<string, FileEntry>, routes: Routes | null}} Manifest
- * @typedef {{ get(key: string): Promise<R2ObjectBody | null> }} R2Reader
+ * @typedef {{ get(key: string, options?: {range?: {offset: number, length: number}}): Promise<R2ObjectBody | null> }} R2Reader
  * @typedef {{ body: ReadableStream, size: number, arrayBuffer(): Promise<ArrayBuffer>, text(): Promise<string> }} R2ObjectBody
  */
 
@@ -116,6 +118,7 @@ export function parseManifest(raw, id) {
       contentType: entry.content_type,
       etag: entry.etag,
       headers: entry.headers && typeof entry.headers === "object" ? entry.headers : {},
+      encodings: parseEncodings(entry.encodings, where, path),
     });
   }
   let routes;
@@ -125,6 +128,35 @@ export function parseManifest(raw, id) {
     throw new BrokenSite(`manifest ${where}: its routes are invalid: ${/** @type {Error} */ (error).message}`);
   }
   return { deployment: id, files, routes };
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+const CODING = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/**
+ * A manifest entry's optional `encodings` (see deploy_platform/manifest.py).
+ * @param {any} raw
+ * @param {string} where
+ * @param {string} path
+ * @returns {Map<string, BlobRef>}
+ */
+function parseEncodings(raw, where, path) {
+  /** @type {Map<string, BlobRef>} */
+  const encodings = new Map();
+  if (raw === undefined || raw === null) return encodings;
+  const bad = () => new BrokenSite(`manifest ${where}: the encodings of ${JSON.stringify(path)} are malformed`);
+  if (typeof raw !== "object" || Array.isArray(raw)) throw bad();
+  for (const [coding, ref] of Object.entries(raw)) {
+    if (!CODING.test(coding) || coding === "identity") throw bad();
+    if (
+      !ref || typeof ref !== "object" || typeof ref.blob !== "string" || !SHA256.test(ref.blob) ||
+      !Number.isSafeInteger(ref.size) || ref.size < 0
+    ) {
+      throw bad();
+    }
+    encodings.set(coding, { blob: ref.blob, size: ref.size });
+  }
+  return encodings;
 }
 
 /**
@@ -376,22 +408,26 @@ export class DeploymentLookup {
   }
 
   /**
-   * The entry's body: small ones through the Cache API, large ones streamed from R2.
+   * A body (the identity or a variant): small ones through the Cache API, large
+   * ones streamed from R2; `range` reads only those bytes (a ranged R2 get for
+   * large bodies, a slice of the cached bytes for small ones).
    * Throws BrokenSite when the blob is missing or its size differs from the manifest's.
-   * @param {FileEntry} entry
+   * @param {BlobRef} ref
    * @param {WaitUntil} [ctx]
+   * @param {{start: number, end: number}} [range]
    * @returns {Promise<ReadableStream | ArrayBuffer>}
    */
-  async body(entry, ctx) {
-    const small = entry.size <= this.config.bodyCacheItemBytes;
-    const cacheKey = `${CACHE_ORIGIN}/blobs/${entry.blob}`;
+  async body(ref, ctx, range) {
+    const small = ref.size <= this.config.bodyCacheItemBytes;
+    const cacheKey = `${CACHE_ORIGIN}/blobs/${ref.blob}`;
     const cache = small ? edgeCache() : undefined;
     const hit = cache ? await cache.match(cacheKey) : undefined;
-    if (hit) return hit.arrayBuffer();
-    const object = await this.read(blobKey(entry.blob));
-    if (object === null) throw new BlobMissing(`blob ${entry.blob} is missing`);
-    if (object.size !== entry.size) {
-      throw new BrokenSite(`blob ${entry.blob} holds ${object.size} bytes, the manifest says ${entry.size}`);
+    if (hit) return slice(await hit.arrayBuffer(), range);
+    const options = range && !small ? { range: { offset: range.start, length: range.end - range.start + 1 } } : undefined;
+    const object = await this.read(blobKey(ref.blob), options);
+    if (object === null) throw new BlobMissing(`blob ${ref.blob} is missing`);
+    if (object.size !== ref.size) {
+      throw new BrokenSite(`blob ${ref.blob} holds ${object.size} bytes, the manifest says ${ref.size}`);
     }
     if (!small) return object.body;
     const bytes = await object.arrayBuffer();
@@ -401,17 +437,25 @@ export class DeploymentLookup {
       });
       ctx?.waitUntil(cache.put(cacheKey, stored));
     }
-    return bytes;
+    return slice(bytes, range);
   }
 
-  /** @param {string} key */
-  async read(key) {
+  /** @param {string} key @param {{range: {offset: number, length: number}}} [options] */
+  async read(key, options) {
     try {
-      return await this.bucket.get(key);
+      return await (options ? this.bucket.get(key, options) : this.bucket.get(key));
     } catch (error) {
       throw new StoreUnavailable(`R2 get ${key} failed: ${error}`);
     }
   }
+}
+
+/**
+ * @param {ArrayBuffer} bytes
+ * @param {{start: number, end: number}} [range]
+ */
+function slice(bytes, range) {
+  return range ? bytes.slice(range.start, range.end + 1) : bytes;
 }
 
 /**

@@ -10,12 +10,20 @@
 // production. Layers, later ones win: a manifest entry's own headers; type,
 // validator, Cache-Control, Referrer-Policy; answerHeaders (our cache policy, the
 // deployment's header rules, robots); nosniff and Server. None can replace the
-// type, validator or framing headers.
+// type, validator or framing headers. A file answer sends the chosen
+// representation (encodings.js: its ETag, Content-Encoding, Vary) and, for a
+// range (ranges.js), those bytes of the identity body with 206.
 
+import { representationHeaders } from "./encodings.js";
 import { isFingerprinted } from "./fingerprint.js";
 import { renderPage } from "./pages.js";
+import { contentRange } from "./ranges.js";
 
-/** @typedef {import("./lookup.js").FileEntry} FileEntry */
+/**
+ * @typedef {import("./lookup.js").FileEntry} FileEntry
+ * @typedef {import("./encodings.js").Representation} Representation
+ * @typedef {import("./ranges.js").ByteRange} ByteRange
+ */
 
 export const ALLOWED_METHODS = ["GET", "HEAD"];
 export const FILE_CACHE_CONTROL = "public, max-age=0, must-revalidate";
@@ -167,25 +175,57 @@ export function redirect(location, status = 308, extra = []) {
 /**
  * 304 with the fields a 200 would carry for caches (RFC 9110 15.4.5).
  * @param {FileEntry} entry
+ * @param {Representation} chosen
  * @param {Array<[string, string]>} [rules]
  */
-export function notModified(entry, rules) {
+export function notModified(entry, chosen, rules) {
   const headers = fileHeaders(entry, rules);
+  representationHeaders(headers, entry, chosen);
   headers.delete("Content-Type");
+  headers.delete("Content-Encoding"); // the 304 has no content to be encoded
   return new Response(null, { status: 304, headers });
 }
 
 /**
- * A file answer; `body` is null for HEAD. A 404 page is not the representation
- * of the requested URL, so it carries no validator.
+ * 416 for a range past the end, saying how long the body is (RFC 9110 15.5.17).
  * @param {FileEntry} entry
- * @param {ReadableStream | ArrayBuffer | null} body
- * @param {number} [status]
+ * @param {Representation} chosen
  * @param {Array<[string, string]>} [rules]
  */
-export function fileResponse(entry, body, status = 200, rules) {
+export function rangeNotSatisfiable(entry, chosen, rules) {
   const headers = fileHeaders(entry, rules);
+  representationHeaders(headers, entry, chosen);
+  headers.delete("Content-Type");
+  headers.set("Accept-Ranges", "bytes");
+  headers.set("Content-Range", `bytes */${chosen.body.size}`);
+  headers.set("Content-Length", "0");
+  return new Response(null, { status: 416, headers });
+}
+
+/**
+ * A file answer; `body` is null for HEAD. A 404 page is not the representation
+ * of the requested URL, so it carries no validator and offers no ranges.
+ * @param {FileEntry} entry
+ * @param {Representation} chosen
+ * @param {ReadableStream | ArrayBuffer | null} body  already the range's bytes when `range` is given
+ * @param {number} [status]
+ * @param {Array<[string, string]>} [rules]
+ * @param {ByteRange | null} [range]  answer 206 with these bytes of the (identity) body
+ */
+export function fileResponse(entry, chosen, body, status = 200, rules, range = null) {
+  const headers = fileHeaders(entry, rules);
+  representationHeaders(headers, entry, chosen);
   if (status !== 200) headers.delete("ETag");
-  headers.set("Content-Length", String(entry.size));
-  return new Response(body, { status, headers });
+  else headers.set("Accept-Ranges", "bytes");
+  let length = chosen.body.size;
+  if (range !== null) {
+    status = 206;
+    length = range.end - range.start + 1;
+    headers.set("Content-Range", contentRange(range));
+  }
+  headers.set("Content-Length", String(length));
+  // "manual": the body is already encoded as Content-Encoding says; without it
+  // the runtime would compress it a second time.
+  const encodeBody = chosen.coding === null ? "automatic" : "manual";
+  return new Response(body, /** @type {ResponseInit} */ ({ status, headers, encodeBody }));
 }

@@ -5,6 +5,7 @@
 // fail, as an unavailable R2 does.
 
 import { readdir, readFile } from "node:fs/promises";
+import http from "node:http";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
@@ -12,6 +13,7 @@ import { Miniflare } from "miniflare";
 const here = fileURLToPath(new URL(".", import.meta.url));
 export const WORKER = join(here, "..", "src", "index.js");
 const PROBE = join(here, "fixtures", "r2probe.js");
+export const HARNESS = join(here, "harness.js");
 export const STORE = join(here, "fixtures", "store");
 export const GOLDEN = JSON.parse(await readFile(join(here, "fixtures", "golden.json"), "utf8"));
 export const BASE = GOLDEN.base_domain;
@@ -38,14 +40,16 @@ async function* walk(dir) {
  * `probe` reads R2 through an R2Probe; the test then reaches the bucket as
  * `mf.getR2Bucket("RAW")` (else "SITES"). With `twin`, a second copy of the
  * Worker, `mf.getWorker("twin")`, shares the data centre's Cache API and the
- * probed bucket, as two isolates of one data centre do.
- * @param {{bindings?: Record<string, string>, kv?: boolean, fill?: boolean, probe?: R2Probe, twin?: boolean}} [options]
+ * probed bucket, as two isolates of one data centre do. `harness` runs it behind
+ * test/harness.js (for `rawGet` with golden requests).
+ * @param {{bindings?: Record<string, string>, kv?: boolean, fill?: boolean, probe?: R2Probe, twin?: boolean, harness?: boolean}} [options]
  */
-export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false, fill = true, probe, twin = false } = {}) {
+export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false, fill = true, probe, twin = false, harness = false } = {}) {
   const worker = {
     name: "edge",
     modules: true,
-    scriptPath: WORKER,
+    scriptPath: harness ? HARNESS : WORKER,
+    modulesRoot: join(here, ".."),
     compatibilityDate: "2025-09-01",
     bindings,
     // src/ is plain ES modules (package.json "type": "module"); wrangler bundles them.
@@ -116,3 +120,41 @@ export async function get(mf, host, target, { method = "GET", headers = {} } = {
 
 /** @param {number} ms */
 export const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One request exactly as given, over a plain socket to Miniflare: nothing is
+ * added (no Accept-Encoding), nothing decoded, so the body is the bytes sent.
+ * With `harness`, an Accept-Encoding in `headers` travels as X-Golden-Accept-Encoding.
+ * @param {Miniflare} mf
+ * @param {string} host
+ * @param {string} target
+ * @param {{method?: string, headers?: Record<string, string>, harness?: boolean}} [init]
+ * @returns {Promise<{status: number, headers: Record<string, string>, body: Buffer}>}
+ */
+export async function rawGet(mf, host, target, { method = "GET", headers = {}, harness = false } = {}) {
+  const url = await mf.ready;
+  /** @type {Record<string, string>} */
+  const sent = { Host: host };
+  for (const [name, value] of Object.entries(headers)) {
+    sent[harness && name.toLowerCase() === "accept-encoding" ? "X-Golden-Accept-Encoding" : name] = value;
+  }
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      { host: url.hostname, port: url.port, method, path: target, headers: sent, agent: false },
+      (response) => {
+        const chunks = [];
+        response.on("data", (chunk) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: /** @type {Record<string, string>} */ (response.headers),
+            body: Buffer.concat(chunks),
+          }),
+        );
+        response.on("error", reject);
+      },
+    );
+    request.on("error", reject);
+    request.end();
+  });
+}

@@ -1,10 +1,14 @@
 // What the golden answers cannot show: configuration errors, the optional KV
 // alias and domain indexes, alias moves, domains added while serving, the skew
 // grace period measured against the clock, paths the runtime's URL parser
-// rewrites, and a store that breaks under a deployment.
+// rewrites, a store that breaks under a deployment, and precompressed variants
+// and ranges as they leave the runtime (through Miniflare's emulation of
+// Cloudflare's compression).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { BASE, OLD_ID, RULES_ID, SITE_ID, get, startWorker } from "./support.mjs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BASE, OLD_ID, RULES_ID, SITE_ID, STORE, get, rawGet, startWorker } from "./support.mjs";
 
 const site = `${SITE_ID}.${BASE}`;
 
@@ -253,5 +257,65 @@ describe("custom domains and skew protection", () => {
   test("X-Forwarded-Host never chooses the site: the URL's host does", async () => {
     const got = await get(mf, `${SITE_ID}.${BASE}`, "/", { headers: { "X-Forwarded-Host": `${RULES_ID}.${BASE}` } });
     assert.match(got.text, /<h1>home<\/h1>/);
+  });
+});
+
+describe("variants and ranges on the wire", () => {
+  let mf;
+  /** @type {any} */
+  let manifest;
+  before(async () => {
+    mf = await startWorker();
+    manifest = JSON.parse(await readFile(join(STORE, "deployments", SITE_ID, "manifest.json"), "utf8"));
+  });
+  after(async () => {
+    await mf?.dispose();
+  });
+  const blob = (/** @type {string} */ sha) => readFile(join(STORE, "blobs", sha));
+
+  for (const coding of ["br", "gzip"]) {
+    test(`Accept-Encoding: ${coding} gets the stored ${coding} variant byte for byte`, async () => {
+      const variant = manifest.files["/guide.html"].encodings[coding];
+      const got = await rawGet(mf, site, "/guide", { headers: { "Accept-Encoding": coding } });
+      assert.equal(got.status, 200);
+      assert.equal(got.headers["content-encoding"], coding);
+      assert.equal(got.headers["content-length"], String(variant.size));
+      assert.equal(got.headers.vary, "Accept-Encoding");
+      // Not compressed a second time by the runtime, not re-encoded by the edge.
+      assert.deepEqual(got.body, await blob(variant.blob));
+    });
+  }
+
+  test("the client's own Accept-Encoding is negotiated, not the header Cloudflare normalizes", async () => {
+    // The runtime rewrites Accept-Encoding to "br, gzip"; read naively, that would mean br.
+    const none = await rawGet(mf, site, "/guide");
+    assert.equal(none.headers["content-encoding"], undefined);
+    assert.deepEqual(none.body, await blob(manifest.files["/guide.html"].blob));
+    const gzipOnly = await rawGet(mf, site, "/guide", { headers: { "Accept-Encoding": "gzip, deflate" } });
+    assert.equal(gzipOnly.headers["content-encoding"], "gzip");
+  });
+
+  test("a range of a large file is read from R2 at its offset", async () => {
+    const entry = manifest.files["/bundle.js"];
+    const whole = await blob(entry.blob);
+    const got = await rawGet(mf, site, "/bundle.js", { headers: { Range: "bytes=300000-300099" } });
+    assert.equal(got.status, 206);
+    assert.equal(got.headers["content-range"], `bytes 300000-300099/${entry.size}`);
+    assert.deepEqual(got.body, whole.subarray(300000, 300100));
+  });
+
+  test("a manifest with malformed encodings gets the 500 page", async () => {
+    const bucket = await mf.getR2Bucket("SITES");
+    const entry = manifest.files["/guide.html"];
+    for (const [id, encodings] of [
+      ["badencodes23", { br: { blob: "nope", size: 1 } }],
+      ["badencodes45", { br: { blob: entry.blob, size: -1 } }],
+      ["badencodes67", ["br"]],
+    ]) {
+      const broken = { ...manifest, deployment: id, files: { "/index.html": { ...entry, encodings } } };
+      await bucket.put(`deployments/${id}/manifest.json`, JSON.stringify(broken));
+      const got = await get(mf, `${id}.${BASE}`, "/");
+      assert.equal(got.status, 500, id);
+    }
   });
 });

@@ -21,7 +21,7 @@ from deploy_platform.manifest import manifest_key
 from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
 from serve.appkeys import FOLLOWER
-from serve.skew import IMMUTABLE_CACHE_CONTROL
+from serve.headers import IMMUTABLE_CACHE_CONTROL
 from tests.serve.conftest import EdgeFactory
 from tests.serve.helpers import FakeClock, RawResponse, raw_request
 from tests.support.deployments import point_alias, write_deployment
