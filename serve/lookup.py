@@ -6,8 +6,9 @@ Redis has no answer or cannot be reached, from the durable pointer
 reused for `alias_ttl_seconds`, so a moved alias is seen within that time.
 
 A deployment exists exactly when its manifest does (publishing writes it last).
-Manifests never change, so they stay in a bounded LRU; "no manifest (yet)" and
-"no such alias" are remembered only for `negative_ttl_seconds`.
+Manifests never change, so they stay in an LRU bounded by their estimated size
+(`serve.memory`); "no manifest (yet)" and "no such alias" are remembered only for
+`negative_ttl_seconds`, and only so many of them.
 
 When Redis is configured, `serve.invalidation` also drops a cached alias the
 moment the publisher announces its move; the TTL is the backstop.
@@ -35,13 +36,13 @@ from deploy_platform.storage import ObjectNotFound, ObjectStore
 from serve.cache import MISSING, LRUCache, SingleFlight, TTLCache
 from serve.config import EdgeConfig
 from serve.hosts import Site, SiteKind
+from serve.memory import ALIAS_ENTRIES, NEGATIVE_ENTRIES, manifest_weight
 
 __all__ = ["BrokenSite", "DeploymentLookup"]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_NEGATIVE_ENTRIES = 10_000  # bounds memory when someone requests many random hosts
 
 
 class BrokenSite(Exception):
@@ -62,9 +63,11 @@ class DeploymentLookup:
         self._executor = executor
         self._config = config
         self._clock = clock
-        self._aliases: TTLCache[str, str | None] = TTLCache(_NEGATIVE_ENTRIES, clock)
-        self._manifests: LRUCache[str, Manifest] = LRUCache(config.manifest_cache_entries)
-        self._no_manifest: TTLCache[str, bool] = TTLCache(_NEGATIVE_ENTRIES, clock)
+        self._aliases: TTLCache[str, str | None] = TTLCache(ALIAS_ENTRIES, clock)
+        self.manifests: LRUCache[str, Manifest] = LRUCache(
+            config.manifest_cache_bytes, max_entries=config.manifest_cache_entries
+        )
+        self._no_manifest: TTLCache[str, bool] = TTLCache(NEGATIVE_ENTRIES, clock)
         self._alias_flight: SingleFlight[str, str | None] = SingleFlight()
         self._manifest_flight: SingleFlight[str, Manifest | None] = SingleFlight()
         self._redis_retry_at = 0.0
@@ -86,7 +89,7 @@ class DeploymentLookup:
 
     async def manifest(self, deployment_id: str) -> Manifest | None:
         """The deployment's manifest, or None when the deployment does not exist (yet)."""
-        cached = self._manifests.get(deployment_id)
+        cached = self.manifests.get(deployment_id)
         if cached is not MISSING:
             return cached
         if self._no_manifest.get(deployment_id) is not MISSING:
@@ -115,11 +118,12 @@ class DeploymentLookup:
         return target
 
     async def _fetch_manifest(self, deployment_id: str) -> Manifest | None:
-        manifest = await self._blocking(self._read_manifest, deployment_id)
-        if manifest is None:
+        found = await self._blocking(self._read_manifest, deployment_id)
+        if found is None:
             self._no_manifest.put(deployment_id, True, self._config.negative_ttl_seconds)
-        else:
-            self._manifests.put(deployment_id, manifest)
+            return None
+        manifest, weight = found
+        self.manifests.put(deployment_id, manifest, weight)
         return manifest
 
     async def _blocking(self, function: Callable[[str], _T], argument: str) -> _T:
@@ -172,7 +176,8 @@ class DeploymentLookup:
             raise BrokenSite(f"alias pointer {key} names {target!r}, not a deployment id")
         return target
 
-    def _read_manifest(self, deployment_id: str) -> Manifest | None:
+    def _read_manifest(self, deployment_id: str) -> tuple[Manifest, int] | None:
+        """The manifest and its estimated size in memory, or None when there is none."""
         key = manifest_key(deployment_id)
         try:
             raw = self._store.get_bytes(key)
@@ -184,4 +189,4 @@ class DeploymentLookup:
             raise BrokenSite(f"manifest {key} cannot be read: {exc}") from exc
         if manifest.deployment != deployment_id:
             raise BrokenSite(f"manifest {key} belongs to deployment {manifest.deployment!r}")
-        return manifest
+        return manifest, manifest_weight(len(raw), manifest)
