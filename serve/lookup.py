@@ -43,6 +43,9 @@ __all__ = ["BrokenSite", "DeploymentLookup"]
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+# A manifest too large to cache is worth one log line an hour, not one per request.
+_OVERSIZE_WARNINGS = 1_000
+_OVERSIZE_WARNING_SECONDS = 3600.0
 
 
 class BrokenSite(Exception):
@@ -68,6 +71,7 @@ class DeploymentLookup:
             config.manifest_cache_bytes, max_entries=config.manifest_cache_entries
         )
         self._no_manifest: TTLCache[str, bool] = TTLCache(NEGATIVE_ENTRIES, clock)
+        self._oversize_warned: TTLCache[str, bool] = TTLCache(_OVERSIZE_WARNINGS, clock)
         self._alias_flight: SingleFlight[str, str | None] = SingleFlight()
         self._manifest_flight: SingleFlight[str, Manifest | None] = SingleFlight()
         self._redis_retry_at = 0.0
@@ -124,6 +128,16 @@ class DeploymentLookup:
             return None
         manifest, weight = found
         self.manifests.put(deployment_id, manifest, weight)
+        too_large = weight > self.manifests.max_weight
+        if too_large and self._oversize_warned.get(deployment_id) is MISSING:
+            self._oversize_warned.put(deployment_id, True, _OVERSIZE_WARNING_SECONDS)
+            log.warning(
+                "the manifest of %s (~%d MB in memory) is larger than the manifest cache "
+                "(DP_EDGE_MANIFEST_CACHE_BYTES=%d): it is read from the store on every request",
+                deployment_id,
+                weight // 1_000_000,
+                self.manifests.max_weight,
+            )
         return manifest
 
     async def _blocking(self, function: Callable[[str], _T], argument: str) -> _T:
