@@ -18,6 +18,14 @@ Order matters, because readers (the edge-origin, the Worker) trust what they fin
    `deploy_platform.skew`), whose fingerprinted assets stay reachable for a grace
    period so open tabs do not break.
 
+Hidden files are not published: a name starting with `.` anywhere in the tree
+(`.git/`, `.env`, `.npmrc`, `.DS_Store`, `src/.env.local`) is skipped, because a
+static site is often published straight from its repository, and those files
+hold history, credentials and machine settings (the same default as the Netlify
+and Cloudflare Pages uploaders). The one exception is a `.well-known/` directory
+(RFC 8615: `security.txt`, `assetlinks.json`, ACME challenges), whose non-hidden
+files are published.
+
 Routing rules (`deploy_platform.routing`) are read and checked before anything is
 uploaded, so bad rules fail the deployment with nothing stored and nothing live
 changed. The output's top-level `_redirects` and `_headers` become the manifest's
@@ -76,6 +84,8 @@ __all__ = [
 
 #: Rule files read from the top of the output into the manifest, never served.
 RULE_FILES = ("/_redirects", "/_headers")
+#: The one hidden directory that is published (RFC 8615 well-known URIs).
+WELL_KNOWN = ".well-known"
 _MAX_RULE_FILE_BYTES = 1024 * 1024
 
 _UPLOAD_WORKERS = 8
@@ -272,7 +282,8 @@ def _routes(rule_files: Mapping[str, Path], config: Mapping[str, Any] | None) ->
 
 
 def _walk(root: Path) -> Iterator[tuple[str, Path]]:
-    """(URL path, file on disk) for every file under root; symlinks must stay inside it."""
+    """(URL path, file on disk) for every file under root that is not hidden (see above);
+    symlinks must stay inside it."""
     real_root = Path(os.path.realpath(root))
 
     def visit(
@@ -283,6 +294,11 @@ def _walk(root: Path) -> Iterator[tuple[str, Path]]:
             return
         ancestors = ancestors | {real_dir}
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            # SECURITY: `.git/`, `.env` and the like must never become public URLs.
+            if entry.name.startswith(".") and not (
+                entry.name == WELL_KNOWN and entry.is_dir()
+            ):
+                continue
             path = Path(entry.path)
             url_path = f"{url_prefix}{entry.name}"
             if entry.is_symlink():

@@ -31,7 +31,9 @@ configuration (environment variables, shared with the rest of the platform):
   DP_BASE_DOMAIN          sites are <label>.DP_BASE_DOMAIN (default localhost)
   DP_EDGE_ALIAS_TTL_SECONDS       how long an alias answer is reused (default 1)
   DP_EDGE_NEGATIVE_TTL_SECONDS    how long "no such site" is reused (default 1)
-  DP_EDGE_MANIFEST_CACHE_ENTRIES  manifests kept in memory (default 256)
+  DP_EDGE_MANIFEST_CACHE_BYTES    memory for parsed manifests, estimated
+                                  (default 33554432)
+  DP_EDGE_MANIFEST_CACHE_ENTRIES  optional cap on cached manifests (default: none)
   DP_EDGE_BODY_CACHE_BYTES        memory for small bodies (default 67108864)
   DP_EDGE_BODY_CACHE_ITEM_BYTES   larger bodies are streamed (default 262144)
   DP_EDGE_TRUSTED_PROXIES         comma-separated IPs/CIDRs whose X-Forwarded-Host
@@ -40,6 +42,9 @@ configuration (environment variables, shared with the rest of the platform):
   DP_EDGE_SKEW_GRACE_SECONDS      how long fingerprinted assets of an alias's
                                   earlier deployments stay reachable on it
                                   (default 43200 = 12 hours; 0 turns it off)
+
+Resident memory stays under the two cache budgets (manifests + bodies) plus
+about 150 MB, however many deployments exist.
 
 example:
   curl -H 'Host: <deployment-id>.localhost' http://127.0.0.1:8080/

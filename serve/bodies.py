@@ -22,6 +22,7 @@ from deploy_platform.manifest import blob_key
 from deploy_platform.storage import ObjectStore
 from serve.cache import MISSING, LRUCache
 from serve.config import EdgeConfig
+from serve.memory import body_weight
 
 __all__ = ["BodyMismatch", "BodyReader", "StoredBody"]
 
@@ -46,7 +47,7 @@ class BodyReader:
         self._executor = executor
         self._item_limit = config.body_cache_item_bytes
         self._chunk_size = config.chunk_size
-        self.cache: LRUCache[str, bytes] = LRUCache(config.body_cache_bytes, weigh=len)
+        self.cache: LRUCache[str, bytes] = LRUCache(config.body_cache_bytes, weigh=body_weight)
 
     def is_small(self, entry: StoredBody) -> bool:
         """Small bodies are read whole and cached; the rest are streamed."""

@@ -3,7 +3,8 @@
 TTLCache     answers that may change (alias -> deployment, "no such site"),
              each kept for its own time-to-live, bounded by entry count
 LRUCache     answers that never change (manifests, content-addressed bodies),
-             bounded by a total weight (entries or bytes)
+             bounded by a total weight (bytes, see `serve.memory`) and
+             optionally by a number of entries
 SingleFlight one lookup per key at a time: when a popular entry expires, the
              requests waiting for it share one Redis or store call
 """
@@ -70,10 +71,17 @@ class TTLCache(Generic[K, V]):
 
 
 class LRUCache(Generic[K, V]):
-    """Least recently used entries go first once the total weight passes `max_weight`."""
+    """Least recently used entries go first once the total weight passes `max_weight`
+    (or their number passes `max_entries`, when given)."""
 
-    def __init__(self, max_weight: int, weigh: Callable[[V], int] = lambda _value: 1) -> None:
+    def __init__(
+        self,
+        max_weight: int,
+        weigh: Callable[[V], int] = lambda _value: 1,
+        max_entries: int | None = None,
+    ) -> None:
         self.max_weight = max_weight
+        self.max_entries = max_entries
         self._weigh = weigh
         self._entries: OrderedDict[K, tuple[int, V]] = OrderedDict()
         self.weight = 0
@@ -85,16 +93,20 @@ class LRUCache(Generic[K, V]):
         self._entries.move_to_end(key)
         return found[1]
 
-    def put(self, key: K, value: V) -> None:
-        weight = self._weigh(value)
-        if weight > self.max_weight:
-            return
+    def put(self, key: K, value: V, weight: int | None = None) -> None:
+        """Keep `value`; `weight` overrides `weigh(value)` when the caller knows better."""
+        if weight is None:
+            weight = self._weigh(value)
         old = self._entries.pop(key, None)
         if old is not None:
             self.weight -= old[0]
+        if weight > self.max_weight or self.max_entries == 0:
+            return  # could never fit: keeping it would only push everything else out
         self._entries[key] = (weight, value)
         self.weight += weight
-        while self.weight > self.max_weight:
+        while self.weight > self.max_weight or (
+            self.max_entries is not None and len(self._entries) > self.max_entries
+        ):
             _key, (dropped, _value) = self._entries.popitem(last=False)
             self.weight -= dropped
 

@@ -8,7 +8,8 @@ domain) the edge reads:
                                                  boto3's usual credential chain
   DP_EDGE_ALIAS_TTL_SECONDS      how long an alias -> deployment answer is reused (1)
   DP_EDGE_NEGATIVE_TTL_SECONDS   how long "no such alias/deployment" is reused (1)
-  DP_EDGE_MANIFEST_CACHE_ENTRIES manifests kept in memory; they are immutable (256)
+  DP_EDGE_MANIFEST_CACHE_BYTES   estimated memory for parsed manifests; they are immutable (32 MiB)
+  DP_EDGE_MANIFEST_CACHE_ENTRIES optional extra cap on the number of manifests kept (no cap)
   DP_EDGE_BODY_CACHE_BYTES       total bytes of small bodies kept in memory (64 MiB)
   DP_EDGE_BODY_CACHE_ITEM_BYTES  largest body that is cached instead of streamed (256 KiB)
   DP_EDGE_TRUSTED_PROXIES        comma-separated IPs/CIDRs of proxies whose
@@ -18,6 +19,12 @@ domain) the edge reads:
                                  earlier deployments stay reachable on it after it
                                  moves (43200 = 12 hours; 0 turns it off; see
                                  deploy_platform.skew)
+
+The configured cache size (`EdgeConfig.cache_bytes`) is the manifest and body
+budgets together: the edge's resident memory stays under it plus about 150 MB
+(`serve.memory` lists every cache and its bound). A manifest's size is estimated,
+so one manifest of 20,000 files weighs what it costs, not "one entry"; the entry
+cap from earlier versions still works, but the byte budget alone bounds memory.
 
 A bad value fails at start-up with a message naming the variable.
 """
@@ -41,7 +48,7 @@ KIB = 1024
 MIB = 1024 * KIB
 ALIAS_TTL = 1.0
 NEGATIVE_TTL = 1.0
-MANIFEST_ENTRIES = 256
+MANIFEST_CACHE_BYTES = 32 * MIB
 BODY_CACHE_BYTES = 64 * MIB
 BODY_CACHE_ITEM_BYTES = 256 * KIB
 
@@ -68,7 +75,9 @@ class EdgeConfig:
     redis_retry_seconds: float = 5.0
     alias_ttl_seconds: float = ALIAS_TTL
     negative_ttl_seconds: float = NEGATIVE_TTL
-    manifest_cache_entries: int = MANIFEST_ENTRIES
+    manifest_cache_bytes: int = MANIFEST_CACHE_BYTES
+    #: Optional cap on the number of cached manifests (None: only the byte budget).
+    manifest_cache_entries: int | None = None
     body_cache_bytes: int = BODY_CACHE_BYTES
     body_cache_item_bytes: int = BODY_CACHE_ITEM_BYTES
     chunk_size: int = 256 * KIB
@@ -101,8 +110,14 @@ class EdgeConfig:
         ):
             if getattr(self, name) < 0:
                 raise EdgeConfigError(f"{name} must be zero or more")
-        for name in ("manifest_cache_entries", "body_cache_bytes", "body_cache_item_bytes"):
-            if getattr(self, name) < 0:
+        for name in (
+            "manifest_cache_bytes",
+            "manifest_cache_entries",
+            "body_cache_bytes",
+            "body_cache_item_bytes",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
                 raise EdgeConfigError(f"{name} must be zero or more")
         if self.redis_timeout_seconds <= 0:
             raise EdgeConfigError("redis_timeout_seconds must be more than zero")
@@ -122,9 +137,10 @@ class EdgeConfig:
             redis_prefix=settings.redis_prefix,
             alias_ttl_seconds=_number(env, "DP_EDGE_ALIAS_TTL_SECONDS", float, ALIAS_TTL),
             negative_ttl_seconds=_number(env, "DP_EDGE_NEGATIVE_TTL_SECONDS", float, NEGATIVE_TTL),
-            manifest_cache_entries=_number(
-                env, "DP_EDGE_MANIFEST_CACHE_ENTRIES", int, MANIFEST_ENTRIES
+            manifest_cache_bytes=_number(
+                env, "DP_EDGE_MANIFEST_CACHE_BYTES", int, MANIFEST_CACHE_BYTES
             ),
+            manifest_cache_entries=_optional_number(env, "DP_EDGE_MANIFEST_CACHE_ENTRIES", int),
             body_cache_bytes=_number(env, "DP_EDGE_BODY_CACHE_BYTES", int, BODY_CACHE_BYTES),
             body_cache_item_bytes=_number(
                 env, "DP_EDGE_BODY_CACHE_ITEM_BYTES", int, BODY_CACHE_ITEM_BYTES
@@ -139,6 +155,11 @@ class EdgeConfig:
             ),
         )
 
+    @property
+    def cache_bytes(self) -> int:
+        """The configured cache size: what the manifest and body caches may hold together."""
+        return self.manifest_cache_bytes + self.body_cache_bytes
+
     def describe(self) -> str:
         """One line for the start-up log, without secrets."""
         redis = f"redis {redacted_url(self.redis_url)} prefix {self.redis_prefix!r}"
@@ -146,6 +167,8 @@ class EdgeConfig:
             f"*.{self.base_domain} from {redacted_url(self.storage_url)}, "
             f"{redis if self.redis_url else 'no redis (aliases from the object store)'}, "
             f"alias ttl {self.alias_ttl_seconds:g}s, skew grace {self.skew_grace_seconds:g}s, "
+            f"caches {self.cache_bytes / MIB:g} MiB (manifests "
+            f"{self.manifest_cache_bytes / MIB:g}, bodies {self.body_cache_bytes / MIB:g}), "
             f"X-Forwarded-Host from {', '.join(self.trusted_proxies) or 'no one'}"
         )
 
@@ -161,6 +184,12 @@ def _number(env: Mapping[str, str], name: str, kind: Callable[[str], _T], defaul
     if value < 0:
         raise EdgeConfigError(f"{name}={raw!r} must be zero or more")
     return value
+
+
+def _optional_number(env: Mapping[str, str], name: str, kind: Callable[[str], _T]) -> _T | None:
+    if not env.get(name, "").strip():
+        return None
+    return _number(env, name, kind, kind("0"))
 
 
 def redacted_url(url: str) -> str:

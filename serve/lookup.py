@@ -13,8 +13,9 @@ only when a fingerprinted file is missing from the current deployment; it
 lives only in the store's pointer and is cached like the alias answer.
 
 A deployment exists exactly when its manifest does (publishing writes it last).
-Manifests never change, so they stay in a bounded LRU; "no manifest (yet)" and
-"no such alias" are remembered only for `negative_ttl_seconds`.
+Manifests never change, so they stay in an LRU bounded by their estimated size
+(`serve.memory`); "no manifest (yet)" and "no such alias" are remembered only for
+`negative_ttl_seconds`, and only so many of them.
 
 When Redis is configured, `serve.invalidation` also drops a cached alias (and
 its history) or domain the moment the platform announces the change; the TTL is
@@ -46,13 +47,16 @@ from deploy_platform.storage import ObjectNotFound, ObjectStore
 from serve.cache import MISSING, LRUCache, SingleFlight, TTLCache
 from serve.config import EdgeConfig
 from serve.hosts import Site, SiteKind
+from serve.memory import ALIAS_ENTRIES, NEGATIVE_ENTRIES, manifest_weight
 
 __all__ = ["BrokenSite", "DeploymentLookup"]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_NEGATIVE_ENTRIES = 10_000  # bounds memory when someone requests many random hosts
+# A manifest too large to cache is worth one log line an hour, not one per request.
+_OVERSIZE_WARNINGS = 1_000
+_OVERSIZE_WARNING_SECONDS = 3600.0
 
 
 class BrokenSite(Exception):
@@ -76,11 +80,14 @@ class DeploymentLookup:
         self._clock = clock
         # Skew grace is measured against `replaced_at` in pointers: wall-clock seconds.
         self._wall_clock = wall_clock
-        self._aliases: TTLCache[str, str | None] = TTLCache(_NEGATIVE_ENTRIES, clock)
-        self._domains: TTLCache[str, str | None] = TTLCache(_NEGATIVE_ENTRIES, clock)
-        self._histories: TTLCache[str, tuple[Replaced, ...]] = TTLCache(_NEGATIVE_ENTRIES, clock)
-        self._manifests: LRUCache[str, Manifest] = LRUCache(config.manifest_cache_entries)
-        self._no_manifest: TTLCache[str, bool] = TTLCache(_NEGATIVE_ENTRIES, clock)
+        self._aliases: TTLCache[str, str | None] = TTLCache(ALIAS_ENTRIES, clock)
+        self._domains: TTLCache[str, str | None] = TTLCache(ALIAS_ENTRIES, clock)
+        self._histories: TTLCache[str, tuple[Replaced, ...]] = TTLCache(ALIAS_ENTRIES, clock)
+        self.manifests: LRUCache[str, Manifest] = LRUCache(
+            config.manifest_cache_bytes, max_entries=config.manifest_cache_entries
+        )
+        self._no_manifest: TTLCache[str, bool] = TTLCache(NEGATIVE_ENTRIES, clock)
+        self._oversize_warned: TTLCache[str, bool] = TTLCache(_OVERSIZE_WARNINGS, clock)
         self._alias_flight: SingleFlight[str, str | None] = SingleFlight()
         self._domain_flight: SingleFlight[str, str | None] = SingleFlight()
         self._history_flight: SingleFlight[str, tuple[Replaced, ...]] = SingleFlight()
@@ -132,7 +139,7 @@ class DeploymentLookup:
 
     async def manifest(self, deployment_id: str) -> Manifest | None:
         """The deployment's manifest, or None when the deployment does not exist (yet)."""
-        cached = self._manifests.get(deployment_id)
+        cached = self.manifests.get(deployment_id)
         if cached is not MISSING:
             return cached
         if self._no_manifest.get(deployment_id) is not MISSING:
@@ -188,11 +195,22 @@ class DeploymentLookup:
         return history
 
     async def _fetch_manifest(self, deployment_id: str) -> Manifest | None:
-        manifest = await self._blocking(self._read_manifest, deployment_id)
-        if manifest is None:
+        found = await self._blocking(self._read_manifest, deployment_id)
+        if found is None:
             self._no_manifest.put(deployment_id, True, self._config.negative_ttl_seconds)
-        else:
-            self._manifests.put(deployment_id, manifest)
+            return None
+        manifest, weight = found
+        self.manifests.put(deployment_id, manifest, weight)
+        too_large = weight > self.manifests.max_weight
+        if too_large and self._oversize_warned.get(deployment_id) is MISSING:
+            self._oversize_warned.put(deployment_id, True, _OVERSIZE_WARNING_SECONDS)
+            log.warning(
+                "the manifest of %s (~%d MB in memory) is larger than the manifest cache "
+                "(DP_EDGE_MANIFEST_CACHE_BYTES=%d): it is read from the store on every request",
+                deployment_id,
+                weight // 1_000_000,
+                self.manifests.max_weight,
+            )
         return manifest
 
     async def _blocking(self, function: Callable[[str], _T], argument: str) -> _T:
@@ -281,7 +299,8 @@ class DeploymentLookup:
             return ()  # the alias itself is broken; its lookup already says so
         return history_from_pointer(pointer) if isinstance(pointer, dict) else ()
 
-    def _read_manifest(self, deployment_id: str) -> Manifest | None:
+    def _read_manifest(self, deployment_id: str) -> tuple[Manifest, int] | None:
+        """The manifest and its estimated size in memory, or None when there is none."""
         key = manifest_key(deployment_id)
         try:
             raw = self._store.get_bytes(key)
@@ -293,4 +312,4 @@ class DeploymentLookup:
             raise BrokenSite(f"manifest {key} cannot be read: {exc}") from exc
         if manifest.deployment != deployment_id:
             raise BrokenSite(f"manifest {key} belongs to deployment {manifest.deployment!r}")
-        return manifest
+        return manifest, manifest_weight(len(raw), manifest)

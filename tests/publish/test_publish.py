@@ -194,3 +194,30 @@ def test_a_symlink_loop_ends(tmp_path: Path, local_store_root: Path) -> None:
 
     # A link to an ancestor can only make endless paths: it is left out, the rest published.
     assert sorted(manifest.files) == ["/docs/a.html", "/index.html"]
+
+
+def test_hidden_files_are_not_published_but_well_known_ones_are(
+    tmp_path: Path, local_store_root: Path
+) -> None:
+    """Guards the dotfile policy: a static site published from its repository root."""
+    store = OrderedStore(local_store_root)
+    site = write_site(
+        tmp_path / "site",
+        {
+            "index.html": "<h1>home</h1>",
+            ".env": "API_TOKEN=do-not-serve",
+            ".git/config": "[remote] url = https://token@example.com/repo",
+            ".git/HEAD": "ref: refs/heads/main",
+            "docs/.env.local": "SECRET=local",
+            ".DS_Store": "finder",
+            ".well-known/security.txt": "Contact: mailto:sec@example.com",
+            ".well-known/.hidden": "still hidden",
+        },
+    )
+    dep = new_deployment_id()
+    result = publish_directory(store, dep, site)
+
+    assert sorted(result.manifest.files) == ["/.well-known/security.txt", "/index.html"]
+    stored = {key for key in store.writes if key.startswith("blobs/")}
+    for secret in ("API_TOKEN=do-not-serve", "SECRET=local", "ref: refs/heads/main"):
+        assert blob_key(sha(secret)) not in stored

@@ -48,6 +48,7 @@ def test_help_describes_the_command_and_its_settings() -> None:
     for text in ("--host", "--port", "DP_STORAGE_URL", "DP_REDIS_URL", "DP_BASE_DOMAIN"):
         assert text in result.stdout
     assert "DP_EDGE_ALIAS_TTL_SECONDS" in result.stdout
+    assert "DP_EDGE_MANIFEST_CACHE_BYTES" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,7 @@ def test_help_describes_the_command_and_its_settings() -> None:
         ("DP_STORAGE_URL", "ftp://example.com/objects", "DP_STORAGE_URL"),
         ("DP_EDGE_ALIAS_TTL_SECONDS", "soon", "DP_EDGE_ALIAS_TTL_SECONDS"),
         ("DP_EDGE_BODY_CACHE_BYTES", "-1", "DP_EDGE_BODY_CACHE_BYTES"),
+        ("DP_EDGE_MANIFEST_CACHE_BYTES", "32MB", "DP_EDGE_MANIFEST_CACHE_BYTES"),
         ("DP_BASE_DOMAIN", "bad_domain", "DP_BASE_DOMAIN"),
         ("DP_REDIS_URL", "http://127.0.0.1:1/0", "DP_REDIS_URL"),
     ],
