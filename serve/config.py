@@ -12,6 +12,7 @@ domain) the edge reads:
   DP_EDGE_BODY_CACHE_BYTES       total bytes of small bodies kept in memory (64 MiB)
   DP_EDGE_BODY_CACHE_ITEM_BYTES  largest body that is cached instead of streamed (256 KiB)
 
+The cache sizes are per process: `python -m serve --workers N` runs N of them.
 A bad value fails at start-up with a message naming the variable.
 """
 

@@ -1,0 +1,68 @@
+"""One edge-origin process: the app on one address until SIGINT or SIGTERM.
+
+Used directly by `python -m serve --workers 1`, and by every worker process of
+`serve.workers`, which bind the same port with SO_REUSEPORT so that the kernel
+spreads new connections over them. `on_ready` is called once the socket
+listens, with the address actually bound (a worker tells its parent there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from serve.app import create_app
+from serve.config import EdgeConfig
+
+__all__ = ["ACCESS_LOG_FORMAT", "serve_until_stopped", "run_event_loop"]
+
+# aiohttp's default line plus the pid (%P): with several workers, the line says
+# which process answered.
+ACCESS_LOG_FORMAT = '%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i" pid=%P'
+
+ReadyCallback = Callable[[str, int], None]
+
+
+async def serve_until_stopped(
+    config: EdgeConfig,
+    host: str,
+    port: int,
+    *,
+    access_log: bool = False,
+    reuse_port: bool = False,
+    on_ready: ReadyCallback | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM, then finish the requests in flight and close the clients.
+
+    Raises `EdgeConfigError` when the store or Redis cannot be opened and
+    `OSError` when the address cannot be bound.
+    """
+    runner = web.AppRunner(
+        create_app(config),
+        access_log=logging.getLogger("serve.access") if access_log else None,
+        access_log_format=ACCESS_LOG_FORMAT,
+    )
+    await runner.setup()  # opens the store and Redis; bad configuration raises here
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if on_ready is not None:
+            on_ready(str(bound_host), int(bound_port))
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` to its end on a fresh event loop."""
+    asyncio.run(main)
