@@ -35,6 +35,9 @@ configuration (environment variables, shared with the rest of the platform):
   DP_EDGE_MANIFEST_CACHE_ENTRIES  manifests kept in memory (default 256)
   DP_EDGE_BODY_CACHE_BYTES        memory for small bodies (default 67108864)
   DP_EDGE_BODY_CACHE_ITEM_BYTES   larger bodies are streamed (default 262144)
+  DP_EDGE_ANSWER_CACHE_BYTES      ready-made answers to repeated requests, sent
+                                  without the aiohttp pipeline (default 16777216;
+                                  0 turns this off; off with --access-log)
 
 Each worker process keeps its own caches (the sizes above are per process) and
 its own subscription to alias moves. A worker that dies is restarted; SIGTERM or

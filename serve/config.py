@@ -11,6 +11,8 @@ domain) the edge reads:
   DP_EDGE_MANIFEST_CACHE_ENTRIES manifests kept in memory; they are immutable (256)
   DP_EDGE_BODY_CACHE_BYTES       total bytes of small bodies kept in memory (64 MiB)
   DP_EDGE_BODY_CACHE_ITEM_BYTES  largest body that is cached instead of streamed (256 KiB)
+  DP_EDGE_ANSWER_CACHE_BYTES     memory for ready-made answers to repeated requests,
+                                 served without the aiohttp pipeline (16 MiB; 0: off)
 
 The cache sizes are per process: `python -m serve --workers N` runs N of them.
 A bad value fails at start-up with a message naming the variable.
@@ -36,6 +38,7 @@ NEGATIVE_TTL = 1.0
 MANIFEST_ENTRIES = 256
 BODY_CACHE_BYTES = 64 * MIB
 BODY_CACHE_ITEM_BYTES = 256 * KIB
+ANSWER_CACHE_BYTES = 16 * MIB
 
 _T = TypeVar("_T", int, float)
 
@@ -63,6 +66,7 @@ class EdgeConfig:
     manifest_cache_entries: int = MANIFEST_ENTRIES
     body_cache_bytes: int = BODY_CACHE_BYTES
     body_cache_item_bytes: int = BODY_CACHE_ITEM_BYTES
+    answer_cache_bytes: int = ANSWER_CACHE_BYTES
     chunk_size: int = 256 * KIB
     io_threads: int = 8
 
@@ -79,7 +83,12 @@ class EdgeConfig:
         for name in ("alias_ttl_seconds", "negative_ttl_seconds", "redis_retry_seconds"):
             if getattr(self, name) < 0:
                 raise EdgeConfigError(f"{name} must be zero or more")
-        for name in ("manifest_cache_entries", "body_cache_bytes", "body_cache_item_bytes"):
+        for name in (
+            "manifest_cache_entries",
+            "body_cache_bytes",
+            "body_cache_item_bytes",
+            "answer_cache_bytes",
+        ):
             if getattr(self, name) < 0:
                 raise EdgeConfigError(f"{name} must be zero or more")
         if self.redis_timeout_seconds <= 0:
@@ -107,6 +116,7 @@ class EdgeConfig:
             body_cache_item_bytes=_number(
                 env, "DP_EDGE_BODY_CACHE_ITEM_BYTES", int, BODY_CACHE_ITEM_BYTES
             ),
+            answer_cache_bytes=_number(env, "DP_EDGE_ANSWER_CACHE_BYTES", int, ANSWER_CACHE_BYTES),
         )
 
     def describe(self) -> str:
