@@ -237,7 +237,16 @@ class AnswerProtocol(asyncio.Protocol):
     new requests on the connection get the fast path again.
     """
 
-    __slots__ = ("_inner", "_cache", "_transport", "_buffer", "_delegated", "_resumable")
+    __slots__ = (
+        "_inner",
+        "_cache",
+        "_transport",
+        "_buffer",
+        "_delegated",
+        "_resumable",
+        "_held",
+        "_waits",
+    )
 
     def __init__(self, inner: RequestHandler, cache: AnswerCache) -> None:
         self._inner = inner
@@ -246,6 +255,8 @@ class AnswerProtocol(asyncio.Protocol):
         self._buffer = b""
         self._delegated = False
         self._resumable = False
+        self._held: bytes | None = None  # requests waiting for aiohttp to become idle
+        self._waits = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
@@ -253,12 +264,40 @@ class AnswerProtocol(asyncio.Protocol):
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._delegated:
-            if not (self._resumable and _idle(self._inner)):
-                self._resumable = self._resumable and _bodyless_requests(data)
-                self._inner.data_received(data)
-                return
+        if self._held is not None:
+            self._held += data
+        elif not self._delegated:
+            self._answer(data)
+        elif self._resumable and _idle(self._inner):
             self._delegated = False
+            self._answer(data)
+        elif self._resumable and _bodyless_requests(data):
+            # aiohttp has usually written its answer already and only needs a turn
+            # of the loop to wait for the next request: give it a few turns.
+            self._held, self._waits = data, 0
+            asyncio.get_running_loop().call_soon(self._retry)
+        else:
+            self._resumable = False
+            self._inner.data_received(data)
+
+    def _retry(self) -> None:
+        data = self._held
+        if data is None or self._transport is None or self._transport.is_closing():
+            self._held = None
+            return
+        if _idle(self._inner):
+            self._held, self._delegated = None, False
+            self._answer(data)
+        elif self._waits < _IDLE_WAITS:
+            self._waits += 1
+            asyncio.get_running_loop().call_soon(self._retry)
+        else:
+            self._held = None
+            self._resumable = _bodyless_requests(data)
+            self._inner.data_received(data)
+
+    def _answer(self, data: bytes) -> None:
+        """Answer what the cache can, from the start of `data`; hand the rest to aiohttp."""
         buffer = self._buffer + data if self._buffer else data
         transport = self._transport
         assert transport is not None
@@ -302,6 +341,7 @@ class AnswerProtocol(asyncio.Protocol):
 
 
 _MAX_UNREAD = 1 << 20
+_IDLE_WAITS = 4
 
 
 def _idle(inner: RequestHandler) -> bool:
