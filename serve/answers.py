@@ -126,15 +126,15 @@ class AnswerCache:
         """The lookup's alias epoch; -1 (nothing is stored) before `follow`."""
         return self._lookup.alias_epoch if self._lookup is not None else -1
 
-    def answer(self, key: Key) -> bytes | None:
-        """The whole answer to send, or None on a miss."""
+    def answer(self, key: Key) -> tuple[bytes, bytes, bytes] | None:
+        """The answer to send, in three parts (to join or write as they are), or None."""
         found = self._entries.get(key)
         if found is MISSING:
             return None
         if found.epoch != self.epoch() or self._clock() >= found.expires:
             return None  # the next answer aiohttp prepares for this key replaces it
         self.hits += 1
-        return found.before_date + self._date_line() + found.after_date
+        return found.before_date, self._date_line(), found.after_date
 
     def store(self, key: Key, head_lines: list[bytes], body: bytes, epoch: int) -> None:
         """Keep an answer aiohttp prepared; `head_lines` are its status line and header lines."""
@@ -313,7 +313,10 @@ class AnswerProtocol(asyncio.Protocol):
             answer = self._cache.answer(key) if key is not None else None
             if answer is None:
                 break
-            transport.write(answer)
+            if len(answer[2]) > _COPY_LIMIT:
+                transport.writelines(answer)  # a vectored write, the body is not copied
+            else:
+                transport.write(b"".join(answer))
             buffer = buffer[end + 4 :]
             # A client that does not read what we write gets aiohttp's flow control.
             if transport.get_write_buffer_size() > _MAX_UNREAD:
@@ -341,6 +344,7 @@ class AnswerProtocol(asyncio.Protocol):
 
 
 _MAX_UNREAD = 1 << 20
+_COPY_LIMIT = 16 * 1024
 _IDLE_WAITS = 4
 
 
