@@ -4,6 +4,8 @@ In one run, against the same files:
   edge   `python -m serve` (one worker per CPU unless --edge-workers), reading a
          SeaweedFS S3 bucket, aliases in a private Redis: the production path
          Host `bench.localhost` -> alias -> manifest -> body, from its caches
+  edge-pipeline  the same with DP_EDGE_ANSWER_CACHE_BYTES=0: every request
+         through aiohttp and the handler (what the answer cache saves)
   nginx  the same files from local disk (`worker_processes auto`, sendfile)
   naive  `benchmarks/naive_origin.py`: alias, manifest and body fetched from the
          same S3 bucket with boto3 on every request (as many processes as the edge)
@@ -183,7 +185,9 @@ def main() -> int:
         "--edge-workers", type=int, default=0, help="edge worker processes (0: one per CPU)"
     )
     parser.add_argument(
-        "--only", default="edge,nginx,naive", help="comma-separated subset of the servers"
+        "--only",
+        default="edge,edge-pipeline,nginx,naive",
+        help="comma-separated subset of the servers",
     )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
@@ -231,6 +235,13 @@ def main() -> int:
             argv = [sys.executable, "-m", "serve", "--port", str(port), "--workers", str(workers)]
             stack.enter_context(process(argv, root / "edge.log", env))
             targets.append(Target("edge", port))
+        if "edge-pipeline" in only:
+            # The same edge without its answer cache: every request through aiohttp.
+            port = free_port()
+            argv = [sys.executable, "-m", "serve", "--port", str(port), "--workers", str(workers)]
+            plain = {**env, "DP_EDGE_ANSWER_CACHE_BYTES": "0"}
+            stack.enter_context(process(argv, root / "edge-pipeline.log", plain))
+            targets.append(Target("edge-pipeline", port))
         if "nginx" in only:
             port = free_port()
             conf = nginx_conf(root, docroot, port)
@@ -267,7 +278,7 @@ def main() -> int:
                     sample = wrk(target.port, path, args.duration, args.connections, args.threads)
                     samples.setdefault((target.name, path), []).append(sample)
                     print(
-                        f"round {round_} {target.name:6} {path:15} {sample.rps:10.0f} req/s  "
+                        f"round {round_} {target.name:13} {path:15} {sample.rps:10.0f} req/s  "
                         f"p99 {sample.p99_ms:7.2f} ms  {sample.errors}",
                         flush=True,
                     )
