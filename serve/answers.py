@@ -42,6 +42,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import cast
@@ -58,6 +59,8 @@ _MAX_HEAD = 8192
 _MAX_HEADERS = 64
 # Headers that never change what the edge answers. Host and Accept-Encoding are
 # part of the key; a request with any other header takes the full pipeline.
+# CONTRACT: a pipeline step that starts reading one of these headers must take
+# it out of this list, or its answers would be served to requests they do not fit.
 _IGNORED = frozenset(
     {
         b"user-agent",
@@ -323,11 +326,23 @@ class AnswerProtocol(asyncio.Protocol):
                 break
         else:
             self._buffer = b""
+            self._keep_open()
             return
+        self._keep_open()
         self._buffer = b""
         self._delegated = True
         self._resumable = _bodyless_requests(buffer)
         self._inner.data_received(buffer)
+
+    def _keep_open(self) -> None:
+        """Tell aiohttp the connection is in use: its keep-alive timer (started when the
+        connection opened) would otherwise close a connection we keep busy."""
+        timeout = self._inner.keepalive_timeout
+        if timeout > 0:
+            with suppress(AttributeError):  # aiohttp internals (3.14); see `_idle`
+                self._inner._next_keepalive_close_time = (  # type: ignore[attr-defined]
+                    asyncio.get_running_loop().time() + timeout
+                )
 
     def eof_received(self) -> bool | None:
         self._inner.eof_received()

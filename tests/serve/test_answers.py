@@ -78,9 +78,16 @@ def get(host: str, path: str = "/", method: str = "GET", extra: str = "") -> byt
 
 
 @pytest.fixture
-async def edge(edge_config: EdgeConfig, state: PlatformState) -> AsyncIterator[Edge]:
+def keepalive_timeout() -> float:
+    return 75.0  # aiohttp's default
+
+
+@pytest.fixture
+async def edge(
+    edge_config: EdgeConfig, state: PlatformState, keepalive_timeout: float
+) -> AsyncIterator[Edge]:
     app = create_app(replace(edge_config, alias_ttl_seconds=300.0))
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=keepalive_timeout)
     await runner.setup()
     answers = app[ANSWERS]
     site = AnswerSite(runner, "127.0.0.1", 0, answers)
@@ -218,4 +225,25 @@ async def test_a_request_with_a_body_is_left_to_aiohttp(edge: Edge, site: str) -
     )
     assert (await connection.answer()).startswith(b"HTTP/1.1 405 ")
     assert (await connection.answer()).endswith(b"<h1>home</h1>")
+    await connection.close()
+
+
+@pytest.mark.parametrize("keepalive_timeout", [0.3])
+async def test_a_connection_kept_busy_by_cached_answers_stays_open(
+    edge: Edge, site: str, keepalive_timeout: float
+) -> None:
+    connection = await edge.connect()
+    connection.send(get("docs.localhost"))
+    await connection.answer()
+    await connection.until_a_hit(get("docs.localhost"), edge.answers)
+    hits = edge.answers.hits
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 4 * keepalive_timeout
+    while loop.time() < until:  # busy far longer than the idle timeout
+        connection.send(get("docs.localhost"))
+        assert (await connection.answer()).endswith(b"<h1>home</h1>")
+        await asyncio.sleep(0.02)
+    assert edge.answers.hits > hits
+    # Idle, it is closed as usual.
+    assert await asyncio.wait_for(connection.reader.read(), 10) == b""
     await connection.close()
