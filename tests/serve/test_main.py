@@ -48,6 +48,7 @@ def test_help_describes_the_command_and_its_settings() -> None:
     for text in ("--host", "--port", "DP_STORAGE_URL", "DP_REDIS_URL", "DP_BASE_DOMAIN"):
         assert text in result.stdout
     assert "DP_EDGE_ALIAS_TTL_SECONDS" in result.stdout
+    assert "--workers" in result.stdout and "DP_EDGE_ANSWER_CACHE_BYTES" in result.stdout
 
 
 @pytest.mark.parametrize(
