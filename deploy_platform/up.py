@@ -3,7 +3,7 @@
 Starts, each as a supervised child process (see `supervisor.py`):
   redis        a private redis-server when DP_REDIS_URL is not set
   api          the control API            (python -m deploy_platform.api)
-  edge         the edge-origin            (python -m serve)
+  edge         the edge-origin            (python -m serve: one worker per CPU)
   daemon       the Dagster daemon: queue sensor, run queue, run monitoring
   webserver    the Dagster UI
 with DAGSTER_HOME under the state directory (persistent: the deployment history

@@ -1,19 +1,20 @@
-"""`python -m serve`: run the edge-origin on one address until Ctrl-C or SIGTERM."""
+"""`python -m serve`: run the edge-origin on one address until Ctrl-C or SIGTERM.
+
+With `--workers N` (default: one per CPU) N processes share the port
+(`serve.workers`); `--workers 1` serves from this process alone (`serve.server`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
 from deploy_platform.settings import Settings
-from serve.app import create_app
 from serve.config import EdgeConfig, EdgeConfigError
+from serve.server import run_event_loop, serve_until_stopped
+from serve.workers import default_worker_count, run_workers
 
 __all__ = ["main", "build_parser"]
 
@@ -42,9 +43,16 @@ configuration (environment variables, shared with the rest of the platform):
   DP_EDGE_SKEW_GRACE_SECONDS      how long fingerprinted assets of an alias's
                                   earlier deployments stay reachable on it
                                   (default 43200 = 12 hours; 0 turns it off)
+  DP_EDGE_ANSWER_CACHE_BYTES      ready-made answers to repeated requests, sent
+                                  without the aiohttp pipeline (default 16777216;
+                                  0 turns this off; off with --access-log)
 
-Resident memory stays under the two cache budgets (manifests + bodies) plus
-about 150 MB, however many deployments exist.
+Resident memory stays under the cache budgets (manifests + bodies + answers)
+plus about 150 MB per process, however many deployments exist.
+
+Each worker process keeps its own caches (the sizes above are per process) and
+its own subscription to alias moves. A worker that dies is restarted; SIGTERM or
+SIGINT stops them all after the requests in flight.
 
 example:
   curl -H 'Host: <deployment-id>.localhost' http://127.0.0.1:8080/
@@ -68,9 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=8080, help="port to listen on; 0 picks a free one"
     )
     parser.add_argument(
-        "--access-log", action="store_true", help="log one line per request to stderr"
+        "--workers",
+        type=_positive_int,
+        default=default_worker_count(),
+        help=(
+            "processes sharing the port (SO_REUSEPORT); default: one per CPU "
+            f"({default_worker_count()} here); 1 serves from this process alone"
+        ),
+    )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per request to stderr (with the pid of the worker that answered)",
     )
     return parser
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,8 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EdgeConfigError, ValueError) as exc:
         print(f"python -m serve: bad configuration: {exc}", file=sys.stderr)
         return 2
+    if args.workers > 1:
+        return run_workers(
+            config, args.host, args.port, count=args.workers, access_log=args.access_log
+        )
+
+    def ready(host: str, port: int) -> None:
+        log.info("edge-origin listening on http://%s:%d serving %s", host, port, config.describe())
+
     try:
-        asyncio.run(_serve(config, args.host, args.port, args.access_log))
+        run_event_loop(
+            serve_until_stopped(
+                config, args.host, args.port, access_log=args.access_log, on_ready=ready
+            )
+        )
     except EdgeConfigError as exc:
         print(f"python -m serve: bad configuration: {exc}", file=sys.stderr)
         return 2
@@ -90,30 +131,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-async def _serve(config: EdgeConfig, host: str, port: int, access_log: bool) -> None:
-    runner = web.AppRunner(
-        create_app(config), access_log=logging.getLogger("serve.access") if access_log else None
-    )
-    await runner.setup()  # opens the store and Redis; bad configuration raises here
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound_host, bound_port = runner.addresses[0][:2]
-        log.info(
-            "edge-origin listening on http://%s:%d serving %s",
-            bound_host,
-            bound_port,
-            config.describe(),
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from functools import partial
 
 from aiohttp import web
 
-from serve.appkeys import BODIES, CONFIG, EXECUTOR, FOLLOWER, LOOKUP, STATE, STORE
+from serve.answers import AnswerCache, install_answer_recording
+from serve.appkeys import ANSWERS, BODIES, CONFIG, EXECUTOR, FOLLOWER, LOOKUP, STATE, STORE
 from serve.bodies import BodyReader
 from serve.clients import open_checked_store, open_state
 from serve.config import EdgeConfig
@@ -43,6 +44,10 @@ def create_app(
     # Every method and path reaches the handler, so even 405s and odd paths get
     # the platform's pages rather than aiohttp's defaults.
     app.router.add_route("*", "/{path:.*}", handle)
+    if config.answer_cache_bytes > 0:
+        answers = AnswerCache(config.answer_cache_bytes, config.alias_ttl_seconds, clock=clock)
+        app[ANSWERS] = answers
+        install_answer_recording(app, answers)
     return app
 
 
@@ -68,6 +73,8 @@ async def _clients(
     app[STATE] = state
     lookup = DeploymentLookup(store, state, executor, config, clock, wall_clock)
     app[LOOKUP] = lookup
+    if ANSWERS in app:
+        app[ANSWERS].follow(lookup)
     app[BODIES] = BodyReader(store, executor, config)
     follower = AliasFollower(config, lookup, loop) if state is not None else None
     if follower is not None:

@@ -8,12 +8,13 @@ from aiohttp import web
 
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from serve.answers import AnswerCache
 from serve.bodies import BodyReader
 from serve.config import EdgeConfig
 from serve.invalidation import AliasFollower
 from serve.lookup import DeploymentLookup
 
-__all__ = ["CONFIG", "STORE", "STATE", "EXECUTOR", "LOOKUP", "BODIES", "FOLLOWER"]
+__all__ = ["CONFIG", "STORE", "STATE", "EXECUTOR", "LOOKUP", "BODIES", "FOLLOWER", "ANSWERS"]
 
 CONFIG = web.AppKey("config", EdgeConfig)
 # Set by the clients context in `serve.app` while the app runs:
@@ -23,3 +24,5 @@ EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 LOOKUP = web.AppKey("lookup", DeploymentLookup)
 BODIES = web.AppKey("bodies", BodyReader)
 FOLLOWER = web.AppKey[AliasFollower | None]("follower")
+# Set by `create_app` when the answer cache is on (`serve.answers`):
+ANSWERS = web.AppKey("answers", AnswerCache)

@@ -19,13 +19,16 @@ domain) the edge reads:
                                  earlier deployments stay reachable on it after it
                                  moves (43200 = 12 hours; 0 turns it off; see
                                  deploy_platform.skew)
+  DP_EDGE_ANSWER_CACHE_BYTES     memory for ready-made answers to repeated requests,
+                                 served without the aiohttp pipeline (16 MiB; 0: off)
 
-The configured cache size (`EdgeConfig.cache_bytes`) is the manifest and body
-budgets together: the edge's resident memory stays under it plus about 150 MB
-(`serve.memory` lists every cache and its bound). A manifest's size is estimated,
-so one manifest of 20,000 files weighs what it costs, not "one entry"; the entry
-cap from earlier versions still works, but the byte budget alone bounds memory.
-
+The configured cache size (`EdgeConfig.cache_bytes`) is the manifest, body and
+answer budgets together: the edge's resident memory stays under it plus about
+150 MB per process (`serve.memory` lists every cache and its bound). A
+manifest's size is estimated, so one manifest of 20,000 files weighs what it
+costs, not "one entry"; the entry cap from earlier versions still works, but the
+byte budget alone bounds memory.
+The cache sizes are per process: `python -m serve --workers N` runs N of them.
 A bad value fails at start-up with a message naming the variable.
 """
 
@@ -51,6 +54,7 @@ NEGATIVE_TTL = 1.0
 MANIFEST_CACHE_BYTES = 32 * MIB
 BODY_CACHE_BYTES = 64 * MIB
 BODY_CACHE_ITEM_BYTES = 256 * KIB
+ANSWER_CACHE_BYTES = 16 * MIB
 
 _T = TypeVar("_T", int, float)
 
@@ -80,6 +84,7 @@ class EdgeConfig:
     manifest_cache_entries: int | None = None
     body_cache_bytes: int = BODY_CACHE_BYTES
     body_cache_item_bytes: int = BODY_CACHE_ITEM_BYTES
+    answer_cache_bytes: int = ANSWER_CACHE_BYTES
     chunk_size: int = 256 * KIB
     io_threads: int = 8
     #: Peers whose X-Forwarded-Host names the site (IPs or CIDRs, as text).
@@ -115,6 +120,7 @@ class EdgeConfig:
             "manifest_cache_entries",
             "body_cache_bytes",
             "body_cache_item_bytes",
+            "answer_cache_bytes",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -153,12 +159,13 @@ class EdgeConfig:
             skew_grace_seconds=_number(
                 env, "DP_EDGE_SKEW_GRACE_SECONDS", float, DEFAULT_GRACE_SECONDS
             ),
+            answer_cache_bytes=_number(env, "DP_EDGE_ANSWER_CACHE_BYTES", int, ANSWER_CACHE_BYTES),
         )
 
     @property
     def cache_bytes(self) -> int:
-        """The configured cache size: what the manifest and body caches may hold together."""
-        return self.manifest_cache_bytes + self.body_cache_bytes
+        """The configured cache size: what the manifest, body and answer caches may hold."""
+        return self.manifest_cache_bytes + self.body_cache_bytes + self.answer_cache_bytes
 
     def describe(self) -> str:
         """One line for the start-up log, without secrets."""
@@ -168,7 +175,8 @@ class EdgeConfig:
             f"{redis if self.redis_url else 'no redis (aliases from the object store)'}, "
             f"alias ttl {self.alias_ttl_seconds:g}s, skew grace {self.skew_grace_seconds:g}s, "
             f"caches {self.cache_bytes / MIB:g} MiB (manifests "
-            f"{self.manifest_cache_bytes / MIB:g}, bodies {self.body_cache_bytes / MIB:g}), "
+            f"{self.manifest_cache_bytes / MIB:g}, bodies {self.body_cache_bytes / MIB:g}, "
+            f"answers {self.answer_cache_bytes / MIB:g}), "
             f"X-Forwarded-Host from {', '.join(self.trusted_proxies) or 'no one'}"
         )
 

@@ -148,6 +148,11 @@ class DeploymentLookup:
             deployment_id, partial(self._fetch_manifest, deployment_id)
         )
 
+    @property
+    def alias_epoch(self) -> int:
+        """Changes whenever cached aliases or domains are dropped (`serve.answers` follows it)."""
+        return self._alias_epoch + self._domain_epoch
+
     def forget_alias(self, name: str) -> None:
         """Drop the cached answer for one alias (it moved), and its history."""
         self._alias_epoch += 1

@@ -38,20 +38,23 @@ def test_defaults_without_any_edge_setting(tmp_path: Path) -> None:
     assert config.storage_access_key_id is None
     assert config.body_cache_item_bytes == 256 * 1024
     assert config.manifest_cache_entries is None  # only the byte budget bounds manifests
-    assert config.cache_bytes == config.manifest_cache_bytes + config.body_cache_bytes
+    assert config.cache_bytes == (
+        config.manifest_cache_bytes + config.body_cache_bytes + config.answer_cache_bytes
+    )
 
 
-def test_the_configured_cache_size_is_both_byte_budgets(tmp_path: Path) -> None:
+def test_the_configured_cache_size_is_every_byte_budget(tmp_path: Path) -> None:
     env = {
         "DP_STATE_DIR": str(tmp_path),
         "DP_EDGE_MANIFEST_CACHE_BYTES": "8388608",
         "DP_EDGE_BODY_CACHE_BYTES": "16777216",
+        "DP_EDGE_ANSWER_CACHE_BYTES": "4194304",
         "DP_EDGE_MANIFEST_CACHE_ENTRIES": "50",  # the older knob still caps the count
     }
     config = EdgeConfig.from_settings(Settings.from_env(env), env)
     assert (config.manifest_cache_bytes, config.manifest_cache_entries) == (8 * 2**20, 50)
-    assert config.cache_bytes == 24 * 2**20
-    assert "caches 24 MiB" in config.describe()
+    assert config.cache_bytes == 28 * 2**20
+    assert "caches 28 MiB" in config.describe()
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,7 @@ def test_help_describes_the_command_and_its_settings() -> None:
         assert text in result.stdout
     assert "DP_EDGE_ALIAS_TTL_SECONDS" in result.stdout
     assert "DP_EDGE_MANIFEST_CACHE_BYTES" in result.stdout
+    assert "--workers" in result.stdout and "DP_EDGE_ANSWER_CACHE_BYTES" in result.stdout
 
 
 @pytest.mark.parametrize(
