@@ -39,9 +39,13 @@ class EdgeProcess:
 
 @contextmanager
 def serve_process(
-    store_root: Path, redis_url: str, redis_prefix: str, **settings: str
+    store_root: Path, redis_url: str, redis_prefix: str, workers: int = 1, **settings: str
 ) -> Iterator[EdgeProcess]:
-    """Start the edge on a free port over the store and Redis; kill it on the way out."""
+    """Start the edge on a free port over the store and Redis; kill it on the way out.
+
+    One worker by default, so `process` is the process that answers (with more,
+    it is their supervisor).
+    """
     env = {name: value for name, value in os.environ.items() if not name.startswith("DP_")}
     env.update(
         PYTHONPATH=str(REPO),
@@ -54,7 +58,10 @@ def serve_process(
         log = Path(tmp) / "edge.log"
         with open(log, "wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "serve", "--host", "127.0.0.1", "--port", "0"],
+                [
+                    *(sys.executable, "-m", "serve", "--host", "127.0.0.1", "--port", "0"),
+                    *("--workers", str(workers)),
+                ],
                 cwd=REPO,
                 env=env,
                 stdout=out,
