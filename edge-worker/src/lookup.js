@@ -10,7 +10,7 @@
 // undefined (R2 has no pointer: unknown here, perhaps not replicated yet).
 // Custom domains go the same way one step earlier: hostname -> project (the
 // optional KV namespace DOMAINS, key the hostname, value the same JSON as
-// `domains/<hostname>.json`; then R2) -> the project's production alias; an
+// `domains/<hostname>.json`, written by the control API; then R2) -> the project's production alias; an
 // unmapped domain is unknown here too (undefined).
 // Skew protection reads an alias pointer's `history` (src/skew.js) only when a
 // fingerprinted file is missing from the current deployment.
