@@ -231,6 +231,8 @@ class _KVMirror:
     failures_key = ""
     #: What a key KV could not delete may still do.
     stale_effect = ""
+    #: What goes on regardless of KV.
+    goes_on = ""
 
     def __init__(
         self,
@@ -281,7 +283,7 @@ class _KVMirror:
         self._record(key, {"error": str(error), "kv": outcome, "at": time.time()})
         self.warn(
             f"KV {self.kind} index: {self.kind} {key} not written ({error}); {effect}. "
-            "Carrying on (R2 is the source of truth); recorded in Redis "
+            f"{self.goes_on} (R2 is the source of truth); recorded in Redis "
             f"{self.state.key(self.failures_key)} until the {self.kind} is written again."
         )
         return False
@@ -304,6 +306,7 @@ class KVAliasIndex(_KVMirror):
     kind = "alias"
     failures_key = "kv-alias-failures"
     stale_effect = "KV may still name the previous deployment"
+    goes_on = "The deploy goes on"
 
     def object_key(self, key: str) -> str:
         return alias_key(key)
@@ -323,6 +326,7 @@ class KVDomainIndex(_KVMirror):
     kind = "domain"
     failures_key = "kv-domain-failures"
     stale_effect = "KV may still map the hostname to its old project"
+    goes_on = "The domain change stands"
 
     def object_key(self, key: str) -> str:
         return domain_key(key)
