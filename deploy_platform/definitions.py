@@ -15,7 +15,8 @@ all of them, possibly to an empty string:
   DP_MAX_REPO_BYTES        repository size limit in bytes: an integer, never empty
                            (`Settings.from_env`, which `up` uses, refuses an empty one too)
   DP_CF_API_URL, DP_CF_ACCOUNT_ID, DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN
-                           the Worker's KV alias index; all empty = none (cloudflare_kv.py)
+                           the Worker's KV alias index; all empty = none (cloudflare_kv.py;
+                           its DP_CF_KV_DOMAINS_NAMESPACE_ID is the control API's, not read here)
 
 An unset variable fails the run or tick with Dagster's "environment variable
 ... is not set" error naming it.

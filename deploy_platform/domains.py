@@ -6,8 +6,14 @@ Where a mapping lives, as for aliases:
   `P domain:<hostname>`      the Redis index (`PlatformState.set_domain`), whose
                              `P domain-changed` message tells edge-origins to
                              drop their cached answer.
-Adding writes the pointer first, then the index; removing deletes the pointer
-first. A domain follows the project's production alias (`names.production_alias`),
+  KV DOMAINS[<hostname>]     the Cloudflare Worker's optional copy of the pointer
+                             (`DomainIndexHook`: `deploy_platform.cloudflare_kv`).
+Adding writes the pointer first, then the index, then KV; removing deletes the
+pointer first, KV last. The KV hook never raises: once the pointer is written,
+its failures are its own business (warned and recorded), never the caller's.
+Adding a domain that already serves the project, or removing one that is not
+mapped, writes (or deletes) its KV key again, which repairs a failed one.
+A domain follows the project's production alias (`names.production_alias`),
 so a new production deployment or a rollback moves every domain with it, and
 removing a domain never touches a deployment or an alias.
 
@@ -23,6 +29,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.lock import Lock
 
@@ -38,6 +45,7 @@ from deploy_platform.storage import ObjectNotFound, ObjectStore
 __all__ = [
     "DOMAINS_PREFIX",
     "Domain",
+    "DomainIndexHook",
     "DomainTaken",
     "InvalidDomainPointer",
     "ReservedHostname",
@@ -86,6 +94,12 @@ class Domain:
         return {"hostname": self.hostname, "project": self.project, "created_at": self.created_at}
 
 
+class DomainIndexHook(Protocol):
+    """Told after a domain pointer was written or deleted (under its lock); must not raise."""
+
+    def domain_changed(self, store: ObjectStore, hostname: str) -> bool: ...
+
+
 def domain_key(hostname: str) -> str:
     return f"{DOMAINS_PREFIX}{hostname}.json"
 
@@ -132,7 +146,12 @@ def read_domain(store: ObjectStore, hostname: str) -> Domain | None:
 
 
 def add_domain(
-    store: ObjectStore, state: PlatformState, raw_hostname: object, project: str, base_domain: str
+    store: ObjectStore,
+    state: PlatformState,
+    raw_hostname: object,
+    project: str,
+    base_domain: str,
+    index: DomainIndexHook | None = None,
 ) -> tuple[Domain, bool]:
     """Map the hostname to the project; (the mapping, whether it is new).
 
@@ -152,6 +171,8 @@ def add_domain(
             raise DomainTaken(hostname, existing.project)
         if existing is not None:
             state.set_domain(hostname, project)  # repairs an index that lost the key
+            if index is not None:
+                index.domain_changed(store, hostname)
             return existing, False
         domain = Domain(hostname, project, time.time())
         body = {"project": project, "created_at": domain.created_at}
@@ -159,11 +180,17 @@ def add_domain(
             domain_key(hostname), json.dumps(body, sort_keys=True).encode(), "application/json"
         )
         state.set_domain(hostname, project)
+        if index is not None:
+            index.domain_changed(store, hostname)
         return domain, True
 
 
 def remove_domain(
-    store: ObjectStore, state: PlatformState, raw_hostname: object, base_domain: str
+    store: ObjectStore,
+    state: PlatformState,
+    raw_hostname: object,
+    base_domain: str,
+    index: DomainIndexHook | None = None,
 ) -> Domain | None:
     """Unmap the hostname (pointer first, then the index); the removed mapping or None.
 
@@ -178,9 +205,13 @@ def remove_domain(
             existing = Domain(hostname, "", 0.0)
         if existing is None:
             state.delete_domain(hostname)  # a stale index entry must not keep serving
+            if index is not None:
+                index.domain_changed(store, hostname)
             return None
         store.delete(domain_key(hostname))
         state.delete_domain(hostname)
+        if index is not None:
+            index.domain_changed(store, hostname)
         return existing
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from deploy_platform.cloudflare_kv import KVConfig
+from deploy_platform.cloudflare_kv import CF_VARIABLES, KVConfig
 from deploy_platform.services.ports import wait_for_port
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.settings import Settings, default_state_dir
@@ -34,8 +34,8 @@ from deploy_platform.supervisor import ChildSpec, Supervisor
 __all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE"]
 
 SAMPLE_SITE = Path(__file__).parent / "sample_site"
-# The Worker's KV alias index (deploy_platform.cloudflare_kv): passed on, empty when unset.
-_CF_VARS = ("DP_CF_API_URL", "DP_CF_ACCOUNT_ID", "DP_CF_KV_NAMESPACE_ID", "DP_CF_API_TOKEN")
+# The Worker's KV indexes (deploy_platform.cloudflare_kv): passed on, empty when unset.
+_CF_VARS = CF_VARIABLES
 
 
 def add_up_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +164,7 @@ def _run_up(args: argparse.Namespace) -> int:
         env["DP_REDIS_URL"] = redis.url
     try:
         settings = Settings.from_env(env)
-        KVConfig.from_values(*(env.get(name, "") for name in _CF_VARS))
+        KVConfig.from_env(env)
     except ValueError as exc:
         if redis is not None:
             redis.stop()

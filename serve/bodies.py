@@ -8,6 +8,12 @@ pieces, each fetched in the I/O executor while the previous one is written to
 the client (aiohttp's write applies back-pressure). A byte range of a large
 body is read from the store starting at its offset (`ObjectStore.iter_range`:
 a seek locally, a ranged GetObject on S3), never from the beginning.
+
+A small body not yet in memory is read once however many requests want it at
+the same moment (`SingleFlight`, keyed by blob): a popular file on a cold
+process, or just after the cache dropped it, costs one store read, not one per
+open request. Large bodies are not shared this way: each request streams its
+own bytes (or its own range), and holding them for others would mean buffering.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import suppress
+from functools import partial
 from typing import Protocol
 
 from deploy_platform.manifest import blob_key
 from deploy_platform.storage import ObjectStore
-from serve.cache import MISSING, LRUCache
+from serve.cache import MISSING, LRUCache, SingleFlight
 from serve.config import EdgeConfig
 from serve.memory import body_weight
 
@@ -48,6 +55,7 @@ class BodyReader:
         self._item_limit = config.body_cache_item_bytes
         self._chunk_size = config.chunk_size
         self.cache: LRUCache[str, bytes] = LRUCache(config.body_cache_bytes, weigh=body_weight)
+        self._flight: SingleFlight[str, bytes] = SingleFlight()
 
     def is_small(self, entry: StoredBody) -> bool:
         """Small bodies are read whole and cached; the rest are streamed."""
@@ -58,13 +66,18 @@ class BodyReader:
         cached = self.cache.get(entry.blob)
         if cached is not MISSING:
             return cached
+        # Keyed by blob and size: a manifest naming the wrong size for a shared blob
+        # gets its own read (and its own BodyMismatch), never another entry's answer.
+        return await self._flight.run(
+            f"{entry.blob}:{entry.size}", partial(self._fetch, entry.blob, entry.size)
+        )
+
+    async def _fetch(self, blob: str, size: int) -> bytes:
         loop = asyncio.get_running_loop()
-        body = await loop.run_in_executor(self._executor, self._store.get_bytes, _key(entry))
-        if len(body) != entry.size:
-            raise BodyMismatch(
-                f"blob {entry.blob} holds {len(body)} bytes, the manifest says {entry.size}"
-            )
-        self.cache.put(entry.blob, body)
+        body = await loop.run_in_executor(self._executor, self._store.get_bytes, blob_key(blob))
+        if len(body) != size:
+            raise BodyMismatch(f"blob {blob} holds {len(body)} bytes, the manifest says {size}")
+        self.cache.put(blob, body)
         return body
 
     async def chunks(

@@ -10,7 +10,8 @@ interpreter, its libraries and connections (150 MB is the goal, measured by
   alias answers  TTL, ALIAS_ENTRIES entries   fixed, a few MB at most
   domain answers, alias histories: the same
   "no such ..."  TTL, NEGATIVE_ENTRIES each   fixed, a few MB at most
-  single-flight  one task per lookup in flight (bounded by open requests)
+  single-flight  one task per lookup or small-body read in flight (bounded
+                 by open requests)
 
 Manifests differ a thousandfold in size (a 3-file site, a 20,000-file docs
 site), so counting them would bound nothing; they are weighed instead. The

@@ -73,3 +73,11 @@ def test_half_set_kv_index_settings_are_named(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "needs DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN" in done.stderr
+
+
+def test_a_kv_domain_index_without_the_alias_index_is_refused(tmp_path: Path) -> None:
+    ports = ("--api-port", str(free_port()), "--edge-port", str(free_port()))
+    env = {"DP_CF_KV_DOMAINS_NAMESPACE_ID": "ns8901"}
+    done = up(tmp_path, *ports, "--ui-port", str(free_port()), env=env)
+    assert done.returncode == 2
+    assert "DP_CF_KV_DOMAINS_NAMESPACE_ID adds the domain index" in done.stderr

@@ -1,7 +1,8 @@
 """`python -m deploy_platform.api --host 127.0.0.1 --port 8000`: serve the control API.
 
 Reads the platform's `DP_*` settings from the environment; the object store's
-credentials come from DP_S3_ACCESS_KEY_ID / DP_S3_SECRET_ACCESS_KEY.
+credentials come from DP_S3_ACCESS_KEY_ID / DP_S3_SECRET_ACCESS_KEY, and the
+Cloudflare Worker's KV domain index from DP_CF_* (see deploy_platform.cloudflare_kv).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from aiohttp import web
 
 from deploy_platform.api.app import StartupError, create_app
+from deploy_platform.cloudflare_kv import KVConfig, KVConfigError
 from deploy_platform.settings import Settings
 
 __all__ = ["main"]
@@ -38,10 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        kv = KVConfig.from_env(os.environ)
+    except KVConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         app = create_app(
             settings,
             access_key_id=os.environ.get("DP_S3_ACCESS_KEY_ID") or None,
             secret_access_key=os.environ.get("DP_S3_SECRET_ACCESS_KEY") or None,
+            kv=kv,
         )
         web.run_app(app, host=args.host, port=args.port)
     except StartupError as exc:

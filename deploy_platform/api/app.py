@@ -2,7 +2,8 @@
 
 Start-up order (cleanup_ctx, torn down in reverse): the thread pool that runs
 every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
-at start-up rather than on the first deploy), then the object store.
+at start-up rather than on the first deploy), then the Worker's KV domain index
+when configured (it records its failures in Redis), then the object store.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from deploy_platform.api.deployments import create_deployment, get_deployment
 from deploy_platform.api.domains import create_domain, delete_domain, get_domains
 from deploy_platform.api.errors import error_middleware
 from deploy_platform.api.health import health
-from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.keys import (
+    DOMAIN_INDEX,
+    EXECUTOR,
+    GIT_ALLOW,
+    SETTINGS,
+    STATE,
+    STORE,
+    blocking,
+)
+from deploy_platform.cloudflare_kv import CloudflareKV, KVConfig, KVDomainIndex
 from deploy_platform.repo_url import parse_allow_hosts
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
@@ -61,6 +71,17 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await blocking(app, state.redis.close)
 
 
+def _domain_index_ctx(kv: KVConfig | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def domain_index_ctx(app: web.Application) -> AsyncIterator[None]:
+        if kv is not None and kv.domains_namespace_id:
+            kv_namespace = CloudflareKV(kv, kv.domains_namespace_id)
+            app[DOMAIN_INDEX] = KVDomainIndex(kv_namespace, app[STATE], log.warning)
+            log.info("custom domains are copied to KV namespace %s", kv.domains_namespace_id)
+        yield
+
+    return domain_index_ctx
+
+
 def _store_ctx(
     access_key_id: str | None, secret_access_key: str | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -87,8 +108,12 @@ def create_app(
     *,
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
+    kv: KVConfig | None = None,
 ) -> web.Application:
     """The control API; storage credentials are passed in, never read from the URL.
+
+    `kv` (from the DP_CF_* settings) with a domains namespace makes every domain
+    added or removed reach the Worker's KV namespace DOMAINS as well.
 
     Raises `StartupError` for settings that cannot work (a bad DP_GIT_ALLOW_HOSTS entry).
     """
@@ -103,7 +128,12 @@ def create_app(
     app[SETTINGS] = settings
     app[GIT_ALLOW] = git_allow
     app.cleanup_ctx.extend(
-        [_executor_ctx, _redis_ctx, _store_ctx(access_key_id, secret_access_key)]
+        [
+            _executor_ctx,
+            _redis_ctx,
+            _domain_index_ctx(kv),
+            _store_ctx(access_key_id, secret_access_key),
+        ]
     )
     app.router.add_post("/api/deployments", create_deployment)
     app.router.add_get("/api/deployments/{id}", get_deployment)

@@ -9,7 +9,9 @@
 
 Hostnames are normalized (`WWW.Example.com.` is `www.example.com`) before
 anything else. The mapping itself is `deploy_platform.domains`: the object store
-first, then the Redis index. Removing a domain never touches a deployment.
+first, then the Redis index, then (when DP_CF_KV_DOMAINS_NAMESPACE_ID is set)
+the Worker's KV namespace DOMAINS, whose failures are warned about and recorded
+in Redis, never answered as errors. Removing a domain never touches a deployment.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import redis
 from aiohttp import web
 
 from deploy_platform.api.errors import ApiError
-from deploy_platform.api.keys import SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.keys import DOMAIN_INDEX, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import check_project, parse_json_object
 from deploy_platform.domains import (
     DomainTaken,
@@ -80,6 +82,7 @@ async def create_domain(request: web.Request) -> web.Response:
             hostname,
             project,
             app[SETTINGS].base_domain,
+            app.get(DOMAIN_INDEX),
         )
     except DomainTaken as exc:
         raise ApiError(409, "domain_taken", str(exc), field="hostname") from None
@@ -105,7 +108,15 @@ async def delete_domain(request: web.Request) -> web.Response:
     base_domain = app[SETTINGS].base_domain
     hostname = _hostname(request.match_info["hostname"], base_domain)
     try:
-        removed = await blocking(app, remove_domain, app[STORE], app[STATE], hostname, base_domain)
+        removed = await blocking(
+            app,
+            remove_domain,
+            app[STORE],
+            app[STATE],
+            hostname,
+            base_domain,
+            app.get(DOMAIN_INDEX),
+        )
     except (redis.RedisError, ObjectStoreError) as exc:
         raise _unavailable(exc) from None
     if removed is None:

@@ -3,13 +3,15 @@
 // message names the setting, shown on the 500 page so the operator sees it.
 
 import { isValidLabel } from "./hosts.js";
+import { ISOLATE_BYTES, MANIFEST_CACHE_BYTES } from "./memory.js";
 
 /**
  * @typedef {object} Config
  * @property {string} baseDomain          sites are `<label>.<baseDomain>`
  * @property {number} aliasTtlMs          how long an alias answer is reused
  * @property {number} negativeTtlMs       how long "no such alias / manifest" is reused
- * @property {number} manifestCacheEntries manifests kept per isolate
+ * @property {number} manifestCacheBytes  estimated memory for parsed manifests per isolate (memory.js)
+ * @property {number | null} manifestCacheEntries optional cap on their number (null: none)
  * @property {number} bodyCacheItemBytes  larger bodies are streamed, not cached
  * @property {number} answerCacheSeconds  whole answers kept in the Cache API (0: none)
  * @property {URL | null} originUrl       where misses are forwarded (null: answered here)
@@ -20,7 +22,7 @@ import { isValidLabel } from "./hosts.js";
 export const DEFAULTS = Object.freeze({
   ALIAS_TTL_SECONDS: 1,
   NEGATIVE_TTL_SECONDS: 1,
-  MANIFEST_CACHE_ENTRIES: 256,
+  MANIFEST_CACHE_BYTES, // 32 MiB: why, in memory.js
   BODY_CACHE_ITEM_BYTES: 256 * 1024,
   ANSWER_CACHE_SECONDS: 3600,
   SKEW_GRACE_SECONDS: 12 * 3600, // as DP_EDGE_SKEW_GRACE_SECONDS (deploy_platform/skew.py)
@@ -61,7 +63,8 @@ export function readConfig(env) {
     baseDomain,
     aliasTtlMs: 1000 * number(env, "ALIAS_TTL_SECONDS", { integer: false }),
     negativeTtlMs: 1000 * number(env, "NEGATIVE_TTL_SECONDS", { integer: false }),
-    manifestCacheEntries: number(env, "MANIFEST_CACHE_ENTRIES", { integer: true, min: 1 }),
+    manifestCacheBytes: number(env, "MANIFEST_CACHE_BYTES", { integer: true, max: ISOLATE_BYTES }),
+    manifestCacheEntries: optionalCount(env, "MANIFEST_CACHE_ENTRIES"),
     bodyCacheItemBytes: number(env, "BODY_CACHE_ITEM_BYTES", { integer: true }),
     answerCacheSeconds: number(env, "ANSWER_CACHE_SECONDS", { integer: true }),
     originUrl: originUrl(env.ORIGIN_URL, baseDomain),
@@ -72,15 +75,43 @@ export function readConfig(env) {
 /**
  * @param {Record<string, unknown>} env
  * @param {keyof typeof DEFAULTS} name
- * @param {{integer: boolean, min?: number}} rule
+ * @param {{integer: boolean, min?: number, max?: number}} rule
  */
-function number(env, name, { integer, min = 0 }) {
+function number(env, name, rule) {
   const raw = env[name];
   if (raw === undefined || raw === "") return DEFAULTS[name];
+  return parseNumber(name, raw, rule);
+}
+
+/**
+ * MANIFEST_CACHE_ENTRIES: like serve/'s DP_EDGE_MANIFEST_CACHE_ENTRIES, an
+ * optional extra cap on the number of cached manifests; unset: none (the byte
+ * budget alone bounds memory); 0: none are kept in the isolate.
+ * @param {Record<string, unknown>} env
+ * @param {string} name
+ * @returns {number | null}
+ */
+function optionalCount(env, name) {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return null;
+  return parseNumber(name, raw, { integer: true });
+}
+
+/**
+ * @param {string} name
+ * @param {unknown} raw
+ * @param {{integer: boolean, min?: number, max?: number}} rule
+ */
+function parseNumber(name, raw, { integer, min = 0, max = Infinity }) {
   const value = typeof raw === "number" ? raw : Number(String(raw).trim());
   if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
     const kind = integer ? "a whole number" : "a number";
     throw new ConfigError(`${name} ${JSON.stringify(raw)} must be ${kind} of at least ${min}`);
+  }
+  if (value > max) {
+    throw new ConfigError(
+      `${name} ${JSON.stringify(raw)} must be at most ${max} (a Worker isolate has 128 MB for everything)`,
+    );
   }
   return value;
 }

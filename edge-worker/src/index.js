@@ -63,7 +63,8 @@ import { earlierFile, skewApplies } from "./skew.js";
  * @property {import("./lookup.js").KVNamespaceLike} [DOMAINS]  optional KV: hostname -> domain pointer JSON
  * @property {string} [ALIAS_TTL_SECONDS]       default 1
  * @property {string} [NEGATIVE_TTL_SECONDS]    default 1
- * @property {string} [MANIFEST_CACHE_ENTRIES]  default 256
+ * @property {string} [MANIFEST_CACHE_BYTES]    default 33554432 (32 MiB): estimated memory for manifests
+ * @property {string} [MANIFEST_CACHE_ENTRIES]  optional extra cap on their number (default: none)
  * @property {string} [BODY_CACHE_ITEM_BYTES]   default 262144
  * @property {string} [ANSWER_CACHE_SECONDS]    default 3600; 0: no answer cache
  * @property {string} [ORIGIN_URL]              optional: the edge-origin that answers R2's misses

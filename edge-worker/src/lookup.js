@@ -10,19 +10,25 @@
 // undefined (R2 has no pointer: unknown here, perhaps not replicated yet).
 // Custom domains go the same way one step earlier: hostname -> project (the
 // optional KV namespace DOMAINS, key the hostname, value the same JSON as
-// `domains/<hostname>.json`; then R2) -> the project's production alias; an
+// `domains/<hostname>.json`, written by the control API; then R2) -> the project's production alias; an
 // unmapped domain is unknown here too (undefined).
 // Skew protection reads an alias pointer's `history` (src/skew.js) only when a
 // fingerprinted file is missing from the current deployment.
 // A deployment exists exactly when its manifest does (publishing writes it last).
-// Manifests and blobs never change: manifests stay in a per-isolate LRU and in
-// the data centre's Cache API; small blobs go to the Cache API too, and whole
-// answers per deployment id as well (answercache.js, used by index.js).
+// Manifests and blobs never change: manifests stay in a per-isolate LRU bounded
+// by their estimated size (memory.js; one larger than the whole budget is
+// served but not kept) and in the data centre's Cache API; small blobs go to the
+// Cache API too, and whole answers per deployment id as well (answercache.js,
+// used by index.js). Requests that want a manifest the isolate is already
+// reading wait for that read rather than start their own: a cold 20,000-file
+// site under load is read and parsed once, not once per request.
+// Every per-isolate map is bounded (memory.js lists them).
 
 import { SharedAliasCache } from "./aliascache.js";
 import { AnswerCache } from "./answercache.js";
 import { compileRoutes } from "./rules.js";
 import { isDeploymentId, isProjectName } from "./hosts.js";
+import { ENTRIES, HISTORY_ENTRIES, LRU, OVERSIZE_NOTES, WeighedLRU, manifestWeight } from "./memory.js";
 import { historyFromPointer } from "./skew.js";
 
 /**
@@ -40,7 +46,8 @@ import { historyFromPointer } from "./skew.js";
 
 // Synthetic URLs: the Cache API is keyed by request URL, and these never reach a network.
 const CACHE_ORIGIN = "https://deploy-platform-edge.internal";
-const NEGATIVE_ENTRIES = 10_000;
+// A manifest too large to cache is worth one log line an hour, not one per request.
+const OVERSIZE_NOTE_MS = 3600 * 1000;
 
 /** A pointer or manifest exists but cannot be read: the platform, not the visitor, erred. */
 export class BrokenSite extends Error {}
@@ -58,34 +65,6 @@ export const manifestKey = (/** @type {string} */ id) => `deployments/${id}/mani
 export const blobKey = (/** @type {string} */ sha256) => `blobs/${sha256}`;
 export const aliasKey = (/** @type {string} */ alias) => `aliases/${alias}.json`;
 export const domainKey = (/** @type {string} */ hostname) => `domains/${hostname}.json`;
-
-/**
- * A Map with a size bound; reads move an entry to the end, the oldest goes first.
- * @template V
- */
-class LRU {
-  /** @param {number} limit */
-  constructor(limit) {
-    this.limit = limit;
-    /** @type {Map<string, V>} */
-    this.map = new Map();
-  }
-  /** @param {string} key */
-  get(key) {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-  /** @param {string} key @param {V} value */
-  set(key, value) {
-    this.map.delete(key);
-    this.map.set(key, value);
-    while (this.map.size > this.limit) this.map.delete(this.map.keys().next().value ?? "");
-  }
-}
 
 /**
  * @param {any} raw  parsed manifest.json
@@ -177,17 +156,21 @@ export class DeploymentLookup {
     this.config = config;
     this.clock = clock;
     /** @type {LRU<{target: string | null | undefined, until: number}>} */
-    this.aliasCache = new LRU(NEGATIVE_ENTRIES);
+    this.aliasCache = new LRU(ENTRIES);
     this.sharedAliases = new SharedAliasCache(edgeCache());
     this.answers = new AnswerCache(edgeCache(), config.answerCacheSeconds);
     /** @type {LRU<{project: string | null, until: number}>} */
-    this.domainCache = new LRU(NEGATIVE_ENTRIES);
+    this.domainCache = new LRU(ENTRIES);
     /** @type {LRU<{history: import("./skew.js").Replaced[], until: number}>} */
-    this.historyCache = new LRU(NEGATIVE_ENTRIES);
-    /** @type {LRU<Manifest>} */
-    this.manifests = new LRU(config.manifestCacheEntries);
+    this.historyCache = new LRU(HISTORY_ENTRIES);
+    /** @type {WeighedLRU<Manifest>} */
+    this.manifests = new WeighedLRU(config.manifestCacheBytes, config.manifestCacheEntries);
     /** @type {LRU<number>} deployment id -> "no manifest" until */
-    this.noManifest = new LRU(NEGATIVE_ENTRIES);
+    this.noManifest = new LRU(ENTRIES);
+    /** @type {Map<string, Promise<Manifest | null>>} manifests being read, shared by their requests */
+    this.manifestLoads = new Map();
+    /** @type {LRU<number>} deployment id -> until when its "too large to cache" was reported */
+    this.oversizeNoted = new LRU(OVERSIZE_NOTES);
   }
 
   /**
@@ -372,6 +355,16 @@ export class DeploymentLookup {
     if (cached) return cached;
     const missingUntil = this.noManifest.get(id);
     if (missingUntil !== undefined && missingUntil > this.clock()) return null;
+    let loading = this.manifestLoads.get(id);
+    if (!loading) {
+      loading = this.loadManifest(id, ctx).finally(() => this.manifestLoads.delete(id));
+      this.manifestLoads.set(id, loading);
+    }
+    return loading;
+  }
+
+  /** @param {string} id @param {WaitUntil} [ctx] @returns {Promise<Manifest | null>} */
+  async loadManifest(id, ctx) {
     const raw = await this.manifestJson(id, ctx);
     if (raw === null) {
       this.noManifest.set(id, this.clock() + this.config.negativeTtlMs);
@@ -384,8 +377,25 @@ export class DeploymentLookup {
       throw new BrokenSite(`manifest ${manifestKey(id)} is not JSON: ${error}`);
     }
     const manifest = parseManifest(data, id);
-    this.manifests.set(id, manifest);
+    const weight = manifestWeight(raw.length, manifest);
+    const kept = this.manifests.set(id, manifest, weight);
+    if (!kept && weight > this.manifests.maxWeight) this.noteOversize(id, weight);
     return manifest;
+  }
+
+  /**
+   * Tell the operator (once an hour per deployment) that a manifest is too large to cache, and which setting to raise.
+   * @param {string} id @param {number} weight
+   */
+  noteOversize(id, weight) {
+    const now = this.clock();
+    const until = this.oversizeNoted.get(id);
+    if (until !== undefined && until > now) return;
+    this.oversizeNoted.set(id, now + OVERSIZE_NOTE_MS);
+    console.warn(
+      `the manifest of ${id} (~${Math.round(weight / 1e6)} MB in memory) is larger than the manifest cache ` +
+        `(MANIFEST_CACHE_BYTES=${this.manifests.maxWeight}): it is read and parsed again for every request`,
+    );
   }
 
   /** @param {string} id @param {WaitUntil} [ctx] @returns {Promise<string | null>} */

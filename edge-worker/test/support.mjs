@@ -7,6 +7,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import http from "node:http";
 import { join, relative, sep } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 
@@ -31,8 +32,9 @@ async function* walk(dir) {
 }
 
 /**
- * What the probed R2 binding saw: the keys read, in order; `failing` makes every get throw.
- * @typedef {{gets: string[], failing: boolean}} R2Probe
+ * What the probed R2 binding saw: the keys read, in order; `failing` makes every get throw;
+ * while `hold` is set, each get waits for that promise before it reads.
+ * @typedef {{gets: string[], failing: boolean, hold?: Promise<unknown>}} R2Probe
  */
 
 /**
@@ -41,10 +43,12 @@ async function* walk(dir) {
  * `mf.getR2Bucket("RAW")` (else "SITES"). With `twin`, a second copy of the
  * Worker, `mf.getWorker("twin")`, shares the data centre's Cache API and the
  * probed bucket, as two isolates of one data centre do. `harness` runs it behind
- * test/harness.js (for `rawGet` with golden requests).
- * @param {{bindings?: Record<string, string>, kv?: boolean, fill?: boolean, probe?: R2Probe, twin?: boolean, harness?: boolean}} [options]
+ * test/harness.js (for `rawGet` with golden requests). `cache: false` turns the
+ * Cache API off (every match misses), so only the isolate's own caches remain;
+ * `logs` collects what the Worker writes to the console, line by line.
+ * @param {{bindings?: Record<string, string>, kv?: boolean, fill?: boolean, probe?: R2Probe, twin?: boolean, harness?: boolean, cache?: boolean, logs?: string[]}} [options]
  */
-export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false, fill = true, probe, twin = false, harness = false } = {}) {
+export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false, fill = true, probe, twin = false, harness = false, cache = true, logs } = {}) {
   const worker = {
     name: "edge",
     modules: true,
@@ -55,10 +59,13 @@ export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false
     // src/ is plain ES modules (package.json "type": "module"); wrangler bundles them.
     modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
     ...(kv ? { kvNamespaces: ["ALIASES", "DOMAINS"] } : {}),
+    cache,
   };
+  const stdio = logs ? { handleRuntimeStdio: collectLines(logs) } : {};
   const mf = new Miniflare(
     probe
       ? {
+          ...stdio,
           workers: [
             // The test fills the bucket through RAW; the Worker reads it through the probe.
             { ...worker, r2Buckets: { RAW: "sites" }, wrappedBindings: { SITES: "r2probe" } },
@@ -71,13 +78,14 @@ export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false
               serviceBindings: {
                 async PROBE(request) {
                   probe.gets.push(new URL(request.url).searchParams.get("key") ?? "");
+                  await probe.hold;
                   return new Response(null, { status: probe.failing ? 503 : 204 });
                 },
               },
             },
           ],
         }
-      : { ...worker, r2Buckets: ["SITES"] },
+      : { ...stdio, ...worker, r2Buckets: ["SITES"] },
   );
   try {
     await mf.ready;
@@ -95,6 +103,19 @@ export async function startWorker({ bindings = { BASE_DOMAIN: BASE }, kv = false
     throw error;
   }
   return mf;
+}
+
+/**
+ * A handler for Miniflare's `handleRuntimeStdio`: every line workerd prints goes into `lines`.
+ * @param {string[]} lines
+ * @returns {(stdout: import("node:stream").Readable, stderr: import("node:stream").Readable) => void}
+ */
+function collectLines(lines) {
+  return (stdout, stderr) => {
+    for (const stream of [stdout, stderr]) {
+      createInterface({ input: stream }).on("line", (line) => lines.push(line));
+    }
+  };
 }
 
 /**

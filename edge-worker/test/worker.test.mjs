@@ -33,11 +33,26 @@ describe("configuration", () => {
     }
   });
 
+  test("MANIFEST_CACHE_BYTES=0 or MANIFEST_CACHE_ENTRIES=0 keep no manifest in the isolate, and still serve", async () => {
+    for (const setting of [{ MANIFEST_CACHE_BYTES: "0" }, { MANIFEST_CACHE_ENTRIES: "0" }]) {
+      const mf = await startWorker({ bindings: { BASE_DOMAIN: BASE, ...setting } });
+      try {
+        for (let i = 0; i < 2; i++) assert.match((await get(mf, site, "/")).text, /<h1>home<\/h1>/);
+      } finally {
+        await mf.dispose();
+      }
+    }
+  });
+
   for (const [bindings, named] of [
     [{}, /BASE_DOMAIN is not set/],
     [{ BASE_DOMAIN: "not a domain" }, /BASE_DOMAIN &quot;not a domain&quot; is not a DNS name/],
     [{ BASE_DOMAIN: BASE, ALIAS_TTL_SECONDS: "soon" }, /ALIAS_TTL_SECONDS &quot;soon&quot; must be a number/],
-    [{ BASE_DOMAIN: BASE, MANIFEST_CACHE_ENTRIES: "0" }, /MANIFEST_CACHE_ENTRIES &quot;0&quot; must be a whole number of at least 1/],
+    [{ BASE_DOMAIN: BASE, MANIFEST_CACHE_ENTRIES: "lots" }, /MANIFEST_CACHE_ENTRIES &quot;lots&quot; must be a whole number of at least 0/],
+    [{ BASE_DOMAIN: BASE, MANIFEST_CACHE_ENTRIES: "-1" }, /MANIFEST_CACHE_ENTRIES &quot;-1&quot; must be a whole number of at least 0/],
+    [{ BASE_DOMAIN: BASE, MANIFEST_CACHE_BYTES: "32MB" }, /MANIFEST_CACHE_BYTES &quot;32MB&quot; must be a whole number of at least 0/],
+    [{ BASE_DOMAIN: BASE, MANIFEST_CACHE_BYTES: "1.5" }, /MANIFEST_CACHE_BYTES &quot;1.5&quot; must be a whole number of at least 0/],
+    [{ BASE_DOMAIN: BASE, MANIFEST_CACHE_BYTES: "1073741824" }, /MANIFEST_CACHE_BYTES &quot;1073741824&quot; must be at most 134217728 \(a Worker isolate has 128 MB/],
     [{ BASE_DOMAIN: BASE, ANSWER_CACHE_SECONDS: "1.5" }, /ANSWER_CACHE_SECONDS &quot;1.5&quot; must be a whole number of at least 0/],
     [{ BASE_DOMAIN: BASE, ORIGIN_URL: "origin.example.com" }, /ORIGIN_URL &quot;origin.example.com&quot; is not a URL/],
     [{ BASE_DOMAIN: BASE, ORIGIN_URL: "ftp://origin.example.com" }, /ORIGIN_URL .* must be a plain http\(s\) URL/],

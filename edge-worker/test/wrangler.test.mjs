@@ -21,7 +21,7 @@ test("wrangler.toml names resources by the convention, per environment", async (
       assert.equal(name.split("-")[2], environment, `${name} is in the ${environment} section`);
     }
   }
-  for (const component of ["edge", "assets", "aliases", "origin"]) {
+  for (const component of ["edge", "assets", "aliases", "domains", "origin"]) {
     assert.ok(names.some((name) => name.endsWith(`-${component}`)), `no ${component} named`);
   }
 });

@@ -62,6 +62,18 @@ def test_a_bad_allow_list_fails_at_start_up(tmp_path: Path, redis_server: RedisS
     assert "DP_GIT_ALLOW_HOSTS" in result.stderr
 
 
+def test_half_set_kv_settings_fail_at_start_up_naming_them(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    env = api_env(tmp_path, DP_REDIS_URL=redis_server.url, DP_CF_KV_DOMAINS_NAMESPACE_ID="ns8901")
+
+    result = run_api(env, "--port", str(free_port()))
+
+    assert result.returncode == 2
+    assert "needs DP_CF_ACCOUNT_ID, DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_the_process_serves_health_on_the_given_port(
     tmp_path: Path, redis_server: RedisServer, redis_prefix: str
 ) -> None:

@@ -20,7 +20,13 @@ from deploy_platform.manifest import alias_key
 from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias
 from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
-from tests.support.cloudflare_kv_server import ACCOUNT, NAMESPACE, TOKEN, FakeCloudflareKV
+from tests.support.cloudflare_kv_server import (
+    ACCOUNT,
+    DOMAINS_NAMESPACE,
+    NAMESPACE,
+    TOKEN,
+    FakeCloudflareKV,
+)
 
 VALUES = f"/client/v4/accounts/{ACCOUNT}/storage/kv/namespaces/{NAMESPACE}/values"
 
@@ -50,6 +56,32 @@ def test_no_settings_means_no_index_and_half_settings_name_what_is_missing() -> 
     config = KVConfig.from_values("", ACCOUNT, NAMESPACE, TOKEN)
     assert config is not None and config.api_url == DEFAULT_API_URL
     assert TOKEN not in repr(config)
+
+
+def test_the_domains_namespace_is_optional_but_never_alone() -> None:
+    config = KVConfig.from_values("", ACCOUNT, NAMESPACE, TOKEN)
+    assert config is not None and config.domains_namespace_id == ""
+    both = KVConfig.from_values("", ACCOUNT, NAMESPACE, TOKEN, DOMAINS_NAMESPACE)
+    assert both is not None and both.domains_namespace_id == DOMAINS_NAMESPACE
+    assert KVConfig.from_env({}) is None
+    assert KVConfig.from_env(
+        {
+            "DP_CF_ACCOUNT_ID": ACCOUNT,
+            "DP_CF_KV_NAMESPACE_ID": NAMESPACE,
+            "DP_CF_API_TOKEN": TOKEN,
+            "DP_CF_KV_DOMAINS_NAMESPACE_ID": DOMAINS_NAMESPACE,
+        }
+    ) == both
+    # A domain index alone is a half-set configuration: the message names the rest.
+    with pytest.raises(
+        KVConfigError,
+        match="needs DP_CF_ACCOUNT_ID, DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN as well.*"
+        "DP_CF_KV_DOMAINS_NAMESPACE_ID adds the domain index",
+    ):
+        KVConfig.from_values("", "", "", "", DOMAINS_NAMESPACE)
+    with pytest.raises(KVConfigError, match="DP_CF_KV_DOMAINS_NAMESPACE_ID 'ns-1' must be letters"):
+        KVConfig.from_values("", ACCOUNT, NAMESPACE, TOKEN, "ns-1")
+    assert TOKEN not in repr(both)
 
 
 def test_each_alias_move_puts_the_stored_pointer_bytes_into_kv(

@@ -2,10 +2,12 @@
 
 It answers `PUT|DELETE /client/v4/accounts/<account>/storage/kv/namespaces/<ns>/values/<key>`
 the way Cloudflare documents (`{"success": true, "errors": [], ...}`), keeps the
-values, and records every request so a test can check its method, path, auth
-header and body. `failing` makes it answer like an outage ("put": only writes
-fail; "all": deletes too). It runs its own event loop in a thread, so sync code
-(the publisher) can call it from the test thread.
+values of two namespaces (NAMESPACE for aliases, DOMAINS_NAMESPACE for custom
+domains; any other is "namespace not found"), and records every request so a
+test can check its method, path, auth header and body. `failing` makes it
+answer like an outage ("put": only writes fail; "all": deletes too). It runs its
+own event loop in a thread, so sync code (the publisher, the control API's
+executor) can call it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aiohttp import web
 __all__ = ["KVRequest", "FakeCloudflareKV", "cloudflare_kv"]
 
 ACCOUNT, NAMESPACE, TOKEN = "acc0123", "ns4567", "test-token-not-a-secret"
+DOMAINS_NAMESPACE = "ns8901"
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,21 @@ class KVRequest:
 @dataclass
 class FakeCloudflareKV:
     requests: list[KVRequest] = field(default_factory=list)
-    values: dict[str, bytes] = field(default_factory=dict)
+    namespaces: dict[str, dict[str, bytes]] = field(
+        default_factory=lambda: {NAMESPACE: {}, DOMAINS_NAMESPACE: {}}
+    )
     failing: Literal["no", "put", "all"] = "no"
     url: str = ""
+
+    @property
+    def values(self) -> dict[str, bytes]:
+        """The alias namespace's values."""
+        return self.namespaces[NAMESPACE]
+
+    @property
+    def domain_values(self) -> dict[str, bytes]:
+        """The domain namespace's values."""
+        return self.namespaces[DOMAINS_NAMESPACE]
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -54,14 +69,15 @@ class FakeCloudflareKV:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return _answer(403, False, [{"code": 10000, "message": "Authentication error"}])
         info = request.match_info
-        if (info["account"], info["namespace"]) != (ACCOUNT, NAMESPACE):
+        values = self.namespaces.get(info["namespace"])
+        if info["account"] != ACCOUNT or values is None:
             return _answer(404, False, [{"code": 10013, "message": "namespace not found"}])
         if self.failing == "all" or (self.failing == "put" and request.method == "PUT"):
             return _answer(500, False, [{"code": 10001, "message": "service unavailable"}])
         if request.method == "PUT":
-            self.values[info["key"]] = body
+            values[info["key"]] = body
         else:
-            self.values.pop(info["key"], None)
+            values.pop(info["key"], None)
         return _answer(200, True, [])
 
 
