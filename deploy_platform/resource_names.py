@@ -57,6 +57,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from deploy_platform.names import InvalidName
 
@@ -77,6 +78,7 @@ __all__ = [
     "redis_prefix",
     "object_prefix",
     "all_names",
+    "check_storage_url",
 ]
 
 ENVIRONMENTS = ("prod", "staging", "dev")
@@ -308,3 +310,27 @@ def all_names(config: NamingConfig) -> dict[str, str]:
     return {
         key: resource_name(config, component, service) for key, component, service in COMPONENTS
     }
+
+
+def check_storage_url(config: NamingConfig, url: str) -> None:
+    """An `s3://` storage URL must use the configuration's bucket, or its prefix in a shared one.
+
+    `s3://acme-pages-prod-assets[/...]` (a bucket of its own) or
+    `s3://<shared bucket>/acme-pages-prod-assets` (one prefix per environment);
+    other schemes (a local directory) name no bucket and pass.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "s3":
+        return
+    bucket, prefix = parts.netloc, parts.path.strip("/")
+    own, shared = bucket_name(config), object_prefix(config).rstrip("/")
+    if bucket == own or prefix == shared:
+        return
+    where = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+    raise ResourceNameError(
+        "name",
+        f"DP_STORAGE_URL uses {where}, but the naming configuration ({config.stem}) names "
+        f"the object store s3://{own} (a bucket of its own) or s3://{bucket}/{shared} (a "
+        "prefix in a shared bucket); use one of those, or unset DP_CUSTOMER, DP_PROJECT "
+        "and DP_ENVIRONMENT to name resources yourself",
+    )
