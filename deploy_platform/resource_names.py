@@ -25,7 +25,8 @@ Rules, each with the error that names the part, the rule and the fix:
   doubled hyphen.
 - environment is one of `prod`, `staging`, `dev`.
 - the whole name fits the service that holds it (`SERVICES`):
-  * S3 and R2 buckets: 3-63 characters; S3 forbids the prefixes `xn--`, `sthree-`,
+  * S3 and R2 buckets: 3-63 characters (four non-empty parts make at least 7,
+    so only the maximum can bind); S3 forbids the prefixes `xn--`, `sthree-`,
     `amzn-s3-demo-` and the suffixes `-s3alias`, `--ol-s3`, `.mrap`, `--x-s3`,
     `--table-s3` (reserved for access points and other bucket types).
     Sources: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -111,20 +112,18 @@ class ResourceNameError(InvalidName):
 class Service:
     """Where a name is used, and that service's limits on it."""
 
-    key: str
     title: str
     max_length: int
-    min_length: int = 1
     s3_bucket: bool = False
     suffix: str = ""
 
 
-BUCKET = Service("bucket", "S3/R2 bucket name", 63, min_length=3, s3_bucket=True)
-WORKER = Service("worker", "Cloudflare Worker name", 63)
-KV_TITLE = Service("kv_title", "Workers KV namespace title", 512)
-HOST_LABEL = Service("host_label", "host label", 63)
-REDIS_PREFIX = Service("redis_prefix", "Redis key prefix", 200, suffix=":")
-OBJECT_PREFIX = Service("object_prefix", "object-store key prefix", 1024 - KEY_ROOM, suffix="/")
+BUCKET = Service("S3/R2 bucket name", 63, s3_bucket=True)
+WORKER = Service("Cloudflare Worker name", 63)
+KV_TITLE = Service("Workers KV namespace title", 512)
+HOST_LABEL = Service("host label", 63)
+REDIS_PREFIX = Service("Redis key prefix", 200, suffix=":")
+OBJECT_PREFIX = Service("object-store key prefix", 1024 - KEY_ROOM, suffix="/")
 SERVICES = (BUCKET, WORKER, KV_TITLE, HOST_LABEL, REDIS_PREFIX, OBJECT_PREFIX)
 
 #: What the platform names: (output key, component, service), in the order shown.
@@ -231,7 +230,8 @@ class NamingConfig:
         try:
             return cls(**values)
         except ResourceNameError as exc:
-            raise ResourceNameError(exc.part, f"{ENV_VARS.get(exc.part, 'DP_*')}: {exc}") from None
+            where = ENV_VARS.get(exc.part) or f"{ENV_VARS['customer']}, {ENV_VARS['project']}"
+            raise ResourceNameError(exc.part, f"{where}: {exc}", exc.over) from None
 
     @property
     def stem(self) -> str:
@@ -252,10 +252,6 @@ def resource_name(config: NamingConfig, component: str, service: Service) -> str
             f"{service.max_length}: shorten the customer ({len(config.customer)} "
             f"characters) or the project ({len(config.project)}) by {over} together",
             over=over,
-        )
-    if len(name) < service.min_length:  # unreachable with four non-empty parts; kept honest
-        raise ResourceNameError(
-            "name", f"{service.title} {name!r} is shorter than {service.min_length}"
         )
     if service.s3_bucket:
         for prefix in _S3_RESERVED_PREFIXES:

@@ -153,6 +153,9 @@ def test_the_naming_configuration_comes_from_all_three_variables_or_none() -> No
     with pytest.raises(ResourceNameError) as caught:
         NamingConfig.from_env({**full, "DP_ENVIRONMENT": "production"})
     assert str(caught.value).startswith("DP_ENVIRONMENT: environment 'production'")
+    with pytest.raises(ResourceNameError) as caught:
+        NamingConfig.from_env({**full, "DP_CUSTOMER": "c" * 60})
+    assert str(caught.value).startswith("DP_CUSTOMER, DP_PROJECT: S3/R2 bucket name")
 
 
 def test_a_storage_url_must_use_the_bucket_or_the_prefix_of_the_configuration() -> None:
