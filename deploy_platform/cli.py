@@ -1,4 +1,7 @@
-"""The `deploy-platform` command: `up`, `deploy`, `status` and `domains`.
+"""The `deploy-platform` command: `up`, `deploy`, `status`, `domains` and `names`.
+
+A command may live in a module of its own (`cli_names`): it adds its parser and
+sets the parser's `handler` default, which `main` runs.
 
 Exit codes (the same for every subcommand, so scripts can rely on them):
   0  done (deploy: the deployment is ready)
@@ -116,6 +119,7 @@ def _wrap(*paragraphs: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from deploy_platform.cli_names import add_names_parser
     from deploy_platform.up import add_up_arguments
 
     parser = argparse.ArgumentParser(
@@ -242,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--api", metavar="URL", help=api_help)
     status.add_argument("--json", action="store_true", help="print the record as JSON")
     _add_domains_parser(commands, api_help)
+    add_names_parser(commands)
     return parser
 
 
@@ -560,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:  # a command registered by its own module
+            return int(handler(args))
         if args.command == "up":
             from deploy_platform.up import run_up
 

@@ -6,7 +6,8 @@ The code location needs these variables set; `deploy-platform up` always sets
 all of them, possibly to an empty string:
 
   DP_REDIS_URL             Redis URL (required to be non-empty)
-  DP_REDIS_PREFIX          key prefix, normally "dp:" (empty = no prefix)
+  DP_REDIS_PREFIX          key prefix, normally "dp:" or the naming configuration's
+                           "<customer>-<project>-<env>-state:" (empty = no prefix)
   DP_STORAGE_URL           file:///path or s3://bucket/prefix?endpoint_url=...
   DP_S3_ACCESS_KEY_ID      S3/R2 credentials; empty = boto3's own chain
   DP_S3_SECRET_ACCESS_KEY

@@ -3,6 +3,11 @@
 Every process (`up`, the control API, the edge-origin, the Dagster code location)
 reads the same variables; `deploy-platform up` fills in the embedded defaults
 and hands them to its children. The configuration table in the README lists them.
+
+With the naming configuration set (DP_CUSTOMER, DP_PROJECT, DP_ENVIRONMENT: all
+three or none; `deploy_platform.resource_names`), the Redis prefix defaults to
+its name (`acme-pages-prod-state:`) instead of `dp:`, and an `s3://` storage URL
+must use its bucket or its prefix, so one environment never writes into another's.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from deploy_platform import resource_names
+from deploy_platform.resource_names import NamingConfig
 
 __all__ = ["Settings", "default_state_dir", "public_url"]
 
@@ -40,6 +48,7 @@ class Settings:
     max_upload_bytes: int = 256 * 1024 * 1024
     production_branch: str = "main"
     tool_cache_dir: Path | None = None
+    naming: NamingConfig | None = None
 
     @property
     def toolchains(self) -> Path:
@@ -51,11 +60,18 @@ class Settings:
         env = os.environ if env is None else env
         state_dir = Path(env.get("DP_STATE_DIR") or default_state_dir())
         port = env.get("DP_PUBLIC_PORT", "8080")
+        naming = NamingConfig.from_env(env)
+        redis_prefix = env.get("DP_REDIS_PREFIX")
+        if redis_prefix is None:  # set but empty means no prefix
+            redis_prefix = resource_names.redis_prefix(naming) if naming else "dp:"
+        storage_url = env.get("DP_STORAGE_URL") or (state_dir / "objects").as_uri()
+        if naming is not None:
+            resource_names.check_storage_url(naming, storage_url)
         return cls(
             state_dir=state_dir,
             redis_url=env.get("DP_REDIS_URL", ""),
-            redis_prefix=env.get("DP_REDIS_PREFIX", "dp:"),
-            storage_url=env.get("DP_STORAGE_URL") or (state_dir / "objects").as_uri(),
+            redis_prefix=redis_prefix,
+            storage_url=storage_url,
             base_domain=env.get("DP_BASE_DOMAIN", "localhost").lower().rstrip("."),
             public_scheme=env.get("DP_PUBLIC_SCHEME", "http"),
             public_port=int(port) if port else None,
@@ -66,6 +82,7 @@ class Settings:
             max_upload_bytes=int(env.get("DP_MAX_UPLOAD_BYTES", str(256 * 1024 * 1024))),
             production_branch=env.get("DP_PRODUCTION_BRANCH", "main"),
             tool_cache_dir=Path(env["DP_TOOL_CACHE_DIR"]) if env.get("DP_TOOL_CACHE_DIR") else None,
+            naming=naming,
         )
 
     def public_url(self, label: str) -> str:

@@ -28,7 +28,8 @@ configuration (environment variables, shared with the rest of the platform):
                           S3/R2 credentials (default: boto3's usual chain)
   DP_REDIS_URL            Redis holding the alias and domain index; empty:
                           both come from the object store only
-  DP_REDIS_PREFIX         Redis key prefix (default dp:)
+  DP_REDIS_PREFIX         Redis key prefix (default dp:, or <customer>-<project>-<env>-state:
+                          with DP_CUSTOMER, DP_PROJECT, DP_ENVIRONMENT set)
   DP_BASE_DOMAIN          sites are <label>.DP_BASE_DOMAIN (default localhost)
   DP_EDGE_ALIAS_TTL_SECONDS       how long an alias answer is reused (default 1)
   DP_EDGE_NEGATIVE_TTL_SECONDS    how long "no such site" is reused (default 1)

@@ -81,3 +81,18 @@ def test_a_kv_domain_index_without_the_alias_index_is_refused(tmp_path: Path) ->
     done = up(tmp_path, *ports, "--ui-port", str(free_port()), env=env)
     assert done.returncode == 2
     assert "DP_CF_KV_DOMAINS_NAMESPACE_ID adds the domain index" in done.stderr
+
+
+def test_a_name_breaking_the_naming_convention_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    ports = ("--api-port", str(free_port()), "--edge-port", str(free_port()))
+    naming = {"DP_CUSTOMER": "acme", "DP_PROJECT": "pages", "DP_ENVIRONMENT": "production"}
+    # A Redis URL nobody listens on: `up` must refuse before it would connect or start one.
+    env = {**naming, "DP_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    done = up(tmp_path, *ports, "--ui-port", str(free_port()), env=env)
+    assert done.returncode == 2
+    assert "DP_ENVIRONMENT: environment 'production' must be one of prod, staging, dev" in (
+        done.stderr
+    )
+    assert not (tmp_path / "dagster").exists()  # nothing was started
