@@ -217,7 +217,23 @@ class CommitStatusReporter:
         raw = self.state.redis.get(self._entry_key(deployment_id))
         return None if raw is None else StatusEntry.from_json(raw)
 
+    def covers(self, record: DeploymentRecord) -> bool:
+        """Whether the deployment gets statuses (a commit of a repository on this GitHub)."""
+        return not isinstance(self._commit_of(record), str)
+
     # -- writing ---------------------------------------------------------------------
+    def _commit_of(self, record: DeploymentRecord) -> tuple[GitHubRepo, str] | str:
+        """The repository and sha to mark, or why there are none."""
+        repo = github_repo(record.repo_url, self.config.web_host)
+        if repo is None:
+            return (
+                f"no commit status: {record.repo_url or 'an upload'} is not a repository "
+                f"on {self.config.web_host}"
+            )
+        if record.commit is None or not is_commit_sha(record.commit):
+            return f"no commit status: no commit sha recorded for {record.id}"
+        return repo, record.commit
+
     def _what(self, record: DeploymentRecord) -> str:
         return f"{record.environment.value} deployment {record.id}"
 
@@ -235,16 +251,10 @@ class CommitStatusReporter:
         self, record: DeploymentRecord, status: CommitStatus, *, first_only: bool, post: bool
     ) -> str:
         try:
-            repo = github_repo(record.repo_url, self.config.web_host)
-            if repo is None:
-                return (
-                    f"no commit status: {record.repo_url or 'an upload'} is not a repository "
-                    f"on {self.config.web_host}"
-                )
-            if not is_commit_sha(record.commit):
-                return f"no commit status: no commit sha recorded for {record.id}"
-            assert record.commit is not None
-            written = self._write(record.id, repo, record.commit, status, first_only)
+            target = self._commit_of(record)
+            if isinstance(target, str):
+                return target
+            written = self._write(record.id, *target, status, first_only)
         except Exception as exc:  # noqa: BLE001 - a status problem must never fail a deploy
             message = f"commit status {status.state.value} of {record.id} not stored: {exc!r}"
             self.warn(message)

@@ -73,3 +73,16 @@ def test_half_set_kv_index_settings_are_named(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "needs DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN" in done.stderr
+
+
+def test_a_bad_github_api_url_is_named(tmp_path: Path) -> None:
+    ports = ("--api-port", str(free_port()), "--edge-port", str(free_port()))
+    done = up(
+        tmp_path,
+        *ports,
+        "--ui-port",
+        str(free_port()),
+        env={"DP_GITHUB_API_URL": "ghe.example.com/api/v3", "DP_GITHUB_TOKEN": "t"},
+    )
+    assert done.returncode == 2
+    assert "DP_GITHUB_API_URL 'ghe.example.com/api/v3' is not an http(s) URL" in done.stderr
