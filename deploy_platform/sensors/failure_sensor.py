@@ -21,7 +21,7 @@ from deploy_platform.records import TERMINAL, Status
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.redis_state import RedisResource
 
-__all__ = ["deployment_failure_sensor", "run_error_message"]
+__all__ = ["deployment_failure_sensor", "run_error_message", "run_failure_cause"]
 
 _PARTITION_TAG = "dagster/partition"
 _WILL_RETRY_TAG = "dagster/will_retry"
@@ -43,6 +43,18 @@ def run_error_message(context: dg.RunFailureSensorContext) -> str:
     return (f"{run} failed: {summary} ({cause})" if cause else f"{run} failed: {summary}")[
         :_MAX_ERROR
     ]
+
+
+def run_failure_cause(context: dg.RunFailureSensorContext) -> str:
+    """The root cause alone, short enough for a commit status ("" when unknown)."""
+    for event in context.get_step_failure_events():
+        data = event.step_failure_data
+        cause = _root_cause(data.error if data is not None else None)
+        if cause:
+            return cause
+    failure = context.failure_event
+    job_data = failure.job_failure_data if failure.is_job_failure else None
+    return _root_cause(job_data.error if job_data is not None else None)
 
 
 def _root_cause(error: Any) -> str:
@@ -94,4 +106,7 @@ def deployment_failure_sensor(
     context.log.info(f"marked deployment {deployment_id} failed: {error}")
     statuses = commit_status.reporter(state, context.log)
     if statuses is not None:
-        context.log.info(statuses.failed(failed, error))
+        # GitHub shows 140 characters: the root cause first, not Dagster's preamble.
+        cause = run_failure_cause(context)
+        reason = f"run {run.run_id[:8]} died: {cause}" if cause else error
+        context.log.info(statuses.failed(failed, reason))

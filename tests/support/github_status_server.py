@@ -70,6 +70,15 @@ class FakeGitHub:
     fail_next: list[int] = field(default_factory=list)
     _gate: threading.Event | None = None
     _arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    _stored: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for_statuses(self, count: int, timeout: float = 30) -> None:
+        """Block until GitHub stored `count` statuses in all (a background post landed)."""
+        with self._stored:
+            done = self._stored.wait_for(
+                lambda: sum(map(len, self.statuses.values())) >= count, timeout
+            )
+        assert done, f"GitHub stored {sum(map(len, self.statuses.values()))} of {count} statuses"
 
     def latest(self, owner: str, repo: str, sha: str) -> dict[str, dict[str, Any]]:
         """What GitHub shows on the commit: the newest status per context."""
@@ -114,7 +123,9 @@ class FakeGitHub:
         if problem is not None:
             return _error(422, f"Validation Failed: {problem}")
         stored = {"context": "default", **data, "id": len(self.requests)}
-        self.statuses.setdefault((info["owner"], info["repo"], info["sha"]), []).append(stored)
+        with self._stored:
+            self.statuses.setdefault((info["owner"], info["repo"], info["sha"]), []).append(stored)
+            self._stored.notify_all()
         return web.json_response(stored, status=201)
 
 
