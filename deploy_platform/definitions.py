@@ -1,4 +1,4 @@
-"""The Dagster code location: three partitioned assets, the deploy job, two sensors.
+"""The Dagster code location: three partitioned assets, the deploy job, three sensors.
 
 Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
 a sensor tick starts, never at import time (and secrets are not shown in the UI).
@@ -18,6 +18,8 @@ all of them, possibly to an empty string:
   DP_CF_API_URL, DP_CF_ACCOUNT_ID, DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN
                            the Worker's KV alias index; all empty = none (cloudflare_kv.py;
                            its DP_CF_KV_DOMAINS_NAMESPACE_ID is the control API's, not read here)
+  DP_GITHUB_API_URL, DP_GITHUB_TOKEN, DP_GITHUB_STATUS_CONTEXT
+                           GitHub commit statuses; empty token = none (commit_status.py)
 
 An unset variable fails the run or tick with Dagster's "environment variable
 ... is not set" error naming it.
@@ -31,9 +33,11 @@ from deploy_platform.assets import built_artifact, published_deployment, source_
 from deploy_platform.jobs import deploy_job
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import NodeBuildRunner
+from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.sensors.commit_status_sensor import commit_status_sensor
 from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.sensors.queue_sensor import queue_sensors
 
@@ -52,12 +56,15 @@ ENV_VARS = (
     "DP_CF_ACCOUNT_ID",
     "DP_CF_KV_NAMESPACE_ID",
     "DP_CF_API_TOKEN",
+    "DP_GITHUB_API_URL",
+    "DP_GITHUB_TOKEN",
+    "DP_GITHUB_STATUS_CONTEXT",
 )
 
 defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],
     jobs=[deploy_job],
-    sensors=[*queue_sensors, deployment_failure_sensor],
+    sensors=[*queue_sensors, deployment_failure_sensor, commit_status_sensor],
     # Also for the runs people start from the UI (re-materializing a deployment's
     # assets): one process per run, not one per step (see jobs.py).
     executor=dg.in_process_executor,
@@ -82,6 +89,11 @@ defs = dg.Definitions(
             account_id=dg.EnvVar("DP_CF_ACCOUNT_ID"),
             namespace_id=dg.EnvVar("DP_CF_KV_NAMESPACE_ID"),
             api_token=dg.EnvVar("DP_CF_API_TOKEN"),
+        ),
+        "commit_status": CommitStatusResource(
+            api_url=dg.EnvVar("DP_GITHUB_API_URL"),
+            token=dg.EnvVar("DP_GITHUB_TOKEN"),
+            context=dg.EnvVar("DP_GITHUB_STATUS_CONTEXT"),
         ),
     },
 )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy_platform import resource_names
+from deploy_platform.github_status import GitHubConfig
 from deploy_platform.resource_names import NamingConfig
 
 __all__ = ["Settings", "default_state_dir", "public_url"]
@@ -49,6 +50,10 @@ class Settings:
     production_branch: str = "main"
     tool_cache_dir: Path | None = None
     naming: NamingConfig | None = None
+    # GitHub commit statuses (deploy_platform.commit_status); no token = none.
+    github_api_url: str = ""
+    github_token: str = field(default="", repr=False)
+    github_status_context: str = ""
 
     @property
     def toolchains(self) -> Path:
@@ -83,6 +88,15 @@ class Settings:
             production_branch=env.get("DP_PRODUCTION_BRANCH", "main"),
             tool_cache_dir=Path(env["DP_TOOL_CACHE_DIR"]) if env.get("DP_TOOL_CACHE_DIR") else None,
             naming=naming,
+            github_api_url=env.get("DP_GITHUB_API_URL", ""),
+            github_token=env.get("DP_GITHUB_TOKEN", ""),
+            github_status_context=env.get("DP_GITHUB_STATUS_CONTEXT", ""),
+        )
+
+    def github_config(self) -> GitHubConfig | None:
+        """Commit status settings, None without a token; raises GitHubConfigError if bad."""
+        return GitHubConfig.from_values(
+            self.github_api_url, self.github_token, self.github_status_context
         )
 
     def public_url(self, label: str) -> str:

@@ -91,6 +91,10 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
             "DP_S3_ACCESS_KEY_ID": base.get("DP_S3_ACCESS_KEY_ID", ""),
             "DP_S3_SECRET_ACCESS_KEY": base.get("DP_S3_SECRET_ACCESS_KEY", ""),
             **{name: base.get(name, "") for name in _CF_VARS},
+            # GitHub commit statuses (deploy_platform.commit_status): empty token = none.
+            "DP_GITHUB_API_URL": settings.github_api_url,
+            "DP_GITHUB_TOKEN": settings.github_token,
+            "DP_GITHUB_STATUS_CONTEXT": settings.github_status_context,
             "DAGSTER_HOME": str(dagster_home),
             # The code server answers each queue-sensor lane's long-poll on a thread of
             # its own; the default pool (cores + 4) would leave too few for the rest.
@@ -165,6 +169,7 @@ def _run_up(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(env)
         KVConfig.from_env(env)
+        settings.github_config()
     except ValueError as exc:
         if redis is not None:
             redis.stop()

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.support.git_fixtures",
     "tests.support.s3_fixtures",
     "tests.support.cloudflare_kv_server",
+    "tests.support.github_status_server",
 ]
 
 

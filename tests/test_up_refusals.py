@@ -96,3 +96,16 @@ def test_a_name_breaking_the_naming_convention_is_refused_before_anything_starts
         done.stderr
     )
     assert not (tmp_path / "dagster").exists()  # nothing was started
+
+
+def test_a_bad_github_api_url_is_named(tmp_path: Path) -> None:
+    ports = ("--api-port", str(free_port()), "--edge-port", str(free_port()))
+    done = up(
+        tmp_path,
+        *ports,
+        "--ui-port",
+        str(free_port()),
+        env={"DP_GITHUB_API_URL": "ghe.example.com/api/v3", "DP_GITHUB_TOKEN": "t"},
+    )
+    assert done.returncode == 2
+    assert "DP_GITHUB_API_URL 'ghe.example.com/api/v3' is not an http(s) URL" in done.stderr

@@ -3,7 +3,8 @@
 Start-up order (cleanup_ctx, torn down in reverse): the thread pool that runs
 every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
 at start-up rather than on the first deploy), then the Worker's KV domain index
-when configured (it records its failures in Redis), then the object store.
+when configured (it records its failures in Redis), then the object store, then
+the commit status poster (its background posts are awaited first on shutdown).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from deploy_platform.api.auth import auth_middleware
+from deploy_platform.api.commit_status import status_poster_ctx
 from deploy_platform.api.deployments import create_deployment, get_deployment
 from deploy_platform.api.domains import create_domain, delete_domain, get_domains
 from deploy_platform.api.errors import error_middleware
@@ -31,6 +33,7 @@ from deploy_platform.api.keys import (
     blocking,
 )
 from deploy_platform.cloudflare_kv import CloudflareKV, KVConfig, KVDomainIndex
+from deploy_platform.github_status import GitHubConfigError
 from deploy_platform.repo_url import parse_allow_hosts
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
@@ -115,11 +118,13 @@ def create_app(
     `kv` (from the DP_CF_* settings) with a domains namespace makes every domain
     added or removed reach the Worker's KV namespace DOMAINS as well.
 
-    Raises `StartupError` for settings that cannot work (a bad DP_GIT_ALLOW_HOSTS entry).
+    Raises `StartupError` for settings that cannot work (a bad DP_GIT_ALLOW_HOSTS entry,
+    a bad DP_GITHUB_API_URL).
     """
     try:
         git_allow = parse_allow_hosts(settings.git_allow_hosts)
-    except ValueError as exc:
+        settings.github_config()
+    except (ValueError, GitHubConfigError) as exc:
         raise StartupError(str(exc)) from None
     middlewares: list[Middleware] = [error_middleware]
     if settings.api_token:
@@ -133,6 +138,7 @@ def create_app(
             _redis_ctx,
             _domain_index_ctx(kv),
             _store_ctx(access_key_id, secret_access_key),
+            status_poster_ctx,
         ]
     )
     app.router.add_post("/api/deployments", create_deployment)

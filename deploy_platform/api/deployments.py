@@ -5,7 +5,8 @@ A deployment is accepted in this order, so that a refusal leaves no trace:
   2. the repository URL is checked (scheme, host, resolved addresses) and the ref
      is pinned to a commit with `git ls-remote` -- or the uploaded archive is
      received under the size limit, proven safe, and stored at sources/<id>.tar.gz;
-  3. the record is written, then its id is queued for the Dagster sensor.
+  3. the record is written, then its id is queued for the Dagster sensor, then
+     GitHub's `pending` status is written for its commit (posted in the background).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import redis
 from aiohttp import web
 
+from deploy_platform.api.commit_status import report_queued
 from deploy_platform.api.errors import ApiError
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
@@ -116,6 +118,8 @@ async def _record_and_enqueue(app: web.Application, record: DeploymentRecord) ->
         except redis.RedisError:
             pass
         raise _redis_unavailable() from None
+    # GitHub's `pending` on the commit; posted in the background, never fails the request.
+    await report_queued(app, record)
     return web.json_response(
         record.to_public_dict(), status=202, headers={"Location": location(record.id)}
     )

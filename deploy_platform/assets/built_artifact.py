@@ -21,6 +21,7 @@ from deploy_platform.errors import DeploymentFailed, InvalidRequest
 from deploy_platform.manifest import artifact_key, artifact_routing_key, source_key
 from deploy_platform.records import Status
 from deploy_platform.resources.build_runner import BuildRequest, BuildRunnerResource
+from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 
@@ -35,13 +36,15 @@ __all__ = ["built_artifact"]
 def built_artifact(
     context: dg.AssetExecutionContext,
     redis: RedisResource,
+    commit_status: CommitStatusResource,
     object_store: ObjectStoreResource,
     build_runner: BuildRunnerResource,
 ) -> dg.MaterializeResult[None]:
     """The publishable output, built from the safely unpacked source, as artifacts/<id>.tar.gz."""
     deployment_id = context.partition_key
     state = redis.state()
-    with deployment_stage(context, state, Status.BUILDING) as record:
+    statuses = commit_status.reporter(state, context.log)
+    with deployment_stage(context, state, Status.BUILDING, statuses) as record:
         store = object_store.store()
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="dp-build-") as tmp:

@@ -1,4 +1,5 @@
-"""`published_deployment`: the live deployment, its manifest, and the aliases moved to it."""
+"""`published_deployment`: the live deployment, its manifest, the aliases moved to it,
+and its commit marked `success` on GitHub (linking the alias it moved)."""
 
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
 # to find the context and resource parameters.
@@ -15,12 +16,14 @@ from deploy_platform.assets.built_artifact import built_artifact
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.staging import unpack_from_store
 from deploy_platform.assets.tracking import deployment_stage
+from deploy_platform.commit_status import success_url
 from deploy_platform.errors import DeploymentFailed
 from deploy_platform.manifest import artifact_key, artifact_routing_key, manifest_key
 from deploy_platform.publish import move_alias_if_newer, publish_directory
 from deploy_platform.records import Status
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import BuildRunnerResource
+from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.storage import ObjectNotFound, ObjectStore
@@ -36,6 +39,7 @@ __all__ = ["published_deployment"]
 def published_deployment(
     context: dg.AssetExecutionContext,
     redis: RedisResource,
+    commit_status: CommitStatusResource,
     object_store: ObjectStoreResource,
     build_runner: BuildRunnerResource,
     alias_index: AliasIndexResource,
@@ -43,7 +47,8 @@ def published_deployment(
     """The live deployment: changed files uploaded by content hash, manifest last, aliases moved."""
     deployment_id = context.partition_key
     state = redis.state()
-    with deployment_stage(context, state, Status.PUBLISHING) as record:
+    statuses = commit_status.reporter(state, context.log)
+    with deployment_stage(context, state, Status.PUBLISHING, statuses) as record:
         store = object_store.store()
         # Half-set DP_CF_* fails here, before anything is published.
         index = alias_index.index(state, warn=context.log.warning)
@@ -107,6 +112,13 @@ def published_deployment(
             files_reused=published.files_reused,
             bytes_reused=published.bytes_reused,
         )
+        # Live now; the commit says so (a post that fails is retried, never fatal).
+        if statuses is not None:
+            target = success_url(final, moved_aliases=any(m.moved for m in moves))
+            status_outcome = statuses.succeeded(final, target)
+            context.log.info(status_outcome)
+        else:
+            status_outcome = "not posted: commit statuses are off"
         metadata: dict[str, dg.MetadataValue] = {
             "files": dg.MetadataValue.int(published.files),
             "bytes": dg.MetadataValue.int(published.bytes),
@@ -124,6 +136,7 @@ def published_deployment(
                 ", ".join(m.alias for m in moves if m.moved) or "(none)"
             ),
             "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
+            "commit_status": dg.MetadataValue.text(status_outcome),
         }
         total = final.durations().get("total")
         if total is not None:

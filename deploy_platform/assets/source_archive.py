@@ -14,6 +14,7 @@ from deploy_platform.assets.tracking import deployment_stage, redact_url
 from deploy_platform.errors import SourceError
 from deploy_platform.manifest import source_key
 from deploy_platform.records import DeploymentRecord, SourceKind, Status
+from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
@@ -30,12 +31,14 @@ __all__ = ["source_archive"]
 def source_archive(
     context: dg.AssetExecutionContext,
     redis: RedisResource,
+    commit_status: CommitStatusResource,
     object_store: ObjectStoreResource,
     git_source: GitSourceResource,
 ) -> dg.MaterializeResult[None]:
     """The source at its pinned commit (or the uploaded tarball), as sources/<id>.tar.gz."""
     state = redis.state()
-    with deployment_stage(context, state, Status.CLONING) as record:
+    statuses = commit_status.reporter(state, context.log)
+    with deployment_stage(context, state, Status.CLONING, statuses) as record:
         store = object_store.store()
         started = time.monotonic()
         if record.source is SourceKind.GIT:

@@ -1,4 +1,8 @@
-"""What the three assets share: loading the record, and marking it failed on any error."""
+"""What the three assets share: loading the record, and marking it failed on any error.
+
+A failure is also reported on the commit (`failure` with the record's error) when
+the asset got a `CommitStatusReporter`; that report never raises.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
+from deploy_platform.commit_status import CommitStatusReporter
 from deploy_platform.errors import DeploymentFailed
 from deploy_platform.records import DeploymentRecord, Status
 from deploy_platform.state import PlatformState, UnknownDeployment
@@ -37,7 +42,10 @@ def load_record(state: PlatformState, deployment_id: str) -> DeploymentRecord:
 
 @contextmanager
 def deployment_stage(
-    context: dg.AssetExecutionContext, state: PlatformState, status: Status
+    context: dg.AssetExecutionContext,
+    state: PlatformState,
+    status: Status,
+    statuses: CommitStatusReporter | None = None,
 ) -> Iterator[DeploymentRecord]:
     """Move this partition's deployment into `status` (clearing an old error) and yield
     its record; any exception inside marks it failed (see `failures_marked`)."""
@@ -47,7 +55,7 @@ def deployment_stage(
     except UnknownDeployment:
         load_record(state, deployment_id)  # raises the Failure that says what is wrong
         raise
-    with failures_marked(context, state, deployment_id):
+    with failures_marked(context, state, deployment_id, statuses):
         yield record
 
 
@@ -61,7 +69,10 @@ def internal_error_message(exc: BaseException) -> str:
 
 @contextmanager
 def failures_marked(
-    context: dg.AssetExecutionContext, state: PlatformState, deployment_id: str
+    context: dg.AssetExecutionContext,
+    state: PlatformState,
+    deployment_id: str,
+    statuses: CommitStatusReporter | None = None,
 ) -> Iterator[None]:
     """Mark the record `failed` with a readable error on any exception, then fail the run.
 
@@ -71,25 +82,32 @@ def failures_marked(
     try:
         yield
     except DeploymentFailed as exc:
-        _mark_failed(context, state, deployment_id, str(exc)[:_MAX_ERROR])
+        _mark_failed(context, state, deployment_id, str(exc)[:_MAX_ERROR], statuses)
         # A dg.Failure shows the message in the UI without a traceback: it is the user's
         # problem to fix (missing index.html, bad archive), not a bug in the platform.
         raise dg.Failure(
             description=str(exc), metadata={"deployment": deployment_id, "error": str(exc)}
         ) from exc
     except Exception as exc:
-        _mark_failed(context, state, deployment_id, internal_error_message(exc))
+        _mark_failed(context, state, deployment_id, internal_error_message(exc), statuses)
         raise
 
 
 def _mark_failed(
-    context: dg.AssetExecutionContext, state: PlatformState, deployment_id: str, error: str
+    context: dg.AssetExecutionContext,
+    state: PlatformState,
+    deployment_id: str,
+    error: str,
+    statuses: CommitStatusReporter | None,
 ) -> None:
     context.log.error(f"deployment {deployment_id} failed: {error}")
     try:
-        state.update(deployment_id, lambda r: r.with_status(Status.FAILED, error=error))
+        failed = state.update(deployment_id, lambda r: r.with_status(Status.FAILED, error=error))
     except Exception as mark_exc:  # the original error matters more; the run-failure sensor retries
         context.log.error(f"could not mark deployment {deployment_id} failed: {mark_exc!r}")
+        return
+    if statuses is not None:
+        context.log.info(statuses.failed(failed, error))
 
 
 def redact_url(url: str) -> str:

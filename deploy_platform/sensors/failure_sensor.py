@@ -5,6 +5,8 @@ they cannot: a run worker killed (out of memory, machine restart), a resource
 that failed to start, a run that run monitoring timed out. Without it the
 record would say `building` forever. A run that Dagster will retry (a crashed
 worker, see dagster_home.py) is left alone: its retry decides the outcome.
+A deployment it marks failed is also marked `failure` on its commit (the
+assets report the failures they catch themselves).
 """
 
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
@@ -16,9 +18,10 @@ import dagster as dg
 
 from deploy_platform.ids import is_deployment_id
 from deploy_platform.records import TERMINAL, Status
+from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.redis_state import RedisResource
 
-__all__ = ["deployment_failure_sensor", "run_error_message"]
+__all__ = ["deployment_failure_sensor", "run_error_message", "run_failure_cause"]
 
 _PARTITION_TAG = "dagster/partition"
 _WILL_RETRY_TAG = "dagster/will_retry"
@@ -42,6 +45,18 @@ def run_error_message(context: dg.RunFailureSensorContext) -> str:
     ]
 
 
+def run_failure_cause(context: dg.RunFailureSensorContext) -> str:
+    """The root cause alone, short enough for a commit status ("" when unknown)."""
+    for event in context.get_step_failure_events():
+        data = event.step_failure_data
+        cause = _root_cause(data.error if data is not None else None)
+        if cause:
+            return cause
+    failure = context.failure_event
+    job_data = failure.job_failure_data if failure.is_job_failure else None
+    return _root_cause(job_data.error if job_data is not None else None)
+
+
 def _root_cause(error: Any) -> str:
     """The innermost exception of a Dagster error chain, e.g. "RuntimeError: disk full"."""
     if error is None:
@@ -63,7 +78,9 @@ def _first_line(text: str | None) -> str:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Marks a deployment failed in Redis when its run fails without doing so itself.",
 )
-def deployment_failure_sensor(context: dg.RunFailureSensorContext, redis: RedisResource) -> None:
+def deployment_failure_sensor(
+    context: dg.RunFailureSensorContext, redis: RedisResource, commit_status: CommitStatusResource
+) -> None:
     # Read again: the retry decision is tagged onto the run after its failure event.
     run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
     deployment_id = run.tags.get(_PARTITION_TAG)
@@ -80,8 +97,16 @@ def deployment_failure_sensor(context: dg.RunFailureSensorContext, redis: RedisR
     if record is None or record.status in TERMINAL:
         return
     error = run_error_message(context)
-    state.update(
+    failed = state.update(
         deployment_id,
         lambda r: r if r.status in TERMINAL else r.with_status(Status.FAILED, error=error),
     )
+    if failed.status is not Status.FAILED or failed.error != error:
+        return  # the run finished its own way in between
     context.log.info(f"marked deployment {deployment_id} failed: {error}")
+    statuses = commit_status.reporter(state, context.log)
+    if statuses is not None:
+        # GitHub shows 140 characters: the root cause first, not Dagster's preamble.
+        cause = run_failure_cause(context)
+        reason = f"run {run.run_id[:8]} died: {cause}" if cause else error
+        context.log.info(statuses.failed(failed, reason))

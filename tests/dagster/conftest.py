@@ -11,6 +11,7 @@ import pytest
 
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import StaticBuildRunner
+from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
@@ -51,6 +52,7 @@ def resources(
         ),
         "build_runner": StaticBuildRunner(),
         "alias_index": AliasIndexResource(),  # no DP_CF_*: no KV index
+        "commit_status": CommitStatusResource(),  # no DP_GITHUB_TOKEN: no commit statuses
     }
 
 

@@ -56,6 +56,9 @@ def dagster_env(
         "DP_CF_ACCOUNT_ID": "",
         "DP_CF_KV_NAMESPACE_ID": "",
         "DP_CF_API_TOKEN": "",
+        "DP_GITHUB_API_URL": "",
+        "DP_GITHUB_TOKEN": "",
+        "DP_GITHUB_STATUS_CONTEXT": "",
     }
 
 

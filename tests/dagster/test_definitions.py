@@ -41,6 +41,9 @@ def platform_env(
         "DP_CF_ACCOUNT_ID": "",
         "DP_CF_KV_NAMESPACE_ID": "",
         "DP_CF_API_TOKEN": "",
+        "DP_GITHUB_API_URL": "",
+        "DP_GITHUB_TOKEN": "",
+        "DP_GITHUB_STATUS_CONTEXT": "",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -67,8 +70,10 @@ def test_definitions_validate_and_describe_the_pipeline(platform_env: dict[str, 
         assert description and "\n" not in description.strip()
     queue = defs.resolve_sensor_def("deployment_queue_sensor")
     failures = defs.resolve_sensor_def("deployment_failure_sensor")
+    retries = defs.resolve_sensor_def("commit_status_sensor")
     assert queue.default_status is dg.DefaultSensorStatus.RUNNING
     assert failures.default_status is dg.DefaultSensorStatus.RUNNING
+    assert retries.default_status is dg.DefaultSensorStatus.RUNNING
     assert queue.minimum_interval_seconds == 1
 
 

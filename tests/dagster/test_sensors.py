@@ -138,7 +138,7 @@ def evaluate_failure_sensor(
         dagster_event=result.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=result.dagster_run,
-        resources={"redis": resources["redis"]},
+        resources={"redis": resources["redis"], "commit_status": resources["commit_status"]},
     ).for_run_failure()
     with context:
         deployment_failure_sensor(context)

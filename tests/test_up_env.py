@@ -1,0 +1,34 @@
+"""What `deploy-platform up` hands its children: every variable the code location reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deploy_platform.definitions import ENV_VARS
+from deploy_platform.settings import Settings
+from deploy_platform.up import _child_env
+
+
+def test_up_passes_every_variable_the_dagster_definitions_read(tmp_path: Path) -> None:
+    settings = Settings.from_env({"DP_STATE_DIR": str(tmp_path), "DP_REDIS_URL": "redis://x"})
+
+    env = _child_env(settings, tmp_path / "dagster", {})
+
+    assert set(ENV_VARS) <= set(env)
+    assert env["DP_GITHUB_TOKEN"] == "" and env["DP_GITHUB_API_URL"] == ""
+
+
+def test_up_passes_the_github_settings_on(tmp_path: Path) -> None:
+    given = {
+        "DP_STATE_DIR": str(tmp_path),
+        "DP_REDIS_URL": "redis://x",
+        "DP_GITHUB_API_URL": "https://ghe.example.com/api/v3",
+        "DP_GITHUB_TOKEN": "ghp-example",
+        "DP_GITHUB_STATUS_CONTEXT": "previews",
+    }
+
+    env = _child_env(Settings.from_env(given), tmp_path / "dagster", given)
+
+    for name in ("DP_GITHUB_API_URL", "DP_GITHUB_TOKEN", "DP_GITHUB_STATUS_CONTEXT"):
+        assert env[name] == given[name]
+    assert "ghp-example" not in repr(Settings.from_env(given))
