@@ -2,7 +2,8 @@
 
 Start-up order (cleanup_ctx, torn down in reverse): the thread pool that runs
 every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
-at start-up rather than on the first deploy), then the object store.
+at start-up rather than on the first deploy), then the object store, then the
+Redis index of projects rebuilt from the store.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from deploy_platform.api.domains import create_domain, delete_domain, get_domain
 from deploy_platform.api.errors import error_middleware
 from deploy_platform.api.health import health
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.projects import (
+    create_project_handler,
+    delete_project_handler,
+    get_project_handler,
+    list_projects_handler,
+    rotate_secret_handler,
+    update_project_handler,
+)
+from deploy_platform.projects import reindex_projects
 from deploy_platform.repo_url import parse_allow_hosts
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
@@ -82,6 +92,17 @@ def _store_ctx(
     return store_ctx
 
 
+async def _project_index_ctx(app: web.Application) -> AsyncIterator[None]:
+    # The store is the source of truth: a Redis that was flushed, or a write that
+    # reached the store but not Redis, is repaired before the first request.
+    try:
+        count = await blocking(app, reindex_projects, app[STORE], app[STATE])
+    except Exception as exc:
+        raise StartupError(f"cannot index the projects in the object store: {exc}") from exc
+    log.info("projects indexed: %d", count)
+    yield
+
+
 def create_app(
     settings: Settings,
     *,
@@ -103,12 +124,23 @@ def create_app(
     app[SETTINGS] = settings
     app[GIT_ALLOW] = git_allow
     app.cleanup_ctx.extend(
-        [_executor_ctx, _redis_ctx, _store_ctx(access_key_id, secret_access_key)]
+        [
+            _executor_ctx,
+            _redis_ctx,
+            _store_ctx(access_key_id, secret_access_key),
+            _project_index_ctx,
+        ]
     )
     app.router.add_post("/api/deployments", create_deployment)
     app.router.add_get("/api/deployments/{id}", get_deployment)
     app.router.add_post("/api/domains", create_domain)
     app.router.add_get("/api/domains", get_domains)
     app.router.add_delete("/api/domains/{hostname}", delete_domain)
+    app.router.add_post("/api/projects", create_project_handler)
+    app.router.add_get("/api/projects", list_projects_handler)
+    app.router.add_get("/api/projects/{name}", get_project_handler)
+    app.router.add_patch("/api/projects/{name}", update_project_handler)
+    app.router.add_delete("/api/projects/{name}", delete_project_handler)
+    app.router.add_post("/api/projects/{name}/webhook-secret", rotate_secret_handler)
     app.router.add_get("/api/health", health)
     return app
