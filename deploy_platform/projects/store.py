@@ -102,7 +102,7 @@ def repository_identity(url: str) -> str:
     default = {"http": 80, "https": 443}.get(parts.scheme.lower())
     if parts.port is not None and parts.port != default:
         host = f"{host}:{parts.port}"
-    path = parts.path.rstrip("/").removesuffix(".git").rstrip("/").lower()
+    path = parts.path.lower().rstrip("/").removesuffix(".git").rstrip("/")
     return f"{host}{path}"
 
 
@@ -205,7 +205,12 @@ def delete_project(store: ObjectStore, state: PlatformState, name: str) -> Proje
             current = read_project(store, name)
         except InvalidProjectObject as exc:
             log.warning("deleting unreadable project object: %s", exc)
-            current = Project(name=name)
+            store.delete(project_key(name))
+            # Its repository is unknown: take the name out of every repository's set.
+            for key in state.redis.scan_iter(match=state.key("project-repo", "*")):
+                state.redis.srem(key, name)
+            _unindex(state, name, None)
+            return Project(name=name)
         if current is None:
             _unindex(state, name, None)
             return None
