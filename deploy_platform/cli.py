@@ -1,4 +1,4 @@
-"""The `deploy-platform` command: `up`, `deploy`, `status` and `domains`.
+"""The `deploy-platform` command: `up`, `deploy`, `status`, `domains` and `project`.
 
 Exit codes (the same for every subcommand, so scripts can rely on them):
   0  done (deploy: the deployment is ready)
@@ -53,6 +53,8 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_TIMEOUT",
     "EXIT_UNREACHABLE",
+    "UsageError",
+    "add_build_flags",
     "build_parser",
     "build_settings",
     "default_project_name",
@@ -188,45 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build without restoring the build cache (the fresh cache is still saved "
         "for the next build)",
     )
-    build.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME[=VALUE]",
-        help="a build variable; repeat for more. NAME alone takes the value from your "
-        "environment (keeps secrets out of shell history). Values are sent to the "
-        "platform for the build and never shown back (status prints ***)",
-    )
-    build.add_argument(
-        "--root-dir",
-        metavar="DIR",
-        help="directory inside the repository to build (monorepos), e.g. apps/web",
-    )
-    build.add_argument(
-        "--install-command",
-        metavar="CMD",
-        help='install command run by `sh -c`, e.g. "npm ci"; "" skips the install',
-    )
-    build.add_argument(
-        "--build-command",
-        metavar="CMD",
-        help='build command run by `sh -c`, e.g. "npm run build"; "" skips the build',
-    )
-    build.add_argument(
-        "--output-dir",
-        metavar="DIR",
-        help="directory the build writes the site into, relative to --root-dir, e.g. dist",
-    )
-    build.add_argument(
-        "--node-version",
-        metavar="RANGE",
-        help="Node.js version or range to build with, e.g. 20, 20.11.1, >=18.12 or lts/*",
-    )
-    build.add_argument(
-        "--package-manager",
-        metavar="NAME[@VERSION]",
-        help="npm, pnpm, yarn or bun, optionally with a version, e.g. pnpm@9",
-    )
+    add_build_flags(build)
 
     status = commands.add_parser(
         "status",
@@ -242,7 +206,54 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--api", metavar="URL", help=api_help)
     status.add_argument("--json", action="store_true", help="print the record as JSON")
     _add_domains_parser(commands, api_help)
+    from deploy_platform.cli_projects import add_project_parser
+
+    add_project_parser(commands, api_help)
     return parser
+
+
+def add_build_flags(group: Any) -> None:
+    """The build-setting flags shared by `deploy` and `project create|update`;
+    `build_settings` turns them into the API's `build` object."""
+    group.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="a build variable; repeat for more. NAME alone takes the value from your "
+        "environment (keeps secrets out of shell history). Values are sent to the "
+        "platform for the build and never shown back (status prints ***)",
+    )
+    group.add_argument(
+        "--root-dir",
+        metavar="DIR",
+        help="directory inside the repository to build (monorepos), e.g. apps/web",
+    )
+    group.add_argument(
+        "--install-command",
+        metavar="CMD",
+        help='install command run by `sh -c`, e.g. "npm ci"; "" skips the install',
+    )
+    group.add_argument(
+        "--build-command",
+        metavar="CMD",
+        help='build command run by `sh -c`, e.g. "npm run build"; "" skips the build',
+    )
+    group.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="directory the build writes the site into, relative to --root-dir, e.g. dist",
+    )
+    group.add_argument(
+        "--node-version",
+        metavar="RANGE",
+        help="Node.js version or range to build with, e.g. 20, 20.11.1, >=18.12 or lts/*",
+    )
+    group.add_argument(
+        "--package-manager",
+        metavar="NAME[@VERSION]",
+        help="npm, pnpm, yarn or bun, optionally with a version, e.g. pnpm@9",
+    )
 
 
 def _add_domains_parser(commands: Any, api_help: str) -> None:
@@ -568,6 +579,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run_deploy(args)
         if args.command == "domains":
             return _run_domains(args)
+        if args.command == "project":
+            from deploy_platform.cli_projects import run_project
+
+            return run_project(args)
         return _run_status(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
