@@ -243,8 +243,13 @@ def projects_for_repository(state: PlatformState, repo_url: str) -> list[str]:
 
 
 def reindex_projects(store: ObjectStore, state: PlatformState) -> int:
-    """Rebuild the Redis index from the store; the number of projects indexed."""
-    projects: list[Project] = []
+    """Bring the Redis index in line with the store; the number of projects indexed.
+
+    Additive first, then removals re-checked against the store one by one, so a
+    project created or changed by another API process while this runs is never
+    dropped from the index.
+    """
+    projects: dict[str, Project] = {}
     for info in store.list(PROJECTS_PREFIX):
         name = info.key[len(PROJECTS_PREFIX) :].removesuffix(".json")
         try:
@@ -253,13 +258,31 @@ def reindex_projects(store: ObjectStore, state: PlatformState) -> int:
             log.warning("not indexing unreadable project: %s", exc)
             continue
         if project is not None:
-            projects.append(project)
-    stale = list(state.redis.scan_iter(match=state.key("project-repo", "*")))
-    pipe = state.redis.pipeline(transaction=True)
-    pipe.delete(_names_key(state), *stale)
-    for project in projects:
-        pipe.sadd(_names_key(state), project.name)
-        if project.repo_url:
-            pipe.sadd(_repo_key(state, project.repo_url), project.name)
-    pipe.execute()
+            projects[name] = project
+    for project in projects.values():
+        _index(state, project, None)
+    for raw in state.redis.smembers(_names_key(state)):
+        name = raw.decode()
+        if name not in projects and not store.exists(project_key(name)):
+            state.redis.srem(_names_key(state), name)
+    for key in state.redis.scan_iter(match=state.key("project-repo", "*")):
+        identity = key.decode()[len(state.key("project-repo", "")) :]
+        for raw in state.redis.smembers(key):
+            name = raw.decode()
+            if _builds(projects.get(name), identity):
+                continue
+            try:
+                current = read_project(store, name)  # it may have changed meanwhile
+            except InvalidProjectObject:
+                current = None
+            if not _builds(current, identity):
+                state.redis.srem(key, name)
     return len(projects)
+
+
+def _builds(project: Project | None, identity: str) -> bool:
+    return (
+        project is not None
+        and project.repo_url is not None
+        and repository_identity(project.repo_url) == identity
+    )

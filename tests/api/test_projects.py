@@ -588,3 +588,23 @@ async def test_unknown_project_routes_name_the_projects_endpoint(
     assert status == 404 and "/api/projects" in answer["error"]["message"]
     status, answer, _ = await call(api, "PUT", "/api/projects/docs", {})
     assert status == 405
+
+
+async def test_the_api_rebuilds_the_project_index_from_the_store_at_start_up(
+    api_for: ApiClientFactory,
+    make_settings: Callable[..., Settings],
+    store: LocalObjectStore,
+    state: PlatformState,
+) -> None:
+    first = await api_for(make_settings())
+    status, _ = await create(first, {"name": "docs"})
+    assert status == 201
+    # Redis lost its index (flushed, or a write that reached only the store).
+    for key in state.redis.scan_iter(match=f"{state.prefix}project*"):
+        state.redis.delete(key)
+    state.redis.sadd(state.key("projects"), "ghost")
+
+    second = await api_for(make_settings())
+    _, listed, _ = await call(second, "GET", "/api/projects")
+    assert [p["name"] for p in listed["projects"]] == ["docs"]
+    assert {m.decode() for m in state.redis.smembers(state.key("projects"))} == {"docs"}
