@@ -136,10 +136,13 @@ class Project:
             value = data.get(name, 0.0)
             return float(value) if isinstance(value, int | float) else 0.0
 
+        repo_url = data.get("repo_url")
+        if repo_url is not None and not isinstance(repo_url, str):
+            raise TypeError("repo_url is not a string")
         return cls(
             name=validate_project_name(data["name"]),
-            repo_url=data.get("repo_url"),
-            production_branch=str(data.get("production_branch") or "main"),
+            repo_url=repo_url,
+            production_branch=validate_ref(data.get("production_branch") or "main"),
             branches=BranchRules(
                 include=check_patterns(branches.get("include", []), "branches.include"),
                 exclude=check_patterns(branches.get("exclude", []), "branches.exclude"),

@@ -15,6 +15,7 @@ from deploy_platform.ids import new_deployment_id
 from deploy_platform.manifest import manifest_key
 from deploy_platform.projects import project_key, read_project
 from deploy_platform.publish import read_alias
+from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
@@ -608,3 +609,33 @@ async def test_the_api_rebuilds_the_project_index_from_the_store_at_start_up(
     _, listed, _ = await call(second, "GET", "/api/projects")
     assert [p["name"] for p in listed["projects"]] == ["docs"]
     assert {m.decode() for m in state.redis.smembers(state.key("projects"))} == {"docs"}
+
+
+async def test_when_redis_goes_away_writes_get_503_and_reads_still_answer(
+    api_for: ApiClientFactory,
+    make_settings: Callable[..., Settings],
+    store: LocalObjectStore,
+    tmp_path: Path,
+) -> None:
+    own_redis = RedisServer(tmp_path / "own-redis", persistent=False).start()
+    try:
+        api = await api_for(make_settings(redis_url=own_redis.url))
+        status, _ = await create(api, {"name": "docs"})
+        assert status == 201
+    finally:
+        own_redis.stop()
+    before = store.get_bytes(project_key("docs"))
+    for method, path, body in [
+        ("POST", "/api/projects", {"name": "blog"}),
+        ("GET", "/api/projects", None),
+        ("PATCH", "/api/projects/docs", {"build_forks": True}),
+        ("DELETE", "/api/projects/docs", None),
+        ("POST", "/api/projects/docs/webhook-secret", None),
+    ]:
+        got, answer, _ = await call(api, method, path, body)
+        assert (got, answer["error"]["code"]) == (503, "redis_unavailable"), (method, path)
+    assert store.get_bytes(project_key("docs")) == before
+    assert not store.exists(project_key("blog"))
+    # The store is the source of truth: showing a project needs no Redis.
+    got, shown, _ = await call(api, "GET", "/api/projects/docs")
+    assert (got, shown["name"]) == (200, "docs")
