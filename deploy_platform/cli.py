@@ -155,9 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("source", metavar="SOURCE", help="git URL (https://...) or directory")
     deploy.add_argument(
         "--ref",
-        help="branch or tag to deploy (default: the platform's production branch, main "
-        "unless DP_PRODUCTION_BRANCH says otherwise); the production branch moves the "
-        "project's URL, any other ref gets a preview URL of its own",
+        help="branch or tag to deploy (default: the project's production branch if the "
+        "project exists, else the platform's: main unless DP_PRODUCTION_BRANCH says "
+        "otherwise); the production branch moves the project's URL, any other ref gets "
+        "a preview URL of its own",
     )
     deploy.add_argument(
         "--project",
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build = deploy.add_argument_group(
         "build settings",
-        "Override what the platform detects from the repository, for this deployment.",
+        "Override the project's settings and detection, for this deployment.",
     )
     build.add_argument(
         "--clean",
