@@ -1,4 +1,4 @@
-"""The `deploy-platform` command: `up`, `deploy`, `status`, `domains` and `names`.
+"""The `deploy-platform` command: `up`, `deploy`, `status`, `domains`, `project` and `names`.
 
 A command may live in a module of its own (`cli_names`): it adds its parser and
 sets the parser's `handler` default, which `main` runs.
@@ -56,6 +56,8 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_TIMEOUT",
     "EXIT_UNREACHABLE",
+    "UsageError",
+    "add_build_flags",
     "build_parser",
     "build_settings",
     "default_project_name",
@@ -157,9 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("source", metavar="SOURCE", help="git URL (https://...) or directory")
     deploy.add_argument(
         "--ref",
-        help="branch or tag to deploy (default: the platform's production branch, main "
-        "unless DP_PRODUCTION_BRANCH says otherwise); the production branch moves the "
-        "project's URL, any other ref gets a preview URL of its own",
+        help="branch or tag to deploy (default: the project's production branch if the "
+        "project exists, else the platform's: main unless DP_PRODUCTION_BRANCH says "
+        "otherwise); the production branch moves the project's URL, any other ref gets "
+        "a preview URL of its own",
     )
     deploy.add_argument(
         "--project",
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build = deploy.add_argument_group(
         "build settings",
-        "Override what the platform detects from the repository, for this deployment.",
+        "Override the project's settings and detection, for this deployment.",
     )
     build.add_argument(
         "--clean",
@@ -192,45 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build without restoring the build cache (the fresh cache is still saved "
         "for the next build)",
     )
-    build.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME[=VALUE]",
-        help="a build variable; repeat for more. NAME alone takes the value from your "
-        "environment (keeps secrets out of shell history). Values are sent to the "
-        "platform for the build and never shown back (status prints ***)",
-    )
-    build.add_argument(
-        "--root-dir",
-        metavar="DIR",
-        help="directory inside the repository to build (monorepos), e.g. apps/web",
-    )
-    build.add_argument(
-        "--install-command",
-        metavar="CMD",
-        help='install command run by `sh -c`, e.g. "npm ci"; "" skips the install',
-    )
-    build.add_argument(
-        "--build-command",
-        metavar="CMD",
-        help='build command run by `sh -c`, e.g. "npm run build"; "" skips the build',
-    )
-    build.add_argument(
-        "--output-dir",
-        metavar="DIR",
-        help="directory the build writes the site into, relative to --root-dir, e.g. dist",
-    )
-    build.add_argument(
-        "--node-version",
-        metavar="RANGE",
-        help="Node.js version or range to build with, e.g. 20, 20.11.1, >=18.12 or lts/*",
-    )
-    build.add_argument(
-        "--package-manager",
-        metavar="NAME[@VERSION]",
-        help="npm, pnpm, yarn or bun, optionally with a version, e.g. pnpm@9",
-    )
+    add_build_flags(build)
 
     status = commands.add_parser(
         "status",
@@ -246,8 +211,55 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--api", metavar="URL", help=api_help)
     status.add_argument("--json", action="store_true", help="print the record as JSON")
     _add_domains_parser(commands, api_help)
+    from deploy_platform.cli_projects import add_project_parser
+
+    add_project_parser(commands, api_help)
     add_names_parser(commands)
     return parser
+
+
+def add_build_flags(group: Any) -> None:
+    """The build-setting flags shared by `deploy` and `project create|update`;
+    `build_settings` turns them into the API's `build` object."""
+    group.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="a build variable; repeat for more. NAME alone takes the value from your "
+        "environment (keeps secrets out of shell history). Values are sent to the "
+        "platform for the build and never shown back (status prints ***)",
+    )
+    group.add_argument(
+        "--root-dir",
+        metavar="DIR",
+        help="directory inside the repository to build (monorepos), e.g. apps/web",
+    )
+    group.add_argument(
+        "--install-command",
+        metavar="CMD",
+        help='install command run by `sh -c`, e.g. "npm ci"; "" skips the install',
+    )
+    group.add_argument(
+        "--build-command",
+        metavar="CMD",
+        help='build command run by `sh -c`, e.g. "npm run build"; "" skips the build',
+    )
+    group.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="directory the build writes the site into, relative to --root-dir, e.g. dist",
+    )
+    group.add_argument(
+        "--node-version",
+        metavar="RANGE",
+        help="Node.js version or range to build with, e.g. 20, 20.11.1, >=18.12 or lts/*",
+    )
+    group.add_argument(
+        "--package-manager",
+        metavar="NAME[@VERSION]",
+        help="npm, pnpm, yarn or bun, optionally with a version, e.g. pnpm@9",
+    )
 
 
 def _add_domains_parser(commands: Any, api_help: str) -> None:
@@ -576,6 +588,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run_deploy(args)
         if args.command == "domains":
             return _run_domains(args)
+        if args.command == "project":
+            from deploy_platform.cli_projects import run_project
+
+            return run_project(args)
         return _run_status(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

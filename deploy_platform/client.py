@@ -205,5 +205,32 @@ class ApiClient:
     def remove_domain(self, hostname: str) -> dict[str, Any]:
         return self._call("DELETE", f"/api/domains/{urllib.parse.quote(hostname, safe='')}")
 
+    def create_project(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """`settings`: the API's project object (`name` required); the answer holds the
+        webhook secret, shown this once."""
+        body = json.dumps(dict(settings)).encode()
+        return self._call("POST", "/api/projects", body=body, content_type="application/json")
+
+    def project(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/projects/{urllib.parse.quote(name, safe='')}")
+
+    def projects(self) -> dict[str, Any]:
+        return self._call("GET", "/api/projects")
+
+    def update_project(self, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call(
+            "PATCH",
+            f"/api/projects/{urllib.parse.quote(name, safe='')}",
+            body=json.dumps(dict(changes)).encode(),
+            content_type="application/json",
+        )
+
+    def delete_project(self, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/api/projects/{urllib.parse.quote(name, safe='')}")
+
+    def rotate_webhook_secret(self, name: str) -> dict[str, Any]:
+        quoted = urllib.parse.quote(name, safe="")
+        return self._call("POST", f"/api/projects/{quoted}/webhook-secret")
+
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/api/health")

@@ -12,6 +12,10 @@ Keys, all under one configurable prefix `P` (default `dp:`):
   P domain-changed        Pub/sub channel: the hostname, published when it is
                           added or removed.
   P claim:<id>            Which queue-sensor lane turned the id into a run request.
+  P projects              Set of project names (index of `projects/<name>.json`;
+                          `deploy_platform.projects.store` keeps it).
+  P project-repo:<repo>   Set of the projects building a repository (`host/path`).
+  P project-lock:<name>   Held while a project is created, changed or deleted.
 
 The queue is a Stream read by the Dagster sensor with its cursor set to the last
 entry it turned into a RunRequest: if a tick or the daemon dies half way the

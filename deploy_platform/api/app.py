@@ -4,7 +4,8 @@ Start-up order (cleanup_ctx, torn down in reverse): the thread pool that runs
 every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
 at start-up rather than on the first deploy), then the Worker's KV domain index
 when configured (it records its failures in Redis), then the object store, then
-the commit status poster (its background posts are awaited first on shutdown).
+the Redis index of projects rebuilt from the store, then the commit status
+poster (its background posts are awaited first on shutdown).
 """
 
 from __future__ import annotations
@@ -32,8 +33,17 @@ from deploy_platform.api.keys import (
     STORE,
     blocking,
 )
+from deploy_platform.api.projects import (
+    create_project_handler,
+    delete_project_handler,
+    get_project_handler,
+    list_projects_handler,
+    rotate_secret_handler,
+    update_project_handler,
+)
 from deploy_platform.cloudflare_kv import CloudflareKV, KVConfig, KVDomainIndex
 from deploy_platform.github_status import GitHubConfigError
+from deploy_platform.projects import reindex_projects
 from deploy_platform.repo_url import parse_allow_hosts
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
@@ -106,6 +116,17 @@ def _store_ctx(
     return store_ctx
 
 
+async def _project_index_ctx(app: web.Application) -> AsyncIterator[None]:
+    # The store is the source of truth: a Redis that was flushed, or a write that
+    # reached the store but not Redis, is repaired before the first request.
+    try:
+        count = await blocking(app, reindex_projects, app[STORE], app[STATE])
+    except Exception as exc:
+        raise StartupError(f"cannot index the projects in the object store: {exc}") from exc
+    log.info("projects indexed: %d", count)
+    yield
+
+
 def create_app(
     settings: Settings,
     *,
@@ -138,6 +159,7 @@ def create_app(
             _redis_ctx,
             _domain_index_ctx(kv),
             _store_ctx(access_key_id, secret_access_key),
+            _project_index_ctx,
             status_poster_ctx,
         ]
     )
@@ -146,5 +168,11 @@ def create_app(
     app.router.add_post("/api/domains", create_domain)
     app.router.add_get("/api/domains", get_domains)
     app.router.add_delete("/api/domains/{hostname}", delete_domain)
+    app.router.add_post("/api/projects", create_project_handler)
+    app.router.add_get("/api/projects", list_projects_handler)
+    app.router.add_get("/api/projects/{name}", get_project_handler)
+    app.router.add_patch("/api/projects/{name}", update_project_handler)
+    app.router.add_delete("/api/projects/{name}", delete_project_handler)
+    app.router.add_post("/api/projects/{name}/webhook-secret", rotate_secret_handler)
     app.router.add_get("/api/health", health)
     return app

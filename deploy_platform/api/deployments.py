@@ -7,6 +7,13 @@ A deployment is accepted in this order, so that a refusal leaves no trace:
      received under the size limit, proven safe, and stored at sources/<id>.tar.gz;
   3. the record is written, then its id is queued for the Dagster sensor, then
      GitHub's `pending` status is written for its commit (posted in the background).
+
+When the project exists (`deploy_platform.projects`), its settings are the
+defaults: its build settings fill what the request's `build` leaves unset (build
+variables merged by name, the request's winning), its production branch decides
+production versus preview and is the ref when none is given. The branch rules are
+not applied: they filter pushes (webhooks), and an explicit deploy names its ref.
+A project that does not exist needs no settings: the platform's defaults apply.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from aiohttp import web
 from deploy_platform.api.commit_status import report_queued
 from deploy_platform.api.errors import ApiError
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.projects import read_project_or_503
 from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
 from deploy_platform.api.validation import (
     BUILD_HEADER,
@@ -36,6 +44,7 @@ from deploy_platform.gitsource import RefNotFound, ls_remote
 from deploy_platform.ids import is_deployment_id, new_deployment_id
 from deploy_platform.manifest import source_key
 from deploy_platform.names import InvalidName, preview_alias, production_alias
+from deploy_platform.projects import Project, deployment_build
 from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
 from deploy_platform.repo_url import validate_repo_url
 from deploy_platform.settings import Settings
@@ -60,14 +69,16 @@ def plan_record(
     repo_url: str | None = None,
     commit: str | None = None,
     build: BuildSettings | None = None,
+    production_branch: str | None = None,
 ) -> DeploymentRecord:
-    """The new record: the production branch moves the project's alias, others a preview.
+    """The new record: the production branch (the project's, else the platform's)
+    moves the project's alias, others a preview.
 
     `build` (the request's overrides, secrets included) is stored for the pipeline;
     the API only ever shows it redacted (`DeploymentRecord.to_public_dict`).
     """
     branch = branch_name(ref)
-    if branch == settings.production_branch:
+    if branch == (production_branch or settings.production_branch):
         environment, alias, kind = Environment.PRODUCTION, production_alias(project), "production"
     else:
         try:
@@ -86,6 +97,19 @@ def plan_record(
         aliases=(alias,),
         urls={"deployment": settings.public_url(deployment_id), kind: settings.public_url(alias)},
         build=(build or BuildSettings()).to_dict(),
+    )
+
+
+def _project_defaults(
+    project: Project | None, ref: str, ref_given: bool, build: BuildSettings
+) -> tuple[str, BuildSettings, str | None]:
+    """(ref, build settings, production branch) once the project's defaults apply."""
+    if project is None:
+        return ref, build, None
+    return (
+        ref if ref_given else project.production_branch,
+        deployment_build(project, build),
+        project.production_branch,
     )
 
 
@@ -153,11 +177,15 @@ async def _create_from_git(request: web.Request) -> web.Response:
         )
     data = parse_json_object(await request.read())
     wanted = parse_git_request(data, settings.production_branch)
+    project = await read_project_or_503(app, wanted.project)
+    ref, build, production_branch = _project_defaults(
+        project, wanted.ref, "ref" in data, wanted.build
+    )
     # Resolves the host's addresses: blocking DNS, so off the loop.
     repo = await blocking(app, validate_repo_url, wanted.repo_url, app[GIT_ALLOW])
     try:
         # The validated URL pins git to the addresses that were checked (no DNS rebinding).
-        commit = await blocking(app, ls_remote, repo, wanted.ref, timeout=LS_REMOTE_TIMEOUT)
+        commit = await blocking(app, ls_remote, repo, ref, timeout=LS_REMOTE_TIMEOUT)
     except RefNotFound as exc:
         raise ApiError(422, "ref_not_found", str(exc), field="ref") from None
     except SourceError as exc:
@@ -166,11 +194,12 @@ async def _create_from_git(request: web.Request) -> web.Response:
         settings,
         new_deployment_id(),
         wanted.project,
-        wanted.ref,
+        ref,
         SourceKind.GIT,
         repo_url=repo.url,
         commit=commit,
-        build=wanted.build,
+        build=build,
+        production_branch=production_branch,
     )
     return await _record_and_enqueue(app, record)
 
@@ -186,13 +215,18 @@ async def _create_from_upload(request: web.Request) -> web.Response:
         settings.production_branch,
         parse_build_header(request.headers.get(BUILD_HEADER)),
     )
+    project = await read_project_or_503(app, wanted.project)
+    ref, build, production_branch = _project_defaults(
+        project, wanted.ref, bool(query.get("ref")), wanted.build
+    )
     record = plan_record(
         settings,
         new_deployment_id(),
         wanted.project,
-        wanted.ref,
+        ref,
         SourceKind.UPLOAD,
-        build=wanted.build,
+        build=build,
+        production_branch=production_branch,
     )
     scratch_root = settings.state_dir / "tmp"
     await blocking(app, scratch_root.mkdir, parents=True, exist_ok=True)

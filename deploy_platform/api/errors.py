@@ -86,7 +86,10 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
         headers["Allow"] = exc.headers["Allow"]
     code = _CODES_BY_STATUS.get(exc.status, "http_error")
     if exc.status == 404:
-        message = "no such endpoint; the API serves /api/deployments, /api/domains and /api/health"
+        message = (
+            "no such endpoint; the API serves /api/deployments, /api/domains, "
+            "/api/projects and /api/health"
+        )
     elif exc.status == 405:
         message = f"method not allowed here; use {exc.headers.get('Allow', 'another method')}"
     else:

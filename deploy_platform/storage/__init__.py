@@ -10,6 +10,7 @@ Layout, one bucket or prefix per environment:
   deployments/<id>/manifest.json path -> blob; written last, so a deployment
                                  without a manifest does not exist
   aliases/<name>.json            durable alias pointers
+  projects/<name>.json           project settings (deploy_platform.projects)
 """
 
 from deploy_platform.storage.base import (

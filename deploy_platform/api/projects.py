@@ -1,0 +1,239 @@
+"""Projects: create, show, change, delete, list; rotate the GitHub webhook secret.
+
+  POST   /api/projects            {"name": "docs", "repo_url": "https://...", ...}
+                                  201 the project plus "webhook_secret" (shown this once)
+  GET    /api/projects            {"projects": [project, ...]} sorted by name
+  GET    /api/projects/{name}     the project, with its custom domains
+  PATCH  /api/projects/{name}     {"production_branch": "trunk", "build": {...}, ...}
+                                  200 the changed project
+  DELETE /api/projects/{name}     200 {"name", "deleted": true, "domains": [...]}
+  POST   /api/projects/{name}/webhook-secret
+                                  200 {"name", "webhook_secret"}: a new secret, the old
+                                  one stops working
+
+The fields and their rules are `deploy_platform.projects.model`'s; what delete
+leaves in place is `deploy_platform.projects.store`'s docstring. Refusals:
+400 (malformed_json, invalid_body, unknown_field, missing_field, invalid_type,
+invalid_project, invalid_repo_url, invalid_branch, invalid_branch_pattern,
+invalid_build, production_branch_excluded, rename_unsupported), 404
+project_not_found, 409 project_exists, 503 redis_unavailable / storage_unavailable.
+A project answer never holds a build variable's value (`***`) or, after
+creation, the webhook secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis
+from aiohttp import web
+
+from deploy_platform.api.errors import ApiError
+from deploy_platform.api.keys import GIT_ALLOW, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.validation import parse_json_object
+from deploy_platform.domains import Domain, list_domains
+from deploy_platform.errors import InvalidRequest
+from deploy_platform.names import InvalidName, production_alias, validate_project_name
+from deploy_platform.projects import (
+    InvalidProjectObject,
+    Project,
+    ProjectExists,
+    ProjectNotFound,
+    apply_changes,
+    create_project,
+    delete_project,
+    list_projects,
+    new_project,
+    read_project,
+    rotate_webhook_secret,
+    update_project,
+)
+from deploy_platform.repo_url import validate_repo_url
+from deploy_platform.storage import ObjectStoreError
+
+__all__ = [
+    "WEBHOOK_PATH",
+    "create_project_handler",
+    "list_projects_handler",
+    "get_project_handler",
+    "update_project_handler",
+    "delete_project_handler",
+    "rotate_secret_handler",
+    "read_project_or_503",
+]
+
+WEBHOOK_PATH = "/api/webhooks/github"
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    if isinstance(exc, redis.RedisError):
+        return ApiError(
+            503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
+        )
+    return ApiError(503, "storage_unavailable", f"the object store failed: {exc}")
+
+
+def _unreadable(exc: InvalidProjectObject) -> ApiError:
+    return ApiError(
+        500,
+        "project_unreadable",
+        f"{exc}; fix or delete the object in the store (DELETE removes it)",
+    )
+
+
+def _name(request: web.Request) -> str:
+    try:
+        return validate_project_name(request.match_info["name"])
+    except InvalidName as exc:
+        raise ApiError(400, "invalid_project", str(exc), field="name") from None
+
+
+def _not_found(exc: ProjectNotFound) -> ApiError:
+    return ApiError(404, "project_not_found", str(exc), field="name")
+
+
+def _answer(
+    request: web.Request, project: Project, domains: list[Domain], **extra: object
+) -> dict[str, object]:
+    settings = request.app[SETTINGS]
+    return {
+        **project.public_dict(),
+        "domains": [d.hostname for d in domains if d.project == project.name],
+        "urls": {"production": settings.public_url(production_alias(project.name))},
+        "webhook_path": WEBHOOK_PATH,
+        **extra,
+    }
+
+
+def _check_repo(request: web.Request) -> Callable[[object], str]:
+    allow = request.app[GIT_ALLOW]
+
+    def check(value: object) -> str:
+        return validate_repo_url(value, allow).url
+
+    return check
+
+
+def _refusal(exc: InvalidRequest) -> ApiError:
+    return ApiError.from_invalid_request(exc)
+
+
+async def read_project_or_503(app: web.Application, name: str) -> Project | None:
+    """The stored project for request handlers elsewhere (deployments, webhooks)."""
+    try:
+        return await blocking(app, read_project, app[STORE], name)
+    except ObjectStoreError as exc:
+        raise _unavailable(exc) from None
+    except InvalidProjectObject as exc:
+        raise _unreadable(exc) from None
+
+
+async def create_project_handler(request: web.Request) -> web.Response:
+    app = request.app
+    data = parse_json_object(await request.read())
+    now = app[STATE].now()
+    try:
+        # Off the loop: checking repo_url resolves its host.
+        project = await blocking(app, new_project, data, _check_repo(request), now)
+    except InvalidRequest as exc:
+        raise _refusal(exc) from None
+    try:
+        await blocking(app, create_project, app[STORE], app[STATE], project)
+        domains = await blocking(app, list_domains, app[STORE], project.name)
+    except ProjectExists as exc:
+        raise ApiError(409, "project_exists", str(exc), field="name") from None
+    except (redis.RedisError, ObjectStoreError) as exc:
+        raise _unavailable(exc) from None
+    answer = _answer(request, project, domains, webhook_secret=project.webhook_secret)
+    return web.json_response(
+        answer, status=201, headers={"Location": f"/api/projects/{project.name}"}
+    )
+
+
+async def list_projects_handler(request: web.Request) -> web.Response:
+    app = request.app
+    try:
+        projects = await blocking(app, list_projects, app[STORE], app[STATE])
+        domains = await blocking(app, list_domains, app[STORE]) if projects else []
+    except (redis.RedisError, ObjectStoreError) as exc:
+        raise _unavailable(exc) from None
+    return web.json_response({"projects": [_answer(request, p, domains) for p in projects]})
+
+
+async def get_project_handler(request: web.Request) -> web.Response:
+    app = request.app
+    name = _name(request)
+    project = await read_project_or_503(app, name)
+    if project is None:
+        raise _not_found(ProjectNotFound(name))
+    try:
+        domains = await blocking(app, list_domains, app[STORE], name)
+    except ObjectStoreError as exc:
+        raise _unavailable(exc) from None
+    return web.json_response(_answer(request, project, domains))
+
+
+async def update_project_handler(request: web.Request) -> web.Response:
+    app = request.app
+    name = _name(request)
+    data = parse_json_object(await request.read())
+    check_repo = _check_repo(request)
+    try:
+        project = await blocking(
+            app,
+            update_project,
+            app[STORE],
+            app[STATE],
+            name,
+            lambda current: apply_changes(current, data, check_repo),
+        )
+        domains = await blocking(app, list_domains, app[STORE], name)
+    except InvalidRequest as exc:
+        raise _refusal(exc) from None
+    except ProjectNotFound as exc:
+        raise _not_found(exc) from None
+    except InvalidProjectObject as exc:
+        raise _unreadable(exc) from None
+    except (redis.RedisError, ObjectStoreError) as exc:
+        raise _unavailable(exc) from None
+    return web.json_response(_answer(request, project, domains))
+
+
+async def delete_project_handler(request: web.Request) -> web.Response:
+    app = request.app
+    name = _name(request)
+    try:
+        removed = await blocking(app, delete_project, app[STORE], app[STATE], name)
+        domains = await blocking(app, list_domains, app[STORE], name) if removed else []
+    except (redis.RedisError, ObjectStoreError) as exc:
+        raise _unavailable(exc) from None
+    if removed is None:
+        raise _not_found(ProjectNotFound(name))
+    return web.json_response(
+        {
+            "name": name,
+            "deleted": True,
+            # Still mapped: deleting settings leaves domains, aliases and deployments serving.
+            "domains": [d.hostname for d in domains],
+        }
+    )
+
+
+async def rotate_secret_handler(request: web.Request) -> web.Response:
+    app = request.app
+    name = _name(request)
+    try:
+        project = await blocking(app, rotate_webhook_secret, app[STORE], app[STATE], name)
+    except ProjectNotFound as exc:
+        raise _not_found(exc) from None
+    except InvalidProjectObject as exc:
+        raise _unreadable(exc) from None
+    except (redis.RedisError, ObjectStoreError) as exc:
+        raise _unavailable(exc) from None
+    return web.json_response(
+        {
+            "name": name,
+            "webhook_secret": project.webhook_secret,
+            "webhook_secret_rotated_at": project.secret_rotated_at,
+        }
+    )
