@@ -19,6 +19,7 @@ from deploy_platform.api.errors import ApiError
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.errors import InvalidRequest
 from deploy_platform.gitsource import validate_ref
+from deploy_platform.json_types import json_type_name
 from deploy_platform.names import InvalidName, validate_project_name
 
 __all__ = [
@@ -60,19 +61,6 @@ class UploadDeployRequest:
     build: BuildSettings = field(default_factory=BuildSettings)
 
 
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
@@ -100,7 +88,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             400,
             "invalid_body",
             "the body must be a JSON object with repo_url, ref and project, "
-            f"not {_type_name(data)}",
+            f"not {json_type_name(data)}",
         )
     return data
 
@@ -123,7 +111,7 @@ def _check_fields(data: Mapping[str, object], allowed: Mapping[str, bool], where
             raise ApiError(
                 400,
                 "invalid_type",
-                f"{name} must be a string, not {_type_name(value)}",
+                f"{name} must be a string, not {json_type_name(value)}",
                 field=name,
             )
 
@@ -156,7 +144,7 @@ def _clean_flag(value: object) -> bool:
         raise ApiError(
             400,
             "invalid_type",
-            f"clean must be true or false, not {_type_name(value)}",
+            f"clean must be true or false, not {json_type_name(value)}",
             field="clean",
         )
     return value

@@ -38,6 +38,7 @@ from typing import Any
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.errors import InvalidRequest
 from deploy_platform.gitsource import validate_ref
+from deploy_platform.json_types import json_type_name
 from deploy_platform.names import InvalidName, validate_project_name
 from deploy_platform.projects.branches import (
     BranchDecision,
@@ -204,19 +205,6 @@ def _refuse(code: str, message: str, field: str | None = None) -> InvalidProject
     return InvalidProjectSettings(code, message, field)
 
 
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "a string" if isinstance(value, str) else type(value).__name__
-
 
 def _check_known(data: Mapping[str, object], allowed: tuple[str, ...], where: str) -> None:
     unknown = sorted(str(key) for key in data if key not in allowed)
@@ -232,7 +220,7 @@ def _production_branch(value: object) -> str:
     if not isinstance(value, str):
         raise _refuse(
             "invalid_type",
-            f"production_branch must be a branch name such as 'main', not {_type_name(value)}",
+            f"production_branch must be a branch name such as 'main', not {json_type_name(value)}",
             "production_branch",
         )
     branch = value.removeprefix("refs/heads/")
@@ -295,7 +283,7 @@ def _build(current: BuildSettings, value: object) -> BuildSettings:
         raise _refuse(
             "invalid_build",
             f'build must be an object such as {{"build_command": "npm run build"}}, '
-            f"not {_type_name(value)}",
+            f"not {json_type_name(value)}",
             "build",
         )
     if "clean" in value:
@@ -342,7 +330,7 @@ def apply_changes(project: Project, data: Mapping[str, object], check_repo: Chec
         if not isinstance(value, bool):
             raise _refuse(
                 "invalid_type",
-                f"build_forks must be true or false, not {_type_name(value)}",
+                f"build_forks must be true or false, not {json_type_name(value)}",
                 "build_forks",
             )
         changes["build_forks"] = value
