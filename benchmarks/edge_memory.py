@@ -340,7 +340,10 @@ def main() -> int:
     hosts = sum(1 + len(site.aliases) for site in sites)
     print()
     print(f"{len(sites)} deployments, {hosts} hosts, {args.rounds} rounds of 5 paths per host")
-    print("| caches (manifests + bodies) | limit (+150 MB) | RSS idle | peak RSS | after | ok |")
+    print(
+        "| caches (manifests + bodies, + 16 MiB answers) | limit (+150 MB) "
+        "| RSS idle | peak RSS | after | ok |"
+    )
     print("|---|---|---|---|---|---|")
     failed = False
     for run in runs:
