@@ -10,10 +10,10 @@ import { isFingerprinted } from "./fingerprint.js";
 import { isDeploymentId } from "./hosts.js";
 import { BrokenSite } from "./lookup.js";
 import { pathKey } from "./paths.js";
+import { IMMUTABLE_CACHE_CONTROL } from "./responses.js";
 import { ruleHeaders } from "./rules.js";
 
 export const MAX_HISTORY = 5;
-export const IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable";
 
 /** @typedef {{deployment: string, replacedAt: number}} Replaced */
 
