@@ -60,7 +60,12 @@ class Delivery:
 
 
 def delivery(
-    secret: str, event: str, payload: Any, *, delivery_id: str | None = None, raw: bytes | None = None
+    secret: str,
+    event: str,
+    payload: Any,
+    *,
+    delivery_id: str | None = None,
+    raw: bytes | None = None,
 ) -> Delivery:
     """A delivery of `payload` (or the bytes `raw`) signed with `secret`."""
     body = raw if raw is not None else json.dumps(payload).encode()
