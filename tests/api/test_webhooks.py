@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_commit_status import posted, with_github
+from tests.support.alias_changes import announced
 from tests.support.api_fixtures import (
     assert_nothing_accepted,
     queued_ids,
@@ -66,24 +67,6 @@ async def send(api: TestClient[Any, Any], sent: Delivery) -> tuple[int, dict[str
 def only_result(answer: dict[str, Any]) -> dict[str, Any]:
     [result] = answer["results"]
     return dict(result)
-
-
-@pytest.fixture
-def alias_changes(state: PlatformState) -> Iterator[Any]:
-    """A subscription to alias-changed, as every edge-origin holds one."""
-    pubsub = state.redis.pubsub()
-    pubsub.subscribe(state.key("alias-changed"))
-    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
-    yield pubsub
-    pubsub.close()
-
-
-def announced(pubsub: Any) -> list[str]:
-    """The alias names announced since the last call."""
-    messages = []
-    while (message := pubsub.get_message(timeout=0.5)) is not None:
-        messages.append(message["data"].decode())
-    return messages
 
 
 # -- deploying ----------------------------------------------------------------------
