@@ -21,12 +21,14 @@ order, so that nothing happens for one that is not proven to come from GitHub:
 Deploying is what `POST /api/deployments` does (`enqueue_record`: the record, the
 queue, GitHub's `pending` status), with the project's build settings and the
 commit the delivery names -- no `git ls-remote`, so the answer comes at once.
+Taking a preview down is `deploy_platform.webhooks.take_down_preview`.
 
 Answers: 202 when something was queued, else 200, with
 `{"event", "delivery", "results": [{"project", "outcome", "reason", ...}]}`; an
 outcome is `queued` (with the deployment's `id`, `environment`, `alias`, `urls`),
-`alias_removed`, `no_alias`, `skipped`, `ignored` or `duplicate` (with `first`:
-what the first copy did).
+`alias_removed` / `no_alias` (with `detached`: unfinished deployments that no
+longer move the alias), `skipped`, `ignored` or `duplicate` (with `first`: what
+the first copy did).
 """
 
 from __future__ import annotations
@@ -55,7 +57,6 @@ from deploy_platform.projects import (
     projects_for_repository,
     repository_identity,
 )
-from deploy_platform.publish import remove_alias
 from deploy_platform.records import SourceKind
 from deploy_platform.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
@@ -74,6 +75,7 @@ from deploy_platform.webhooks import (
     plan,
     repository_urls,
     signature_matches,
+    take_down_preview,
 )
 
 __all__ = ["EVENT_HEADER", "MAX_WEBHOOK_BYTES", "github_webhook"]
@@ -273,33 +275,26 @@ async def _deploy(app: web.Application, project: Project, action: Deploy) -> dic
 
 
 async def _remove(app: web.Application, project: Project, action: RemoveAlias) -> dict[str, Any]:
-    state = app[STATE]
-
-    def shows_something_else(deployment_id: str) -> bool:
-        # Two branches can share a slug (`feature/a` and `feature-a`): the alias is
-        # only taken down when it shows the deleted branch (or nothing we know of).
-        record = state.find(deployment_id)
-        return record is not None and (
-            record.project != project.name or record.ref != action.branch
-        )
-
-    keep = shows_something_else if action.branch is not None else None
     try:
-        removed = await blocking(
+        done = await blocking(
             app,
-            remove_alias,
+            take_down_preview,
             app[STORE],
-            state,
+            app[STATE],
+            project.name,
             action.alias,
+            action.branch,
             app.get(ALIAS_INDEX),
-            keep=keep,
         )
     except redis.RedisError:
         raise redis_unavailable() from None
     except ObjectStoreError as exc:
         raise ApiError(503, "storage_unavailable", f"the object store failed: {exc}") from None
-    base = {"project": project.name, "alias": action.alias}
-    if removed is None:
+    base: dict[str, Any] = {"project": project.name, "alias": action.alias}
+    if done.detached:
+        # Queued or building when the branch went: they will not bring the preview back.
+        base["detached"] = list(done.detached)
+    if done.removed is None:
         return {
             **base,
             "outcome": "no_alias",
@@ -309,6 +304,6 @@ async def _remove(app: web.Application, project: Project, action: RemoveAlias) -
         **base,
         "outcome": "alias_removed",
         "reason": f"{action.reason}; its deployments stay at their own hosts",
-        "deployment": removed,
+        "deployment": done.removed,
         "url": app[SETTINGS].public_url(action.alias),
     }

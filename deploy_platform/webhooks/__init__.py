@@ -2,7 +2,8 @@
 
 Dagster-free and without aiohttp: `signature` checks `X-Hub-Signature-256`,
 `events` reads payloads, `plan` decides per project, `deliveries` makes a
-delivery act once. The endpoint is `deploy_platform.api.webhooks`. Import from here.
+delivery act once, `previews` takes a preview down. The endpoint is
+`deploy_platform.api.webhooks`. Import from here.
 """
 
 from deploy_platform.webhooks.deliveries import (
@@ -23,6 +24,7 @@ from deploy_platform.webhooks.events import (
     repository_urls,
 )
 from deploy_platform.webhooks.plan import SKIP_MARKERS, Action, Deploy, RemoveAlias, Skip, plan
+from deploy_platform.webhooks.previews import TakenDown, take_down_preview
 from deploy_platform.webhooks.signature import (
     SIGNATURE_HEADER,
     is_signature_shaped,
@@ -45,6 +47,7 @@ __all__ = [
     "Push",
     "RemoveAlias",
     "Skip",
+    "TakenDown",
     "WebhookPayloadError",
     "check_delivery_id",
     "is_signature_shaped",
@@ -54,4 +57,5 @@ __all__ = [
     "repository_urls",
     "sign",
     "signature_matches",
+    "take_down_preview",
 ]

@@ -32,6 +32,7 @@ from tests.support.api_fixtures import (
 )
 from tests.support.cloudflare_kv_server import ACCOUNT, NAMESPACE, FakeCloudflareKV
 from tests.support.cloudflare_kv_server import TOKEN as CF_TOKEN
+from tests.support.git_fixtures import TestRepo
 from tests.support.github_repos import github_shaped_repo
 from tests.support.github_status_server import FakeGitHub
 from tests.support.webhooks import (
@@ -57,6 +58,13 @@ async def create_project(api: TestClient[Any, Any], **fields: Any) -> str:
         answer = await response.json()
         assert response.status == 201, answer
     return str(answer["webhook_secret"])
+
+
+@pytest.fixture
+async def docs(api: TestClient[Any, Any], git_http: Any) -> tuple[TestRepo, str]:
+    """A repository on the loopback git server and project `docs` building it; its secret."""
+    repo = git_http.create_repo(unique_name("site"), SITE)
+    return repo, await create_project(api, name="docs", repo_url=repo.url)
 
 
 async def send(api: TestClient[Any, Any], sent: Delivery) -> tuple[int, dict[str, Any]]:
@@ -158,10 +166,9 @@ async def test_a_webhook_deploy_marks_the_commit_pending_on_github(
 
 
 async def test_a_pull_request_is_built_at_its_own_preview(
-    api: TestClient[Any, Any], state: PlatformState, git_http: Any
+    api: TestClient[Any, Any], state: PlatformState, docs: tuple[TestRepo, str]
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     head = repo.commit({"index.html": "<h1>pr</h1>"}, branch="fix-typo")
 
     for action in ("opened", "synchronize", "reopened"):
@@ -283,15 +290,14 @@ async def test_every_project_building_the_repository_gets_its_own_deployment(
 async def test_deliveries_with_nothing_to_deploy_answer_200_and_do_nothing(
     api: TestClient[Any, Any],
     state: PlatformState,
-    git_http: Any,
+    docs: tuple[TestRepo, str],
     local_store_root: Path,
     event: str,
     payload_of: Callable[[str, str], dict[str, Any]],
     outcome: str,
     says: str,
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
 
     status, answer = await send(api, delivery(secret, event, payload_of(repo.url, repo.head())))
 
@@ -335,10 +341,12 @@ async def test_odd_branch_names_get_a_valid_preview_host(
 
 
 async def test_bad_signatures_are_401_and_do_nothing(
-    api: TestClient[Any, Any], state: PlatformState, git_http: Any, local_store_root: Path
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    docs: tuple[TestRepo, str],
+    local_store_root: Path,
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     good = delivery(secret, "push", push_payload(repo.url, "main", repo.head()))
     changed = bytearray(good.body)
     changed[good.body.index(b"refs/heads/main") + len("refs/heads/m")] = ord("M")
@@ -423,10 +431,12 @@ async def test_bodies_that_name_no_repository_are_400(
 
 
 async def test_signed_payloads_missing_fields_are_400_naming_them(
-    api: TestClient[Any, Any], state: PlatformState, git_http: Any, local_store_root: Path
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    docs: tuple[TestRepo, str],
+    local_store_root: Path,
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     full = push_payload(repo.url, "main", repo.head())
 
     for payload, field in [
@@ -448,10 +458,12 @@ async def test_signed_payloads_missing_fields_are_400_naming_them(
 
 
 async def test_signed_deliveries_without_githubs_headers_are_400(
-    api: TestClient[Any, Any], state: PlatformState, git_http: Any, local_store_root: Path
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    docs: tuple[TestRepo, str],
+    local_store_root: Path,
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     good = delivery(secret, "push", push_payload(repo.url, "main", repo.head()))
 
     for sent, code, field in [
@@ -507,11 +519,10 @@ async def test_a_delivery_over_25_mb_is_413_even_when_streamed(
 
 
 async def test_a_large_delivery_under_25_mb_is_taken(
-    api: TestClient[Any, Any], state: PlatformState, git_http: Any
+    api: TestClient[Any, Any], state: PlatformState, docs: tuple[TestRepo, str]
 ) -> None:
     """The API's 64 KiB limit for JSON requests does not apply to deliveries."""
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     payload = push_payload(repo.url, "main", repo.head())
     payload["commits"] = [{"id": "e" * 40, "message": "x" * 1000}] * 2000  # about 2 MB
 
@@ -543,10 +554,9 @@ async def test_the_webhook_needs_no_api_token_but_the_rest_still_does(
 
 
 async def test_the_same_delivery_twice_deploys_once(
-    api: TestClient[Any, Any], state: PlatformState, git_http: Any
+    api: TestClient[Any, Any], state: PlatformState, docs: tuple[TestRepo, str]
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     sent = delivery(secret, "push", push_payload(repo.url, "main", repo.head()))
 
     first_status, first = await send(api, sent)
@@ -565,10 +575,9 @@ async def test_the_same_delivery_twice_deploys_once(
 
 
 async def test_copies_arriving_together_deploy_once(
-    api: TestClient[Any, Any], state: PlatformState, git_http: Any
+    api: TestClient[Any, Any], state: PlatformState, docs: tuple[TestRepo, str]
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     sent = delivery(secret, "push", push_payload(repo.url, "main", repo.head()))
 
     answers = await asyncio.gather(*(send(api, sent) for _ in range(5)))
@@ -608,43 +617,58 @@ async def test_deleting_a_branch_takes_its_preview_down_and_keeps_the_deployment
     api: TestClient[Any, Any],
     state: PlatformState,
     store: LocalObjectStore,
-    git_http: Any,
+    docs: tuple[TestRepo, str],
     alias_changes: Any,
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
-    head = repo.commit({"index.html": "<h1>x</h1>"}, branch="feature/x")
-    status, answer = await send(
-        api, delivery(secret, "push", push_payload(repo.url, "feature/x", head))
-    )
-    deployment_id = only_result(answer)["id"]
-    point_alias(store, state, "feature-x--docs", deployment_id)  # what publishing does
-    point_alias(store, state, "docs", deployment_id)
+    repo, secret = docs
+
+    async def push(branch: str, files: dict[str, str]) -> str:
+        head = repo.commit(files, branch=branch)
+        answer = (await send(api, delivery(secret, "push", push_payload(repo.url, branch, head))))[
+            1
+        ]
+        return str(only_result(answer)["id"])
+
+    live = await push("feature/x", {"index.html": "<h1>x</h1>"})
+    state.set_status(live, Status.READY)  # what publishing does, with:
+    point_alias(store, state, "feature-x--docs", live)
+    point_alias(store, state, "docs", live)
+    building = await push("feature/x", {"index.html": "<h1>x2</h1>"})
+    state.set_status(building, Status.BUILDING)
+    other = await push("feature/y", {"index.html": "<h1>y</h1>"})
     announced(alias_changes)
 
     repo.delete_branch("feature/x")
     status, answer = await send(
-        api, delivery(secret, "push", push_payload(repo.url, "feature/x", head, deleted=True))
+        api, delivery(secret, "push", push_payload(repo.url, "feature/x", "0" * 40, deleted=True))
     )
 
     assert status == 200, answer
     result = only_result(answer)
-    assert result["outcome"] == "alias_removed" and result["deployment"] == deployment_id
+    assert result["outcome"] == "alias_removed" and result["deployment"] == live
     assert result["alias"] == "feature-x--docs"
     assert not store.exists(alias_key("feature-x--docs"))
     assert state.get_alias("feature-x--docs") is None
     assert announced(alias_changes) == ["feature-x--docs"]  # edge-origins drop their answer
-    # The deployment and every other alias stay.
-    assert state.get(deployment_id).status is Status.QUEUED
-    assert read_alias(store, "docs") == deployment_id
-    assert queued_ids(state) == [deployment_id]
+    # The build still running will not bring the preview back when it publishes.
+    assert result["detached"] == [building]
+    detached = state.get(building)
+    assert detached.aliases == () and list(detached.urls) == ["deployment"]
+    assert detached.status is Status.BUILDING
+    # The deployments, every other alias and the other branch's build stay as they were.
+    assert state.get(live).aliases == ("feature-x--docs",)
+    assert read_alias(store, "docs") == live
+    assert state.get(other).aliases == ("feature-y--docs",)
+    assert queued_ids(state) == [live, building, other]
 
 
 async def test_deleting_the_production_branch_leaves_production_serving(
-    api: TestClient[Any, Any], state: PlatformState, store: LocalObjectStore, git_http: Any
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    store: LocalObjectStore,
+    docs: tuple[TestRepo, str],
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     point_alias(store, state, "docs", "aaaaaaaaaaa2")
 
     status, answer = await send(
@@ -679,18 +703,24 @@ async def test_deleting_a_branch_keeps_a_preview_another_branch_now_shows(
 
 
 async def test_closing_a_pull_request_takes_its_preview_down(
-    api: TestClient[Any, Any], state: PlatformState, store: LocalObjectStore, git_http: Any
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    store: LocalObjectStore,
+    docs: tuple[TestRepo, str],
 ) -> None:
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     point_alias(store, state, "pr-4--docs", "aaaaaaaaaaa2")
+    opened = pull_request_payload(repo.url, 4, "synchronize", repo.head(), "x")
+    queued = only_result((await send(api, delivery(secret, "pull_request", opened)))[1])["id"]
 
     payload = pull_request_payload(repo.url, 4, "closed", repo.head(), "x")
     status, answer = await send(api, delivery(secret, "pull_request", payload))
 
     assert status == 200, answer
-    assert only_result(answer)["outcome"] == "alias_removed"
+    result = only_result(answer)
+    assert result["outcome"] == "alias_removed" and result["detached"] == [queued]
     assert read_alias(store, "pr-4--docs") is None and state.get_alias("pr-4--docs") is None
+    assert state.get(queued).aliases == ()
     # Closed again (a redelivery, or closed twice): nothing left to take down.
     status, answer = await send(api, delivery(secret, "pull_request", payload))
     assert only_result(answer)["outcome"] == "no_alias"
@@ -701,13 +731,12 @@ async def test_a_removed_preview_leaves_the_workers_kv_index_too(
     settings: Settings,
     state: PlatformState,
     store: LocalObjectStore,
-    git_http: Any,
+    docs: tuple[TestRepo, str],
     cloudflare_kv: FakeCloudflareKV,
 ) -> None:
     kv = KVConfig.from_values(cloudflare_kv.url, ACCOUNT, NAMESPACE, CF_TOKEN)
     api: TestClient[Any, Any] = await aiohttp_client(create_app(settings, kv=kv))
-    repo = git_http.create_repo(unique_name("site"), SITE)
-    secret = await create_project(api, name="docs", repo_url=repo.url)
+    repo, secret = docs
     cloudflare_kv.values["feature-x--docs"] = b'{"deployment": "aaaaaaaaaaa2"}'
     point_alias(store, state, "feature-x--docs", "aaaaaaaaaaa2")
 
