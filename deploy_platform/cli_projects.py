@@ -302,13 +302,18 @@ def _print_json(answer: Mapping[str, Any]) -> None:
     _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
 
 
-def _print_secret(secret: str) -> None:
+def _print_secret(secret: str, payload_url: str) -> None:
     _say(sys.stdout)
     _say(sys.stdout, f"Webhook secret: {secret}")
     _say(
         sys.stdout,
         "It is shown this once: put it in the Secret field of the repository's GitHub "
         "webhook (content type application/json).",
+    )
+    _say(
+        sys.stdout,
+        f"Payload URL: {payload_url} (use the address at which GitHub reaches the "
+        "control API); events: pushes and pull requests.",
     )
 
 
@@ -330,7 +335,7 @@ def _run_update(args: argparse.Namespace, name: str) -> int:
     for line in format_project(answer):
         _say(sys.stdout, line)
     if secret:
-        _print_secret(secret)
+        _print_secret(secret, client.base_url + str(answer.get("webhook_path")))
         _say(sys.stdout, "The previous secret no longer verifies deliveries.")
     return EXIT_OK
 
@@ -378,7 +383,9 @@ def run_project(args: argparse.Namespace) -> int:
             return EXIT_OK
         for line in format_project(answer):
             _say(sys.stdout, line)
-        _print_secret(str(answer["webhook_secret"]))
+        _print_secret(
+            str(answer["webhook_secret"]), client.base_url + str(answer.get("webhook_path"))
+        )
         return EXIT_OK
     if command == "show":
         answer = client.project(name)

@@ -4,6 +4,7 @@ Hosts under the base domain D:
   `<id>.D`                       one immutable deployment
   `<project>.D`                  the project's production alias
   `<branch-slug>--<project>.D`   the branch's latest preview
+  `pr-<n>--<project>.D`          pull request n's latest preview (GitHub webhook)
 and custom domains (`www.example.com`), whole hosts mapped to a project
 (`deploy_platform.domains`). A DNS label is at most 63 characters, a name at
 most 253 (RFC 1035 section 2.3.4).
@@ -24,6 +25,7 @@ __all__ = [
     "branch_slug",
     "preview_alias",
     "production_alias",
+    "pr_alias",
     "is_valid_label",
     "MAX_HOSTNAME",
     "InvalidHostname",
@@ -36,6 +38,9 @@ MAX_PROJECT_NAME = 32
 MAX_HOSTNAME = 253  # without the trailing dot
 _LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _PROJECT_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# The slugs pull request previews use (`pr_alias`); a branch never gets one.
+_PR_SLUG_RE = re.compile(r"^pr-[0-9]+$")
+_HASH_LENGTH = 6
 
 
 class InvalidName(ValueError):
@@ -124,12 +129,21 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def _with_hash(slug: str, branch: str, max_length: int) -> str:
+    digest = hashlib.sha256(branch.encode()).hexdigest()[:_HASH_LENGTH]
+    return slug[: max_length - _HASH_LENGTH - 1].rstrip("-") + "-" + digest
+
+
 def branch_slug(branch: str, max_length: int = MAX_LABEL) -> str:
-    """Lowercase, non-alphanumerics to single hyphens; long slugs cut and hash-suffixed."""
+    """Lowercase, non-alphanumerics to single hyphens; long slugs cut and hash-suffixed.
+
+    A branch with characters outside ASCII (`feature/über`, `修正`) loses them in
+    the slug, so it is hash-suffixed too: two such branches never share a preview
+    (`feature-ber-1a2b3c`, `branch-9f8e7d`).
+    """
     slug = _slug(branch) or "branch"
-    if len(slug) > max_length:
-        digest = hashlib.sha256(branch.encode()).hexdigest()[:6]
-        slug = slug[: max_length - 7].rstrip("-") + "-" + digest
+    if len(slug) > max_length or not branch.isascii():
+        slug = _with_hash(slug, branch, max_length)
     return slug
 
 
@@ -138,8 +152,26 @@ def production_alias(project: str) -> str:
 
 
 def preview_alias(project: str, branch: str) -> str:
+    """`<branch-slug>--<project>`; a branch whose slug is `pr-<n>` (a branch named
+    `pr-7` or `PR/7`) is hash-suffixed, because `pr-<n>--<project>` is pull request n's."""
     room = MAX_LABEL - len(project) - 2
-    alias = f"{branch_slug(branch, room)}--{project}"
+    slug = branch_slug(branch, room)
+    if _PR_SLUG_RE.match(slug):
+        slug = _with_hash(slug, branch, room)
+    alias = f"{slug}--{project}"
     if not is_valid_label(alias):
         raise InvalidName(f"cannot make a host label from branch {branch!r}")
+    return alias
+
+
+def pr_alias(project: str, number: object) -> str:
+    """`pr-<number>--<project>`: the preview of pull request `number` (1 or more)."""
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise InvalidName(f"pull request number must be a whole number from 1, not {number!r}")
+    alias = f"pr-{number}--{validate_project_name(project)}"
+    if len(alias) > MAX_LABEL:
+        raise InvalidName(
+            f"pull request {number} of project {project!r} makes a host label longer than "
+            f"{MAX_LABEL} characters ({alias!r})"
+        )
     return alias

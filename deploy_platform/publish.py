@@ -40,7 +40,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +75,7 @@ __all__ = [
     "AliasMove",
     "publish_directory",
     "point_alias",
+    "remove_alias",
     "move_alias_if_newer",
     "read_alias",
     "read_alias_pointer",
@@ -369,6 +370,37 @@ def point_alias(
     """Point `alias` at the deployment (pointer first, then Redis); returns the previous id."""
     with _alias_lock(state, alias):
         return _write_alias(store, state, alias, deployment_id, index)
+
+
+def remove_alias(
+    store: ObjectStore,
+    state: PlatformState,
+    alias: str,
+    index: AliasIndexHook | None = None,
+    *,
+    keep: Callable[[str], bool] | None = None,
+) -> str | None:
+    """Take `alias` down (a deleted branch's preview); returns the deployment it showed.
+
+    The durable pointer goes first (the source of truth: an edge-origin that misses
+    in Redis reads it), then the Redis key with an `alias-changed` message so every
+    edge-origin drops its cached answer, then the index hook, which finds no pointer
+    and deletes its copy. The deployments stay, each at its own immutable host.
+    `keep(deployment_id)` true leaves the alias as it is (it now shows something
+    else, such as another branch with the same slug); None is returned then, and
+    when the alias was not set.
+    """
+    with _alias_lock(state, alias):
+        current = read_alias(store, alias)
+        if current is not None and keep is not None and keep(current):
+            return None
+        if current is None and state.get_alias(alias) is None:
+            return None
+        store.delete(alias_key(alias))
+        state.delete_alias(alias)
+        if index is not None:
+            index.pointer_written(store, alias)
+        return current
 
 
 def move_alias_if_newer(

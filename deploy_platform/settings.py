@@ -33,6 +33,15 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in value.split(",") if part.strip())
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be a whole number of seconds from 1, not {text[:40]!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
@@ -54,6 +63,8 @@ class Settings:
     github_api_url: str = ""
     github_token: str = field(default="", repr=False)
     github_status_context: str = ""
+    # How long a GitHub webhook delivery id is remembered (deploy_platform.webhooks.deliveries).
+    webhook_delivery_ttl_seconds: int = 7 * 24 * 3600
 
     @property
     def toolchains(self) -> Path:
@@ -91,6 +102,9 @@ class Settings:
             github_api_url=env.get("DP_GITHUB_API_URL", ""),
             github_token=env.get("DP_GITHUB_TOKEN", ""),
             github_status_context=env.get("DP_GITHUB_STATUS_CONTEXT", ""),
+            webhook_delivery_ttl_seconds=_positive_int(
+                env, "DP_WEBHOOK_DELIVERY_TTL_SECONDS", 7 * 24 * 3600
+            ),
         )
 
     def github_config(self) -> GitHubConfig | None:

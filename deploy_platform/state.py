@@ -6,7 +6,8 @@ Keys, all under one configurable prefix `P` (default `dp:`):
   P project:<name>        Sorted set of deployment ids by enqueue time.
   P alias:<name>          Deployment id the alias points at (index of the
                           durable pointer `aliases/<name>.json` in the object store).
-  P alias-changed         Pub/sub channel: the alias name, published on every move.
+  P alias-changed         Pub/sub channel: the alias name, published on every move
+                          and removal.
   P domain:<hostname>     Project a custom domain serves (index of the durable
                           pointer `domains/<hostname>.json`).
   P domain-changed        Pub/sub channel: the hostname, published when it is
@@ -16,6 +17,11 @@ Keys, all under one configurable prefix `P` (default `dp:`):
                           `deploy_platform.projects.store` keeps it).
   P project-repo:<repo>   Set of the projects building a repository (`host/path`).
   P project-lock:<name>   Held while a project is created, changed or deleted.
+  P webhook-delivery:<delivery>:<project>
+                          What a GitHub webhook delivery (`X-GitHub-Delivery`) did for
+                          a project, set once (SET NX) with a TTL
+                          (DP_WEBHOOK_DELIVERY_TTL_SECONDS), so a redelivery deploys
+                          nothing twice (`deploy_platform.webhooks.deliveries`).
 
 The queue is a Stream read by the Dagster sensor with its cursor set to the last
 entry it turned into a RunRequest: if a tick or the daemon dies half way the
@@ -152,6 +158,12 @@ class PlatformState:
     def set_alias(self, alias: str, deployment_id: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(self.key("alias", alias), deployment_id)
+        pipe.publish(self.key("alias-changed"), alias)
+        pipe.execute()
+
+    def delete_alias(self, alias: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.key("alias", alias))
         pipe.publish(self.key("alias-changed"), alias)
         pipe.execute()
 

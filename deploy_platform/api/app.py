@@ -2,8 +2,8 @@
 
 Start-up order (cleanup_ctx, torn down in reverse): the thread pool that runs
 every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
-at start-up rather than on the first deploy), then the Worker's KV domain index
-when configured (it records its failures in Redis), then the object store, then
+at start-up rather than on the first deploy), then the Worker's KV alias and
+domain indexes when configured (they record their failures in Redis), then the object store, then
 the Redis index of projects rebuilt from the store, then the commit status
 poster (its background posts are awaited first on shutdown).
 """
@@ -25,6 +25,7 @@ from deploy_platform.api.domains import create_domain, delete_domain, get_domain
 from deploy_platform.api.errors import error_middleware
 from deploy_platform.api.health import health
 from deploy_platform.api.keys import (
+    ALIAS_INDEX,
     DOMAIN_INDEX,
     EXECUTOR,
     GIT_ALLOW,
@@ -34,6 +35,7 @@ from deploy_platform.api.keys import (
     blocking,
 )
 from deploy_platform.api.projects import (
+    WEBHOOK_PATH,
     create_project_handler,
     delete_project_handler,
     get_project_handler,
@@ -41,7 +43,8 @@ from deploy_platform.api.projects import (
     rotate_secret_handler,
     update_project_handler,
 )
-from deploy_platform.cloudflare_kv import CloudflareKV, KVConfig, KVDomainIndex
+from deploy_platform.api.webhooks import github_webhook
+from deploy_platform.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig, KVDomainIndex
 from deploy_platform.github_status import GitHubConfigError
 from deploy_platform.projects import reindex_projects
 from deploy_platform.repo_url import parse_allow_hosts
@@ -84,15 +87,18 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await blocking(app, state.redis.close)
 
 
-def _domain_index_ctx(kv: KVConfig | None) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def domain_index_ctx(app: web.Application) -> AsyncIterator[None]:
+def _kv_index_ctx(kv: KVConfig | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def kv_index_ctx(app: web.Application) -> AsyncIterator[None]:
+        if kv is not None:
+            # Aliases the webhook takes down leave KV as well (the publisher writes them).
+            app[ALIAS_INDEX] = KVAliasIndex(CloudflareKV(kv), app[STATE], log.warning)
         if kv is not None and kv.domains_namespace_id:
             kv_namespace = CloudflareKV(kv, kv.domains_namespace_id)
             app[DOMAIN_INDEX] = KVDomainIndex(kv_namespace, app[STATE], log.warning)
             log.info("custom domains are copied to KV namespace %s", kv.domains_namespace_id)
         yield
 
-    return domain_index_ctx
+    return kv_index_ctx
 
 
 def _store_ctx(
@@ -136,8 +142,9 @@ def create_app(
 ) -> web.Application:
     """The control API; storage credentials are passed in, never read from the URL.
 
-    `kv` (from the DP_CF_* settings) with a domains namespace makes every domain
-    added or removed reach the Worker's KV namespace DOMAINS as well.
+    `kv` (from the DP_CF_* settings) makes aliases the GitHub webhook takes down
+    leave the Worker's KV namespace ALIASES; with a domains namespace, every domain
+    added or removed reaches its KV namespace DOMAINS as well.
 
     Raises `StartupError` for settings that cannot work (a bad DP_GIT_ALLOW_HOSTS entry,
     a bad DP_GITHUB_API_URL).
@@ -157,7 +164,7 @@ def create_app(
         [
             _executor_ctx,
             _redis_ctx,
-            _domain_index_ctx(kv),
+            _kv_index_ctx(kv),
             _store_ctx(access_key_id, secret_access_key),
             _project_index_ctx,
             status_poster_ctx,
@@ -174,5 +181,6 @@ def create_app(
     app.router.add_patch("/api/projects/{name}", update_project_handler)
     app.router.add_delete("/api/projects/{name}", delete_project_handler)
     app.router.add_post("/api/projects/{name}/webhook-secret", rotate_secret_handler)
+    app.router.add_post(WEBHOOK_PATH, github_webhook)
     app.router.add_get("/api/health", health)
     return app

@@ -1,4 +1,6 @@
-"""Bearer-token authentication for every /api route except the health check."""
+"""Bearer-token authentication for every /api route except the health check and the
+GitHub webhook (GitHub cannot send the token; each delivery is signed with the
+project's webhook secret instead, checked by `deploy_platform.api.webhooks`)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from deploy_platform.api.errors import ApiError
+from deploy_platform.api.projects import WEBHOOK_PATH
 
 __all__ = ["PUBLIC_PATHS", "auth_middleware", "token_matches"]
 
-# Load balancers and `deploy-platform up` probe this without a token.
-PUBLIC_PATHS = frozenset({"/api/health"})
+# Load balancers and `deploy-platform up` probe the health check without a token.
+PUBLIC_PATHS = frozenset({"/api/health", WEBHOOK_PATH})
 
 
 def token_matches(header: str | None, token: str) -> bool:

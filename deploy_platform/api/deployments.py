@@ -7,6 +7,8 @@ A deployment is accepted in this order, so that a refusal leaves no trace:
      received under the size limit, proven safe, and stored at sources/<id>.tar.gz;
   3. the record is written, then its id is queued for the Dagster sensor, then
      GitHub's `pending` status is written for its commit (posted in the background).
+     `enqueue_record` is this step, shared with the GitHub webhook
+     (`deploy_platform.api.webhooks`), which pins the commit from the delivery.
 
 When the project exists (`deploy_platform.projects`), its settings are the
 defaults: its build settings fill what the request's `build` leaves unset (build
@@ -50,7 +52,15 @@ from deploy_platform.repo_url import validate_repo_url
 from deploy_platform.settings import Settings
 from deploy_platform.storage import ObjectStoreError
 
-__all__ = ["LS_REMOTE_TIMEOUT", "plan_record", "create_deployment", "get_deployment", "location"]
+__all__ = [
+    "LS_REMOTE_TIMEOUT",
+    "plan_record",
+    "enqueue_record",
+    "create_deployment",
+    "get_deployment",
+    "location",
+    "redis_unavailable",
+]
 
 LS_REMOTE_TIMEOUT = 30.0
 
@@ -70,15 +80,21 @@ def plan_record(
     commit: str | None = None,
     build: BuildSettings | None = None,
     production_branch: str | None = None,
+    preview_at: str | None = None,
+    trigger: str = "api",
 ) -> DeploymentRecord:
     """The new record: the production branch (the project's, else the platform's)
-    moves the project's alias, others a preview.
+    moves the project's alias, others a preview; `preview_at` makes it a preview at
+    that alias whatever the branch (a pull request's `pr-<n>--<project>`).
 
     `build` (the request's overrides, secrets included) is stored for the pipeline;
     the API only ever shows it redacted (`DeploymentRecord.to_public_dict`).
+    `trigger` says what asked for it: "api" (a deploy), "webhook" (a GitHub delivery).
     """
     branch = branch_name(ref)
-    if branch == (production_branch or settings.production_branch):
+    if preview_at is not None:
+        environment, alias, kind = Environment.PREVIEW, preview_at, "preview"
+    elif branch == (production_branch or settings.production_branch):
         environment, alias, kind = Environment.PRODUCTION, production_alias(project), "production"
     else:
         try:
@@ -97,6 +113,7 @@ def plan_record(
         aliases=(alias,),
         urls={"deployment": settings.public_url(deployment_id), kind: settings.public_url(alias)},
         build=(build or BuildSettings()).to_dict(),
+        trigger=trigger,
     )
 
 
@@ -113,20 +130,25 @@ def _project_defaults(
     )
 
 
-def _redis_unavailable() -> ApiError:
+def redis_unavailable() -> ApiError:
     return ApiError(
         503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
     )
 
 
-async def _record_and_enqueue(app: web.Application, record: DeploymentRecord) -> web.Response:
+async def enqueue_record(app: web.Application, record: DeploymentRecord) -> DeploymentRecord:
+    """Write the record, queue its id, mark its commit `pending`; the record as queued.
+
+    Every deployment goes through here, whatever asked for it (a deploy, an upload,
+    a GitHub webhook). Raises `ApiError` 503 when Redis cannot take it.
+    """
     state = app[STATE]
     # Stamped here so the answer needs no read-back: once queued, nothing may undo it.
     record = record.with_status(Status.QUEUED)
     try:
         await blocking(app, state.create, record)
     except redis.RedisError:
-        raise _redis_unavailable() from None
+        raise redis_unavailable() from None
     try:
         await blocking(app, state.enqueue, record.id)
     except redis.RedisError:
@@ -141,9 +163,14 @@ async def _record_and_enqueue(app: web.Application, record: DeploymentRecord) ->
             )
         except redis.RedisError:
             pass
-        raise _redis_unavailable() from None
+        raise redis_unavailable() from None
     # GitHub's `pending` on the commit; posted in the background, never fails the request.
     await report_queued(app, record)
+    return record
+
+
+async def _record_and_enqueue(app: web.Application, record: DeploymentRecord) -> web.Response:
+    record = await enqueue_record(app, record)
     return web.json_response(
         record.to_public_dict(), status=202, headers={"Location": location(record.id)}
     )
@@ -264,7 +291,7 @@ async def get_deployment(request: web.Request) -> web.Response:
     try:
         record = await blocking(request.app, request.app[STATE].find, deployment_id)
     except redis.RedisError:
-        raise _redis_unavailable() from None
+        raise redis_unavailable() from None
     if record is None:
         raise ApiError(404, "deployment_not_found", f"no deployment {deployment_id}", field="id")
     return web.json_response(record.to_public_dict())

@@ -10,13 +10,22 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from deploy_platform.cloudflare_kv import KVDomainIndex
+from deploy_platform.cloudflare_kv import KVAliasIndex, KVDomainIndex
 from deploy_platform.repo_url import AllowList
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
 
-__all__ = ["SETTINGS", "GIT_ALLOW", "STATE", "STORE", "EXECUTOR", "DOMAIN_INDEX", "blocking"]
+__all__ = [
+    "SETTINGS",
+    "GIT_ALLOW",
+    "STATE",
+    "STORE",
+    "EXECUTOR",
+    "DOMAIN_INDEX",
+    "ALIAS_INDEX",
+    "blocking",
+]
 
 T = TypeVar("T")
 
@@ -28,6 +37,8 @@ STORE = web.AppKey("store", ObjectStore)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 # The Worker's KV domain index; absent when DP_CF_KV_DOMAINS_NAMESPACE_ID is not set.
 DOMAIN_INDEX = web.AppKey("domain_index", KVDomainIndex)
+# The Worker's KV alias index (for aliases the API takes down); absent without DP_CF_*.
+ALIAS_INDEX = web.AppKey("alias_index", KVAliasIndex)
 
 
 async def blocking(app: web.Application, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

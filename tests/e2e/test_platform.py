@@ -4,18 +4,22 @@ Starts the real platform (private Redis, control API, edge-origin, Dagster
 daemon and webserver) on free ports, serves a git repository over smart HTTP on
 loopback, and checks what a user would: the site is live by Host header, a new
 commit moves the production alias while the old immutable URL keeps the old
-content, only changed bodies are uploaded, a killed daemon loses no deployment,
-and Ctrl-C stops every process.
+content, a signed GitHub push webhook brings a branch preview up (and its
+deletion takes it down), only changed bodies are uploaded, a killed daemon
+loses no deployment, and Ctrl-C stops every process.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from typing import Any
 import pytest
 
 from tests.support.platform import RunningPlatform, start_platform
+from tests.support.webhooks import Delivery, delivery, push_payload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -86,6 +91,59 @@ def test_deploy_update_and_keep_the_old_version(platform: RunningPlatform, git_h
     assert b"Version two" in platform.fetch("docs.localhost", "/")[2]
     assert b"Version one" in platform.fetch(f"{first['id']}.localhost", "/")[2]
     assert b"Version two" in platform.fetch(f"{second['id']}.localhost", "/")[2]
+
+
+def test_a_signed_push_webhook_deploys_a_branch_preview_and_deletion_takes_it_down(
+    platform: RunningPlatform, git_http: Any
+) -> None:
+    repo = git_http.create_repo("hooked-e2e", {"index.html": "<h1>main page</h1>"})
+    status, project = platform.api(
+        "POST", "/api/projects", {"name": "hooked", "repo_url": repo.url}
+    )
+    assert status == 201, project
+    secret = project["webhook_secret"]
+    pushed = repo.commit(
+        {"index.html": "<h1>preview of the search page</h1>"}, branch="feature/search"
+    )
+
+    status, answer = _deliver(
+        platform, delivery(secret, "push", push_payload(repo.url, "feature/search", pushed))
+    )
+    assert status == 202, answer
+    [result] = answer["results"]
+    assert result["alias"] == "feature-search--hooked"
+    record = platform.wait(result["id"])
+    assert record["status"] == "ready", record
+    assert (record["commit"], record["trigger"]) == (pushed, "webhook")
+
+    status, _, body = platform.fetch("feature-search--hooked.localhost", "/")
+    assert status == 200 and b"preview of the search page" in body
+    assert platform.fetch("hooked.localhost", "/")[0] == 404  # main was never pushed
+
+    repo.delete_branch("feature/search")
+    status, answer = _deliver(
+        platform,
+        delivery(secret, "push", push_payload(repo.url, "feature/search", pushed, deleted=True)),
+    )
+    assert status == 200 and answer["results"][0]["outcome"] == "alias_removed", answer
+    deadline = time.monotonic() + 30
+    while platform.fetch("feature-search--hooked.localhost", "/")[0] != 404:
+        assert time.monotonic() < deadline, "the deleted branch's preview still serves"
+        time.sleep(0.1)
+    status, _, body = platform.fetch(f"{result['id']}.localhost", "/")
+    assert status == 200 and b"preview of the search page" in body
+
+
+def _deliver(platform: RunningPlatform, sent: Delivery) -> tuple[int, Any]:
+    """POST a delivery to the webhook as GitHub does: no API token, only the signature."""
+    request = urllib.request.Request(
+        platform.api_url + "/api/webhooks/github", data=sent.body, headers=sent.headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
 def test_rematerializing_from_the_ui_gives_the_same_deployment(

@@ -1,0 +1,309 @@
+"""`POST /api/webhooks/github`: GitHub deliveries turned into deployments.
+
+No API token (GitHub cannot send one): each delivery is signed with the webhook
+secret of a project (`X-Hub-Signature-256`). A delivery is handled in this
+order, so that nothing happens for one that is not proven to come from GitHub:
+
+  1. the body: `application/json` (415 otherwise), at most 25 MB, GitHub's own
+     limit (413 as soon as it is passed; read in chunks under this route's own
+     limit, not the API's 64 KiB one for JSON requests);
+  2. the signature header must be there and shaped like one (401);
+  3. the body is read as JSON just far enough to name its repository (400 when
+     it cannot be), whose projects the Redis index gives (404 when none);
+  4. each project's secret is tried; the projects whose secret made the
+     signature are the ones the delivery is for (401 when none);
+  5. only then is the rest checked -- the `X-GitHub-Event` and `X-GitHub-Delivery`
+     headers and the fields the event needs (400 naming the field);
+  6. per project, `deploy_platform.webhooks.plan` decides, and a deploy or an
+     alias removal first claims the delivery for the project
+     (`deploy_platform.webhooks.deliveries`), so a redelivery acts once.
+
+Deploying is what `POST /api/deployments` does (`enqueue_record`: the record, the
+queue, GitHub's `pending` status), with the project's build settings and the
+commit the delivery names -- no `git ls-remote`, so the answer comes at once.
+Taking a preview down is `deploy_platform.webhooks.take_down_preview`.
+
+Answers: 202 when something was queued, else 200, with
+`{"event", "delivery", "results": [{"project", "outcome", "reason", ...}]}`; an
+outcome is `queued` (with the deployment's `id`, `environment`, `alias`, `urls`),
+`alias_removed` / `no_alias` (with `detached`: unfinished deployments that no
+longer move the alias), `skipped`, `ignored` or `duplicate` (with `first`: what
+the first copy did).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from aiohttp import web
+
+from deploy_platform.api.deployments import (
+    enqueue_record,
+    location,
+    plan_record,
+    redis_unavailable,
+)
+from deploy_platform.api.errors import ApiError
+from deploy_platform.api.keys import ALIAS_INDEX, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.projects import read_project_or_503
+from deploy_platform.build.settings import BuildSettings
+from deploy_platform.errors import InvalidRequest
+from deploy_platform.ids import new_deployment_id
+from deploy_platform.projects import (
+    Project,
+    deployment_build,
+    projects_for_repository,
+    repository_identity,
+)
+from deploy_platform.records import SourceKind
+from deploy_platform.repo_url import validate_repo_url
+from deploy_platform.storage import ObjectStoreError
+from deploy_platform.webhooks import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    Action,
+    DeliveryLog,
+    Deploy,
+    RemoveAlias,
+    Skip,
+    check_delivery_id,
+    is_signature_shaped,
+    parse_event,
+    parse_payload,
+    plan,
+    repository_urls,
+    signature_matches,
+    take_down_preview,
+)
+
+__all__ = ["EVENT_HEADER", "MAX_WEBHOOK_BYTES", "github_webhook"]
+
+log = logging.getLogger("deploy_platform.api.webhooks")
+
+EVENT_HEADER = "X-GitHub-Event"
+#: GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+async def github_webhook(request: web.Request) -> web.Response:
+    app = request.app
+    if request.content_type != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"cannot take a {request.content_type} delivery: set the webhook's content type "
+            "to application/json in the repository's webhook settings",
+        )
+    body = await _read_body(request)
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not is_signature_shaped(signature):
+        raise _unsigned(signature)
+    payload = await blocking(app, parse_payload, body)
+    urls = repository_urls(payload)
+    if not urls:
+        raise ApiError(
+            400,
+            "invalid_payload",
+            "the payload names no repository (repository.clone_url); this endpoint takes "
+            "the webhooks of a repository",
+            field="repository.clone_url",
+        )
+    candidates = await _projects_building(app, urls)
+    verified = await blocking(
+        app,
+        lambda: [p for p in candidates if signature_matches(p.webhook_secret, body, signature)],
+    )
+    if not verified:
+        raise ApiError(
+            401,
+            "invalid_signature",
+            f"the {SIGNATURE_HEADER} signature does not match the webhook secret of a project "
+            f"building {urls[0]}: put the secret printed by `deploy-platform project create` "
+            "(or `project update --rotate-webhook-secret`) in the webhook's Secret field",
+            field=SIGNATURE_HEADER,
+        )
+    event_name = request.headers.get(EVENT_HEADER, "").strip()
+    if not event_name:
+        raise ApiError(
+            400,
+            "missing_header",
+            f"the {EVENT_HEADER} header is missing; GitHub sends it with every delivery",
+            field=EVENT_HEADER,
+        )
+    delivery = check_delivery_id(request.headers.get(DELIVERY_HEADER))
+    event = parse_event(event_name, payload)
+    results = [await _handle(app, delivery, project, plan(event, project)) for project in verified]
+    for result in results:
+        log.info("delivery %s (%s) for %s: %s", delivery, event_name, result["project"], result)
+    queued = any(result["outcome"] == "queued" for result in results)
+    return web.json_response(
+        {"event": event_name, "delivery": delivery, "results": results},
+        status=202 if queued else 200,
+    )
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, refused with 413 the moment it passes the limit (never read whole first)."""
+    if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        if len(body) + len(chunk) > MAX_WEBHOOK_BYTES:
+            raise _too_large()
+        body += chunk
+    return bytes(body)
+
+
+def _too_large() -> ApiError:
+    return ApiError(
+        413,
+        "body_too_large",
+        f"the delivery is larger than {MAX_WEBHOOK_BYTES // (1024 * 1024)} MB, "
+        "the most GitHub sends",
+    )
+
+
+def _unsigned(signature: str | None) -> ApiError:
+    problem = "is missing" if signature is None else "is not 'sha256=' and 64 hex digits"
+    return ApiError(
+        401,
+        "invalid_signature",
+        f"the {SIGNATURE_HEADER} header {problem}: give the webhook the secret printed by "
+        "`deploy-platform project create` so GitHub signs its deliveries",
+        field=SIGNATURE_HEADER,
+    )
+
+
+async def _projects_building(app: web.Application, urls: tuple[str, ...]) -> list[Project]:
+    """The stored projects whose repository is one of `urls` (404 when there is none)."""
+    state = app[STATE]
+    names: set[str] = set()
+    try:
+        for url in urls:
+            names.update(await blocking(app, projects_for_repository, state, url))
+    except redis.RedisError:
+        raise redis_unavailable() from None
+    identities = {repository_identity(url) for url in urls}
+    projects = []
+    for name in sorted(names):
+        project = await read_project_or_503(app, name)
+        # The index can lag a change of repository: the stored object decides.
+        if project is not None and project.repo_url is not None:
+            if repository_identity(project.repo_url) in identities:
+                projects.append(project)
+    if not projects:
+        raise ApiError(
+            404,
+            "unknown_repository",
+            f"no project builds {urls[0]}; create one with `deploy-platform project create "
+            f"<name> --repo {urls[0]}` and give this webhook its secret",
+            field="repository.clone_url",
+        )
+    return projects
+
+
+async def _handle(
+    app: web.Application, delivery: str, project: Project, action: Action
+) -> dict[str, Any]:
+    if isinstance(action, Skip):
+        return {"project": project.name, "outcome": action.outcome, "reason": action.reason}
+    deliveries = DeliveryLog(app[STATE], app[SETTINGS].webhook_delivery_ttl_seconds)
+    try:
+        first = await blocking(app, deliveries.claim, delivery, project.name)
+    except redis.RedisError:
+        raise redis_unavailable() from None
+    if first is not None:
+        return {
+            "project": project.name,
+            "outcome": "duplicate",
+            "reason": f"delivery {delivery} was received before; it acts once",
+            "first": first,
+        }
+    try:
+        if isinstance(action, Deploy):
+            result = await _deploy(app, project, action)
+        else:
+            result = await _remove(app, project, action)
+    except Exception:
+        try:
+            await blocking(app, deliveries.release, delivery, project.name)
+        except redis.RedisError:
+            pass  # the claim expires with its TTL
+        raise
+    try:
+        await blocking(app, deliveries.record, delivery, project.name, result)
+    except redis.RedisError:
+        pass  # done is done; a copy now would answer "in progress"
+    return result
+
+
+async def _deploy(app: web.Application, project: Project, action: Deploy) -> dict[str, Any]:
+    base = {"project": project.name, "reason": action.reason}
+    try:
+        # Checked again, with today's DP_GIT_ALLOW_HOSTS (a fork's URL is new to us).
+        repo = await blocking(app, validate_repo_url, action.repo_url, app[GIT_ALLOW])
+    except InvalidRequest as exc:
+        return {**base, "outcome": "skipped", "reason": f"{action.reason}, but {exc}"}
+    record = plan_record(
+        app[SETTINGS],
+        new_deployment_id(),
+        project.name,
+        action.branch,
+        SourceKind.GIT,
+        repo_url=repo.url,
+        commit=action.commit,
+        build=deployment_build(project, BuildSettings()),
+        production_branch=project.production_branch,
+        preview_at=action.preview_at,
+        trigger="webhook",
+    )
+    record = await enqueue_record(app, record)
+    return {
+        **base,
+        "outcome": "queued",
+        "id": record.id,
+        "status_url": location(record.id),
+        "environment": record.environment.value,
+        "ref": record.ref,
+        "commit": record.commit,
+        "alias": record.aliases[0],
+        "urls": record.urls,
+    }
+
+
+async def _remove(app: web.Application, project: Project, action: RemoveAlias) -> dict[str, Any]:
+    try:
+        done = await blocking(
+            app,
+            take_down_preview,
+            app[STORE],
+            app[STATE],
+            project.name,
+            action.alias,
+            action.branch,
+            app.get(ALIAS_INDEX),
+        )
+    except redis.RedisError:
+        raise redis_unavailable() from None
+    except ObjectStoreError as exc:
+        raise ApiError(503, "storage_unavailable", f"the object store failed: {exc}") from None
+    base: dict[str, Any] = {"project": project.name, "alias": action.alias}
+    if done.detached:
+        # Queued or building when the branch went: they will not bring the preview back.
+        base["detached"] = list(done.detached)
+    if done.removed is None:
+        return {
+            **base,
+            "outcome": "no_alias",
+            "reason": f"{action.reason}; {action.alias} was not set or shows another branch",
+        }
+    return {
+        **base,
+        "outcome": "alias_removed",
+        "reason": f"{action.reason}; its deployments stay at their own hosts",
+        "deployment": done.removed,
+        "url": app[SETTINGS].public_url(action.alias),
+    }
