@@ -224,10 +224,11 @@ class CommitStatusReporter:
     # -- writing ---------------------------------------------------------------------
     def _commit_of(self, record: DeploymentRecord) -> tuple[GitHubRepo, str] | str:
         """The repository and sha to mark, or why there are none."""
-        repo = github_repo(record.repo_url, self.config.web_host)
+        repo_url = record.status_repo_url or record.repo_url
+        repo = github_repo(repo_url, self.config.web_host)
         if repo is None:
             return (
-                f"no commit status: {record.repo_url or 'an upload'} is not a repository "
+                f"no commit status: {repo_url or 'an upload'} is not a repository "
                 f"on {self.config.web_host}"
             )
         if record.commit is None or not is_commit_sha(record.commit):

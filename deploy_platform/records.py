@@ -82,6 +82,9 @@ class DeploymentRecord:
     bytes_reused: int | None = None
     error: str | None = None
     trigger: str = "api"
+    # Where commit statuses go when not `repo_url`: a fork's pull request is built from
+    # the fork, but GitHub shows statuses on the pull request of the base repository.
+    status_repo_url: str | None = None
     # The deployment's build settings (`build.settings.BuildSettings.to_dict()`), env
     # values included because the build needs them; `to_public_dict` hides those.
     build: dict[str, Any] = field(default_factory=dict)

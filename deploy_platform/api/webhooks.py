@@ -103,6 +103,12 @@ async def github_webhook(request: web.Request) -> web.Response:
         raise _unsigned(signature)
     payload = await blocking(app, parse_payload, body)
     urls = repository_urls(payload)
+    if not urls and request.headers.get(EVENT_HEADER, "").strip() == "ping":
+        # An organization's webhook pings without a repository: there is no project
+        # secret to check it against, and a ping does nothing anyway.
+        return web.json_response(
+            {"event": "ping", "delivery": request.headers.get(DELIVERY_HEADER), "results": []}
+        )
     if not urls:
         raise ApiError(
             400,
@@ -260,6 +266,8 @@ async def _deploy(app: web.Application, project: Project, action: Deploy) -> dic
         preview_at=action.preview_at,
         trigger="webhook",
     )
+    if action.status_repo_url is not None:
+        record = record.replace(status_repo_url=action.status_repo_url)
     record = await enqueue_record(app, record)
     return {
         **base,

@@ -58,6 +58,8 @@ class Deploy:
     reason: str
     #: The preview alias to move (a pull request's); None: the branch's own.
     preview_at: str | None = None
+    #: The repository whose commit gets the statuses when not `repo_url` (a fork's PR).
+    status_repo_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,4 +180,5 @@ def _pull_request(pull: PullRequest, project: Project) -> Action:
         repo_url=pull.head_clone_url if pull.from_fork else project.repo_url,
         reason=f"{name} {pull.action}",
         preview_at=alias,
+        status_repo_url=project.repo_url if pull.from_fork else None,
     )

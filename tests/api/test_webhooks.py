@@ -208,6 +208,35 @@ async def test_a_pull_request_from_a_fork_is_built_only_when_the_project_allows_
     assert record.environment is Environment.PREVIEW and record.aliases == ("pr-3--docs",)
 
 
+async def test_a_fork_pull_request_is_marked_pending_on_the_base_repository(
+    api_for: ApiClientFactory,
+    settings: Settings,
+    state: PlatformState,
+    git_http: Any,
+    github_api: FakeGitHub,
+) -> None:
+    # GitHub shows a pull request's statuses from the base repository, not the fork.
+    base = github_shaped_repo(git_http, unique_name("site"), SITE)
+    fork = github_shaped_repo(
+        git_http, unique_name("fork"), {"index.html": "<h1>fork</h1>"}, owner="contributor"
+    )
+    api = await api_for(with_github(settings, github_api.url))
+    secret = await create_project(api, name="docs", repo_url=base.url, build_forks=True)
+    payload = pull_request_payload(
+        base.url, 8, "opened", fork.head, "main", head_clone_url=fork.url
+    )
+
+    status, answer = await send(api, delivery(secret, "pull_request", payload))
+    await posted(api)
+
+    assert status == 202, answer
+    record = state.get(only_result(answer)["id"])
+    assert (record.repo_url, record.status_repo_url) == (fork.url, base.url)
+    [request] = github_api.requests
+    assert request.path == f"/repos/acme/{base.name}/statuses/{fork.head}"
+    assert request.json()["state"] == "pending"
+
+
 async def test_a_fork_url_the_platform_may_not_fetch_is_skipped_saying_why(
     api: TestClient[Any, Any], state: PlatformState, git_http: Any
 ) -> None:
@@ -246,6 +275,17 @@ async def test_every_project_building_the_repository_gets_its_own_deployment(
 
 
 # -- nothing to deploy ----------------------------------------------------------------
+
+
+async def test_an_organization_ping_without_a_repository_answers_200_and_does_nothing(
+    api: TestClient[Any, Any], state: PlatformState, local_store_root: Path
+) -> None:
+    payload = {"zen": "Design for failure.", "hook_id": 7, "organization": {"login": "acme"}}
+
+    status, answer = await send(api, delivery("not-a-project-secret", "ping", payload))
+
+    assert (status, answer["event"], answer["results"]) == (200, "ping", [])
+    assert_nothing_accepted(state, local_store_root)
 
 
 @pytest.mark.parametrize(
