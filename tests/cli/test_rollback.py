@@ -103,7 +103,7 @@ def test_aliases_shows_what_serves_and_the_moves(
     assert lines[2].split()[:4] == ["feature-p--docs", "preview", preview.id, "feature/p"]
     assert "Alias moves, newest first (4 shown):" in lines
     moves = lines[lines.index("Alias moves, newest first (4 shown):") + 2 :]
-    assert [line.split()[1:5] for line in moves] == [
+    assert [line.split()[2:6] for line in moves] == [
         ["docs", v2.id, v1.id, "rollback"],
         ["feature-p--docs", "-", preview.id, "deploy"],
         ["docs", v1.id, v2.id, "deploy"],
