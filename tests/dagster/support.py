@@ -130,7 +130,10 @@ class Deployer:
         )
 
     def materialize(
-        self, deployment_id: str, selection: list[dg.AssetsDefinition] | None = None
+        self,
+        deployment_id: str,
+        selection: list[dg.AssetsDefinition] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> dg.ExecuteInProcessResult:
         """Re-materialize assets of a partition, as a person does from the UI (no sensor tags)."""
         self.instance.add_dynamic_partitions("deployments", [deployment_id])
@@ -141,6 +144,7 @@ class Deployer:
             instance=self.instance,
             resources=self.resources,
             raise_on_error=False,
+            tags=tags,
         )
 
 
