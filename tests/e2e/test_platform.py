@@ -199,14 +199,17 @@ def served(platform: RunningPlatform, host: str, wanted: bytes, seconds: float =
         time.sleep(0.05)
 
 
-def cli(platform: RunningPlatform, *argv: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    platform: RunningPlatform, *argv: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`deploy-platform ARGV...` as a separate process, pointed at the running platform."""
     env = dict(platform.env, DP_API_URL=platform.api_url, DP_API_TOKEN=platform.token)
     return subprocess.run(
         [sys.executable, "-m", "deploy_platform.cli", *argv],
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
 
@@ -313,15 +316,7 @@ def test_cli_deploys_a_local_directory(platform: RunningPlatform, tmp_path: Path
     site = tmp_path / "my_site"
     site.mkdir()
     (site / "index.html").write_text("<h1>uploaded from a directory</h1>")
-    env = dict(platform.env, DP_API_URL=platform.api_url, DP_API_TOKEN=platform.token)
-    done = subprocess.run(
-        [sys.executable, "-m", "deploy_platform.cli", "deploy", str(site), "--project", "upload"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done = cli(platform, "deploy", str(site), "--project", "upload", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "upload.localhost" in done.stdout
     assert b"uploaded from a directory" in platform.fetch("upload.localhost", "/")[2]
