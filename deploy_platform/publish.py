@@ -515,8 +515,9 @@ def _write_alias(
 
 
 def _log_move(
-    store: ObjectStore, note: MoveNote, alias: str, old: str | None, new: str, at: float
+    store: ObjectStore, note: MoveNote, alias: str, old: str | None, new: str | None, at: float
 ) -> None:
+    """Append the move (`new` None: the alias was removed) to the log; never raises."""
     try:
         record_move(store, note.project, alias, old, new, note.actor, note.reason, at=at)
     except ObjectStoreError as exc:
