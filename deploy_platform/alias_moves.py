@@ -1,9 +1,10 @@
 """The alias move log: who or what moved which alias of a project, from what, to what, when.
 
 Every alias move is written down (dagster-free): a deploy going live, a
-rollback, a promote, a re-materialization from the Dagster UI, a deleted
-branch's preview alias removed. One immutable object per move, in the object
-store (the source of truth, like the pointers themselves):
+rollback, a promote, a re-materialization from the Dagster UI, the preview
+alias of a deleted branch or a closed pull request removed. One immutable
+object per move, in the object store (the source of truth, like the pointers
+themselves):
 
   alias-moves/<project>/<newest-first stamp>-<nonce>.json
     {"at": 1700000300.25, "project": "docs", "alias": "docs",
@@ -14,8 +15,8 @@ Append-only without a read-modify-write: writers never touch each other's
 objects, so nothing needs a lock and no entry can be lost to a race. The stamp
 is `10**16` minus the move's time in microseconds, zero-padded, so a listing
 (sorted by key) starts with the newest move and a reader fetches only the
-first few. `to` is null when the alias was removed (`MoveReason.BRANCH_DELETED`),
-`from` when it was new.
+first few. `to` is null when the alias was removed (`branch-deleted`,
+`pull-request-closed`), `from` when it was new.
 
 `actor` says who asked: `api` (a token holder who did not say more),
 `cli:<user>`, `dagster:<run id>` (a queued deploy's run), `dagster-ui:<run id>`
@@ -23,9 +24,10 @@ first few. `to` is null when the alias was removed (`MoveReason.BRANCH_DELETED`)
 token does not name its holder, so an actor given through the API is what
 the client claims; it is checked for shape only (`check_actor`).
 
-Writers: `deploy_platform.publish` logs every move made with a `MoveNote`,
-inside the alias lock, right after the pointer is written; code that moves or
-removes an alias some other way calls `record_move` itself.
+Writers: `deploy_platform.publish` logs every move and removal made with a
+`MoveNote` (`point_alias`, `move_alias_if_newer`, `remove_alias`), inside the
+alias lock, right after the pointer is written; code that changes an alias some
+other way calls `record_move` itself.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class MoveReason(StrEnum):
     PROMOTE = "promote"
     UI_REMATERIALIZATION = "ui-rematerialization"  # a partition materialized by hand
     BRANCH_DELETED = "branch-deleted"  # the branch's preview alias was removed
+    PULL_REQUEST_CLOSED = "pull-request-closed"  # the pull request's pr-<n> alias was removed
 
 
 #: Moves a person chose, naming the deployment: a deployment queued before one of

@@ -399,6 +399,7 @@ def remove_alias(
     index: AliasIndexHook | None = None,
     *,
     keep: Callable[[str], bool] | None = None,
+    note: MoveNote | None = None,
 ) -> str | None:
     """Take `alias` down (a deleted branch's preview); returns the deployment it showed.
 
@@ -408,7 +409,7 @@ def remove_alias(
     and deletes its copy. The deployments stay, each at its own immutable host.
     `keep(deployment_id)` true leaves the alias as it is (it now shows something
     else, such as another branch with the same slug); None is returned then, and
-    when the alias was not set.
+    when the alias was not set. With a `note` the removal is logged (`to` null).
     """
     with _alias_lock(state, alias):
         current = read_alias(store, alias)
@@ -418,6 +419,8 @@ def remove_alias(
             return None
         store.delete(alias_key(alias))
         state.delete_alias(alias)
+        if note is not None and current is not None:
+            _log_move(store, note, alias, current, None, time.time())
         if index is not None:
             index.pointer_written(store, alias)
         return current

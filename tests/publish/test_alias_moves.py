@@ -21,7 +21,7 @@ from deploy_platform.alias_moves import (
 )
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.manifest import alias_key
-from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias
+from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias, remove_alias
 from deploy_platform.records import DeploymentRecord, Environment, SourceKind
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStoreError
@@ -129,6 +129,22 @@ def test_re_pointing_at_the_live_deployment_logs_nothing(
     assert len(list_moves(store, "docs")) == 1
     pointer = json.loads(store.get_bytes(alias_key("docs")))
     assert pointer["moved_by"]["reason"] == "deploy"
+
+
+def test_removing_an_alias_with_a_note_logs_the_removal_once(
+    store: LocalObjectStore, state: PlatformState
+) -> None:
+    shown = new_deployment_id()
+    point_alias(store, state, "feature-x--docs", shown, note=deploy_note())
+    gone = MoveNote("docs", "webhook:d-7", MoveReason.BRANCH_DELETED)
+
+    assert remove_alias(store, state, "feature-x--docs", note=gone) == shown
+    assert remove_alias(store, state, "feature-x--docs", note=gone) is None  # nothing left
+
+    removal, deploy = list_moves(store, "docs")
+    assert (removal.from_deployment, removal.to_deployment) == (shown, None)
+    assert (removal.actor, removal.reason) == ("webhook:d-7", "branch-deleted")
+    assert deploy.reason == "deploy"
 
 
 def test_a_move_stands_when_its_log_entry_cannot_be_written(
