@@ -1,6 +1,7 @@
-"""The `deploy-platform` command: `up`, `deploy`, `status`, `domains`, `project` and `names`.
+"""The `deploy-platform` command: `up`, `deploy`, `status`, `rollback`, `promote`,
+`aliases`, `domains`, `project` and `names`.
 
-A command may live in a module of its own (`cli_names`): it adds its parser and
+A command may live in a module of its own (`cli_names`, `cli_aliases`): it adds its parser and
 sets the parser's `handler` default, which `main` runs.
 
 Exit codes (the same for every subcommand, so scripts can rely on them):
@@ -210,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("id", metavar="ID", help="deployment id (12 characters, from `deploy`)")
     status.add_argument("--api", metavar="URL", help=api_help)
     status.add_argument("--json", action="store_true", help="print the record as JSON")
+    from deploy_platform.cli_aliases import add_alias_commands
+
+    add_alias_commands(commands, api_help)
     _add_domains_parser(commands, api_help)
     from deploy_platform.cli_projects import add_project_parser
 

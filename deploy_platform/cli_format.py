@@ -6,10 +6,18 @@ terminal, a CI log or a pipe.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["STAGES", "human_bytes", "format_record", "format_urls", "format_transfer", "stage_line"]
+__all__ = [
+    "STAGES",
+    "human_bytes",
+    "format_record",
+    "format_urls",
+    "format_transfer",
+    "format_table",
+    "stage_line",
+]
 
 STAGES = ("queued", "cloning", "building", "publishing", "ready", "failed")
 
@@ -30,6 +38,15 @@ def stage_line(stage: str, elapsed: float, note: str = "") -> str:
 def format_urls(urls: Mapping[str, str], indent: str = "  ") -> list[str]:
     width = max((len(name) for name in urls), default=0)
     return [f"{indent}{name.ljust(width)}  {url}" for name, url in urls.items()]
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart; the last column is not padded."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
 
 
 def format_transfer(record: Mapping[str, Any]) -> str | None:
@@ -74,6 +91,8 @@ def format_record(record: Mapping[str, Any]) -> list[str]:
     rows.append(("source", _source(record)))
     if record.get("commit"):
         rows.append(("commit", str(record["commit"])))
+    if record.get("trigger"):
+        rows.append(("trigger", str(record["trigger"])))
     if record.get("framework"):
         rows.append(("framework", str(record["framework"])))
     urls = record.get("urls") or {}

@@ -232,5 +232,36 @@ class ApiClient:
         quoted = urllib.parse.quote(name, safe="")
         return self._call("POST", f"/api/projects/{quoted}/webhook-secret")
 
+    def rollback(
+        self, project: str, deployment: str | None = None, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Production back to `deployment`, or (None) to the one before the live one."""
+        body = {
+            name: value
+            for name, value in (("deployment", deployment), ("actor", actor))
+            if value is not None
+        }
+        return self._call(
+            "POST",
+            f"/api/projects/{urllib.parse.quote(project, safe='')}/rollback",
+            body=json.dumps(body).encode(),
+            content_type="application/json",
+        )
+
+    def promote(self, deployment_id: str, actor: str | None = None) -> dict[str, Any]:
+        body = {"actor": actor} if actor is not None else {}
+        return self._call(
+            "POST",
+            f"/api/deployments/{urllib.parse.quote(deployment_id, safe='')}/promote",
+            body=json.dumps(body).encode(),
+            content_type="application/json",
+        )
+
+    def aliases(self, project: str, limit: int | None = None) -> dict[str, Any]:
+        """The project's aliases and its alias move log, newest move first."""
+        query = {"limit": str(limit)} if limit is not None else None
+        quoted = urllib.parse.quote(project, safe="")
+        return self._call("GET", f"/api/projects/{quoted}/aliases", query=query)
+
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/api/health")

@@ -16,7 +16,15 @@ Order matters, because readers (the edge-origin, the Worker) trust what they fin
    whose failures are its own business: they never fail the move. The pointer
    keeps the deployments it pointed at before (`history`, see
    `deploy_platform.skew`), whose fingerprinted assets stay reachable for a grace
-   period so open tabs do not break.
+   period so open tabs do not break. A move made with a `MoveNote` is written to
+   the project's alias move log (`deploy_platform.alias_moves`) right after the
+   pointer, still under the alias lock, and the pointer says who made it
+   (`moved_by`: actor and reason).
+
+A deployment that finishes goes live unless the alias already shows a later
+one: a deployment queued later, or one a person chose (rollback, promote,
+re-materialization in the Dagster UI) after it was queued. So a build that was
+under way during a rollback does not undo the rollback; a push after it deploys.
 
 Hidden files are not published: a name starting with `.` anywhere in the tree
 (`.git/`, `.env`, `.npmrc`, `.DS_Store`, `src/.env.local`) is skipped, because a
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -48,6 +57,7 @@ from typing import Any, Protocol
 
 from redis.lock import Lock
 
+from deploy_platform.alias_moves import CHOSEN_REASONS, MoveNote, record_move
 from deploy_platform.compression import (
     MIN_SIZE,
     CompressedVariant,
@@ -88,6 +98,8 @@ RULE_FILES = ("/_redirects", "/_headers")
 #: The one hidden directory that is published (RFC 8615 well-known URIs).
 WELL_KNOWN = ".well-known"
 _MAX_RULE_FILE_BYTES = 1024 * 1024
+
+_log = logging.getLogger(__name__)
 
 _UPLOAD_WORKERS = 8
 # What a variant blob is, for anyone reading the bucket directly (the edge does not ask).
@@ -342,6 +354,8 @@ class AliasMove:
     moved: bool
     previous: str | None
     current: str
+    #: Why a move was refused (`moved` False), for logs: what holds the alias.
+    kept_because: str = ""
 
 
 def read_alias_pointer(store: ObjectStore, alias: str) -> dict[str, object] | None:
@@ -366,10 +380,16 @@ def point_alias(
     alias: str,
     deployment_id: str,
     index: AliasIndexHook | None = None,
+    *,
+    note: MoveNote | None = None,
 ) -> str | None:
-    """Point `alias` at the deployment (pointer first, then Redis); returns the previous id."""
+    """Point `alias` at the deployment (pointer first, then Redis); returns the previous id.
+
+    With a `note` the move is logged (`deploy_platform.alias_moves`); every move the
+    platform makes has one.
+    """
     with _alias_lock(state, alias):
-        return _write_alias(store, state, alias, deployment_id, index)
+        return _write_alias(store, state, alias, deployment_id, index, note)
 
 
 def remove_alias(
@@ -379,6 +399,7 @@ def remove_alias(
     index: AliasIndexHook | None = None,
     *,
     keep: Callable[[str], bool] | None = None,
+    note: MoveNote | None = None,
 ) -> str | None:
     """Take `alias` down (a deleted branch's preview); returns the deployment it showed.
 
@@ -388,7 +409,7 @@ def remove_alias(
     and deletes its copy. The deployments stay, each at its own immutable host.
     `keep(deployment_id)` true leaves the alias as it is (it now shows something
     else, such as another branch with the same slug); None is returned then, and
-    when the alias was not set.
+    when the alias was not set. With a `note` the removal is logged (`to` null).
     """
     with _alias_lock(state, alias):
         current = read_alias(store, alias)
@@ -398,6 +419,8 @@ def remove_alias(
             return None
         store.delete(alias_key(alias))
         state.delete_alias(alias)
+        if note is not None and current is not None:
+            _log_move(store, note, alias, current, None, time.time())
         if index is not None:
             index.pointer_written(store, alias)
         return current
@@ -409,18 +432,35 @@ def move_alias_if_newer(
     alias: str,
     deployment_id: str,
     index: AliasIndexHook | None = None,
+    *,
+    note: MoveNote | None = None,
 ) -> AliasMove:
-    """Point `alias` at the deployment unless it already shows a deployment queued later.
+    """Point `alias` at the deployment unless it already shows a later one.
 
     Two pushes in quick succession can finish out of order; the later push must
-    stay live. Rollbacks to an older deployment use `point_alias` instead.
+    stay live. A deployment a person chose (rollback, promote, UI re-materialization)
+    after this one was queued stays live too. Rollbacks to an older deployment use
+    `point_alias` instead.
     """
     with _alias_lock(state, alias):
-        current = read_alias(store, alias)
+        pointer = read_alias_pointer(store, alias) or {}
+        current = _str_or_none(pointer.get("deployment"))
         if current is not None and current != deployment_id:
-            if _queued_at(state, current) > _queued_at(state, deployment_id):
-                return AliasMove(alias, moved=False, previous=current, current=current)
-        previous = _write_alias(store, state, alias, deployment_id, index)
+            queued = _queued_at(state, deployment_id)
+            if _queued_at(state, current) > queued:
+                return AliasMove(
+                    alias, False, current, current, kept_because="it was deployed from a later push"
+                )
+            chosen = _chosen_after(pointer, queued)
+            if chosen:
+                return AliasMove(
+                    alias,
+                    False,
+                    current,
+                    current,
+                    kept_because=f"a {chosen} chose it after this deployment was queued",
+                )
+        previous = _write_alias(store, state, alias, deployment_id, index, note)
         return AliasMove(alias, moved=True, previous=previous, current=deployment_id)
 
 
@@ -431,31 +471,70 @@ def _queued_at(state: PlatformState, deployment_id: str) -> float:
     return record.timestamps.get("queued", float("-inf"))
 
 
+def _chosen_after(pointer: dict[str, object], queued: float) -> str:
+    """The reason ("rollback") if a person chose the pointer's deployment after `queued`."""
+    moved_by, updated_at = pointer.get("moved_by"), pointer.get("updated_at")
+    if not isinstance(moved_by, dict) or not isinstance(updated_at, int | float):
+        return ""
+    reason = moved_by.get("reason")
+    return str(reason) if reason in CHOSEN_REASONS and updated_at > queued else ""
+
+
 def _write_alias(
     store: ObjectStore,
     state: PlatformState,
     alias: str,
     deployment_id: str,
     index: AliasIndexHook | None = None,
+    note: MoveNote | None = None,
 ) -> str | None:
     old = read_alias_pointer(store, alias) or {}
     old_target = _str_or_none(old.get("deployment"))
+    same = old_target == deployment_id
     # Re-pointing at the same deployment keeps the history link it had.
-    previous = _str_or_none(old.get("previous")) if old_target == deployment_id else old_target
+    previous = _str_or_none(old.get("previous")) if same else old_target
     now = time.time()
-    pointer = {
+    pointer: dict[str, object] = {
         "deployment": deployment_id,
         "updated_at": now,
         "previous": previous,
         "history": next_history(old, deployment_id, now),
     }
+    # Who made the move; re-pointing at the same deployment moves nothing and keeps it.
+    moved_by = old.get("moved_by") if same else None
+    if note is not None and not same:
+        moved_by = {"actor": note.actor, "reason": note.reason.value}
+    if moved_by is not None:
+        pointer["moved_by"] = moved_by
     store.put_bytes(
         alias_key(alias), json.dumps(pointer, sort_keys=True).encode(), "application/json"
     )
     state.set_alias(alias, deployment_id)
+    if note is not None and not same:
+        _log_move(store, note, alias, old_target, deployment_id, now)
     if index is not None:
         index.pointer_written(store, alias)
     return old_target
+
+
+def _log_move(
+    store: ObjectStore, note: MoveNote, alias: str, old: str | None, new: str | None, at: float
+) -> None:
+    """Append the move (`new` None: the alias was removed) to the log; never raises."""
+    try:
+        record_move(store, note.project, alias, old, new, note.actor, note.reason, at=at)
+    except ObjectStoreError as exc:
+        # The move is live and stays so; failing now would report a live deployment as
+        # failed. The entry goes to this process's log instead.
+        _log.error(
+            "alias %s moved %s -> %s (%s by %s) but the move log could not be written: %s",
+            alias,
+            old,
+            new,
+            note.reason.value,
+            note.actor,
+            exc,
+        )
 
 
 def _str_or_none(value: object) -> str | None:

@@ -19,6 +19,7 @@ __all__ = [
     "Status",
     "SourceKind",
     "Environment",
+    "Trigger",
     "DeploymentRecord",
     "TERMINAL",
     "redacted_build",
@@ -45,6 +46,18 @@ class SourceKind(StrEnum):
 class Environment(StrEnum):
     PRODUCTION = "production"
     PREVIEW = "preview"
+
+
+class Trigger(StrEnum):
+    """What started a deployment's latest build (the record's `trigger`).
+
+    Rollbacks and promotes build nothing: the alias move log records them
+    (`deploy_platform.alias_moves`).
+    """
+
+    API = "api"
+    WEBHOOK = "webhook"
+    UI_REMATERIALIZATION = "ui-rematerialization"
 
 
 def redacted_build(build: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +94,7 @@ class DeploymentRecord:
     files_reused: int | None = None
     bytes_reused: int | None = None
     error: str | None = None
-    trigger: str = "api"
+    trigger: str = Trigger.API.value
     # Where commit statuses go when not `repo_url`: a fork's pull request is built from
     # the fork, but GitHub shows statuses on the pull request of the base repository.
     status_repo_url: str | None = None

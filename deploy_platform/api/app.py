@@ -18,6 +18,7 @@ import redis
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from deploy_platform.api.aliases import aliases_handler, promote_handler, rollback_handler
 from deploy_platform.api.auth import auth_middleware
 from deploy_platform.api.commit_status import status_poster_ctx
 from deploy_platform.api.deployments import create_deployment, get_deployment
@@ -90,8 +91,10 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 def _kv_index_ctx(kv: KVConfig | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def kv_index_ctx(app: web.Application) -> AsyncIterator[None]:
         if kv is not None:
-            # Aliases the webhook takes down leave KV as well (the publisher writes them).
+            # Aliases the API moves (rollback, promote) or takes down (webhook) reach KV
+            # as well, as the ones the publisher moves do.
             app[ALIAS_INDEX] = KVAliasIndex(CloudflareKV(kv), app[STATE], log.warning)
+            log.info("alias changes are copied to KV namespace %s", kv.namespace_id)
         if kv is not None and kv.domains_namespace_id:
             kv_namespace = CloudflareKV(kv, kv.domains_namespace_id)
             app[DOMAIN_INDEX] = KVDomainIndex(kv_namespace, app[STATE], log.warning)
@@ -142,9 +145,10 @@ def create_app(
 ) -> web.Application:
     """The control API; storage credentials are passed in, never read from the URL.
 
-    `kv` (from the DP_CF_* settings) makes aliases the GitHub webhook takes down
-    leave the Worker's KV namespace ALIASES; with a domains namespace, every domain
-    added or removed reaches its KV namespace DOMAINS as well.
+    `kv` (from the DP_CF_* settings) makes every alias the API moves (rollback,
+    promote) or takes down (the GitHub webhook) reach the Worker's KV namespace
+    ALIASES as well; with a domains namespace, every domain added or removed
+    reaches its KV namespace DOMAINS.
 
     Raises `StartupError` for settings that cannot work (a bad DP_GIT_ALLOW_HOSTS entry,
     a bad DP_GITHUB_API_URL).
@@ -182,5 +186,8 @@ def create_app(
     app.router.add_delete("/api/projects/{name}", delete_project_handler)
     app.router.add_post("/api/projects/{name}/webhook-secret", rotate_secret_handler)
     app.router.add_post(WEBHOOK_PATH, github_webhook)
+    app.router.add_post("/api/projects/{name}/rollback", rollback_handler)
+    app.router.add_get("/api/projects/{name}/aliases", aliases_handler)
+    app.router.add_post("/api/deployments/{id}/promote", promote_handler)
     app.router.add_get("/api/health", health)
     return app

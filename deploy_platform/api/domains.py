@@ -19,7 +19,7 @@ from __future__ import annotations
 import redis
 from aiohttp import web
 
-from deploy_platform.api.errors import ApiError
+from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import DOMAIN_INDEX, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import check_project, parse_json_object
 from deploy_platform.domains import (
@@ -45,14 +45,6 @@ def _hostname(raw: object, base_domain: str) -> str:
         raise ApiError(400, "reserved_hostname", str(exc), field="hostname") from None
     except InvalidHostname as exc:
         raise ApiError(400, "invalid_hostname", str(exc), field="hostname") from None
-
-
-def _unavailable(exc: Exception) -> ApiError:
-    if isinstance(exc, redis.RedisError):
-        return ApiError(
-            503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
-        )
-    return ApiError(503, "storage_unavailable", f"the object store failed: {exc}")
 
 
 async def create_domain(request: web.Request) -> web.Response:
@@ -87,7 +79,7 @@ async def create_domain(request: web.Request) -> web.Response:
     except DomainTaken as exc:
         raise ApiError(409, "domain_taken", str(exc), field="hostname") from None
     except (redis.RedisError, ObjectStoreError) as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     return web.json_response(domain.to_dict(), status=201 if created else 200)
 
 
@@ -99,7 +91,7 @@ async def get_domains(request: web.Request) -> web.Response:
     try:
         domains = await blocking(app, list_domains, app[STORE], project)
     except ObjectStoreError as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     return web.json_response({"domains": [domain.to_dict() for domain in domains]})
 
 
@@ -118,7 +110,7 @@ async def delete_domain(request: web.Request) -> web.Response:
             app.get(DOMAIN_INDEX),
         )
     except (redis.RedisError, ObjectStoreError) as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     if removed is None:
         raise ApiError(
             404, "domain_not_found", f"{hostname} is not mapped to any project", field="hostname"

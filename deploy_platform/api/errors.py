@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+import redis
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from deploy_platform.errors import InvalidRequest
 
-__all__ = ["ApiError", "error_response", "error_middleware"]
+__all__ = ["ApiError", "error_response", "error_middleware", "unavailable"]
 
 log = logging.getLogger("deploy_platform.api")
 
@@ -65,6 +66,15 @@ class ApiError(Exception):
 
     def response(self) -> web.Response:
         return error_response(self.status, self.code, self.message, self.field, self.headers)
+
+
+def unavailable(exc: Exception) -> ApiError:
+    """503 for a Redis or object store failure: the request may be sent again."""
+    if isinstance(exc, redis.RedisError):
+        return ApiError(
+            503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
+        )
+    return ApiError(503, "storage_unavailable", f"the object store failed: {exc}")
 
 
 def error_response(

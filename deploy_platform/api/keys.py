@@ -37,7 +37,8 @@ STORE = web.AppKey("store", ObjectStore)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 # The Worker's KV domain index; absent when DP_CF_KV_DOMAINS_NAMESPACE_ID is not set.
 DOMAIN_INDEX = web.AppKey("domain_index", KVDomainIndex)
-# The Worker's KV alias index (for aliases the API takes down); absent without DP_CF_*.
+# The Worker's KV alias index, for aliases the API moves (rollback, promote) or takes
+# down (webhook); absent without the DP_CF_* settings.
 ALIAS_INDEX = web.AppKey("alias_index", KVAliasIndex)
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import redis
 from aiohttp import web
 
-from deploy_platform.api.errors import ApiError
+from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import parse_json_object
 from deploy_platform.domains import Domain, list_domains
@@ -63,14 +63,6 @@ __all__ = [
 ]
 
 WEBHOOK_PATH = "/api/webhooks/github"
-
-
-def _unavailable(exc: Exception) -> ApiError:
-    if isinstance(exc, redis.RedisError):
-        return ApiError(
-            503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
-        )
-    return ApiError(503, "storage_unavailable", f"the object store failed: {exc}")
 
 
 def _unreadable(exc: InvalidProjectObject) -> ApiError:
@@ -123,7 +115,7 @@ async def read_project_or_503(app: web.Application, name: str) -> Project | None
     try:
         return await blocking(app, read_project, app[STORE], name)
     except ObjectStoreError as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     except InvalidProjectObject as exc:
         raise _unreadable(exc) from None
 
@@ -143,7 +135,7 @@ async def create_project_handler(request: web.Request) -> web.Response:
     except ProjectExists as exc:
         raise ApiError(409, "project_exists", str(exc), field="name") from None
     except (redis.RedisError, ObjectStoreError) as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     answer = _answer(request, project, domains, webhook_secret=project.webhook_secret)
     return web.json_response(
         answer, status=201, headers={"Location": f"/api/projects/{project.name}"}
@@ -156,7 +148,7 @@ async def list_projects_handler(request: web.Request) -> web.Response:
         projects = await blocking(app, list_projects, app[STORE], app[STATE])
         domains = await blocking(app, list_domains, app[STORE]) if projects else []
     except (redis.RedisError, ObjectStoreError) as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     return web.json_response({"projects": [_answer(request, p, domains) for p in projects]})
 
 
@@ -169,7 +161,7 @@ async def get_project_handler(request: web.Request) -> web.Response:
     try:
         domains = await blocking(app, list_domains, app[STORE], name)
     except ObjectStoreError as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     return web.json_response(_answer(request, project, domains))
 
 
@@ -195,7 +187,7 @@ async def update_project_handler(request: web.Request) -> web.Response:
     except InvalidProjectObject as exc:
         raise _unreadable(exc) from None
     except (redis.RedisError, ObjectStoreError) as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     return web.json_response(_answer(request, project, domains))
 
 
@@ -206,7 +198,7 @@ async def delete_project_handler(request: web.Request) -> web.Response:
         removed = await blocking(app, delete_project, app[STORE], app[STATE], name)
         domains = await blocking(app, list_domains, app[STORE], name) if removed else []
     except (redis.RedisError, ObjectStoreError) as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     if removed is None:
         raise _not_found(ProjectNotFound(name))
     return web.json_response(
@@ -229,7 +221,7 @@ async def rotate_secret_handler(request: web.Request) -> web.Response:
     except InvalidProjectObject as exc:
         raise _unreadable(exc) from None
     except (redis.RedisError, ObjectStoreError) as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     return web.json_response(
         {
             "name": name,

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploy_platform.alias_moves import check_actor
 from deploy_platform.api.errors import ApiError
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.errors import InvalidRequest
@@ -33,6 +34,8 @@ __all__ = [
     "parse_build_header",
     "check_project",
     "branch_name",
+    "MoveRequest",
+    "parse_move_request",
 ]
 
 _GIT_FIELDS = {"repo_url": True, "ref": False, "project": True, "build": False, "clean": False}
@@ -55,6 +58,14 @@ class GitDeployRequest:
 
 
 @dataclass(frozen=True)
+class MoveRequest:
+    """A rollback's or promote's optional body: the deployment, and who asks."""
+
+    deployment: str | None = None
+    actor: str = "api"
+
+
+@dataclass(frozen=True)
 class UploadDeployRequest:
     ref: str
     project: str
@@ -62,7 +73,10 @@ class UploadDeployRequest:
 
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
+def parse_json_object(
+    body: bytes, shape: str = "with repo_url, ref and project"
+) -> dict[str, Any]:
+    """The body as a JSON object; `shape` completes "the body must be a JSON object ..."."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -87,8 +101,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise ApiError(
             400,
             "invalid_body",
-            "the body must be a JSON object with repo_url, ref and project, "
-            f"not {json_type_name(data)}",
+            f"the body must be a JSON object {shape}, not {json_type_name(data)}",
         )
     return data
 
@@ -202,4 +215,22 @@ def parse_upload_query(
         )
     return UploadDeployRequest(
         ref=ref, project=project, build=parse_build(build, _FLAG_VALUES[clean_text])
+    )
+
+
+def parse_move_request(body: bytes, fields: tuple[str, ...]) -> MoveRequest:
+    """`{"deployment": "<id>", "actor": "cli:alice"}`, every field optional, an empty
+    body too; `fields` are the ones this endpoint takes (`actor`, maybe `deployment`).
+
+    The actor is what the client says it is (the API token names nobody), checked
+    for shape; without one the move is logged as made by `api`.
+    """
+    if not body.strip():
+        return MoveRequest()
+    data = parse_json_object(body, f"with optional {' and '.join(fields)}")
+    _check_fields(data, dict.fromkeys(fields, False), "field")
+    actor = data.get("actor")
+    return MoveRequest(
+        deployment=data.get("deployment"),
+        actor=MoveRequest.actor if actor is None else check_actor(actor),
     )

@@ -45,7 +45,7 @@ from deploy_platform.api.deployments import (
     plan_record,
     redis_unavailable,
 )
-from deploy_platform.api.errors import ApiError
+from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import ALIAS_INDEX, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.projects import read_project_or_503
 from deploy_platform.build.settings import BuildSettings
@@ -232,7 +232,7 @@ async def _handle(
         if isinstance(action, Deploy):
             result = await _deploy(app, project, action)
         else:
-            result = await _remove(app, project, action)
+            result = await _remove(app, delivery, project, action)
     except Exception:
         try:
             await blocking(app, deliveries.release, delivery, project.name)
@@ -282,7 +282,9 @@ async def _deploy(app: web.Application, project: Project, action: Deploy) -> dic
     }
 
 
-async def _remove(app: web.Application, project: Project, action: RemoveAlias) -> dict[str, Any]:
+async def _remove(
+    app: web.Application, delivery: str, project: Project, action: RemoveAlias
+) -> dict[str, Any]:
     try:
         done = await blocking(
             app,
@@ -293,11 +295,10 @@ async def _remove(app: web.Application, project: Project, action: RemoveAlias) -
             action.alias,
             action.branch,
             app.get(ALIAS_INDEX),
+            actor=f"webhook:{delivery}",
         )
-    except redis.RedisError:
-        raise redis_unavailable() from None
-    except ObjectStoreError as exc:
-        raise ApiError(503, "storage_unavailable", f"the object store failed: {exc}") from None
+    except (redis.RedisError, ObjectStoreError) as exc:
+        raise unavailable(exc) from None
     base: dict[str, Any] = {"project": project.name, "alias": action.alias}
     if done.detached:
         # Queued or building when the branch went: they will not bring the preview back.

@@ -12,20 +12,29 @@ from typing import Any
 
 import dagster as dg
 
+from deploy_platform.alias_moves import MoveNote
 from deploy_platform.assets.built_artifact import built_artifact
 from deploy_platform.assets.partitions import deployments_partitions
+from deploy_platform.assets.run_origin import run_origin
 from deploy_platform.assets.staging import unpack_from_store
 from deploy_platform.assets.tracking import deployment_stage
 from deploy_platform.commit_status import success_url
 from deploy_platform.errors import DeploymentFailed
 from deploy_platform.manifest import artifact_key, artifact_routing_key, manifest_key
-from deploy_platform.publish import move_alias_if_newer, publish_directory
-from deploy_platform.records import Status
+from deploy_platform.publish import (
+    AliasIndexHook,
+    AliasMove,
+    move_alias_if_newer,
+    point_alias,
+    publish_directory,
+)
+from deploy_platform.records import DeploymentRecord, Status
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import BuildRunnerResource
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 
 __all__ = ["published_deployment"]
@@ -87,10 +96,7 @@ def published_deployment(
                 f"{len(routes.headers)} header rules"
             )
         # Only now, with the manifest in place, may anything that is live change.
-        moves = [
-            move_alias_if_newer(store, state, alias, deployment_id, index)
-            for alias in record.aliases
-        ]
+        moves = _move_aliases(context, store, state, record, index)
         for move in moves:
             if move.moved:
                 context.log.info(
@@ -98,8 +104,8 @@ def published_deployment(
                 )
             else:
                 context.log.warning(
-                    f"alias {move.alias} left on {move.current}: it was deployed from a "
-                    "later push (use rollback to point it here)"
+                    f"alias {move.alias} left on {move.current}: {move.kept_because} "
+                    "(roll back or promote to point it here)"
                 )
         final = state.set_status(
             deployment_id,
@@ -146,6 +152,33 @@ def published_deployment(
             key = "url" if name == "deployment" else f"url_{name}"
             metadata[key] = dg.MetadataValue.url(url)
         return dg.MaterializeResult(metadata=metadata)
+
+
+def _move_aliases(
+    context: dg.AssetExecutionContext,
+    store: ObjectStore,
+    state: PlatformState,
+    record: DeploymentRecord,
+    index: AliasIndexHook | None,
+) -> list[AliasMove]:
+    """A queued deploy goes live unless the alias shows a later deployment; a partition
+    materialized by hand goes live regardless, as a rollback (see `run_origin`)."""
+    origin = run_origin(context)
+    note = MoveNote(project=record.project, actor=origin.actor, reason=origin.reason)
+    if not origin.by_hand:
+        return [
+            move_alias_if_newer(store, state, alias, record.id, index, note=note)
+            for alias in record.aliases
+        ]
+    context.log.info(
+        f"started by hand ({origin.actor}): pointing {', '.join(record.aliases)} at "
+        f"{record.id} even if a later deployment is live there"
+    )
+    moves = []
+    for alias in record.aliases:
+        previous = point_alias(store, state, alias, record.id, index, note=note)
+        moves.append(AliasMove(alias, moved=True, previous=previous, current=record.id))
+    return moves
 
 
 def _routing_config(store: ObjectStore, deployment_id: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
+from deploy_platform.assets.run_origin import run_origin
 from deploy_platform.commit_status import CommitStatusReporter
 from deploy_platform.errors import DeploymentFailed
 from deploy_platform.records import DeploymentRecord, Status
@@ -48,10 +49,15 @@ def deployment_stage(
     statuses: CommitStatusReporter | None = None,
 ) -> Iterator[DeploymentRecord]:
     """Move this partition's deployment into `status` (clearing an old error) and yield
-    its record; any exception inside marks it failed (see `failures_marked`)."""
+    its record; any exception inside marks it failed (see `failures_marked`).
+
+    A run started by hand (`run_origin`) also records that as the deployment's trigger.
+    """
     deployment_id = context.partition_key
+    trigger = run_origin(context).trigger
+    changes = {"trigger": trigger.value} if trigger is not None else {}
     try:
-        record = state.set_status(deployment_id, status, error=None)
+        record = state.set_status(deployment_id, status, error=None, **changes)
     except UnknownDeployment:
         load_record(state, deployment_id)  # raises the Failure that says what is wrong
         raise

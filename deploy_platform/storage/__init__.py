@@ -10,6 +10,9 @@ Layout, one bucket or prefix per environment:
   deployments/<id>/manifest.json path -> blob; written last, so a deployment
                                  without a manifest does not exist
   aliases/<name>.json            durable alias pointers
+  alias-moves/<project>/<stamp>-<nonce>.json
+                                 the alias move log, one object per move
+                                 (deploy_platform.alias_moves)
   projects/<name>.json           project settings (deploy_platform.projects)
 """
 

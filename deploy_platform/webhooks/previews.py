@@ -7,7 +7,8 @@ Two things, in this order:
      was running at deletion time finishes. A deployment already publishing read
      its record and may still move the alias (the window is its upload);
   2. `deploy_platform.publish.remove_alias`: the pointer, the Redis index (edge-origins
-     are told), the Worker's KV copy.
+     are told), the alias move log (`branch-deleted` or `pull-request-closed`), the
+     Worker's KV copy.
 The deployments stay, each at its own immutable host.
 
 Two branches can share a slug (`feature/a` and `feature-a`); a branch's deletion
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deploy_platform.alias_moves import MoveNote, MoveReason
 from deploy_platform.publish import AliasIndexHook, remove_alias
 from deploy_platform.records import TERMINAL, DeploymentRecord
 from deploy_platform.state import PlatformState, UnknownDeployment
@@ -44,8 +46,13 @@ def take_down_preview(
     alias: str,
     branch: str | None,
     index: AliasIndexHook | None = None,
+    *,
+    actor: str = "api",
 ) -> TakenDown:
-    """Take `alias` down (module docstring); `branch` is the deleted branch, None for a PR."""
+    """Take `alias` down (module docstring); `branch` is the deleted branch, None for a PR.
+
+    The removal is logged in the alias move log as made by `actor` (`webhook:<delivery>`).
+    """
 
     def names_it(record: DeploymentRecord) -> bool:
         return (
@@ -72,7 +79,9 @@ def take_down_preview(
         record = state.find(deployment_id)
         return record is not None and (record.project != project or record.ref != branch)
 
-    removed = remove_alias(store, state, alias, index, keep=keep)
+    reason = MoveReason.BRANCH_DELETED if branch is not None else MoveReason.PULL_REQUEST_CLOSED
+    note = MoveNote(project, actor, reason)
+    removed = remove_alias(store, state, alias, index, keep=keep, note=note)
     return TakenDown(removed, tuple(detached))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from deploy_platform.alias_moves import list_moves
 from deploy_platform.api import create_app
 from deploy_platform.cloudflare_kv import KVConfig
 from deploy_platform.manifest import alias_key
@@ -679,14 +680,21 @@ async def test_deleting_a_branch_takes_its_preview_down_and_keeps_the_deployment
     announced(alias_changes)
 
     repo.delete_branch("feature/x")
-    status, answer = await send(
-        api, delivery(secret, "push", push_payload(repo.url, "feature/x", "0" * 40, deleted=True))
-    )
+    deleted = delivery(secret, "push", push_payload(repo.url, "feature/x", "0" * 40, deleted=True))
+    status, answer = await send(api, deleted)
 
     assert status == 200, answer
     result = only_result(answer)
     assert result["outcome"] == "alias_removed" and result["deployment"] == live
     assert result["alias"] == "feature-x--docs"
+    # The alias move log says who took it down, and from what.
+    removal = list_moves(store, "docs")[0]
+    assert (removal.alias, removal.from_deployment, removal.to_deployment) == (
+        "feature-x--docs",
+        live,
+        None,
+    )
+    assert (removal.reason, removal.actor) == ("branch-deleted", f"webhook:{deleted.id}")
     assert not store.exists(alias_key("feature-x--docs"))
     assert state.get_alias("feature-x--docs") is None
     assert announced(alias_changes) == ["feature-x--docs"]  # edge-origins drop their answer
@@ -754,12 +762,20 @@ async def test_closing_a_pull_request_takes_its_preview_down(
     queued = only_result((await send(api, delivery(secret, "pull_request", opened)))[1])["id"]
 
     payload = pull_request_payload(repo.url, 4, "closed", repo.head(), "x")
-    status, answer = await send(api, delivery(secret, "pull_request", payload))
+    closed = delivery(secret, "pull_request", payload)
+    status, answer = await send(api, closed)
 
     assert status == 200, answer
     result = only_result(answer)
     assert result["outcome"] == "alias_removed" and result["detached"] == [queued]
     assert read_alias(store, "pr-4--docs") is None and state.get_alias("pr-4--docs") is None
+    [removal] = list_moves(store, "docs")
+    assert (removal.alias, removal.from_deployment, removal.to_deployment) == (
+        "pr-4--docs",
+        "aaaaaaaaaaa2",
+        None,
+    )
+    assert (removal.reason, removal.actor) == ("pull-request-closed", f"webhook:{closed.id}")
     assert state.get(queued).aliases == ()
     # Closed again (a redelivery, or closed twice): nothing left to take down.
     status, answer = await send(api, delivery(secret, "pull_request", payload))

@@ -19,6 +19,8 @@ from deploy_platform.jobs import DEPLOY_JOB, deploy_job
 from deploy_platform.manifest import Manifest, blob_key, manifest_key, source_key
 from deploy_platform.names import preview_alias, production_alias
 from deploy_platform.records import DeploymentRecord, Environment, SourceKind
+from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.sensors.queue_sensor import run_tags
 from deploy_platform.settings import public_url
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
@@ -112,20 +114,28 @@ class Deployer:
     instance: dg.DagsterInstance
     resources: dict[str, Any]
 
-    def run(self, deployment_id: str) -> dg.ExecuteInProcessResult:
-        """Run the queue sensor's job for one partition, as the daemon would."""
+    def run(
+        self, deployment_id: str, extra_tags: Mapping[str, str] | None = None
+    ) -> dg.ExecuteInProcessResult:
+        """Run the queue sensor's job for one partition with the sensor's run tags,
+        as the daemon would."""
         self.instance.add_dynamic_partitions("deployments", [deployment_id])
         job = dg.Definitions(
             assets=ASSETS, jobs=[deploy_job], resources=self.resources
         ).resolve_job_def(DEPLOY_JOB)
+        redis: RedisResource = self.resources["redis"]
+        tags = {**run_tags(redis.state().get(deployment_id)), **(extra_tags or {})}
         return job.execute_in_process(
-            partition_key=deployment_id, instance=self.instance, raise_on_error=False
+            partition_key=deployment_id, instance=self.instance, raise_on_error=False, tags=tags
         )
 
     def materialize(
-        self, deployment_id: str, selection: list[dg.AssetsDefinition] | None = None
+        self,
+        deployment_id: str,
+        selection: list[dg.AssetsDefinition] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> dg.ExecuteInProcessResult:
-        """Re-materialize assets of a partition, as a person does from the UI."""
+        """Re-materialize assets of a partition, as a person does from the UI (no sensor tags)."""
         self.instance.add_dynamic_partitions("deployments", [deployment_id])
         return dg.materialize(
             ASSETS,
@@ -134,6 +144,7 @@ class Deployer:
             instance=self.instance,
             resources=self.resources,
             raise_on_error=False,
+            tags=tags,
         )
 
 

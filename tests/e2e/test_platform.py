@@ -6,7 +6,8 @@ loopback, and checks what a user would: the site is live by Host header, a new
 commit moves the production alias while the old immutable URL keeps the old
 content, a signed GitHub push webhook brings a branch preview up (and its
 deletion takes it down), only changed bodies are uploaded, a killed daemon
-loses no deployment, and Ctrl-C stops every process.
+loses no deployment, rollback and promote reach the edge without a rebuild and
+are logged, and Ctrl-C stops every process.
 """
 
 from __future__ import annotations
@@ -146,10 +147,11 @@ def _deliver(platform: RunningPlatform, sent: Delivery) -> tuple[int, Any]:
         return err.code, json.loads(err.read())
 
 
-def test_rematerializing_from_the_ui_gives_the_same_deployment(
+def test_rematerializing_from_the_ui_gives_the_same_deployment_and_rolls_back(
     platform: RunningPlatform, git_http: Any
 ) -> None:
-    """What the UI's "Materialize" does for one partition, through the webserver's GraphQL."""
+    """What the UI's "Materialize" does for one partition, through the webserver's GraphQL:
+    the pinned commit again, and production back on it (a rollback from the UI)."""
     from dagster_graphql import DagsterGraphQLClient
 
     repo = git_http.create_repo("remat-e2e", {"index.html": "<h1>pinned one</h1>"})
@@ -173,9 +175,98 @@ def test_rematerializing_from_the_ui_gives_the_same_deployment(
         assert status == "SUCCESS", platform.log("daemon")
         again = platform.api("GET", f"/api/deployments/{first['id']}")[1]
         assert again["status"] == "ready" and again["commit"] == first["commit"]
-        # The pinned commit, not the branch's new head; production stays on the newer push.
+        assert again["trigger"] == "ui-rematerialization"
+        # The pinned commit, not the branch's new head; production is back on it.
         assert b"pinned one" in platform.fetch(f"{first['id']}.localhost", "/")[2]
-        assert b"branch moved on" in platform.fetch("remat.localhost", "/")[2]
+        assert b"pinned one" in served(platform, "remat.localhost", b"pinned one")
+    moves = platform.api("GET", "/api/projects/remat/aliases")[1]["moves"]
+    assert [(m["from"], m["to"], m["reason"]) for m in moves] == [
+        (second["id"], first["id"], "ui-rematerialization"),
+        (first["id"], second["id"], "deploy"),
+        (None, first["id"], "deploy"),
+    ]
+    assert moves[0]["actor"].startswith("dagster-ui:")
+
+
+def served(platform: RunningPlatform, host: str, wanted: bytes, seconds: float = 5) -> bytes:
+    """The body at `host`, fetched until it holds `wanted` (a move reaches the edge within
+    about a second) or `seconds` pass; the caller asserts on what came back."""
+    deadline = time.monotonic() + seconds
+    while True:
+        body = platform.fetch(host, "/")[2]
+        if wanted in body or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
+def cli(
+    platform: RunningPlatform, *argv: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`deploy-platform ARGV...` as a separate process, pointed at the running platform."""
+    env = dict(platform.env, DP_API_URL=platform.api_url, DP_API_TOKEN=platform.token)
+    return subprocess.run(
+        [sys.executable, "-m", "deploy_platform.cli", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_rollback_promote_and_a_revert_through_the_edge(
+    platform: RunningPlatform, git_http: Any
+) -> None:
+    repo = git_http.create_repo("rollback-e2e", {"index.html": "<h1>Version one</h1>"})
+    v1 = platform.wait(platform.deploy(repo_url=repo.url, project="rollme")["id"])
+    repo.commit({"index.html": "<h1>Version two, broken</h1>"}, message="v2")
+    v2 = platform.wait(platform.deploy(repo_url=repo.url, project="rollme")["id"])
+    assert v1["status"] == v2["status"] == "ready"
+    assert v1["environment"] == v2["environment"] == "production"
+    assert b"Version two" in platform.fetch("rollme.localhost", "/")[2]
+
+    # Roll back: the edge serves v1 again, nothing is built.
+    done = cli(platform, "rollback", "rollme")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"now serves {v1['id']} (was {v2['id']})" in done.stdout
+    assert b"Version one" in served(platform, "rollme.localhost", b"Version one")
+    assert platform.api("GET", f"/api/deployments/{v1['id']}")[1]["trigger"] == "api"
+
+    # A preview promoted into production, then a `git revert` of v2 pushed to main.
+    repo.commit({"index.html": "<h1>Preview three</h1>"}, branch="feature/three")
+    preview = platform.wait(
+        platform.deploy(repo_url=repo.url, ref="feature/three", project="rollme")["id"]
+    )
+    assert preview["environment"] == "preview"
+    status, promoted = platform.api(
+        "POST", f"/api/deployments/{preview['id']}/promote", {"actor": "e2e:promoter"}
+    )
+    assert status == 200 and promoted["from"] == v1["id"], promoted
+    assert b"Preview three" in served(platform, "rollme.localhost", b"Preview three")
+    reverted = repo.revert()
+    v3 = platform.wait(platform.deploy(repo_url=repo.url, project="rollme")["id"])
+    assert v3["status"] == "ready" and v3["commit"] == reverted
+    assert b"Version one" in served(platform, "rollme.localhost", b"Version one")
+
+    done = cli(platform, "aliases", "rollme", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    logged = json.loads(done.stdout)["moves"]
+    assert [(m["alias"], m["from"], m["to"], m["reason"]) for m in logged] == [
+        ("rollme", preview["id"], v3["id"], "deploy"),
+        ("rollme", v1["id"], preview["id"], "promote"),
+        ("feature-three--rollme", None, preview["id"], "deploy"),
+        ("rollme", v2["id"], v1["id"], "rollback"),
+        ("rollme", v1["id"], v2["id"], "deploy"),
+        ("rollme", None, v1["id"], "deploy"),
+    ]
+    assert logged[1]["actor"] == "e2e:promoter" and logged[3]["actor"].startswith("cli")
+    # Bad input over HTTP gets the error that says what to do.
+    status, refused = platform.api("POST", "/api/projects/rollme/rollback", {"deployment": "x"})
+    assert status == 400 and "is not a deployment id" in refused["error"]["message"]
+    status, refused = platform.api(
+        "POST", "/api/projects/rollme/rollback", {"deployment": preview["id"]}
+    )
+    assert status == 409 and "use promote" in refused["error"]["message"]
 
 
 def test_a_vite_react_app_is_built_and_served(platform: RunningPlatform, git_http: Any) -> None:
@@ -225,15 +316,7 @@ def test_cli_deploys_a_local_directory(platform: RunningPlatform, tmp_path: Path
     site = tmp_path / "my_site"
     site.mkdir()
     (site / "index.html").write_text("<h1>uploaded from a directory</h1>")
-    env = dict(platform.env, DP_API_URL=platform.api_url, DP_API_TOKEN=platform.token)
-    done = subprocess.run(
-        [sys.executable, "-m", "deploy_platform.cli", "deploy", str(site), "--project", "upload"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done = cli(platform, "deploy", str(site), "--project", "upload", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "upload.localhost" in done.stdout
     assert b"uploaded from a directory" in platform.fetch("upload.localhost", "/")[2]

@@ -2,6 +2,7 @@
 
   write_deployment(store, "abcdefghij23", {"/index.html": b"<h1>hi</h1>"}) -> Manifest
   point_alias(store, state, "docs", "abcdefghij23")  -> the previous deployment id
+  published(store, state, "docs", b"<h1>v1</h1>")    -> a ready record with its manifest
 
 Bodies land content-addressed at `blobs/<sha256>` and the manifest is written
 last, exactly as a real deployment; aliases move pointer first, then Redis.
@@ -10,15 +11,20 @@ last, exactly as a real deployment; aliases move pointer first, then Redis.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from deploy_platform import publish
+from deploy_platform.alias_moves import MoveNote, MoveReason
+from deploy_platform.ids import new_deployment_id
 from deploy_platform.manifest import Manifest
+from deploy_platform.names import preview_alias, production_alias
+from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
 
-__all__ = ["write_deployment", "point_alias"]
+__all__ = ["write_deployment", "point_alias", "published"]
 
 
 def write_deployment(
@@ -42,3 +48,38 @@ def point_alias(
 ) -> str | None:
     """Point `alias` at the deployment the way publishing does (pointer, then Redis)."""
     return publish.point_alias(store, state, alias, deployment_id)
+
+
+def published(
+    store: ObjectStore,
+    state: PlatformState,
+    project: str,
+    index_html: bytes,
+    *,
+    ref: str = "main",
+    status: Status = Status.READY,
+    live: bool = True,
+) -> DeploymentRecord:
+    """A deployment of `project` as the pipeline leaves it: its record in Redis (queued
+    now, `status`), its manifest in the store when ready, and its alias moved to it
+    (logged as a deploy) when `live`. `ref` "main" is production, any other a preview."""
+    deployment_id = new_deployment_id()
+    production = ref == "main"
+    alias = production_alias(project) if production else preview_alias(project, ref)
+    record = DeploymentRecord(
+        id=deployment_id,
+        project=project,
+        source=SourceKind.UPLOAD,
+        environment=Environment.PRODUCTION if production else Environment.PREVIEW,
+        ref=ref,
+        aliases=(alias,),
+        timestamps={"queued": time.time()},
+    )
+    state.create(record)
+    if status is Status.READY:
+        write_deployment(store, deployment_id, {"/index.html": index_html})
+    final = state.set_status(deployment_id, status)
+    if live and status is Status.READY:
+        note = MoveNote(project, f"dagster:run-{deployment_id}", MoveReason.DEPLOY)
+        publish.point_alias(store, state, alias, deployment_id, note=note)
+    return final

@@ -118,6 +118,14 @@ class TestRepo:
             os.symlink(target, link)
             return self._commit_and_push(branch, f"link {path} -> {target}")
 
+    def revert(self, commit: str = "HEAD", branch: str = "main") -> str:
+        """`git revert` `commit` on `branch` and push, as a person undoing a change does."""
+        with self._lock:
+            self._switch(branch)
+            _git(self.env, self.work, "revert", "--no-edit", commit)
+            _git(self.env, self.work, "push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+            return _git(self.env, self.work, "rev-parse", "HEAD")
+
     def tag(self, name: str, ref: str = "main", message: str | None = "release") -> str:
         """Tag `ref` (annotated when `message` is given) and push; returns the tagged commit."""
         with self._lock:
