@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.support.s3_fixtures",
     "tests.support.cloudflare_kv_server",
     "tests.support.github_status_server",
+    "tests.support.postgres",
 ]
 
 
