@@ -5,9 +5,10 @@ and Redis without importing dagster; this is the `RunRecords` it is handed, over
 a `DagsterInstance`, through the instance's public API only:
   - busy: runs of the partition not finished (queued, starting, running) keep it;
   - delete: every run tagged with the partition (`delete_run` takes its event
-    log, so its materializations and logs go with it), the asset partitions'
-    remaining history (`wipe_asset_partitions`, once per asset for the batch),
-    then the dynamic partition itself (the UI stops listing it).
+    log, so its materializations and logs go with it), then the dynamic
+    partition itself (the UI stops listing it). `wipe_asset_partitions` is not
+    used: open-source event log storages (SQLite, PostgreSQL) refuse it, and
+    the materializations went with their runs.
 `open_instance` opens the instance `deploy-platform up` runs, for commands run
 beside it (`deploy-platform gc`).
 """
@@ -24,13 +25,8 @@ from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 from deploy_platform.assets.partitions import DEPLOYMENTS
 from deploy_platform.dagster_settings import POSTGRES_URL_VARIABLE, with_sqlalchemy_url
 
-__all__ = ["DagsterRecords", "open_instance", "DEPLOYMENT_ASSETS"]
+__all__ = ["DagsterRecords", "open_instance"]
 
-DEPLOYMENT_ASSETS = (
-    dg.AssetKey("source_archive"),
-    dg.AssetKey("built_artifact"),
-    dg.AssetKey("published_deployment"),
-)
 _PARTITION_TAG = "dagster/partition"
 
 
@@ -50,9 +46,6 @@ class DagsterRecords:
                 dg.RunsFilter(tags={_PARTITION_TAG: deployment_id})
             ):
                 self.instance.delete_run(record.dagster_run.run_id)
-        if deployment_ids:
-            for asset in DEPLOYMENT_ASSETS:
-                self.instance.wipe_asset_partitions(asset, list(deployment_ids))
         for deployment_id in deployment_ids:
             self.instance.delete_dynamic_partition(DEPLOYMENTS, deployment_id)
 
