@@ -3,11 +3,14 @@
 The same tests as `test_platform.py` (imported below, so they run here against
 this module's `platform`): a site deployed over HTTP and updated, the old
 version kept, a partition re-materialized from the UI; plus the check that the
-history is in PostgreSQL, not in SQLite under DAGSTER_HOME.
+history is in PostgreSQL, not in SQLite under DAGSTER_HOME, and `deploy-platform gc`
+beside it removes an old deployment from the edge, the API and the Dagster history.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -68,3 +71,49 @@ def test_the_history_is_in_postgres(
         assert cursor.fetchone() == (record["id"],)
     assert not list(platform.state_dir.glob("dagster/history/*.db"))
     assert "postgres" in (platform.state_dir / "dagster" / "dagster.yaml").read_text()
+
+
+def test_gc_beside_up_removes_an_old_deployment_everywhere(
+    platform: RunningPlatform, postgres_db: str, git_http: Any
+) -> None:
+    """`deploy-platform gc` on the running platform's state directory (run last here)."""
+    import psycopg2
+
+    repo = git_http.create_repo("gc-e2e", {"index.html": "<h1>v0</h1>"})
+    ids = []
+    for version in range(3):
+        if version:
+            repo.commit({"index.html": f"<h1>v{version}</h1>"})
+        record = platform.wait(platform.deploy(repo_url=repo.url, project="gcpg")["id"])
+        assert record["status"] == "ready", record
+        ids.append(record["id"])
+    first, previous, current = ids
+    env = {
+        **platform.env,
+        "DP_STATE_DIR": str(platform.state_dir),
+        "DP_DAGSTER_POSTGRES_URL": postgres_db,
+        "DP_EDGE_SKEW_GRACE_SECONDS": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy_platform.cli", "gc", "--keep", "0", "--days", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert first in done.stdout
+
+    assert platform.fetch(f"{first}.localhost")[0] == 404
+    assert platform.api("GET", f"/api/deployments/{first}")[0] == 404
+    assert b"v1" in platform.fetch(f"{previous}.localhost")[2]  # the rollback target stays
+    assert b"v2" in platform.fetch("gcpg.localhost")[2]
+    with psycopg2.connect(postgres_db) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM dynamic_partitions WHERE partition = %s", (first,))
+        assert cursor.fetchone() == (0,)
+        cursor.execute(
+            "SELECT count(*) FROM run_tags WHERE key = 'dagster/partition' AND value = %s",
+            (current,),
+        )
+        assert cursor.fetchone() == (1,)
