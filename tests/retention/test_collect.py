@@ -12,6 +12,7 @@ from deploy_platform.retention.collect import archive_key, collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.variants import variants_key
 from tests.retention.support import (
     DAY,
     gone,
@@ -191,3 +192,35 @@ def test_a_rollback_onto_a_deployment_being_removed_keeps_it(
     assert serves_everything(store, target.id)
     assert state.get(target.id).status is Status.READY
     assert serves_everything(store, site.live.id)  # now the rollback's previous
+
+
+def page(word: str) -> bytes:
+    """HTML large and repetitive enough to get Brotli and gzip variants."""
+    return (f"<h1>{word}</h1>" + "<p>compressible text</p>" * 200).encode()
+
+
+def test_precompressed_variants_and_their_records_go_with_their_body(
+    store: ObjectStore, state: PlatformState
+) -> None:
+    old = make_deployment(store, state, "big", {"/index.html": page("old")}, days_ago=90)
+    live = make_deployment(store, state, "big", {"/index.html": page("live")}, days_ago=80)
+    point_alias(store, state, "big", live.id)
+    entry = manifest_of(store, old.id).files["/index.html"]
+    assert set(entry.encodings) == {"br", "gzip"}
+    old_keys = [blob_key(entry.blob), *(blob_key(r.blob) for r in entry.encodings.values())]
+    old_keys.append(variants_key(entry.blob))
+    assert all(store.exists(key) for key in old_keys)
+
+    report = collect_garbage(
+        store,
+        state,
+        RetentionPolicy(keep_per_branch=0, keep_days=0, skew_grace_seconds=0),
+        dry_run=False,
+        clock_margin_seconds=NO_AGE_GUARD,
+    )
+
+    assert [r.id for r in report.removed] == [old.id]
+    assert [key for key in old_keys if store.exists(key)] == []
+    assert report.bodies == 3
+    assert serves_everything(store, live.id)  # its body and both variants
+    assert store.exists(variants_key(manifest_of(store, live.id).files["/index.html"].blob))
