@@ -3,6 +3,8 @@ per-project build limits and container run launchers loads as a real Dagster ins
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,16 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "scale-out"
 
 def _instance(home: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
+
+
+@contextmanager
+def launcher_of(home: Path) -> Iterator[object]:
+    """The run launcher of the instance in `home` (built, so its config is checked)."""
+    instance = _instance(home)
+    try:
+        yield instance.run_launcher
+    finally:
+        instance.dispose()
 
 
 def test_postgres_storage_keeps_runs_partitions_and_materializations(
@@ -124,9 +136,7 @@ def test_the_docker_example_loads_as_the_instance_run_launcher(tmp_path: Path) -
     home = tmp_path / "dagster"
     section = load_run_launcher(EXAMPLES / "docker-run-launcher.yaml")
     write_dagster_home(home, run_launcher=section)
-    instance = _instance(home)
-    try:
-        launcher = instance.run_launcher
+    with launcher_of(home) as launcher:
         assert isinstance(launcher, DockerRunLauncher)
         assert launcher.image == "registry.example.com/acme/deploy-platform:1.0.0"
         assert launcher.networks == ["deploy-platform"]
@@ -134,8 +144,6 @@ def test_the_docker_example_loads_as_the_instance_run_launcher(tmp_path: Path) -
         from deploy_platform.definitions import ENV_VARS
 
         assert set(ENV_VARS) | {"DAGSTER_HOME", POSTGRES_URL_VARIABLE} <= set(launcher.env_vars)
-    finally:
-        instance.dispose()
 
 
 def test_the_kubernetes_example_loads_as_the_instance_run_launcher(tmp_path: Path) -> None:
@@ -150,16 +158,12 @@ def test_the_kubernetes_example_loads_as_the_instance_run_launcher(tmp_path: Pat
     section["config"].update(load_incluster_config=False, kubeconfig_file=str(kubeconfig))
     home = tmp_path / "dagster"
     write_dagster_home(home, run_launcher=section)
-    instance = _instance(home)
-    try:
-        launcher = instance.run_launcher
+    with launcher_of(home) as launcher:
         assert isinstance(launcher, K8sRunLauncher)
         assert launcher.job_namespace == "deploy-platform"
         assert launcher.image_pull_policy == "IfNotPresent"
         assert launcher.resources["limits"] == {"cpu": "2", "memory": "4Gi"}
         assert launcher.env_secrets == ["deploy-platform-secrets"]
-    finally:
-        instance.dispose()
 
 
 @pytest.mark.parametrize("example", ["docker-run-launcher.yaml", "k8s-run-launcher.yaml"])
@@ -170,12 +174,9 @@ def test_a_misspelt_launcher_setting_stops_the_instance_naming_it(
     section["config"]["imagee"] = "registry.example.com/acme/deploy-platform:1.0.0"
     home = tmp_path / "dagster"
     write_dagster_home(home, run_launcher=section)
-    instance = _instance(home)
-    try:
-        with pytest.raises(dg.DagsterInvalidConfigError, match='unexpected config entry "imagee"'):
-            instance.run_launcher  # noqa: B018 - built (and its config checked) on first use
-    finally:
-        instance.dispose()
+    with pytest.raises(dg.DagsterInvalidConfigError, match='unexpected config entry "imagee"'):
+        with launcher_of(home):
+            pass
 
 
 def _kubeconfig() -> dict[str, object]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,14 +165,13 @@ def test_cli_deploys_a_local_directory(platform: RunningPlatform, tmp_path: Path
     site = tmp_path / "my_site"
     site.mkdir()
     (site / "index.html").write_text("<h1>uploaded from a directory</h1>")
-    env = dict(platform.env, DP_API_URL=platform.api_url, DP_API_TOKEN=platform.token)
-    done = subprocess.run(
-        [sys.executable, "-m", "deploy_platform.cli", "deploy", str(site), "--project", "upload"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
+    done = platform.cli(
+        "deploy",
+        str(site),
+        "--project",
+        "upload",
+        DP_API_URL=platform.api_url,
+        DP_API_TOKEN=platform.token,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "upload.localhost" in done.stdout

@@ -9,8 +9,6 @@ beside it removes an old deployment from the edge, the API and the Dagster histo
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,19 +86,11 @@ def test_gc_beside_up_removes_an_old_deployment_everywhere(
         assert record["status"] == "ready", record
         ids.append(record["id"])
     first, previous, current = ids
-    env = {
-        **platform.env,
-        "DP_STATE_DIR": str(platform.state_dir),
-        "DP_DAGSTER_POSTGRES_URL": postgres_db,
-        "DP_EDGE_SKEW_GRACE_SECONDS": "0",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "deploy_platform.cli", "gc", "--keep", "0", "--days", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
+    done = platform.cli(
+        *("gc", "--keep", "0", "--days", "0"),
+        DP_STATE_DIR=str(platform.state_dir),
+        DP_DAGSTER_POSTGRES_URL=postgres_db,
+        DP_EDGE_SKEW_GRACE_SECONDS="0",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert first in done.stdout
