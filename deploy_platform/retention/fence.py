@@ -38,11 +38,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from deploy_platform.errors import DeploymentFailed
 from deploy_platform.state import PlatformState
 
 __all__ = [
     "LEASE_SECONDS",
     "FenceBusy",
+    "PublishBlocked",
     "publishing_lease",
     "sweep_fence",
     "live_leases",
@@ -74,7 +76,11 @@ return 0
 
 
 class FenceBusy(Exception):
-    """No quiet moment came in time (publishes kept running, or a fence stood)."""
+    """The sweep found no moment without a publish in flight in time."""
+
+
+class PublishBlocked(DeploymentFailed):
+    """A publish waited too long for a sweep's fence; the deployment fails, saying so."""
 
 
 def _keys(state: PlatformState) -> list[str]:
@@ -91,7 +97,7 @@ def publishing_lease(
     take = state.redis.register_script(_TAKE_LEASE)
     while not take(keys=_keys(state), args=[token, time.time() + LEASE_SECONDS]):
         if time.monotonic() > deadline:
-            raise FenceBusy(
+            raise PublishBlocked(
                 f"garbage collection held the object store for over {wait_seconds:.0f} s "
                 "(a sweep deletes in batches, each far shorter); publish again"
             )

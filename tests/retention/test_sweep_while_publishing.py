@@ -17,7 +17,7 @@ import pytest
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.manifest import Manifest, blob_key, manifest_key
 from deploy_platform.publish import publish_directory
-from deploy_platform.retention.fence import FenceBusy, publishing_lease, sweep_fence
+from deploy_platform.retention.fence import PublishBlocked, publishing_lease, sweep_fence
 from deploy_platform.retention.sweep import mark, sweep, unreferenced
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
@@ -135,7 +135,7 @@ def test_a_sweep_gives_up_while_a_publish_never_ends(
 
 def test_a_publish_waits_while_a_batch_is_deleted(store: ObjectStore, state: PlatformState) -> None:
     with sweep_fence(state, wait_seconds=5):
-        with pytest.raises(FenceBusy, match="garbage collection held the object store"):
+        with pytest.raises(PublishBlocked, match="garbage collection held the object store"):
             with publishing_lease(state, new_deployment_id(), wait_seconds=0.5):
                 pass
     with publishing_lease(state, new_deployment_id(), wait_seconds=5):
