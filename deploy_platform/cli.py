@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_project_parser(commands, api_help)
     add_names_parser(commands)
+    from deploy_platform.cli_gc import add_gc_parser
+
+    add_gc_parser(commands)
     return parser
 
 

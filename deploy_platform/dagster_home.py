@@ -5,7 +5,11 @@ edited by hand):
 
 dagster.yaml, tuned for the time from enqueue to live:
 - QueuedRunCoordinator with `max_concurrent_runs` (builds are CPU- and
-  disk-heavy; the queue holds the rest). `dequeue_interval_seconds: 1` instead
+  disk-heavy; the queue holds the rest) and, when `builds_per_project` is
+  given, a `tag_concurrency_limits` entry on the `deploy/project` run tag with
+  `applyLimitPerUniqueValue`: at most that many runs of any one project at a
+  time, so a repository pushed to in a loop cannot take every build slot from
+  the others (its runs wait in the queue, in order). `dequeue_interval_seconds: 1` instead
   of the default 5: a run the sensor submits is launched within about a second.
   `dequeue_use_threads` launches several queued runs at once when a batch lands.
 - `sensors.use_threads`: every sensor ticks on its own worker thread, so the
@@ -13,7 +17,9 @@ dagster.yaml, tuned for the time from enqueue to live:
   run-failure sensor, and `num_submit_workers` submits a batch of run requests
   in parallel. Schedules get threads too (none are defined yet; it is cheap).
 - `WarmProcessRunLauncher` (launcher.py): each run in its own process, taken
-  from a standby that has already imported dagster and the definitions.
+  from a standby that has already imported dagster and the definitions; or,
+  when `run_launcher` is given (DP_DAGSTER_RUN_LAUNCHER), that section as is,
+  e.g. Docker's or Kubernetes' launcher for one build per container or pod.
 - Run monitoring: a run stuck in STARTING (its worker never came up, e.g. the
   daemon was killed while launching it) or running longer than
   `max_runtime_seconds` is marked failed, and so is a run whose worker process
@@ -28,7 +34,8 @@ dagster.yaml, tuned for the time from enqueue to live:
   ticks; keep a day of those so the tick table stays small.
 - Telemetry off; storage is SQLite under DAGSTER_HOME (the default when no
   `storage` key is given) unless `postgres_url_env` names a variable holding a
-  PostgreSQL URL (scale-out: several daemons, webservers and run workers share it).
+  PostgreSQL URL (scale-out: several daemons, webservers and run workers share
+  it; the file names the variable, so the password is never written to disk).
 
 workspace.yaml: one code location, `deploy_platform.definitions`, loaded with
 this interpreter, with the project's directory on sys.path so a checkout works
@@ -39,13 +46,33 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 import deploy_platform
 
-__all__ = ["write_dagster_home", "dagster_yaml", "workspace_yaml", "CODE_LOCATION"]
+__all__ = [
+    "write_dagster_home",
+    "dagster_yaml",
+    "workspace_yaml",
+    "CODE_LOCATION",
+    "PROJECT_RUN_TAG",
+]
 
 CODE_LOCATION = "deploy_platform"
+#: The run tag the per-project limit counts (`sensors.queue_sensor.run_tags` sets it).
+PROJECT_RUN_TAG = "deploy/project"
+
+_WARM_PROCESS_LAUNCHER = """\
+run_launcher:
+  # One process per run, started ahead of time with dagster and the definitions
+  # already imported (saves ~1.5 s per deployment; see deploy_platform/launcher.py).
+  module: deploy_platform.launcher
+  class: WarmProcessRunLauncher
+"""
 
 
 def _q(value: str) -> str:
@@ -53,9 +80,31 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
-def dagster_yaml(*, max_concurrent_runs: int = 4, postgres_url_env: str | None = None) -> str:
+def dagster_yaml(
+    *,
+    max_concurrent_runs: int = 4,
+    builds_per_project: int | None = None,
+    postgres_url_env: str | None = None,
+    run_launcher: Mapping[str, Any] | None = None,
+) -> str:
     if max_concurrent_runs < 1:
         raise ValueError("max_concurrent_runs must be at least 1")
+    if builds_per_project is not None and builds_per_project < 1:
+        raise ValueError("builds_per_project must be at least 1")
+    per_project = ""
+    if builds_per_project is not None:
+        per_project = f"""
+    # At most {builds_per_project} build(s) of any one project at a time.
+    tag_concurrency_limits:
+      - key: {_q(PROJECT_RUN_TAG)}
+        value:
+          applyLimitPerUniqueValue: true
+        limit: {builds_per_project}"""
+    launcher = _WARM_PROCESS_LAUNCHER
+    if run_launcher is not None:
+        launcher = "# From DP_DAGSTER_RUN_LAUNCHER.\n" + yaml.safe_dump(
+            {"run_launcher": dict(run_launcher)}, sort_keys=False
+        )
     storage = ""
     if postgres_url_env:
         storage = f"""
@@ -79,14 +128,9 @@ run_coordinator:
     # Launch submitted runs within ~1 s (default 5 s): the queue sensor submits them.
     dequeue_interval_seconds: 1
     dequeue_use_threads: true
-    dequeue_num_workers: {max(2, max_concurrent_runs)}
+    dequeue_num_workers: {max(2, max_concurrent_runs)}{per_project}
 
-run_launcher:
-  # One process per run, started ahead of time with dagster and the definitions
-  # already imported (saves ~1.5 s per deployment; see deploy_platform/launcher.py).
-  module: deploy_platform.launcher
-  class: WarmProcessRunLauncher
-
+{launcher}
 run_monitoring:
   enabled: true
   poll_interval_seconds: 10
@@ -132,13 +176,23 @@ load_from:
 
 
 def write_dagster_home(
-    dagster_home: Path, *, max_concurrent_runs: int = 4, postgres_url_env: str | None = None
+    dagster_home: Path,
+    *,
+    max_concurrent_runs: int = 4,
+    builds_per_project: int | None = None,
+    postgres_url_env: str | None = None,
+    run_launcher: Mapping[str, Any] | None = None,
 ) -> None:
     """Create DAGSTER_HOME (persistent: it holds the deployment history) and its two files."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     _write(
         dagster_home / "dagster.yaml",
-        dagster_yaml(max_concurrent_runs=max_concurrent_runs, postgres_url_env=postgres_url_env),
+        dagster_yaml(
+            max_concurrent_runs=max_concurrent_runs,
+            builds_per_project=builds_per_project,
+            postgres_url_env=postgres_url_env,
+            run_launcher=run_launcher,
+        ),
     )
     _write(dagster_home / "workspace.yaml", workspace_yaml())
 

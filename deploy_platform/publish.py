@@ -51,6 +51,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -74,6 +75,7 @@ from deploy_platform.manifest import (
     content_type_for,
     manifest_key,
 )
+from deploy_platform.retention.fence import publishing_lease
 from deploy_platform.routing import Redirect, Routes, RoutingError, load_routes
 from deploy_platform.skew import next_history
 from deploy_platform.state import PlatformState
@@ -148,12 +150,16 @@ def publish_directory(
     *,
     max_workers: int = _UPLOAD_WORKERS,
     routing_config: Mapping[str, Any] | None = None,
+    state: PlatformState | None = None,
 ) -> PublishResult:
     """Upload `root`'s files content-addressed, then write the deployment's manifest.
 
     `routing_config` is the repository's raw vercel.json / netlify.toml rules
     (`BuildPlan.routing`); with `_redirects` / `_headers` they become the manifest's
     routes. Raises `RoutingError` (a `DeploymentFailed`) before uploading anything.
+    With `state`, a publishing lease is held from the first look at the store to
+    the manifest, so garbage collection never sweeps a body this deployment
+    reuses (`deploy_platform.retention.fence`).
     """
     config = dict(routing_config or {})
     base_path = _base_path(config.pop("base_path", None))
@@ -167,6 +173,20 @@ def publish_directory(
             "/", f"{base_path}/", status=302, force=True, origin="package.json homepage"
         )
         routes = Routes((home, *routes.redirects), routes.headers)
+    lease: AbstractContextManager[None] = (
+        nullcontext() if state is None else publishing_lease(state, deployment_id)
+    )
+    with lease:
+        return _publish(store, deployment_id, paths, routes, max_workers)
+
+
+def _publish(
+    store: ObjectStore,
+    deployment_id: str,
+    paths: list[tuple[str, Path]],
+    routes: Routes,
+    max_workers: int,
+) -> PublishResult:
     with (
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool,
         tempfile.TemporaryDirectory(prefix="dp-variants-") as workdir,
@@ -308,9 +328,7 @@ def _walk(root: Path) -> Iterator[tuple[str, Path]]:
         ancestors = ancestors | {real_dir}
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             # SECURITY: `.git/`, `.env` and the like must never become public URLs.
-            if entry.name.startswith(".") and not (
-                entry.name == WELL_KNOWN and entry.is_dir()
-            ):
+            if entry.name.startswith(".") and not (entry.name == WELL_KNOWN and entry.is_dir()):
                 continue
             path = Path(entry.path)
             url_path = f"{url_prefix}{entry.name}"

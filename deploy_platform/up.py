@@ -7,8 +7,11 @@ Starts, each as a supervised child process (see `supervisor.py`):
   daemon       the Dagster daemon: queue sensor, run queue, run monitoring
   webserver    the Dagster UI
 with DAGSTER_HOME under the state directory (persistent: the deployment history
-lives there), a local object directory when DP_STORAGE_URL is not set, and an
-API token generated into `<state>/api-token` when DP_API_TOKEN is not set.
+lives there, or in PostgreSQL with DP_DAGSTER_POSTGRES_URL; `dagster_settings.py`
+has the instance's settings), a local object directory when DP_STORAGE_URL is
+not set, and an API token generated into `<state>/api-token` when DP_API_TOKEN
+is not set. The private Redis's URL is written to `<state>/run/redis.url` for
+commands run beside `up` on the same machine (`deploy-platform gc`).
 """
 
 from __future__ import annotations
@@ -26,16 +29,32 @@ from types import FrameType
 from typing import IO
 
 from deploy_platform.cloudflare_kv import CF_VARIABLES, KVConfig
+from deploy_platform.dagster_settings import (
+    POSTGRES_URL_VARIABLE,
+    InstanceSettings,
+    check_postgres,
+    with_sqlalchemy_url,
+)
 from deploy_platform.services.ports import wait_for_port
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.settings import Settings, default_state_dir
 from deploy_platform.supervisor import ChildSpec, Supervisor
 
-__all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE"]
+__all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE", "REDIS_URL_FILE", "private_redis_url"]
 
 SAMPLE_SITE = Path(__file__).parent / "sample_site"
 # The Worker's KV indexes (deploy_platform.cloudflare_kv): passed on, empty when unset.
 _CF_VARS = CF_VARIABLES
+#: Under the state directory: the URL of the Redis `up` started, while it runs.
+REDIS_URL_FILE = Path("run") / "redis.url"
+
+
+def private_redis_url(state_dir: Path) -> str | None:
+    """The URL of the Redis a running `up` started for `state_dir`, if any."""
+    try:
+        return (state_dir / REDIS_URL_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def add_up_arguments(parser: argparse.ArgumentParser) -> None:
@@ -170,6 +189,9 @@ def _run_up(args: argparse.Namespace) -> int:
         settings = Settings.from_env(env)
         KVConfig.from_env(env)
         settings.github_config()
+        instance = InstanceSettings.from_env(env)
+        if instance.postgres_url:
+            check_postgres(instance.postgres_url)
     except ValueError as exc:
         if redis is not None:
             redis.stop()
@@ -177,8 +199,14 @@ def _run_up(args: argparse.Namespace) -> int:
     (state_dir / "objects").mkdir(exist_ok=True)
 
     dagster_home = state_dir / "dagster"
-    write_dagster_home(dagster_home)
-    child_env = _child_env(settings, dagster_home, env)
+    write_dagster_home(
+        dagster_home,
+        max_concurrent_runs=instance.max_concurrent_builds,
+        builds_per_project=instance.builds_per_project,
+        postgres_url_env=POSTGRES_URL_VARIABLE if instance.postgres_url else None,
+        run_launcher=instance.run_launcher,
+    )
+    child_env = with_sqlalchemy_url(_child_env(settings, dagster_home, env))
     workspace = str(dagster_home / "workspace.yaml")
     python = sys.executable
     specs = [
@@ -213,7 +241,11 @@ def _run_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    redis_url_file = state_dir / REDIS_URL_FILE
     try:
+        if redis is not None:
+            redis_url_file.parent.mkdir(exist_ok=True)
+            redis_url_file.write_text(redis.url + "\n")
         for spec in specs:
             supervisor.start(spec)
         wait_for_port(args.api_port, timeout=60)
@@ -243,6 +275,7 @@ def _run_up(args: argparse.Namespace) -> int:
         print("[up] stopping...", flush=True)
         supervisor.stop()
         if redis is not None:
+            redis_url_file.unlink(missing_ok=True)
             redis.stop()
         lock.close()
         print("[up] stopped", flush=True)

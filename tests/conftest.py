@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.support.cloudflare_kv_server",
     "tests.support.github_status_server",
     "tests.support.alias_changes",
+    "tests.support.postgres",
 ]
 
 

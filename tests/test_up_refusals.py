@@ -109,3 +109,29 @@ def test_a_bad_github_api_url_is_named(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "DP_GITHUB_API_URL 'ghe.example.com/api/v3' is not an http(s) URL" in done.stderr
+
+
+def test_an_unreachable_dagster_postgres_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    ports = ("--api-port", str(free_port()), "--edge-port", str(free_port()))
+    url = f"postgresql://dagster:s3cret@127.0.0.1:{free_port()}/dagster"
+    env = {"DP_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "DP_DAGSTER_POSTGRES_URL": url}
+    done = up(tmp_path, *ports, "--ui-port", str(free_port()), env=env)
+    assert done.returncode == 2
+    assert "cannot connect to DP_DAGSTER_POSTGRES_URL='postgresql://dagster:***@127.0.0.1" in (
+        done.stderr
+    )
+    assert "s3cret" not in done.stderr
+    assert not (tmp_path / "dagster").exists()  # nothing was started
+
+
+def test_builds_per_project_above_the_total_is_refused(tmp_path: Path) -> None:
+    ports = ("--api-port", str(free_port()), "--edge-port", str(free_port()))
+    env = {
+        "DP_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "DP_BUILDS_PER_PROJECT": "8",
+    }
+    done = up(tmp_path, *ports, "--ui-port", str(free_port()), env=env)
+    assert done.returncode == 2
+    assert "DP_BUILDS_PER_PROJECT=8 is more than DP_MAX_CONCURRENT_BUILDS=4" in done.stderr

@@ -75,8 +75,13 @@ def published_deployment(
                 produced_by="built_artifact",
             )
             # Bad rules raise RoutingError here, before any upload: nothing live changes.
+            # The lease in Redis keeps garbage collection from sweeping reused bodies.
             published = publish_directory(
-                store, deployment_id, site, routing_config=_routing_config(store, deployment_id)
+                store,
+                deployment_id,
+                site,
+                routing_config=_routing_config(store, deployment_id),
+                state=state,
             )
         context.log.info(
             f"published {published.files} files ({published.bytes} bytes): uploaded "

@@ -36,12 +36,16 @@ class ObjectInfo:
     `content_type` is the type given when the object was stored (S3) or guessed
     from the key (a local directory keeps no metadata; see `guess_content_type`);
     `list` may leave it None. `etag` is the store's own (S3), or None.
+    `last_modified` is when the object was last written, in Unix seconds by the
+    store's clock (S3: whole seconds; a local file's mtime), None if unknown;
+    garbage collection sweeps only bodies written before its mark began.
     """
 
     key: str
     size: int
     etag: str | None = None
     content_type: str | None = None
+    last_modified: float | None = None
 
 
 # A compressed file stored as-is is of the compression's type: `x.tar.gz` is

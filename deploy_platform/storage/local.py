@@ -104,7 +104,11 @@ class LocalObjectStore(ObjectStore):
         if not os.path.isfile(self._path(key)):
             return None
         return ObjectInfo(
-            key=key, size=stat.st_size, etag=None, content_type=guess_content_type(key)
+            key=key,
+            size=stat.st_size,
+            etag=None,
+            content_type=guess_content_type(key),
+            last_modified=stat.st_mtime,
         )
 
     def list(self, prefix: str = "", *, page_size: int | None = None) -> Iterator[ObjectInfo]:

@@ -455,11 +455,13 @@ class S3ObjectStore(ObjectStore):
         except botocore.exceptions.BotoCoreError as exc:
             raise self._error(exc, "look up", key) from None
         etag = response.get("ETag")
+        modified = response.get("LastModified")
         return ObjectInfo(
             key=key,
             size=int(response["ContentLength"]),
             etag=etag.strip('"') if etag else None,
             content_type=response.get("ContentType"),
+            last_modified=modified.timestamp() if modified else None,
         )
 
     def list(self, prefix: str = "", *, page_size: int | None = None) -> Iterator[ObjectInfo]:
@@ -484,10 +486,12 @@ class S3ObjectStore(ObjectStore):
                 raise self._error(exc, "list", None) from None
             for item in response.get("Contents", []):
                 etag = item.get("ETag")
+                modified = item.get("LastModified")
                 yield ObjectInfo(
                     key=self._relative(item["Key"]),
                     size=int(item.get("Size", 0)),
                     etag=etag.strip('"') if etag else None,
+                    last_modified=modified.timestamp() if modified else None,
                 )
             token = response.get("NextContinuationToken")
             if not response.get("IsTruncated") or not token:

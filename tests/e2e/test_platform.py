@@ -17,7 +17,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -203,14 +202,8 @@ def cli(
     platform: RunningPlatform, *argv: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`deploy-platform ARGV...` as a separate process, pointed at the running platform."""
-    env = dict(platform.env, DP_API_URL=platform.api_url, DP_API_TOKEN=platform.token)
-    return subprocess.run(
-        [sys.executable, "-m", "deploy_platform.cli", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
+    return platform.cli(
+        *argv, timeout=timeout, DP_API_URL=platform.api_url, DP_API_TOKEN=platform.token
     )
 
 
@@ -339,9 +332,12 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     running = start_platform(tmp_path / "state")
     pids = {name: running.pid(name) for name in ("api", "edge", "daemon", "webserver")}
     assert all(_alive(pid) for pid in pids.values())
+    # Commands beside `up` (`deploy-platform gc`) find its private Redis here.
+    assert (tmp_path / "state" / "run" / "redis.url").read_text().startswith("redis://127.0.0.1:")
     assert running.stop() == 0
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [name for name, pid in pids.items() if _alive(pid)]
     assert not list((tmp_path / "state" / "run").glob("*.pid"))
+    assert not (tmp_path / "state" / "run" / "redis.url").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,6 +140,20 @@ def test_iter_range_can_be_abandoned(store: ObjectStore) -> None:
         if close is not None:
             close()
     assert len(store.get_bytes("blobs/big")) == 200_000
+
+
+def test_head_and_list_tell_when_an_object_was_written(store: ObjectStore) -> None:
+    """Garbage collection relies on it: only bodies written before its mark are swept."""
+    before = time.time()
+    store.put_bytes("blobs/written", b"body")
+    after = time.time()
+
+    head = store.head("blobs/written")
+    (listed,) = store.list("blobs/")
+    for info in (head, listed):
+        assert info is not None and info.last_modified is not None
+        # S3 keeps whole seconds (rounded down); the local store the file's mtime.
+        assert before - 1 <= info.last_modified <= after + 1
 
 
 def test_list_prefix_across_pages_sorted(store: ObjectStore) -> None:

@@ -77,6 +77,19 @@ class RunningPlatform:
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read()
 
+    def cli(
+        self, *argv: str, timeout: float = 300, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """`deploy-platform ARGV...` as a person beside this platform runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "deploy_platform.cli", *argv],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
     def pid(self, child: str) -> int:
         return int((self.state_dir / "run" / f"{child}.pid").read_text())
 

@@ -1,0 +1,12 @@
+"""Retention: which deployments go, and removing them and their bodies safely (no dagster).
+
+  policy.py     the rule (newest N per project and branch, younger than D days,
+                what aliases need, nothing unfinished) as a pure decision
+  inventory.py  what it looks at: Redis records, alias pointers, stored objects
+  fence.py      publishing leases and the sweep fence in Redis (why both exist)
+  sweep.py      mark and sweep of unreferenced bodies
+  collect.py    `collect_garbage`: the order of removal, dry runs, the report
+
+`deploy_platform.retention_dagster` is the Dagster side (partitions, runs);
+`deploy-platform gc` (`cli_gc.py`) runs it all.
+"""
