@@ -41,7 +41,8 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.control_api import REPO, ApiProcess, api_process
+from benchmarks.children import REPO
+from benchmarks.control_api import ApiProcess, api_process
 from benchmarks.timings import Spread
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.state import PlatformState
@@ -246,6 +247,10 @@ def _summary(moves: list[Move], cli: Move | None, start_up: float | None, edges:
     reached = [t for t in everywhere if t is not None]
     if reached:
         print(f"  {'visible on every edge':23} {Spread.of(reached).ms()}")
+        # The pub/sub hop and the next poll, without the API's own work (negative: an
+        # edge served the new page before the API's answer reached the client).
+        after = [m.everywhere - m.answer_seconds for m in moves if m.everywhere is not None]
+        print(f"  {'after the API answered':23} {Spread.of(after).ms()}")
     stale = sum(seen.stale_after for m in moves for seen in m.edges)
     polls = sum(seen.polls for m in moves for seen in m.edges)
     print(f"  stale answers after an edge switched: {stale} of {polls} polls")
@@ -290,14 +295,7 @@ def main() -> int:
         older = published(store, state, PROJECT, _page(1)).id
         newer = published(store, state, PROJECT, _page(2)).id
         print(f"published {older} (version 1), then {newer} (version 2, live)", flush=True)
-        api = stack.enter_context(
-            api_process(
-                root / "api-state",
-                DP_REDIS_URL=redis.url,
-                DP_REDIS_PREFIX=PREFIX,
-                DP_STORAGE_URL=store_root.as_uri(),
-            )
-        )
+        api = stack.enter_context(api_process(root / "api-state", store_root, redis.url, PREFIX))
         edges = [
             stack.enter_context(serve_process(store_root, redis.url, PREFIX, **edge_settings))
             for _ in range(args.edges)

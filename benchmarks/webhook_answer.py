@@ -189,15 +189,9 @@ def main() -> int:
         repo = git.create_repo("bench-site", {"index.html": "<!doctype html><h1>bench</h1>"})
         store_root = root / "objects"
         store_root.mkdir()
-        api = stack.enter_context(
-            api_process(
-                root / "api-state",
-                DP_REDIS_URL=redis.url,
-                DP_REDIS_PREFIX=PREFIX,
-                DP_STORAGE_URL=store_root.as_uri(),
-                DP_GIT_ALLOW_HOSTS="127.0.0.1",
-            )
-        )
+        allow = {"DP_GIT_ALLOW_HOSTS": "127.0.0.1"}  # the loopback git server
+        api_state = root / "api-state"
+        api = stack.enter_context(api_process(api_state, store_root, redis.url, PREFIX, **allow))
         print(f"control API {api.url}, repository {repo.url}", flush=True)
         results, sent = asyncio.run(_run(api, repo.url, repo.head(), args))
         state = PlatformState.from_url(redis.url, PREFIX)
