@@ -33,11 +33,11 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.children import REPO, process
 from deploy_platform import publish
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.services.ports import free_port, wait_for_port
@@ -45,7 +45,6 @@ from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.state import PlatformState
 from tests.support.s3_fixtures import S3Server
 
-REPO = Path(__file__).resolve().parents[1]
 HOST = "bench.localhost"
 ALIAS = "bench"
 _WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -90,23 +89,6 @@ def write_tree(root: Path, files: dict[str, bytes]) -> None:
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(body)
-
-
-@contextmanager
-def process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
-    with open(log, "wb") as out:
-        child = subprocess.Popen(
-            argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        yield
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 def nginx_conf(root: Path, docroot: Path, port: int) -> Path:

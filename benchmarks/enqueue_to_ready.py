@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.timings import percentile
 from tests.support.git_fixtures import GitHttpServer
 from tests.support.platform import start_platform
 
@@ -28,12 +29,6 @@ def _site(files: int, version: int) -> dict[str, str]:
         folder = ("assets", "docs", "img")[i % 3]
         site[f"{folder}/file-{i:03d}.txt"] = f"static body {i}\n" * (20 + i)
     return site
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def main() -> int:
@@ -80,13 +75,13 @@ def main() -> int:
     print()
     print(f"enqueue → ready, {args.files}-file static site, {len(walls)} deployments")
     print(
-        f"  p50 {statistics.median(walls):.2f} s   p95 {_percentile(walls, 0.95):.2f} s   "
+        f"  p50 {statistics.median(walls):.2f} s   p95 {percentile(walls, 0.95):.2f} s   "
         f"min {min(walls):.2f} s   max {max(walls):.2f} s"
     )
     for stage, values in stages.items():
         print(
             f"  stage {stage:11} p50 {statistics.median(values):.2f} s  "
-            f"p95 {_percentile(values, 0.95):.2f} s"
+            f"p95 {percentile(values, 0.95):.2f} s"
         )
     return 0
 

@@ -1,0 +1,30 @@
+"""Servers the benchmarks start as child processes of this work tree."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["REPO", "process"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Run `argv` from the work tree, its output into `log`; terminate it on the way out."""
+    with open(log, "wb") as out:
+        child = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
