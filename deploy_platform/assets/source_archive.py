@@ -111,7 +111,7 @@ def _check_upload(
             "upload the directory again (deploy-platform deploy <directory>)"
         )
     context.log.info(f"uploaded source archive {key} is stored ({info.size} bytes)")
-    metadata = {
+    metadata: dict[str, dg.MetadataValue] = {
         "source": dg.MetadataValue.text("upload"),
         "archive_bytes": dg.MetadataValue.int(info.size),
         "archive": dg.MetadataValue.path(key),

@@ -1,0 +1,76 @@
+"""The deployment history over one Dagster instance: what `GET /api/history` answers.
+
+`HistoryService.page(query)` refreshes the export (`export.py`: only records newer
+than the last query are read), merges the rows archived in the object store
+(`archive.py`), and selects the page (`query.py`). The frame is rebuilt only when a
+deployment changed; one query at a time (a lock), since they share the export.
+
+`query_history(instance, store, query)` is the same for one call (a script, the
+benchmark).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from deploy_platform.history.archive import ArchivedRows
+from deploy_platform.history.collect import HistoryExport
+from deploy_platform.history.export import export_path, load_export, refreshed_export
+from deploy_platform.history.query import HistoryQuery, Page, rows_frame, select
+from deploy_platform.history.rows import deployment_row
+from deploy_platform.storage import ObjectStore
+
+__all__ = ["HistoryService", "query_history"]
+
+
+class HistoryService:
+    def __init__(
+        self, instance: dg.DagsterInstance, store: ObjectStore, path: Path | None = None
+    ) -> None:
+        self.instance = instance
+        self.store = store
+        self.path = path or export_path(instance)
+        self._lock = threading.Lock()
+        self._export: HistoryExport | None = None
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._archive = ArchivedRows()
+        self._archived: dict[str, dict[str, Any]] = {}
+        self._frame: pd.DataFrame | None = None
+
+    def frame(self) -> pd.DataFrame:
+        """Every deployment's row, newest first."""
+        with self._lock:
+            return self._current()
+
+    def page(self, query: HistoryQuery) -> Page:
+        with self._lock:
+            return select(self._current(), query)
+
+    def _current(self) -> pd.DataFrame:
+        first = self._export is None
+        if first:
+            self._export = load_export(self.path)
+        export, changed = refreshed_export(self.instance, self._export, self.path)
+        if export is not self._export or first:
+            changed = set(export.deployments)
+            self._rows = {}
+        self._export = export
+        for deployment_id in changed:
+            self._rows[deployment_id] = deployment_row(export.deployments[deployment_id])
+        archived = self._archive.load(self.store)
+        if changed or archived.keys() != self._archived.keys() or self._frame is None:
+            self._archived = archived
+            merged = {**archived, **self._rows}
+            for deployment_id in archived.keys() & self._rows.keys():
+                merged[deployment_id] = {**self._rows[deployment_id], "archived": True}
+            self._frame = rows_frame(list(merged.values()))
+        return self._frame
+
+
+def query_history(instance: dg.DagsterInstance, store: ObjectStore, query: HistoryQuery) -> Page:
+    return HistoryService(instance, store).page(query)
