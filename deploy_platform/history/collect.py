@@ -39,7 +39,7 @@ from deploy_platform.tags import BACKFILL_TAG, PARTITION_TAG
 
 __all__ = ["HistoryExport", "EXPORT_VERSION"]
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 _PAGE = 1000
 # Run updates may commit a little out of update-time order (several run workers).
 _RUN_OVERLAP_SECONDS = 30.0
@@ -49,7 +49,6 @@ _MAX_ERROR = 500
 
 _DATA_VERSION_TAG = "dagster/data_version"
 _INPUT_POINTER_TAG = "dagster/input_event_pointer/"
-_INPUT_VERSION_TAG = "dagster/input_data_version/"
 
 
 class HistoryExport:
@@ -112,7 +111,7 @@ class HistoryExport:
     def _deployment(self, deployment_id: str) -> DeploymentFacts:
         facts = self.deployments.get(deployment_id)
         if facts is None:
-            facts = DeploymentFacts(id=deployment_id, materializations={}, runs={})
+            facts = DeploymentFacts(id=deployment_id, materializations={}, versions={}, runs={})
             self.deployments[deployment_id] = facts
         return facts
 
@@ -133,6 +132,9 @@ class HistoryExport:
                     continue
                 partition, mat = facts
                 deployment = self._deployment(partition)
+                if mat["data_version"]:
+                    versions = deployment["versions"].setdefault(asset, {})
+                    versions[str(mat["storage_id"])] = mat["data_version"]
                 known = deployment["materializations"].get(asset)
                 if known is None or known["storage_id"] < mat["storage_id"]:
                     deployment["materializations"][asset] = mat
@@ -209,7 +211,6 @@ def _materialization_facts(
         timestamp=record.timestamp,
         data_version=tags.get(_DATA_VERSION_TAG),
         input_storage_id=int(pointer) if pointer and pointer.isdigit() else None,
-        input_data_version=tags.get(_INPUT_VERSION_TAG + upstream) if upstream else None,
         metadata={
             name: _scalar(value)
             for name, value in materialization.metadata.items()
@@ -224,7 +225,8 @@ def _deployment_partition(run: dg.DagsterRun) -> str | None:
     if not partition or not is_deployment_id(partition):
         return None
     selection = run.asset_selection
-    if selection is not None and not any(key.path[-1] in ASSETS for key in selection):
+    # A job's own runs have no selection (all of the job); the UI's name their assets.
+    if selection and not any(key.path[-1] in ASSETS for key in selection):
         return None  # e.g. only the asset checks were run again
     return partition
 

@@ -5,10 +5,13 @@ Plain JSON-able dicts (TypedDicts), because they are exported to disk as they ar
 
   MaterializationFacts  the latest materialization of one asset for the partition:
                         its event storage id, run, time, data version, the storage id
-                        and data version of the upstream materialization it was made
-                        from (Dagster's `dagster/input_event_pointer/...` and
-                        `dagster/input_data_version/...` tags), and the metadata
+                        of the upstream materialization it was made from (Dagster's
+                        `dagster/input_event_pointer/<asset>` tag), and the metadata
                         values the history reports
+  versions              every materialization's data version by storage id, per asset,
+                        so an input pointer names the upstream version it read (the
+                        `dagster/input_data_version/<asset>` tag is not that: for a
+                        partitioned upstream Dagster stores a hash over its partitions)
   RunFacts              one run of the partition: status, times, the deploy/* tags,
                         and for a run that failed, the step that failed, how long each
                         step ran and the error
@@ -62,7 +65,6 @@ class MaterializationFacts(TypedDict):
     timestamp: float
     data_version: str | None
     input_storage_id: int | None
-    input_data_version: str | None
     metadata: dict[str, Scalar]
 
 
@@ -85,4 +87,6 @@ class RunFacts(TypedDict):
 class DeploymentFacts(TypedDict):
     id: str
     materializations: dict[str, MaterializationFacts]
+    #: asset -> str(storage id) -> data version, every materialization seen.
+    versions: dict[str, dict[str, str]]
     runs: dict[str, RunFacts]

@@ -25,6 +25,7 @@ from deploy_platform.history.facts import (
     ASSETS,
     PUBLISHED,
     SOURCE,
+    UPSTREAM,
     DeploymentFacts,
     MaterializationFacts,
     RunFacts,
@@ -108,6 +109,7 @@ _STAGE_METADATA = {
     "build_s": "build_s",
     "publish_s": "duration_s",
 }
+_UPSTREAM_NAMES = {SOURCE: "source", ARTIFACT: "artifact"}
 _RUN_STATUS = {
     "SUCCESS": "ready",
     "FAILURE": "failed",
@@ -208,24 +210,28 @@ def deployment_row(facts: DeploymentFacts) -> dict[str, Any]:
         "error": run["error"] if failed and run else None,
         "runs": len(facts["runs"]),
         "run_id": run["run_id"] if run else None,
-        **_lineage("source", source, None),
-        **_lineage("artifact", artifact, "source"),
-        **_lineage("published", published, "artifact"),
+        **_lineage(facts, "source", SOURCE),
+        **_lineage(facts, "artifact", ARTIFACT),
+        **_lineage(facts, "published", PUBLISHED),
         "archived": False,
     }
     return row
 
 
-def _lineage(
-    name: str, mat: MaterializationFacts | None, upstream: str | None
-) -> dict[str, int | str | None]:
+def _lineage(facts: DeploymentFacts, name: str, asset: str) -> dict[str, int | str | None]:
+    mat = facts["materializations"].get(asset)
     out: dict[str, int | str | None] = {
         f"{name}_storage_id": mat["storage_id"] if mat else None,
         f"{name}_data_version": mat["data_version"] if mat else None,
     }
-    if upstream is not None:
-        out[f"{name}_{upstream}_storage_id"] = mat["input_storage_id"] if mat else None
-        out[f"{name}_{upstream}_data_version"] = mat["input_data_version"] if mat else None
+    parent = UPSTREAM.get(asset)
+    if parent is not None:
+        pointer = mat["input_storage_id"] if mat else None
+        upstream = _UPSTREAM_NAMES[parent]
+        out[f"{name}_{upstream}_storage_id"] = pointer
+        out[f"{name}_{upstream}_data_version"] = (
+            facts.get("versions", {}).get(parent, {}).get(str(pointer)) if pointer else None
+        )
     return out
 
 
