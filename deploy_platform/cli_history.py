@@ -113,10 +113,11 @@ def _check(args: argparse.Namespace) -> None:
         raise _UsageError(f"--plot {args.plot}: the file name must end in .png")
 
 
-def _fetch(args: argparse.Namespace, wanted: int | None) -> list[dict[str, Any]]:
-    """Rows, newest first: `wanted` of them, or every one (None)."""
+def _fetch(args: argparse.Namespace, wanted: int | None) -> tuple[list[dict[str, Any]], int]:
+    """Rows, newest first: `wanted` of them, or every one (None); and how many match."""
     client = ApiClient(resolve_api_url(args.api), resolve_token())
     rows: list[dict[str, Any]] = []
+    total = 0
     cursor: str | None = None
     while wanted is None or len(rows) < wanted:
         size = PAGE_SIZE if wanted is None else min(PAGE_SIZE, wanted - len(rows))
@@ -128,10 +129,11 @@ def _fetch(args: argparse.Namespace, wanted: int | None) -> list[dict[str, Any]]
             cursor=cursor,
         )
         rows.extend(page.get("deployments") or [])
+        total = int(page.get("total") or 0)
         cursor = page.get("next_cursor")
         if not cursor:
             break
-    return rows
+    return rows, total
 
 
 def run_history(args: argparse.Namespace) -> int:
@@ -152,7 +154,8 @@ def run_history(args: argparse.Namespace) -> int:
         args.limit if args.limit is not None else (TABLE_LIMIT if args.format == "table" else None)
     )
     every = args.summary or args.plot is not None
-    frame = frame_from_json(_fetch(args, None if every else limit))
+    rows, total = _fetch(args, None if every else limit)
+    frame = frame_from_json(rows)
     shown = frame if limit is None else frame.head(limit)
     if args.format == "json" and args.summary:
         import json
@@ -164,8 +167,8 @@ def run_history(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         print(render_rows(shown, args.format))
-        if args.format == "table" and limit is not None and len(frame) > limit:
-            print(f"({limit} of {len(frame)} shown; --limit N for more)", file=sys.stderr)
+        if args.format == "table" and limit is not None and total > limit:
+            print(f"({limit} of {total} shown; --limit N for more)", file=sys.stderr)
         if args.summary:
             print()
             print(render_summary(summarize(frame), args.format))
