@@ -5,7 +5,9 @@ latest materialization of each asset (stage durations, files, URL, lineage):
 
   status      ready · failed · canceled · running · queued · incomplete (the latest run
               succeeded but nothing was ever published, e.g. one asset re-materialized)
-  trigger     api · webhook (the queue sensor's tag) · ui-rematerialization · backfill
+  trigger     api · webhook (the queue sensor's tag) · ui-rematerialization · backfill;
+              rollback · promote when an alias was pointed back at it after its latest
+              run (`apply_alias_moves`, from the alias move log)
   enqueued    when the API queued it (`deploy/enqueued_at`), else when the run was made
   *_s         seconds: queued (enqueued to started), clone (source_archive), install and
               build (built_artifact), publish (published_deployment). A stage that failed
@@ -17,6 +19,7 @@ latest materialization of each asset (stage durations, files, URL, lineage):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +44,8 @@ from deploy_platform.tags import (
 )
 
 __all__ = [
+    "ALIAS_TRIGGERS",
+    "apply_alias_moves",
     "COLUMNS",
     "TIME_COLUMNS",
     "INTEGER_COLUMNS",
@@ -57,7 +62,8 @@ COLUMNS: dict[str, str] = {
     "branch": "the ref deployed",
     "commit": "pinned commit",
     "environment": "production or preview",
-    "trigger": "api, webhook, ui-rematerialization or backfill",
+    "trigger": "api, webhook, ui-rematerialization, backfill (its latest run), or rollback "
+    "or promote (an alias moved back to it since)",
     "status": "ready, failed, canceled, running, queued or incomplete",
     "enqueued": "when it was queued (UTC)",
     "started": "when its latest run started",
@@ -216,6 +222,33 @@ def deployment_row(facts: DeploymentFacts) -> dict[str, Any]:
         "archived": False,
     }
     return row
+
+
+#: Alias moves that make an older deployment live again without a run.
+ALIAS_TRIGGERS = frozenset({"rollback", "promote"})
+
+
+def apply_alias_moves(rows: dict[str, dict[str, Any]], moves: Iterable[Mapping[str, Any]]) -> None:
+    """Let a rollback or promote name the trigger of the deployment it pointed an alias at,
+    when it came after that deployment's latest run: it is what last made it live.
+
+    `moves` are alias move log entries (`{"at", "to", "reason", ...}`, as the control
+    API's alias move log stores them); other reasons are the runs' own doing.
+    """
+    latest: dict[str, tuple[float, str]] = {}
+    for move in moves:
+        target, reason, at = move.get("to"), move.get("reason"), _number(move.get("at"))
+        if not isinstance(target, str) or reason not in ALIAS_TRIGGERS or at is None:
+            continue
+        if target not in latest or latest[target][0] < at:
+            latest[target] = (at, str(reason))
+    for deployment_id, (at, reason) in latest.items():
+        row = rows.get(deployment_id)
+        if row is None:
+            continue
+        ran = _number(row.get("started")) or _number(row.get("enqueued")) or 0.0
+        if at > ran:
+            row["trigger"] = reason
 
 
 def _lineage(facts: DeploymentFacts, name: str, asset: str) -> dict[str, int | str | None]:

@@ -12,6 +12,7 @@ benchmark).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from deploy_platform.history.archive import ArchivedRows
 from deploy_platform.history.collect import HistoryExport
 from deploy_platform.history.export import export_path, load_export, refreshed_export
 from deploy_platform.history.query import HistoryQuery, Page, rows_frame, select
-from deploy_platform.history.rows import deployment_row
+from deploy_platform.history.rows import apply_alias_moves, deployment_row
 from deploy_platform.storage import ObjectStore
 
 __all__ = ["HistoryService", "query_history"]
@@ -30,10 +31,17 @@ __all__ = ["HistoryService", "query_history"]
 
 class HistoryService:
     def __init__(
-        self, instance: dg.DagsterInstance, store: ObjectStore, path: Path | None = None
+        self,
+        instance: dg.DagsterInstance,
+        store: ObjectStore,
+        path: Path | None = None,
+        alias_moves: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
     ) -> None:
+        """`alias_moves` lists the alias move log's entries (rollbacks and promotes name
+        the trigger of the deployment they went back to; see `rows.apply_alias_moves`)."""
         self.instance = instance
         self.store = store
+        self.alias_moves = alias_moves
         self.path = path or export_path(instance)
         self._lock = threading.Lock()
         self._export: HistoryExport | None = None
@@ -63,11 +71,15 @@ class HistoryService:
         for deployment_id in changed:
             self._rows[deployment_id] = deployment_row(export.deployments[deployment_id])
         archived = self._archive.load(self.store)
-        if changed or archived.keys() != self._archived.keys() or self._frame is None:
+        moves = list(self.alias_moves()) if self.alias_moves is not None else []
+        if changed or moves or archived.keys() != self._archived.keys() or self._frame is None:
             self._archived = archived
             merged = {**archived, **self._rows}
             for deployment_id in archived.keys() & self._rows.keys():
                 merged[deployment_id] = {**self._rows[deployment_id], "archived": True}
+            if moves:
+                merged = {key: dict(row) for key, row in merged.items()}
+                apply_alias_moves(merged, moves)
             self._frame = rows_frame(list(merged.values()))
         return self._frame
 
