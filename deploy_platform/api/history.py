@@ -54,6 +54,7 @@ class HistoryAccess:
     def close(self) -> None:
         with self._lock:
             if self._service is not None:
+                self._service.close()
                 self._service.instance.dispose()
                 self._service = None
 

@@ -49,16 +49,20 @@ def save_export(export: HistoryExport, path: Path) -> None:
 
 
 def refreshed_export(
-    instance: dg.DagsterInstance, export: HistoryExport | None = None, path: Path | None = None
+    instance: dg.DagsterInstance,
+    export: HistoryExport | None = None,
+    path: Path | None = None,
+    *,
+    save: bool = True,
 ) -> tuple[HistoryExport, set[str]]:
-    """`export` (else the one on disk) brought up to date and saved if anything changed;
-    with the ids of the deployments that changed (every id after a rebuild)."""
+    """`export` (else the one on disk) brought up to date, and with `save` written if
+    anything changed; with the ids of the deployments that changed (all after a rebuild)."""
     path = path or export_path(instance)
     export = export if export is not None else load_export(path)
     if export.is_behind(instance):
         log.warning("the Dagster instance holds less than the history export; reading it again")
         export = HistoryExport()
     changed = export.refresh(instance)
-    if changed or not path.exists():
+    if save and (changed or not path.exists()):
         save_export(export, path)
     return export, changed

@@ -5,6 +5,11 @@ than the last query are read), merges the rows archived in the object store
 (`archive.py`), and selects the page (`query.py`). The frame is rebuilt only when a
 deployment changed; one query at a time (a lock), since they share the export.
 
+The export on disk is written when the first query read everything, then at most
+every `SAVE_INTERVAL_SECONDS` while something changed, and on `close`: writing
+10,000 deployments' facts takes most of a second, and what was not written yet is
+only read again from Dagster after a restart.
+
 `query_history(instance, store, query)` is the same for one call (a script, the
 benchmark).
 """
@@ -12,6 +17,7 @@ benchmark).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,12 +27,19 @@ import pandas as pd
 
 from deploy_platform.history.archive import ArchivedRows
 from deploy_platform.history.collect import HistoryExport
-from deploy_platform.history.export import export_path, load_export, refreshed_export
+from deploy_platform.history.export import (
+    export_path,
+    load_export,
+    refreshed_export,
+    save_export,
+)
 from deploy_platform.history.query import HistoryQuery, Page, rows_frame, select
 from deploy_platform.history.rows import apply_alias_moves, deployment_row
 from deploy_platform.storage import ObjectStore
 
-__all__ = ["HistoryService", "query_history"]
+__all__ = ["HistoryService", "query_history", "SAVE_INTERVAL_SECONDS"]
+
+SAVE_INTERVAL_SECONDS = 60.0
 
 
 class HistoryService:
@@ -49,6 +62,8 @@ class HistoryService:
         self._archive = ArchivedRows()
         self._archived: dict[str, dict[str, Any]] = {}
         self._frame: pd.DataFrame | None = None
+        self._saved_at = time.monotonic()
+        self._unsaved = False
 
     def frame(self) -> pd.DataFrame:
         """Every deployment's row, newest first."""
@@ -59,12 +74,27 @@ class HistoryService:
         with self._lock:
             return select(self._current(), query)
 
+    def close(self) -> None:
+        """Write what the export has not written yet."""
+        with self._lock:
+            if self._export is not None and self._unsaved:
+                save_export(self._export, self.path)
+                self._unsaved = False
+
     def _current(self) -> pd.DataFrame:
         first = self._export is None
         if first:
             self._export = load_export(self.path)
-        export, changed = refreshed_export(self.instance, self._export, self.path)
-        if export is not self._export or first:
+        now = time.monotonic()
+        export, changed = refreshed_export(self.instance, self._export, self.path, save=False)
+        rebuilt = export is not self._export
+        self._unsaved = self._unsaved or bool(changed) or rebuilt
+        # Written at once when the whole history was just read (a first, cold query).
+        cold = rebuilt or (first and len(changed) == len(export.deployments))
+        if self._unsaved and (cold or now - self._saved_at >= SAVE_INTERVAL_SECONDS):
+            save_export(export, self.path)
+            self._saved_at, self._unsaved = now, False
+        if rebuilt or first:
             changed = set(export.deployments)
             self._rows = {}
         self._export = export
@@ -85,4 +115,8 @@ class HistoryService:
 
 
 def query_history(instance: dg.DagsterInstance, store: ObjectStore, query: HistoryQuery) -> Page:
-    return HistoryService(instance, store).page(query)
+    service = HistoryService(instance, store)
+    try:
+        return service.page(query)
+    finally:
+        service.close()

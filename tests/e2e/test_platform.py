@@ -262,6 +262,37 @@ def test_rollback_promote_and_a_revert_through_the_edge(
     assert status == 409 and "use promote" in refused["error"]["message"]
 
 
+def test_history_and_asset_checks_of_deployments_on_the_running_platform(
+    platform: RunningPlatform, git_http: Any
+) -> None:
+    """GET /api/history reads the daemon's Dagster instance; the checks ran in each run."""
+    import dagster as dg
+
+    repo = git_http.create_repo("history-e2e", {"index.html": "<h1>checked</h1>"})
+    ready = platform.wait(platform.deploy(repo_url=repo.url, project="hist")["id"])
+    repo.commit({"notes.txt": "no page any more"}, delete=["index.html"])
+    failed = platform.wait(platform.deploy(repo_url=repo.url, project="hist")["id"])
+    assert (ready["status"], failed["status"]) == ("ready", "failed")
+
+    status, history = platform.api("GET", "/api/history?project=hist")
+
+    assert status == 200, history
+    rows = {row["id"]: row for row in history["deployments"]}
+    assert list(rows) == [failed["id"], ready["id"]]
+    assert rows[ready["id"]]["status"] == "ready" and rows[ready["id"]]["trigger"] == "api"
+    assert rows[ready["id"]]["commit"] == ready["commit"]
+    assert rows[ready["id"]]["url"] == ready["urls"]["deployment"]
+    assert rows[failed["id"]]["status"] == "failed"
+    assert rows[failed["id"]]["failed_stage"] == "built_artifact"
+    with dg.DagsterInstance.from_config(str(platform.state_dir / "dagster")) as instance:
+        for name in ("index_served", "bodies_stored"):
+            key = dg.AssetCheckKey(dg.AssetKey("published_deployment"), name)
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])
+            evaluation = latest[key].evaluation
+            assert evaluation is not None and evaluation.passed, evaluation
+            assert evaluation.partition == ready["id"]
+
+
 def test_a_vite_react_app_is_built_and_served(platform: RunningPlatform, git_http: Any) -> None:
     app = APPS / "vite-react"
     files = {p.relative_to(app).as_posix(): p.read_bytes() for p in app.rglob("*") if p.is_file()}
