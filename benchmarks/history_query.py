@@ -23,7 +23,7 @@
    - warm, running API: the same service asked again (nothing new)
    - after 20 new deployments: the refresh reads only those
    - a filtered query (one project, since a date)
-   - paging through every row, 1,000 at a time
+   - paging through every row, 1,000 at a time, as frames and as the API's JSON
    Medians of --repeat runs (cold: one run). The goal: under 2 s warm.
 """
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
 import statistics
 import sys
@@ -52,6 +53,7 @@ from dagster._core.events import (
 )
 from dagster._core.execution.plan.objects import StepFailureData, UserFailureData
 
+from deploy_platform.api.history import page_body
 from deploy_platform.history.export import export_path
 from deploy_platform.history.facts import ARTIFACT, ASSETS, PUBLISHED, SOURCE
 from deploy_platform.history.query import HistoryQuery
@@ -344,6 +346,17 @@ def main(argv: list[str] | None = None) -> int:
                 break
 
     paging = [_timed(every_page) for _ in range(args.repeat)]
+
+    def every_page_as_json() -> None:
+        cursor = None
+        while True:
+            body = page_body(service, HistoryQuery(limit=1000, cursor=cursor))
+            json.dumps(body)
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+
+    answers = [_timed(every_page_as_json) for _ in range(args.repeat)]
     print(f"\n{total} deployments (+20 added during the run) in {home}")
     print(f"cold (no export: every record read)           {cold:8.2f} s")
     print(f"warm, new process (export from disk), median  {statistics.median(fresh):8.3f} s")
@@ -351,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"after 20 new deployments                      {after_new:8.3f} s")
     print(f"one project since a date, median              {statistics.median(filtered):8.3f} s")
     print(f"every row, 1,000 a page, median               {statistics.median(paging):8.3f} s")
+    print(f"every row as the API's JSON, median           {statistics.median(answers):8.3f} s")
     return 0
 
 

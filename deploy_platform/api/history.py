@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from deploy_platform.history.query import HistoryQuery
     from deploy_platform.history.service import HistoryService
 
-__all__ = ["get_history", "history_ctx", "HISTORY", "HistoryAccess", "PARAMETERS"]
+__all__ = ["get_history", "history_ctx", "page_body", "HISTORY", "HistoryAccess", "PARAMETERS"]
 
 log = logging.getLogger("deploy_platform.api")
 
@@ -129,7 +129,8 @@ def parse_history_query(params: MultiMapping[str]) -> HistoryQuery:
     )
 
 
-def _page(service: HistoryService, query: HistoryQuery) -> dict[str, Any]:
+def page_body(service: HistoryService, query: HistoryQuery) -> dict[str, Any]:
+    """The JSON body of one page (what the endpoint answers)."""
     from deploy_platform.history.rows import json_row
 
     page = service.page(query)
@@ -146,4 +147,4 @@ async def get_history(request: web.Request) -> web.Response:
     app = request.app
     query = parse_history_query(request.query)
     service = await blocking(app, app[HISTORY].service, app)
-    return web.json_response(await blocking(app, _page, service, query))
+    return web.json_response(await blocking(app, page_body, service, query))
