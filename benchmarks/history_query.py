@@ -49,6 +49,7 @@ import dagster as dg
 from dagster._core.events import (
     DagsterEvent,
     DagsterEventType,
+    EventSpecificData,
     StepMaterializationData,
 )
 from dagster._core.execution.plan.objects import StepFailureData, UserFailureData
@@ -78,9 +79,13 @@ _START = 1_780_000_000.0  # 2026-05-28
 
 
 def _event(
-    run_id: str, at: float, kind: DagsterEventType, step: str | None = None, data: object = None
+    run_id: str,
+    at: float,
+    kind: DagsterEventType,
+    step: str | None = None,
+    data: EventSpecificData | None = None,
 ) -> dg.EventLogEntry:
-    return dg.EventLogEntry(
+    return dg.EventLogEntry(  # type: ignore[no-untyped-call]
         error_info=None,
         level=10,
         user_message="",
@@ -144,10 +149,12 @@ class Generator:
         }
         fails = rng.random() < 0.08
         self.partitions.append(dep)
-        self.run(dep, project, ref, commit, tags, at + rng.uniform(0.8, 3.0), fails)
+        self.run(dep, project, ref, commit, tags, at + rng.uniform(0.8, 3.0), fails, at)
         if not fails and rng.random() < 0.03:
+            # Started by hand: no enqueue tag, so its row counts from when the run was made
+            # (the storage's clock, now); it starts a moment later.
             ui_tags = {k: v for k, v in tags.items() if k not in (TRIGGER_TAG, ENQUEUED_TAG)}
-            self.run(dep, project, ref, commit, ui_tags, time.time(), False)
+            self.run(dep, project, ref, commit, ui_tags, time.time() + 1.0, False, at)
 
     def run(
         self,
@@ -158,6 +165,7 @@ class Generator:
         tags: dict[str, str],
         at: float,
         fails: bool,
+        trend_at: float,
     ) -> None:
         rng = self.random
         run_id = str(uuid.uuid4())
@@ -174,7 +182,7 @@ class Generator:
         emit = self._emit
         emit(_event(run_id, at, DagsterEventType.RUN_START))
         # A build that slowly gets slower in one project: what --plot is for.
-        slower = 1.0 + (at - _START) / 3e6 if project == "site03" else 1.0
+        slower = 1.0 + (trend_at - _START) / 3e6 if project == "site03" else 1.0
         seconds = {
             SOURCE: rng.uniform(0.5, 3.0),
             ARTIFACT: rng.uniform(5, 40) * slower,
@@ -185,9 +193,9 @@ class Generator:
             at += seconds[asset]
             if fails and asset == ARTIFACT:
                 emit(_event(run_id, at - seconds[asset], DagsterEventType.STEP_START, asset))
-                failure = StepFailureData(
+                failure = StepFailureData(  # type: ignore[no-untyped-call]
                     error=None,
-                    user_failure_data=UserFailureData(
+                    user_failure_data=UserFailureData(  # type: ignore[no-untyped-call]
                         label="intentional-failure",
                         description="`npm run build` exited with status 1: error TS2322",
                     ),
