@@ -5,7 +5,8 @@ every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
 at start-up rather than on the first deploy), then the Worker's KV alias and
 domain indexes when configured (they record their failures in Redis), then the object store, then
 the Redis index of projects rebuilt from the store, then the commit status
-poster (its background posts are awaited first on shutdown).
+poster (its background posts are awaited first on shutdown), then the deployment
+history (its Dagster instance is opened on the first GET /api/history, not here).
 """
 
 from __future__ import annotations
