@@ -15,6 +15,7 @@ Dagster and pandas are imported on that first request, not when the API starts.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -65,18 +66,29 @@ HISTORY = web.AppKey("history", HistoryAccess)
 def _open(app: web.Application) -> HistoryService:
     import dagster as dg
 
+    from deploy_platform.history.moves import AliasMoveLog
     from deploy_platform.history.service import HistoryService
+    from deploy_platform.retention_dagster import open_instance
 
-    home = app[SETTINGS].dagster_home_dir
-    if not (home / "dagster.yaml").is_file() and not (home / "history").is_dir():
-        raise ApiError(
-            503,
-            "history_unavailable",
-            f"no Dagster instance at {home}: set DAGSTER_HOME (or DP_STATE_DIR) to the one "
-            "the Dagster daemon uses; `deploy-platform up` keeps it at <state dir>/dagster",
-        )
+    settings = app[SETTINGS]
+    home = settings.dagster_home_dir
     try:
-        instance = dg.DagsterInstance.from_config(str(home))
+        if (home / "dagster.yaml").is_file():
+            # As `up` configured it (PostgreSQL storage's URL in the form dagster.yaml needs).
+            env = {**os.environ, "DAGSTER_HOME": str(home)}
+            instance = open_instance(settings.state_dir, env)
+        elif (home / "history").is_dir():
+            instance = dg.DagsterInstance.from_config(str(home))  # Dagster's defaults: SQLite
+        else:
+            raise ApiError(
+                503,
+                "history_unavailable",
+                f"no Dagster instance at {home}: set DAGSTER_HOME (or DP_STATE_DIR) to the "
+                "one the Dagster daemon uses; `deploy-platform up` keeps it at "
+                "<state dir>/dagster",
+            )
+    except ApiError:
+        raise
     except Exception as exc:
         log.exception("cannot open the Dagster instance at %s", home)
         raise ApiError(
@@ -84,7 +96,7 @@ def _open(app: web.Application) -> HistoryService:
             "history_unavailable",
             f"cannot open the Dagster instance at {home}: {type(exc).__name__}: {exc}",
         ) from None
-    return HistoryService(instance, app[STORE])
+    return HistoryService(instance, app[STORE], alias_moves=AliasMoveLog(app[STORE]))
 
 
 async def history_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -232,8 +232,8 @@ def apply_alias_moves(rows: dict[str, dict[str, Any]], moves: Iterable[Mapping[s
     """Let a rollback or promote name the trigger of the deployment it pointed an alias at,
     when it came after that deployment's latest run: it is what last made it live.
 
-    `moves` are alias move log entries (`{"at", "to", "reason", ...}`, as the control
-    API's alias move log stores them); other reasons are the runs' own doing.
+    `moves` are alias move log entries (`{"at", "to", "reason", ...}`,
+    `deploy_platform.alias_moves`); other reasons are the runs' own doing.
     """
     latest: dict[str, tuple[float, str]] = {}
     for move in moves:

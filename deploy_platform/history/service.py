@@ -62,6 +62,7 @@ class HistoryService:
         self._archive = ArchivedRows()
         self._archived: dict[str, dict[str, Any]] = {}
         self._frame: pd.DataFrame | None = None
+        self._moves: list[Mapping[str, Any]] = []
         self._saved_at = time.monotonic()
         self._unsaved = False
 
@@ -102,8 +103,14 @@ class HistoryService:
             self._rows[deployment_id] = deployment_row(export.deployments[deployment_id])
         archived = self._archive.load(self.store)
         moves = list(self.alias_moves()) if self.alias_moves is not None else []
-        if changed or moves or archived.keys() != self._archived.keys() or self._frame is None:
+        if (
+            changed
+            or moves != self._moves
+            or archived.keys() != self._archived.keys()
+            or self._frame is None
+        ):
             self._archived = archived
+            self._moves = moves
             merged = {**archived, **self._rows}
             for deployment_id in archived.keys() & self._rows.keys():
                 merged[deployment_id] = {**self._rows[deployment_id], "archived": True}

@@ -118,3 +118,24 @@ def test_without_a_dagster_instance_the_history_is_503_and_the_rest_works(
     assert "DAGSTER_HOME" in answer["error"]["message"]
     with urllib.request.urlopen(f"{api.url}/api/health", timeout=30) as response:
         assert response.status == 200
+
+
+def test_a_rollback_shows_as_the_trigger_of_the_deployment_it_went_back_to(
+    history_api: RunningApi, deploy_app: Callable[..., DeploymentRecord]
+) -> None:
+    docs = unique("docs")
+    older = deploy_app(project=docs)
+    newer = deploy_app(project=docs)
+    request = urllib.request.Request(
+        f"{history_api.url}/api/projects/{docs}/rollback",
+        data=json.dumps({"deployment": older.id}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+
+    _, page = get(history_api, f"?project={docs}")
+
+    triggers = {row["id"]: row["trigger"] for row in page["deployments"]}
+    assert triggers == {older.id: "rollback", newer.id: "api"}
