@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 
+from deploy_platform import cli
+from deploy_platform.dagster_home import write_dagster_home
 from deploy_platform.history.archive import ARCHIVE_PREFIX, archive_rows
 from deploy_platform.history.export import export_path, load_export, refreshed_export
+from deploy_platform.history.service import HistoryService
 from deploy_platform.records import DeploymentRecord
+from deploy_platform.resources.object_store import ObjectStoreResource
+from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.up import REDIS_URL_FILE
+from tests.dagster.support import Deployer, queue_git, unique
 
 Rows = Callable[[], dict[str, dict[str, Any]]]
 
@@ -59,3 +71,50 @@ def test_archived_rows_stay_in_the_history_after_dagster_forgets_the_deployment(
     assert archived["archived"] and not rows[kept.id]["archived"]
     for column in ("status", "commit", "files", "source_storage_id", "published_data_version"):
         assert archived[column] == before[column]
+
+
+def test_gc_keeps_the_history_rows_of_what_it_removes(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    git_http: Any,
+    redis_server: RedisServer,
+    state: PlatformState,
+    resources: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`deploy-platform gc` beside `up`: its DAGSTER_HOME, object directory and Redis."""
+    for name in list(os.environ):
+        if name.startswith(("DP_", "DAGSTER_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DP_REDIS_PREFIX", state.prefix)
+    write_dagster_home(tmp_path / "dagster")
+    (tmp_path / REDIS_URL_FILE).parent.mkdir()
+    (tmp_path / REDIS_URL_FILE).write_text(redis_server.url + "\n")
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    store = LocalObjectStore(objects)
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        deployer = Deployer(
+            instance, {**resources, "object_store": ObjectStoreResource(url=objects.as_uri())}
+        )
+        repo = git_http.create_repo(unique("site"), {"index.html": "<h1>one</h1>"})
+        project = unique("docs")
+        records = []
+        for text in ("one", "two", "three"):
+            repo.commit({"index.html": f"<h1>{text}</h1>"})
+            records.append(queue_git(state, repo, project))
+            assert deployer.run(records[-1].id).success
+        oldest = records[0]
+        before = HistoryService(instance, store).frame().set_index("id").loc[oldest.id]
+
+        code = cli.main(["gc", "--keep", "0", "--days", "0", "--state-dir", str(tmp_path)])
+        out, _ = capsys.readouterr()
+
+        assert code == 0 and "Removed 1 deployment" in out and oldest.id in out
+        assert instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": oldest.id})) == []
+        export_path(instance).unlink()  # read Dagster from scratch: only the archive has it
+        rows = HistoryService(instance, store).frame().set_index("id")
+    assert set(rows.index) == {record.id for record in records}
+    assert bool(rows.loc[oldest.id, "archived"]) and not rows.loc[records[1].id, "archived"]
+    for column in ("status", "commit", "files", "published_storage_id"):
+        assert rows.loc[oldest.id, column] == before[column]

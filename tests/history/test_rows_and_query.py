@@ -40,9 +40,10 @@ def test_since_takes_ages_dates_and_times_and_refuses_anything_else() -> None:
     assert parse_since("7d", now) == now - 7 * 86400
     assert parse_since("90m", now) == now - 5400
     assert parse_since("2026-12-01", now) == datetime(2026, 12, 1, tzinfo=UTC).timestamp()
-    assert parse_since("2026-12-01T08:00:00+01:00", now) == datetime(
-        2026, 12, 1, 7, tzinfo=UTC
-    ).timestamp()
+    assert (
+        parse_since("2026-12-01T08:00:00+01:00", now)
+        == datetime(2026, 12, 1, 7, tzinfo=UTC).timestamp()
+    )
     with pytest.raises(InvalidRequest) as refused:
         parse_since("last week", now)
     assert refused.value.field == "since" and "7d" in str(refused.value)
