@@ -16,7 +16,6 @@ from deploy_platform.history.archive import ARCHIVE_PREFIX, archive_rows
 from deploy_platform.history.export import export_path, load_export, refreshed_export
 from deploy_platform.history.service import HistoryService
 from deploy_platform.records import DeploymentRecord
-from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
@@ -87,16 +86,14 @@ def test_gc_keeps_the_history_rows_of_what_it_removes(
         if name.startswith(("DP_", "DAGSTER_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("DP_REDIS_PREFIX", state.prefix)
+    # Only the live deployment and the one before it stay (no skew-protection grace).
+    monkeypatch.setenv("DP_EDGE_SKEW_GRACE_SECONDS", "0")
     write_dagster_home(tmp_path / "dagster")
     (tmp_path / REDIS_URL_FILE).parent.mkdir()
     (tmp_path / REDIS_URL_FILE).write_text(redis_server.url + "\n")
-    objects = tmp_path / "objects"
-    objects.mkdir()
-    store = LocalObjectStore(objects)
+    store = LocalObjectStore(tmp_path / "objects")  # where `resources` store (local_store_root)
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
-        deployer = Deployer(
-            instance, {**resources, "object_store": ObjectStoreResource(url=objects.as_uri())}
-        )
+        deployer = Deployer(instance, resources)
         repo = git_http.create_repo(unique("site"), {"index.html": "<h1>one</h1>"})
         project = unique("docs")
         records = []
