@@ -93,7 +93,7 @@ class _UsageError(Exception):
 
 
 def _check(args: argparse.Namespace) -> None:
-    from deploy_platform.history.query import check_branch, parse_since
+    from deploy_platform.history.params import check_branch, parse_since
     from deploy_platform.names import InvalidName, validate_project_name
 
     try:

@@ -29,7 +29,7 @@ from deploy_platform.api.validation import check_project
 from deploy_platform.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from deploy_platform.history.query import HistoryQuery
+    from deploy_platform.history.params import HistoryQuery
     from deploy_platform.history.service import HistoryService
 
 __all__ = ["get_history", "history_ctx", "page_body", "HISTORY", "HistoryAccess", "PARAMETERS"]
@@ -108,7 +108,7 @@ async def history_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def parse_history_query(params: MultiMapping[str]) -> HistoryQuery:
     """The query from URL parameters; a 400 naming the parameter at fault."""
-    from deploy_platform.history.query import (
+    from deploy_platform.history.params import (
         HistoryQuery,
         check_branch,
         decode_cursor,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -139,3 +142,23 @@ def test_a_rollback_shows_as_the_trigger_of_the_deployment_it_went_back_to(
 
     triggers = {row["id"]: row["trigger"] for row in page["deployments"]}
     assert triggers == {older.id: "rollback", newer.id: "api"}
+
+
+def test_the_control_api_and_the_command_start_without_importing_dagster_or_pandas() -> None:
+    """Regression guard: both are imported on the first history request, not at start."""
+    code = (
+        "import sys, deploy_platform.api.app, deploy_platform.cli; "
+        "deploy_platform.cli.build_parser(); "
+        "print(sorted({'dagster', 'pandas', 'matplotlib'} & set(sys.modules)))"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
