@@ -1,5 +1,5 @@
 """The `deploy-platform` command: `up`, `deploy`, `status`, `rollback`, `promote`,
-`aliases`, `domains`, `project` and `names`.
+`aliases`, `domains`, `project`, `history`, `gc` and `names`.
 
 A command may live in a module of its own (`cli_names`, `cli_aliases`): it adds its parser and
 sets the parser's `handler` default, which `main` runs.
@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     from deploy_platform.cli_projects import add_project_parser
 
     add_project_parser(commands, api_help)
+    from deploy_platform.cli_history import add_history_parser
+
+    add_history_parser(commands, api_help)
     add_names_parser(commands)
     from deploy_platform.cli_gc import add_gc_parser
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from deploy_platform.cli_format import human_bytes
 from deploy_platform.retention.collect import GcReport
@@ -23,6 +23,11 @@ from deploy_platform.retention.policy import (
     DEFAULT_KEEP_PER_BRANCH,
     RetentionPolicy,
 )
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from deploy_platform.storage import ObjectStore
 
 __all__ = ["add_gc_parser", "run_gc", "format_report"]
 
@@ -129,9 +134,9 @@ def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
             policy,
             dry_run=args.dry_run,
             runs=DagsterRecords(instance),
-            # The Dagster history rows go with the runs; export them first here
-            # (deploy_platform.history). The records are archived in the store regardless.
-            before_delete=None,
+            # The Dagster history rows go with the runs: kept in the store first, so
+            # `deploy-platform history` still lists them (marked archived).
+            before_delete=lambda ids: _archive_history(instance, store, ids),
         )
     except ObjectStoreError as exc:
         return _fail(f"object store: {exc}", _EXIT_UNREACHABLE)
@@ -144,6 +149,14 @@ def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         out.write("\n".join(format_report(report)) + "\n")
     return _EXIT_OK
+
+
+def _archive_history(
+    instance: dg.DagsterInstance, store: ObjectStore, deployment_ids: Sequence[str]
+) -> None:
+    from deploy_platform.history.archive import archive_rows
+
+    archive_rows(instance, store, deployment_ids)
 
 
 def _fail(message: str, code: int) -> int:

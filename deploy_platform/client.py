@@ -263,5 +263,25 @@ class ApiClient:
         quoted = urllib.parse.quote(project, safe="")
         return self._call("GET", f"/api/projects/{quoted}/aliases", query=query)
 
+    def history(
+        self,
+        *,
+        project: str | None = None,
+        branch: str | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of `GET /api/history` (newest first; `next_cursor` for the next)."""
+        values = {
+            "project": project,
+            "branch": branch,
+            "since": since,
+            "limit": None if limit is None else str(limit),
+            "cursor": cursor,
+        }
+        query = {name: value for name, value in values.items() if value is not None}
+        return self._call("GET", "/api/history", query=query)
+
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/api/health")

@@ -1,4 +1,5 @@
-"""The Dagster code location: three partitioned assets, the deploy job, three sensors.
+"""The Dagster code location: three partitioned assets and their checks, the deploy job,
+three sensors.
 
 Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
 a sensor tick starts, never at import time (and secrets are not shown in the UI).
@@ -20,6 +21,8 @@ all of them, possibly to an empty string:
                            its DP_CF_KV_DOMAINS_NAMESPACE_ID is the control API's, not read here)
   DP_GITHUB_API_URL, DP_GITHUB_TOKEN, DP_GITHUB_STATUS_CONTEXT
                            GitHub commit statuses; empty token = none (commit_status.py)
+  DP_EDGE_ORIGIN_URL       the edge-origin the `index_served` check asks (empty: the check
+                           fails saying so); DP_BASE_DOMAIN names the deployment's host
 
 An unset variable fails the run or tick with Dagster's "environment variable
 ... is not set" error naming it.
@@ -30,10 +33,12 @@ from __future__ import annotations
 import dagster as dg
 
 from deploy_platform.assets import built_artifact, published_deployment, source_archive
+from deploy_platform.assets.checks import deployment_checks
 from deploy_platform.jobs import deploy_job
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import NodeBuildRunner
 from deploy_platform.resources.commit_status import CommitStatusResource
+from deploy_platform.resources.edge_origin import EdgeOriginResource
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
@@ -59,10 +64,14 @@ ENV_VARS = (
     "DP_GITHUB_API_URL",
     "DP_GITHUB_TOKEN",
     "DP_GITHUB_STATUS_CONTEXT",
+    "DP_EDGE_ORIGIN_URL",
+    "DP_BASE_DOMAIN",
 )
 
 defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],
+    # index_served and bodies_stored run after published_deployment in every deploy run.
+    asset_checks=deployment_checks,
     jobs=[deploy_job],
     sensors=[*queue_sensors, deployment_failure_sensor, commit_status_sensor],
     # Also for the runs people start from the UI (re-materializing a deployment's
@@ -94,6 +103,10 @@ defs = dg.Definitions(
             api_url=dg.EnvVar("DP_GITHUB_API_URL"),
             token=dg.EnvVar("DP_GITHUB_TOKEN"),
             context=dg.EnvVar("DP_GITHUB_STATUS_CONTEXT"),
+        ),
+        "edge_origin": EdgeOriginResource(
+            url=dg.EnvVar("DP_EDGE_ORIGIN_URL"),
+            base_domain=dg.EnvVar("DP_BASE_DOMAIN"),
         ),
     },
 )

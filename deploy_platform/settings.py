@@ -65,6 +65,15 @@ class Settings:
     github_status_context: str = ""
     # How long a GitHub webhook delivery id is remembered (deploy_platform.webhooks.deliveries).
     webhook_delivery_ttl_seconds: int = 7 * 24 * 3600
+    # The Dagster instance the history is read from (DAGSTER_HOME); None: <state>/dagster,
+    # where `deploy-platform up` keeps it.
+    dagster_home: Path | None = None
+    # The edge-origin the asset checks ask for a deployment's index.html (DP_EDGE_ORIGIN_URL).
+    edge_origin_url: str = ""
+
+    @property
+    def dagster_home_dir(self) -> Path:
+        return self.dagster_home or self.state_dir / "dagster"
 
     @property
     def toolchains(self) -> Path:
@@ -105,6 +114,8 @@ class Settings:
             webhook_delivery_ttl_seconds=_positive_int(
                 env, "DP_WEBHOOK_DELIVERY_TTL_SECONDS", 7 * 24 * 3600
             ),
+            dagster_home=Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else None,
+            edge_origin_url=env.get("DP_EDGE_ORIGIN_URL", "").strip().rstrip("/"),
         )
 
     def github_config(self) -> GitHubConfig | None:

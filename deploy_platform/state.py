@@ -12,6 +12,8 @@ Keys, all under one configurable prefix `P` (default `dp:`):
                           pointer `domains/<hostname>.json`).
   P domain-changed        Pub/sub channel: the hostname, published when it is
                           added or removed.
+  P deployment-removed    Pub/sub channel: a deployment id, published when
+                          retention removed it (edges drop its cached manifest).
   P claim:<id>            Which queue-sensor lane turned the id into a run request.
   P projects              Set of project names (index of `projects/<name>.json`;
                           `deploy_platform.projects.store` keeps it).

@@ -106,6 +106,8 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
             "DP_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
             "DP_PRODUCTION_BRANCH": settings.production_branch,
             "DP_TOOL_CACHE_DIR": str(settings.toolchains),
+            # The asset checks ask the edge-origin for each new deployment's index.html.
+            "DP_EDGE_ORIGIN_URL": settings.edge_origin_url,
             # The Dagster definitions read these through dg.EnvVar; always present.
             "DP_S3_ACCESS_KEY_ID": base.get("DP_S3_ACCESS_KEY_ID", ""),
             "DP_S3_SECRET_ACCESS_KEY": base.get("DP_S3_SECRET_ACCESS_KEY", ""),
@@ -177,6 +179,7 @@ def _run_up(args: argparse.Namespace) -> int:
     _check_ports(args)
     env["DP_STATE_DIR"] = str(state_dir)
     env.setdefault("DP_PUBLIC_PORT", str(args.edge_port))
+    env.setdefault("DP_EDGE_ORIGIN_URL", f"http://127.0.0.1:{args.edge_port}")
     env["DP_API_URL"] = f"http://127.0.0.1:{args.api_port}"
     if not env.get("DP_API_TOKEN"):
         env["DP_API_TOKEN"] = _api_token(state_dir)

@@ -110,6 +110,15 @@ class LRUCache(Generic[K, V]):
             _key, (dropped, _value) = self._entries.popitem(last=False)
             self.weight -= dropped
 
+    def discard(self, key: K) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.weight -= old[0]
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.weight = 0
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -1,4 +1,4 @@
-"""Forget a cached alias or custom domain the moment it changes.
+"""Forget a cached alias, custom domain or removed deployment the moment it changes.
 
 Every alias move publishes the alias name on the Redis channel
 `<prefix>alias-changed` (`PlatformState.set_alias`), and every custom domain
@@ -8,6 +8,11 @@ drops its cached answer, so a new production deployment or a new domain is
 served at once instead of after the TTL. The TTL stays the backstop: messages
 sent while the subscription is down (Redis restarting) are lost, so every time
 a subscription is confirmed, the whole alias and domain caches are dropped.
+
+Manifests are immutable and cached without a TTL, so a deployment retention
+removes (`deploy-platform gc`) is announced on `<prefix>deployment-removed`
+with its id, and the edge drops its manifest; on every confirmed subscription
+every cached manifest is dropped, since a removal may have been missed.
 
 The listener is a daemon thread with the blocking Redis client (like every
 other Redis call of the edge) that hands each name to the event loop; it polls
@@ -20,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 import redis
 
 from serve.config import EdgeConfig, redacted_url
 from serve.lookup import DeploymentLookup
 
-__all__ = ["AliasFollower", "alias_channel", "domain_channel"]
+__all__ = ["AliasFollower", "alias_channel", "domain_channel", "removed_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,11 @@ def alias_channel(prefix: str) -> str:
 def domain_channel(prefix: str) -> str:
     """The channel `PlatformState.set_domain` publishes on (`state.key("domain-changed")`)."""
     return prefix + "domain-changed"
+
+
+def removed_channel(prefix: str) -> str:
+    """The channel retention publishes a removed deployment's id on."""
+    return prefix + "deployment-removed"
 
 
 class AliasFollower:
@@ -98,7 +109,8 @@ class AliasFollower:
         try:
             aliases = alias_channel(self._config.redis_prefix)
             domains = domain_channel(self._config.redis_prefix)
-            pubsub.subscribe(aliases, domains)
+            removed = removed_channel(self._config.redis_prefix)
+            pubsub.subscribe(aliases, domains, removed)
             confirmed: set[str] = set()
             while not self._stop.is_set():
                 message = pubsub.get_message(timeout=_POLL_SECONDS)
@@ -108,11 +120,13 @@ class AliasFollower:
                 if message["type"] == "subscribe":
                     self._hand_over(None, None)
                     confirmed.add(channel)
-                    if confirmed >= {aliases, domains}:
+                    if confirmed >= {aliases, domains, removed}:
                         self.subscribed.set()
                 elif message["type"] == "message":
                     name = _text(message["data"])
-                    if channel == domains:
+                    if channel == removed:
+                        self._call(self._lookup.forget_deployment, name)
+                    elif channel == domains:
                         self._hand_over(None, name)
                     else:
                         self._hand_over(name, None)
@@ -130,6 +144,13 @@ class AliasFollower:
             else:
                 self._loop.call_soon_threadsafe(lookup.forget_aliases)
                 self._loop.call_soon_threadsafe(lookup.forget_domains)
+                self._loop.call_soon_threadsafe(lookup.forget_manifests)
+        except RuntimeError:  # the loop is closed: the app is gone
+            self._stop.set()
+
+    def _call(self, forget: Callable[[str], None], name: str) -> None:
+        try:
+            self._loop.call_soon_threadsafe(forget, name)
         except RuntimeError:  # the loop is closed: the app is gone
             self._stop.set()
 

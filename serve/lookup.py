@@ -97,6 +97,7 @@ class DeploymentLookup:
         # put its (possibly stale) answer into the cache after it.
         self._alias_epoch = 0
         self._domain_epoch = 0
+        self._removed_epoch = 0
 
     async def deployment_for(self, site: Site) -> str | None:
         if site.kind is SiteKind.DEPLOYMENT:
@@ -150,8 +151,19 @@ class DeploymentLookup:
 
     @property
     def alias_epoch(self) -> int:
-        """Changes whenever cached aliases or domains are dropped (`serve.answers` follows it)."""
-        return self._alias_epoch + self._domain_epoch
+        """Changes whenever cached aliases, domains or manifests are dropped (`serve.answers`
+        follows it)."""
+        return self._alias_epoch + self._domain_epoch + self._removed_epoch
+
+    def forget_deployment(self, deployment_id: str) -> None:
+        """Drop a removed deployment's manifest (retention deleted it: it no longer exists)."""
+        self._removed_epoch += 1
+        self.manifests.discard(deployment_id)
+
+    def forget_manifests(self) -> None:
+        """Drop every cached manifest (removals may have been missed)."""
+        self._removed_epoch += 1
+        self.manifests.clear()
 
     def forget_alias(self, name: str) -> None:
         """Drop the cached answer for one alias (it moved), and its history."""
@@ -200,12 +212,14 @@ class DeploymentLookup:
         return history
 
     async def _fetch_manifest(self, deployment_id: str) -> Manifest | None:
+        epoch = self._removed_epoch
         found = await self._blocking(self._read_manifest, deployment_id)
         if found is None:
             self._no_manifest.put(deployment_id, True, self._config.negative_ttl_seconds)
             return None
         manifest, weight = found
-        self.manifests.put(deployment_id, manifest, weight)
+        if epoch == self._removed_epoch:  # not read just before a removal was announced
+            self.manifests.put(deployment_id, manifest, weight)
         too_large = weight > self.manifests.max_weight
         if too_large and self._oversize_warned.get(deployment_id) is MISSING:
             self._oversize_warned.put(deployment_id, True, _OVERSIZE_WARNING_SECONDS)

@@ -5,7 +5,8 @@ every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
 at start-up rather than on the first deploy), then the Worker's KV alias and
 domain indexes when configured (they record their failures in Redis), then the object store, then
 the Redis index of projects rebuilt from the store, then the commit status
-poster (its background posts are awaited first on shutdown).
+poster (its background posts are awaited first on shutdown), then the deployment
+history (its Dagster instance is opened on the first GET /api/history, not here).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from deploy_platform.api.deployments import create_deployment, get_deployment
 from deploy_platform.api.domains import create_domain, delete_domain, get_domains
 from deploy_platform.api.errors import error_middleware
 from deploy_platform.api.health import health
+from deploy_platform.api.history import get_history, history_ctx
 from deploy_platform.api.keys import (
     ALIAS_INDEX,
     DOMAIN_INDEX,
@@ -172,6 +174,7 @@ def create_app(
             _store_ctx(access_key_id, secret_access_key),
             _project_index_ctx,
             status_poster_ctx,
+            history_ctx,
         ]
     )
     app.router.add_post("/api/deployments", create_deployment)
@@ -189,5 +192,6 @@ def create_app(
     app.router.add_post("/api/projects/{name}/rollback", rollback_handler)
     app.router.add_get("/api/projects/{name}/aliases", aliases_handler)
     app.router.add_post("/api/deployments/{id}/promote", promote_handler)
+    app.router.add_get("/api/history", get_history)
     app.router.add_get("/api/health", health)
     return app

@@ -98,7 +98,7 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
     if exc.status == 404:
         message = (
             "no such endpoint; the API serves /api/deployments, /api/domains, "
-            "/api/projects, /api/webhooks/github and /api/health"
+            "/api/projects, /api/webhooks/github, /api/history and /api/health"
         )
     elif exc.status == 405:
         message = f"method not allowed here; use {exc.headers.get('Allow', 'another method')}"

@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from deploy_platform.archive import pack_directory
+from deploy_platform.assets.labels import deployment_links, file_version
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.source_archive import source_archive
 from deploy_platform.assets.staging import unpack_from_store
@@ -24,6 +25,7 @@ from deploy_platform.resources.build_runner import BuildRequest, BuildRunnerReso
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.tags import materialization_tags
 
 __all__ = ["built_artifact"]
 
@@ -32,6 +34,15 @@ __all__ = ["built_artifact"]
     partitions_def=deployments_partitions,
     deps=[source_archive],
     group_name="deployments",
+    description=(
+        "The deployment's publishable files: the source unpacked safely, the framework "
+        "detected, dependencies installed (from the build cache when the lockfile is "
+        "unchanged) and the site built in the sandbox, stored as `artifacts/<id>.tar.gz`. "
+        "Metadata: framework, commands, Node and package manager, cache hit, `install_s`, "
+        "`build_s`, files, bytes, the build log's tail and the deployment's URL; the data "
+        "version is the artifact's sha256, and Dagster records which source_archive "
+        "materialization it was built from."
+    ),
 )
 def built_artifact(
     context: dg.AssetExecutionContext,
@@ -64,6 +75,7 @@ def built_artifact(
             packed_path = Path(tmp) / "artifact.tar.gz"
             packed = pack_directory(result.output_dir, packed_path)
             archive_bytes = packed_path.stat().st_size
+            version = file_version(packed_path)
             store.put_file(artifact_key(deployment_id), packed_path, "application/gzip")
             # The repository's vercel.json / netlify.toml rules travel beside the artifact,
             # not inside it: the output tree is the user's, and a reserved name in it could
@@ -79,6 +91,8 @@ def built_artifact(
             )
         state.update(deployment_id, lambda r: r.replace(framework=result.framework))
         return dg.MaterializeResult(
+            data_version=version,
+            tags=materialization_tags(record),
             metadata={
                 "framework": dg.MetadataValue.text(result.framework),
                 "output_dir": dg.MetadataValue.text("./" if output == "." else f"{output}/"),
@@ -92,6 +106,11 @@ def built_artifact(
                     ", ".join(sorted(result.routing)) or "(none)"
                 ),
                 "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+                # The stage timings history reports; a site without a build step has none.
+                "install_s": dg.MetadataValue.float(_seconds(result.metadata.get("install_s"))),
+                "build_s": dg.MetadataValue.float(
+                    _seconds(result.metadata.get("build_s", result.duration_s))
+                ),
                 "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
                 "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),
                 **{
@@ -99,12 +118,17 @@ def built_artifact(
                     for name, value in sorted(result.metadata.items())
                     if name not in _SHOWN
                 },
-            }
+                **deployment_links(record),
+            },
         )
 
 
 # Build metadata the asset already shows under its own names.
-_SHOWN = {"framework", "install_command", "build_command", "output_dir"}
+_SHOWN = {"framework", "install_command", "build_command", "output_dir", "install_s", "build_s"}
+
+
+def _seconds(value: object) -> float:
+    return round(float(value), 3) if isinstance(value, int | float) else 0.0
 
 
 def _settings(raw: dict[str, Any]) -> BuildSettings:

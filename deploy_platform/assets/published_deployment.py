@@ -14,6 +14,7 @@ import dagster as dg
 
 from deploy_platform.alias_moves import MoveNote
 from deploy_platform.assets.built_artifact import built_artifact
+from deploy_platform.assets.labels import manifest_version
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.run_origin import run_origin
 from deploy_platform.assets.staging import unpack_from_store
@@ -36,6 +37,7 @@ from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.tags import materialization_tags
 
 __all__ = ["published_deployment"]
 
@@ -44,6 +46,16 @@ __all__ = ["published_deployment"]
     partitions_def=deployments_partitions,
     deps=[built_artifact],
     group_name="deployments",
+    description=(
+        "The live deployment: every file's body uploaded to `blobs/<sha256>` unless the "
+        "store already holds it (with Brotli and gzip variants), "
+        "`deployments/<id>/manifest.json` written last, then the production or branch "
+        "preview alias moved to it. Metadata: files and bytes uploaded versus reused, "
+        "aliases moved, the commit status, the time to publish (`duration_s`) and the "
+        "clickable URLs of the deployment and its aliases; the data version is the "
+        "manifest's content hash. Its asset checks confirm that the edge-origin serves "
+        "its index.html and that the store holds every body its manifest names."
+    ),
 )
 def published_deployment(
     context: dg.AssetExecutionContext,
@@ -156,7 +168,11 @@ def published_deployment(
         for name, url in sorted(final.urls.items()):
             key = "url" if name == "deployment" else f"url_{name}"
             metadata[key] = dg.MetadataValue.url(url)
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(
+            metadata=metadata,
+            data_version=manifest_version(published.manifest),
+            tags=materialization_tags(record),
+        )
 
 
 def _move_aliases(

@@ -25,12 +25,11 @@ import dagster as dg
 from deploy_platform.alias_moves import MoveReason
 from deploy_platform.records import Trigger
 
-__all__ = ["TRIGGER_TAG", "BACKFILL_TAG", "RunOrigin", "run_origin"]
+# TRIGGER_TAG: set by the queue sensor on every run it requests (`tags.run_tags`);
+# BACKFILL_TAG: Dagster's tag on the runs of a backfill.
+from deploy_platform.tags import BACKFILL_TAG, TRIGGER_TAG
 
-#: Set by the queue sensor on every run it requests (`sensors.queue_sensor.run_tags`).
-TRIGGER_TAG = "deploy/trigger"
-#: Dagster's tag on the runs of a backfill.
-BACKFILL_TAG = "dagster/backfill"
+__all__ = ["TRIGGER_TAG", "BACKFILL_TAG", "RunOrigin", "run_origin"]
 
 
 @dataclass(frozen=True)

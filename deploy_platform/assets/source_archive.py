@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from deploy_platform.assets.labels import chunks_version, deployment_links, file_version
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.tracking import deployment_stage, redact_url
 from deploy_platform.errors import SourceError
@@ -19,6 +20,7 @@ from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.storage import ObjectStore
+from deploy_platform.tags import materialization_tags
 
 __all__ = ["source_archive"]
 
@@ -27,6 +29,14 @@ __all__ = ["source_archive"]
     partitions_def=deployments_partitions,
     group_name="deployments",
     kinds={"git"},
+    description=(
+        "The deployment's source tree: the repository at its pinned commit (never the "
+        "branch head, so re-materializing rebuilds exactly what was deployed), or the "
+        "uploaded directory, stored as `sources/<id>.tar.gz`. One partition per "
+        "deployment id. Metadata: repository, ref, commit, files, bytes, the time to "
+        "clone and archive (`duration_s`) and the deployment's URL; the data version is "
+        "the archive's sha256."
+    ),
 )
 def source_archive(
     context: dg.AssetExecutionContext,
@@ -42,12 +52,15 @@ def source_archive(
         store = object_store.store()
         started = time.monotonic()
         if record.source is SourceKind.GIT:
-            metadata = _fetch_git(context, store, git_source, record)
+            metadata, version = _fetch_git(context, store, git_source, record)
         else:
-            metadata = _check_upload(context, store, record)
+            metadata, version = _check_upload(context, store, record)
         metadata["duration_s"] = dg.MetadataValue.float(round(time.monotonic() - started, 3))
         metadata["project"] = dg.MetadataValue.text(record.project)
-        return dg.MaterializeResult(metadata=metadata)
+        metadata.update(deployment_links(record))
+        return dg.MaterializeResult(
+            metadata=metadata, data_version=version, tags=materialization_tags(record)
+        )
 
 
 def _fetch_git(
@@ -55,7 +68,7 @@ def _fetch_git(
     store: ObjectStore,
     git_source: GitSourceResource,
     record: DeploymentRecord,
-) -> dict[str, dg.MetadataValue]:
+) -> tuple[dict[str, dg.MetadataValue], dg.DataVersion]:
     if not record.repo_url or not record.commit:
         raise SourceError(
             f"deployment {record.id} has no repository URL or pinned commit; "
@@ -73,6 +86,7 @@ def _fetch_git(
             f"({fetched.archive_bytes} bytes compressed); storing {source_key(record.id)}"
         )
         store.put_file(source_key(record.id), archive, "application/gzip")
+        version = file_version(archive)
     metadata: dict[str, dg.MetadataValue] = {
         "source": dg.MetadataValue.text("git"),
         "repo": _url_or_text(repo),
@@ -83,12 +97,12 @@ def _fetch_git(
         "archive_bytes": dg.MetadataValue.int(fetched.archive_bytes),
         "archive": dg.MetadataValue.path(source_key(record.id)),
     }
-    return metadata
+    return metadata, version
 
 
 def _check_upload(
     context: dg.AssetExecutionContext, store: ObjectStore, record: DeploymentRecord
-) -> dict[str, dg.MetadataValue]:
+) -> tuple[dict[str, dg.MetadataValue], dg.DataVersion]:
     key = source_key(record.id)
     info = store.head(key)
     if info is None:
@@ -97,11 +111,12 @@ def _check_upload(
             "upload the directory again (deploy-platform deploy <directory>)"
         )
     context.log.info(f"uploaded source archive {key} is stored ({info.size} bytes)")
-    return {
+    metadata: dict[str, dg.MetadataValue] = {
         "source": dg.MetadataValue.text("upload"),
         "archive_bytes": dg.MetadataValue.int(info.size),
         "archive": dg.MetadataValue.path(key),
     }
+    return metadata, chunks_version(store.iter_range(key))
 
 
 def _url_or_text(url: str) -> dg.MetadataValue:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
+from deploy_platform.assets.labels import label_run
 from deploy_platform.assets.run_origin import run_origin
 from deploy_platform.commit_status import CommitStatusReporter
 from deploy_platform.errors import DeploymentFailed
@@ -62,6 +63,7 @@ def deployment_stage(
         load_record(state, deployment_id)  # raises the Failure that says what is wrong
         raise
     with failures_marked(context, state, deployment_id, statuses):
+        label_run(context, record)
         yield record
 
 

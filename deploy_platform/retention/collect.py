@@ -206,4 +206,6 @@ def _forget(state: PlatformState, record: DeploymentRecord) -> None:
     pipe.delete(state.key("deployment", record.id))
     pipe.zrem(state.key("project", record.project), record.id)
     pipe.delete(state.key("claim", record.id))
+    # Edge-origins cache manifests without a TTL: this one is gone (serve.invalidation).
+    pipe.publish(state.key("deployment-removed"), record.id)
     pipe.execute()

@@ -55,6 +55,7 @@ from deploy_platform.jobs import deploy_job
 from deploy_platform.records import TERMINAL, DeploymentRecord
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.state import STREAM_START, PlatformState
+from deploy_platform.tags import run_tags
 
 __all__ = [
     "deployment_queue_sensor",
@@ -145,21 +146,6 @@ def _startable(
     if owner is not None and not state.claim(deployment_id, owner):
         return None  # another lane requested its run
     return record
-
-
-def run_tags(record: DeploymentRecord) -> dict[str, str]:
-    """Run tags to filter deployments by in the UI's run list."""
-    tags = {
-        "deploy/project": record.project,
-        "deploy/source": record.source.value,
-        "deploy/environment": record.environment.value,
-        "deploy/trigger": record.trigger,
-    }
-    if record.ref:
-        tags["deploy/ref"] = record.ref
-    if record.commit:
-        tags["deploy/commit"] = record.commit
-    return tags
 
 
 def lane_name(lane: int) -> str:

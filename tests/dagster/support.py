@@ -14,11 +14,14 @@ import dagster as dg
 
 from deploy_platform.archive import pack_directory
 from deploy_platform.assets import built_artifact, published_deployment, source_archive
+from deploy_platform.assets.checks import deployment_checks
+from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.jobs import DEPLOY_JOB, deploy_job
 from deploy_platform.manifest import Manifest, blob_key, manifest_key, source_key
 from deploy_platform.names import preview_alias, production_alias
 from deploy_platform.records import DeploymentRecord, Environment, SourceKind
+from deploy_platform.resources.edge_origin import EdgeOriginResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.queue_sensor import run_tags
 from deploy_platform.settings import public_url
@@ -117,16 +120,38 @@ class Deployer:
     def run(
         self, deployment_id: str, extra_tags: Mapping[str, str] | None = None
     ) -> dg.ExecuteInProcessResult:
-        """Run the queue sensor's job for one partition with the sensor's run tags,
-        as the daemon would."""
+        """Run the queue sensor's job for one partition with the sensor's run tags and the
+        asset checks after published_deployment, as the daemon would."""
         self.instance.add_dynamic_partitions("deployments", [deployment_id])
         job = dg.Definitions(
-            assets=ASSETS, jobs=[deploy_job], resources=self.resources
+            assets=ASSETS,
+            asset_checks=deployment_checks,
+            jobs=[deploy_job],
+            resources={"edge_origin": EdgeOriginResource(), **self.resources},
         ).resolve_job_def(DEPLOY_JOB)
         redis: RedisResource = self.resources["redis"]
         tags = {**run_tags(redis.state().get(deployment_id)), **(extra_tags or {})}
         return job.execute_in_process(
             partition_key=deployment_id, instance=self.instance, raise_on_error=False, tags=tags
+        )
+
+    def check(self, deployment_id: str) -> dg.ExecuteInProcessResult:
+        """Run published_deployment's asset checks alone for a partition, as from the UI."""
+        checks_job = dg.define_asset_job(
+            "published_deployment_checks",
+            selection=dg.AssetSelection.checks_for_assets(published_deployment),
+            partitions_def=deployments_partitions,
+        )
+        job = dg.Definitions(
+            assets=ASSETS,
+            asset_checks=deployment_checks,
+            jobs=[checks_job],
+            resources={"edge_origin": EdgeOriginResource(), **self.resources},
+        ).resolve_job_def("published_deployment_checks")
+        # A job of checks alone takes its partition from the run tag (execute_in_process
+        # looks for a partitioned asset to check a partition_key against).
+        return job.execute_in_process(
+            tags={"dagster/partition": deployment_id}, instance=self.instance, raise_on_error=False
         )
 
     def materialize(

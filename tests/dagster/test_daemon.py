@@ -59,6 +59,8 @@ def dagster_env(
         "DP_GITHUB_API_URL": "",
         "DP_GITHUB_TOKEN": "",
         "DP_GITHUB_STATUS_CONTEXT": "",
+        "DP_EDGE_ORIGIN_URL": "",
+        "DP_BASE_DOMAIN": "localhost",
     }
 
 

@@ -20,6 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
     running.stop()
 
 
+def _unique(stem: str) -> str:
+    """A repository name of its own: test_platform_postgres.py runs these tests again
+    against the same session-wide git server."""
+    return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -64,7 +71,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_deploy_update_and_keep_the_old_version(platform: RunningPlatform, git_http: Any) -> None:
-    repo = git_http.create_repo("docs-e2e", SITE)
+    repo = git_http.create_repo(_unique("docs-e2e"), SITE)
     first = platform.deploy(repo_url=repo.url, ref="main", project="docs")
     record = platform.wait(first["id"])
     assert record["status"] == "ready", record
@@ -153,7 +160,7 @@ def test_rematerializing_from_the_ui_gives_the_same_deployment_and_rolls_back(
     the pinned commit again, and production back on it (a rollback from the UI)."""
     from dagster_graphql import DagsterGraphQLClient
 
-    repo = git_http.create_repo("remat-e2e", {"index.html": "<h1>pinned one</h1>"})
+    repo = git_http.create_repo(_unique("remat-e2e"), {"index.html": "<h1>pinned one</h1>"})
     first = platform.wait(platform.deploy(repo_url=repo.url, project="remat")["id"])
     repo.commit({"index.html": "<h1>branch moved on</h1>"})
     second = platform.wait(platform.deploy(repo_url=repo.url, project="remat")["id"])
@@ -260,6 +267,38 @@ def test_rollback_promote_and_a_revert_through_the_edge(
         "POST", "/api/projects/rollme/rollback", {"deployment": preview["id"]}
     )
     assert status == 409 and "use promote" in refused["error"]["message"]
+
+
+def test_history_and_asset_checks_of_deployments_on_the_running_platform(
+    platform: RunningPlatform, git_http: Any
+) -> None:
+    """GET /api/history reads the daemon's Dagster instance; the checks ran in each run."""
+    import dagster as dg
+
+    from deploy_platform.retention_dagster import open_instance
+
+    repo = git_http.create_repo(_unique("history-e2e"), {"index.html": "<h1>checked</h1>"})
+    ready = platform.wait(platform.deploy(repo_url=repo.url, project="hist")["id"])
+    repo.commit({"notes.txt": "no page any more"}, delete=["index.html"])
+    failed = platform.wait(platform.deploy(repo_url=repo.url, project="hist")["id"])
+    assert (ready["status"], failed["status"]) == ("ready", "failed")
+
+    status, history = platform.api("GET", "/api/history?project=hist")
+
+    assert status == 200, history
+    rows = {row["id"]: row for row in history["deployments"]}
+    assert list(rows) == [failed["id"], ready["id"]]
+    assert rows[ready["id"]]["status"] == "ready" and rows[ready["id"]]["trigger"] == "api"
+    assert rows[ready["id"]]["commit"] == ready["commit"]
+    assert rows[ready["id"]]["url"] == ready["urls"]["deployment"]
+    assert rows[failed["id"]]["status"] == "failed"
+    assert rows[failed["id"]]["failed_stage"] == "built_artifact"
+    with open_instance(platform.state_dir, platform.env) as instance:
+        for name in ("index_served", "bodies_stored"):
+            key = dg.AssetCheckKey(dg.AssetKey("published_deployment"), name)
+            history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+            ran = [record for record in history if record.partition == ready["id"]]
+            assert [record.status.value for record in ran] == ["SUCCEEDED"], ran
 
 
 def test_a_vite_react_app_is_built_and_served(platform: RunningPlatform, git_http: Any) -> None:

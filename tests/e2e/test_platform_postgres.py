@@ -2,7 +2,8 @@
 
 The same tests as `test_platform.py` (imported below, so they run here against
 this module's `platform`): a site deployed over HTTP and updated, the old
-version kept, a partition re-materialized from the UI; plus the check that the
+version kept, a partition re-materialized from the UI, the history through
+`GET /api/history` and the asset checks; plus the check that the
 history is in PostgreSQL, not in SQLite under DAGSTER_HOME, and `deploy-platform gc`
 beside it removes an old deployment from the edge, the API and the Dagster history.
 """
@@ -17,7 +18,8 @@ import pytest
 from tests.e2e.test_platform import (  # noqa: F401 - collected again, on this platform
     TOOLS,
     test_deploy_update_and_keep_the_old_version,
-    test_rematerializing_from_the_ui_gives_the_same_deployment,
+    test_history_and_asset_checks_of_deployments_on_the_running_platform,
+    test_rematerializing_from_the_ui_gives_the_same_deployment_and_rolls_back,
 )
 from tests.support.platform import RunningPlatform, start_platform
 

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from deploy_platform.ids import new_deployment_id
+from deploy_platform.manifest import manifest_key
 from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
 from serve.appkeys import FOLLOWER
@@ -91,3 +92,29 @@ async def test_an_announced_move_is_seen_before_the_ttl(
             break
         await asyncio.sleep(0.05)
     assert await body_of(edge, "docs") == (200, b"second")
+
+
+async def test_a_removed_deployment_announced_on_redis_stops_being_served(
+    start_edge: EdgeFactory, store: LocalObjectStore, state: PlatformState
+) -> None:
+    """Manifests are cached without a TTL: retention announces a removal (regression:
+    a deployment gc removed kept being served by an edge that had served it)."""
+    edge = await start_edge(negative_ttl_seconds=0.0)
+    assert edge.app is not None
+    follower = edge.app[FOLLOWER]
+    assert follower is not None
+    assert await asyncio.to_thread(follower.subscribed.wait, 30)
+    gone, kept = two_deployments(store)
+    assert await body_of(edge, gone) == (200, b"first")
+    assert await body_of(edge, kept) == (200, b"second")
+
+    store.delete(manifest_key(gone))
+    assert await body_of(edge, gone) == (200, b"first")  # cached: immutable until announced
+    state.redis.publish(state.key("deployment-removed"), gone)
+    for _ in range(300):  # the message crosses a thread and the loop: wait for it
+        if (await body_of(edge, gone))[0] == 404:
+            break
+        await asyncio.sleep(0.05)
+
+    assert (await body_of(edge, gone))[0] == 404
+    assert await body_of(edge, kept) == (200, b"second")

@@ -1,0 +1,86 @@
+"""What each materialization and run shows besides the asset's own numbers: tags to
+filter by, clickable links, and the data version that ties the lineage together.
+
+Data versions (what Dagster compares to tell whether downstream is stale, and what
+`deploy-platform history` reports as lineage) are content hashes:
+  source_archive        sha256 of sources/<id>.tar.gz (packed reproducibly)
+  built_artifact        sha256 of artifacts/<id>.tar.gz (packed reproducibly)
+  published_deployment  sha256 of the manifest's files and routes (`manifest_version`)
+so re-materializing a partition that produces the same bytes keeps the same version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import dagster as dg
+
+from deploy_platform.github_status import github_repo
+from deploy_platform.manifest import Manifest
+from deploy_platform.records import DeploymentRecord
+from deploy_platform.tags import label_tags
+
+__all__ = [
+    "label_run",
+    "deployment_links",
+    "file_version",
+    "chunks_version",
+    "manifest_version",
+]
+
+_CHUNK = 1024 * 1024
+
+
+def label_run(context: dg.AssetExecutionContext, record: DeploymentRecord) -> None:
+    """Give a run started by hand (the UI's "Materialize") the queue sensor's labels, so
+    the run list filters it by project, ref and commit too. Never `deploy/trigger`:
+    its absence is how a run started by hand is told apart."""
+    present = context.run.tags
+    missing = {name: value for name, value in label_tags(record).items() if name not in present}
+    if not missing:
+        return
+    try:
+        context.instance.add_run_tags(context.run_id, missing)
+    except Exception as exc:  # labels are a convenience; the deployment goes on
+        context.log.warning(f"could not tag run {context.run_id}: {exc!r}")
+
+
+def deployment_links(record: DeploymentRecord) -> dict[str, dg.MetadataValue]:
+    """`url`: the deployment's own URL; `commit_url`: the commit on GitHub, when it is there."""
+    links: dict[str, dg.MetadataValue] = {}
+    url = record.urls.get("deployment")
+    if url:
+        links["url"] = dg.MetadataValue.url(url)
+    repo = github_repo(record.repo_url, "github.com")
+    if repo is not None and record.commit:
+        links["commit_url"] = dg.MetadataValue.url(
+            f"https://github.com/{repo}/commit/{record.commit}"
+        )
+    return links
+
+
+def chunks_version(chunks: Iterable[bytes]) -> dg.DataVersion:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return dg.DataVersion(digest.hexdigest())
+
+
+def file_version(path: Path) -> dg.DataVersion:
+    with open(path, "rb") as handle:
+        return chunks_version(iter(lambda: handle.read(_CHUNK), b""))
+
+
+def manifest_version(manifest: Manifest) -> dg.DataVersion:
+    """What is served, not when or under which id: two deployments of the same tree
+    with the same rules have the same version."""
+    body: dict[str, object] = {
+        "files": {path: entry.to_dict() for path, entry in sorted(manifest.files.items())}
+    }
+    if manifest.routes:
+        body["routes"] = manifest.routes.to_json()
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return dg.DataVersion(hashlib.sha256(raw).hexdigest())
