@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from deploy_platform.history.export import export_path
 from deploy_platform.history.rows import COLUMNS
 from deploy_platform.records import DeploymentRecord
 from tests.dagster.support import unique
@@ -142,6 +144,26 @@ def test_a_rollback_shows_as_the_trigger_of_the_deployment_it_went_back_to(
 
     triggers = {row["id"]: row["trigger"] for row in page["deployments"]}
     assert triggers == {older.id: "rollback", newer.id: "api"}
+
+
+def test_the_api_reads_the_history_in_the_background_at_start(
+    running_api: Callable[..., RunningApi],  # noqa: F811
+    instance: dg.DagsterInstance,
+    deploy_app: Callable[..., DeploymentRecord],
+) -> None:
+    done = deploy_app(project=unique("warm"))
+    cache = export_path(instance)
+    assert not cache.exists()
+
+    api = running_api(dagster_home=Path(instance.root_directory))
+
+    # No request yet: the cache of Dagster's records is written by the start-up warm.
+    deadline = time.monotonic() + 60
+    while not cache.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert done.id in json.loads(cache.read_text())["deployments"]
+    status, page = get(api)
+    assert status == 200 and [row["id"] for row in page["deployments"]] == [done.id]
 
 
 def test_the_control_api_and_the_command_start_without_importing_dagster_or_pandas() -> None:
