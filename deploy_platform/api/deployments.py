@@ -20,15 +20,17 @@ A project that does not exist needs no settings: the platform's defaults apply.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
 from aiohttp import web
 
 from deploy_platform.api.commit_status import report_queued
-from deploy_platform.api.errors import ApiError
+from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.projects import read_project_or_503
 from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
@@ -49,8 +51,9 @@ from deploy_platform.names import InvalidName, preview_alias, production_alias
 from deploy_platform.projects import Project, deployment_build
 from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
 from deploy_platform.repo_url import validate_repo_url
+from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings import Settings
-from deploy_platform.storage import ObjectStoreError
+from deploy_platform.storage import ObjectNotFound, ObjectStoreError
 
 __all__ = [
     "LS_REMOTE_TIMEOUT",
@@ -293,5 +296,29 @@ async def get_deployment(request: web.Request) -> web.Response:
     except redis.RedisError:
         raise redis_unavailable() from None
     if record is None:
-        raise ApiError(404, "deployment_not_found", f"no deployment {deployment_id}", field="id")
+        raise await _not_found(request.app, deployment_id)
     return web.json_response(record.to_public_dict())
+
+
+async def _not_found(app: web.Application, deployment_id: str) -> ApiError:
+    """404, or 410 naming when `deploy-platform gc` removed it and where its history is."""
+    try:
+        raw = await blocking(app, app[STORE].get_bytes, archive_key(deployment_id))
+    except ObjectNotFound:
+        return ApiError(404, "deployment_not_found", f"no deployment {deployment_id}", field="id")
+    except ObjectStoreError as exc:
+        raise unavailable(exc) from None
+    try:
+        archived = json.loads(raw)
+        project = str(archived["record"]["project"])
+        removed_at = datetime.fromtimestamp(float(archived["removed_at"]), UTC)
+    except (ValueError, KeyError, TypeError):
+        project, removed_at = "its project", None
+    when = f" on {removed_at:%Y-%m-%d %H:%M} UTC" if removed_at is not None else ""
+    return ApiError(
+        410,
+        "deployment_removed",
+        f"deployment {deployment_id} was removed by retention (deploy-platform gc){when}; "
+        f"its history row stays: deploy-platform history --project {project}",
+        field="id",
+    )

@@ -29,6 +29,7 @@ _CODES_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     408: "request_timeout",
+    410: "gone",
     411: "length_required",
     413: "body_too_large",
     415: "unsupported_media_type",

@@ -13,11 +13,15 @@ from aiohttp.test_utils import TestClient
 from deploy_platform.api import StartupError, create_app
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.retention.collect import collect_garbage
+from deploy_platform.retention.policy import RetentionPolicy
 from deploy_platform.settings import Settings
 from deploy_platform.state import PlatformState
+from deploy_platform.storage.local import LocalObjectStore
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_refusals import refused
 from tests.api.test_uploads import GZIP, SITE, tar_gz
+from tests.retention.support import make_deployment
 from tests.support.api_fixtures import assert_nothing_accepted, queued_ids
 
 TOKEN = "s3cret-token-for-tests"
@@ -79,6 +83,22 @@ async def test_an_unknown_deployment_is_404(api: TestClient[Any, Any]) -> None:
     response = await api.get(f"/api/deployments/{new_deployment_id()}")
 
     await refused(response, 404, "deployment_not_found", "id")
+
+
+async def test_a_deployment_gc_removed_is_410_saying_where_its_history_is(
+    api: TestClient[Any, Any], state: PlatformState, local_store_root: Path
+) -> None:
+    store = LocalObjectStore(local_store_root)
+    old = make_deployment(store, state, "docs", {"/index.html": b"<h1>old</h1>"}, days_ago=60)
+    make_deployment(store, state, "docs", {"/index.html": b"<h1>new</h1>"}, days_ago=50)
+    policy = RetentionPolicy(keep_per_branch=1, keep_days=30)
+    report = collect_garbage(store, state, policy, dry_run=False)
+    assert [r.id for r in report.removed] == [old.id]
+
+    response = await api.get(f"/api/deployments/{old.id}")
+
+    body = await refused(response, 410, "deployment_removed", "id")
+    assert "deploy-platform history --project docs" in body["message"]
 
 
 @pytest.mark.parametrize(
