@@ -283,10 +283,17 @@ def test_history_and_asset_checks_of_deployments_on_the_running_platform(
     failed = platform.wait(platform.deploy(repo_url=repo.url, project="hist")["id"])
     assert (ready["status"], failed["status"]) == ("ready", "failed")
 
-    status, history = platform.api("GET", "/api/history?project=hist")
-
-    assert status == 200, history
-    rows = {row["id"]: row for row in history["deployments"]}
+    # The record turns failed inside the failing step; Dagster's run ends a moment
+    # later, and the history (read from Dagster's run records) follows it there.
+    deadline = time.monotonic() + 180
+    while True:
+        status, history = platform.api("GET", "/api/history?project=hist")
+        assert status == 200, history
+        rows = {row["id"]: row for row in history["deployments"]}
+        settled = [row["status"] not in ("queued", "running") for row in rows.values()]
+        if (len(rows) == 2 and all(settled)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert list(rows) == [failed["id"], ready["id"]]
     assert rows[ready["id"]]["status"] == "ready" and rows[ready["id"]]["trigger"] == "api"
     assert rows[ready["id"]]["commit"] == ready["commit"]
