@@ -98,7 +98,8 @@ def test_gc_beside_up_removes_an_old_deployment_everywhere(
     assert first in done.stdout
 
     assert platform.fetch(f"{first}.localhost")[0] == 404
-    assert platform.api("GET", f"/api/deployments/{first}")[0] == 404
+    status, answer = platform.api("GET", f"/api/deployments/{first}")
+    assert (status, answer["error"]["code"]) == (410, "deployment_removed"), answer
     assert b"v1" in platform.fetch(f"{previous}.localhost")[2]  # the rollback target stays
     assert b"v2" in platform.fetch("gcpg.localhost")[2]
     with psycopg2.connect(postgres_db) as connection, connection.cursor() as cursor:
