@@ -41,10 +41,14 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
-__all__ = ["WarmProcessRunLauncher", "WORKER_PID_TAG", "WORKER_HOST_TAG"]
+__all__ = ["WarmProcessRunLauncher", "WORKER_PID_TAG", "WORKER_HOST_TAG", "WORKER_START_TAG"]
 
 WORKER_PID_TAG = "deploy/worker_pid"
 WORKER_HOST_TAG = "deploy/worker_host"
+# The worker's start time (clock ticks since boot, /proc/<pid>/stat field 22): pids
+# are reused (pid_max can be 32768), and a crashed worker's pid taken by another
+# process must not keep its run "running" until max_runtime_seconds.
+WORKER_START_TAG = "deploy/worker_start"
 
 
 def _standby_key(origin: JobPythonOrigin) -> tuple[str, str | None, str]:
@@ -56,22 +60,39 @@ def _standby_key(origin: JobPythonOrigin) -> tuple[str, str | None, str]:
     )
 
 
-def _alive(pid: int) -> bool:
-    """Whether `pid` is a running process. A worker that exited but was not reaped yet
-    (a zombie: the launcher object that started it is in another thread's instance)
-    counts as gone."""
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """/proc/<pid>/stat's fields after the parenthesised command name (state first)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    # Field 22 of the whole line is the 20th after the command name.
+    return fields[19].decode() if fields is not None and len(fields) > 19 else None
+
+
+def _alive(pid: int, started: str | None = None) -> bool:
+    """Whether `pid` is a running process -- the same one, when its start time
+    `started` is known. A worker that exited but was not reaped yet (a zombie: the
+    launcher object that started it is in another thread's instance) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            # Field 3, after the parenthesised command name, is the state letter.
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
+    fields = _stat_fields(pid)
+    if fields is None:
         return True
+    if fields[0] == b"Z":
+        return False
+    if started is not None and len(fields) > 19 and fields[19].decode() != started:
+        return False  # the pid now belongs to another process
+    return True
 
 
 class _Standby:
@@ -145,10 +166,11 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
                 if standby is not None:
                     self._retire(standby)
                 standby = _Standby(origin)
-            self._instance.add_run_tags(
-                run.run_id,
-                {WORKER_PID_TAG: str(standby.process.pid), WORKER_HOST_TAG: socket.gethostname()},
-            )
+            tags = {WORKER_PID_TAG: str(standby.process.pid), WORKER_HOST_TAG: socket.gethostname()}
+            started = _start_time(standby.process.pid)
+            if started is not None:
+                tags[WORKER_START_TAG] = started
+            self._instance.add_run_tags(run.run_id, tags)
             standby.start(args)
             self._workers[run.run_id] = standby.process
         # The next run's worker imports while this one runs.
@@ -196,7 +218,7 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
         pid = self._worker_pid(run)
         if pid is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no worker pid recorded")
-        if not _alive(pid):
+        if not _alive(pid, run.tags.get(WORKER_START_TAG)):
             return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {pid} is gone")
         return CheckRunHealthResult(WorkerStatus.RUNNING)
 
