@@ -1,5 +1,5 @@
 """The Dagster code location: three partitioned assets and their checks, the deploy job,
-three sensors.
+and the sensors (queue lanes, run failure, recovery, commit statuses).
 
 Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
 a sensor tick starts, never at import time (and secrets are not shown in the UI).
@@ -45,6 +45,7 @@ from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.commit_status_sensor import commit_status_sensor
 from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.sensors.queue_sensor import queue_sensors
+from deploy_platform.sensors.recovery_sensor import deployment_recovery_sensor
 
 __all__ = ["defs", "ENV_VARS"]
 
@@ -73,7 +74,12 @@ defs = dg.Definitions(
     # index_served and bodies_stored run after published_deployment in every deploy run.
     asset_checks=deployment_checks,
     jobs=[deploy_job],
-    sensors=[*queue_sensors, deployment_failure_sensor, commit_status_sensor],
+    sensors=[
+        *queue_sensors,
+        deployment_failure_sensor,
+        deployment_recovery_sensor,
+        commit_status_sensor,
+    ],
     # Also for the runs people start from the UI (re-materializing a deployment's
     # assets): one process per run, not one per step (see jobs.py).
     executor=dg.in_process_executor,

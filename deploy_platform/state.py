@@ -34,7 +34,7 @@ cursor does not move and the entries are read again; the deployment id as
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import redis
@@ -95,6 +95,17 @@ class PlatformState:
             return self.get(deployment_id)
         except UnknownDeployment:
             return None
+
+    def find_many(self, deployment_ids: Sequence[str]) -> dict[str, DeploymentRecord]:
+        """The records that exist among `deployment_ids`, in one round trip."""
+        if not deployment_ids:
+            return {}
+        raws = self.redis.mget([self.key("deployment", i) for i in deployment_ids])
+        return {
+            i: DeploymentRecord.from_json(raw)
+            for i, raw in zip(deployment_ids, raws, strict=True)
+            if raw is not None
+        }
 
     def update(
         self, deployment_id: str, change: Callable[[DeploymentRecord], DeploymentRecord]

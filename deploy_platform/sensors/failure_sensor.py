@@ -4,7 +4,9 @@ The assets mark their own failures with a precise error. This catches what
 they cannot: a run worker killed (out of memory, machine restart), a resource
 that failed to start, a run that run monitoring timed out. Without it the
 record would say `building` forever. A run that Dagster will retry (a crashed
-worker, see dagster_home.py) is left alone: its retry decides the outcome.
+worker, see dagster_home.py) is left alone: its retry decides the outcome, and
+if that retry never comes `deployment_recovery_sensor` (recovery_sensor.py)
+starts one or marks the deployment failed.
 A deployment it marks failed is also marked `failure` on its commit (the
 assets report the failures they catch themselves).
 """
@@ -12,31 +14,63 @@ assets report the failures they catch themselves).
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
 # to find the context and resource parameters.
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
 
 from deploy_platform.ids import is_deployment_id
-from deploy_platform.records import TERMINAL, Status
+from deploy_platform.records import TERMINAL, DeploymentRecord, Status
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.state import PlatformState
 
-__all__ = ["deployment_failure_sensor", "run_error_message", "run_failure_cause"]
+__all__ = [
+    "deployment_failure_sensor",
+    "run_error_message",
+    "run_failure_cause",
+    "failure_message",
+    "failure_cause",
+    "retry_decided",
+    "settle_failed",
+    "WILL_RETRY_TAG",
+    "RETRY_DECISION_SECONDS",
+]
 
 _PARTITION_TAG = "dagster/partition"
-_WILL_RETRY_TAG = "dagster/will_retry"
+WILL_RETRY_TAG = "dagster/will_retry"
+# Dagster tags a failed run with its retry decision just after storing the failure
+# event, so a sensor can see the event first; under load the gap was over a second.
+RETRY_DECISION_SECONDS = 10.0
 _MAX_ERROR = 500
 
 
 def run_error_message(context: dg.RunFailureSensorContext) -> str:
     """One readable line: the root cause of the failed step, else of the run's failure."""
-    run = f"run {context.dagster_run.run_id[:8]}"
-    for event in context.get_step_failure_events():
+    return failure_message(
+        context.dagster_run.run_id, context.get_step_failure_events(), context.failure_event
+    )
+
+
+def run_failure_cause(context: dg.RunFailureSensorContext) -> str:
+    """The root cause alone, short enough for a commit status ("" when unknown)."""
+    return failure_cause(context.get_step_failure_events(), context.failure_event)
+
+
+def failure_message(
+    run_id: str, step_failures: Sequence[dg.DagsterEvent], failure: dg.DagsterEvent | None
+) -> str:
+    """`run_error_message` from the events themselves (a sensor that is not a run-failure
+    sensor reads them from the instance)."""
+    run = f"run {run_id[:8]}"
+    for event in step_failures:
         data = event.step_failure_data
         cause = _root_cause(data.error if data is not None else None)
         if cause:
             return f"{run} failed in {event.step_key}: {cause}"[:_MAX_ERROR]
-    failure = context.failure_event
+    if failure is None:
+        return f"{run} failed"
     job_data = failure.job_failure_data if failure.is_job_failure else None
     cause = _root_cause(job_data.error if job_data is not None else None)
     summary = _first_line(failure.message) or "the run failed"
@@ -45,14 +79,14 @@ def run_error_message(context: dg.RunFailureSensorContext) -> str:
     ]
 
 
-def run_failure_cause(context: dg.RunFailureSensorContext) -> str:
-    """The root cause alone, short enough for a commit status ("" when unknown)."""
-    for event in context.get_step_failure_events():
+def failure_cause(step_failures: Sequence[dg.DagsterEvent], failure: dg.DagsterEvent | None) -> str:
+    for event in step_failures:
         data = event.step_failure_data
         cause = _root_cause(data.error if data is not None else None)
         if cause:
             return cause
-    failure = context.failure_event
+    if failure is None:
+        return ""
     job_data = failure.job_failure_data if failure.is_job_failure else None
     return _root_cause(job_data.error if job_data is not None else None)
 
@@ -71,6 +105,33 @@ def _first_line(text: str | None) -> str:
     return lines[0].strip() if lines else ""
 
 
+def settle_failed(state: PlatformState, deployment_id: str, error: str) -> DeploymentRecord | None:
+    """Mark the record failed with `error` unless it is finished; the record if this did."""
+
+    def fail(record: DeploymentRecord) -> DeploymentRecord:
+        return (
+            record if record.status in TERMINAL else record.with_status(Status.FAILED, error=error)
+        )
+
+    failed = state.update(deployment_id, fail)
+    return failed if failed.status is Status.FAILED and failed.error == error else None
+
+
+def retry_decided(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterRun:
+    """The run as stored once Dagster has tagged whether it will retry it (at most
+    RETRY_DECISION_SECONDS later); as it is when run retries are off."""
+    deadline = time.monotonic() + RETRY_DECISION_SECONDS
+    while True:
+        run = instance.get_run_by_id(run.run_id) or run
+        if (
+            WILL_RETRY_TAG in run.tags
+            or not instance.run_retries_enabled
+            or time.monotonic() >= deadline
+        ):
+            return run
+        time.sleep(0.2)
+
+
 # Monitors every job in this code location: the queue sensor's `deploy` job and the
 # runs people start from the UI when they re-materialize a deployment's assets.
 @dg.run_failure_sensor(
@@ -81,12 +142,15 @@ def _first_line(text: str | None) -> str:
 def deployment_failure_sensor(
     context: dg.RunFailureSensorContext, redis: RedisResource, commit_status: CommitStatusResource
 ) -> None:
-    # Read again: the retry decision is tagged onto the run after its failure event.
-    run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
-    deployment_id = run.tags.get(_PARTITION_TAG)
+    deployment_id = context.dagster_run.tags.get(_PARTITION_TAG)
     if not deployment_id or not is_deployment_id(deployment_id):
         return
-    if run.tags.get(_WILL_RETRY_TAG) == "true":
+    run = retry_decided(context.instance, context.dagster_run)
+    if context.instance.run_retries_enabled and WILL_RETRY_TAG not in run.tags:
+        # Undecided: deployment_recovery_sensor settles it once the run has been over.
+        context.log.info(f"run {run.run_id[:8]} of {deployment_id}: no retry decision yet")
+        return
+    if run.tags.get(WILL_RETRY_TAG) == "true":
         # A crashed worker: the run-retry daemon re-executes it (see dagster_home.py).
         context.log.info(f"run {run.run_id[:8]} of {deployment_id} will be retried")
         return
@@ -97,11 +161,8 @@ def deployment_failure_sensor(
     if record is None or record.status in TERMINAL:
         return
     error = run_error_message(context)
-    failed = state.update(
-        deployment_id,
-        lambda r: r if r.status in TERMINAL else r.with_status(Status.FAILED, error=error),
-    )
-    if failed.status is not Status.FAILED or failed.error != error:
+    failed = settle_failed(state, deployment_id, error)
+    if failed is None:
         return  # the run finished its own way in between
     context.log.info(f"marked deployment {deployment_id} failed: {error}")
     statuses = commit_status.reporter(state, context.log)
