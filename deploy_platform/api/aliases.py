@@ -24,6 +24,7 @@ from aiohttp import web
 
 from deploy_platform.alias_moves import list_moves
 from deploy_platform.api.errors import ApiError, unavailable
+from deploy_platform.api.history import HISTORY
 from deploy_platform.api.keys import ALIAS_INDEX, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import parse_move_request
 from deploy_platform.names import InvalidName, validate_project_name
@@ -50,6 +51,9 @@ def _project(request: web.Request) -> str:
 
 
 def _answer(request: web.Request, move: ProductionMove) -> web.Response:
+    history = request.app.get(HISTORY)
+    if history is not None and move.moved:
+        history.store_changed()  # the history's trigger column names rollbacks and promotes
     settings = request.app[SETTINGS]
     urls = {
         "production": settings.public_url(move.alias),
@@ -116,8 +120,10 @@ async def aliases_handler(request: web.Request) -> web.Response:
     try:
         aliases = await blocking(app, project_aliases, store, state, project)
         moves = await blocking(app, list_moves, store, project, limit=limit)
-        if not aliases and not moves and not await blocking(
-            app, project_known, store, state, project
+        if (
+            not aliases
+            and not moves
+            and not await blocking(app, project_known, store, state, project)
         ):
             raise ApiError(
                 404,

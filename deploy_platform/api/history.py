@@ -55,6 +55,12 @@ class HistoryAccess:
                 self._service = _open(app)
             return self._service
 
+    def store_changed(self) -> None:
+        """A rollback or promote was logged: the next query lists the move log again."""
+        service = self._service
+        if service is not None:
+            service.store_changed()
+
     def close(self) -> None:
         with self._lock:
             if self._service is not None:

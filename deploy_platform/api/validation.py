@@ -72,10 +72,7 @@ class UploadDeployRequest:
     build: BuildSettings = field(default_factory=BuildSettings)
 
 
-
-def parse_json_object(
-    body: bytes, shape: str = "with repo_url, ref and project"
-) -> dict[str, Any]:
+def parse_json_object(body: bytes, shape: str = "with repo_url, ref and project") -> dict[str, Any]:
     """The body as a JSON object; `shape` completes "the body must be a JSON object ..."."""
     try:
         text = body.decode("utf-8")

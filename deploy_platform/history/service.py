@@ -5,6 +5,12 @@ than the last query are read), merges the rows archived in the object store
 (`archive.py`), and selects the page (`query.py`). The frame is rebuilt only when a
 deployment changed; one query at a time (a lock), since they share the export.
 
+The archive and the alias move log live in the object store, where listing them
+costs a request per 1,000 objects: they are listed again at most every
+`STORE_REFRESH_SECONDS`, or at the next query after `store_changed()` (the control
+API calls it after a rollback or promote it made). A gc or a rollback made by
+another process shows within that interval.
+
 The export on disk is written when the first query read everything, then at most
 every `SAVE_INTERVAL_SECONDS` while something changed, and on `close`: writing
 10,000 deployments' facts takes most of a second, and what was not written yet is
@@ -37,9 +43,15 @@ from deploy_platform.history.query import HistoryQuery, Page, rows_frame, select
 from deploy_platform.history.rows import apply_alias_moves, deployment_row
 from deploy_platform.storage import ObjectStore
 
-__all__ = ["HistoryService", "query_history", "SAVE_INTERVAL_SECONDS"]
+__all__ = [
+    "HistoryService",
+    "query_history",
+    "SAVE_INTERVAL_SECONDS",
+    "STORE_REFRESH_SECONDS",
+]
 
 SAVE_INTERVAL_SECONDS = 60.0
+STORE_REFRESH_SECONDS = 10.0
 
 
 class HistoryService:
@@ -65,6 +77,8 @@ class HistoryService:
         self._moves: list[Mapping[str, Any]] = []
         self._saved_at = time.monotonic()
         self._unsaved = False
+        self._store_read_at: float | None = None
+        self._store_stale = True
 
     def frame(self) -> pd.DataFrame:
         """Every deployment's row, newest first."""
@@ -74,6 +88,10 @@ class HistoryService:
     def page(self, query: HistoryQuery) -> Page:
         with self._lock:
             return select(self._current(), query)
+
+    def store_changed(self) -> None:
+        """The archive or the alias move log changed: list them again at the next query."""
+        self._store_stale = True
 
     def close(self) -> None:
         """Write what the export has not written yet."""
@@ -101,8 +119,7 @@ class HistoryService:
         self._export = export
         for deployment_id in changed:
             self._rows[deployment_id] = deployment_row(export.deployments[deployment_id])
-        archived = self._archive.load(self.store)
-        moves = list(self.alias_moves()) if self.alias_moves is not None else []
+        archived, moves = self._store_inputs(now)
         if (
             changed
             or moves != self._moves
@@ -119,6 +136,24 @@ class HistoryService:
                 apply_alias_moves(merged, moves)
             self._frame = rows_frame(list(merged.values()))
         return self._frame
+
+    def _store_inputs(
+        self, now: float
+    ) -> tuple[dict[str, dict[str, Any]], list[Mapping[str, Any]]]:
+        """The archived rows and the rollbacks and promotes, listed again when due."""
+        due = (
+            self._store_stale
+            or self._store_read_at is None
+            or now - self._store_read_at >= STORE_REFRESH_SECONDS
+        )
+        if not due:
+            return self._archived, self._moves
+        # Cleared before reading: a change announced during the listing is listed next time.
+        self._store_stale = False
+        archived = self._archive.load(self.store)
+        moves = list(self.alias_moves()) if self.alias_moves is not None else []
+        self._store_read_at = now
+        return archived, moves
 
 
 def query_history(instance: dg.DagsterInstance, store: ObjectStore, query: HistoryQuery) -> Page:

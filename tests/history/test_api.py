@@ -131,6 +131,8 @@ def test_a_rollback_shows_as_the_trigger_of_the_deployment_it_went_back_to(
     docs = unique("docs")
     older = deploy_app(project=docs)
     newer = deploy_app(project=docs)
+    _, before = get(history_api, f"?project={docs}")  # the move log was just listed
+    assert {row["trigger"] for row in before["deployments"]} == {"api"}
     request = urllib.request.Request(
         f"{history_api.url}/api/projects/{docs}/rollback",
         data=json.dumps({"deployment": older.id}).encode(),
@@ -140,6 +142,7 @@ def test_a_rollback_shows_as_the_trigger_of_the_deployment_it_went_back_to(
     with urllib.request.urlopen(request, timeout=60) as response:
         assert response.status == 200
 
+    # At once: the API lists the move log again after a rollback it made.
     _, page = get(history_api, f"?project={docs}")
 
     triggers = {row["id"]: row["trigger"] for row in page["deployments"]}

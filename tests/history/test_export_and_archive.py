@@ -115,3 +115,26 @@ def test_gc_keeps_the_history_rows_of_what_it_removes(
     assert bool(rows.loc[oldest.id, "archived"]) and not rows.loc[records[1].id, "archived"]
     for column in ("status", "commit", "files", "published_storage_id"):
         assert rows.loc[oldest.id, column] == before[column]
+
+
+def test_the_archive_and_move_log_are_listed_when_due_not_on_every_query(
+    instance: dg.DagsterInstance, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listings: list[int] = []
+
+    def moves() -> list[dict[str, Any]]:
+        listings.append(1)
+        return []
+
+    service = HistoryService(instance, store, alias_moves=moves)
+    service.frame()
+    service.frame()
+    assert len(listings) == 1
+
+    service.store_changed()  # what the control API says after a rollback or promote
+    service.frame()
+    assert len(listings) == 2
+
+    monkeypatch.setattr("deploy_platform.history.service.STORE_REFRESH_SECONDS", 0.0)
+    service.frame()
+    assert len(listings) == 3
