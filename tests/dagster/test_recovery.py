@@ -21,7 +21,6 @@ import pytest
 from deploy_platform.jobs import DEPLOY_JOB, deploy_job
 from deploy_platform.records import Status
 from deploy_platform.sensors import failure_sensor
-from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.sensors.recovery_sensor import (
     GRACE_SECONDS,
     RETRY_OF_TAG,
@@ -31,7 +30,7 @@ from deploy_platform.sensors.recovery_sensor import (
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
 from tests.dagster.support import ASSETS, Deployer, pack_site, queue_upload, unique
-from tests.dagster.test_sensors import BrokenBuildRunner
+from tests.dagster.test_sensors import BrokenBuildRunner, evaluate_failure_sensor
 
 MAX_RETRIES = 2
 
@@ -242,20 +241,6 @@ def test_the_sensor_submits_the_retry_through_the_deploy_job(
     assert isinstance(result, dg.SkipReason)
     assert "1 unfinished deployment" in (result.skip_message or "")
     assert deployment_recovery_sensor.job_name == "deploy"
-
-
-def evaluate_failure_sensor(
-    instance: dg.DagsterInstance, resources: dict[str, Any], result: dg.ExecuteInProcessResult
-) -> None:
-    context = dg.build_run_status_sensor_context(
-        sensor_name=deployment_failure_sensor.name,
-        dagster_event=result.get_run_failure_event(),
-        dagster_instance=instance,
-        dagster_run=result.dagster_run,
-        resources={"redis": resources["redis"], "commit_status": resources["commit_status"]},
-    ).for_run_failure()
-    with context:
-        deployment_failure_sensor(context)
 
 
 def test_the_failure_sensor_waits_for_dagsters_retry_decision(
