@@ -1,5 +1,6 @@
 """The Dagster code location: three partitioned assets and their checks, the deploy job,
-and the sensors (queue lanes, run failure, recovery, commit statuses).
+the sensors (queue lanes, run failure, recovery, commit statuses), and the retention
+job with its daily schedule (retention_job.py).
 
 Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
 a sensor tick starts, never at import time (and secrets are not shown in the UI).
@@ -23,6 +24,9 @@ all of them, possibly to an empty string:
                            GitHub commit statuses; empty token = none (commit_status.py)
   DP_EDGE_ORIGIN_URL       the edge-origin the `index_served` check asks (empty: the check
                            fails saying so); DP_BASE_DOMAIN names the deployment's host
+  DP_RETAIN_PER_BRANCH, DP_RETAIN_DAYS, DP_EDGE_SKEW_GRACE_SECONDS
+                           the retention job's policy, read when it runs; empty = the
+                           defaults (retention/policy.py)
 
 An unset variable fails the run or tick with Dagster's "environment variable
 ... is not set" error naming it.
@@ -42,6 +46,7 @@ from deploy_platform.resources.edge_origin import EdgeOriginResource
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.retention_job import retention_job, retention_schedule
 from deploy_platform.sensors.commit_status_sensor import commit_status_sensor
 from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.sensors.queue_sensor import queue_sensors
@@ -67,13 +72,17 @@ ENV_VARS = (
     "DP_GITHUB_STATUS_CONTEXT",
     "DP_EDGE_ORIGIN_URL",
     "DP_BASE_DOMAIN",
+    "DP_RETAIN_PER_BRANCH",
+    "DP_RETAIN_DAYS",
+    "DP_EDGE_SKEW_GRACE_SECONDS",
 )
 
 defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],
     # index_served and bodies_stored run after published_deployment in every deploy run.
     asset_checks=deployment_checks,
-    jobs=[deploy_job],
+    jobs=[deploy_job, retention_job],
+    schedules=[retention_schedule],
     sensors=[
         *queue_sensors,
         deployment_failure_sensor,

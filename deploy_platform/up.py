@@ -22,6 +22,7 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from deploy_platform.dagster_settings import (
     check_postgres,
     with_sqlalchemy_url,
 )
+from deploy_platform.dagster_storage import prepare_storage
 from deploy_platform.services.ports import wait_for_port
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.settings import Settings, default_state_dir
@@ -45,6 +47,7 @@ __all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE", "REDIS_URL_FILE", "priva
 SAMPLE_SITE = Path(__file__).parent / "sample_site"
 # The Worker's KV indexes (deploy_platform.cloudflare_kv): passed on, empty when unset.
 _CF_VARS = CF_VARIABLES
+_RETENTION_VARS = ("DP_RETAIN_PER_BRANCH", "DP_RETAIN_DAYS", "DP_EDGE_SKEW_GRACE_SECONDS")
 #: Under the state directory: the URL of the Redis `up` started, while it runs.
 REDIS_URL_FILE = Path("run") / "redis.url"
 
@@ -116,6 +119,8 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
             "DP_GITHUB_API_URL": settings.github_api_url,
             "DP_GITHUB_TOKEN": settings.github_token,
             "DP_GITHUB_STATUS_CONTEXT": settings.github_status_context,
+            # The retention job's policy (retention_job.py); empty = its defaults.
+            **{name: base.get(name, "") for name in _RETENTION_VARS},
             "DAGSTER_HOME": str(dagster_home),
             # The code server answers each queue-sensor lane's long-poll on a thread of
             # its own; the default pool (cores + 4) would leave too few for the rest.
@@ -210,6 +215,12 @@ def _run_up(args: argparse.Namespace) -> int:
         run_launcher=instance.run_launcher,
     )
     child_env = with_sqlalchemy_url(_child_env(settings, dagster_home, env))
+    try:
+        prepare_storage(child_env, dagster_home)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        if redis is not None:
+            redis.stop()
+        raise UpError(str(exc)) from None
     workspace = str(dagster_home / "workspace.yaml")
     python = sys.executable
     specs = [

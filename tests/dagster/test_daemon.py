@@ -21,6 +21,7 @@ import dagster as dg
 import pytest
 
 from deploy_platform.dagster_home import write_dagster_home
+from deploy_platform.dagster_storage import prepare_storage
 from deploy_platform.ids import new_deployment_id
 from deploy_platform.records import TERMINAL, DeploymentRecord, Status
 from deploy_platform.sensors.queue_sensor import QUEUE_LANES, lane_name
@@ -41,7 +42,7 @@ def dagster_env(
 ) -> dict[str, str]:
     home = tmp_path / "dagster"
     write_dagster_home(home, max_concurrent_runs=2)
-    return {
+    env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
         "DP_REDIS_URL": redis_server.url,
@@ -61,7 +62,12 @@ def dagster_env(
         "DP_GITHUB_STATUS_CONTEXT": "",
         "DP_EDGE_ORIGIN_URL": "",
         "DP_BASE_DOMAIN": "localhost",
+        "DP_RETAIN_PER_BRANCH": "",
+        "DP_RETAIN_DAYS": "",
+        "DP_EDGE_SKEW_GRACE_SECONDS": "",
     }
+    prepare_storage(env, home)  # as `up` does before its processes open the instance
+    return env
 
 
 @contextmanager

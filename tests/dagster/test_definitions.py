@@ -46,6 +46,9 @@ def platform_env(
         "DP_GITHUB_STATUS_CONTEXT": "",
         "DP_EDGE_ORIGIN_URL": "",
         "DP_BASE_DOMAIN": "localhost",
+        "DP_RETAIN_PER_BRANCH": "",
+        "DP_RETAIN_DAYS": "",
+        "DP_EDGE_SKEW_GRACE_SECONDS": "",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -174,10 +174,7 @@ def test_rematerializing_from_the_ui_gives_the_same_deployment_and_rolls_back(
         run_id = client.submit_job_execution(
             "deploy", tags={"dagster/partition": first["id"]}, asset_selection=selection
         )
-        deadline = time.monotonic() + 180
-        while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE"):
-            assert time.monotonic() < deadline, f"run {run_id} still {status}"
-            time.sleep(0.2)
+        status = run_to_end(client, run_id)
         assert status == "SUCCESS", platform.log("daemon")
         again = platform.api("GET", f"/api/deployments/{first['id']}")[1]
         assert again["status"] == "ready" and again["commit"] == first["commit"]
@@ -192,6 +189,39 @@ def test_rematerializing_from_the_ui_gives_the_same_deployment_and_rolls_back(
         (None, first["id"], "deploy"),
     ]
     assert moves[0]["actor"].startswith("dagster-ui:")
+
+
+def test_the_retention_job_runs_on_the_platform_as_a_dry_run_from_the_launchpad(
+    platform: RunningPlatform, git_http: Any
+) -> None:
+    """The daily `retention` job, launched by hand through the webserver's GraphQL with
+    `dry_run: true`: it runs in a run worker with `up`'s settings and removes nothing."""
+    from dagster_graphql import DagsterGraphQLClient
+
+    repo = git_http.create_repo(_unique("retention-e2e"), {"index.html": "<h1>stays</h1>"})
+    record = platform.wait(platform.deploy(repo_url=repo.url, project="retained")["id"])
+    assert record["status"] == "ready"
+
+    client = DagsterGraphQLClient("127.0.0.1", port_number=platform.ui_port, timeout=60)
+    config = {"keep_per_branch": 0, "keep_days": 0, "dry_run": True}
+    run_id = client.submit_job_execution(
+        "retention", run_config={"ops": {"collect_garbage_op": {"config": config}}}
+    )
+    status = run_to_end(client, run_id)
+
+    assert status == "SUCCESS", platform.log("daemon")
+    assert "Would remove" in platform.log("daemon")
+    assert platform.api("GET", f"/api/deployments/{record['id']}")[1]["status"] == "ready"
+    assert b"stays" in platform.fetch(f"{record['id']}.localhost", "/")[2]
+
+
+def run_to_end(client: Any, run_id: str, seconds: float = 180) -> str:
+    """The status a run launched through GraphQL ends in: SUCCESS or FAILURE."""
+    deadline = time.monotonic() + seconds
+    while (status := str(client.get_run_status(run_id).value)) not in ("SUCCESS", "FAILURE"):
+        assert time.monotonic() < deadline, f"run {run_id} still {status}"
+        time.sleep(0.2)
+    return status
 
 
 def served(platform: RunningPlatform, host: str, wanted: bytes, seconds: float = 5) -> bytes:
