@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from deploy_platform.cli_format import human_bytes
 from deploy_platform.retention.collect import GcReport
@@ -23,11 +23,6 @@ from deploy_platform.retention.policy import (
     DEFAULT_KEEP_PER_BRANCH,
     RetentionPolicy,
 )
-
-if TYPE_CHECKING:
-    import dagster as dg
-
-    from deploy_platform.storage import ObjectStore
 
 __all__ = ["add_gc_parser", "run_gc", "format_report"]
 
@@ -88,7 +83,6 @@ def add_gc_parser(commands: Any) -> None:
 
 
 def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from deploy_platform.retention.collect import collect_garbage
     from deploy_platform.settings import Settings
     from deploy_platform.state import PlatformState
     from deploy_platform.storage import ObjectStoreError, open_store
@@ -103,11 +97,7 @@ def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
         policy = RetentionPolicy.from_env(env)
     except ValueError as exc:
         return _fail(f"bad setting in the environment: {exc}", _EXIT_BAD_INPUT)
-    policy = RetentionPolicy(
-        keep_per_branch=policy.keep_per_branch if args.keep is None else args.keep,
-        keep_days=policy.keep_days if args.days is None else args.days,
-        skew_grace_seconds=policy.skew_grace_seconds,
-    )
+    policy = policy.with_overrides(keep_per_branch=args.keep, keep_days=args.days)
     redis_url = settings.redis_url or private_redis_url(settings.state_dir)
     if not redis_url:
         return _fail(
@@ -115,7 +105,7 @@ def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
             f"{settings.state_dir} (its Redis URL is in run/redis.url while it runs)",
             _EXIT_BAD_INPUT,
         )
-    from deploy_platform.retention_dagster import DagsterRecords, open_instance
+    from deploy_platform.retention_dagster import collect_with_history, open_instance
 
     try:
         instance = open_instance(settings.state_dir, env)
@@ -128,16 +118,7 @@ def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
             env.get("DP_S3_ACCESS_KEY_ID") or None,
             env.get("DP_S3_SECRET_ACCESS_KEY") or None,
         )
-        report = collect_garbage(
-            store,
-            state,
-            policy,
-            dry_run=args.dry_run,
-            runs=DagsterRecords(instance),
-            # The Dagster history rows go with the runs: kept in the store first, so
-            # `deploy-platform history` still lists them (marked archived).
-            before_delete=lambda ids: _archive_history(instance, store, ids),
-        )
+        report = collect_with_history(instance, store, state, policy, dry_run=args.dry_run)
     except ObjectStoreError as exc:
         return _fail(f"object store: {exc}", _EXIT_UNREACHABLE)
     finally:
@@ -149,14 +130,6 @@ def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         out.write("\n".join(format_report(report)) + "\n")
     return _EXIT_OK
-
-
-def _archive_history(
-    instance: dg.DagsterInstance, store: ObjectStore, deployment_ids: Sequence[str]
-) -> None:
-    from deploy_platform.history.archive import archive_rows
-
-    archive_rows(instance, store, deployment_ids)
 
 
 def _fail(message: str, code: int) -> int:

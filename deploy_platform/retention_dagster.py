@@ -9,6 +9,9 @@ a `DagsterInstance`, through the instance's public API only:
     partition itself (the UI stops listing it). `wipe_asset_partitions` is not
     used: open-source event log storages (SQLite, PostgreSQL) refuse it, and
     the materializations went with their runs.
+`collect_with_history` is `collect_garbage` over an instance, as `deploy-platform gc`
+and the daily `retention` job run it: its runs decide what is busy and go with the
+removed deployments, whose history rows are archived in the store first.
 `open_instance` opens the instance `deploy-platform up` runs, for commands run
 beside it (`deploy-platform gc`).
 """
@@ -24,8 +27,13 @@ from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
 from deploy_platform.assets.partitions import DEPLOYMENTS
 from deploy_platform.dagster_settings import POSTGRES_URL_VARIABLE, with_sqlalchemy_url
+from deploy_platform.history.archive import archive_rows
+from deploy_platform.retention.collect import GcReport, collect_garbage
+from deploy_platform.retention.policy import RetentionPolicy
+from deploy_platform.state import PlatformState
+from deploy_platform.storage import ObjectStore
 
-__all__ = ["DagsterRecords", "open_instance"]
+__all__ = ["DagsterRecords", "collect_with_history", "open_instance"]
 
 _PARTITION_TAG = "dagster/partition"
 
@@ -48,6 +56,29 @@ class DagsterRecords:
                 self.instance.delete_run(record.dagster_run.run_id)
         for deployment_id in deployment_ids:
             self.instance.delete_dynamic_partition(DEPLOYMENTS, deployment_id)
+
+
+def collect_with_history(
+    instance: dg.DagsterInstance,
+    store: ObjectStore,
+    state: PlatformState,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool,
+) -> GcReport:
+    def archive(deployment_ids: Sequence[str]) -> None:
+        # The Dagster history rows go with the runs: kept in the store first, so
+        # `deploy-platform history` still lists them (marked archived).
+        archive_rows(instance, store, deployment_ids)
+
+    return collect_garbage(
+        store,
+        state,
+        policy,
+        dry_run=dry_run,
+        runs=DagsterRecords(instance),
+        before_delete=archive,
+    )
 
 
 def open_instance(state_dir: Path, env: Mapping[str, str] | None = None) -> dg.DagsterInstance:

@@ -13,18 +13,15 @@ the settings for that run. The report is the run's log and its output's metadata
 # to find the config and resource parameters.
 
 import os
-from collections.abc import Sequence
 
 import dagster as dg
 from pydantic import Field
 
 from deploy_platform.cli_gc import format_report
-from deploy_platform.history.archive import archive_rows
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.retention.collect import collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
-from deploy_platform.retention_dagster import DagsterRecords
+from deploy_platform.retention_dagster import collect_with_history
 
 __all__ = ["retention_job", "retention_schedule", "RetentionConfig", "RETENTION_CRON"]
 
@@ -52,13 +49,7 @@ def _policy(config: RetentionConfig) -> RetentionPolicy:
         settings = RetentionPolicy.from_env(os.environ)
     except ValueError as exc:
         raise dg.Failure(description=f"bad retention setting: {exc}") from None
-    return RetentionPolicy(
-        keep_per_branch=(
-            settings.keep_per_branch if config.keep_per_branch is None else config.keep_per_branch
-        ),
-        keep_days=settings.keep_days if config.keep_days is None else config.keep_days,
-        skew_grace_seconds=settings.skew_grace_seconds,
-    )
+    return settings.with_overrides(config.keep_per_branch, config.keep_days)
 
 
 @dg.op(
@@ -74,19 +65,12 @@ def collect_garbage_op(
     object_store: ObjectStoreResource,
     redis: RedisResource,
 ) -> dg.Output[None]:
-    store = object_store.store()
-    instance = context.instance
-
-    def archive(deployment_ids: Sequence[str]) -> None:
-        archive_rows(instance, store, deployment_ids)
-
-    report = collect_garbage(
-        store,
+    report = collect_with_history(
+        context.instance,
+        object_store.store(),
         redis.state(),
         _policy(config),
         dry_run=config.dry_run,
-        runs=DagsterRecords(instance),
-        before_delete=archive,
     )
     for line in format_report(report):
         context.log.info(line)

@@ -9,6 +9,7 @@ Run tags (the UI's run list filters by them; any text allowed):
   deploy/trigger       api or webhook: set only by the queue sensor, so a run without
                        it was started by hand (see `trigger_of`)
   deploy/enqueued_at   when the control API queued it (ISO 8601, UTC)
+  deploy/retry_of      on a run the recovery sensor started again: the crashed run
 
 Materialization tags (Dagster holds asset event tags to at most 63 characters of
 letters, digits, `_`, `.` and `-`, so the branch is its host-label slug):
@@ -38,6 +39,9 @@ __all__ = [
     "BRANCH_TAG",
     "BACKFILL_TAG",
     "PARTITION_TAG",
+    "WILL_RETRY_TAG",
+    "AUTO_RETRY_RUN_ID_TAG",
+    "RETRY_OF_TAG",
     "UI_TRIGGER",
     "BACKFILL_TRIGGER",
     "run_tags",
@@ -55,9 +59,13 @@ SOURCE_TAG = "deploy/source"
 TRIGGER_TAG = "deploy/trigger"
 ENQUEUED_TAG = "deploy/enqueued_at"
 BRANCH_TAG = "deploy/branch"
+RETRY_OF_TAG = "deploy/retry_of"
 # Dagster's own tags.
 BACKFILL_TAG = "dagster/backfill"
 PARTITION_TAG = "dagster/partition"
+# Whether Dagster will retry a failed run (run_retries), and the retry it started.
+WILL_RETRY_TAG = "dagster/will_retry"
+AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
 
 UI_TRIGGER = "ui-rematerialization"
 BACKFILL_TRIGGER = "backfill"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from deploy_platform.records import TERMINAL, DeploymentRecord, Status
 from deploy_platform.skew import DEFAULT_GRACE_SECONDS
@@ -51,6 +51,17 @@ class RetentionPolicy:
             raise ValueError(f"days must be 0 or more, not {self.keep_days:g}")
         if self.skew_grace_seconds < 0:
             raise ValueError("DP_EDGE_SKEW_GRACE_SECONDS must be 0 or more")
+
+    def with_overrides(
+        self, keep_per_branch: int | None = None, keep_days: float | None = None
+    ) -> RetentionPolicy:
+        """This policy with the settings given here (a flag, a launchpad field) in place
+        of its own; None keeps its own."""
+        return replace(
+            self,
+            keep_per_branch=self.keep_per_branch if keep_per_branch is None else keep_per_branch,
+            keep_days=self.keep_days if keep_days is None else keep_days,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RetentionPolicy:

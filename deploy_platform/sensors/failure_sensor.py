@@ -25,11 +25,10 @@ from deploy_platform.records import TERMINAL, DeploymentRecord, Status
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.state import PlatformState
+from deploy_platform.tags import PARTITION_TAG, WILL_RETRY_TAG
 
 __all__ = [
     "deployment_failure_sensor",
-    "run_error_message",
-    "run_failure_cause",
     "failure_message",
     "failure_cause",
     "retry_decided",
@@ -38,41 +37,23 @@ __all__ = [
     "RETRY_DECISION_SECONDS",
 ]
 
-_PARTITION_TAG = "dagster/partition"
-WILL_RETRY_TAG = "dagster/will_retry"
 # Dagster tags a failed run with its retry decision just after storing the failure
 # event, so a sensor can see the event first; under load the gap was over a second.
 RETRY_DECISION_SECONDS = 10.0
 _MAX_ERROR = 500
 
 
-def run_error_message(context: dg.RunFailureSensorContext) -> str:
-    """One readable line: the root cause of the failed step, else of the run's failure."""
-    return failure_message(
-        context.dagster_run.run_id, context.get_step_failure_events(), context.failure_event
-    )
-
-
-def run_failure_cause(context: dg.RunFailureSensorContext) -> str:
-    """The root cause alone, short enough for a commit status ("" when unknown)."""
-    return failure_cause(context.get_step_failure_events(), context.failure_event)
-
-
 def failure_message(
     run_id: str, step_failures: Sequence[dg.DagsterEvent], failure: dg.DagsterEvent | None
 ) -> str:
-    """`run_error_message` from the events themselves (a sensor that is not a run-failure
-    sensor reads them from the instance)."""
+    """One readable line: the root cause of the failed step, else of the run's failure."""
     run = f"run {run_id[:8]}"
-    for event in step_failures:
-        data = event.step_failure_data
-        cause = _root_cause(data.error if data is not None else None)
-        if cause:
-            return f"{run} failed in {event.step_key}: {cause}"[:_MAX_ERROR]
+    step = _step_cause(step_failures)
+    if step is not None:
+        return f"{run} failed in {step[0]}: {step[1]}"[:_MAX_ERROR]
     if failure is None:
         return f"{run} failed"
-    job_data = failure.job_failure_data if failure.is_job_failure else None
-    cause = _root_cause(job_data.error if job_data is not None else None)
+    cause = _run_cause(failure)
     summary = _first_line(failure.message) or "the run failed"
     return (f"{run} failed: {summary} ({cause})" if cause else f"{run} failed: {summary}")[
         :_MAX_ERROR
@@ -80,13 +61,24 @@ def failure_message(
 
 
 def failure_cause(step_failures: Sequence[dg.DagsterEvent], failure: dg.DagsterEvent | None) -> str:
+    """The root cause alone, short enough for a commit status ("" when unknown)."""
+    step = _step_cause(step_failures)
+    if step is not None:
+        return step[1]
+    return _run_cause(failure) if failure is not None else ""
+
+
+def _step_cause(step_failures: Sequence[dg.DagsterEvent]) -> tuple[str, str] | None:
+    """(step key, root cause) of the first failed step that names one."""
     for event in step_failures:
         data = event.step_failure_data
         cause = _root_cause(data.error if data is not None else None)
         if cause:
-            return cause
-    if failure is None:
-        return ""
+            return str(event.step_key), cause
+    return None
+
+
+def _run_cause(failure: dg.DagsterEvent) -> str:
     job_data = failure.job_failure_data if failure.is_job_failure else None
     return _root_cause(job_data.error if job_data is not None else None)
 
@@ -142,7 +134,7 @@ def retry_decided(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.Dagste
 def deployment_failure_sensor(
     context: dg.RunFailureSensorContext, redis: RedisResource, commit_status: CommitStatusResource
 ) -> None:
-    deployment_id = context.dagster_run.tags.get(_PARTITION_TAG)
+    deployment_id = context.dagster_run.tags.get(PARTITION_TAG)
     if not deployment_id or not is_deployment_id(deployment_id):
         return
     run = retry_decided(context.instance, context.dagster_run)
@@ -160,7 +152,8 @@ def deployment_failure_sensor(
     # error, and `ready` means a later run of this partition succeeded.
     if record is None or record.status in TERMINAL:
         return
-    error = run_error_message(context)
+    steps = context.get_step_failure_events()
+    error = failure_message(run.run_id, steps, context.failure_event)
     failed = settle_failed(state, deployment_id, error)
     if failed is None:
         return  # the run finished its own way in between
@@ -168,6 +161,6 @@ def deployment_failure_sensor(
     statuses = commit_status.reporter(state, context.log)
     if statuses is not None:
         # GitHub shows 140 characters: the root cause first, not Dagster's preamble.
-        cause = run_failure_cause(context)
+        cause = failure_cause(steps, context.failure_event)
         reason = f"run {run.run_id[:8]} died: {cause}" if cause else error
         context.log.info(statuses.failed(failed, reason))

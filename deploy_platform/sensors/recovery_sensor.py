@@ -33,13 +33,17 @@ from deploy_platform.records import TERMINAL, DeploymentRecord
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.failure_sensor import (
-    WILL_RETRY_TAG,
     failure_cause,
     failure_message,
     settle_failed,
 )
 from deploy_platform.state import PlatformState
-from deploy_platform.tags import PARTITION_TAG
+from deploy_platform.tags import (
+    AUTO_RETRY_RUN_ID_TAG,
+    PARTITION_TAG,
+    RETRY_OF_TAG,
+    WILL_RETRY_TAG,
+)
 
 __all__ = [
     "deployment_recovery_sensor",
@@ -56,8 +60,6 @@ __all__ = [
 # retry decision need, so this sensor only acts on what they left undone.
 GRACE_SECONDS = 45.0
 LOOKBACK_SECONDS = 6 * 3600.0
-RETRY_OF_TAG = "deploy/retry_of"
-_AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
 _ENDED = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 _MAX_CANDIDATES = 1000
 
@@ -88,7 +90,7 @@ def recovery_for(runs: Sequence[dg.RunRecord], now: float, max_retries: int) -> 
         return None
     if run.status is dg.DagsterRunStatus.CANCELED:
         return Recovery("fail", run, f"run {run.run_id[:8]} was canceled")
-    if _crashed(run) and _AUTO_RETRY_RUN_ID_TAG not in run.tags:
+    if _crashed(run) and AUTO_RETRY_RUN_ID_TAG not in run.tags:
         crashes = sum(1 for record in runs if _crashed(record.dagster_run))
         if crashes <= max_retries:
             return Recovery("retry", run)
@@ -109,16 +111,16 @@ def _retry_request(run: dg.DagsterRun, deployment_id: str) -> dg.RunRequest:
 
 def _error(instance: dg.DagsterInstance, run: dg.DagsterRun, reason: str) -> tuple[str, str]:
     """(the record's error, the commit status's shorter cause)."""
-    steps = [
+    events = [
         entry.dagster_event
-        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        for entry in instance.all_logs(
+            run.run_id,
+            of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE},
+        )
         if entry.dagster_event is not None
     ]
-    failures = [
-        entry.dagster_event
-        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-        if entry.dagster_event is not None
-    ]
+    steps = [event for event in events if event.is_step_failure]
+    failures = [event for event in events if event.event_type == dg.DagsterEventType.RUN_FAILURE]
     failure = failures[-1] if failures else None
     error = failure_message(run.run_id, steps, failure)
     cause = failure_cause(steps, failure)
