@@ -312,8 +312,9 @@ def _print_secret(secret: str, payload_url: str) -> None:
     )
     _say(
         sys.stdout,
-        f"Payload URL: {payload_url} (use the address at which GitHub reaches the "
-        "control API); events: pushes and pull requests.",
+        f"Payload URL: {payload_url} (this project's own URL: its deliveries are checked "
+        "before they are read; use the address at which GitHub reaches the control API); "
+        "events: pushes and pull requests.",
     )
 
 

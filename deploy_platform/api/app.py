@@ -46,7 +46,7 @@ from deploy_platform.api.projects import (
     rotate_secret_handler,
     update_project_handler,
 )
-from deploy_platform.api.webhooks import github_webhook
+from deploy_platform.api.webhooks import github_webhook, project_webhook
 from deploy_platform.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig, KVDomainIndex
 from deploy_platform.github_status import GitHubConfigError
 from deploy_platform.projects import reindex_projects
@@ -189,6 +189,7 @@ def create_app(
     app.router.add_delete("/api/projects/{name}", delete_project_handler)
     app.router.add_post("/api/projects/{name}/webhook-secret", rotate_secret_handler)
     app.router.add_post(WEBHOOK_PATH, github_webhook)
+    app.router.add_post(WEBHOOK_PATH + "/{project}", project_webhook)
     app.router.add_post("/api/projects/{name}/rollback", rollback_handler)
     app.router.add_get("/api/projects/{name}/aliases", aliases_handler)
     app.router.add_post("/api/deployments/{id}/promote", promote_handler)

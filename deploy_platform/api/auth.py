@@ -1,6 +1,7 @@
 """Bearer-token authentication for every /api route except the health check and the
-GitHub webhook (GitHub cannot send the token; each delivery is signed with the
-project's webhook secret instead, checked by `deploy_platform.api.webhooks`)."""
+GitHub webhooks, the shared URL and each project's (GitHub cannot send the token;
+each delivery is signed with the project's webhook secret instead, checked by
+`deploy_platform.api.webhooks`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,18 @@ from aiohttp.typedefs import Handler, Middleware
 from deploy_platform.api.errors import ApiError
 from deploy_platform.api.projects import WEBHOOK_PATH
 
-__all__ = ["PUBLIC_PATHS", "auth_middleware", "token_matches"]
+__all__ = ["PUBLIC_PATHS", "auth_middleware", "is_public", "token_matches"]
 
 # Load balancers and `deploy-platform up` probe the health check without a token.
 PUBLIC_PATHS = frozenset({"/api/health", WEBHOOK_PATH})
+_PUBLIC_PREFIX = WEBHOOK_PATH + "/"
+
+
+def is_public(path: str) -> bool:
+    """The health check, the shared webhook URL and each project's `.../github/<project>`."""
+    return path in PUBLIC_PATHS or (
+        path.startswith(_PUBLIC_PREFIX) and "/" not in path[len(_PUBLIC_PREFIX) :]
+    )
 
 
 def token_matches(header: str | None, token: str) -> bool:
@@ -31,7 +40,7 @@ def token_matches(header: str | None, token: str) -> bool:
 def auth_middleware(token: str) -> Middleware:
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in PUBLIC_PATHS and not token_matches(
+        if not is_public(request.path) and not token_matches(
             request.headers.get("Authorization"), token
         ):
             raise ApiError(

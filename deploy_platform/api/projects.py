@@ -92,7 +92,8 @@ def _answer(
         **project.public_dict(),
         "domains": [d.hostname for d in domains if d.project == project.name],
         "urls": {"production": settings.public_url(production_alias(project.name))},
-        "webhook_path": WEBHOOK_PATH,
+        # The project's own payload URL: its secret is known before the body is read.
+        "webhook_path": f"{WEBHOOK_PATH}/{project.name}",
         **extra,
     }
 

@@ -20,6 +20,7 @@ from deploy_platform.api.errors import ApiError
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.errors import InvalidRequest
 from deploy_platform.gitsource import validate_ref
+from deploy_platform.json_limits import MAX_JSON_DEPTH, JsonTooDeep, loads_bounded
 from deploy_platform.json_types import json_type_name
 from deploy_platform.names import InvalidName, validate_project_name
 
@@ -28,6 +29,7 @@ __all__ = [
     "GitDeployRequest",
     "UploadDeployRequest",
     "parse_json_object",
+    "too_deep",
     "parse_git_request",
     "parse_upload_query",
     "parse_build",
@@ -72,6 +74,17 @@ class UploadDeployRequest:
     build: BuildSettings = field(default_factory=BuildSettings)
 
 
+def too_deep(what: str, field: str | None = None) -> ApiError:
+    """400 for JSON nested past `MAX_JSON_DEPTH` (parsing it could exhaust the stack)."""
+    return ApiError(
+        400,
+        "invalid_json",
+        f"{what} is JSON nested deeper than {MAX_JSON_DEPTH} levels; the platform's "
+        "documents need a handful",
+        field=field,
+    )
+
+
 def parse_json_object(body: bytes, shape: str = "with repo_url, ref and project") -> dict[str, Any]:
     """The body as a JSON object; `shape` completes "the body must be a JSON object ..."."""
     try:
@@ -87,7 +100,9 @@ def parse_json_object(body: bytes, shape: str = "with repo_url, ref and project"
             'the body is empty; send a JSON object like {"repo_url": "...", "project": "..."}',
         )
     try:
-        data = json.loads(text)
+        data = loads_bounded(text)
+    except JsonTooDeep:
+        raise too_deep("the body") from None
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,
@@ -173,7 +188,9 @@ def parse_build_header(value: str | None) -> object:
     if value is None:
         return None
     try:
-        return json.loads(value)
+        return loads_bounded(value)
+    except JsonTooDeep:
+        raise too_deep(f"the {BUILD_HEADER} header", field="build") from None
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,

@@ -1,22 +1,31 @@
-"""`POST /api/webhooks/github`: GitHub deliveries turned into deployments.
+"""GitHub deliveries turned into deployments.
+
+  POST /api/webhooks/github/<project>   the project's own payload URL (what
+                                        `deploy-platform project create` prints)
+  POST /api/webhooks/github             the shared URL of earlier versions
 
 No API token (GitHub cannot send one): each delivery is signed with the webhook
 secret of a project (`X-Hub-Signature-256`). A delivery is handled in this
-order, so that nothing happens for one that is not proven to come from GitHub:
+order, so that nothing happens -- and nothing costly is done -- for one that is
+not proven to come from GitHub (`deploy_platform.api.webhook_intake` reads bodies):
 
-  1. the body: `application/json` (415 otherwise), at most 25 MB, GitHub's own
-     limit (413 as soon as it is passed; read in chunks under this route's own
-     limit, not the API's 64 KiB one for JSON requests);
-  2. the signature header must be there and shaped like one (401);
-  3. the body is read as JSON just far enough to name its repository (400 when
-     it cannot be), whose projects the Redis index gives (404 when none);
-  4. each project's secret is tried; the projects whose secret made the
-     signature are the ones the delivery is for (401 when none);
-  5. only then is the rest checked -- the `X-GitHub-Event` and `X-GitHub-Delivery`
-     headers and the fields the event needs (400 naming the field);
-  6. per project, `deploy_platform.webhooks.plan` decides, and a deploy or an
+  1. `application/json` (415 otherwise) and a signature header shaped like one
+     (401), before a byte of the body is read;
+  2. the project's URL: the body is streamed through the HMAC with the project's
+     secret (at most 25 MB, GitHub's own cap; 413 as soon as it is passed) and
+     parsed only when it matched. The shared URL: at most 1 MB is read and parsed
+     (413 beyond, naming the project's URL), just far enough to name the
+     repository, and each project building it has its secret tried;
+  3. a bad signature, an unknown project and a repository nobody builds all get
+     the same 401 (`bad_signature`): the answer does not say which exist;
+  4. only then is the rest checked -- the `X-GitHub-Event` and `X-GitHub-Delivery`
+     headers and the fields the event needs (400 naming the field); on the
+     project's URL the payload's repository must be the project's (400);
+  5. per project, `deploy_platform.webhooks.plan` decides, and a deploy or an
      alias removal first claims the delivery for the project
      (`deploy_platform.webhooks.deliveries`), so a redelivery acts once.
+
+Every JSON body is read with a nesting limit (`deploy_platform.json_limits`).
 
 Deploying is what `POST /api/deployments` does (`enqueue_record`: the record, the
 queue, GitHub's `pending` status), with the project's build settings and the
@@ -46,11 +55,27 @@ from deploy_platform.api.deployments import (
     redis_unavailable,
 )
 from deploy_platform.api.errors import ApiError, unavailable
-from deploy_platform.api.keys import ALIAS_INDEX, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
+from deploy_platform.api.keys import (
+    ALIAS_INDEX,
+    EXECUTOR,
+    GIT_ALLOW,
+    SETTINGS,
+    STATE,
+    STORE,
+    blocking,
+)
 from deploy_platform.api.projects import read_project_or_503
+from deploy_platform.api.webhook_intake import (
+    MAX_WEBHOOK_BYTES,
+    bad_signature,
+    check_signature_header,
+    read_signed_body,
+    read_unsigned_body,
+)
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.errors import InvalidRequest
 from deploy_platform.ids import new_deployment_id
+from deploy_platform.names import InvalidName, validate_project_name
 from deploy_platform.projects import (
     Project,
     deployment_build,
@@ -62,14 +87,12 @@ from deploy_platform.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
 from deploy_platform.webhooks import (
     DELIVERY_HEADER,
-    SIGNATURE_HEADER,
     Action,
     DeliveryLog,
     Deploy,
     RemoveAlias,
     Skip,
     check_delivery_id,
-    is_signature_shaped,
     parse_event,
     parse_payload,
     plan,
@@ -78,18 +101,14 @@ from deploy_platform.webhooks import (
     take_down_preview,
 )
 
-__all__ = ["EVENT_HEADER", "MAX_WEBHOOK_BYTES", "github_webhook"]
+__all__ = ["EVENT_HEADER", "MAX_WEBHOOK_BYTES", "github_webhook", "project_webhook"]
 
 log = logging.getLogger("deploy_platform.api.webhooks")
 
 EVENT_HEADER = "X-GitHub-Event"
-#: GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
-MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
-_CHUNK = 64 * 1024
 
 
-async def github_webhook(request: web.Request) -> web.Response:
-    app = request.app
+def _check_content_type(request: web.Request) -> None:
     if request.content_type != "application/json":
         raise ApiError(
             415,
@@ -97,18 +116,52 @@ async def github_webhook(request: web.Request) -> web.Response:
             f"cannot take a {request.content_type} delivery: set the webhook's content type "
             "to application/json in the repository's webhook settings",
         )
-    body = await _read_body(request)
-    signature = request.headers.get(SIGNATURE_HEADER)
-    if not is_signature_shaped(signature):
-        raise _unsigned(signature)
+
+
+async def project_webhook(request: web.Request) -> web.Response:
+    """`POST /api/webhooks/github/<project>`: the signature is checked before parsing."""
+    app = request.app
+    _check_content_type(request)
+    signature = check_signature_header(request)
+    project = await _project_named(app, request.match_info["project"])
+    secret = project.webhook_secret if project is not None else None
+    scratch = app[SETTINGS].state_dir / "tmp"
+    body = await read_signed_body(request, secret, signature, scratch, app[EXECUTOR])
+    assert project is not None  # a missing project never matches a signature
     payload = await blocking(app, parse_payload, body)
+    del body
     urls = repository_urls(payload)
+    if not urls and request.headers.get(EVENT_HEADER, "").strip() == "ping":
+        return _ping_answer(request)
+    identities = {repository_identity(url) for url in urls}
+    if project.repo_url is None or repository_identity(project.repo_url) not in identities:
+        named = urls[0] if urls else "no repository"
+        raise ApiError(
+            400,
+            "repository_mismatch",
+            f"the delivery is for {named}, but project {project.name} builds "
+            f"{project.repo_url or 'no repository'}; add this webhook to the project's "
+            "repository, or point the project at this one (`deploy-platform project update "
+            f"{project.name} --repo ...`)",
+            field="repository.clone_url",
+        )
+    return await _act(request, payload, [project])
+
+
+async def github_webhook(request: web.Request) -> web.Response:
+    """`POST /api/webhooks/github`: the payload names the repository, then its projects'
+    secrets are tried (a small parse budget: see `webhook_intake`)."""
+    app = request.app
+    _check_content_type(request)
+    signature = check_signature_header(request)
+    body = await read_unsigned_body(request)
+    # Parsed twice when signed: the unverified parse is dropped before anything is
+    # awaited, so a flood of them never holds more than one parsed body at a time.
+    urls = await blocking(app, lambda: repository_urls(parse_payload(body)))
     if not urls and request.headers.get(EVENT_HEADER, "").strip() == "ping":
         # An organization's webhook pings without a repository: there is no project
         # secret to check it against, and a ping does nothing anyway.
-        return web.json_response(
-            {"event": "ping", "delivery": request.headers.get(DELIVERY_HEADER), "results": []}
-        )
+        return _ping_answer(request)
     if not urls:
         raise ApiError(
             400,
@@ -123,14 +176,22 @@ async def github_webhook(request: web.Request) -> web.Response:
         lambda: [p for p in candidates if signature_matches(p.webhook_secret, body, signature)],
     )
     if not verified:
-        raise ApiError(
-            401,
-            "invalid_signature",
-            f"the {SIGNATURE_HEADER} signature does not match the webhook secret of a project "
-            f"building {urls[0]}: put the secret printed by `deploy-platform project create` "
-            "(or `project update --rotate-webhook-secret`) in the webhook's Secret field",
-            field=SIGNATURE_HEADER,
-        )
+        raise bad_signature()
+    payload = await blocking(app, parse_payload, body)
+    return await _act(request, payload, verified)
+
+
+def _ping_answer(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"event": "ping", "delivery": request.headers.get(DELIVERY_HEADER), "results": []}
+    )
+
+
+async def _act(
+    request: web.Request, payload: dict[str, Any], projects: list[Project]
+) -> web.Response:
+    """A delivery whose signature matched: its headers and event checked, then acted on."""
+    app = request.app
     event_name = request.headers.get(EVENT_HEADER, "").strip()
     if not event_name:
         raise ApiError(
@@ -141,7 +202,7 @@ async def github_webhook(request: web.Request) -> web.Response:
         )
     delivery = check_delivery_id(request.headers.get(DELIVERY_HEADER))
     event = parse_event(event_name, payload)
-    results = [await _handle(app, delivery, project, plan(event, project)) for project in verified]
+    results = [await _handle(app, delivery, project, plan(event, project)) for project in projects]
     for result in results:
         log.info("delivery %s (%s) for %s: %s", delivery, event_name, result["project"], result)
     queued = any(result["outcome"] == "queued" for result in results)
@@ -151,40 +212,17 @@ async def github_webhook(request: web.Request) -> web.Response:
     )
 
 
-async def _read_body(request: web.Request) -> bytes:
-    """The body, refused with 413 the moment it passes the limit (never read whole first)."""
-    if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        if len(body) + len(chunk) > MAX_WEBHOOK_BYTES:
-            raise _too_large()
-        body += chunk
-    return bytes(body)
-
-
-def _too_large() -> ApiError:
-    return ApiError(
-        413,
-        "body_too_large",
-        f"the delivery is larger than {MAX_WEBHOOK_BYTES // (1024 * 1024)} MB, "
-        "the most GitHub sends",
-    )
-
-
-def _unsigned(signature: str | None) -> ApiError:
-    problem = "is missing" if signature is None else "is not 'sha256=' and 64 hex digits"
-    return ApiError(
-        401,
-        "invalid_signature",
-        f"the {SIGNATURE_HEADER} header {problem}: give the webhook the secret printed by "
-        "`deploy-platform project create` so GitHub signs its deliveries",
-        field=SIGNATURE_HEADER,
-    )
+async def _project_named(app: web.Application, name: str) -> Project | None:
+    """The project of the URL; None (answered like a bad signature later) when there is none."""
+    try:
+        validate_project_name(name)
+    except InvalidName:
+        return None
+    return await read_project_or_503(app, name)
 
 
 async def _projects_building(app: web.Application, urls: tuple[str, ...]) -> list[Project]:
-    """The stored projects whose repository is one of `urls` (404 when there is none)."""
+    """The stored projects whose repository is one of `urls` (maybe none)."""
     state = app[STATE]
     names: set[str] = set()
     try:
@@ -200,14 +238,6 @@ async def _projects_building(app: web.Application, urls: tuple[str, ...]) -> lis
         if project is not None and project.repo_url is not None:
             if repository_identity(project.repo_url) in identities:
                 projects.append(project)
-    if not projects:
-        raise ApiError(
-            404,
-            "unknown_repository",
-            f"no project builds {urls[0]}; create one with `deploy-platform project create "
-            f"<name> --repo {urls[0]}` and give this webhook its secret",
-            field="repository.clone_url",
-        )
     return projects
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from deploy_platform.errors import InvalidRequest
 from deploy_platform.gitsource import is_commit_sha
+from deploy_platform.json_limits import MAX_JSON_DEPTH, JsonTooDeep, loads_bounded
 from deploy_platform.json_types import json_type_name
 
 __all__ = [
@@ -102,15 +103,15 @@ Event = Push | PullRequest | Ping | OtherEvent
 def parse_payload(body: bytes) -> dict[str, Any]:
     """The body as a JSON object; raises `WebhookPayloadError` (malformed_json)."""
     try:
-        data = json.loads(body)
+        data = loads_bounded(body)
+    except JsonTooDeep:
+        raise WebhookPayloadError(
+            "invalid_json", f"the body is JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WebhookPayloadError(
             "malformed_json",
             f"the body is not JSON ({exc}); set the webhook's content type to application/json",
-        ) from None
-    except RecursionError:
-        raise WebhookPayloadError(
-            "malformed_json", "the body is JSON nested too deeply to read"
         ) from None
     if not isinstance(data, dict):
         raise WebhookPayloadError(

@@ -1,5 +1,9 @@
-"""POST /api/webhooks/github: signed deliveries built by the tests, against the real API,
-real Redis, a local store, and git repositories served over HTTP on loopback."""
+"""POST /api/webhooks/github[/<project>]: signed deliveries built by the tests, against the
+real API, real Redis, a local store, and git repositories served over HTTP on loopback.
+
+Most deliveries go to the shared URL (what earlier versions printed, and what a
+repository built by several projects may use); the project's own URL has its
+own tests below (the signature is checked before the body is parsed)."""
 
 from __future__ import annotations
 
@@ -68,8 +72,12 @@ async def docs(api: TestClient[Any, Any], git_http: Any) -> tuple[TestRepo, str]
     return repo, await create_project(api, name="docs", repo_url=repo.url)
 
 
-async def send(api: TestClient[Any, Any], sent: Delivery) -> tuple[int, dict[str, Any]]:
-    async with api.post(WEBHOOK, data=sent.body, headers=sent.headers) as response:
+async def send(
+    api: TestClient[Any, Any], sent: Delivery, project: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """POST to the shared URL, or to `project`'s own one."""
+    url = WEBHOOK if project is None else f"{WEBHOOK}/{project}"
+    async with api.post(url, data=sent.body, headers=sent.headers) as response:
         return response.status, await response.json()
 
 
@@ -413,7 +421,7 @@ async def test_bad_signatures_are_401_and_do_nothing(
     assert (await send(api, good))[0] == 202
 
 
-async def test_a_rotated_secret_stops_the_old_one_and_a_deleted_project_gets_404(
+async def test_a_rotated_secret_stops_the_old_one_and_a_deleted_project_gets_401(
     api: TestClient[Any, Any], state: PlatformState, git_http: Any, local_store_root: Path
 ) -> None:
     repo = git_http.create_repo(unique_name("site"), SITE)
@@ -428,20 +436,36 @@ async def test_a_rotated_secret_stops_the_old_one_and_a_deleted_project_gets_404
 
     async with api.delete("/api/projects/docs") as response:
         assert response.status == 200
-    status, answer = await send(api, delivery(new, "push", payload))
-    assert status == 404 and answer["error"]["code"] == "unknown_repository"
+    for project in (None, "docs"):
+        status, answer = await send(api, delivery(new, "push", payload), project)
+        assert status == 401 and answer["error"]["code"] == "invalid_signature", answer
     assert len(record_ids(state)) == 1
 
 
-async def test_an_unknown_repository_is_404_saying_how_to_connect_it(
-    api: TestClient[Any, Any], state: PlatformState, local_store_root: Path
+async def test_an_unknown_repository_or_project_is_the_same_401_as_a_bad_signature(
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    docs: tuple[TestRepo, str],
+    local_store_root: Path,
 ) -> None:
+    """The answer tells a stranger nothing about which repositories or projects are built."""
+    repo, secret = docs
     url = "https://github.com/acme/nobody-builds-this.git"
-    status, answer = await send(api, delivery("x", "push", push_payload(url, "main", "d" * 40)))
+    answers = []
+    for sent, project in [
+        (delivery("x", "push", push_payload(url, "main", "d" * 40)), None),  # unknown repo
+        (delivery("wrong", "push", push_payload(repo.url, "main", repo.head())), None),
+        (delivery("wrong", "push", push_payload(repo.url, "main", repo.head())), "docs"),
+        (delivery(secret, "push", push_payload(repo.url, "main", repo.head())), "nobody"),
+        (delivery("x", "push", push_payload(url, "main", "d" * 40)), "Not_A_Name"),
+    ]:
+        status, answer = await send(api, sent, project)
+        assert status == 401, answer
+        answers.append(answer)
 
-    assert status == 404, answer
-    assert answer["error"]["code"] == "unknown_repository"
-    assert "deploy-platform project create <name> --repo " + url in answer["error"]["message"]
+    assert all(answer == answers[0] for answer in answers), answers
+    assert answers[0]["error"]["code"] == "invalid_signature"
+    assert "Secret field" in answers[0]["error"]["message"]
     assert_nothing_accepted(state, local_store_root)
 
 
@@ -532,12 +556,16 @@ async def test_a_form_encoded_delivery_is_415_saying_to_choose_json(
 
 
 async def test_a_delivery_over_25_mb_is_413_even_when_streamed(
-    api: TestClient[Any, Any], state: PlatformState, local_store_root: Path
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    docs: tuple[TestRepo, str],
+    local_store_root: Path,
 ) -> None:
-    headers = delivery("s", "push", {}).headers
+    headers = delivery(docs[1], "push", {}).headers
+    url = f"{WEBHOOK}/docs"
     # Announced too large: refused before a byte of the body is read (none is sent).
     reader, writer = await asyncio.open_connection(api.host, api.port)
-    head = [f"POST {WEBHOOK} HTTP/1.1", f"Host: {api.host}", "Connection: close"]
+    head = [f"POST {url} HTTP/1.1", f"Host: {api.host}", "Connection: close"]
     head += [f"{name}: {value}" for name, value in headers.items()]
     head.append(f"Content-Length: {25 * 1024 * 1024 + 1}")
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
@@ -552,24 +580,65 @@ async def test_a_delivery_over_25_mb_is_413_even_when_streamed(
             yield chunk
 
     # No Content-Length: chunked, so the limit is enforced while reading.
-    async with api.post(WEBHOOK, data=chunks(), headers=headers) as response:
+    async with api.post(url, data=chunks(), headers=headers) as response:
         answer = await response.json()
         assert response.status == 413, answer
     assert answer["error"]["code"] == "body_too_large" and "25 MB" in answer["error"]["message"]
     assert_nothing_accepted(state, local_store_root)
 
 
-async def test_a_large_delivery_under_25_mb_is_taken(
+async def test_a_large_delivery_under_25_mb_is_taken_at_the_projects_own_url(
     api: TestClient[Any, Any], state: PlatformState, docs: tuple[TestRepo, str]
 ) -> None:
-    """The API's 64 KiB limit for JSON requests does not apply to deliveries."""
+    """The API's 64 KiB limit for JSON requests does not apply to deliveries; the shared
+    URL's 1 MB budget for reading unsigned bodies sends big ones to the project's URL."""
     repo, secret = docs
     payload = push_payload(repo.url, "main", repo.head())
     payload["commits"] = [{"id": "e" * 40, "message": "x" * 1000}] * 2000  # about 2 MB
+    sent = delivery(secret, "push", payload)
 
-    status, answer = await send(api, delivery(secret, "push", payload))
+    status, answer = await send(api, sent)
+    assert status == 413, answer
+    assert "/api/webhooks/github/<project>" in answer["error"]["message"]
+    assert record_ids(state) == []
 
+    status, answer = await send(api, sent, "docs")
     assert status == 202, answer
+
+
+async def test_the_projects_own_url_deploys_and_checks_the_signature_before_parsing(
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    docs: tuple[TestRepo, str],
+    git_http: Any,
+    local_store_root: Path,
+) -> None:
+    repo, secret = docs
+    async with api.get("/api/projects/docs") as response:
+        assert (await response.json())["webhook_path"] == "/api/webhooks/github/docs"
+
+    # Not JSON and not signed by docs' secret: the signature decides, not the parser.
+    garbage = delivery("wrong", "push", None, raw=b"[" * 100_000)
+    status, answer = await send(api, garbage, "docs")
+    assert status == 401 and answer["error"]["code"] == "invalid_signature", answer
+    # Signed but nested too deep: 400 naming the limit.
+    status, answer = await send(api, delivery(secret, "push", None, raw=b"[" * 100_000), "docs")
+    assert status == 400, answer
+    assert answer["error"]["code"] == "invalid_json"
+    assert "deeper than 64 levels" in answer["error"]["message"]
+    # Signed by docs' secret, but for another repository: said so.
+    other = git_http.create_repo(unique_name("other"), SITE)
+    sent = delivery(secret, "push", push_payload(other.url, "main", other.head()))
+    status, answer = await send(api, sent, "docs")
+    assert status == 400 and answer["error"]["code"] == "repository_mismatch", answer
+    assert_nothing_accepted(state, local_store_root)
+
+    status, answer = await send(
+        api, delivery(secret, "push", push_payload(repo.url, "main", repo.head())), "docs"
+    )
+    assert status == 202, answer
+    assert only_result(answer)["environment"] == "production"
+    assert len(queued_ids(state)) == 1
 
 
 async def test_the_webhook_needs_no_api_token_but_the_rest_still_does(

@@ -80,7 +80,7 @@ def test_create_prints_the_settings_and_the_secret_once(
     assert "  build       build_command 'npm run build', output_directory 'dist'" in lines
     assert "  variables   STRIPE_KEY, VITE_MODE (values hidden)" in lines
     assert f"Webhook secret: {stored.webhook_secret}" in lines
-    assert any(line.startswith(f"Payload URL: {api}/api/webhooks/github ") for line in lines)
+    assert any(line.startswith(f"Payload URL: {api}/api/webhooks/github/docs ") for line in lines)
 
     code, out, _ = run(capsys, "project", "show", "docs", "--api", api)
     assert code == 0
