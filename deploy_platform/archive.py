@@ -20,6 +20,8 @@ checked. `safe_extract` never writes outside `dest`, not even half way:
 4. Types: only files, directories and links; devices and FIFOs are refused.
 5. Size: at most `max_files` entries and `max_bytes` of file content; the
    decompressed stream itself is capped too, so a gzip bomb stops early.
+6. Paths: at most `tree_limits.MAX_PATH_DEPTH` levels and `MAX_PATH_BYTES` bytes
+   (names and link targets), so nothing fails half way with ENAMETOOLONG.
 
 `check_tree` applies rule 3 to a directory on disk (build output) and refuses
 hard links it cannot prove are inside: a regular file whose link count is higher
@@ -49,8 +51,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from deploy_platform.errors import UnsafeArchive
+from deploy_platform.tree_limits import MAX_PATH_BYTES, path_problem
 
-__all__ = ["ArchiveStats", "check_tree", "empty_directory", "pack_directory", "safe_extract"]
+__all__ = [
+    "ArchiveStats",
+    "check_tree",
+    "empty_directory",
+    "pack_directory",
+    "safe_extract",
+    "stream_limit",
+]
 
 _CHUNK = 1024 * 1024
 # Tar overhead a legitimate archive may need per entry (header, long-name or pax
@@ -181,10 +191,10 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int, max_files: int) -
     if not created and (not dest.is_dir() or dest.is_symlink() or any(dest.iterdir())):
         raise ValueError(f"{dest} must be a new or empty directory")
     dest.mkdir(parents=True, exist_ok=True)
-    stream_limit = max_bytes + _OVERHEAD_PER_ENTRY * (max_files + 1) + _OVERHEAD_FIXED
     try:
         with open(archive, "rb") as raw:
-            stream = _LimitedReader(_decompressed(raw), stream_limit, max_bytes)
+            limit = stream_limit(max_bytes, max_files)
+            stream = _LimitedReader(_decompressed(raw), limit, max_bytes)
             extractor = _Extractor(Path(os.path.realpath(dest)), max_bytes, max_files)
             try:
                 with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -206,6 +216,11 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int, max_files: int) -
             empty_directory(dest)
         raise
     return ArchiveStats(files=extractor.files, bytes=extractor.bytes)
+
+
+def stream_limit(max_bytes: int, max_files: int) -> int:
+    """The most decompressed tar a legitimate archive of these limits needs."""
+    return max_bytes + _OVERHEAD_PER_ENTRY * (max_files + 1) + _OVERHEAD_FIXED
 
 
 class _LimitedReader(io.RawIOBase):
@@ -272,6 +287,9 @@ class _Extractor:
                 "deploy fewer files"
             )
         parts = _safe_parts(name, what="entry")
+        problem = path_problem("/".join(parts), "archive entry")
+        if problem is not None:
+            raise UnsafeArchive(problem)
         if not parts:
             if member.isdir():
                 return  # "./" itself
@@ -346,6 +364,11 @@ class _Extractor:
         link = member.linkname
         if not link or "\x00" in link:
             raise UnsafeArchive(f"archive symlink {rel!r} has an empty or invalid target")
+        if len(link.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+            raise UnsafeArchive(
+                f"archive symlink {rel!r} has a target longer than {MAX_PATH_BYTES} bytes, "
+                "the limit per path"
+            )
         if link.startswith("/"):
             raise UnsafeArchive(
                 f"archive symlink {rel!r} points at the absolute path {link!r}; links must be "
@@ -448,6 +471,10 @@ def check_tree(root: Path) -> ArchiveStats:
     total = 0
     links: dict[tuple[int, int], _Inode] = {}
     for rel, path, st in _walk(Path(root_real), (), set()):
+        # Before descending further: a tree past PATH_MAX cannot even be walked.
+        problem = path_problem(rel)
+        if problem is not None:
+            raise UnsafeArchive(problem)
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             continue

@@ -26,7 +26,8 @@ SECURITY: the URL comes from a stranger, so git runs hardened (layers, in order)
    with `.git` or `..` entries. No submodules are fetched.
 7. Limits: a deadline on every call, and `max_bytes` enforced while the pack
    downloads, before checkout (from the tree's blob sizes), and while the work
-   tree is written (attributes such as `working-tree-encoding` can grow files).
+   tree is written (attributes such as `working-tree-encoding` can grow files);
+   every path's depth and length (`deploy_platform.tree_limits`) before checkout.
 
 Exceptions (all `SourceError`, so a run records a readable reason)::
 
@@ -57,6 +58,7 @@ import git
 from deploy_platform.archive import empty_directory
 from deploy_platform.errors import InvalidRequest, SourceError
 from deploy_platform.repo_url import ValidatedRepoUrl
+from deploy_platform.tree_limits import path_problem
 
 __all__ = [
     "RefNotFound",
@@ -369,6 +371,7 @@ class _GitSession:
             ["ls-tree", "-r", "-l", "-z", "--full-tree", commit], deadline, timeout, "ls-tree"
         )
         _check_size("files", _tree_blob_bytes(listing.stdout), max_bytes)
+        _check_paths(listing.stdout)
         self._checked(
             ["checkout", "-q", "--detach", commit],
             deadline,
@@ -582,6 +585,15 @@ def _tree_blob_bytes(listing: bytes) -> int:
         if len(fields) == 4 and fields[1] == b"blob" and fields[3].isdigit():
             total += int(fields[3])
     return total
+
+
+def _check_paths(listing: bytes) -> None:
+    """Refuse a commit with a path past `tree_limits` before checkout writes any of it."""
+    for record in listing.split(b"\0"):
+        _meta, tab, path = record.partition(b"\t")
+        problem = path_problem(path, "the repository's path") if tab else None
+        if problem is not None:
+            raise SourceError(f"{problem} (deploy-platform's limits for a source tree)")
 
 
 def _check_size(what: str, size: int, limit: int) -> None:

@@ -1,12 +1,14 @@
 """The control API application: routes, middlewares and the clients it holds.
 
 Start-up order (cleanup_ctx, torn down in reverse): the thread pool that runs
-every blocking call, then Redis (pinged, so a wrong DP_REDIS_URL fails loudly
-at start-up rather than on the first deploy), then the Worker's KV alias and
-domain indexes when configured (they record their failures in Redis), then the object store, then
-the Redis index of projects rebuilt from the store, then the commit status
-poster (its background posts are awaited first on shutdown), then the deployment
-history (its Dagster instance is opened on the first GET /api/history, not here).
+every blocking call, then the sweep of scratch directories a killed API left in
+`<state>/tmp` (`deploy_platform.api.scratch`), then Redis (pinged, so a wrong
+DP_REDIS_URL fails loudly at start-up rather than on the first deploy), then the
+Worker's KV alias and domain indexes when configured (they record their failures
+in Redis), then the object store, then the Redis index of projects rebuilt from
+the store, then the commit status poster (its background posts are awaited first
+on shutdown), then the deployment history (its Dagster instance is opened on the
+first GET /api/history, not here).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from deploy_platform.api.projects import (
     rotate_secret_handler,
     update_project_handler,
 )
+from deploy_platform.api.scratch import scratch_sweep_ctx
 from deploy_platform.api.webhooks import github_webhook, project_webhook
 from deploy_platform.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig, KVDomainIndex
 from deploy_platform.github_status import GitHubConfigError
@@ -169,6 +172,7 @@ def create_app(
     app.cleanup_ctx.extend(
         [
             _executor_ctx,
+            scratch_sweep_ctx,
             _redis_ctx,
             _kv_index_ctx(kv),
             _store_ctx(access_key_id, secret_access_key),

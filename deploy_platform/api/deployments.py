@@ -21,10 +21,7 @@ A project that does not exist needs no settings: the platform's defaults apply.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 import redis
 from aiohttp import web
@@ -33,6 +30,7 @@ from deploy_platform.api.commit_status import report_queued
 from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.projects import read_project_or_503
+from deploy_platform.api.scratch import scratch_dir
 from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
 from deploy_platform.api.validation import (
     BUILD_HEADER,
@@ -258,14 +256,13 @@ async def _create_from_upload(request: web.Request) -> web.Response:
         build=build,
         production_branch=production_branch,
     )
-    scratch_root = settings.state_dir / "tmp"
-    await blocking(app, scratch_root.mkdir, parents=True, exist_ok=True)
-    scratch = Path(await blocking(app, tempfile.mkdtemp, prefix="upload-", dir=scratch_root))
     key = source_key(record.id)
     store = app[STORE]
-    try:
+    async with scratch_dir(app) as scratch:
         archive = scratch / "source.tar.gz"
-        await receive_upload(request, archive, settings.max_upload_bytes, app[EXECUTOR])
+        await receive_upload(
+            request, archive, settings.max_upload_bytes, settings.max_repo_bytes, app[EXECUTOR]
+        )
         await blocking(app, check_archive, archive, scratch, settings.max_repo_bytes)
         try:
             await blocking(app, store.put_file, key, archive, "application/gzip")
@@ -273,8 +270,6 @@ async def _create_from_upload(request: web.Request) -> web.Response:
             raise ApiError(
                 503, "storage_unavailable", f"could not store the upload: {exc}"
             ) from None
-    finally:
-        await blocking(app, shutil.rmtree, scratch, ignore_errors=True)
     try:
         return await _record_and_enqueue(app, record)
     except Exception:

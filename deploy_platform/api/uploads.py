@@ -2,9 +2,13 @@
 
 The body is never held in memory: it is written to a temporary file chunk by
 chunk (the writes run in the executor), and refused with 413 as soon as it
-passes the limit. Before anything is stored or queued, the archive is unpacked
-with the same safe extraction the pipeline uses, into a scratch directory, so a
-corrupt or hostile tarball is refused with 400 here rather than failing later.
+passes the limit. While it arrives, its tar headers are read
+(`deploy_platform.archive_scan`): the (MAX_ARCHIVE_FILES + 1)-th entry, or a
+path past the depth and length limits (`deploy_platform.tree_limits`), is
+refused with 400 at once, before the rest is even sent or anything unpacked.
+Before anything is stored or queued, the archive is unpacked with the same safe
+extraction the pipeline uses, into a scratch directory, so a corrupt or hostile
+tarball is refused with 400 here rather than failing later.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import BinaryIO
 from aiohttp import web
 
 from deploy_platform.api.errors import ApiError
-from deploy_platform.archive import safe_extract
+from deploy_platform.archive import safe_extract, stream_limit
+from deploy_platform.archive_scan import TarScanner
 from deploy_platform.errors import UnsafeArchive
 
 __all__ = [
@@ -54,10 +59,25 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-async def receive_upload(request: web.Request, dest: Path, limit: int, executor: Executor) -> int:
-    """Write the request body to `dest`; returns its size."""
+def _refused(exc: UnsafeArchive) -> ApiError:
+    return ApiError(400, "invalid_archive", str(exc), field="body")
+
+
+def _write_and_scan(out: BinaryIO, scanner: TarScanner, chunk: bytes) -> None:
+    out.write(chunk)
+    scanner.feed(chunk)
+
+
+async def receive_upload(
+    request: web.Request, dest: Path, limit: int, max_bytes: int, executor: Executor
+) -> int:
+    """Write the request body to `dest`, reading its entries as they come; returns its size.
+
+    `limit` caps the body (413), `max_bytes` the unpacked content (400).
+    """
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
+    scanner = TarScanner(MAX_ARCHIVE_FILES, stream_limit(max_bytes, MAX_ARCHIVE_FILES), max_bytes)
     loop = asyncio.get_running_loop()
     out: BinaryIO = await loop.run_in_executor(executor, _open_for_writing, dest)
     size = 0
@@ -66,7 +86,9 @@ async def receive_upload(request: web.Request, dest: Path, limit: int, executor:
             size += len(chunk)
             if size > limit:
                 raise _too_large(limit)
-            await loop.run_in_executor(executor, out.write, chunk)
+            await loop.run_in_executor(executor, _write_and_scan, out, scanner, chunk)
+    except UnsafeArchive as exc:
+        raise _refused(exc) from None
     finally:
         await loop.run_in_executor(executor, out.close)
     if size == 0:
@@ -90,7 +112,7 @@ def check_archive(archive: Path, scratch: Path, max_bytes: int) -> None:
             safe_extract(archive, Path(tmp), max_bytes=max_bytes, max_files=MAX_ARCHIVE_FILES)
             empty = not any(Path(tmp).iterdir())
     except UnsafeArchive as exc:
-        raise ApiError(400, "invalid_archive", str(exc), field="body") from None
+        raise _refused(exc) from None
     if empty:
         raise ApiError(
             400,

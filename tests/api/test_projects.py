@@ -68,7 +68,7 @@ async def test_create_answers_the_project_and_its_secret_once(
     assert "clean" not in created["build"]
     assert created["domains"] == []
     assert created["urls"]["production"].startswith("http://docs.localhost")
-    assert created["webhook_path"] == "/api/webhooks/github"
+    assert created["webhook_path"] == "/api/webhooks/github/docs"
     secret = created["webhook_secret"]
     assert len(secret) == 64 and int(secret, 16) >= 0
 
