@@ -1,8 +1,8 @@
 """The aiohttp application: one catch-all route, clients opened and closed with the app.
 
 Start-up (`cleanup_ctx`) opens, in order: the I/O thread pool, the object store
-(checked with one read), Redis (optional), and the thread that follows alias moves;
-shut-down closes them in reverse.
+(checked with one read), the disk cache (optional), Redis (optional), and the
+thread that follows alias moves; shut-down closes them in reverse.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 
 from aiohttp import web
 
@@ -19,7 +20,8 @@ from serve.answers import AnswerCache, install_answer_recording
 from serve.appkeys import ANSWERS, BODIES, CONFIG, EXECUTOR, FOLLOWER, LOOKUP, STATE, STORE
 from serve.bodies import BodyReader
 from serve.clients import open_checked_store, open_state
-from serve.config import EdgeConfig
+from serve.config import EdgeConfig, EdgeConfigError
+from serve.disk_cache import DiskCache
 from serve.handler import handle
 from serve.invalidation import AliasFollower
 from serve.lookup import DeploymentLookup
@@ -61,6 +63,11 @@ async def _clients(
     try:
         store = await loop.run_in_executor(executor, open_checked_store, config)
         try:
+            disk = (
+                await loop.run_in_executor(executor, _open_disk_cache, config)
+                if config.disk_cache_on
+                else None
+            )
             state = await loop.run_in_executor(executor, open_state, config)
         except BaseException:
             store.close()
@@ -71,11 +78,11 @@ async def _clients(
     app[EXECUTOR] = executor
     app[STORE] = store
     app[STATE] = state
-    lookup = DeploymentLookup(store, state, executor, config, clock, wall_clock)
+    lookup = DeploymentLookup(store, state, executor, config, clock, wall_clock, disk=disk)
     app[LOOKUP] = lookup
     if ANSWERS in app:
         app[ANSWERS].follow(lookup)
-    app[BODIES] = BodyReader(store, executor, config)
+    app[BODIES] = BodyReader(store, executor, config, disk)
     follower = AliasFollower(config, lookup, loop) if state is not None else None
     if follower is not None:
         follower.start()
@@ -89,3 +96,12 @@ async def _clients(
             state.redis.close()
         await loop.run_in_executor(executor, store.close)
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _open_disk_cache(config: EdgeConfig) -> DiskCache:
+    try:
+        return DiskCache(Path(config.disk_cache_dir), config.disk_cache_bytes)
+    except OSError as exc:
+        raise EdgeConfigError(
+            f"cannot use DP_EDGE_DISK_CACHE_DIR={config.disk_cache_dir}: {exc}"
+        ) from exc

@@ -14,6 +14,12 @@ the same moment (`SingleFlight`, keyed by blob): a popular file on a cold
 process, or just after the cache dropped it, costs one store read, not one per
 open request. Large bodies are not shared this way: each request streams its
 own bytes (or its own range), and holding them for others would mean buffering.
+
+With a disk cache (`serve.disk_cache`), a body missing from memory is read from
+disk when a copy is there, else from the store, and then copied to disk: a small
+one after it was read, a large one while it streams whole (kept only when every
+byte arrived). So a body served once keeps being served while the store is down,
+by every worker process, after a restart too.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from deploy_platform.manifest import blob_key
 from deploy_platform.storage import ObjectStore
 from serve.cache import MISSING, LRUCache, SingleFlight
 from serve.config import EdgeConfig
+from serve.disk_cache import DiskCache, DiskCacheWriter
 from serve.memory import body_weight
 
 __all__ = ["BodyMismatch", "BodyReader", "StoredBody"]
@@ -49,8 +56,15 @@ class BodyMismatch(Exception):
 
 
 class BodyReader:
-    def __init__(self, store: ObjectStore, executor: Executor, config: EdgeConfig) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        executor: Executor,
+        config: EdgeConfig,
+        disk: DiskCache | None = None,
+    ) -> None:
         self._store = store
+        self._disk = disk
         self._executor = executor
         self._item_limit = config.body_cache_item_bytes
         self._chunk_size = config.chunk_size
@@ -74,11 +88,36 @@ class BodyReader:
 
     async def _fetch(self, blob: str, size: int) -> bytes:
         loop = asyncio.get_running_loop()
-        body = await loop.run_in_executor(self._executor, self._store.get_bytes, blob_key(blob))
+        body = await loop.run_in_executor(self._executor, self._load, blob, size)
         if len(body) != size:
             raise BodyMismatch(f"blob {blob} holds {len(body)} bytes, the manifest says {size}")
         self.cache.put(blob, body)
         return body
+
+    def _load(self, blob: str, size: int) -> bytes:
+        """From the disk copy when there is one, else from the store, then copied (blocking)."""
+        disk = self._disk
+        if disk is not None:
+            copy = disk.read_blob(blob, size)
+            if copy is not None:
+                return copy
+        body = self._store.get_bytes(blob_key(blob))
+        if disk is not None and len(body) == size:
+            disk.put_blob(blob, body)
+        return body
+
+    def _open_range(self, entry: StoredBody, start: int, end: int | None) -> Iterator[bytes]:
+        """The bytes from the disk copy, else from the store (copied when read whole)."""
+        disk = self._disk
+        if disk is not None:
+            path = disk.blob_path(entry.blob, entry.size)
+            if path is not None:
+                with suppress(OSError):  # evicted meanwhile: the store has it
+                    return _file_range(str(path), start, end, self._chunk_size)
+        chunks = self._store.iter_range(_key(entry), start, end, self._chunk_size)
+        whole = start == 0 and (end is None or end >= entry.size - 1)
+        writer = disk.blob_writer(entry.blob, entry.size) if disk is not None and whole else None
+        return _copied(chunks, writer) if writer is not None else chunks
 
     async def chunks(
         self, entry: StoredBody, start: int = 0, end: int | None = None
@@ -89,7 +128,7 @@ class BodyReader:
         """
         loop = asyncio.get_running_loop()
         iterator: Iterator[bytes] = await loop.run_in_executor(
-            self._executor, self._store.iter_range, _key(entry), start, end, self._chunk_size
+            self._executor, self._open_range, entry, start, end
         )
         pending: Future[bytes | None] | None = None
         try:
@@ -120,3 +159,40 @@ class BodyReader:
 
 def _key(entry: StoredBody) -> str:
     return blob_key(entry.blob)
+
+
+def _file_range(path: str, start: int, end: int | None, chunk_size: int) -> Iterator[bytes]:
+    """Bytes `start`..`end` (inclusive) of a file; opened now, so a vanished copy fails here."""
+    handle = open(path, "rb")  # noqa: SIM115 - closed by the generator below
+
+    def read() -> Iterator[bytes]:
+        with handle:
+            handle.seek(start)
+            left = None if end is None else end - start + 1
+            while left is None or left > 0:
+                chunk = handle.read(chunk_size if left is None else min(chunk_size, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    return read()
+
+
+def _copied(chunks: Iterator[bytes], writer: DiskCacheWriter) -> Iterator[bytes]:
+    """The store's chunks, copied to disk on the way; the copy is kept only when whole."""
+    finished = False
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+            yield chunk
+        finished = True
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        if finished:
+            writer.finish()
+        else:
+            writer.abandon()

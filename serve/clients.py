@@ -2,7 +2,9 @@
 
 Bad configuration (a storage URL that cannot be opened or read, a Redis URL
 that is not one) stops the edge at start-up with an `EdgeConfigError` naming
-the setting, instead of answering every request with an error later. A Redis
+the setting, instead of answering every request with an error later -- unless
+its disk cache holds copies from earlier runs: then a store that does not answer
+is an outage to ride out (`serve.disk_cache`), and only a warning. A Redis
 that is configured but down is only a warning: the edge reads aliases from the
 object store until Redis answers again.
 """
@@ -10,6 +12,7 @@ object store until Redis answers again.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import redis
 
@@ -17,6 +20,7 @@ from deploy_platform.manifest import alias_key
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore, open_store
 from serve.config import EdgeConfig, EdgeConfigError, redacted_url
+from serve.disk_cache import has_copies
 
 __all__ = ["open_checked_store", "open_state"]
 
@@ -40,6 +44,15 @@ def open_checked_store(config: EdgeConfig) -> ObjectStore:
     try:
         store.head(_PROBE_KEY)
     except Exception as exc:
+        if config.disk_cache_on and has_copies(Path(config.disk_cache_dir)):
+            log.warning(
+                "cannot read the object store DP_STORAGE_URL=%s (%s): serving what the disk "
+                "cache %s holds until it answers",
+                where,
+                exc,
+                config.disk_cache_dir,
+            )
+            return store
         store.close()
         raise EdgeConfigError(
             f"cannot read the object store DP_STORAGE_URL={where} ({store.description}): {exc}"

@@ -21,6 +21,16 @@ domain) the edge reads:
                                  deploy_platform.skew)
   DP_EDGE_ANSWER_CACHE_BYTES     memory for ready-made answers to repeated requests,
                                  served without the aiohttp pipeline (16 MiB; 0: off)
+  DP_EDGE_HEADER_TIMEOUT_SECONDS a connection whose request headers are not complete
+                                 this long after it opened (or after its previous
+                                 answer) is closed; also how long an idle keep-alive
+                                 connection stays open (15; nginx's
+                                 client_header_timeout and keepalive_timeout)
+  DP_EDGE_DISK_CACHE_DIR         where copies of bodies, manifests and alias answers
+                                 read from the store are kept, to serve through a
+                                 store outage (<DP_STATE_DIR>/edge-cache; serve.disk_cache)
+  DP_EDGE_DISK_CACHE_BYTES       the bound of that directory, shared by all workers
+                                 (1 GiB; 0: no disk cache)
 
 The configured cache size (`EdgeConfig.cache_bytes`) is the manifest, body and
 answer budgets together: the edge's resident memory stays under it plus about
@@ -55,6 +65,8 @@ MANIFEST_CACHE_BYTES = 32 * MIB
 BODY_CACHE_BYTES = 64 * MIB
 BODY_CACHE_ITEM_BYTES = 256 * KIB
 ANSWER_CACHE_BYTES = 16 * MIB
+HEADER_TIMEOUT = 15.0
+DISK_CACHE_BYTES = 1024 * MIB
 
 _T = TypeVar("_T", int, float)
 
@@ -90,6 +102,10 @@ class EdgeConfig:
     #: Peers whose X-Forwarded-Host names the site (IPs or CIDRs, as text).
     trusted_proxies: tuple[str, ...] = ()
     skew_grace_seconds: float = DEFAULT_GRACE_SECONDS
+    header_timeout_seconds: float = HEADER_TIMEOUT
+    #: Empty: no disk cache (what `EdgeConfig(...)` gets; `from_settings` sets one).
+    disk_cache_dir: str = ""
+    disk_cache_bytes: int = DISK_CACHE_BYTES
     trusted_networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -121,10 +137,13 @@ class EdgeConfig:
             "body_cache_bytes",
             "body_cache_item_bytes",
             "answer_cache_bytes",
+            "disk_cache_bytes",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise EdgeConfigError(f"{name} must be zero or more")
+        if self.header_timeout_seconds <= 0:
+            raise EdgeConfigError("DP_EDGE_HEADER_TIMEOUT_SECONDS must be more than zero")
         if self.redis_timeout_seconds <= 0:
             raise EdgeConfigError("redis_timeout_seconds must be more than zero")
         if self.chunk_size < 1 or self.io_threads < 1:
@@ -160,7 +179,17 @@ class EdgeConfig:
                 env, "DP_EDGE_SKEW_GRACE_SECONDS", float, DEFAULT_GRACE_SECONDS
             ),
             answer_cache_bytes=_number(env, "DP_EDGE_ANSWER_CACHE_BYTES", int, ANSWER_CACHE_BYTES),
+            header_timeout_seconds=_number(
+                env, "DP_EDGE_HEADER_TIMEOUT_SECONDS", float, HEADER_TIMEOUT
+            ),
+            disk_cache_dir=env.get("DP_EDGE_DISK_CACHE_DIR", "").strip()
+            or str(settings.state_dir / "edge-cache"),
+            disk_cache_bytes=_number(env, "DP_EDGE_DISK_CACHE_BYTES", int, DISK_CACHE_BYTES),
         )
+
+    @property
+    def disk_cache_on(self) -> bool:
+        return bool(self.disk_cache_dir) and self.disk_cache_bytes > 0
 
     @property
     def cache_bytes(self) -> int:
@@ -177,7 +206,13 @@ class EdgeConfig:
             f"caches {self.cache_bytes / MIB:g} MiB (manifests "
             f"{self.manifest_cache_bytes / MIB:g}, bodies {self.body_cache_bytes / MIB:g}, "
             f"answers {self.answer_cache_bytes / MIB:g}), "
-            f"X-Forwarded-Host from {', '.join(self.trusted_proxies) or 'no one'}"
+            f"X-Forwarded-Host from {', '.join(self.trusted_proxies) or 'no one'}, "
+            f"header timeout {self.header_timeout_seconds:g}s, disk cache "
+            + (
+                f"{self.disk_cache_dir} ({self.disk_cache_bytes / MIB:g} MiB)"
+                if self.disk_cache_on
+                else "off"
+            )
         )
 
 

@@ -21,7 +21,16 @@ When Redis is configured, `serve.invalidation` also drops a cached alias (and
 its history) or domain the moment the platform announces the change; the TTL is
 the backstop.
 
-All blocking calls (Redis, the store, JSON parsing) run in the I/O executor.
+While the object store is down, what the edge learnt from it keeps serving:
+manifests and alias and domain answers are copied to the disk cache
+(`serve.disk_cache`) when read, and that copy answers when the store fails --
+in this process and in a fresh one. The store decides whenever it answers
+(a removed deployment's copy is dropped the moment the store says it is gone).
+For `store_retry_seconds` after a failure the copies answer first, so requests
+do not each wait for the store to fail again. An alias history (skew
+protection) the store cannot give is taken as empty.
+
+All blocking calls (Redis, the store, the disk, JSON parsing) run in the I/O executor.
 """
 
 from __future__ import annotations
@@ -43,9 +52,10 @@ from deploy_platform.manifest import InvalidManifest, Manifest, alias_key, manif
 from deploy_platform.names import InvalidName, production_alias, validate_project_name
 from deploy_platform.skew import Replaced, history_from_pointer, within_grace
 from deploy_platform.state import PlatformState
-from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError
 from serve.cache import MISSING, LRUCache, SingleFlight, TTLCache
 from serve.config import EdgeConfig
+from serve.disk_cache import DiskCache
 from serve.hosts import Site, SiteKind
 from serve.memory import ALIAS_ENTRIES, NEGATIVE_ENTRIES, manifest_weight
 
@@ -57,6 +67,9 @@ _T = TypeVar("_T")
 # A manifest too large to cache is worth one log line an hour, not one per request.
 _OVERSIZE_WARNINGS = 1_000
 _OVERSIZE_WARNING_SECONDS = 3600.0
+#: After the store failed, copies on disk answer first for this long.
+STORE_RETRY_SECONDS = 5.0
+_GONE = ""  # a pointer copy saying "points nowhere"
 
 
 class BrokenSite(Exception):
@@ -72,8 +85,11 @@ class DeploymentLookup:
         config: EdgeConfig,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        disk: DiskCache | None = None,
     ) -> None:
         self._store = store
+        self._disk = disk
+        self._store_retry_at = 0.0
         self._state = state
         self._executor = executor
         self._config = config
@@ -270,9 +286,8 @@ class DeploymentLookup:
 
     def _alias_from_store(self, name: str) -> str | None:
         key = alias_key(name)
-        try:
-            raw = self._store.get_bytes(key)
-        except ObjectNotFound:
+        raw = self._pointer(key, "alias", name)
+        if raw is None:
             return None
         try:
             pointer = json.loads(raw)
@@ -287,6 +302,52 @@ class DeploymentLookup:
             raise BrokenSite(f"alias pointer {key} names {target!r}, not a deployment id")
         return target
 
+    # -- the store, with the disk copy for when it fails --------------------------------
+
+    def _store_resting(self) -> bool:
+        return self._disk is not None and self._clock() < self._store_retry_at
+
+    def _store_failed(self, key: str, exc: ObjectStoreError) -> None:
+        if self._disk is None:
+            return
+        if not self._store_resting():
+            log.warning(
+                "the object store failed reading %s (%s); serving the disk cache's copies "
+                "(%s) where there are some",
+                key,
+                exc,
+                self._disk.directory,
+            )
+        self._store_retry_at = self._clock() + STORE_RETRY_SECONDS
+
+    def _pointer(self, key: str, kind: str, name: str) -> bytes | None:
+        """A mutable pointer (alias, domain): the store's, else the last one it gave."""
+        disk = self._disk
+        if disk is not None and self._store_resting():
+            copy = disk.read_pointer(kind, name)
+            if copy is not None:
+                return copy.encode() or None
+        try:
+            raw = self._store.get_bytes(key)
+        except ObjectNotFound:
+            if disk is not None and disk.read_pointer(kind, name) != _GONE:
+                disk.put_pointer(kind, name, _GONE)
+            return None
+        except ObjectStoreError as exc:
+            copy = disk.read_pointer(kind, name) if disk is not None else None
+            if copy is None:
+                raise
+            self._store_failed(key, exc)
+            return copy.encode() or None
+        if disk is not None:
+            try:
+                text = raw.decode()
+            except UnicodeDecodeError:
+                return raw  # broken: its reader says so, and no copy is kept
+            if disk.read_pointer(kind, name) != text:
+                disk.put_pointer(kind, name, text)
+        return raw
+
     def _read_domain(self, hostname: str) -> str | None:
         project = self._from_redis(lambda state: state.get_domain(hostname))
         if project is not None:
@@ -298,9 +359,8 @@ class DeploymentLookup:
                     hostname,
                     project,
                 )
-        try:
-            raw = self._store.get_bytes(domain_key(hostname))
-        except ObjectNotFound:
+        raw = self._pointer(domain_key(hostname), "domain", hostname)
+        if raw is None:
             return None
         try:
             return parse_domain_pointer(raw, hostname).project
@@ -308,10 +368,17 @@ class DeploymentLookup:
             raise BrokenSite(str(exc)) from exc
 
     def _read_history(self, alias: str) -> tuple[Replaced, ...]:
+        if self._store_resting():
+            return ()
         try:
             raw = self._store.get_bytes(alias_key(alias))
         except ObjectNotFound:
             return ()
+        except ObjectStoreError as exc:
+            if self._disk is None:
+                raise
+            self._store_failed(alias_key(alias), exc)
+            return ()  # older deployments are a nicety; the current one still serves
         try:
             pointer = json.loads(raw)
         except ValueError:
@@ -321,9 +388,8 @@ class DeploymentLookup:
     def _read_manifest(self, deployment_id: str) -> tuple[Manifest, int] | None:
         """The manifest and its estimated size in memory, or None when there is none."""
         key = manifest_key(deployment_id)
-        try:
-            raw = self._store.get_bytes(key)
-        except ObjectNotFound:
+        raw = self._manifest_bytes(key, deployment_id)
+        if raw is None:
             return None
         try:
             manifest = Manifest.from_json(raw)
@@ -331,4 +397,25 @@ class DeploymentLookup:
             raise BrokenSite(f"manifest {key} cannot be read: {exc}") from exc
         if manifest.deployment != deployment_id:
             raise BrokenSite(f"manifest {key} belongs to deployment {manifest.deployment!r}")
+        if self._disk is not None:
+            self._disk.put_manifest(deployment_id, raw)
         return manifest, manifest_weight(len(raw), manifest)
+
+    def _manifest_bytes(self, key: str, deployment_id: str) -> bytes | None:
+        disk = self._disk
+        if disk is not None and self._store_resting():
+            copy = disk.read_manifest(deployment_id)
+            if copy is not None:
+                return copy
+        try:
+            return self._store.get_bytes(key)
+        except ObjectNotFound:
+            if disk is not None:
+                disk.forget_manifest(deployment_id)  # removed: its copy must not serve it
+            return None
+        except ObjectStoreError as exc:
+            copy = disk.read_manifest(deployment_id) if disk is not None else None
+            if copy is None:
+                raise
+            self._store_failed(key, exc)
+            return copy

@@ -50,6 +50,10 @@ async def serve_until_stopped(
         app,
         access_log=logging.getLogger("serve.access") if access_log else None,
         access_log_format=ACCESS_LOG_FORMAT,
+        # aiohttp's keep-alive timer also runs while a request's head is arriving
+        # (it closes a connection that has no whole request by then): that is the
+        # header timeout. A half-sent request is closed, not kept open for an hour.
+        keepalive_timeout=config.header_timeout_seconds,
     )
     await runner.setup()  # opens the store and Redis; bad configuration raises here
     # Everything alive now (aiohttp, boto3, botocore's models: ~100,000 objects)
