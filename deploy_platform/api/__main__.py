@@ -3,6 +3,10 @@
 Reads the platform's `DP_*` settings from the environment; the object store's
 credentials come from DP_S3_ACCESS_KEY_ID / DP_S3_SECRET_ACCESS_KEY, and the
 Cloudflare Worker's KV domain index from DP_CF_* (see deploy_platform.cloudflare_kv).
+
+DP_API_HEADER_TIMEOUT_SECONDS (15): a connection whose request headers are not
+complete this long after it opened (or after its previous answer) is closed, as
+is a keep-alive connection idle that long; a body still arriving is not cut.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -18,7 +23,23 @@ from deploy_platform.api.app import StartupError, create_app
 from deploy_platform.cloudflare_kv import KVConfig, KVConfigError
 from deploy_platform.settings import Settings
 
-__all__ = ["main"]
+__all__ = ["HEADER_TIMEOUT_SECONDS", "header_timeout_from_env", "main"]
+
+HEADER_TIMEOUT_SECONDS = 15.0
+
+
+def header_timeout_from_env(env: Mapping[str, str]) -> float:
+    """DP_API_HEADER_TIMEOUT_SECONDS, or the default; ValueError naming it when bad."""
+    raw = env.get("DP_API_HEADER_TIMEOUT_SECONDS", "").strip()
+    if not raw:
+        return HEADER_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ValueError(f"DP_API_HEADER_TIMEOUT_SECONDS={raw!r} must be a number of seconds > 0")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        header_timeout = header_timeout_from_env(os.environ)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         kv = KVConfig.from_env(os.environ)
     except KVConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -55,7 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             secret_access_key=os.environ.get("DP_S3_SECRET_ACCESS_KEY") or None,
             kv=kv,
         )
-        web.run_app(app, host=args.host, port=args.port)
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            # aiohttp's keep-alive timer also runs while a request's head arrives:
+            # it is the header timeout (half-sent requests are not kept forever).
+            keepalive_timeout=header_timeout,
+        )
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
