@@ -28,7 +28,9 @@ domain) the edge reads:
                                  client_header_timeout and keepalive_timeout)
   DP_EDGE_DISK_CACHE_DIR         where copies of bodies, manifests and alias answers
                                  read from the store are kept, to serve through a
-                                 store outage (<DP_STATE_DIR>/edge-cache; serve.disk_cache)
+                                 store outage (<DP_STATE_DIR>/edge-cache when
+                                 DP_STATE_DIR is set, as under `up`, else none;
+                                 serve.disk_cache)
   DP_EDGE_DISK_CACHE_BYTES       the bound of that directory, shared by all workers
                                  (1 GiB; 0: no disk cache)
 
@@ -182,8 +184,7 @@ class EdgeConfig:
             header_timeout_seconds=_number(
                 env, "DP_EDGE_HEADER_TIMEOUT_SECONDS", float, HEADER_TIMEOUT
             ),
-            disk_cache_dir=env.get("DP_EDGE_DISK_CACHE_DIR", "").strip()
-            or str(settings.state_dir / "edge-cache"),
+            disk_cache_dir=_disk_cache_dir(settings, env),
             disk_cache_bytes=_number(env, "DP_EDGE_DISK_CACHE_BYTES", int, DISK_CACHE_BYTES),
         )
 
@@ -214,6 +215,15 @@ class EdgeConfig:
                 else "off"
             )
         )
+
+
+def _disk_cache_dir(settings: Settings, env: Mapping[str, str]) -> str:
+    """DP_EDGE_DISK_CACHE_DIR, else `<state>/edge-cache` when a state directory is set
+    (`up` sets one); a bare `python -m serve` does not write under a default one."""
+    explicit = env.get("DP_EDGE_DISK_CACHE_DIR", "").strip()
+    if explicit:
+        return explicit
+    return str(settings.state_dir / "edge-cache") if env.get("DP_STATE_DIR") else ""
 
 
 def _number(env: Mapping[str, str], name: str, kind: Callable[[str], _T], default: _T) -> _T:

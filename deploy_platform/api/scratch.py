@@ -30,7 +30,15 @@ from aiohttp import web
 
 from deploy_platform.api.keys import SETTINGS, blocking
 
-__all__ = ["PREFIX", "ScratchDir", "make_scratch", "scratch_dir", "scratch_sweep_ctx", "sweep"]
+__all__ = [
+    "PREFIX",
+    "ScratchDir",
+    "make_scratch",
+    "scratch_dir",
+    "scratch_root",
+    "scratch_sweep_ctx",
+    "sweep",
+]
 
 log = logging.getLogger("deploy_platform.api")
 
@@ -112,6 +120,7 @@ def _abandoned(path: Path) -> bool:
 
 
 def scratch_root(app: web.Application) -> Path:
+    """`<state>/tmp`, where the API's scratch space lives."""
     return app[SETTINGS].state_dir / "tmp"
 
 

@@ -65,6 +65,7 @@ from deploy_platform.api.keys import (
     blocking,
 )
 from deploy_platform.api.projects import read_project_or_503
+from deploy_platform.api.scratch import scratch_root
 from deploy_platform.api.webhook_intake import (
     MAX_WEBHOOK_BYTES,
     bad_signature,
@@ -125,8 +126,7 @@ async def project_webhook(request: web.Request) -> web.Response:
     signature = check_signature_header(request)
     project = await _project_named(app, request.match_info["project"])
     secret = project.webhook_secret if project is not None else None
-    scratch = app[SETTINGS].state_dir / "tmp"
-    body = await read_signed_body(request, secret, signature, scratch, app[EXECUTOR])
+    body = await read_signed_body(request, secret, signature, scratch_root(app), app[EXECUTOR])
     assert project is not None  # a missing project never matches a signature
     payload = await blocking(app, parse_payload, body)
     del body

@@ -81,3 +81,33 @@ def test_redacted_url_hides_only_the_password() -> None:
     assert redacted_url("redis://user:pw@host:1/0") == "redis://user:***@host:1/0"
     assert redacted_url("redis://:pw@host:1/0") == "redis://:***@host:1/0"
     assert redacted_url("redis://host:1/0") == "redis://host:1/0"
+
+
+def test_the_disk_cache_lives_under_the_state_dir_unless_placed_or_turned_off(
+    tmp_path: Path,
+) -> None:
+    env = {"DP_STATE_DIR": str(tmp_path)}
+    config = EdgeConfig.from_settings(Settings.from_env(env), env)
+    assert (config.disk_cache_dir, config.disk_cache_bytes) == (
+        str(tmp_path / "edge-cache"),
+        1024 * 2**20,
+    )
+    assert config.disk_cache_on and "edge-cache (1024 MiB)" in config.describe()
+    assert config.header_timeout_seconds == 15.0
+
+    placed = {**env, "DP_EDGE_DISK_CACHE_DIR": "/var/cache/edge"}
+    assert EdgeConfig.from_settings(Settings.from_env(placed), placed).disk_cache_dir == (
+        "/var/cache/edge"
+    )
+    off = {**env, "DP_EDGE_DISK_CACHE_BYTES": "0"}
+    assert not EdgeConfig.from_settings(Settings.from_env(off), off).disk_cache_on
+    # No state directory named (a bare `python -m serve`): nothing written under a default.
+    bare: dict[str, str] = {}
+    assert not EdgeConfig.from_settings(Settings.from_env(bare), bare).disk_cache_on
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_bad_header_timeout_is_refused_naming_it(tmp_path: Path, value: str) -> None:
+    env = {"DP_STATE_DIR": str(tmp_path), "DP_EDGE_HEADER_TIMEOUT_SECONDS": value}
+    with pytest.raises(EdgeConfigError, match="DP_EDGE_HEADER_TIMEOUT_SECONDS"):
+        EdgeConfig.from_settings(Settings.from_env(env), env)
