@@ -12,8 +12,8 @@ the time from sending each to its answer (each must be 202 `queued`):
 - one after another, over one kept-alive connection (after a few not counted);
 - a burst sent at once, each on its own connection (time from the burst's start);
 - a delivery padded to just under GitHub's 25 MB limit (queued too);
-- the same signed with a wrong secret (401: what a forged delivery costs, since
-  the body is read and parsed to find the project whose secret to check);
+- the same signed with a wrong secret (401: what a forged delivery costs; at
+  the project's URL the body is streamed through the HMAC, never parsed);
 - deliveries just over it: 413 from the `Content-Length` alone, and sent
   chunked (no length), 413 once the 25 MB are passed.
 
