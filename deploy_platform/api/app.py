@@ -13,6 +13,7 @@ first GET /api/history, not here).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from deploy_platform.api.keys import (
     SETTINGS,
     STATE,
     STORE,
+    UNSIGNED_PARSES,
     blocking,
 )
 from deploy_platform.api.projects import (
@@ -169,6 +171,7 @@ def create_app(
     app = web.Application(middlewares=middlewares, client_max_size=MAX_JSON_BYTES)
     app[SETTINGS] = settings
     app[GIT_ALLOW] = git_allow
+    app[UNSIGNED_PARSES] = asyncio.Semaphore(1)
     app.cleanup_ctx.extend(
         [
             _executor_ctx,

@@ -24,6 +24,7 @@ __all__ = [
     "EXECUTOR",
     "DOMAIN_INDEX",
     "ALIAS_INDEX",
+    "UNSIGNED_PARSES",
     "blocking",
 ]
 
@@ -40,6 +41,9 @@ DOMAIN_INDEX = web.AppKey("domain_index", KVDomainIndex)
 # The Worker's KV alias index, for aliases the API moves (rollback, promote) or takes
 # down (webhook); absent without the DP_CF_* settings.
 ALIAS_INDEX = web.AppKey("alias_index", KVAliasIndex)
+# Parses of webhook bodies not yet proven signed run one at a time: however many
+# arrive together, one parsed body at most is in memory (deploy_platform.api.webhook_intake).
+UNSIGNED_PARSES = web.AppKey("unsigned_parses", asyncio.Semaphore)
 
 
 async def blocking(app: web.Application, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -10,8 +10,9 @@ Two ways in (see `deploy_platform.api.webhooks`):
   matched. An unsigned 24 MB body costs 64 KiB of memory and one pass of SHA-256.
 - the shared URL `/api/webhooks/github`: the secret depends on the repository the
   payload names, so the body must be parsed first. That parse gets a small budget,
-  `UNSIGNED_PARSE_BYTES`; a larger delivery is refused with 413 naming the
-  project's own URL, which takes up to 25 MB.
+  `UNSIGNED_PARSE_BYTES` and `UNSIGNED_PARSE_CONTAINERS`, and one runs at a time
+  (`UNSIGNED_PARSES`), so a flood of them costs a few MB; a larger delivery is
+  refused with 413 naming the project's own URL, which takes up to 25 MB.
 
 A bad signature, a project that does not exist and (on the shared URL) a
 repository nobody builds all get `bad_signature()`: the same 401, byte for byte,
@@ -37,6 +38,7 @@ from deploy_platform.webhooks import SIGNATURE_HEADER, is_signature_shaped
 __all__ = [
     "MAX_WEBHOOK_BYTES",
     "UNSIGNED_PARSE_BYTES",
+    "UNSIGNED_PARSE_CONTAINERS",
     "bad_signature",
     "check_signature_header",
     "read_signed_body",
@@ -49,6 +51,10 @@ MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 #: commits touching a few thousand files stays far below; bigger deliveries
 #: need the project's own URL.
 UNSIGNED_PARSE_BYTES = 1024 * 1024
+#: ... and at most this many arrays and objects (`[` and `{`, counted in C before
+#: parsing): a GitHub push or pull request payload has a few hundred; a megabyte of
+#: `[{},{},...]` would be 350,000 dicts, ~30 MB of memory per parse.
+UNSIGNED_PARSE_CONTAINERS = 10_000
 _CHUNK = 64 * 1024
 _SPOOL_MEMORY_BYTES = 256 * 1024
 
@@ -108,6 +114,16 @@ async def read_unsigned_body(request: web.Request) -> bytes:
         if len(body) + len(chunk) > limit:
             raise _too_large(limit, _UNSIGNED_HINT)
         body += chunk
+    containers = body.count(b"[") + body.count(b"{")
+    if containers > UNSIGNED_PARSE_CONTAINERS:
+        raise ApiError(
+            413,
+            "payload_too_complex",
+            f"the delivery holds more than {UNSIGNED_PARSE_CONTAINERS} JSON arrays and "
+            f"objects, the most this shared URL parses before the signature is checked; "
+            "use the project's own payload URL /api/webhooks/github/<project> (printed by "
+            "`deploy-platform project create`)",
+        )
     return bytes(body)
 
 

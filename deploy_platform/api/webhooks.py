@@ -62,6 +62,7 @@ from deploy_platform.api.keys import (
     SETTINGS,
     STATE,
     STORE,
+    UNSIGNED_PARSES,
     blocking,
 )
 from deploy_platform.api.projects import read_project_or_503
@@ -155,9 +156,10 @@ async def github_webhook(request: web.Request) -> web.Response:
     _check_content_type(request)
     signature = check_signature_header(request)
     body = await read_unsigned_body(request)
-    # Parsed twice when signed: the unverified parse is dropped before anything is
-    # awaited, so a flood of them never holds more than one parsed body at a time.
-    urls = await blocking(app, lambda: repository_urls(parse_payload(body)))
+    # Parsed twice when signed: the unverified parse is dropped inside the call, and
+    # one runs at a time, so a flood never holds more than one parsed body.
+    async with app[UNSIGNED_PARSES]:
+        urls = await blocking(app, lambda: repository_urls(parse_payload(body)))
     if not urls and request.headers.get(EVENT_HEADER, "").strip() == "ping":
         # An organization's webhook pings without a repository: there is no project
         # secret to check it against, and a ping does nothing anyway.

@@ -114,9 +114,12 @@ def parse_payload(body: bytes) -> dict[str, Any]:
             f"the body is not JSON ({exc}); set the webhook's content type to application/json",
         ) from None
     if not isinstance(data, dict):
+        kind = json_type_name(data)
+        # Dropped before raising: the traceback keeps this frame, and an unsigned
+        # body's parse must not outlive the request's turn at parsing.
+        del data
         raise WebhookPayloadError(
-            "invalid_payload",
-            f"the body must be a JSON object (a GitHub event), not {json_type_name(data)}",
+            "invalid_payload", f"the body must be a JSON object (a GitHub event), not {kind}"
         )
     return data
 

@@ -606,6 +606,25 @@ async def test_a_large_delivery_under_25_mb_is_taken_at_the_projects_own_url(
     assert status == 202, answer
 
 
+async def test_the_shared_url_refuses_to_parse_an_unsigned_body_full_of_containers(
+    api: TestClient[Any, Any], state: PlatformState, docs: tuple[TestRepo, str]
+) -> None:
+    """Under 1 MB but 100,000 objects: parsing it unproven would cost ~10 MB each time."""
+    repo, secret = docs
+    payload = push_payload(repo.url, "main", repo.head())
+    payload["filler"] = [{}] * 100_000
+    sent = delivery(secret, "push", payload)
+    assert len(sent.body) < 1024 * 1024
+
+    status, answer = await send(api, sent)
+    assert status == 413, answer
+    assert answer["error"]["code"] == "payload_too_complex"
+    assert "/api/webhooks/github/<project>" in answer["error"]["message"]
+    assert record_ids(state) == []
+    # Signed, at the project's URL: taken.
+    assert (await send(api, sent, "docs"))[0] == 202
+
+
 async def test_the_projects_own_url_deploys_and_checks_the_signature_before_parsing(
     api: TestClient[Any, Any],
     state: PlatformState,

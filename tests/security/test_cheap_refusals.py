@@ -205,6 +205,14 @@ async def test_a_flood_of_unsigned_24_mb_deliveries_does_not_grow_the_api(
     body = b"[" + b",".join([b"{}"] * (8 * MB)) + b"]"
     assert len(body) > 24 * 1000 * 1000
     fake = "sha256=" + "0" * 64
+    parsed_at_most = (
+        b'{"repository": {"clone_url": "'
+        + REPO_URL.encode()
+        + b'"}, "filler": ['
+        + b",".join([b'"ab"'] * 200_000)
+        + b"]}"
+    )
+    assert len(parsed_at_most) < 1024 * 1024
     async with aiohttp.ClientSession() as session:
         await create_project(session, api, "docs")
         assert (await call(session, "GET", api.url + "/api/projects", headers=AUTH))[0] == 200
@@ -221,10 +229,19 @@ async def test_a_flood_of_unsigned_24_mb_deliveries_does_not_grow_the_api(
                         session, "POST", api.url + url, data=body, headers=delivery_headers(sig)
                     )
                     statuses.append(status)
+                # The most the shared URL parses unsigned: just under 1 MB, 200,000 strings.
+                status, _ = await call(
+                    session,
+                    "POST",
+                    api.url + "/api/webhooks/github",
+                    data=parsed_at_most,
+                    headers=delivery_headers(fake),
+                )
+                statuses.append(status)
 
         async def authenticated() -> None:
             nonlocal peak
-            while len(statuses) < 32:
+            while len(statuses) < 36:
                 status, _ = await call(session, "GET", api.url + "/api/projects", headers=AUTH)
                 answered.append(status)
                 peak = max(peak, api.memory_kib("VmRSS"))
