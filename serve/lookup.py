@@ -26,7 +26,7 @@ manifests and alias and domain answers are copied to the disk cache
 (`serve.disk_cache`) when read, and that copy answers when the store fails --
 in this process and in a fresh one. The store decides whenever it answers
 (a removed deployment's copy is dropped the moment the store says it is gone).
-For `store_retry_seconds` after a failure the copies answer first, so requests
+For `STORE_RETRY_SECONDS` after a failure the copies answer first, so requests
 do not each wait for the store to fail again. An alias history (skew
 protection) the store cannot give is taken as empty.
 
@@ -330,7 +330,8 @@ class DeploymentLookup:
         try:
             raw = self._store.get_bytes(key)
         except ObjectNotFound:
-            if disk is not None and disk.read_pointer(kind, name) != _GONE:
+            # Only a name it had a copy for: random host names must not create files.
+            if disk is not None and disk.read_pointer(kind, name) not in (None, _GONE):
                 disk.put_pointer(kind, name, _GONE)
             return None
         except ObjectStoreError as exc:

@@ -151,12 +151,18 @@ def test_the_edge_serves_what_it_served_before_through_an_s3_outage(
         store.close()
 
         with s3_edge(server, bucket, cache_dir, bound) as port:
+            # Hosts that name nothing leave nothing on disk.
+            assert get(port, "no-such-site.localhost", "/")[0] == 404
             for path, body in before.items():
                 assert get(port, f"{old_id}.localhost", path) == (200, body)
             for path, body in wanted.items():
                 assert get(port, "docs.localhost", path) == (200, body), path
                 assert get(port, f"{site_id}.localhost", path) == (200, body), path
         assert 0 < counted_bytes(cache_dir) <= bound
+        assert sorted(path.name for path in (cache_dir / "pointers").rglob("*")) == [
+            "alias",
+            "docs",
+        ]
     finally:
         server.stop()  # S3 is down from here on
 
