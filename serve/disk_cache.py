@@ -124,8 +124,11 @@ class DiskCache:
         """A deployment retention removed: its copy must not outlive it."""
         path = self._file("manifests", deployment_id + ".json")
         if path is not None and path.exists():
-            with self._locked():
-                self._unlink_counted(path)
+            try:
+                with self._locked():
+                    self._unlink_counted(path)
+            except OSError as exc:
+                log.warning("cannot update the edge's disk cache %s: %s", self.directory, exc)
 
     # -- pointers (the last answer, for outages only) ---------------------------------
 
