@@ -25,6 +25,7 @@ from tests.faults.up_process import (
     running,
     upload,
     wait_for,
+    wait_for_status,
 )
 from tests.support.platform import RunningPlatform, start_platform
 
@@ -101,11 +102,7 @@ def test_a_killed_redis_is_back_at_once_with_its_records_queue_and_the_build_in_
     kept = upload(platform, tmp_path, "kept", SITE)
     assert platform.wait(kept)["status"] == "ready"
     slow = upload(platform, tmp_path, "slow", SLOW_SITE)
-    wait_for(
-        lambda: platform.api("GET", f"/api/deployments/{slow}")[1]["status"] == "building",
-        timeout=120,
-        what=f"{slow} building",
-    )
+    wait_for_status(platform, slow, "building")
 
     client = redis_of(state)
     queue_key = f"{PRIVATE_REDIS_PREFIX}queue"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from pathlib import Path
 
 import pytest
@@ -23,11 +24,20 @@ from tests.faults.up_process import (
     running,
     upload,
     wait_for,
+    wait_for_status,
     zombies,
 )
 from tests.support.platform import start_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# Shared with the build tests: Node and package managers are downloaded once.
+TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
+SLOW_SITE = {
+    "index.html": "<h1>slow</h1>",
+    "netlify.toml": '[build]\ncommand = "sleep 120 && mkdir -p out && cp index.html out/"\n'
+    'publish = "out"\n',
+}
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -39,7 +49,11 @@ def _clean_env(**extra: str) -> dict[str, str]:
 def test_a_child_that_cannot_start_stops_up_at_once_with_the_childs_own_error(
     tmp_path: Path,
 ) -> None:
+    # A state directory an earlier version left readable by everyone.
     state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    (state / "api-token").write_text("kept-token\n")
+    os.chmod(state / "api-token", 0o644)
     # `up` passes the allow-list on; the control API refuses it when it starts.
     done = run_up(state, _clean_env(DP_GIT_ALLOW_HOSTS="example.com:8080"), timeout=120)
 
@@ -51,11 +65,15 @@ def test_a_child_that_cannot_start_stops_up_at_once_with_the_childs_own_error(
     assert "Traceback" not in output
     assert not processes_of(state)
     assert not [name for name, pid in pid_files(state).items() if running(pid)]
+    # Its modes were put right as `up` started; the token is the same.
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "api-token").stat().st_mode) == 0o600
+    assert (state / "api-token").read_text() == "kept-token\n"
 
 
 def test_a_killed_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    platform = start_platform(state)
+    platform = start_platform(state, extra_env={"DP_TOOL_CACHE_DIR": str(TOOLS)})
     try:
         first = upload(platform, tmp_path, "first", {"index.html": "<h1>first</h1>"})
         second = upload(platform, tmp_path, "second", {"index.html": "<h1>second</h1>"})
@@ -70,22 +88,31 @@ def test_a_killed_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_pat
             what="no zombie process under the Dagster daemon",
         )
 
+        # A build in flight: its run worker would otherwise finish it after `up` died.
+        slow = upload(platform, tmp_path, "slow", SLOW_SITE)
+        wait_for_status(platform, slow, "building")
+
         children = pid_files(state)
         assert {"redis", "api", "edge", "daemon", "webserver"} <= set(children)
         tree = processes_of(state)
         commands = "\n".join(tree.values())
         assert "dagster api grpc" in commands  # the daemon's code server
-        assert "deploy_platform.run_worker" in commands  # the standby run worker
+        assert commands.count("deploy_platform.run_worker") >= 2  # the build's, the standby
         assert sum("-m serve" in command for command in tree.values()) >= 2  # edge + workers
+        below_daemon = descendants(daemon)  # the build's own processes too
 
         platform.process.send_signal(signal.SIGKILL)
         platform.process.wait()
 
-        def nothing_left() -> bool:
-            alive = [pid for pid in [*children.values(), *tree] if running(pid)]
-            return not alive and not processes_of(state)
+        def left() -> dict[int, str]:
+            known = [*children.values(), *tree, *below_daemon]
+            return {pid: tree.get(pid, "") for pid in known if running(pid)} | processes_of(state)
 
-        wait_for(nothing_left, timeout=45, what=f"every process of the killed up gone: {tree}")
+        wait_for(
+            lambda: not left(),
+            timeout=45,
+            what=lambda: f"every process of the killed up gone; still running: {left()}",
+        )
     finally:
         platform.stop()
 

@@ -32,6 +32,7 @@ __all__ = [
     "site_archive",
     "upload",
     "wait_for",
+    "wait_for_status",
     "zombies",
 ]
 
@@ -41,15 +42,19 @@ PRIVATE_REDIS_PREFIX = "dp:"
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], timeout: float, what: str, step: float = 0.05) -> T:
-    """Poll `check` until it returns something true; fail naming `what` after `timeout`."""
+def wait_for(
+    check: Callable[[], T], timeout: float, what: str | Callable[[], str], step: float = 0.05
+) -> T:
+    """Poll `check` until it returns something true; fail naming `what` after `timeout`
+    (a callable `what` is asked then, to say what was still wrong)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout:.0f}s still not: {what} (last: {value!r})")
+            said = what() if callable(what) else what
+            raise AssertionError(f"after {timeout:.0f}s still not: {said} (last: {value!r})")
         time.sleep(step)
 
 
@@ -141,6 +146,18 @@ def upload(platform: RunningPlatform, tmp: Path, project: str, files: dict[str, 
     archive.write_bytes(site_archive(files))
     answer = ApiClient(platform.api_url, platform.token).deploy_archive(archive, project)
     return str(answer["id"])
+
+
+def wait_for_status(platform: RunningPlatform, deployment_id: str, status: str) -> None:
+    """Until the deployment is in `status`; a deployment that ends before fails at once."""
+
+    def reached() -> bool:
+        code, record = platform.api("GET", f"/api/deployments/{deployment_id}")
+        assert code == 200, record
+        assert record["status"] not in ("ready", "failed"), record
+        return bool(record["status"] == status)
+
+    wait_for(reached, timeout=120, what=f"{deployment_id} {status}")
 
 
 def run_up(
