@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
 SLOW_SITE = {
     "index.html": "<h1>slow</h1>",
-    "netlify.toml": '[build]\ncommand = "sleep 120 && mkdir -p out && cp index.html out/"\n'
+    "netlify.toml": '[build]\ncommand = "sleep 15 && mkdir -p out && cp index.html out/"\n'
     'publish = "out"\n',
 }
 
@@ -120,6 +120,9 @@ def test_a_killed_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_pat
     try:
         record = again.wait(first)
         assert record["status"] == "ready"
+        # The build `up` died in is run again, by the next `up`, to its end.
+        rerun = again.wait(slow, timeout=300)
+        assert rerun["status"] == "ready", rerun
         assert b"second" in again.fetch("second.localhost", "/")[2]
         third = upload(again, tmp_path, "third", {"index.html": "<h1>third</h1>"})
         assert again.wait(third)["status"] == "ready"
