@@ -320,7 +320,11 @@ def _start_redis(supervisor: Supervisor, redis: PrivateRedis, state_dir: Path) -
         print(f"[up] port {redis.moved_from} of the private Redis was taken: now {redis.port}")
     # Only the state directory in its environment: the password is in its 0600 config.
     env = {"PATH": os.environ.get("PATH", ""), "DP_STATE_DIR": str(state_dir)}
-    supervisor.start(ChildSpec("redis", redis.argv(), env, redis.data_dir, stop_last=True))
+    try:
+        argv = redis.argv()
+    except RuntimeError as exc:  # no redis-server anywhere
+        raise UpError(f"{exc}; install redis-server or set DP_REDIS_URL") from None
+    supervisor.start(ChildSpec("redis", argv, env, redis.data_dir, stop_last=True))
     supervisor.wait_ready({"redis": redis.ready}, timeout=_START_TIMEOUT)
     print(
         f"[up] Redis             127.0.0.1:{redis.port}  (password in {redis.data_dir}/password,"
