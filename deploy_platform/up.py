@@ -189,7 +189,10 @@ def _run_up(args: argparse.Namespace) -> int:
 
     env = dict(os.environ)
     state_dir = Path(args.state_dir or env.get("DP_STATE_DIR") or default_state_dir()).resolve()
-    make_private_dir(state_dir)
+    try:
+        make_private_dir(state_dir)
+    except OSError as exc:
+        raise UpError(f"cannot make the state directory private (0700): {exc}") from None
     lock = _lock_state_dir(state_dir)
     _check_ports(args)
     left = stop_leftovers(state_dir / "run")
