@@ -77,8 +77,8 @@ def _start_time(pid: int) -> str | None:
 
 def _alive(pid: int, started: str | None = None) -> bool:
     """Whether `pid` is a running process -- the same one, when its start time
-    `started` is known. A worker that exited but was not reaped yet (a zombie: the
-    launcher object that started it is in another thread's instance) counts as gone."""
+    `started` is known. A worker that exited but was not reaped yet (a zombie, for
+    the moment until its waiter thread collects it) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -106,6 +106,13 @@ class _Standby:
             cwd=working_directory or None,
             text=True,
         )
+        # The worker is the daemon's child, and nothing else waits for it: run
+        # monitoring stops looking once the run is finished (and may live on another
+        # instance object), and `_reap` runs only at the next launch. Without a
+        # waiter every finished worker would stay a zombie under the daemon.
+        threading.Thread(
+            target=self.process.wait, name=f"reap-run-worker-{self.process.pid}", daemon=True
+        ).start()
 
     def start(self, args: ExecuteRunArgs) -> None:
         assert self.process.stdin is not None

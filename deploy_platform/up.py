@@ -1,7 +1,9 @@
 """`deploy-platform up`: every part of the platform on one machine, embedded defaults.
 
 Starts, each as a supervised child process (see `supervisor.py`):
-  redis        a private redis-server when DP_REDIS_URL is not set
+  redis        a private redis-server when DP_REDIS_URL is not set (restarted like
+               the others; password, port and append-only file in <state>/redis,
+               see `services/private_redis.py`)
   api          the control API            (python -m deploy_platform.api)
   edge         the edge-origin            (python -m serve: one worker per CPU)
   daemon       the Dagster daemon: queue sensor, run queue, run monitoring
@@ -10,8 +12,11 @@ with DAGSTER_HOME under the state directory (persistent: the deployment history
 lives there, or in PostgreSQL with DP_DAGSTER_POSTGRES_URL; `dagster_settings.py`
 has the instance's settings), a local object directory when DP_STORAGE_URL is
 not set, and an API token generated into `<state>/api-token` when DP_API_TOKEN
-is not set. The private Redis's URL is written to `<state>/run/redis.url` for
-commands run beside `up` on the same machine (`deploy-platform gc`).
+is not set. The private Redis's URL (with its password) is written to
+`<state>/run/redis.url` for commands run beside `up` on the same machine
+(`deploy-platform gc`). The state directory is 0700, every secret in it 0600.
+A child that exits while `up` starts is reported at once with the last lines of
+its log; `up` then stops and exits non-zero.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -37,10 +43,17 @@ from deploy_platform.dagster_settings import (
     with_sqlalchemy_url,
 )
 from deploy_platform.dagster_storage import prepare_storage
-from deploy_platform.services.ports import wait_for_port
-from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.services.leftovers import stop_leftovers
+from deploy_platform.services.ports import is_listening
+from deploy_platform.services.private_files import (
+    make_private_dir,
+    read_or_create_secret,
+    write_private,
+)
+from deploy_platform.services.private_redis import PrivateRedis
+from deploy_platform.services.warden import Warden
 from deploy_platform.settings import Settings, default_state_dir
-from deploy_platform.supervisor import ChildSpec, Supervisor
+from deploy_platform.supervisor import ChildFailed, ChildSpec, Supervisor
 
 __all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE", "REDIS_URL_FILE", "private_redis_url"]
 
@@ -48,8 +61,11 @@ SAMPLE_SITE = Path(__file__).parent / "sample_site"
 # The Worker's KV indexes (deploy_platform.cloudflare_kv): passed on, empty when unset.
 _CF_VARS = CF_VARIABLES
 _RETENTION_VARS = ("DP_RETAIN_PER_BRANCH", "DP_RETAIN_DAYS", "DP_EDGE_SKEW_GRACE_SECONDS")
-#: Under the state directory: the URL of the Redis `up` started, while it runs.
+#: Under the state directory: the URL of the Redis `up` started, while it runs (0600:
+#: it holds the password).
 REDIS_URL_FILE = Path("run") / "redis.url"
+# How long a child may take to answer after it started (a loaded 2-core machine).
+_START_TIMEOUT = 90.0
 
 
 def private_redis_url(state_dir: Path) -> str | None:
@@ -76,13 +92,7 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _api_token(state_dir: Path) -> str:
-    path = state_dir / "api-token"
-    if path.exists():
-        return path.read_text().strip()
-    token = secrets.token_urlsafe(24)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token
+    return read_or_create_secret(state_dir / "api-token", lambda: secrets.token_urlsafe(24))
 
 
 def _bin(name: str) -> str:
@@ -179,9 +189,15 @@ def _run_up(args: argparse.Namespace) -> int:
 
     env = dict(os.environ)
     state_dir = Path(args.state_dir or env.get("DP_STATE_DIR") or default_state_dir()).resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        make_private_dir(state_dir)
+    except OSError as exc:
+        raise UpError(f"cannot make the state directory private (0700): {exc}") from None
     lock = _lock_state_dir(state_dir)
     _check_ports(args)
+    left = stop_leftovers(state_dir / "run")
+    if left:
+        print(f"[up] stopped what an earlier up left running: {', '.join(left)}", flush=True)
     env["DP_STATE_DIR"] = str(state_dir)
     env.setdefault("DP_PUBLIC_PORT", str(args.edge_port))
     env.setdefault("DP_EDGE_ORIGIN_URL", f"http://127.0.0.1:{args.edge_port}")
@@ -189,9 +205,9 @@ def _run_up(args: argparse.Namespace) -> int:
     if not env.get("DP_API_TOKEN"):
         env["DP_API_TOKEN"] = _api_token(state_dir)
 
-    redis: RedisServer | None = None
+    redis: PrivateRedis | None = None
     if not env.get("DP_REDIS_URL"):
-        redis = RedisServer(state_dir / "redis").start()
+        redis = PrivateRedis.prepare(state_dir / "redis")
         env["DP_REDIS_URL"] = redis.url
     try:
         settings = Settings.from_env(env)
@@ -201,8 +217,6 @@ def _run_up(args: argparse.Namespace) -> int:
         if instance.postgres_url:
             check_postgres(instance.postgres_url)
     except ValueError as exc:
-        if redis is not None:
-            redis.stop()
         raise UpError(f"bad setting in the environment: {exc}") from None
     (state_dir / "objects").mkdir(exist_ok=True)
 
@@ -218,8 +232,6 @@ def _run_up(args: argparse.Namespace) -> int:
     try:
         prepare_storage(child_env, dagster_home)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        if redis is not None:
-            redis.stop()
         raise UpError(str(exc)) from None
     workspace = str(dagster_home / "workspace.yaml")
     python = sys.executable
@@ -246,7 +258,12 @@ def _run_up(args: argparse.Namespace) -> int:
             dagster_home,
         ),
     ]
-    supervisor = Supervisor(run_dir=state_dir / "run", log_dir=state_dir / "logs")
+    run_dir = state_dir / "run"
+    run_dir.mkdir(exist_ok=True)
+    # The warden needs no setting, and no secret, of the platform's.
+    warden = Warden.start({"PATH": env.get("PATH", ""), "DP_STATE_DIR": str(state_dir)})
+    (run_dir / "warden.pid").write_text(f"{warden.pid}\n")
+    supervisor = Supervisor(run_dir=run_dir, log_dir=state_dir / "logs", warden=warden)
     stopping = False
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -258,12 +275,15 @@ def _run_up(args: argparse.Namespace) -> int:
     redis_url_file = state_dir / REDIS_URL_FILE
     try:
         if redis is not None:
-            redis_url_file.parent.mkdir(exist_ok=True)
-            redis_url_file.write_text(redis.url + "\n")
+            _start_redis(supervisor, redis, state_dir)
+            write_private(redis_url_file, redis.url + "\n")
         for spec in specs:
             supervisor.start(spec)
-        wait_for_port(args.api_port, timeout=60)
-        wait_for_port(args.edge_port, timeout=60)
+        listening = {"api": args.api_port, "edge": args.edge_port}
+        supervisor.wait_ready(
+            {name: partial(is_listening, port) for name, port in listening.items()},
+            timeout=_START_TIMEOUT,
+        )
         print(f"[up] state directory   {state_dir}", flush=True)
         print(f"[up] control API       {settings.api_url}  (token in {state_dir}/api-token)")
         print(
@@ -285,11 +305,32 @@ def _run_up(args: argparse.Namespace) -> int:
             supervisor.poll()
             time.sleep(0.2)
         return 0
+    except ChildFailed as exc:
+        raise UpError(str(exc)) from None
     finally:
         print("[up] stopping...", flush=True)
         supervisor.stop()
-        if redis is not None:
-            redis_url_file.unlink(missing_ok=True)
-            redis.stop()
+        warden.close()
+        (run_dir / "warden.pid").unlink(missing_ok=True)
+        redis_url_file.unlink(missing_ok=True)
         lock.close()
         print("[up] stopped", flush=True)
+
+
+def _start_redis(supervisor: Supervisor, redis: PrivateRedis, state_dir: Path) -> None:
+    """The private Redis, first: every other child connects to it at start."""
+    if redis.moved_from:
+        print(f"[up] port {redis.moved_from} of the private Redis was taken: now {redis.port}")
+    # Only the state directory in its environment: the password is in its 0600 config.
+    env = {"PATH": os.environ.get("PATH", ""), "DP_STATE_DIR": str(state_dir)}
+    try:
+        argv = redis.argv()
+    except RuntimeError as exc:  # no redis-server anywhere
+        raise UpError(f"{exc}; install redis-server or set DP_REDIS_URL") from None
+    supervisor.start(ChildSpec("redis", argv, env, redis.data_dir, stop_last=True))
+    supervisor.wait_ready({"redis": redis.ready}, timeout=_START_TIMEOUT)
+    print(
+        f"[up] Redis             127.0.0.1:{redis.port}  (password in {redis.data_dir}/password,"
+        f" append-only file in {redis.data_dir})",
+        flush=True,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-__all__ = ["free_port", "wait_for_port"]
+__all__ = ["free_port", "is_listening", "wait_for_port"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -26,3 +26,11 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> 
                     f"nothing listens on {host}:{port} after {timeout:.0f}s"
                 ) from None
             time.sleep(0.05)
+
+
+def is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,91 @@
+"""What /proc says about a process or a process group (Linux; elsewhere: little)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["group_alive", "is_running", "signal_groups", "started_at", "take_down_groups"]
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """/proc/<pid>/stat's fields after the parenthesised command name (state first)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def is_running(pid: int) -> bool:
+    """`pid` exists and is not a zombie (an exited process nobody has waited for yet)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not Path("/proc").is_dir()  # no /proc to tell a zombie apart
+    return fields[0] != b"Z"
+
+
+def group_alive(pgid: int) -> bool:
+    """Some process of group `pgid` still runs (zombies do not count: their parent
+    may be an init that reaps slowly, and they hold nothing)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    wanted = str(pgid).encode()
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            # After the state: ppid, pgrp.
+            if fields is not None and len(fields) > 2 and fields[2] == wanted:
+                if fields[0] != b"Z":
+                    return True
+    return False
+
+
+def started_at(pid: int) -> float | None:
+    """When `pid` started, in seconds since the epoch (to the clock tick), if known."""
+    fields = _stat_fields(pid)
+    if fields is None or len(fields) <= 19:
+        return None
+    try:
+        with open("/proc/stat", "rb") as stat:
+            boot = next(int(line.split()[1]) for line in stat if line.startswith(b"btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    # Field 22 of the whole line is the 20th after the command name.
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def signal_groups(pgids: Iterable[int], sig: signal.Signals) -> None:
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def take_down_groups(pgids: Iterable[int], grace: float) -> None:
+    """SIGTERM every group, SIGKILL whatever of them still runs after `grace` seconds."""
+    groups = set(pgids)
+    signal_groups(groups, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while groups and time.monotonic() < deadline:
+        groups = {pgid for pgid in groups if group_alive(pgid)}
+        if groups:
+            time.sleep(0.1)
+    signal_groups(groups, signal.SIGKILL)
