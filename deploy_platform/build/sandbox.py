@@ -67,6 +67,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy_platform.build import bwrap, isolation
 from deploy_platform.build.cgroups import BuildCgroup
 from deploy_platform.build.logstream import LogStream
 
@@ -183,14 +184,13 @@ def _user_task_count(uid: int) -> int:
     return count
 
 
-def _rlimits(limits: Limits) -> dict[str, int]:
+def _rlimits(limits: Limits, uid: int) -> dict[str, int]:
     values = {
         "RLIMIT_DATA": limits.memory_bytes,
         "RLIMIT_FSIZE": limits.max_file_bytes,
         "RLIMIT_NOFILE": limits.max_open_files,
         "RLIMIT_CORE": 0,
     }
-    uid = os.getuid()
     if uid != 0:
         values["RLIMIT_NPROC"] = _user_task_count(uid) + limits.max_processes
     # An unprivileged process cannot raise a hard limit: never ask for more than it has.
@@ -199,6 +199,25 @@ def _rlimits(limits: Limits) -> dict[str, int]:
         if hard != resource.RLIM_INFINITY:
             values[name] = min(value, hard)
     return values
+
+
+#: Registry settings that name files the build must be able to read.
+_FILE_ENV_NAMES = (
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "npm_config_cafile",
+    "NPM_CONFIG_CAFILE",
+)
+
+
+def _visible_files(env: Mapping[str, str]) -> list[Path]:
+    found = []
+    for name in _FILE_ENV_NAMES:
+        value = env.get(name, "")
+        if value.startswith("/") and os.path.exists(value):
+            found.append(Path(value))
+    return found
 
 
 def run(
@@ -210,42 +229,87 @@ def run(
     on_line: Callable[[str], object],
     secrets: Iterable[str] = (),
     use_cgroup: bool = True,
+    writable: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
+    isolation_status: isolation.Status | None = None,
 ) -> RunResult:
     """Run `argv` in `cwd` with exactly `env`, streaming redacted lines to `on_line`.
+
+    Behind the isolation boundary (see `bwrap`) the command can write `cwd`,
+    `writable` and its HOME (`env["HOME"]`), read `readable` (the toolchain),
+    and nothing else of the machine's files. `isolation_status` defaults to
+    `isolation.current()`; without the whole boundary a line in the log says so.
+    Raises `isolation.IsolationUnavailable` under `DP_BUILD_ISOLATION=required`
+    when the boundary cannot be had.
 
     `use_cgroup=False` skips the cgroup even where one could be made (the
     rlimits and the supervisor still apply); tests use it to check that path.
     """
     if not argv:
         raise ValueError("nothing to run: argv is empty")
+    status = isolation.current() if isolation_status is None else isolation_status
+    isolation.require(status)
     stream = LogStream(
         on_line, secrets, max_line_bytes=limits.max_line_bytes, log_bytes=limits.log_bytes
     )
+    if not status.isolated:
+        stream.note(f"[sandbox] {status.describe()}")
+    user = isolation.ensure_build_user() if status.sandboxed and os.geteuid() == 0 else None
     cgroup = BuildCgroup.create(limits.memory_bytes, limits.max_processes) if use_cgroup else None
-    config = {
+    config: dict[str, object] = {
         "parent_pid": os.getpid(),
         "cgroup_procs": cgroup.procs_files if cgroup else [],
-        "rlimits": _rlimits(limits),
+        "rlimits": _rlimits(limits, user.uid if user else os.getuid()),
         "grace_seconds": limits.kill_grace_seconds,
     }
+    home = env.get("HOME", "")
+    places = [cwd, *writable, *([Path(home)] if home.startswith("/") else [])]
     started = time.monotonic()
+    launched: bwrap.Launched | None = None
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_SUPERVISOR), json.dumps(config), "--", *argv],
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        if status.sandboxed:
+            found = isolation.probe().bwrap
+            assert found is not None
+            if user is not None:
+                bwrap.hand_over(places, user)
+            launched = bwrap.launch(
+                argv,
+                bwrap=found,
+                config={**config, "parent_pid": None, "cgroup_procs": []},
+                cwd=cwd,
+                env=env,
+                writable=places,
+                readable=[*readable, *_visible_files(env)],
+                user=user,
+                network=status.network,
+                tmp_bytes=limits.memory_bytes,
+                cgroup_procs=cgroup.procs_files if cgroup else [],
+            )
+            process = launched.process
+        else:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(_SUPERVISOR), json.dumps(config), "--", *argv],
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
     except BaseException:
         if cgroup:
             cgroup.remove()
         raise
+    # The wall clock's SIGTERM goes to the supervisor, which forwards it to the build.
+    supervisor_pid = launched.supervisor_pid if launched else process.pid
     try:
-        timed_out = _pump(process, stream, limits, started)
+        timed_out = _pump(process, supervisor_pid, stream, limits, started)
         exit_code = _finish(process, cgroup)
+        if launched is not None:
+            wait_status = launched.command_status()
+            # bwrap's own status is 1 when it failed before the supervisor ran.
+            if wait_status is not None:
+                exit_code = os.waitstatus_to_exitcode(wait_status)
     finally:
         if process.poll() is None:
             _kill_group(process.pid)
@@ -253,6 +317,8 @@ def run(
             process.wait()
         if process.stdout:
             process.stdout.close()
+        if launched is not None:
+            launched.close()
         if cgroup:
             cgroup.kill()
             cgroup.remove()
@@ -277,7 +343,11 @@ def run(
 
 
 def _pump(
-    process: subprocess.Popen[bytes], stream: LogStream, limits: Limits, started: float
+    process: subprocess.Popen[bytes],
+    supervisor_pid: int | None,
+    stream: LogStream,
+    limits: Limits,
+    started: float,
 ) -> bool:
     """Forward output until EOF; on the wall-clock limit stop the tree. True when it timed out."""
     assert process.stdout is not None
@@ -295,8 +365,9 @@ def _pump(
                     timed_out = True
                     phase = "terminating"
                     # The supervisor forwards this to every descendant, then kills them.
-                    with contextlib.suppress(ProcessLookupError):
-                        process.send_signal(signal.SIGTERM)
+                    if supervisor_pid is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(supervisor_pid, signal.SIGTERM)
                     deadline = time.monotonic() + limits.kill_grace_seconds + 2.0
                 elif phase == "terminating":
                     phase = "killed"
