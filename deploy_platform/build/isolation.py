@@ -67,9 +67,7 @@ def mode_from_env(env: Mapping[str, str] | None = None) -> Mode:
     try:
         return Mode(value)
     except ValueError:
-        raise ValueError(
-            f"{SETTING} must be auto, required or off, not {value!r}"
-        ) from None
+        raise ValueError(f"{SETTING} must be auto, required or off, not {value!r}") from None
 
 
 @dataclass(frozen=True)

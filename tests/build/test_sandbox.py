@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,12 +33,27 @@ def _run(
     return result, lines
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+def _alive_with(marker: str) -> list[int]:
+    """Live processes whose command line holds `marker`, as the platform sees them.
+
+    By marker, not by pid: inside the isolated sandbox a build sees its own pid namespace.
+    """
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker.encode() in cmdline and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+#: The system's Python: the sandbox shows /usr, never the platform's virtualenv.
+PYTHON = "python3"
 
 
 @pytest.mark.parametrize("code", [0, 1, 3])
@@ -84,10 +98,11 @@ def test_descendants_that_ignore_sigterm_or_call_setsid_are_gone_afterwards(
     tmp_path: Path, use_cgroup: bool
 ) -> None:
     pids = tmp_path / "pids"
+    marker = f"stubborn-{os.getpid()}-{use_cgroup}"
     script = (
         # A grandchild in its own session that ignores SIGTERM, and one in the group.
-        f"setsid sh -c 'trap \"\" TERM; echo $$ >> {pids}; while :; do sleep 1; done' &"
-        f" sh -c 'trap \"\" TERM; echo $$ >> {pids}; while :; do sleep 1; done' &"
+        f"setsid sh -c 'trap \"\" TERM; echo $$ >> {pids}; while :; do sleep 1; done' {marker} &"
+        f" sh -c 'trap \"\" TERM; echo $$ >> {pids}; while :; do sleep 1; done' {marker} &"
         f' while [ "$(wc -l < {pids} 2>/dev/null)" != 2 ]; do sleep 0.1; done; echo ready;'
         " trap '' TERM; while :; do sleep 1; done"
     )
@@ -95,20 +110,20 @@ def test_descendants_that_ignore_sigterm_or_call_setsid_are_gone_afterwards(
     result, lines = _run(script, tmp_path, limits, use_cgroup=use_cgroup)
     assert result.timed_out
     assert "ready" in lines
-    started = [int(p) for p in pids.read_text().split()]
-    assert len(started) == 2
-    assert [pid for pid in started if _alive(pid)] == []
+    assert len(pids.read_text().split()) == 2
+    assert _alive_with(marker) == []
 
 
 def test_background_processes_left_by_a_finished_build_are_killed(tmp_path: Path) -> None:
     pid_file = tmp_path / "daemon.pid"
+    marker = f"daemon-{os.getpid()}"
     result, _ = _run(
-        f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 600' >/dev/null 2>&1 &"
+        f"setsid sh -c 'echo $$ > {pid_file}; while :; do sleep 1; done' {marker} >/dev/null 2>&1 &"
         f" while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0",
         tmp_path,
     )
     assert result.exit_code == 0
-    assert not _alive(int(pid_file.read_text()))
+    assert _alive_with(marker) == []
 
 
 def test_secrets_are_redacted_in_lines_and_tail_even_across_chunks(tmp_path: Path) -> None:
@@ -189,7 +204,7 @@ def test_open_files_are_limited(tmp_path: Path) -> None:
     (tmp_path / "fds.py").write_text(script)
     lines: list[str] = []
     result = run(
-        [sys.executable, "-I", str(tmp_path / "fds.py")],
+        [PYTHON, "-I", str(tmp_path / "fds.py")],
         cwd=tmp_path,
         env=base_env(tmp_path, []),
         limits=Limits(max_open_files=64),
@@ -203,7 +218,7 @@ def test_open_files_are_limited(tmp_path: Path) -> None:
 def test_memory_limit_stops_a_process_that_allocates_too_much(tmp_path: Path) -> None:
     lines: list[str] = []
     result = run(
-        [sys.executable, "-I", "-c", "b = bytearray(600 * 1024 * 1024); print('allocated')"],
+        [PYTHON, "-I", "-c", "b = bytearray(600 * 1024 * 1024); print('allocated')"],
         cwd=tmp_path,
         env=base_env(tmp_path, []),
         limits=Limits(memory_bytes=256 * 1024 * 1024),
