@@ -135,7 +135,7 @@ def _hostile_build(
             BuildRequest(project="hostile"),
             store=LocalObjectStore(platform.objects),
             tool_cache=TOOLS,
-            limits=Limits(wall_seconds=300),
+            limits=Limits(wall_seconds=120),
             log=lines.append,
             output=lines.append,
         )
