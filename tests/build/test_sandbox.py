@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from deploy_platform.build import isolation
+from deploy_platform.build.cgroups import BuildCgroup
 from deploy_platform.build.sandbox import Limits, RunResult, base_env, run
 
 FAKE_S3_SECRET = "fake-s3-secret-Zq81x"
@@ -257,3 +261,173 @@ def test_node_can_use_webassembly_under_the_memory_limit(tmp_path: Path) -> None
         on_line=lines.append,
     )
     assert (result.exit_code, lines) == (0, ["ok"])
+
+
+# The isolation boundary (bwrap.py, netns.py, isolation.py); the hostile build in
+# tests/security tries the escapes through the whole runner.
+
+ISOLATED = isolation.current()
+needs_isolation = pytest.mark.skipif(
+    not ISOLATED.isolated, reason=f"no isolation here: {ISOLATED.describe()}"
+)
+OFF = isolation.Status(isolation.Mode.OFF, sandboxed=False, network=False, problems=())
+
+
+@pytest.mark.parametrize("status", [ISOLATED, OFF], ids=["as-configured", "isolation-off"])
+def test_the_build_starts_with_only_stdin_stdout_and_stderr(
+    tmp_path: Path, status: isolation.Status
+) -> None:
+    # An inheritable descriptor of the platform's, open while the build starts.
+    leak = os.open(tmp_path, os.O_RDONLY)
+    os.set_inheritable(leak, True)
+    try:
+        lines: list[str] = []
+        result = run(
+            ["sh", "-c", "ls /proc/$$/fd"],
+            cwd=tmp_path,
+            env=base_env(tmp_path, []),
+            limits=Limits(),
+            on_line=lines.append,
+            isolation_status=status,
+        )
+    finally:
+        os.close(leak)
+    assert result.exit_code == 0
+    assert [line for line in lines if not line.startswith("[sandbox]")] == ["0", "1", "2"]
+
+
+def test_without_isolation_the_log_says_so_first(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run(
+        ["sh", "-c", "echo built"],
+        cwd=tmp_path,
+        env=base_env(tmp_path, []),
+        limits=Limits(),
+        on_line=lines.append,
+        isolation_status=OFF,
+    )
+    assert result.exit_code == 0
+    assert lines[0].startswith("[sandbox] WARNING: build isolation OFF")
+    assert "apt-get install bubblewrap slirp4netns" in lines[0]
+    assert lines[1:] == ["built"]
+
+
+def test_required_isolation_that_the_machine_lacks_runs_nothing(tmp_path: Path) -> None:
+    lacking = isolation.Status(
+        isolation.Mode.REQUIRED,
+        sandboxed=False,
+        network=False,
+        problems=("bwrap is not installed",),
+    )
+    with pytest.raises(isolation.IsolationUnavailable, match="apt-get install bubblewrap"):
+        run(
+            ["sh", "-c", f"touch {tmp_path / 'ran'}"],
+            cwd=tmp_path,
+            env=base_env(tmp_path, []),
+            limits=Limits(),
+            on_line=print,
+            isolation_status=lacking,
+        )
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_bad_isolation_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DP_BUILD_ISOLATION", "sometimes")
+    with pytest.raises(ValueError, match="DP_BUILD_ISOLATION must be auto, required or off"):
+        isolation.current()
+
+
+@needs_isolation
+def test_the_build_sees_its_work_directory_and_home_but_not_their_neighbours(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "work"
+    home = tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    (tmp_path / "neighbour.txt").write_text("not for builds")
+    outside_tmp = Path("/tmp") / f"dp-sandbox-test-{os.getpid()}"
+    outside_tmp.write_text("the machine's /tmp")
+    try:
+        result, lines = _run_in(
+            work,
+            home,
+            f"echo out > {work / 'made'}; echo home > {home / '.rc'};"
+            f" cat {tmp_path / 'neighbour.txt'} 2>/dev/null || echo no-neighbour;"
+            f" cat {outside_tmp} 2>/dev/null || echo private-tmp;"
+            " touch /usr/x 2>/dev/null || echo usr-read-only;"
+            " ls /root/.ssh 2>/dev/null || echo no-root-ssh;"
+            " cat /etc/shadow 2>/dev/null | wc -c",
+        )
+    finally:
+        outside_tmp.unlink()
+    assert result.exit_code == 0, lines
+    assert lines == ["no-neighbour", "private-tmp", "usr-read-only", "no-root-ssh", "0"]
+    # Written where the build may write, and readable by the platform afterwards.
+    assert (work / "made").read_text() == "out\n"
+    assert (home / ".rc").read_text() == "home\n"
+
+
+def _run_in(work: Path, home: Path, script: str) -> tuple[RunResult, list[str]]:
+    lines: list[str] = []
+    result = run(
+        ["sh", "-c", script],
+        cwd=work,
+        env=base_env(home, []),
+        limits=Limits(),
+        on_line=lines.append,
+        isolation_status=ISOLATED,
+    )
+    return result, lines
+
+
+@needs_isolation
+@pytest.mark.skipif(os.geteuid() != 0, reason="the build user is for a root platform")
+def test_a_root_platforms_build_runs_as_the_build_user_without_capabilities(
+    tmp_path: Path,
+) -> None:
+    result, lines = _run_in(
+        tmp_path, tmp_path, "id -un; id -u; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status"
+    )
+    assert result.exit_code == 0, lines
+    user = isolation.ensure_build_user()
+    assert lines[:2] == [isolation.BUILD_USER, str(user.uid)]
+    assert [line.split()[1] for line in lines[2:]] == ["0000000000000000"] * 5
+    # Handed over for the build, and still the platform's to read and remove.
+    assert tmp_path.stat().st_uid == user.uid
+    shutil.rmtree(tmp_path)
+
+
+@needs_isolation
+def test_the_isolated_build_is_still_in_its_cgroup(tmp_path: Path) -> None:
+    probe = BuildCgroup.create(64 * 1024 * 1024, 16)
+    if probe is None:
+        pytest.skip("no writable cgroup hierarchy here")
+    probe.remove()
+    marker = f"cgroup-member-{os.getpid()}"
+    seen: list[str] = []
+
+    def watch() -> None:
+        for _ in range(200):
+            # The build's own sh, not bwrap or the supervisor, whose arguments hold it too.
+            pids = [
+                pid
+                for pid in _alive_with(marker)
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sh\0")
+            ]
+            if pids:
+                seen.append(Path(f"/proc/{pids[0]}/cgroup").read_text())
+                break
+            time.sleep(0.05)
+        (tmp_path / "stop").touch()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result, _ = _run_in(
+        tmp_path,
+        tmp_path,
+        f"sh -c 'while [ ! -e stop ]; do sleep 0.05; done' {marker}",
+    )
+    watcher.join()
+    assert result.exit_code == 0
+    assert seen and "deploy-platform-build-" in seen[0]
