@@ -35,6 +35,7 @@ import select
 import socket
 import struct
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,14 +96,14 @@ class Network:
 
     def stop(self) -> None:
         if self.exit_fd >= 0:
-            # slirp4netns exits when this pipe closes, also if the platform dies.
+            # slirp4netns also exits by itself when this pipe closes (the platform died).
             os.close(self.exit_fd)
             self.exit_fd = -1
-        try:
-            self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            # Its exit waits for the kernel to tear the tap device down (an RCU grace
+            # period, tens of ms); the build's result need not wait for that.
+            threading.Thread(target=self.process.wait, daemon=True).start()
 
 
 class NetworkError(RuntimeError):
