@@ -55,7 +55,7 @@ from pathlib import Path
 from deploy_platform.build import netns
 from deploy_platform.build.isolation import BuildUser
 
-__all__ = ["Launched", "launch", "hand_over", "HIDDEN_ETC"]
+__all__ = ["Launched", "launch", "hand_over", "files_named_in", "HIDDEN_ETC"]
 
 _SUPERVISOR_SOURCE = Path(__file__).with_name("_supervisor.py")
 
@@ -211,6 +211,26 @@ def _bwrap_argv(
         argv += ["--bind", str(path), str(path)]
     argv += ["--chdir", "/", "--info-fd", str(fds["info"]), "--block-fd", str(fds["block"])]
     return argv
+
+
+#: Registry settings that name files the build must be able to read.
+_FILE_ENV_NAMES = (
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "npm_config_cafile",
+    "NPM_CONFIG_CAFILE",
+)
+
+
+def files_named_in(env: Mapping[str, str]) -> list[Path]:
+    """The CA files the registry settings in `env` name: the build must read them."""
+    found = []
+    for name in _FILE_ENV_NAMES:
+        value = env.get(name, "")
+        if value.startswith("/") and os.path.exists(value):
+            found.append(Path(value))
+    return found
 
 
 def hand_over(paths: Sequence[Path], user: BuildUser) -> None:

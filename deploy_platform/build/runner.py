@@ -5,6 +5,9 @@ Each step's time goes into the result's metadata, so the Dagster UI shows where 
 build spent its time. Install and build run in the sandbox (`sandbox.py`) with a
 clean environment: only `base_env`, the package manager's cache location and the
 project's own build variables; the platform's credentials never reach them.
+Behind the isolation boundary they can write only the work directory and their
+HOME and read the toolchain; how (or that they are not isolated) is the first
+line of the build's log and the `build_isolation` metadata.
 
 Caching (see `cache.py`): before install the package manager's store and the
 project's `node_modules` are restored; an exact hit (same lockfile, package
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy_platform.archive import check_tree
-from deploy_platform.build import cache, isolation, sandbox
+from deploy_platform.build import bwrap, cache, isolation, sandbox
 from deploy_platform.build.detect import BuildPlan, detect, find_output
 from deploy_platform.build.node_versions import resolve_node_version
 from deploy_platform.build.settings import BuildSettings
@@ -211,7 +214,10 @@ def run_build(
     with tempfile.TemporaryDirectory(prefix="dp-home-") as home_dir:
         home = Path(home_dir)
         # The work directory and HOME are all a build may write; the toolchain it reads.
-        boundary = _Boundary(status, (source_dir, home), (tool_cache,))
+        # The CA files of the machine's registry settings, never of the project's
+        # variables: those could name any file of the platform's.
+        ca_files = bwrap.files_named_in(sandbox.network_env(os.environ))
+        boundary = _Boundary(status, (source_dir, home), (tool_cache, *ca_files))
         env = sandbox.base_env(home, [toolchain.bin_dir])
         env.update(sandbox.network_env(os.environ))
         env.update(cache.package_manager_cache_env(manager, home))

@@ -44,12 +44,28 @@ privileged container, or a delegated subtree; see `cgroups`):
 - cleanup: every process in the build's cgroup is killed at the end, whatever
   it did to leave the process tree.
 
-Not enforced here: CPU share, disk space, network access, and filesystem
-visibility. A build runs with the platform's user id and can read what that
-user can read, so run the platform as an unprivileged user that owns only its
-state directory, or one build per container/pod (the Kubernetes or Docker run
-launcher) where those matter; when the platform runs as root, the rlimits and
-the supervisor stop runaway builds, not hostile ones.
+Behind the isolation boundary (`isolation`, `bwrap`, `netns`; docs/security.md),
+wherever the machine has bubblewrap and slirp4netns:
+
+- uid: a root platform's builds run as the system user `dp-build` without any
+  capability; a non-root platform's in a user namespace.
+- files: the work directory (`cwd`, `writable`) and HOME read-write, /usr, /etc
+  (minus secrets), the toolchain and CA files read-only, a private /tmp;
+  nothing else of the machine: no state directory, token, Redis URL, object
+  directory, DAGSTER_HOME, other project, /root, /home.
+- processes: its own pid namespace (it sees and signals only itself); the
+  supervisor is its pid 1, so nothing survives the step.
+- network: its own namespace online through slirp4netns, with the machine's
+  loopback, own addresses and private, link-local and multicast ranges
+  unreachable.
+- descriptors: only 0, 1 and 2.
+
+Without all of it the log's first line says what is missing and fork pull
+requests are refused: without bwrap (or with `DP_BUILD_ISOLATION=off`) the
+build runs as the platform's user with its files and network; without the
+network part, with private files and user but the machine's network.
+`DP_BUILD_ISOLATION=required` makes `run` refuse instead. Not enforced either
+way: CPU share and disk space.
 """
 
 from __future__ import annotations
@@ -201,25 +217,6 @@ def _rlimits(limits: Limits, uid: int) -> dict[str, int]:
     return values
 
 
-#: Registry settings that name files the build must be able to read.
-_FILE_ENV_NAMES = (
-    "NODE_EXTRA_CA_CERTS",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "npm_config_cafile",
-    "NPM_CONFIG_CAFILE",
-)
-
-
-def _visible_files(env: Mapping[str, str]) -> list[Path]:
-    found = []
-    for name in _FILE_ENV_NAMES:
-        value = env.get(name, "")
-        if value.startswith("/") and os.path.exists(value):
-            found.append(Path(value))
-    return found
-
-
 def run(
     argv: Sequence[str],
     *,
@@ -279,7 +276,7 @@ def run(
                 cwd=cwd,
                 env=env,
                 writable=places,
-                readable=[*readable, *_visible_files(env)],
+                readable=readable,
                 user=user,
                 network=status.network,
                 tmp_bytes=limits.memory_bytes,

@@ -27,6 +27,7 @@ from deploy_platform.build import isolation
 from deploy_platform.build.netns import machine_addresses
 from deploy_platform.build.runner import BuildOutcome, BuildRequest, run_build
 from deploy_platform.build.sandbox import Limits
+from deploy_platform.build.settings import BuildSettings
 from deploy_platform.services.ports import free_port
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore
@@ -121,7 +122,7 @@ def _reachable_from_here(platform: Platform) -> None:
 
 
 def _hostile_build(
-    tmp_path: Path, platform: Platform, lines: list[str]
+    tmp_path: Path, platform: Platform, lines: list[str], variables: dict[str, str] | None = None
 ) -> tuple[BuildOutcome, dict[str, dict[str, str]]]:
     source = tmp_path / "work" / "src"
     shutil.copytree(APPS / "hostile-build", source)
@@ -132,7 +133,7 @@ def _hostile_build(
     try:
         outcome = run_build(
             source,
-            BuildRequest(project="hostile"),
+            BuildRequest(project="hostile", settings=BuildSettings(env=variables or {})),
             store=LocalObjectStore(platform.objects),
             tool_cache=TOOLS,
             limits=Limits(wall_seconds=120),
@@ -176,7 +177,9 @@ def test_a_hostile_build_escapes_nothing(tmp_path: Path, platform: Platform) -> 
     _require_isolation()
     _reachable_from_here(platform)
     lines: list[str] = []
-    outcome, results = _hostile_build(tmp_path, platform, lines)
+    # A CA file setting among the project's variables must not make the token visible.
+    variables = {"SSL_CERT_FILE": platform.targets["token_file"]}
+    outcome, results = _hostile_build(tmp_path, platform, lines, variables)
 
     routes = [f"route_to_{host}" for host in platform.targets["blocked_hosts"]]
     escaped = {
@@ -218,9 +221,7 @@ def test_a_normal_app_installs_from_the_registry_and_builds_behind_the_same_boun
     shutil.rmtree(source)
 
 
-def _clean() -> Any:
-    from deploy_platform.build.settings import BuildSettings
-
+def _clean() -> BuildSettings:
     return BuildSettings(clean=True)
 
 
