@@ -6,9 +6,9 @@ inside bubblewrap (`bwrap.py`) as `python -I -S -c <this file> CONFIG_JSON -- AR
 as pid 1 of the build's pid namespace. It imports only the standard library,
 because it runs before anything else and outside the project's virtualenv paths.
 
-1. It closes every inherited file descriptor but 0, 1, 2 (and its status pipe,
-   which the command does not inherit), so the build starts with nothing of
-   the platform's open.
+1. It closes every inherited file descriptor but 0, 1, 2 (and, inside bwrap,
+   its status and "go" pipes, which the command does not inherit), so the
+   build starts with nothing of the platform's open.
 2. It asks the kernel to send it SIGTERM when its parent dies
    (PR_SET_PDEATHSIG), so a crashed run worker does not leave builds running.
 3. It becomes a child subreaper (PR_SET_CHILD_SUBREAPER): every process the
@@ -20,7 +20,9 @@ because it runs before anything else and outside the project's virtualenv paths.
    every process it starts inherits.
 5. With `run_as` (a root platform's sandbox) it gives up root for good before
    the build starts: no_new_privs, an empty capability bounding set, no
-   supplementary groups, then the build user's gid and uid.
+   supplementary groups, then the build user's gid and uid. Inside bwrap it
+   then says "started" on its status pipe and waits for the platform's "go"
+   (the build's cgroup and network are ready).
 6. It forks and execs the build command, then waits. When the command exits,
    whatever it left running is killed. On SIGTERM (the wall-clock limit, or the
    platform dying), every descendant gets SIGTERM, and after the grace period
@@ -121,13 +123,22 @@ def _exit_like(wait_status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(wait_status))
 
 
-def _close_inherited(keep: int | None) -> None:
-    if keep is None:
-        os.closerange(3, 1 << 20)
-        return
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 20)
-    os.set_inheritable(keep, False)
+def _close_inherited(keep: list[int]) -> None:
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        os.set_inheritable(fd, False)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
+def _wait_for_go(status_fd: int, go_fd: int) -> None:
+    # The platform moves this process into the build's cgroup and attaches the
+    # network meanwhile; nothing of the build may run before that is done.
+    os.write(status_fd, b"started\n")
+    if os.read(go_fd, 1) != b"1":
+        os._exit(125)
+    os.close(go_fd)
 
 
 class _CapHeader(ctypes.Structure):
@@ -219,8 +230,11 @@ def main(args: list[str]) -> None:
         os._exit(2)
     argv = args[2:]
     status_fd = config.get("status_fd")
-    _close_inherited(status_fd)
+    go_fd = config.get("go_fd")
+    _close_inherited([fd for fd in (status_fd, go_fd) if isinstance(fd, int)])
     _limit_self(config)
+    if isinstance(status_fd, int) and isinstance(go_fd, int):
+        _wait_for_go(status_fd, go_fd)
     grace = float(config["grace_seconds"])
     # Handlers (not SIG_DFL) so the signals are always queued for sigwaitinfo; as pid 1
     # of a pid namespace, a signal without a handler would be dropped by the kernel.
@@ -246,7 +260,7 @@ def main(args: list[str]) -> None:
     _reap(command_pid, status)
     # No status means the command vanished in the kill above: report SIGKILL.
     final = status[0] if status else signal.SIGKILL.value
-    if status_fd is not None:
+    if isinstance(status_fd, int):
         os.write(status_fd, f"{final}\n".encode())
     _exit_like(final)
 

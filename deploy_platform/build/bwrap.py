@@ -82,12 +82,17 @@ _INFO_TIMEOUT_S = 30.0
 
 @dataclass
 class Launched:
-    """A started sandbox: bwrap's process, the supervisor's host pid, how to get its status."""
+    """A started sandbox: bwrap's process, the supervisor's host pid, how to get its status.
+
+    `started` says the supervisor came up inside (bwrap's setup succeeded); until it
+    is released (`launch` does that last) nothing of the build has run.
+    """
 
     process: subprocess.Popen[bytes]
     supervisor_pid: int | None
     status_fd: int
     network: netns.Network | None
+    started: bool = False
 
     def command_status(self) -> int | None:
         """The command's wait status as the supervisor reported it (None: it never did)."""
@@ -209,7 +214,7 @@ def _bwrap_argv(
         argv += ["--ro-bind", str(path), str(path)]
     for path in writable:
         argv += ["--bind", str(path), str(path)]
-    argv += ["--chdir", "/", "--info-fd", str(fds["info"]), "--block-fd", str(fds["block"])]
+    argv += ["--chdir", "/", "--info-fd", str(fds["info"])]
     return argv
 
 
@@ -277,14 +282,19 @@ def launch(
 ) -> Launched:
     """Start the supervisor running `argv` in the sandbox; the build runs once this returns.
 
-    Output goes to the returned process's stdout (bwrap's own errors included).
-    Raises `netns.NetworkError` when the network cannot be set up (nothing ran).
+    The supervisor comes up, says so on its status pipe and waits on a "go" pipe;
+    meanwhile the platform moves it into the build's cgroup and attaches the
+    network (slirp4netns must not touch the namespace while bwrap still sets up
+    its loopback: under load bwrap then fails). Output goes to the returned
+    process's stdout (bwrap's own errors included). When bwrap fails before the
+    supervisor runs, `started` is False and nothing ran. Raises
+    `netns.NetworkError` when the network cannot be set up (nothing ran either).
     """
     python, python_bind = _supervisor_python()
     info_r, info_w = os.pipe()
-    block_r, block_w = os.pipe()
+    go_r, go_w = os.pipe()
     status_r, status_w = os.pipe()
-    fds = {"info": info_w, "block": block_r}
+    fds = {"info": info_w}
     if network:
         resolv_r, resolv_w = os.pipe()
         os.write(resolv_w, f"nameserver {netns.SLIRP_DNS}\n".encode())
@@ -293,6 +303,7 @@ def launch(
     config = {
         **config,
         "status_fd": status_w,
+        "go_fd": go_r,
         "cwd": str(cwd),
         "run_as": [user.uid, user.gid] if user else None,
     }
@@ -317,7 +328,7 @@ def launch(
         "--",
         *argv,
     ]
-    child_ends = (*fds.values(), status_w)
+    child_ends = (*fds.values(), status_w, go_r)
     try:
         process = subprocess.Popen(
             command,
@@ -330,7 +341,7 @@ def launch(
             pass_fds=child_ends,
         )
     except BaseException:
-        for fd in (*child_ends, info_r, block_w, status_r):
+        for fd in (*child_ends, info_r, go_w, status_r):
             os.close(fd)
         raise
     for fd in child_ends:
@@ -343,9 +354,11 @@ def launch(
                 # Before the build is released, so all it starts is counted.
                 with open(procs, "w") as handle:
                     handle.write(str(launched.supervisor_pid))
+            launched.started = _wait_started(status_r)
+        if launched.started and launched.supervisor_pid is not None:
             if network:
                 launched.network = netns.attach(launched.supervisor_pid, as_root=user is not None)
-        os.write(block_w, b"1")
+            os.write(go_w, b"1")
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
@@ -353,8 +366,21 @@ def launch(
         raise
     finally:
         os.close(info_r)
-        os.close(block_w)
+        # Without "go" written, closing it makes a waiting supervisor exit at once.
+        os.close(go_w)
     return launched
+
+
+def _wait_started(status_r: int) -> bool:
+    """Whether the supervisor came up (it writes "started" first, then later the status)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([status_r], [], [], _INFO_TIMEOUT_S)
+        chunk = os.read(status_r, 1) if ready else b""
+        if not chunk:
+            return False
+        data += chunk
+    return data == b"started\n"
 
 
 def _read_child_pid(info_r: int) -> int | None:

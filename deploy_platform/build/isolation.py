@@ -110,17 +110,36 @@ class Status:
         if self.mode is Mode.OFF:
             what = f"OFF ({SETTING}=off)"
         elif self.sandboxed:
-            what = "PARTIAL (private mounts and user, but the machine's network is shared)"
+            what = "PARTIAL"
         else:
             what = "UNAVAILABLE"
-        why = "; ".join(self.problems)
-        return (
-            f"WARNING: build isolation {what}: builds can reach what the platform's "
-            f"user and network can{': ' + why if why else ''}. Pull requests from forks "
-            f"are not built. To isolate builds, {INSTALL_HINT}"
-            + ("" if self.mode is not Mode.OFF else f" and unset {SETTING}")
-            + "."
+        why = f" ({'; '.join(self.problems)})" if self.problems else ""
+        reach = (
+            "builds see only their own files, but share the machine's network (its loopback "
+            "services, private and metadata addresses)"
+            if self.sandboxed
+            else "builds run with the platform's user, files and network"
         )
+        return (
+            f"WARNING: build isolation {what}{why}: {reach}. Pull requests from forks are "
+            f"not built. {self.remedy()}."
+        )
+
+    def remedy(self) -> str:
+        """What to do for the whole boundary."""
+        if self.mode is Mode.OFF:
+            return f"Unset {SETTING} to isolate builds (they need bubblewrap and slirp4netns)"
+        if any("tun" in problem for problem in self.problems) and self.sandboxed:
+            return (
+                "For their own network, run the platform as root, or make /dev/net/tun "
+                "usable by its user (slirp4netns needs it)"
+            )
+        if any("cannot make namespaces" in problem for problem in self.problems):
+            return (
+                "Allow user namespaces (sysctl user.max_user_namespaces; on Debian also "
+                "kernel.unprivileged_userns_clone=1) or run the platform as root"
+            )
+        return f"To isolate builds, {INSTALL_HINT}"
 
     def fork_refusal(self) -> str | None:
         """Why a fork's pull request must not be built here, or None when it may."""
@@ -129,7 +148,7 @@ class Status:
         return (
             "builds are not isolated on this machine ("
             + ("; ".join(self.problems) or f"{SETTING}=off")
-            + f"), so a fork's code would run with the platform's access; {INSTALL_HINT}"
+            + f"), so a fork's code would run with the platform's access. {self.remedy()}"
         )
 
 
@@ -204,7 +223,7 @@ def require(status: Status) -> None:
     if status.mode is Mode.REQUIRED and not status.isolated:
         raise IsolationUnavailable(
             f"{SETTING}=required, but builds cannot be isolated here: "
-            f"{'; '.join(status.problems)}. {INSTALL_HINT[0].upper()}{INSTALL_HINT[1:]}, "
+            f"{'; '.join(status.problems)}. {status.remedy()}, "
             "or set DP_BUILD_ISOLATION=auto to build without the full boundary."
         )
 

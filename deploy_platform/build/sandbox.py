@@ -71,6 +71,7 @@ way: CPU share and disk space.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -83,7 +84,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy_platform.build import bwrap, isolation
+from deploy_platform.build import bwrap, isolation, netns
 from deploy_platform.build.cgroups import BuildCgroup
 from deploy_platform.build.logstream import LogStream
 
@@ -265,13 +266,12 @@ def run(
     launched: bwrap.Launched | None = None
     try:
         if status.sandboxed:
-            found = isolation.probe().bwrap
-            assert found is not None
             if user is not None:
                 bwrap.hand_over(places, user)
-            launched = bwrap.launch(
+            launch = functools.partial(
+                bwrap.launch,
                 argv,
-                bwrap=found,
+                bwrap=isolation.probe().bwrap or "bwrap",
                 config={**config, "parent_pid": None, "cgroup_procs": []},
                 cwd=cwd,
                 env=env,
@@ -282,6 +282,11 @@ def run(
                 tmp_bytes=limits.memory_bytes,
                 cgroup_procs=cgroup.procs_files if cgroup else [],
             )
+            launched = _start_isolated(launch, stream)
+            if launched is None:
+                if cgroup:
+                    cgroup.remove()
+                return _not_started(stream, started)
             process = launched.process
         else:
             process = subprocess.Popen(
@@ -333,6 +338,43 @@ def run(
     return RunResult(
         exit_code=None if timed_out else exit_code,
         timed_out=timed_out,
+        duration_s=time.monotonic() - started,
+        tail=stream.tail,
+        truncated=stream.truncated,
+    )
+
+
+def _start_isolated(
+    launch: Callable[[], bwrap.Launched], stream: LogStream
+) -> bwrap.Launched | None:
+    """Start the sandbox, once more when its setup failed before the build ran.
+
+    bwrap's own setup can fail under load (a netlink answer it does not expect);
+    nothing of the build has run then, so a second try is safe. None when the
+    network could not be set up twice (said in the log).
+    """
+    for attempt in (1, 2):
+        try:
+            launched = launch()
+        except netns.NetworkError as exc:
+            stream.note(f"[sandbox] {exc}")
+            if attempt == 2:
+                return None
+        else:
+            if launched.started or attempt == 2:
+                return launched
+            said = launched.process.communicate()[0].decode(errors="replace").strip()
+            launched.close()
+            stream.note(f"[sandbox] the sandbox did not start ({said or 'no reason given'})")
+        stream.note("[sandbox] trying once more")
+    return None
+
+
+def _not_started(stream: LogStream, started: float) -> RunResult:
+    stream.close()
+    return RunResult(
+        exit_code=125,
+        timed_out=False,
         duration_s=time.monotonic() - started,
         tail=stream.tail,
         truncated=stream.truncated,

@@ -49,7 +49,7 @@ def test_up_says_loudly_that_isolation_is_off() -> None:
     line = isolation.announce_for_up({"DP_BUILD_ISOLATION": "off"})
     assert line.startswith("WARNING: build isolation OFF (DP_BUILD_ISOLATION=off)")
     assert "Pull requests from forks are not built" in line
-    assert "apt-get install bubblewrap slirp4netns" in line
+    assert "Unset DP_BUILD_ISOLATION to isolate builds" in line
 
 
 def test_up_says_how_builds_are_isolated_and_makes_the_build_user() -> None:
@@ -61,3 +61,27 @@ def test_up_says_how_builds_are_isolated_and_makes_the_build_user() -> None:
     if os.geteuid() == 0:
         assert f"user {isolation.BUILD_USER}" in line
         assert isolation.ensure_build_user().uid != 0
+
+
+@pytest.mark.parametrize(
+    ("problems", "sandboxed", "remedy"),
+    [
+        (("bwrap is not installed",), False, "apt-get install bubblewrap slirp4netns"),
+        (
+            ("no network namespace: /dev/net/tun is not usable by the platform's user",),
+            True,
+            "make /dev/net/tun usable by its user",
+        ),
+    ],
+    ids=["nothing-installed", "no-tun-for-non-root"],
+)
+def test_the_warning_names_what_to_do(
+    problems: tuple[str, ...], sandboxed: bool, remedy: str
+) -> None:
+    status = isolation.Status(isolation.Mode.AUTO, sandboxed, network=False, problems=problems)
+    line = status.describe()
+    assert line.startswith(
+        "WARNING: build isolation " + ("PARTIAL" if sandboxed else "UNAVAILABLE")
+    )
+    assert problems[0] in line and remedy in line
+    assert remedy in (status.fork_refusal() or "")
