@@ -16,7 +16,8 @@ shims keep working):
 
 Namespaces: mount, pid, ipc, uts, cgroup and network always. Who runs it:
 
-- The platform is root: bwrap runs privileged (no user namespace), and the
+- The platform is root: bwrap runs privileged (no user namespace) with a
+  seccomp filter against new user namespaces (`seccomp`), and the
   supervisor, first process inside, drops to the build user (`isolation.
   BUILD_USER`) before anything of the build runs: it clears the capability
   bounding set, sets no_new_privs, drops supplementary groups and switches
@@ -52,7 +53,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy_platform.build import netns
+from deploy_platform.build import netns, seccomp
 from deploy_platform.build.isolation import BuildUser
 
 __all__ = ["Launched", "launch", "hand_over", "files_named_in", "HIDDEN_ETC"]
@@ -207,6 +208,8 @@ def _bwrap_argv(
         argv.append("--share-net")
     argv += ["--die-with-parent", "--new-session", "--as-pid-1", "--hostname", "build"]
     argv += _base_mounts(tmp_bytes)
+    if "seccomp" in fds:
+        argv += ["--add-seccomp-fd", str(fds["seccomp"])]
     if "resolv" in fds:
         argv += ["--perms", "0644", "--ro-bind-data", str(fds["resolv"]), _resolv_conf_target()]
     argv += _parents([*readable, *writable])
@@ -295,11 +298,11 @@ def launch(
     go_r, go_w = os.pipe()
     status_r, status_w = os.pipe()
     fds = {"info": info_w}
+    program = seccomp.filter_program() if user is not None else None
+    if program is not None:
+        fds["seccomp"] = _pipe_with(program)
     if network:
-        resolv_r, resolv_w = os.pipe()
-        os.write(resolv_w, f"nameserver {netns.SLIRP_DNS}\n".encode())
-        os.close(resolv_w)
-        fds["resolv"] = resolv_r
+        fds["resolv"] = _pipe_with(f"nameserver {netns.SLIRP_DNS}\n".encode())
     config = {
         **config,
         "status_fd": status_w,
@@ -369,6 +372,14 @@ def launch(
         # Without "go" written, closing it makes a waiting supervisor exit at once.
         os.close(go_w)
     return launched
+
+
+def _pipe_with(data: bytes) -> int:
+    """A pipe's read end holding `data` (small: it must fit the pipe's buffer)."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    return read_end
 
 
 def _wait_started(status_r: int) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.build import isolation
+from deploy_platform.build import isolation, seccomp
 from deploy_platform.build.cgroups import BuildCgroup
 from deploy_platform.build.sandbox import Limits, RunResult, base_env, run
 
@@ -396,6 +396,28 @@ def test_a_root_platforms_build_runs_as_the_build_user_without_capabilities(
     # Handed over for the build, and still the platform's to read and remove.
     assert tmp_path.stat().st_uid == user.uid
     shutil.rmtree(tmp_path)
+
+
+@needs_isolation
+def test_the_build_cannot_make_user_namespaces(tmp_path: Path) -> None:
+    # Outside, dp-build (or the platform's user) may: here neither unshare nor a
+    # namespace-making child gets one, while ordinary children still start.
+    result, lines = _run_in(
+        tmp_path,
+        tmp_path,
+        "unshare -U true 2>/dev/null && echo userns-made;"
+        " unshare -Ur true 2>/dev/null && echo root-userns-made;"
+        " sh -c 'echo child-ran'",
+    )
+    assert result.exit_code == 0
+    assert lines == ["child-ran"]
+
+
+def test_the_seccomp_filter_is_known_for_both_linux_architectures() -> None:
+    for machine in ("x86_64", "aarch64"):
+        program = seccomp.filter_program(machine)
+        assert program is not None and len(program) % 8 == 0
+    assert seccomp.filter_program("riscv64") is None
 
 
 @needs_isolation
