@@ -9,8 +9,8 @@ shims keep working):
   /etc without the files that hold secrets (`HIDDEN_ETC`), the toolchain cache
   (Node versions, package managers), the CA files the registry settings name,
   and the Python that runs the supervisor;
-- its own /proc (its own processes only), a minimal /dev, a private /tmp
-  (tmpfs, at most the build's memory limit);
+- its own /proc (its own processes only), a minimal /dev, a private /tmp,
+  /var/tmp and /dev/shm (tmpfs, each at most the build's memory limit);
 - nothing else: no /root, /home, /work, /var, /run, /sys, no DAGSTER_HOME, no
   other project's directory, no host sockets.
 
@@ -144,7 +144,9 @@ def _base_mounts(tmp_bytes: int) -> list[str]:
         elif os.path.exists(path):
             args += ["--ro-bind", "/dev/null", path]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    # Private scratch space where tools expect it (shared memory for browsers too).
+    for scratch in ("/tmp", "/var/tmp", "/dev/shm"):
+        args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", scratch]
     return args
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import threading
 import time
@@ -407,10 +408,30 @@ def test_the_build_cannot_make_user_namespaces(tmp_path: Path) -> None:
         tmp_path,
         "unshare -U true 2>/dev/null && echo userns-made;"
         " unshare -Ur true 2>/dev/null && echo root-userns-made;"
-        " sh -c 'echo child-ran'",
+        " sh -c 'echo child-ran'; touch /dev/shm/x /var/tmp/y && echo scratch-ok",
     )
     assert result.exit_code == 0
-    assert lines == ["child-ran"]
+    assert lines == ["child-ran", "scratch-ok"]
+
+
+@needs_isolation
+@pytest.mark.skipif(os.geteuid() != 0, reason="the filter is for a root platform's builds")
+def test_the_build_user_cannot_use_the_keyrings_it_shares_with_other_builds(
+    tmp_path: Path,
+) -> None:
+    keyctl = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+    if keyctl is None:
+        pytest.skip("no keyctl number for this machine here")
+    script = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        # KEYCTL_GET_KEYRING_ID of KEY_SPEC_USER_KEYRING: works for any user outside.
+        f"print(libc.syscall({keyctl}, 0, -4, 0), os.strerror(ctypes.get_errno()))\n"
+    )
+    (tmp_path / "keys.py").write_text(script)
+    result, lines = _run_in(tmp_path, tmp_path, f"{PYTHON} -I keys.py")
+    assert result.exit_code == 0, lines
+    assert lines == ["-1 Operation not permitted"]
 
 
 def test_the_seccomp_filter_is_known_for_both_linux_architectures() -> None:
