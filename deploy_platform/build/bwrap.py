@@ -251,7 +251,10 @@ def hand_over(paths: Sequence[Path], user: BuildUser) -> None:
     (between steps), so nothing can swap an entry during the walk.
     """
     for root in paths:
-        top = os.lstat(root)
+        try:
+            top = os.lstat(root)
+        except FileNotFoundError:
+            continue
         _chown(str(root), top, user)
         for dirpath, dirnames, filenames in os.walk(root):
             for name in (*dirnames, *filenames):

@@ -213,6 +213,12 @@ def current(env: Mapping[str, str] | None = None) -> Status:
         sandboxed = False
     else:
         sandboxed = True
+    if sandboxed and os.geteuid() == 0:
+        try:
+            ensure_build_user()
+        except IsolationUnavailable as exc:
+            problems.append(str(exc))
+            sandboxed = False
     if found.network_problem:
         problems.append(f"no network namespace: {found.network_problem}")
     return Status(mode, sandboxed, sandboxed and not found.network_problem, tuple(problems))
