@@ -77,7 +77,9 @@ class RunningPlatform:
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read()
 
-    def cli(self, *argv: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *argv: str, timeout: float = 300, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         """`deploy-platform ARGV...` as a person beside this platform runs it."""
         return subprocess.run(
             [sys.executable, "-m", "deploy_platform.cli", *argv],
