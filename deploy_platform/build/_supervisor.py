@@ -204,18 +204,21 @@ def _limit_self(config: dict[str, object]) -> None:
     if run_as:
         assert isinstance(run_as, list)
         _drop_privileges(libc, int(run_as[0]), int(run_as[1]))
-    cwd = config.get("cwd")
-    if isinstance(cwd, str):
-        # Here, not by bwrap: only the build user may enter the work directory.
-        os.chdir(cwd)
 
 
-def _exec_command(argv: list[str]) -> None:
+def _exec_command(argv: list[str], cwd: object) -> None:
     # Python ignores SIGPIPE and SIGXFSZ for itself; a build expects the defaults
     # (SIGXFSZ is how RLIMIT_FSIZE stops a process writing a too-large file).
     for signum in (*_WATCHED, signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    if isinstance(cwd, str):
+        # Here, not by bwrap: only the build user may enter the work directory.
+        try:
+            os.chdir(cwd)
+        except OSError as exc:
+            os.write(2, f"cannot enter the working directory {cwd}: {exc.strerror}\n".encode())
+            os._exit(126)
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:
@@ -243,7 +246,7 @@ def main(args: list[str]) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
     command_pid = os.fork()
     if command_pid == 0:
-        _exec_command(argv)
+        _exec_command(argv, config.get("cwd"))
     status: list[int] = []
     while not status:
         info = signal.sigwaitinfo(_WATCHED)

@@ -24,7 +24,7 @@ Namespaces: mount, pid, ipc, uts, cgroup and network always. Who runs it:
   uid/gid for good. A user namespace is not used here because bwrap would map
   the build's uid to root outside, which owns the platform's files; a real
   unprivileged uid is the stronger boundary. The work directory and HOME are
-  handed to that user before each step (`hand_over`); root still reads and
+  handed to that user before each step (`handover`); root still reads and
   removes them afterwards.
 - Not root: bwrap makes a user namespace (`--unshare-user --disable-userns`);
   the build keeps the platform's uid but has no capabilities and sees only the
@@ -56,7 +56,7 @@ from pathlib import Path
 from deploy_platform.build import netns, seccomp
 from deploy_platform.build.isolation import BuildUser
 
-__all__ = ["Launched", "launch", "hand_over", "files_named_in", "HIDDEN_ETC"]
+__all__ = ["Launched", "launch", "files_named_in", "HIDDEN_ETC"]
 
 _SUPERVISOR_SOURCE = Path(__file__).with_name("_supervisor.py")
 
@@ -241,37 +241,6 @@ def files_named_in(env: Mapping[str, str]) -> list[Path]:
         if value.startswith("/") and os.path.exists(value):
             found.append(Path(value))
     return found
-
-
-def hand_over(paths: Sequence[Path], user: BuildUser) -> None:
-    """Make `paths` (recursively) owned by the build user, so the build can write them.
-
-    Symlinks are changed themselves, never followed; only entries on the same
-    filesystem as their root are touched. Run only while no build process is alive
-    (between steps), so nothing can swap an entry during the walk.
-    """
-    for root in paths:
-        try:
-            top = os.lstat(root)
-        except FileNotFoundError:
-            continue
-        _chown(str(root), top, user)
-        for dirpath, dirnames, filenames in os.walk(root):
-            for name in (*dirnames, *filenames):
-                path = os.path.join(dirpath, name)
-                try:
-                    info = os.lstat(path)
-                except FileNotFoundError:
-                    continue
-                if info.st_dev != top.st_dev:
-                    dirnames[:] = [d for d in dirnames if d != name]
-                    continue
-                _chown(path, info, user)
-
-
-def _chown(path: str, info: os.stat_result, user: BuildUser) -> None:
-    if info.st_uid != user.uid or info.st_gid != user.gid:
-        os.chown(path, user.uid, user.gid, follow_symlinks=False)
 
 
 def launch(

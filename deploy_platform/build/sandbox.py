@@ -84,7 +84,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy_platform.build import bwrap, isolation, netns
+from deploy_platform.build import bwrap, handover, isolation, netns
 from deploy_platform.build.cgroups import BuildCgroup
 from deploy_platform.build.logstream import LogStream
 
@@ -261,13 +261,13 @@ def run(
         "grace_seconds": limits.kill_grace_seconds,
     }
     home = env.get("HOME", "")
-    places = [cwd, *writable, *([Path(home)] if home.startswith("/") else [])]
+    places = handover.outermost([cwd, *writable, *([Path(home)] if home.startswith("/") else [])])
     started = time.monotonic()
     launched: bwrap.Launched | None = None
     try:
         if status.sandboxed:
             if user is not None:
-                bwrap.hand_over(places, user)
+                handover.hand_over(places, user)
             launch = functools.partial(
                 bwrap.launch,
                 argv,

@@ -369,6 +369,52 @@ def test_the_build_sees_its_work_directory_and_home_but_not_their_neighbours(
     assert (home / ".rc").read_text() == "home\n"
 
 
+@needs_isolation
+def test_a_step_that_swaps_its_next_cwd_for_a_symlink_gains_nothing(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "app").mkdir(parents=True)
+    secret = tmp_path / "platform-secret"
+    secret.mkdir(mode=0o700)
+    (secret / "token").write_text("never for builds")
+    owner = secret.stat().st_uid
+    first, _ = _run_in(work, work, f"rm -rf app && ln -s {secret} app")
+    assert first.exit_code == 0 and (work / "app").is_symlink()
+
+    lines: list[str] = []
+    second = run(
+        ["cat", "token"],
+        cwd=work / "app",
+        env=base_env(work, []),
+        limits=Limits(),
+        on_line=lines.append,
+        writable=[work],
+        isolation_status=ISOLATED,
+    )
+    # Inside the sandbox the link leads nowhere: the step cannot even start there.
+    assert second.exit_code == 126
+    assert lines == [
+        f"cannot enter the working directory {work / 'app'}: No such file or directory"
+    ]
+    # Neither handed over nor shown: the platform's directory is as it was.
+    assert secret.stat().st_uid == owner
+    assert (secret / "token").stat().st_uid == owner
+
+
+def test_a_writable_place_reached_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    with pytest.raises(ValueError, match="reached through a symlink"):
+        run(
+            ["true"],
+            cwd=tmp_path / "link",
+            env=base_env(real, []),
+            limits=Limits(),
+            on_line=print,
+            isolation_status=ISOLATED if ISOLATED.sandboxed else OFF,
+        )
+
+
 def _run_in(work: Path, home: Path, script: str) -> tuple[RunResult, list[str]]:
     lines: list[str] = []
     result = run(
