@@ -35,6 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from deploy_platform.build import isolation
 from deploy_platform.cloudflare_kv import CF_VARIABLES, KVConfig
 from deploy_platform.dagster_settings import (
     POSTGRES_URL_VARIABLE,
@@ -198,6 +199,11 @@ def _run_up(args: argparse.Namespace) -> int:
     left = stop_leftovers(state_dir / "run")
     if left:
         print(f"[up] stopped what an earlier up left running: {', '.join(left)}", flush=True)
+    # Builds run strangers' code: make the build user (root) and say how they are isolated.
+    try:
+        print(f"[up] {isolation.announce_for_up(env)}", flush=True)
+    except (ValueError, isolation.IsolationUnavailable) as exc:
+        raise UpError(str(exc)) from None
     env["DP_STATE_DIR"] = str(state_dir)
     env.setdefault("DP_PUBLIC_PORT", str(args.edge_port))
     env.setdefault("DP_EDGE_ORIGIN_URL", f"http://127.0.0.1:{args.edge_port}")

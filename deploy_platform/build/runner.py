@@ -5,6 +5,9 @@ Each step's time goes into the result's metadata, so the Dagster UI shows where 
 build spent its time. Install and build run in the sandbox (`sandbox.py`) with a
 clean environment: only `base_env`, the package manager's cache location and the
 project's own build variables; the platform's credentials never reach them.
+Behind the isolation boundary they can write only the work directory and their
+HOME and read the toolchain; how (or that they are not isolated) is the first
+line of the build's log and the `build_isolation` metadata.
 
 Caching (see `cache.py`): before install the package manager's store and the
 project's `node_modules` are restored; an exact hit (same lockfile, package
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy_platform.archive import check_tree
-from deploy_platform.build import cache, sandbox
+from deploy_platform.build import bwrap, cache, isolation, sandbox
 from deploy_platform.build.detect import BuildPlan, detect, find_output
 from deploy_platform.build.node_versions import resolve_node_version
 from deploy_platform.build.settings import BuildSettings
@@ -90,6 +93,28 @@ def _failure(
     return BuildFailed(f"{step} failed: `{command}` {how}. Last lines:\n{result.tail}")
 
 
+@dataclass(frozen=True)
+class _Boundary:
+    """What install and build may write and read, and how they are isolated."""
+
+    status: isolation.Status
+    writable: tuple[Path, ...]
+    readable: tuple[Path, ...]
+
+
+def _isolation(log: Log, output: Log) -> isolation.Status:
+    status = isolation.current()
+    try:
+        isolation.require(status)
+    except isolation.IsolationUnavailable as exc:
+        raise BuildFailed(str(exc)) from None
+    log(status.describe())
+    if not status.isolated:
+        # Loud in the build's own output too, where a person reads why it failed.
+        output(f"[sandbox] {status.describe()}")
+    return status
+
+
 def _run_step(
     step: str,
     argv: Sequence[str],
@@ -100,10 +125,21 @@ def _run_step(
     output: Log,
     log: Log,
     secrets: Sequence[str],
+    boundary: _Boundary,
 ) -> sandbox.RunResult:
     log(f"{step}: {shlex.join(argv)}")
     output(f"$ {shlex.join(argv)}")
-    result = sandbox.run(argv, cwd=cwd, env=env, limits=limits, on_line=output, secrets=secrets)
+    result = sandbox.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        limits=limits,
+        on_line=output,
+        secrets=secrets,
+        writable=boundary.writable,
+        readable=boundary.readable,
+        isolation_status=boundary.status,
+    )
     if result.timed_out or result.exit_code != 0:
         raise _failure(step, argv, result, limits)
     log(f"{step} finished in {result.duration_s:.1f} s")
@@ -173,9 +209,15 @@ def run_build(
     )
     secrets = [*request.secrets, *plan.secret_values()]
     install_dir = plan.install_dir or plan.app_dir
+    status = _isolation(log, output)
 
     with tempfile.TemporaryDirectory(prefix="dp-home-") as home_dir:
         home = Path(home_dir)
+        # The work directory and HOME are all a build may write; the toolchain it reads.
+        # The CA files of the machine's registry settings, never of the project's
+        # variables: those could name any file of the platform's.
+        ca_files = bwrap.files_named_in(sandbox.network_env(os.environ))
+        boundary = _Boundary(status, (source_dir, home), (tool_cache, *ca_files))
         env = sandbox.base_env(home, [toolchain.bin_dir])
         env.update(sandbox.network_env(os.environ))
         env.update(cache.package_manager_cache_env(manager, home))
@@ -217,6 +259,7 @@ def run_build(
                 output=output,
                 log=log,
                 secrets=secrets,
+                boundary=boundary,
             )
         timings["install_s"] = time.monotonic() - mark
         if frameworks and not settings.clean:
@@ -234,6 +277,7 @@ def run_build(
                 output=output,
                 log=log,
                 secrets=secrets,
+                boundary=boundary,
             )
             tail = result.tail
         timings["build_s"] = time.monotonic() - mark
@@ -259,6 +303,7 @@ def run_build(
         "cache_hit": "exact" if restored.exact else ("fallback" if restored.hit else "miss"),
         "install_skipped": skip_install,
         "clean_build": settings.clean,
+        "build_isolation": "on" if status.isolated else status.describe(),
         "output_dir": out_dir.relative_to(source_dir).as_posix(),
         "output_files": stats.files,
         "output_bytes": stats.bytes,

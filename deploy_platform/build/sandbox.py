@@ -44,17 +44,34 @@ privileged container, or a delegated subtree; see `cgroups`):
 - cleanup: every process in the build's cgroup is killed at the end, whatever
   it did to leave the process tree.
 
-Not enforced here: CPU share, disk space, network access, and filesystem
-visibility. A build runs with the platform's user id and can read what that
-user can read, so run the platform as an unprivileged user that owns only its
-state directory, or one build per container/pod (the Kubernetes or Docker run
-launcher) where those matter; when the platform runs as root, the rlimits and
-the supervisor stop runaway builds, not hostile ones.
+Behind the isolation boundary (`isolation`, `bwrap`, `netns`; docs/security.md),
+wherever the machine has bubblewrap and slirp4netns:
+
+- uid: a root platform's builds run as the system user `dp-build` without any
+  capability; a non-root platform's in a user namespace.
+- files: the work directory (`cwd`, `writable`) and HOME read-write, /usr, /etc
+  (minus secrets), the toolchain and CA files read-only, a private /tmp;
+  nothing else of the machine: no state directory, token, Redis URL, object
+  directory, DAGSTER_HOME, other project, /root, /home.
+- processes: its own pid namespace (it sees and signals only itself); the
+  supervisor is its pid 1, so nothing survives the step.
+- network: its own namespace online through slirp4netns, with the machine's
+  loopback, own addresses and private, link-local and multicast ranges
+  unreachable.
+- descriptors: only 0, 1 and 2.
+
+Without all of it the log's first line says what is missing and fork pull
+requests are refused: without bwrap (or with `DP_BUILD_ISOLATION=off`) the
+build runs as the platform's user with its files and network; without the
+network part, with private files and user but the machine's network.
+`DP_BUILD_ISOLATION=required` makes `run` refuse instead. Not enforced either
+way: CPU share and disk space.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -67,6 +84,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy_platform.build import bwrap, handover, isolation, netns
 from deploy_platform.build.cgroups import BuildCgroup
 from deploy_platform.build.logstream import LogStream
 
@@ -183,14 +201,13 @@ def _user_task_count(uid: int) -> int:
     return count
 
 
-def _rlimits(limits: Limits) -> dict[str, int]:
+def _rlimits(limits: Limits, uid: int) -> dict[str, int]:
     values = {
         "RLIMIT_DATA": limits.memory_bytes,
         "RLIMIT_FSIZE": limits.max_file_bytes,
         "RLIMIT_NOFILE": limits.max_open_files,
         "RLIMIT_CORE": 0,
     }
-    uid = os.getuid()
     if uid != 0:
         values["RLIMIT_NPROC"] = _user_task_count(uid) + limits.max_processes
     # An unprivileged process cannot raise a hard limit: never ask for more than it has.
@@ -210,42 +227,91 @@ def run(
     on_line: Callable[[str], object],
     secrets: Iterable[str] = (),
     use_cgroup: bool = True,
+    writable: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
+    isolation_status: isolation.Status | None = None,
 ) -> RunResult:
     """Run `argv` in `cwd` with exactly `env`, streaming redacted lines to `on_line`.
+
+    Behind the isolation boundary (see `bwrap`) the command can write `cwd`,
+    `writable` and its HOME (`env["HOME"]`), read `readable` (the toolchain),
+    and nothing else of the machine's files. `isolation_status` defaults to
+    `isolation.current()`; without the whole boundary a line in the log says so.
+    Raises `isolation.IsolationUnavailable` under `DP_BUILD_ISOLATION=required`
+    when the boundary cannot be had.
 
     `use_cgroup=False` skips the cgroup even where one could be made (the
     rlimits and the supervisor still apply); tests use it to check that path.
     """
     if not argv:
         raise ValueError("nothing to run: argv is empty")
+    status = isolation.current() if isolation_status is None else isolation_status
+    isolation.require(status)
     stream = LogStream(
         on_line, secrets, max_line_bytes=limits.max_line_bytes, log_bytes=limits.log_bytes
     )
+    if not status.isolated:
+        stream.note(f"[sandbox] {status.describe()}")
+    user = isolation.ensure_build_user() if status.sandboxed and os.geteuid() == 0 else None
     cgroup = BuildCgroup.create(limits.memory_bytes, limits.max_processes) if use_cgroup else None
-    config = {
+    config: dict[str, object] = {
         "parent_pid": os.getpid(),
         "cgroup_procs": cgroup.procs_files if cgroup else [],
-        "rlimits": _rlimits(limits),
+        "rlimits": _rlimits(limits, user.uid if user else os.getuid()),
         "grace_seconds": limits.kill_grace_seconds,
     }
+    home = env.get("HOME", "")
+    places = handover.outermost([cwd, *writable, *([Path(home)] if home.startswith("/") else [])])
     started = time.monotonic()
+    launched: bwrap.Launched | None = None
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_SUPERVISOR), json.dumps(config), "--", *argv],
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        if status.sandboxed:
+            if user is not None:
+                handover.hand_over(places, user)
+            launch = functools.partial(
+                bwrap.launch,
+                argv,
+                bwrap=isolation.probe().bwrap or "bwrap",
+                config={**config, "parent_pid": None, "cgroup_procs": []},
+                cwd=cwd,
+                env=env,
+                writable=places,
+                readable=readable,
+                user=user,
+                network=status.network,
+                tmp_bytes=limits.memory_bytes,
+                cgroup_procs=cgroup.procs_files if cgroup else [],
+            )
+            launched = _start_isolated(launch, stream)
+            if launched is None:
+                if cgroup:
+                    cgroup.remove()
+                return _not_started(stream, started)
+            process = launched.process
+        else:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(_SUPERVISOR), json.dumps(config), "--", *argv],
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
     except BaseException:
         if cgroup:
             cgroup.remove()
         raise
+    # The wall clock's SIGTERM goes to the supervisor, which forwards it to the build.
+    supervisor_pid = launched.supervisor_pid if launched else process.pid
     try:
-        timed_out = _pump(process, stream, limits, started)
+        timed_out = _pump(process, supervisor_pid, stream, limits, started)
         exit_code = _finish(process, cgroup)
+        if launched is not None:
+            wait_status = launched.command_status()
+            # bwrap's own status is 1 when it failed before the supervisor ran.
+            if wait_status is not None:
+                exit_code = os.waitstatus_to_exitcode(wait_status)
     finally:
         if process.poll() is None:
             _kill_group(process.pid)
@@ -253,6 +319,8 @@ def run(
             process.wait()
         if process.stdout:
             process.stdout.close()
+        if launched is not None:
+            launched.close()
         if cgroup:
             cgroup.kill()
             cgroup.remove()
@@ -276,8 +344,49 @@ def run(
     )
 
 
+def _start_isolated(
+    launch: Callable[[], bwrap.Launched], stream: LogStream
+) -> bwrap.Launched | None:
+    """Start the sandbox, once more when its setup failed before the build ran.
+
+    bwrap's own setup can fail under load (a netlink answer it does not expect);
+    nothing of the build has run then, so a second try is safe. None when the
+    network could not be set up twice (said in the log).
+    """
+    for attempt in (1, 2):
+        try:
+            launched = launch()
+        except netns.NetworkError as exc:
+            stream.note(f"[sandbox] {exc}")
+            if attempt == 2:
+                return None
+        else:
+            if launched.started or attempt == 2:
+                return launched
+            said = launched.process.communicate()[0].decode(errors="replace").strip()
+            launched.close()
+            stream.note(f"[sandbox] the sandbox did not start ({said or 'no reason given'})")
+        stream.note("[sandbox] trying once more")
+    return None
+
+
+def _not_started(stream: LogStream, started: float) -> RunResult:
+    stream.close()
+    return RunResult(
+        exit_code=125,
+        timed_out=False,
+        duration_s=time.monotonic() - started,
+        tail=stream.tail,
+        truncated=stream.truncated,
+    )
+
+
 def _pump(
-    process: subprocess.Popen[bytes], stream: LogStream, limits: Limits, started: float
+    process: subprocess.Popen[bytes],
+    supervisor_pid: int | None,
+    stream: LogStream,
+    limits: Limits,
+    started: float,
 ) -> bool:
     """Forward output until EOF; on the wall-clock limit stop the tree. True when it timed out."""
     assert process.stdout is not None
@@ -295,8 +404,9 @@ def _pump(
                     timed_out = True
                     phase = "terminating"
                     # The supervisor forwards this to every descendant, then kills them.
-                    with contextlib.suppress(ProcessLookupError):
-                        process.send_signal(signal.SIGTERM)
+                    if supervisor_pid is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(supervisor_pid, signal.SIGTERM)
                     deadline = time.monotonic() + limits.kill_grace_seconds + 2.0
                 elif phase == "terminating":
                     phase = "killed"

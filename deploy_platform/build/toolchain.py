@@ -117,13 +117,22 @@ def _locked(cache_dir: Path, key: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _world_readable(directory: Path) -> Path:
+    # mkdtemp makes 0700 directories; an isolated build runs as another user
+    # (isolation.BUILD_USER) and must read and run what is in here.
+    with contextlib.suppress(OSError):
+        if directory.stat().st_mode & 0o005 != 0o005:
+            directory.chmod(0o755)
+    return directory
+
+
 def _install_once(cache_dir: Path, final: Path, fill: Callable[[Path], None]) -> Path:
     """Make `final` with `fill(tmp)` unless it exists; atomic and safe to race."""
     if final.is_dir():
-        return final
+        return _world_readable(final)
     with _locked(cache_dir, str(final.relative_to(cache_dir))):
         if final.is_dir():
-            return final
+            return _world_readable(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         for stale in final.parent.glob(f".{final.name}.tmp-*"):
             # Left by a provisioning that died; only a holder of this lock makes them.
@@ -131,6 +140,7 @@ def _install_once(cache_dir: Path, final: Path, fill: Callable[[Path], None]) ->
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
         try:
             fill(tmp)
+            _world_readable(tmp)
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -197,7 +207,7 @@ def _provision_node(cache_dir: Path, version: str, registry: str, log: Log) -> P
     final = cache_dir / "node" / version
     if (final / "bin" / "node").is_file():
         log(f"Node.js {version}: cached")
-        return final / "bin" / "node"
+        return _world_readable(final) / "bin" / "node"
     package = _node_package()
 
     def fill(tmp: Path) -> None:
@@ -234,7 +244,7 @@ def _provision_node(cache_dir: Path, version: str, registry: str, log: Log) -> P
 def _package_dir(cache_dir: Path, name: str, version: str, registry: str, log: Log) -> Path:
     final = cache_dir / "packages" / name.replace("/", "__") / version
     if final.is_dir():
-        return final
+        return _world_readable(final)
 
     def fill(tmp: Path) -> None:
         dist = fetch_packument(registry, name).dists[version]

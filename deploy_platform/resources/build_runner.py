@@ -1,8 +1,9 @@
 """The build step as a resource: source tree in, publishable output tree out.
 
 `BuildRunnerResource` is the interface the `built_artifact` asset declares;
-`StaticBuildRunner` serves plain HTML/CSS/JS sites (no build step). The next
-issue adds a runner that installs and builds with npm in a sandbox; assets and
+`StaticBuildRunner` serves plain HTML/CSS/JS sites (no build step, no code
+run); `NodeBuildRunner` installs and builds behind the build isolation boundary
+(`deploy_platform.build.isolation`, set by `DP_BUILD_ISOLATION`). Assets and
 tests swap the implementation through `Definitions`, never by patching.
 """
 

@@ -1,6 +1,8 @@
 """What one verified delivery does for one project: deploy, take an alias down, or nothing.
 
-Pure: the control API carries the action out (`deploy_platform.api.webhooks`).
+Pure but for one question to the machine (whether builds are isolated, asked only
+for a fork's pull request): the control API carries the action out
+(`deploy_platform.api.webhooks`).
 
   push to a branch      deploys `after` if the branch rules allow it
                         (`deploy_platform.projects.branches`), unless the head
@@ -11,7 +13,10 @@ Pure: the control API carries the action out (`deploy_platform.api.webhooks`).
   pull_request          opened, synchronize, reopened: deploys the head commit as a
                         preview at `pr-<n>--<project>`, from the head repository;
                         not when the head branch matches an exclude pattern, nor
-                        from a fork unless the project has `build_forks`.
+                        from a fork unless the project has `build_forks`
+                        and builds are isolated on this machine
+                        (`deploy_platform.build.isolation`; a fork's code is
+                        a stranger's).
                         closed (merged or not): takes `pr-<n>--<project>` down.
                         Other actions: nothing.
   ping, other events    nothing
@@ -27,6 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from deploy_platform.build import isolation
 from deploy_platform.errors import InvalidRequest
 from deploy_platform.gitsource import validate_ref
 from deploy_platform.names import InvalidName, pr_alias, preview_alias
@@ -83,11 +89,12 @@ class Skip:
 Action = Deploy | RemoveAlias | Skip
 
 
-def plan(event: Event, project: Project) -> Action:
+def plan(event: Event, project: Project, build_isolation: isolation.Status | None = None) -> Action:
+    """`build_isolation`: how builds run here (default: `isolation.current()`, asked lazily)."""
     if isinstance(event, Push):
         return _push(event, project)
     if isinstance(event, PullRequest):
-        return _pull_request(event, project)
+        return _pull_request(event, project, build_isolation)
     if isinstance(event, Ping):
         return Skip("ping: the webhook reaches deploy-platform", outcome="ignored")
     assert isinstance(event, OtherEvent)
@@ -145,7 +152,9 @@ def _push(push: Push, project: Project) -> Action:
     )
 
 
-def _pull_request(pull: PullRequest, project: Project) -> Action:
+def _pull_request(
+    pull: PullRequest, project: Project, build_isolation: isolation.Status | None
+) -> Action:
     name = f"pull request #{pull.number}"
     try:
         alias = pr_alias(project.name, pull.number)
@@ -163,6 +172,14 @@ def _pull_request(pull: PullRequest, project: Project) -> Action:
             "forks (a fork's code would run with its build variables; set build_forks to "
             "allow it)"
         )
+    if pull.from_fork:
+        try:
+            status = isolation.current() if build_isolation is None else build_isolation
+        except ValueError as exc:
+            return Skip(f"{name} comes from the fork {pull.head_full_name}; not built: {exc}")
+        refusal = status.fork_refusal()
+        if refusal is not None:
+            return Skip(f"{name} comes from the fork {pull.head_full_name}; not built: {refusal}")
     problem = _bad_branch(pull.head_ref)
     if problem is not None:
         return Skip(f"{name}: {problem}")

@@ -32,6 +32,8 @@ def _in_sandbox(toolchain: Toolchain, command: str, tmp_path: Path) -> list[str]
         ["sh", "-c", command],
         cwd=tmp_path,
         env=base_env(tmp_path, [toolchain.bin_dir]),
+        # Behind the isolation boundary the toolchain is visible only when named.
+        readable=[toolchain.bin_dir.parents[2]],
         limits=Limits(wall_seconds=120),
         on_line=lines.append,
     )

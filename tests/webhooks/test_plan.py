@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from deploy_platform.build import isolation
 from deploy_platform.names import is_valid_label
 from deploy_platform.projects import BranchRules, Project
 from deploy_platform.webhooks import (
@@ -27,8 +28,13 @@ SHA = "a" * 40
 PROJECT = Project(name="docs", repo_url=REPO, webhook_secret="s")
 
 
+#: Builds isolated, as on a machine with bubblewrap and slirp4netns (forks may be built);
+#: tests/security/test_fork_refusal.py covers the machine without.
+ISOLATED = isolation.Status(isolation.Mode.AUTO, sandboxed=True, network=True, problems=())
+
+
 def planned(event: str, payload: dict[str, Any], project: Project = PROJECT) -> Any:
-    return plan(parse_event(event, payload), project)
+    return plan(parse_event(event, payload), project, ISOLATED)
 
 
 def test_a_push_to_an_included_branch_deploys_the_pushed_commit() -> None:
