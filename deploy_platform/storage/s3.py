@@ -11,6 +11,15 @@ Credentials never travel in the URL: they are arguments (Dagster passes them fro
 One boto3 client per store. boto3 clients are thread-safe, so the edge-origin's
 executor threads and the publisher's upload pool share it; the connection pool is
 sized for that.
+
+Faults: botocore's "standard" retry mode retries each request on connection
+errors, timeouts, throttling and 5xx, up to `max_attempts` (5) with exponential
+backoff and jitter (at most ~15 s in all), so a blip of a few seconds is ridden
+out inside the call. A connect timeout of 3 s and a read timeout of 20 s keep a
+server that hangs (stopped, not gone) from holding a call for minutes. What is
+still failing then raises `StoreUnavailable` (an infrastructure fault: the run is
+run again once the store answers, see sensors/infra_retry.py); a missing bucket or
+denied access is a configuration error and stays a plain `ObjectStoreError`.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from deploy_platform.storage.base import (
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
+    StoreUnavailable,
     check_key,
     guess_content_type,
 )
@@ -68,6 +78,22 @@ _DENIED = {
     "ExpiredToken",
 }
 _BAD_RANGE = {"InvalidRange", "416"}
+# Throttling and server-side trouble: the store is there but cannot serve now.
+_UNAVAILABLE = {
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+#: Budgets of one request (see the module's docstring).
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 20.0
+MAX_ATTEMPTS = 5
 
 
 def _error_code(exc: botocore.exceptions.ClientError) -> str:
@@ -110,6 +136,20 @@ def _new_client(
             aws_secret_access_key=secret_access_key,
             config=config,
         )
+
+
+def _underlying(exc: BaseException) -> BaseException:
+    """The error that says what went wrong: s3transfer and boto3 wrap it."""
+    cause: BaseException = exc
+    for _ in range(8):
+        inner = getattr(cause, "last_exception", None)  # s3transfer's RetriesExceededError
+        if isinstance(inner, BaseException):
+            cause = inner
+        elif isinstance(cause, Boto3Error) and cause.__context__ is not None:
+            cause = cause.__context__
+        else:
+            break
+    return cause
 
 
 class _BodyChunks(Iterator[bytes]):
@@ -159,9 +199,9 @@ class S3ObjectStore(ObjectStore):
         addressing_style: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 60.0,
-        max_attempts: int = 5,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
         max_workers: int = 16,
     ) -> None:
         if not _BUCKET_RE.match(bucket):
@@ -200,6 +240,8 @@ class S3ObjectStore(ObjectStore):
         self.description = (
             f"S3 bucket {bucket}" + (f" under {prefix}/" if prefix else "") + f" at {where}"
         )
+        #: What an infrastructure error names: `s3://bucket/prefix at <endpoint>`.
+        self.target = f"s3://{bucket}" + (f"/{prefix}" if prefix else "") + f" at {where}"
         config = Config(
             region_name=region,
             connect_timeout=connect_timeout,
@@ -296,13 +338,11 @@ class S3ObjectStore(ObjectStore):
         return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
 
     def _error(self, exc: BaseException, action: str, key: str | None = None) -> ObjectStoreError:
-        """A clear ObjectStoreError for a boto3/botocore failure (never with secrets)."""
+        """A clear ObjectStoreError for a boto3/botocore failure (never with secrets);
+        `StoreUnavailable` when the store did not answer after the client's retries."""
         where = f"s3://{self.bucket}/{self._full(key) if key else self.prefix}"
         at = f" at {self.endpoint_url}" if self.endpoint_url else ""
-        # s3transfer wraps the ClientError that says what went wrong.
-        cause: BaseException | None = exc
-        while isinstance(cause, Boto3Error) and cause.__context__ is not None:
-            cause = cause.__context__
+        cause = _underlying(exc)
         if isinstance(cause, botocore.exceptions.ClientError):
             code = _error_code(cause)
             if code in _NOT_FOUND and key is not None:
@@ -318,22 +358,32 @@ class S3ObjectStore(ObjectStore):
                     "(without list permission S3 also answers 403 for a missing object)"
                 )
             message = cause.response.get("Error", {}).get("Message", "")
+            status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in _UNAVAILABLE or (isinstance(status, int) and status >= 500):
+                return StoreUnavailable(
+                    self.target, f"cannot {action} {where}: {code} {message}".rstrip()
+                )
             return ObjectStoreError(f"cannot {action} {where}{at}: {code} {message}".rstrip())
         if isinstance(cause, botocore.exceptions.NoCredentialsError):
             return ObjectStoreError(
                 f"cannot {action} {where}: no S3 credentials; set DP_S3_ACCESS_KEY_ID and "
                 "DP_S3_SECRET_ACCESS_KEY or configure boto3's credential chain"
             )
+        attempts = f"after {MAX_ATTEMPTS} attempts"
         if isinstance(
             cause,
             botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError,
         ):
-            return ObjectStoreError(
-                f"cannot {action} {where}: the object store{at} is unreachable; "
-                "check endpoint_url and that the server is running"
+            return StoreUnavailable(
+                self.target,
+                f"cannot {action} {where}: unreachable {attempts} ({cause}); check "
+                "endpoint_url and that the server is running",
             )
         if isinstance(cause, botocore.exceptions.ReadTimeoutError):
-            return ObjectStoreError(f"cannot {action} {where}{at}: the object store timed out")
+            return StoreUnavailable(self.target, f"cannot {action} {where}: timed out {attempts}")
+        if isinstance(cause, botocore.exceptions.HTTPClientError | OSError):
+            # The connection broke mid-request (server killed, reset): not the request's fault.
+            return StoreUnavailable(self.target, f"cannot {action} {where}: {cause}")
         return ObjectStoreError(f"cannot {action} {where}{at}: {cause}")
 
     @staticmethod
