@@ -80,7 +80,7 @@ class RetryBudget:
     cap: float
     on_timeout: bool
 
-    def errors(self) -> list[type[Exception]]:
+    def errors(self) -> list[type[redis.RedisError]]:
         """What is retried: a connection refused or reset; a timeout when `on_timeout`."""
         return [redis.ConnectionError, *([redis.TimeoutError] if self.on_timeout else [])]
 
@@ -90,7 +90,7 @@ class RetryBudget:
 
     def seconds(self) -> float:
         """The backoff alone, if every attempt is refused at once."""
-        return sum(min(self.cap, self.base * 2**n) for n in range(1, self.retries + 1))
+        return float(sum(min(self.cap, self.base * 2.0**n) for n in range(1, self.retries + 1)))
 
 
 # 0.5 + 1 + 2 + 4 + 4 + 4 = 15.5 s of waiting: a restarted Redis is back well within it.
@@ -136,6 +136,13 @@ class PlatformState:
         budget: RetryBudget = RUN_RETRIES,
     ) -> PlatformState:
         return cls(redis_client(url, timeout, budget), prefix)
+
+    def where(self) -> str:
+        """This Redis as `redis://host:port/db`, for messages (never a password)."""
+        kwargs = self.redis.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix://{kwargs['path']}"
+        return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from deploy_platform.errors import is_disk_fault
 from deploy_platform.storage.base import (
     ObjectInfo,
     ObjectNotFound,
@@ -24,7 +25,6 @@ from deploy_platform.storage.base import (
     check_key,
     guess_content_type,
 )
-from deploy_platform.errors import is_disk_fault
 
 __all__ = ["LocalObjectStore"]
 

@@ -13,8 +13,8 @@ executor threads and the publisher's upload pool share it; the connection pool i
 sized for that.
 
 Faults: botocore's "standard" retry mode retries each request on connection
-errors, timeouts, throttling and 5xx, up to `max_attempts` (5) with exponential
-backoff and jitter (at most ~15 s in all), so a blip of a few seconds is ridden
+errors, timeouts, throttling and 5xx, `MAX_ATTEMPTS` (5) attempts in all, with
+exponential backoff and jitter (at most ~15 s in all), so a blip of a few seconds is ridden
 out inside the call. A connect timeout of 3 s and a read timeout of 20 s keep a
 server that hangs (stopped, not gone) from holding a call for minutes. What is
 still failing then raises `StoreUnavailable` (an infrastructure fault: the run is
@@ -246,7 +246,7 @@ class S3ObjectStore(ObjectStore):
             region_name=region,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            retries={"max_attempts": max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
             s3={"addressing_style": style},
             # Upload threads, missing() HEADs and edge-origin readers share the pool.
             max_pool_connections=max(10, self._max_workers * 2),
