@@ -30,7 +30,13 @@ import redis
 from aiohttp import web
 
 from deploy_platform.api.commit_status import report_queued
-from deploy_platform.api.errors import ApiError, unavailable
+from deploy_platform.api.errors import (
+    ApiError,
+    disk_fault,
+    redis_disk_full,
+    redis_failure,
+    unavailable,
+)
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.projects import read_project_or_503
 from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
@@ -43,7 +49,7 @@ from deploy_platform.api.validation import (
     parse_upload_query,
 )
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import SourceError
+from deploy_platform.errors import SourceError, is_disk_fault
 from deploy_platform.gitsource import RefNotFound, ls_remote
 from deploy_platform.ids import is_deployment_id, new_deployment_id
 from deploy_platform.manifest import source_key
@@ -53,7 +59,7 @@ from deploy_platform.records import DeploymentRecord, Environment, SourceKind, S
 from deploy_platform.repo_url import validate_repo_url
 from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings import Settings
-from deploy_platform.storage import ObjectNotFound, ObjectStoreError
+from deploy_platform.storage import ObjectNotFound, ObjectStoreError, StoreDiskError
 
 __all__ = [
     "LS_REMOTE_TIMEOUT",
@@ -139,6 +145,19 @@ def redis_unavailable() -> ApiError:
     )
 
 
+async def _redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiError:
+    """503 Redis down, or 507 when Redis refuses writes because its disk is full."""
+    if not redis_disk_full(exc):
+        return redis_unavailable()
+    data_dir: str | None = None
+    try:  # reads still work on a Redis whose disk is full
+        reply = await blocking(app, app[STATE].redis.config_get, "dir")
+        data_dir = str(reply.get("dir") or reply.get(b"dir") or "") or None
+    except redis.RedisError:
+        pass
+    return redis_failure(exc, data_dir)
+
+
 async def enqueue_record(app: web.Application, record: DeploymentRecord) -> DeploymentRecord:
     """Write the record, queue its id, mark its commit `pending`; the record as queued.
 
@@ -150,11 +169,11 @@ async def enqueue_record(app: web.Application, record: DeploymentRecord) -> Depl
     record = record.with_status(Status.QUEUED)
     try:
         await blocking(app, state.create, record)
-    except redis.RedisError:
-        raise redis_unavailable() from None
+    except redis.RedisError as exc:
+        raise await _redis_refusal(app, exc) from None
     try:
         await blocking(app, state.enqueue, record.id)
-    except redis.RedisError:
+    except redis.RedisError as exc:
         # Never leave a record that claims to be queued when it is not.
         try:
             await blocking(
@@ -166,7 +185,7 @@ async def enqueue_record(app: web.Application, record: DeploymentRecord) -> Depl
             )
         except redis.RedisError:
             pass
-        raise redis_unavailable() from None
+        raise await _redis_refusal(app, exc) from None
     # GitHub's `pending` on the commit; posted in the background, never fails the request.
     await report_queued(app, record)
     return record
@@ -259,22 +278,31 @@ async def _create_from_upload(request: web.Request) -> web.Response:
         production_branch=production_branch,
     )
     scratch_root = settings.state_dir / "tmp"
-    await blocking(app, scratch_root.mkdir, parents=True, exist_ok=True)
-    scratch = Path(await blocking(app, tempfile.mkdtemp, prefix="upload-", dir=scratch_root))
     key = source_key(record.id)
     store = app[STORE]
+    scratch: Path | None = None
     try:
+        await blocking(app, scratch_root.mkdir, parents=True, exist_ok=True)
+        scratch = Path(await blocking(app, tempfile.mkdtemp, prefix="upload-", dir=scratch_root))
         archive = scratch / "source.tar.gz"
         await receive_upload(request, archive, settings.max_upload_bytes, app[EXECUTOR])
         await blocking(app, check_archive, archive, scratch, settings.max_repo_bytes)
         try:
             await blocking(app, store.put_file, key, archive, "application/gzip")
+        except StoreDiskError as exc:
+            raise disk_fault(exc.target, exc.errno) from None
         except ObjectStoreError as exc:
             raise ApiError(
                 503, "storage_unavailable", f"could not store the upload: {exc}"
             ) from None
+    except OSError as exc:
+        # Receiving or checking the upload on the API's own disk (507 when it is full).
+        if not is_disk_fault(exc):
+            raise
+        raise disk_fault(scratch_root, exc.errno) from None
     finally:
-        await blocking(app, shutil.rmtree, scratch, ignore_errors=True)
+        if scratch is not None:
+            await blocking(app, shutil.rmtree, scratch, ignore_errors=True)
     try:
         return await _record_and_enqueue(app, record)
     except Exception:
