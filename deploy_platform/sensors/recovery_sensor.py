@@ -158,10 +158,7 @@ def _answers(
         if failure.component == "redis":
             return state.ping()  # this tick read Redis already: it is back
         if failure.component == "object-store":
-            if object_store is None:
-                return False
-            object_store.store().check()
-            return True
+            return object_store is not None and object_store.answers()
         if failure.component == "disk":
             return disk_writable(failure.target)
     except Exception:  # noqa: BLE001 - any failure means "not yet"

@@ -12,26 +12,34 @@ One boto3 client per store. boto3 clients are thread-safe, so the edge-origin's
 executor threads and the publisher's upload pool share it; the connection pool is
 sized for that.
 
-Faults: botocore's "standard" retry mode retries each request on connection
-errors, timeouts, throttling and 5xx, `MAX_ATTEMPTS` (5) attempts in all, with
-exponential backoff and jitter (at most ~15 s in all), so a blip of a few seconds is ridden
-out inside the call. A connect timeout of 3 s and a read timeout of 20 s keep a
-server that hangs (stopped, not gone) from holding a call for minutes. What is
-still failing then raises `StoreUnavailable` (an infrastructure fault: the run is
-run again once the store answers, see sensors/infra_retry.py); a missing bucket or
-denied access is a configuration error and stays a plain `ObjectStoreError`.
+Faults, in two layers:
+- botocore's "standard" retry mode retries each request on connection errors,
+  timeouts, throttling and 5xx, `MAX_ATTEMPTS` (3) attempts in all; its backoff is
+  tens of milliseconds, which rides out a dropped connection but not a restart;
+- with `outage_seconds` (the run workers' and sensors' store: 15 s; the control
+  API's and edge-origin's: 0, they answer at once rather than hold a request), a
+  call that still finds the store unreachable is made again after 0.5, 1, 2, 4 s
+  ... until that many seconds have passed, so a restart of a few seconds is
+  ridden out inside the call.
+A connect timeout of 3 s and a read timeout of 20 s keep a server that hangs
+(stopped, not gone) from holding a call for minutes. What is still failing then
+raises `StoreUnavailable` (an infrastructure fault: the run is run again once the
+store answers, see sensors/infra_retry.py); a missing bucket or denied access is a
+configuration error and stays a plain `ObjectStoreError`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -93,7 +101,38 @@ _UNAVAILABLE = {
 #: Budgets of one request (see the module's docstring).
 CONNECT_TIMEOUT_SECONDS = 3.0
 READ_TIMEOUT_SECONDS = 20.0
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 3
+#: How long a run worker's call keeps trying an unreachable store (see the docstring).
+RUN_OUTAGE_SECONDS = 15.0
+_FIRST_PAUSE = 0.5
+_LONGEST_PAUSE = 4.0
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _riding_out_outages(
+    method: Callable[Concatenate[S3ObjectStore, _P], _T],
+) -> Callable[Concatenate[S3ObjectStore, _P], _T]:
+    """Call again while the store is unreachable, within the store's `outage_seconds`."""
+
+    @functools.wraps(method)
+    def call(self: S3ObjectStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        deadline: float | None = None
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except StoreUnavailable:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.outage_seconds
+                if now + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, _LONGEST_PAUSE)
+
+    return call
 
 
 def _error_code(exc: botocore.exceptions.ClientError) -> str:
@@ -202,6 +241,7 @@ class S3ObjectStore(ObjectStore):
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = READ_TIMEOUT_SECONDS,
         max_attempts: int = MAX_ATTEMPTS,
+        outage_seconds: float = 0.0,
         max_workers: int = 16,
     ) -> None:
         if not _BUCKET_RE.match(bucket):
@@ -233,6 +273,7 @@ class S3ObjectStore(ObjectStore):
             )
         self.bucket = bucket
         self.prefix = prefix
+        self.outage_seconds = max(0.0, outage_seconds)
         self.endpoint_url = endpoint_url
         self.region = region
         self._max_workers = max(1, max_workers)
@@ -275,6 +316,7 @@ class S3ObjectStore(ObjectStore):
         url: str,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
+        outage_seconds: float = 0.0,
     ) -> S3ObjectStore:
         """Open `s3://bucket[/prefix]?endpoint_url=...&region=...&addressing_style=...`."""
         shown = _USERINFO_RE.sub("//***@", url)  # errors never echo a user:secret@ part
@@ -326,6 +368,7 @@ class S3ObjectStore(ObjectStore):
             addressing_style=options.get("addressing_style"),
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
+            outage_seconds=outage_seconds,
         )
 
     # -- helpers --------------------------------------------------------------
@@ -393,6 +436,7 @@ class S3ObjectStore(ObjectStore):
 
     # -- the interface --------------------------------------------------------
 
+    @_riding_out_outages
     def check(self) -> None:
         try:
             self._client.head_bucket(Bucket=self.bucket)
@@ -407,6 +451,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, Boto3Error) as exc:
             raise self._error(exc, "use bucket") from None
 
+    @_riding_out_outages
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         full = self._full(key)
         try:
@@ -419,6 +464,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error(exc, "write", key) from None
 
+    @_riding_out_outages
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         full = self._full(key)
         # Fail like the local store (FileNotFoundError) rather than deep in s3transfer.
@@ -440,6 +486,7 @@ class S3ObjectStore(ObjectStore):
         ) as exc:
             raise self._error(exc, "write", key) from None
 
+    @_riding_out_outages
     def get_bytes(self, key: str) -> bytes:
         full = self._full(key)
         try:
@@ -452,6 +499,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error(exc, "read", key) from None
 
+    @_riding_out_outages
     def download_file(self, key: str, path: Path) -> None:
         full = self._full(key)
         path = Path(path)
@@ -470,6 +518,7 @@ class S3ObjectStore(ObjectStore):
         finally:
             tmp.unlink(missing_ok=True)
 
+    @_riding_out_outages
     def iter_range(
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
     ) -> Iterator[bytes]:
@@ -494,6 +543,7 @@ class S3ObjectStore(ObjectStore):
         # has sent any response headers; the body streams in chunks.
         return _BodyChunks(self, key, response["Body"], chunk_size)
 
+    @_riding_out_outages
     def head(self, key: str) -> ObjectInfo | None:
         full = self._full(key)
         try:
@@ -514,6 +564,7 @@ class S3ObjectStore(ObjectStore):
             last_modified=modified.timestamp() if modified else None,
         )
 
+    @_riding_out_outages
     def list(self, prefix: str = "", *, page_size: int | None = None) -> Iterator[ObjectInfo]:
         # S3 and R2 list in UTF-8 byte order, but SeaweedFS lists directory by
         # directory ("a/z" before "a-1"). Sorting here keeps the promise on every
@@ -548,6 +599,7 @@ class S3ObjectStore(ObjectStore):
                 return
             request["ContinuationToken"] = token
 
+    @_riding_out_outages
     def delete(self, key: str) -> None:
         full = self._full(key)
         try:
@@ -582,6 +634,7 @@ class S3ObjectStore(ObjectStore):
             found = list(pool.map(self.exists, wanted))
         return {key for key, exists in zip(wanted, found, strict=True) if not exists}
 
+    @_riding_out_outages
     def _list_one_page(self, prefix: str) -> set[str] | None:
         """Every key under `prefix` if they fit in one listing page, else None."""
         full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
