@@ -70,6 +70,7 @@ __all__ = [
     "recover",
     "RecoveryTick",
     "Health",
+    "health_checks",
     "RETRY_OF_TAG",
     "GRACE_SECONDS",
     "LOOKBACK_SECONDS",
