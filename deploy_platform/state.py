@@ -62,6 +62,8 @@ __all__ = [
     "RUN_RETRIES",
     "API_RETRIES",
     "redis_client",
+    "server_error_code",
+    "server_error_text",
 ]
 
 STREAM_START = "0-0"
@@ -111,6 +113,22 @@ def redis_client(
         retry=budget.retry(),
         retry_on_error=budget.errors(),
     )
+
+
+def server_error_text(exc: BaseException) -> str:
+    """Redis's own error answer, without the command redis-py puts before it in a
+    pipeline ("Command # 1 (SET ...) of pipeline caused error: "): that command may
+    carry a record's build variables, so it never goes into a message."""
+    if not isinstance(exc, redis.ResponseError):
+        return ""
+    text = str(exc)
+    marker = "of pipeline caused error: "
+    return text.split(marker, 1)[1] if marker in text else text
+
+
+def server_error_code(exc: BaseException) -> str:
+    """The code Redis answered an error with ("MISCONF", "LOADING", ...)."""
+    return server_error_text(exc).split(" ", 1)[0]
 
 
 class UnknownDeployment(KeyError):

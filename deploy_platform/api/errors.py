@@ -27,6 +27,7 @@ from aiohttp.typedefs import Handler
 
 from deploy_platform.api.keys import SETTINGS
 from deploy_platform.errors import DiskError, InvalidRequest, is_disk_fault
+from deploy_platform.state import server_error_code, server_error_text
 
 __all__ = [
     "ApiError",
@@ -142,7 +143,7 @@ def redis_failure(exc: redis.RedisError, data_dir: str | None = None) -> ApiErro
             507,
             "disk_full",
             f"no space left on device: the platform's Redis cannot write {where} "
-            f"({str(exc)[:160]}); nothing was queued: free space and retry",
+            f"({server_error_text(exc)[:160]}); nothing was queued: free space and retry",
         )
     return ApiError(
         503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
@@ -151,7 +152,7 @@ def redis_failure(exc: redis.RedisError, data_dir: str | None = None) -> ApiErro
 
 def redis_disk_full(exc: BaseException) -> bool:
     """Redis refuses writes (MISCONF) because it cannot persist to its disk."""
-    return isinstance(exc, redis.ResponseError) and str(exc).startswith("MISCONF")
+    return server_error_code(exc) == "MISCONF"
 
 
 def error_response(

@@ -33,7 +33,12 @@ from deploy_platform.errors import (
     is_disk_fault,
 )
 from deploy_platform.records import DeploymentRecord, Status
-from deploy_platform.state import PlatformState, UnknownDeployment
+from deploy_platform.state import (
+    PlatformState,
+    UnknownDeployment,
+    server_error_code,
+    server_error_text,
+)
 
 __all__ = [
     "load_record",
@@ -108,10 +113,13 @@ def infrastructure_error(exc: BaseException, state: PlatformState) -> Infrastruc
         return exc
     if isinstance(exc, redis.AuthenticationError):
         return None  # a wrong password does not get better by waiting
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError) or (
-        isinstance(exc, redis.ResponseError) and str(exc).startswith(_REDIS_FAULTS)
+    if (
+        isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+        or server_error_code(exc) in _REDIS_FAULTS
     ):
-        return RedisUnavailable(state.where(), f"{type(exc).__name__}: {exc}")
+        # Redis's own answer only: a pipeline's error also quotes its command (a record).
+        detail = server_error_text(exc) or str(exc)
+        return RedisUnavailable(state.where(), f"{type(exc).__name__}: {detail}")
     if isinstance(exc, OSError) and is_disk_fault(exc):
         where = str(exc.filename) if exc.filename else tempfile.gettempdir()
         return DiskError(where, f"[Errno {exc.errno}] {exc.strerror}", exc.errno)
