@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +141,11 @@ def _project_defaults(
 
 
 def redis_unavailable() -> ApiError:
+    """503 Redis down; called in an `except redis.RedisError` block, it answers 507
+    instead when that error is Redis refusing writes because its disk is full."""
+    current = sys.exc_info()[1]
+    if isinstance(current, redis.RedisError):
+        return redis_failure(current)
     return ApiError(
         503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
     )
@@ -148,7 +154,7 @@ def redis_unavailable() -> ApiError:
 async def _redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiError:
     """503 Redis down, or 507 when Redis refuses writes because its disk is full."""
     if not redis_disk_full(exc):
-        return redis_unavailable()
+        return redis_failure(exc)
     data_dir: str | None = None
     try:  # reads still work on a Redis whose disk is full
         reply = await blocking(app, app[STATE].redis.config_get, "dir")
