@@ -197,4 +197,4 @@ def test_from_url_defaults() -> None:
         # Short enough that a hung server fails the call within a minute or two (then
         # the run is retried later, see tests/faults/); long enough for a slow upload.
         assert config.connect_timeout == 3.0 and config.read_timeout == 20.0
-        assert config.retries == {"mode": "standard", "total_max_attempts": 5}
+        assert config.retries == {"mode": "standard", "total_max_attempts": 3}
