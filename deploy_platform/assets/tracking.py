@@ -178,7 +178,8 @@ def failures_marked(
             f"deployment {deployment_id}: {infra}; this run fails and "
             "deployment_recovery_sensor starts it again once the component answers"
         )
-        _note_retrying(context, state, deployment_id, infra)
+        if infra.component != "redis":  # else the note would wait out Redis once more
+            _note_retrying(context, state, deployment_id, infra)
         if infra is exc:
             raise
         raise infra from exc
