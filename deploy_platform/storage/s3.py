@@ -412,18 +412,17 @@ class S3ObjectStore(ObjectStore):
                 f"cannot {action} {where}: no S3 credentials; set DP_S3_ACCESS_KEY_ID and "
                 "DP_S3_SECRET_ACCESS_KEY or configure boto3's credential chain"
             )
-        attempts = f"after {MAX_ATTEMPTS} attempts"
         if isinstance(
             cause,
             botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError,
         ):
             return StoreUnavailable(
                 self.target,
-                f"cannot {action} {where}: unreachable {attempts} ({cause}); check "
+                f"cannot {action} {where}: unreachable ({cause}); check "
                 "endpoint_url and that the server is running",
             )
         if isinstance(cause, botocore.exceptions.ReadTimeoutError):
-            return StoreUnavailable(self.target, f"cannot {action} {where}: timed out {attempts}")
+            return StoreUnavailable(self.target, f"cannot {action} {where}: timed out ({cause})")
         if isinstance(cause, botocore.exceptions.HTTPClientError | OSError):
             # The connection broke mid-request (server killed, reset): not the request's fault.
             return StoreUnavailable(self.target, f"cannot {action} {where}: {cause}")
