@@ -170,6 +170,11 @@ def kill_s3(server: Any) -> None:
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     server.process = None
+    # What a graceful stop removes: its gRPC unix sockets, named by this server's ports.
+    for name in ("master", "volume", "filer", "s3"):
+        port = server.ports.get(f"{name}_grpc")
+        if port:
+            Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)
 
 
 def restart_s3(server: Any) -> None:
