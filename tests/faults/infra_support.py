@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -46,6 +46,9 @@ from deploy_platform.sensors.recovery_sensor import RecoveryTick, health_checks,
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+
+if TYPE_CHECKING:  # the daemon loads this module as a code location: no pytest there
+    from tests.support.s3_fixtures import S3Server
 
 __all__ = [
     "RestartableRedis",
@@ -163,7 +166,7 @@ class RestartableRedis:
             self.server.stop()
 
 
-def kill_s3(server: Any) -> None:
+def kill_s3(server: S3Server) -> None:
     """`kill -9` of the SeaweedFS process the test started (its data stays on disk)."""
     process = server.process
     assert process is not None and process.poll() is None
@@ -177,7 +180,7 @@ def kill_s3(server: Any) -> None:
             Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)
 
 
-def restart_s3(server: Any) -> None:
+def restart_s3(server: S3Server) -> None:
     """SeaweedFS again on the same ports and data directory; returns once it takes writes."""
     server.start()
 

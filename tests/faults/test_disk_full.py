@@ -217,7 +217,8 @@ def test_a_full_object_disk_in_a_run_is_waited_out_and_the_deployment_ends_ready
         assert tick.retries == [] and tick.failed == []
         [waited] = tick.waiting
         assert waited.failure.component == "disk" and waited.failure.target == str(objects)
-        assert "waiting for the disk" in state.get(record.id).retrying["message"]
+        note = state.get(record.id).retrying
+        assert note is not None and "waiting for the disk" in note["message"]
 
         filler.unlink()
         _ticks, request = retry_when_due(instance, resources, first, policy, seconds=60)

@@ -116,7 +116,8 @@ def test_s3_down_during_publish_is_waited_out_and_the_deployment_ends_ready(
     assert request.run_key == f"infra-retry-of-{first.run_id}"
     assert request.tags[RETRY_OF_TAG] == first.run_id
     assert request.tags[INFRA_RETRY_TAG] == "1"
-    assert "running it again now (it answers again)" in state.get(record.id).retrying["message"]
+    note = state.get(record.id).retrying
+    assert note is not None and "running it again now (it answers again)" in note["message"]
 
     retried = Deployer(instance, faulty).run(record.id, extra_tags=dict(request.tags))
 
