@@ -6,12 +6,16 @@
 - An object store that never answers: the deployment is run again up to the
   limit, then failed with a message naming the store, the runs and the last error.
 - A build error (fixture app `fail-build`) fails the deployment once, never retried.
+- `kill -9` of `up` while a deployment builds: after `up` is started again on the
+  same state directory the deployment ends `ready`, never `failed`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +43,7 @@ from tests.dagster.test_daemon import (
 )
 from tests.dagster.test_sensors import evaluate_failure_sensor
 from tests.faults.infra_support import RestartableRedis, run_resources, wait_until
+from tests.support.platform import start_platform
 
 pytestmark = pytest.mark.slow
 
@@ -227,3 +232,96 @@ def test_a_build_error_fails_once_and_is_never_retried(
     assert tick.retries == [] and tick.failed == []
     assert state.get(record.id) == failed
     assert len(runs_for_partition(instance, record.id)) == 1
+
+
+SLOW_BUILD = (
+    "node -e \"setTimeout(() => { const fs = require('fs'); fs.mkdirSync('dist'); "
+    "fs.writeFileSync('dist/index.html', '<h1>built after the restart</h1>'); }, 15000)\""
+)
+
+
+def _slow_app(where: Path) -> Path:
+    """An npm app whose build takes a while: the window in which `up` is killed."""
+    where.mkdir()
+    (where / "package.json").write_text(
+        json.dumps({"name": "slow", "version": "1.0.0", "scripts": {"build": SLOW_BUILD}})
+    )
+    (where / "package-lock.json").write_text(
+        json.dumps(
+            {
+                "name": "slow",
+                "version": "1.0.0",
+                "lockfileVersion": 3,
+                "requires": True,
+                "packages": {"": {"name": "slow", "version": "1.0.0"}},
+            }
+        )
+    )
+    return where
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_kill_9_of_up_mid_build_the_deployment_ends_ready_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    state_dir = tmp_path / "state"
+    env = {"DP_TOOL_CACHE_DIR": str(TOOLS), "DP_INFRA_RETRY_SECONDS": "10"}
+    platform = start_platform(state_dir, extra_env=env)
+    try:
+        archive = tmp_path / "slow.tar.gz"
+        pack_directory(_slow_app(tmp_path / "slow"), archive)
+        request = urllib.request.Request(
+            f"{platform.api_url}/api/deployments?project=slow",
+            data=archive.read_bytes(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {platform.token}",
+                "Content-Type": "application/gzip",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            deployment_id = json.loads(answer.read())["id"]
+        wait_until(
+            lambda: (
+                platform.api("GET", f"/api/deployments/{deployment_id}")[1]["status"] == "building"
+            ),
+            240,
+            "the build started",
+        )
+        children = [platform.pid(name) for name in ("api", "daemon")]
+        platform.process.kill()  # kill -9 of `up` itself, mid-build
+        platform.process.wait()
+        wait_until(lambda: not any(_alive(pid) for pid in children), 90, "up's children ended")
+    except BaseException:
+        platform.stop()
+        raise
+
+    again = start_platform(state_dir, extra_env=env)
+    instance = dg.DagsterInstance.from_config(str(state_dir / "dagster"))
+    try:
+        record = again.wait(deployment_id, timeout=480)
+        assert record["status"] == "ready", (record, again.log("daemon"))
+        assert record["error"] is None and record["retrying"] is None
+        assert "failed" not in record["times"]  # one final state: never failed
+        status, _headers, body = again.fetch("slow.localhost", "/")
+        assert status == 200 and b"built after the restart" in body
+        # The record is ready a moment before the run (its asset checks) ends.
+        wait_until(
+            lambda: all(run.is_finished for run in runs_for_partition(instance, deployment_id)),
+            120,
+            "the runs ended",
+        )
+        runs = runs_for_partition(instance, deployment_id)
+    finally:
+        instance.dispose()
+        again.stop()
+    # The run `up` took down did not finish; another run of the deployment did.
+    assert runs[0].status is dg.DagsterRunStatus.FAILURE, [(r.status, r.tags) for r in runs]
+    assert runs[-1].status is dg.DagsterRunStatus.SUCCESS, [(r.status, r.tags) for r in runs]
