@@ -163,9 +163,13 @@ class InfraDecision:
     def final_error(self) -> str:
         spent = duration_text(self.last_failed_at - self.first_failed_at)
         return (
-            f"{self.failure.headline}: {self.failures} runs over {spent} (each after "
+            f"{self.failure.headline}: {_runs(self.failures)} over {spent} (each after "
             f"retrying its calls), last error: {self.failure.detail}"
         )[:500]
+
+
+def _runs(count: int) -> str:
+    return "1 run" if count == 1 else f"{count} runs"
 
 
 def _started(record: dg.RunRecord) -> float:
