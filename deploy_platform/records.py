@@ -101,6 +101,11 @@ class DeploymentRecord:
     # The deployment's build settings (`build.settings.BuildSettings.to_dict()`), env
     # values included because the build needs them; `to_public_dict` hides those.
     build: dict[str, Any] = field(default_factory=dict)
+    # Set while the deployment waits to run again after an infrastructure fault (Redis,
+    # the object store, a disk): {"component", "message", "error", "runs_failed",
+    # "max_runs", "since", "next_run_at"} (see sensors/infra_retry.py); cleared when a
+    # stage starts again and when the deployment is settled.
+    retrying: dict[str, Any] | None = None
 
     def with_status(
         self, status: Status, *, at: float | None = None, **changes: Any

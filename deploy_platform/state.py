@@ -29,24 +29,106 @@ The queue is a Stream read by the Dagster sensor with its cursor set to the last
 entry it turned into a RunRequest: if a tick or the daemon dies half way the
 cursor does not move and the entries are read again; the deployment id as
 `run_key` makes the second submission a no-op (at-least-once + idempotent).
+
+Faults: every client retries a command that met a connection error (refused,
+reset) with exponential backoff (`RetryBudget`), so a Redis restart of a few
+seconds is ridden out inside the call. Run workers and sensors (`RUN_RETRIES`)
+wait up to ~15 s and also retry timeouts; the control API (`API_RETRIES`) gives
+up within about a second, so a request gets its 503 at once rather than hanging.
+Retrying a command whose answer was lost may run it twice: every write here is
+idempotent or guarded (SET of a whole record, WATCH/MULTI, XADD of an id the
+run_key deduplicates, SET NX claims).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from deploy_platform.records import DeploymentRecord, Status
 
-__all__ = ["PlatformState", "QueueEntry", "UnknownDeployment", "STREAM_START"]
+__all__ = [
+    "PlatformState",
+    "QueueEntry",
+    "UnknownDeployment",
+    "STREAM_START",
+    "RetryBudget",
+    "RUN_RETRIES",
+    "API_RETRIES",
+    "redis_client",
+    "server_error_code",
+    "server_error_text",
+]
 
 STREAM_START = "0-0"
 _QUEUE_MAXLEN = 100_000
 # Far longer than any sensor tick can take to be retried, short enough to bound memory.
 _CLAIM_TTL_SECONDS = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """How long a Redis command keeps trying: `retries` more attempts after the first,
+    waiting `base` * 2**n seconds (at most `cap`) before the n-th."""
+
+    retries: int
+    base: float
+    cap: float
+    on_timeout: bool
+
+    def errors(self) -> list[type[redis.RedisError]]:
+        """What is retried: a connection refused or reset; a timeout when `on_timeout`."""
+        return [redis.ConnectionError, *([redis.TimeoutError] if self.on_timeout else [])]
+
+    def retry(self) -> Retry:
+        backoff = ExponentialBackoff(cap=self.cap, base=self.base)
+        return Retry(backoff, self.retries, tuple(self.errors()))
+
+    def seconds(self) -> float:
+        """The backoff alone, if every attempt is refused at once."""
+        return float(sum(min(self.cap, self.base * 2.0**n) for n in range(1, self.retries + 1)))
+
+
+# 0.5 + 1 + 2 + 4 + 4 + 4 = 15.5 s of waiting: a restarted Redis is back well within it.
+RUN_RETRIES = RetryBudget(retries=6, base=0.25, cap=4.0, on_timeout=True)
+# 0.2 + 0.4 s: an API request answers 503 within a second while Redis is down.
+API_RETRIES = RetryBudget(retries=2, base=0.1, cap=0.4, on_timeout=False)
+
+
+def redis_client(
+    url: str, timeout: float = 10.0, budget: RetryBudget = RUN_RETRIES
+) -> redis.Redis[bytes]:
+    """A client of the platform's Redis that rides out short outages (see the module)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=False,
+        retry=budget.retry(),
+        retry_on_error=budget.errors(),
+    )
+
+
+def server_error_text(exc: BaseException) -> str:
+    """Redis's own error answer, without the command redis-py puts before it in a
+    pipeline ("Command # 1 (SET ...) of pipeline caused error: "): that command may
+    carry a record's build variables, so it never goes into a message."""
+    if not isinstance(exc, redis.ResponseError):
+        return ""
+    text = str(exc)
+    marker = "of pipeline caused error: "
+    return text.split(marker, 1)[1] if marker in text else text
+
+
+def server_error_code(exc: BaseException) -> str:
+    """The code Redis answered an error with ("MISCONF", "LOADING", ...)."""
+    return server_error_text(exc).split(" ", 1)[0]
 
 
 class UnknownDeployment(KeyError):
@@ -64,11 +146,21 @@ class PlatformState:
         self.prefix = prefix
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "dp:", timeout: float = 10.0) -> PlatformState:
-        client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
-        )
-        return cls(client, prefix)
+    def from_url(
+        cls,
+        url: str,
+        prefix: str = "dp:",
+        timeout: float = 10.0,
+        budget: RetryBudget = RUN_RETRIES,
+    ) -> PlatformState:
+        return cls(redis_client(url, timeout, budget), prefix)
+
+    def where(self) -> str:
+        """This Redis as `redis://host:port/db`, for messages (never a password)."""
+        kwargs = self.redis.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix://{kwargs['path']}"
+        return f"redis://{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

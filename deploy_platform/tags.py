@@ -9,7 +9,10 @@ Run tags (the UI's run list filters by them; any text allowed):
   deploy/trigger       api or webhook: set only by the queue sensor, so a run without
                        it was started by hand (see `trigger_of`)
   deploy/enqueued_at   when the control API queued it (ISO 8601, UTC)
-  deploy/retry_of      on a run the recovery sensor started again: the crashed run
+  deploy/retry_of      on a run the recovery sensor started again: the crashed run,
+                       or the run that failed for an infrastructure fault
+  deploy/infra_retry   on a run started again after an infrastructure fault: how many
+                       runs of this deployment had failed for one (1, 2, ...)
 
 Materialization tags (Dagster holds asset event tags to at most 63 characters of
 letters, digits, `_`, `.` and `-`, so the branch is its host-label slug):
@@ -42,6 +45,7 @@ __all__ = [
     "WILL_RETRY_TAG",
     "AUTO_RETRY_RUN_ID_TAG",
     "RETRY_OF_TAG",
+    "INFRA_RETRY_TAG",
     "UI_TRIGGER",
     "BACKFILL_TRIGGER",
     "run_tags",
@@ -60,6 +64,7 @@ TRIGGER_TAG = "deploy/trigger"
 ENQUEUED_TAG = "deploy/enqueued_at"
 BRANCH_TAG = "deploy/branch"
 RETRY_OF_TAG = "deploy/retry_of"
+INFRA_RETRY_TAG = "deploy/infra_retry"
 # Dagster's own tags.
 BACKFILL_TAG = "dagster/backfill"
 PARTITION_TAG = "dagster/partition"

@@ -17,7 +17,7 @@ from pathlib import Path
 import redis
 
 from deploy_platform.manifest import alias_key
-from deploy_platform.state import PlatformState
+from deploy_platform.state import API_RETRIES, PlatformState
 from deploy_platform.storage import ObjectStore, open_store
 from serve.config import EdgeConfig, EdgeConfigError, redacted_url
 from serve.disk_cache import has_copies
@@ -66,8 +66,12 @@ def open_state(config: EdgeConfig) -> PlatformState | None:
         return None
     where = redacted_url(config.redis_url)
     try:
+        # The short retry budget: a request never waits on a Redis that is down.
         state = PlatformState.from_url(
-            config.redis_url, config.redis_prefix, timeout=config.redis_timeout_seconds
+            config.redis_url,
+            config.redis_prefix,
+            timeout=config.redis_timeout_seconds,
+            budget=API_RETRIES,
         )
     except ValueError as exc:
         raise EdgeConfigError(f"DP_REDIS_URL={where} is not a Redis URL: {exc}") from exc

@@ -57,7 +57,7 @@ from deploy_platform.github_status import GitHubConfigError
 from deploy_platform.projects import reindex_projects
 from deploy_platform.repo_url import parse_allow_hosts
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
+from deploy_platform.state import API_RETRIES, PlatformState
 from deploy_platform.storage import open_store
 
 __all__ = ["StartupError", "create_app", "MAX_JSON_BYTES"]
@@ -84,7 +84,10 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.redis_url:
         raise StartupError("DP_REDIS_URL is not set: give the control API the platform's Redis")
-    state = PlatformState.from_url(settings.redis_url, settings.redis_prefix)
+    # The short budget: a request answers 503 within a second while Redis is down.
+    state = PlatformState.from_url(
+        settings.redis_url, settings.redis_prefix, timeout=5.0, budget=API_RETRIES
+    )
     try:
         await blocking(app, state.ping)
     except redis.RedisError as exc:

@@ -21,16 +21,23 @@ A project that does not exist needs no settings: the platform's defaults apply.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 
 import redis
 from aiohttp import web
 
 from deploy_platform.api.commit_status import report_queued
-from deploy_platform.api.errors import ApiError, unavailable
+from deploy_platform.api.errors import (
+    ApiError,
+    disk_fault,
+    redis_disk_full,
+    redis_failure,
+    unavailable,
+)
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.projects import read_project_or_503
-from deploy_platform.api.scratch import scratch_dir
+from deploy_platform.api.scratch import scratch_dir, scratch_root
 from deploy_platform.api.uploads import check_archive, is_archive_type, receive_upload
 from deploy_platform.api.validation import (
     BUILD_HEADER,
@@ -41,7 +48,7 @@ from deploy_platform.api.validation import (
     parse_upload_query,
 )
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import SourceError
+from deploy_platform.errors import SourceError, is_disk_fault
 from deploy_platform.gitsource import RefNotFound, ls_remote
 from deploy_platform.ids import is_deployment_id, new_deployment_id
 from deploy_platform.manifest import source_key
@@ -51,7 +58,7 @@ from deploy_platform.records import DeploymentRecord, Environment, SourceKind, S
 from deploy_platform.repo_url import validate_repo_url
 from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings import Settings
-from deploy_platform.storage import ObjectNotFound, ObjectStoreError
+from deploy_platform.storage import ObjectNotFound, ObjectStoreError, StoreDiskError
 
 __all__ = [
     "LS_REMOTE_TIMEOUT",
@@ -132,9 +139,27 @@ def _project_defaults(
 
 
 def redis_unavailable() -> ApiError:
+    """503 Redis down; called in an `except redis.RedisError` block, it answers 507
+    instead when that error is Redis refusing writes because its disk is full."""
+    current = sys.exc_info()[1]
+    if isinstance(current, redis.RedisError):
+        return redis_failure(current)
     return ApiError(
         503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
     )
+
+
+async def _redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiError:
+    """503 Redis down, or 507 when Redis refuses writes because its disk is full."""
+    if not redis_disk_full(exc):
+        return redis_failure(exc)
+    data_dir: str | None = None
+    try:  # reads still work on a Redis whose disk is full
+        reply = await blocking(app, app[STATE].redis.config_get, "dir")
+        data_dir = str(reply.get("dir") or reply.get(b"dir") or "") or None
+    except redis.RedisError:
+        pass
+    return redis_failure(exc, data_dir)
 
 
 async def enqueue_record(app: web.Application, record: DeploymentRecord) -> DeploymentRecord:
@@ -148,11 +173,11 @@ async def enqueue_record(app: web.Application, record: DeploymentRecord) -> Depl
     record = record.with_status(Status.QUEUED)
     try:
         await blocking(app, state.create, record)
-    except redis.RedisError:
-        raise redis_unavailable() from None
+    except redis.RedisError as exc:
+        raise await _redis_refusal(app, exc) from None
     try:
         await blocking(app, state.enqueue, record.id)
-    except redis.RedisError:
+    except redis.RedisError as exc:
         # Never leave a record that claims to be queued when it is not.
         try:
             await blocking(
@@ -164,7 +189,7 @@ async def enqueue_record(app: web.Application, record: DeploymentRecord) -> Depl
             )
         except redis.RedisError:
             pass
-        raise redis_unavailable() from None
+        raise await _redis_refusal(app, exc) from None
     # GitHub's `pending` on the commit; posted in the background, never fails the request.
     await report_queued(app, record)
     return record
@@ -258,18 +283,26 @@ async def _create_from_upload(request: web.Request) -> web.Response:
     )
     key = source_key(record.id)
     store = app[STORE]
-    async with scratch_dir(app) as scratch:
-        archive = scratch / "source.tar.gz"
-        await receive_upload(
-            request, archive, settings.max_upload_bytes, settings.max_repo_bytes, app[EXECUTOR]
-        )
-        await blocking(app, check_archive, archive, scratch, settings.max_repo_bytes)
-        try:
-            await blocking(app, store.put_file, key, archive, "application/gzip")
-        except ObjectStoreError as exc:
-            raise ApiError(
-                503, "storage_unavailable", f"could not store the upload: {exc}"
-            ) from None
+    try:
+        async with scratch_dir(app) as scratch:
+            archive = scratch / "source.tar.gz"
+            await receive_upload(
+                request, archive, settings.max_upload_bytes, settings.max_repo_bytes, app[EXECUTOR]
+            )
+            await blocking(app, check_archive, archive, scratch, settings.max_repo_bytes)
+            try:
+                await blocking(app, store.put_file, key, archive, "application/gzip")
+            except StoreDiskError as exc:
+                raise disk_fault(exc.target, exc.errno) from None
+            except ObjectStoreError as exc:
+                raise ApiError(
+                    503, "storage_unavailable", f"could not store the upload: {exc}"
+                ) from None
+    except OSError as exc:
+        # Receiving or checking the upload on the API's own disk (507 when it is full).
+        if not is_disk_fault(exc):
+            raise
+        raise disk_fault(scratch_root(app), exc.errno) from None
     try:
         return await _record_and_enqueue(app, record)
     except Exception:

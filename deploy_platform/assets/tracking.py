@@ -2,28 +2,50 @@
 
 A failure is also reported on the commit (`failure` with the record's error) when
 the asset got a `CommitStatusReporter`; that report never raises.
+
+An infrastructure fault (Redis, the object store or a disk still failing after the
+clients' own retries; `infrastructure_error` classifies it) is not the deployment's
+failure: the record is left unfinished with a `retrying` note, the run fails with
+the `InfrastructureError` (its class name is how the sensors recognize it) and
+`deployment_recovery_sensor` runs the deployment again once the component answers
+(sensors/infra_retry.py).
 """
 
 from __future__ import annotations
 
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
+import redis
 
 from deploy_platform.assets.labels import label_run
 from deploy_platform.assets.run_origin import run_origin
 from deploy_platform.commit_status import CommitStatusReporter
-from deploy_platform.errors import DeploymentFailed
+from deploy_platform.errors import (
+    DeploymentFailed,
+    DiskError,
+    InfrastructureError,
+    RedisUnavailable,
+    is_disk_fault,
+)
 from deploy_platform.records import DeploymentRecord, Status
-from deploy_platform.state import PlatformState, UnknownDeployment
+from deploy_platform.state import (
+    PlatformState,
+    UnknownDeployment,
+    server_error_code,
+    server_error_text,
+)
 
 __all__ = [
     "load_record",
     "deployment_stage",
     "failures_marked",
     "internal_error_message",
+    "infrastructure_error",
     "redact_url",
 ]
 
@@ -58,10 +80,15 @@ def deployment_stage(
     trigger = run_origin(context).trigger
     changes = {"trigger": trigger.value} if trigger is not None else {}
     try:
-        record = state.set_status(deployment_id, status, error=None, **changes)
+        record = state.set_status(deployment_id, status, error=None, retrying=None, **changes)
     except UnknownDeployment:
         load_record(state, deployment_id)  # raises the Failure that says what is wrong
         raise
+    except Exception as exc:
+        infra = infrastructure_error(exc, state)
+        if infra is None or infra is exc:
+            raise
+        raise infra from exc
     with failures_marked(context, state, deployment_id, statuses):
         label_run(context, record)
         yield record
@@ -73,6 +100,51 @@ def internal_error_message(exc: BaseException) -> str:
     detail = f": {lines[0]}" if lines else ""
     message = f"internal error: {type(exc).__name__}{detail} (see the Dagster run's logs)"
     return message[:_MAX_ERROR]
+
+
+# Redis refusing writes for a reason of its own (its disk is full, it is loading its
+# data or is a replica), not because of the command.
+_REDIS_FAULTS = ("MISCONF", "LOADING", "READONLY", "MASTERDOWN")
+
+
+def infrastructure_error(exc: BaseException, state: PlatformState) -> InfrastructureError | None:
+    """`exc` as an infrastructure fault, or None when it is not one."""
+    if isinstance(exc, InfrastructureError):
+        return exc
+    if isinstance(exc, redis.AuthenticationError):
+        return None  # a wrong password does not get better by waiting
+    if (
+        isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+        or server_error_code(exc) in _REDIS_FAULTS
+    ):
+        # Redis's own answer only: a pipeline's error also quotes its command (a record).
+        detail = server_error_text(exc) or str(exc)
+        return RedisUnavailable(state.where(), f"{type(exc).__name__}: {detail}")
+    if isinstance(exc, OSError) and is_disk_fault(exc):
+        where = str(exc.filename) if exc.filename else tempfile.gettempdir()
+        return DiskError(where, f"[Errno {exc.errno}] {exc.strerror}", exc.errno)
+    return None
+
+
+def _note_retrying(
+    context: dg.AssetExecutionContext,
+    state: PlatformState,
+    deployment_id: str,
+    infra: InfrastructureError,
+) -> None:
+    """Say on the record what it waits for; the recovery sensor adds the details."""
+    note = {
+        "component": infra.component,
+        "message": (
+            f"waiting for {infra.label} ({infra.target}); the deployment runs again once it answers"
+        ),
+        "error": str(infra),
+        "since": time.time(),
+    }
+    try:
+        state.update(deployment_id, lambda r: r.replace(retrying=note))
+    except Exception as exc:  # Redis may be the component at fault: the sensor notes it later
+        context.log.warning(f"could not note the retry on deployment {deployment_id}: {exc!r}")
 
 
 @contextmanager
@@ -97,8 +169,20 @@ def failures_marked(
             description=str(exc), metadata={"deployment": deployment_id, "error": str(exc)}
         ) from exc
     except Exception as exc:
-        _mark_failed(context, state, deployment_id, internal_error_message(exc), statuses)
-        raise
+        infra = infrastructure_error(exc, state)
+        if infra is None:
+            _mark_failed(context, state, deployment_id, internal_error_message(exc), statuses)
+            raise
+        # Not the deployment's failure: it stays unfinished and runs again.
+        context.log.warning(
+            f"deployment {deployment_id}: {infra}; this run fails and "
+            "deployment_recovery_sensor starts it again once the component answers"
+        )
+        if infra.component != "redis":  # else the note would wait out Redis once more
+            _note_retrying(context, state, deployment_id, infra)
+        if infra is exc:
+            raise
+        raise infra from exc
 
 
 def _mark_failed(

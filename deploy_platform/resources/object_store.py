@@ -27,6 +27,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from deploy_platform.storage import ObjectStore, ObjectStoreError, open_store
+from deploy_platform.storage.s3 import RUN_OUTAGE_SECONDS
 
 __all__ = ["ObjectStoreResource"]
 
@@ -59,10 +60,12 @@ class ObjectStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                         "DP_STORAGE_URL is empty: set it to file:///path/to/objects or "
                         "s3://bucket/prefix?endpoint_url=..."
                     )
+                # Runs and sensors ride out a store restart inside the call.
                 store = open_store(
                     url,
                     _resolved(self.access_key_id) or None,
                     _resolved(self.secret_access_key) or None,
+                    outage_seconds=RUN_OUTAGE_SECONDS,
                 )
                 try:
                     store.check()
@@ -71,6 +74,26 @@ class ObjectStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     raise
                 self._store = store
             return self._store
+
+    def answers(self) -> bool:
+        """Whether the store answers now: one quick look, no riding out an outage
+        (the recovery sensor's health check before running a deployment again)."""
+        try:
+            store = open_store(
+                _resolved(self.url).strip(),
+                _resolved(self.access_key_id) or None,
+                _resolved(self.secret_access_key) or None,
+            )
+        except ObjectStoreError:
+            return False
+        try:
+            store.check()
+            store.head("deployments/.health-probe")
+        except ObjectStoreError:
+            return False
+        finally:
+            store.close()
+        return True
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         with self._lock:

@@ -7,6 +7,10 @@ record would say `building` forever. A run that Dagster will retry (a crashed
 worker, see dagster_home.py) is left alone: its retry decides the outcome, and
 if that retry never comes `deployment_recovery_sensor` (recovery_sensor.py)
 starts one or marks the deployment failed.
+A run that failed for an infrastructure fault (an `InfrastructureError` from
+Redis, the object store or a disk; see deploy_platform/errors.py) is left alone as
+well: `deployment_recovery_sensor` runs the deployment again once the component
+answers (infra_retry.py), and only fails it after DP_INFRA_RETRIES runs.
 A deployment it marks failed is also marked `failure` on its commit (the
 assets report the failures they catch themselves).
 """
@@ -24,6 +28,7 @@ from deploy_platform.ids import is_deployment_id
 from deploy_platform.records import TERMINAL, DeploymentRecord, Status
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.sensors.infra_retry import infra_failure_of
 from deploy_platform.state import PlatformState
 from deploy_platform.tags import PARTITION_TAG, WILL_RETRY_TAG
 
@@ -101,12 +106,24 @@ def settle_failed(state: PlatformState, deployment_id: str, error: str) -> Deplo
     """Mark the record failed with `error` unless it is finished; the record if this did."""
 
     def fail(record: DeploymentRecord) -> DeploymentRecord:
-        return (
-            record if record.status in TERMINAL else record.with_status(Status.FAILED, error=error)
-        )
+        if record.status in TERMINAL:
+            return record
+        return record.with_status(Status.FAILED, error=error, retrying=None)
 
     failed = state.update(deployment_id, fail)
     return failed if failed.status is Status.FAILED and failed.error == error else None
+
+
+def _errors(step_failures: Sequence[dg.DagsterEvent], failure: dg.DagsterEvent | None) -> list[Any]:
+    """The error chains of the failed steps and of the run (SerializableErrorInfo)."""
+    errors: list[Any] = [
+        event.step_failure_data.error
+        for event in step_failures
+        if event.step_failure_data is not None
+    ]
+    if failure is not None and failure.is_job_failure and failure.job_failure_data is not None:
+        errors.append(failure.job_failure_data.error)
+    return errors
 
 
 def retry_decided(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterRun:
@@ -137,6 +154,15 @@ def deployment_failure_sensor(
     deployment_id = context.dagster_run.tags.get(PARTITION_TAG)
     if not deployment_id or not is_deployment_id(deployment_id):
         return
+    steps = context.get_step_failure_events()
+    infra = infra_failure_of(_errors(steps, context.failure_event))
+    if infra is not None:
+        # Decided without Redis, which may be the component that is down.
+        context.log.info(
+            f"run {context.dagster_run.run_id[:8]} of {deployment_id} failed: {infra.headline}; "
+            "deployment_recovery_sensor runs it again once that answers"
+        )
+        return
     run = retry_decided(context.instance, context.dagster_run)
     if context.instance.run_retries_enabled and WILL_RETRY_TAG not in run.tags:
         # Undecided: deployment_recovery_sensor settles it once the run has been over.
@@ -152,7 +178,6 @@ def deployment_failure_sensor(
     # error, and `ready` means a later run of this partition succeeded.
     if record is None or record.status in TERMINAL:
         return
-    steps = context.get_step_failure_events()
     error = failure_message(run.run_id, steps, context.failure_event)
     failed = settle_failed(state, deployment_id, error)
     if failed is None:

@@ -13,15 +13,22 @@ failed or canceled at least `GRACE_SECONDS` ago while the record is unfinished:
       -> a new run of the same partition with the crashed run's own tags (so it
          moves aliases the way the crashed run would have), one per crashed run
          (its run_key), while the crashes stay within run_retries.max_retries;
+  the run failed for an infrastructure fault (Redis, the object store, a disk)
+      -> a new run once the component answers or the backoff passed, while within
+         DP_INFRA_RETRIES; else failed naming the component and what was tried
+         (infra_retry.py). This needs no grace: Dagster never retries those.
   anything else (retry refused or impossible, retries used up, canceled)
       -> the record is marked failed with the run's own error, and the commit too.
+
+While Redis is down this sensor's ticks fail; the first tick after it is back
+settles every deployment whose run ended meanwhile, so the outcome converges.
 """
 
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
 # to find the context and resource parameters.
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,15 +38,26 @@ from deploy_platform.ids import is_deployment_id
 from deploy_platform.jobs import deploy_job
 from deploy_platform.records import TERMINAL, DeploymentRecord
 from deploy_platform.resources.commit_status import CommitStatusResource
+from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.failure_sensor import (
     failure_cause,
     failure_message,
     settle_failed,
 )
+from deploy_platform.sensors.infra_retry import (
+    InfraDecision,
+    InfraFailure,
+    InfraRetryPolicy,
+    decide,
+    disk_writable,
+    retrying_note,
+    run_infra_failure,
+)
 from deploy_platform.state import PlatformState
 from deploy_platform.tags import (
     AUTO_RETRY_RUN_ID_TAG,
+    INFRA_RETRY_TAG,
     PARTITION_TAG,
     RETRY_OF_TAG,
     WILL_RETRY_TAG,
@@ -51,6 +69,8 @@ __all__ = [
     "recovery_for",
     "recover",
     "RecoveryTick",
+    "Health",
+    "health_checks",
     "RETRY_OF_TAG",
     "GRACE_SECONDS",
     "LOOKBACK_SECONDS",
@@ -98,15 +118,53 @@ def recovery_for(runs: Sequence[dg.RunRecord], now: float, max_retries: int) -> 
     return Recovery("fail", run)
 
 
-def _retry_request(run: dg.DagsterRun, deployment_id: str) -> dg.RunRequest:
-    # The crashed run's own tags, as Dagster's retry copies them: a run started by
+def _retry_request(
+    run: dg.DagsterRun, deployment_id: str, infra_failures: int = 0
+) -> dg.RunRequest:
+    # The failed run's own tags, as Dagster's retry copies them: a run started by
     # hand in the UI stays one (see assets/run_origin.py).
-    tags = {name: value for name, value in run.tags.items() if not name.startswith("dagster/")}
-    return dg.RunRequest(
-        run_key=f"retry-of-{run.run_id}",
-        partition_key=deployment_id,
-        tags={**tags, RETRY_OF_TAG: run.run_id},
-    )
+    tags = {
+        name: value
+        for name, value in run.tags.items()
+        if not name.startswith("dagster/") and name != INFRA_RETRY_TAG
+    }
+    tags[RETRY_OF_TAG] = run.run_id
+    if infra_failures:
+        tags[INFRA_RETRY_TAG] = str(infra_failures)
+    prefix = "infra-retry-of" if infra_failures else "retry-of"
+    return dg.RunRequest(run_key=f"{prefix}-{run.run_id}", partition_key=deployment_id, tags=tags)
+
+
+#: Whether an infrastructure component answers again (the sensor's health checks).
+Health = Callable[[InfraFailure], bool]
+
+
+def health_checks(state: PlatformState, object_store: ObjectStoreResource | None) -> Health:
+    """Health checks for this tick, each component asked at most once."""
+    answers: dict[tuple[str, str], bool] = {}
+
+    def check(failure: InfraFailure) -> bool:
+        key = (failure.component, failure.target)
+        if key not in answers:
+            answers[key] = _answers(failure, state, object_store)
+        return answers[key]
+
+    return check
+
+
+def _answers(
+    failure: InfraFailure, state: PlatformState, object_store: ObjectStoreResource | None
+) -> bool:
+    try:
+        if failure.component == "redis":
+            return state.ping()  # this tick read Redis already: it is back
+        if failure.component == "object-store":
+            return object_store is not None and object_store.answers()
+        if failure.component == "disk":
+            return disk_writable(failure.target)
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return False
+    return False
 
 
 def _error(instance: dg.DagsterInstance, run: dg.DagsterRun, reason: str) -> tuple[str, str]:
@@ -138,12 +196,26 @@ class RecoveryTick:
     #: Each record this tick marked failed, with the shorter cause for its commit status.
     failed: list[tuple[DeploymentRecord, str]] = field(default_factory=list)
     unfinished: int = 0
+    #: Deployments waiting for an infrastructure component (or its backoff).
+    waiting: list[InfraDecision] = field(default_factory=list)
+    #: Decisions to run a deployment again after an infrastructure fault.
+    infra_retries: list[InfraDecision] = field(default_factory=list)
 
 
-def recover(instance: dg.DagsterInstance, state: PlatformState, now: float) -> RecoveryTick:
+def recover(
+    instance: dg.DagsterInstance,
+    state: PlatformState,
+    now: float,
+    health: Health | None = None,
+    policy: InfraRetryPolicy | None = None,
+) -> RecoveryTick:
     """Decide every unfinished deployment whose newest run ended; mark the failures.
 
-    The retries are returned as run requests for the sensor to submit."""
+    The retries are returned as run requests for the sensor to submit. `health` says
+    whether a component answers again (default: ask Redis, nothing else); `policy`
+    defaults to the DP_INFRA_RETRY* settings."""
+    health = health or health_checks(state, None)
+    policy = policy or InfraRetryPolicy.from_env()
     ended = instance.get_run_records(
         filters=dg.RunsFilter(
             statuses=_ENDED,
@@ -166,8 +238,19 @@ def recover(instance: dg.DagsterInstance, state: PlatformState, now: float) -> R
     ]
     max_retries = instance.run_retries_max_retries if instance.run_retries_enabled else 0
     tick = RecoveryTick(unfinished=len(unfinished))
+    failures: dict[str, InfraFailure | None] = {}
+
+    def failure_of(run: dg.DagsterRun) -> InfraFailure | None:
+        if run.run_id not in failures:
+            failures[run.run_id] = run_infra_failure(instance, run.run_id)
+        return failures[run.run_id]
+
     for deployment_id in unfinished:
         runs = instance.get_run_records(filters=dg.RunsFilter(tags={PARTITION_TAG: deployment_id}))
+        infra = decide(runs, failure_of, now, policy, health)
+        if infra is not None:
+            _settle_infra(state, deployment_id, infra, policy, tick)
+            continue
         recovery = recovery_for(runs, now, max_retries)
         if recovery is None:
             continue
@@ -181,24 +264,66 @@ def recover(instance: dg.DagsterInstance, state: PlatformState, now: float) -> R
     return tick
 
 
+def _settle_infra(
+    state: PlatformState,
+    deployment_id: str,
+    decision: InfraDecision,
+    policy: InfraRetryPolicy,
+    tick: RecoveryTick,
+) -> None:
+    if decision.action == "fail":
+        error = decision.final_error()
+        failed = settle_failed(state, deployment_id, error)
+        if failed is not None:
+            tick.failed.append((failed, error))
+        return
+    note = retrying_note(decision, policy)
+
+    def noted(record: DeploymentRecord) -> DeploymentRecord:
+        if record.status in TERMINAL or record.retrying == note:
+            return record
+        return record.replace(retrying=note)
+
+    state.update(deployment_id, noted)
+    if decision.action == "retry":
+        tick.retries.append(_retry_request(decision.run, deployment_id, decision.failures))
+        tick.infra_retries.append(decision)
+    else:
+        tick.waiting.append(decision)
+
+
 @dg.sensor(
     job=deploy_job,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Starts the retry Dagster promised a crashed deployment run but never started, "
-        "and marks failed a deployment whose run ended without settling it."
+        "runs a deployment again once the Redis, object store or disk that failed it "
+        "answers (DP_INFRA_RETRIES), and marks failed a deployment whose run ended "
+        "without settling it."
     ),
 )
 def deployment_recovery_sensor(
-    context: dg.SensorEvaluationContext, redis: RedisResource, commit_status: CommitStatusResource
+    context: dg.SensorEvaluationContext,
+    redis: RedisResource,
+    commit_status: CommitStatusResource,
+    object_store: ObjectStoreResource,
 ) -> dg.SensorResult | dg.SkipReason:
     state = redis.state()
-    tick = recover(context.instance, state, time.time())
+    tick = recover(context.instance, state, time.time(), health_checks(state, object_store))
     for request in tick.retries:
+        if INFRA_RETRY_TAG in request.tags:
+            continue
         context.log.info(
             f"run {request.tags[RETRY_OF_TAG][:8]} of {request.partition_key} crashed and "
             "Dagster did not retry it: starting it again"
+        )
+    for decision in tick.infra_retries:
+        context.log.info(
+            f"run {decision.run.run_id[:8]} of {decision.run.tags.get(PARTITION_TAG)} failed: "
+            f"{decision.failure.headline}; starting it again "
+            f"({'it answers' if decision.healthy else 'backoff passed'}, "
+            f"{decision.failures} run(s) failed so far)"
         )
     statuses = commit_status.reporter(state, context.log) if tick.failed else None
     for failed, cause in tick.failed:
@@ -207,6 +332,12 @@ def deployment_recovery_sensor(
             context.log.info(statuses.failed(failed, cause))
     if tick.retries:
         return dg.SensorResult(run_requests=tick.retries)
+    if tick.waiting:
+        return dg.SkipReason(
+            f"{len(tick.waiting)} deployment(s) waiting for "
+            + ", ".join(sorted({d.failure.label for d in tick.waiting}))
+            + " to answer"
+        )
     return dg.SkipReason(
         f"{tick.unfinished} unfinished deployment(s) with an ended run, none to start again"
         if tick.unfinished

@@ -21,6 +21,8 @@ from deploy_platform.storage.base import (
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
+    StoreDiskError,
+    StoreUnavailable,
     check_key,
 )
 from deploy_platform.storage.factory import open_store
@@ -30,6 +32,8 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "ObjectStoreError",
+    "StoreDiskError",
+    "StoreUnavailable",
     "check_key",
     "open_store",
 ]

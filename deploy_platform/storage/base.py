@@ -9,11 +9,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy_platform.errors import DiskError, ObjectStoreUnavailable
+
 __all__ = [
     "ObjectInfo",
     "ObjectStore",
     "ObjectStoreError",
     "ObjectNotFound",
+    "StoreUnavailable",
+    "StoreDiskError",
     "check_key",
     "guess_content_type",
 ]
@@ -27,6 +31,15 @@ class ObjectStoreError(Exception):
 
 class ObjectNotFound(ObjectStoreError, KeyError):
     """No object exists under the key."""
+
+
+class StoreUnavailable(ObjectStoreError, ObjectStoreUnavailable):
+    """S3/R2 did not answer (unreachable, timed out, 5xx) after the client's own retries:
+    an infrastructure fault, not the deployment's (see deploy_platform.errors)."""
+
+
+class StoreDiskError(ObjectStoreError, DiskError):
+    """The local object directory's disk is full or failing (ENOSPC, EDQUOT, EIO, EROFS)."""
 
 
 @dataclass(frozen=True)

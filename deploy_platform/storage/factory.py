@@ -26,8 +26,14 @@ def _redacted(url: str) -> str:
 
 
 def open_store(
-    url: str, access_key_id: str | None = None, secret_access_key: str | None = None
+    url: str,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    *,
+    outage_seconds: float = 0.0,
 ) -> ObjectStore:
+    """The store for `url`; `outage_seconds` is how long an S3 call keeps trying a store
+    that does not answer (0: fail at once, for request handlers; see storage/s3.py)."""
     if not url.strip():
         raise ObjectStoreError(
             "no storage URL: use file:///path or s3://bucket/prefix?endpoint_url=..."
@@ -44,7 +50,9 @@ def open_store(
     if parts.scheme == "s3":
         from deploy_platform.storage.s3 import S3ObjectStore
 
-        return S3ObjectStore.from_url(url, access_key_id, secret_access_key)
+        return S3ObjectStore.from_url(
+            url, access_key_id, secret_access_key, outage_seconds=outage_seconds
+        )
     raise ObjectStoreError(
         f"unsupported storage URL {_redacted(url)!r}: "
         "use file:///path or s3://bucket/prefix?endpoint_url=..."

@@ -1,4 +1,9 @@
-"""A local directory as an object store (the embedded default)."""
+"""A local directory as an object store (the embedded default).
+
+A write or read the disk refuses (full, over quota, I/O error, read-only) raises
+`StoreDiskError` naming the directory: an infrastructure fault the platform retries
+later (deploy_platform.errors), never a failed deployment with a bare OSError.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,33 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from deploy_platform.errors import is_disk_fault
 from deploy_platform.storage.base import (
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
+    StoreDiskError,
     check_key,
     guess_content_type,
 )
 
 __all__ = ["LocalObjectStore"]
+
+
+@contextmanager
+def _disk_faults(where: Path) -> Iterator[None]:
+    """An OSError of the disk itself becomes StoreDiskError naming `where`."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_disk_fault(exc):
+            raise
+        raise StoreDiskError(str(where), f"[Errno {exc.errno}] {exc.strerror}", exc.errno) from exc
 
 
 class LocalObjectStore(ObjectStore):
@@ -32,16 +51,17 @@ class LocalObjectStore(ObjectStore):
 
     def _write_atomically(self, key: str, write: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Readers never see a half-written object: write beside it, then rename.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                write(out)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with _disk_faults(self.root):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Readers never see a half-written object: write beside it, then rename.
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    write(out)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         self._write_atomically(key, lambda out: out.write(data))
@@ -55,7 +75,8 @@ class LocalObjectStore(ObjectStore):
 
     def get_bytes(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with _disk_faults(self.root):
+                return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(key) from None
 
@@ -63,10 +84,16 @@ class LocalObjectStore(ObjectStore):
         source = self._path(key)
         if not source.is_file():
             raise ObjectNotFound(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, path)
+        # Copying fails on a full disk where it writes: the caller's directory.
+        with _disk_faults(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".part")
+            try:
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
 
     def iter_range(
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
@@ -127,4 +154,5 @@ class LocalObjectStore(ObjectStore):
                 yield info
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        with _disk_faults(self.root):
+            self._path(key).unlink(missing_ok=True)

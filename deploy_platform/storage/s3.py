@@ -11,18 +11,35 @@ Credentials never travel in the URL: they are arguments (Dagster passes them fro
 One boto3 client per store. boto3 clients are thread-safe, so the edge-origin's
 executor threads and the publisher's upload pool share it; the connection pool is
 sized for that.
+
+Faults, in two layers:
+- botocore's "standard" retry mode retries each request on connection errors,
+  timeouts, throttling and 5xx, `MAX_ATTEMPTS` (3) attempts in all; its backoff is
+  tens of milliseconds, which rides out a dropped connection but not a restart;
+- with `outage_seconds` (the run workers' and sensors' store: 15 s; the control
+  API's and edge-origin's: 0, they answer at once rather than hold a request), a
+  call that still finds the store unreachable is made again after 0.5, 1, 2, 4 s
+  ... until that many seconds have passed, so a restart of a few seconds is
+  ridden out inside the call.
+A connect timeout of 3 s and a read timeout of 20 s keep a server that hangs
+(stopped, not gone) from holding a call for minutes. What is still failing then
+raises `StoreUnavailable` (an infrastructure fault: the run is run again once the
+store answers, see sensors/infra_retry.py); a missing bucket or denied access is a
+configuration error and stays a plain `ObjectStoreError`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -36,6 +53,7 @@ from deploy_platform.storage.base import (
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
+    StoreUnavailable,
     check_key,
     guess_content_type,
 )
@@ -68,6 +86,53 @@ _DENIED = {
     "ExpiredToken",
 }
 _BAD_RANGE = {"InvalidRange", "416"}
+# Throttling and server-side trouble: the store is there but cannot serve now.
+_UNAVAILABLE = {
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+#: Budgets of one request (see the module's docstring).
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 20.0
+MAX_ATTEMPTS = 3
+#: How long a run worker's call keeps trying an unreachable store (see the docstring).
+RUN_OUTAGE_SECONDS = 15.0
+_FIRST_PAUSE = 0.5
+_LONGEST_PAUSE = 4.0
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _riding_out_outages(
+    method: Callable[Concatenate[S3ObjectStore, _P], _T],
+) -> Callable[Concatenate[S3ObjectStore, _P], _T]:
+    """Call again while the store is unreachable, within the store's `outage_seconds`."""
+
+    @functools.wraps(method)
+    def call(self: S3ObjectStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        deadline: float | None = None
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except StoreUnavailable:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.outage_seconds
+                if now + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, _LONGEST_PAUSE)
+
+    return call
 
 
 def _error_code(exc: botocore.exceptions.ClientError) -> str:
@@ -110,6 +175,20 @@ def _new_client(
             aws_secret_access_key=secret_access_key,
             config=config,
         )
+
+
+def _underlying(exc: BaseException) -> BaseException:
+    """The error that says what went wrong: s3transfer and boto3 wrap it."""
+    cause: BaseException = exc
+    for _ in range(8):
+        inner = getattr(cause, "last_exception", None)  # s3transfer's RetriesExceededError
+        if isinstance(inner, BaseException):
+            cause = inner
+        elif isinstance(cause, Boto3Error) and cause.__context__ is not None:
+            cause = cause.__context__
+        else:
+            break
+    return cause
 
 
 class _BodyChunks(Iterator[bytes]):
@@ -159,9 +238,10 @@ class S3ObjectStore(ObjectStore):
         addressing_style: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 60.0,
-        max_attempts: int = 5,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
+        outage_seconds: float = 0.0,
         max_workers: int = 16,
     ) -> None:
         if not _BUCKET_RE.match(bucket):
@@ -193,6 +273,7 @@ class S3ObjectStore(ObjectStore):
             )
         self.bucket = bucket
         self.prefix = prefix
+        self.outage_seconds = max(0.0, outage_seconds)
         self.endpoint_url = endpoint_url
         self.region = region
         self._max_workers = max(1, max_workers)
@@ -200,11 +281,13 @@ class S3ObjectStore(ObjectStore):
         self.description = (
             f"S3 bucket {bucket}" + (f" under {prefix}/" if prefix else "") + f" at {where}"
         )
+        #: What an infrastructure error names: `s3://bucket/prefix at <endpoint>`.
+        self.target = f"s3://{bucket}" + (f"/{prefix}" if prefix else "") + f" at {where}"
         config = Config(
             region_name=region,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            retries={"max_attempts": max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
             s3={"addressing_style": style},
             # Upload threads, missing() HEADs and edge-origin readers share the pool.
             max_pool_connections=max(10, self._max_workers * 2),
@@ -233,6 +316,7 @@ class S3ObjectStore(ObjectStore):
         url: str,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
+        outage_seconds: float = 0.0,
     ) -> S3ObjectStore:
         """Open `s3://bucket[/prefix]?endpoint_url=...&region=...&addressing_style=...`."""
         shown = _USERINFO_RE.sub("//***@", url)  # errors never echo a user:secret@ part
@@ -284,6 +368,7 @@ class S3ObjectStore(ObjectStore):
             addressing_style=options.get("addressing_style"),
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
+            outage_seconds=outage_seconds,
         )
 
     # -- helpers --------------------------------------------------------------
@@ -296,13 +381,11 @@ class S3ObjectStore(ObjectStore):
         return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
 
     def _error(self, exc: BaseException, action: str, key: str | None = None) -> ObjectStoreError:
-        """A clear ObjectStoreError for a boto3/botocore failure (never with secrets)."""
+        """A clear ObjectStoreError for a boto3/botocore failure (never with secrets);
+        `StoreUnavailable` when the store did not answer after the client's retries."""
         where = f"s3://{self.bucket}/{self._full(key) if key else self.prefix}"
         at = f" at {self.endpoint_url}" if self.endpoint_url else ""
-        # s3transfer wraps the ClientError that says what went wrong.
-        cause: BaseException | None = exc
-        while isinstance(cause, Boto3Error) and cause.__context__ is not None:
-            cause = cause.__context__
+        cause = _underlying(exc)
         if isinstance(cause, botocore.exceptions.ClientError):
             code = _error_code(cause)
             if code in _NOT_FOUND and key is not None:
@@ -318,6 +401,11 @@ class S3ObjectStore(ObjectStore):
                     "(without list permission S3 also answers 403 for a missing object)"
                 )
             message = cause.response.get("Error", {}).get("Message", "")
+            status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in _UNAVAILABLE or (isinstance(status, int) and status >= 500):
+                return StoreUnavailable(
+                    self.target, f"cannot {action} {where}: {code} {message}".rstrip()
+                )
             return ObjectStoreError(f"cannot {action} {where}{at}: {code} {message}".rstrip())
         if isinstance(cause, botocore.exceptions.NoCredentialsError):
             return ObjectStoreError(
@@ -328,12 +416,16 @@ class S3ObjectStore(ObjectStore):
             cause,
             botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError,
         ):
-            return ObjectStoreError(
-                f"cannot {action} {where}: the object store{at} is unreachable; "
-                "check endpoint_url and that the server is running"
+            return StoreUnavailable(
+                self.target,
+                f"cannot {action} {where}: unreachable ({cause}); check "
+                "endpoint_url and that the server is running",
             )
         if isinstance(cause, botocore.exceptions.ReadTimeoutError):
-            return ObjectStoreError(f"cannot {action} {where}{at}: the object store timed out")
+            return StoreUnavailable(self.target, f"cannot {action} {where}: timed out ({cause})")
+        if isinstance(cause, botocore.exceptions.HTTPClientError | OSError):
+            # The connection broke mid-request (server killed, reset): not the request's fault.
+            return StoreUnavailable(self.target, f"cannot {action} {where}: {cause}")
         return ObjectStoreError(f"cannot {action} {where}{at}: {cause}")
 
     @staticmethod
@@ -343,6 +435,7 @@ class S3ObjectStore(ObjectStore):
 
     # -- the interface --------------------------------------------------------
 
+    @_riding_out_outages
     def check(self) -> None:
         try:
             self._client.head_bucket(Bucket=self.bucket)
@@ -357,6 +450,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, Boto3Error) as exc:
             raise self._error(exc, "use bucket") from None
 
+    @_riding_out_outages
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         full = self._full(key)
         try:
@@ -369,6 +463,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error(exc, "write", key) from None
 
+    @_riding_out_outages
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         full = self._full(key)
         # Fail like the local store (FileNotFoundError) rather than deep in s3transfer.
@@ -390,6 +485,7 @@ class S3ObjectStore(ObjectStore):
         ) as exc:
             raise self._error(exc, "write", key) from None
 
+    @_riding_out_outages
     def get_bytes(self, key: str) -> bytes:
         full = self._full(key)
         try:
@@ -402,6 +498,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error(exc, "read", key) from None
 
+    @_riding_out_outages
     def download_file(self, key: str, path: Path) -> None:
         full = self._full(key)
         path = Path(path)
@@ -420,6 +517,7 @@ class S3ObjectStore(ObjectStore):
         finally:
             tmp.unlink(missing_ok=True)
 
+    @_riding_out_outages
     def iter_range(
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
     ) -> Iterator[bytes]:
@@ -444,6 +542,7 @@ class S3ObjectStore(ObjectStore):
         # has sent any response headers; the body streams in chunks.
         return _BodyChunks(self, key, response["Body"], chunk_size)
 
+    @_riding_out_outages
     def head(self, key: str) -> ObjectInfo | None:
         full = self._full(key)
         try:
@@ -464,6 +563,7 @@ class S3ObjectStore(ObjectStore):
             last_modified=modified.timestamp() if modified else None,
         )
 
+    @_riding_out_outages
     def list(self, prefix: str = "", *, page_size: int | None = None) -> Iterator[ObjectInfo]:
         # S3 and R2 list in UTF-8 byte order, but SeaweedFS lists directory by
         # directory ("a/z" before "a-1"). Sorting here keeps the promise on every
@@ -498,6 +598,7 @@ class S3ObjectStore(ObjectStore):
                 return
             request["ContinuationToken"] = token
 
+    @_riding_out_outages
     def delete(self, key: str) -> None:
         full = self._full(key)
         try:
@@ -532,6 +633,7 @@ class S3ObjectStore(ObjectStore):
             found = list(pool.map(self.exists, wanted))
         return {key for key, exists in zip(wanted, found, strict=True) if not exists}
 
+    @_riding_out_outages
     def _list_one_page(self, prefix: str) -> set[str] | None:
         """Every key under `prefix` if they fit in one listing page, else None."""
         full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix

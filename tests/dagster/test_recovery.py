@@ -233,7 +233,7 @@ def test_the_sensor_submits_the_retry_through_the_deploy_job(
     crashed_run(instance, resources, deployment_id)
     with dg.build_sensor_context(
         instance=instance,
-        resources={"redis": resources["redis"], "commit_status": resources["commit_status"]},
+        resources={name: resources[name] for name in ("redis", "commit_status", "object_store")},
     ) as context:
         result = deployment_recovery_sensor(context)
 

@@ -194,4 +194,7 @@ def test_from_url_defaults() -> None:
         config = store._client.meta.config
         assert config.request_checksum_calculation == "when_required"
         assert config.response_checksum_validation == "when_required"
-        assert config.connect_timeout == 5.0 and config.read_timeout == 60.0
+        # Short enough that a hung server fails the call within a minute or two (then
+        # the run is retried later, see tests/faults/); long enough for a slow upload.
+        assert config.connect_timeout == 3.0 and config.read_timeout == 20.0
+        assert config.retries == {"mode": "standard", "total_max_attempts": 3}
