@@ -75,8 +75,6 @@ ENV_VARS = (
     "DP_RETAIN_PER_BRANCH",
     "DP_RETAIN_DAYS",
     "DP_EDGE_SKEW_GRACE_SECONDS",
-    # How builds are isolated (build/isolation.py): the run worker decides per build.
-    "DP_BUILD_ISOLATION",
 )
 
 defs = dg.Definitions(

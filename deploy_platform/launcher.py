@@ -41,6 +41,8 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
+from deploy_platform.services.processes import stat_fields
+
 __all__ = ["WarmProcessRunLauncher", "WORKER_PID_TAG", "WORKER_HOST_TAG", "WORKER_START_TAG"]
 
 WORKER_PID_TAG = "deploy/worker_pid"
@@ -60,17 +62,8 @@ def _standby_key(origin: JobPythonOrigin) -> tuple[str, str | None, str]:
     )
 
 
-def _stat_fields(pid: int) -> list[bytes] | None:
-    """/proc/<pid>/stat's fields after the parenthesised command name (state first)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
 def _start_time(pid: int) -> str | None:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     # Field 22 of the whole line is the 20th after the command name.
     return fields[19].decode() if fields is not None and len(fields) > 19 else None
 
@@ -85,7 +78,7 @@ def _alive(pid: int, started: str | None = None) -> bool:
         return False
     except PermissionError:
         return True
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     if fields is None:
         return True
     if fields[0] == b"Z":

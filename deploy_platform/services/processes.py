@@ -8,10 +8,17 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["group_alive", "is_running", "signal_groups", "started_at", "take_down_groups"]
+__all__ = [
+    "group_alive",
+    "is_running",
+    "signal_groups",
+    "started_at",
+    "stat_fields",
+    "take_down_groups",
+]
 
 
-def _stat_fields(pid: int) -> list[bytes] | None:
+def stat_fields(pid: int) -> list[bytes] | None:
     """/proc/<pid>/stat's fields after the parenthesised command name (state first)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
@@ -22,7 +29,7 @@ def _stat_fields(pid: int) -> list[bytes] | None:
 
 def is_running(pid: int) -> bool:
     """`pid` exists and is not a zombie (an exited process nobody has waited for yet)."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     if fields is None:
         try:
             os.kill(pid, 0)
@@ -49,7 +56,7 @@ def group_alive(pgid: int) -> bool:
     wanted = str(pgid).encode()
     for entry in proc.iterdir():
         if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
+            fields = stat_fields(int(entry.name))
             # After the state: ppid, pgrp.
             if fields is not None and len(fields) > 2 and fields[2] == wanted:
                 if fields[0] != b"Z":
@@ -59,7 +66,7 @@ def group_alive(pgid: int) -> bool:
 
 def started_at(pid: int) -> float | None:
     """When `pid` started, in seconds since the epoch (to the clock tick), if known."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     if fields is None or len(fields) <= 19:
         return None
     try:
