@@ -32,6 +32,7 @@ from deploy_platform.cli_format import (
     format_transfer,
     format_urls,
     human_bytes,
+    retrying_line,
     stage_line,
 )
 from deploy_platform.client import (
@@ -447,6 +448,19 @@ def _follow(
             _say(progress, stage_line(name, max(elapsed, 0.0)))
         return bool(new)
 
+    waiting_for: str | None = None
+
+    def show_waiting(current: dict[str, Any]) -> bool:
+        # An infrastructure fault is waited out, not failed: say what the wait is for.
+        nonlocal waiting_for
+        line = retrying_line(current)
+        if line == waiting_for:
+            return False
+        waiting_for = line
+        if line:
+            _say(progress, f"  {line}")
+        return True
+
     show_new_stages(record)
     while record.get("status") not in ("ready", "failed"):
         now = time.monotonic()
@@ -465,7 +479,7 @@ def _follow(
             lost_contact = True
             continue
         lost_contact = False
-        if show_new_stages(record):
+        if show_new_stages(record) | show_waiting(record):
             last_change = time.monotonic()
     return record, True
 

@@ -83,6 +83,20 @@ def _source(record: Mapping[str, Any]) -> str:
     return text + (f" @ {ref}" if ref else "")
 
 
+def retrying_line(record: Mapping[str, Any]) -> str | None:
+    """What an unfinished deployment waits for after an infrastructure fault, if anything."""
+    note = record.get("retrying")
+    if not isinstance(note, Mapping):
+        return None
+    line = str(note.get("message") or f"waiting for {note.get('component', 'a platform part')}")
+    failed, limit = note.get("runs_failed"), note.get("max_runs")
+    if isinstance(failed, int) and isinstance(limit, int):
+        line += f" ({failed} of {limit} runs failed so far)"
+    if note.get("error"):
+        line += f"; last error: {note['error']}"
+    return line
+
+
 def format_record(record: Mapping[str, Any]) -> list[str]:
     """The record as aligned `label  value` lines for `deploy-platform status`."""
     rows: list[tuple[str, str]] = []
@@ -108,6 +122,9 @@ def format_record(record: Mapping[str, Any]) -> list[str]:
     transfer = format_transfer(record)
     if transfer:
         rows.append(("files", transfer))
+    retrying = retrying_line(record)
+    if retrying:
+        rows.append(("retrying", retrying))
     if record.get("error"):
         rows.append(("error", str(record["error"])))
     width = max(len(label) for label, _ in rows)

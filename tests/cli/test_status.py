@@ -106,3 +106,28 @@ def test_an_unknown_id_exits_2(running_api: StartApi, capsys: pytest.CaptureFixt
     assert cli.main(["status", missing, "--api", api.url]) == 2
 
     assert f"no deployment {missing}" in capsys.readouterr().err
+
+
+def test_a_deployment_waiting_out_an_infrastructure_fault_says_what_it_waits_for(
+    running_api: StartApi, state: PlatformState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = running_api()
+    record = deployment(state)
+    note = {
+        "component": "object-store",
+        "message": "waiting for the object store (s3://site); the deployment runs again once "
+        "it answers",
+        "error": "the object store (s3://site) did not answer: connect timeout",
+        "runs_failed": 1,
+        "max_runs": 4,
+    }
+    state.update(record.id, lambda r: r.with_status(Status.BUILDING, retrying=note))
+
+    code = cli.main(["status", record.id, "--api", api.url])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.strip().startswith("retrying"))
+    assert "waiting for the object store (s3://site)" in line
+    assert "1 of 4 runs failed so far" in line
+    assert "connect timeout" in line
