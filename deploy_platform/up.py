@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -297,18 +298,23 @@ def _run_up(args: argparse.Namespace) -> int:
         )
         print(f"[up] Dagster UI        http://127.0.0.1:{args.ui_port}")
         print(f"[up] logs              {state_dir}/logs/", flush=True)
+        sample_done = threading.Event()
         if args.sample and not stopping:
-            from deploy_platform.cli import main as cli_main
-
             os.environ.update(
                 {k: child_env[k] for k in ("DP_API_URL", "DP_API_TOKEN", "DP_STATE_DIR")}
             )
-            code = cli_main(["deploy", str(SAMPLE_SITE), "--project", "sample", "--timeout", "300"])
-            if code != 0:
-                print("[up] the sample deployment failed; the platform keeps running", flush=True)
-        print("[up] running; press Ctrl-C to stop", flush=True)
+            # On a thread, so the children stay supervised while the sample deploys.
+            threading.Thread(
+                target=_deploy_sample, args=(sample_done,), name="sample", daemon=True
+            ).start()
+        else:
+            sample_done.set()
+        announced = False
         while not stopping:
             supervisor.poll()
+            if sample_done.is_set() and not announced:
+                print("[up] running; press Ctrl-C to stop", flush=True)
+                announced = True
             time.sleep(0.2)
         return 0
     except ChildFailed as exc:
@@ -321,6 +327,17 @@ def _run_up(args: argparse.Namespace) -> int:
         redis_url_file.unlink(missing_ok=True)
         lock.close()
         print("[up] stopped", flush=True)
+
+
+def _deploy_sample(done: threading.Event) -> None:
+    from deploy_platform.cli import main as cli_main
+
+    try:
+        code = cli_main(["deploy", str(SAMPLE_SITE), "--project", "sample", "--timeout", "300"])
+        if code != 0:
+            print("[up] the sample deployment failed; the platform keeps running", flush=True)
+    finally:
+        done.set()
 
 
 def _start_redis(supervisor: Supervisor, redis: PrivateRedis, state_dir: Path) -> None:
