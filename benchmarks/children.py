@@ -13,14 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(
+    argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run `argv` from the work tree, its output into `log`; terminate it on the way out."""
     with open(log, "wb") as out:
         child = subprocess.Popen(
             argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        yield
+        yield child
     finally:
         child.terminate()
         try:

@@ -29,6 +29,8 @@ class ApiProcess:
     url: str
     token: str
     log: Path
+    pid: int
+    state_dir: Path
 
     @property
     def auth(self) -> dict[str, str]:
@@ -61,11 +63,11 @@ def api_process(
     port = free_port()
     log = state_dir / "api.log"
     argv = [sys.executable, "-m", "deploy_platform.api", "--host", "127.0.0.1"]
-    with process([*argv, "--port", str(port)], log, env):
+    with process([*argv, "--port", str(port)], log, env) as child:
         try:
             wait_for_port(port, timeout=60)
         except TimeoutError:
             raise RuntimeError(
                 f"the control API did not start:\n{log.read_text(errors='replace')}"
             ) from None
-        yield ApiProcess(f"http://127.0.0.1:{port}", token, log)
+        yield ApiProcess(f"http://127.0.0.1:{port}", token, log, child.pid, state_dir)

@@ -9,17 +9,14 @@ fails), not timings under test.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 import hmac
-import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,12 +31,23 @@ from deploy_platform.json_limits import MAX_JSON_DEPTH
 from deploy_platform.services.ports import free_port
 from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.tree_limits import MAX_PATH_BYTES, MAX_PATH_DEPTH
+from tests.support.hostile_inputs import (
+    FAKE_SIGNATURE,
+    MB,
+    deep_json,
+    deep_tree_upload,
+    delivery_headers,
+    flood_body,
+    leftovers,
+    many_entries_upload,
+    memory_kib,
+    targz,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "token-for-cheap-refusals"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WAIT = aiohttp.ClientTimeout(total=60)  # the bound on any one answer
-MB = 1024 * 1024
 REPO_URL = "http://127.0.0.1:9/acme/docs.git"
 
 
@@ -60,17 +68,7 @@ class ApiProcess:
 
     def memory_kib(self, field: str) -> int:
         """`VmRSS` (now) or `VmHWM` (peak) of the API process, from /proc."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-        raise AssertionError(f"no {field} in /proc/{self.process.pid}/status")
-
-
-def leftovers(scratch: Path) -> list[str]:
-    """What requests left in the scratch directory (the webhook spool leaves no name)."""
-    if not scratch.exists():
-        return []
-    return sorted(str(path.relative_to(scratch)) for path in scratch.rglob("*"))
+        return memory_kib(self.process.pid, field)
 
 
 @contextmanager
@@ -145,17 +143,6 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def delivery_headers(sig: str | None) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": "d-" + os.urandom(6).hex(),
-    }
-    if sig is not None:
-        headers["X-Hub-Signature-256"] = sig
-    return headers
-
-
 async def create_project(session: aiohttp.ClientSession, api: ApiProcess, name: str) -> str:
     status, answer = await call(
         session,
@@ -166,21 +153,6 @@ async def create_project(session: aiohttp.ClientSession, api: ApiProcess, name: 
     )
     assert status == 201, answer
     return str(answer["webhook_secret"])
-
-
-def targz(members: list[tuple[str, bytes | None]]) -> bytes:
-    """A .tar.gz of (name, content) pairs; None makes a directory."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, content in members:
-            info = tarfile.TarInfo(name)
-            if content is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(content)
-                tar.addfile(info, io.BytesIO(content))
-    return gzip.compress(raw.getvalue(), compresslevel=1)
 
 
 async def upload(session: aiohttp.ClientSession, api: ApiProcess, body: bytes) -> tuple[int, Any]:
@@ -202,9 +174,9 @@ async def test_a_flood_of_unsigned_24_mb_deliveries_does_not_grow_the_api(
 ) -> None:
     """Four senders of a 24 MB `[{},{},...]` to both webhook URLs: the API stays within
     +100 MB of memory and an authenticated request is still answered meanwhile."""
-    body = b"[" + b",".join([b"{}"] * (8 * MB)) + b"]"
+    body = flood_body()
     assert len(body) > 24 * 1000 * 1000
-    fake = "sha256=" + "0" * 64
+    fake = FAKE_SIGNATURE
     parsed_at_most = (
         b'{"repository": {"clone_url": "'
         + REPO_URL.encode()
@@ -300,7 +272,7 @@ async def test_an_unknown_repository_or_project_and_a_bad_signature_answer_the_s
 
 async def test_json_nested_60000_deep_is_400_naming_the_limit_everywhere(api: ApiProcess) -> None:
     # Under the API's 64 KiB limit for JSON bodies: what the probe sent (60,000 `[`).
-    deep = b"[" * 60_000
+    deep = deep_json(60_000)
     deep_object = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
     message = f"nested deeper than {MAX_JSON_DEPTH} levels"
     async with aiohttp.ClientSession() as session:
@@ -364,17 +336,16 @@ async def test_json_nested_60000_deep_is_400_naming_the_limit_everywhere(api: Ap
 async def test_uploads_past_the_depth_or_path_length_limit_are_400_naming_it(
     api: ApiProcess,
 ) -> None:
-    deep_dirs = "/".join(["d"] * 1200)
     long_path = "/".join(["n" * 200] * 6) + "/index.html"  # 6 levels, ~1,200 bytes
     wide_name = "w" * 300 + ".html"
     async with aiohttp.ClientSession() as session:
-        for members, says in [
-            ([(deep_dirs, None), (deep_dirs + "/index.html", b"deep")], f"{MAX_PATH_DEPTH} levels"),
-            ([("d/" * 70 + "x.html", b"x")], f"{MAX_PATH_DEPTH} levels"),
-            ([(long_path, b"long")], f"{MAX_PATH_BYTES} bytes"),
-            ([(wide_name, b"wide")], "255 bytes per name"),
+        for archive, says in [
+            (deep_tree_upload(1200), f"{MAX_PATH_DEPTH} levels"),
+            (targz([("d/" * 70 + "x.html", b"x")]), f"{MAX_PATH_DEPTH} levels"),
+            (targz([(long_path, b"long")]), f"{MAX_PATH_BYTES} bytes"),
+            (targz([(wide_name, b"wide")]), "255 bytes per name"),
         ]:
-            status, answer = await upload(session, api, targz(members))
+            status, answer = await upload(session, api, archive)
             assert status == 400, answer
             assert answer["error"]["code"] == "invalid_archive"
             assert says in answer["error"]["message"], answer
@@ -385,11 +356,7 @@ async def test_uploads_past_the_depth_or_path_length_limit_are_400_naming_it(
 async def test_an_upload_of_120000_files_is_refused_at_the_limit_leaving_nothing(
     api: ApiProcess,
 ) -> None:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for index in range(120_000):
-            tar.addfile(tarfile.TarInfo(f"files/{index:06d}.txt"))
-    body = gzip.compress(raw.getvalue(), compresslevel=1)
+    body = many_entries_upload(120_000)
 
     async with aiohttp.ClientSession() as session:
         status, answer = await upload(session, api, body)
