@@ -25,6 +25,7 @@ import pytest
 from deploy_platform.archive import pack_directory
 from deploy_platform.dagster_home import write_dagster_home
 from deploy_platform.dagster_storage import prepare_storage
+from deploy_platform.definitions import ENV_VARS
 from deploy_platform.records import Status
 from deploy_platform.resources.build_runner import NodeBuildRunner
 from deploy_platform.resources.object_store import ObjectStoreResource
@@ -78,27 +79,15 @@ def test_redis_killed_mid_run_and_restarted_the_deployment_ends_ready(
     store = LocalObjectStore(objects)
     env = {
         **os.environ,
+        # Every variable the code location reads, empty unless set below.
+        **{name: "" for name in ENV_VARS},
         "DAGSTER_HOME": str(home),
         "DP_REDIS_URL": own_redis.url,
         "DP_REDIS_PREFIX": redis_prefix,
         "DP_STORAGE_URL": objects.as_uri(),
-        "DP_S3_ACCESS_KEY_ID": "",
-        "DP_S3_SECRET_ACCESS_KEY": "",
-        "DP_GIT_ALLOW_HOSTS": "",
         "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
         "DP_TOOL_CACHE_DIR": str(TOOLS),
-        "DP_CF_API_URL": "",
-        "DP_CF_ACCOUNT_ID": "",
-        "DP_CF_KV_NAMESPACE_ID": "",
-        "DP_CF_API_TOKEN": "",
-        "DP_GITHUB_API_URL": "",
-        "DP_GITHUB_TOKEN": "",
-        "DP_GITHUB_STATUS_CONTEXT": "",
-        "DP_EDGE_ORIGIN_URL": "",
         "DP_BASE_DOMAIN": "localhost",
-        "DP_RETAIN_PER_BRANCH": "",
-        "DP_RETAIN_DAYS": "",
-        "DP_EDGE_SKEW_GRACE_SECONDS": "",
         "DP_TEST_FAULT_DIR": str(faults),
     }
     prepare_storage(env, home)
