@@ -21,7 +21,6 @@ A project that does not exist needs no settings: the platform's defaults apply.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 
 import redis
@@ -67,7 +66,6 @@ __all__ = [
     "create_deployment",
     "get_deployment",
     "location",
-    "redis_unavailable",
 ]
 
 LS_REMOTE_TIMEOUT = 30.0
@@ -135,17 +133,6 @@ def _project_defaults(
         ref if ref_given else project.production_branch,
         deployment_build(project, build),
         project.production_branch,
-    )
-
-
-def redis_unavailable() -> ApiError:
-    """503 Redis down; called in an `except redis.RedisError` block, it answers 507
-    instead when that error is Redis refusing writes because its disk is full."""
-    current = sys.exc_info()[1]
-    if isinstance(current, redis.RedisError):
-        return redis_failure(current)
-    return ApiError(
-        503, "redis_unavailable", "the platform's Redis is not reachable; try again shortly"
     )
 
 
@@ -321,8 +308,8 @@ async def get_deployment(request: web.Request) -> web.Response:
         )
     try:
         record = await blocking(request.app, request.app[STATE].find, deployment_id)
-    except redis.RedisError:
-        raise redis_unavailable() from None
+    except redis.RedisError as exc:
+        raise redis_failure(exc) from None
     if record is None:
         raise await _not_found(request.app, deployment_id)
     return web.json_response(record.to_public_dict())

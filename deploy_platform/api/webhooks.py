@@ -52,9 +52,8 @@ from deploy_platform.api.deployments import (
     enqueue_record,
     location,
     plan_record,
-    redis_unavailable,
 )
-from deploy_platform.api.errors import ApiError, unavailable
+from deploy_platform.api.errors import ApiError, redis_failure, unavailable
 from deploy_platform.api.keys import (
     ALIAS_INDEX,
     EXECUTOR,
@@ -230,8 +229,8 @@ async def _projects_building(app: web.Application, urls: tuple[str, ...]) -> lis
     try:
         for url in urls:
             names.update(await blocking(app, projects_for_repository, state, url))
-    except redis.RedisError:
-        raise redis_unavailable() from None
+    except redis.RedisError as exc:
+        raise redis_failure(exc) from None
     identities = {repository_identity(url) for url in urls}
     projects = []
     for name in sorted(names):
@@ -251,8 +250,8 @@ async def _handle(
     deliveries = DeliveryLog(app[STATE], app[SETTINGS].webhook_delivery_ttl_seconds)
     try:
         first = await blocking(app, deliveries.claim, delivery, project.name)
-    except redis.RedisError:
-        raise redis_unavailable() from None
+    except redis.RedisError as exc:
+        raise redis_failure(exc) from None
     if first is not None:
         return {
             "project": project.name,
