@@ -202,7 +202,10 @@ class PlatformState:
     def update(
         self, deployment_id: str, change: Callable[[DeploymentRecord], DeploymentRecord]
     ) -> DeploymentRecord:
-        """Read-modify-write under WATCH so concurrent writers never lose a field."""
+        """Read-modify-write under WATCH so concurrent writers never lose a field.
+
+        A `change` that returns the record it was given writes nothing (the sensors
+        look at waiting deployments every tick)."""
         key = self.key("deployment", deployment_id)
         while True:
             with self.redis.pipeline() as pipe:
@@ -211,7 +214,10 @@ class PlatformState:
                     raw = cast(bytes | None, pipe.get(key))
                     if raw is None:
                         raise UnknownDeployment(deployment_id)
-                    updated = change(DeploymentRecord.from_json(raw))
+                    current = DeploymentRecord.from_json(raw)
+                    updated = change(current)
+                    if updated is current:
+                        return current
                     pipe.multi()
                     pipe.set(key, updated.to_json())
                     pipe.execute()
