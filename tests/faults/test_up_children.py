@@ -20,14 +20,13 @@ from tests.faults.up_process import (
     descendants,
     pid_files,
     processes_of,
-    run_up,
     running,
     upload,
     wait_for,
     wait_for_status,
     zombies,
 )
-from tests.support.platform import start_platform
+from tests.support.platform import run_up, start_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

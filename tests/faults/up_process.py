@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Callable
@@ -28,7 +26,6 @@ __all__ = [
     "processes_of",
     "redis_of",
     "running",
-    "run_up",
     "site_archive",
     "upload",
     "wait_for",
@@ -158,23 +155,3 @@ def wait_for_status(platform: RunningPlatform, deployment_id: str, status: str) 
         return bool(record["status"] == status)
 
     wait_for(reached, timeout=120, what=f"{deployment_id} {status}")
-
-
-def run_up(
-    state_dir: Path, env: dict[str, str], timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """`deploy-platform up` to the end (for one that must not start), output captured."""
-    from deploy_platform.services.ports import free_port
-
-    ports = [str(free_port()) for _ in range(3)]
-    command = [sys.executable, "-m", "deploy_platform.cli", "up", "--state-dir", str(state_dir)]
-    for flag, port in zip(("--api-port", "--edge-port", "--ui-port"), ports, strict=True):
-        command += [flag, port]
-    return subprocess.run(
-        command,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )

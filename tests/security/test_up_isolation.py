@@ -3,43 +3,16 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from deploy_platform.build import isolation
-from deploy_platform.services.ports import free_port
-
-
-def up(state_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    ports = [str(free_port()) for _ in range(3)]
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "deploy_platform.cli",
-            "up",
-            "--state-dir",
-            str(state_dir),
-            "--api-port",
-            ports[0],
-            "--edge-port",
-            ports[1],
-            "--ui-port",
-            ports[2],
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **env},
-    )
+from tests.support.platform import run_up
 
 
 def test_a_bad_isolation_setting_stops_up_before_anything_starts(tmp_path: Path) -> None:
-    done = up(tmp_path, DP_BUILD_ISOLATION="maybe")
+    done = run_up(tmp_path, {**os.environ, "DP_BUILD_ISOLATION": "maybe"}, timeout=60)
     assert done.returncode == 2
     assert "DP_BUILD_ISOLATION must be auto, required or off, not 'maybe'" in done.stderr
     assert not (tmp_path / "redis").exists()

@@ -111,6 +111,24 @@ class RunningPlatform:
         return self.process.returncode
 
 
+def run_up(
+    state_dir: Path, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`deploy-platform up` to the end (for one that must not start), output captured."""
+    ports = [str(free_port()) for _ in range(3)]
+    command = [sys.executable, "-m", "deploy_platform.cli", "up", "--state-dir", str(state_dir)]
+    for flag, port in zip(("--api-port", "--edge-port", "--ui-port"), ports, strict=True):
+        command += [flag, port]
+    return subprocess.run(
+        command,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def start_platform(
     state_dir: Path,
     extra_env: dict[str, str] | None = None,
