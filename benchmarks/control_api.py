@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.children import REPO, process
-from deploy_platform.services.ports import free_port, wait_for_port
+from deploy_platform.processes.ports import free_port, wait_for_port
 
 __all__ = ["ApiProcess", "api_process"]
 

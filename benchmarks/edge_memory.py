@@ -40,11 +40,11 @@ from pathlib import Path
 
 import aiohttp
 
-from deploy_platform.ids import new_deployment_id
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.publish import point_alias, publish_directory
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.edge_process import serve_process
 
 MIB = 1024 * 1024

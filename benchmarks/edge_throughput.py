@@ -39,10 +39,10 @@ from pathlib import Path
 
 from benchmarks.children import REPO, process
 from deploy_platform import publish
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.services.ports import free_port, wait_for_port
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.processes.ports import free_port, wait_for_port
+from deploy_platform.processes.redis_server import RedisServer
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.s3_fixtures import S3Server
 
 HOST = "bench.localhost"

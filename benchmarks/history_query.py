@@ -55,15 +55,15 @@ from dagster._core.events import (
 from dagster._core.execution.plan.objects import StepFailureData, UserFailureData
 
 from deploy_platform.api.history import page_body
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.tags import ENQUEUED_TAG, PARTITION_TAG, TRIGGER_TAG, iso_time
 from deploy_platform.history.export import export_path
 from deploy_platform.history.facts import ARTIFACT, ASSETS, PUBLISHED, SOURCE
 from deploy_platform.history.moves import AliasMoveLog
 from deploy_platform.history.query import HistoryQuery
 from deploy_platform.history.service import HistoryService
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.jobs import DEPLOY_JOB
+from deploy_platform.jobs.deploy import DEPLOY_JOB
 from deploy_platform.storage.local import LocalObjectStore
-from deploy_platform.tags import ENQUEUED_TAG, PARTITION_TAG, TRIGGER_TAG, iso_time
 
 DAGSTER_YAML = """\
 telemetry:

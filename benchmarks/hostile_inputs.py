@@ -54,7 +54,7 @@ from benchmarks.control_api import ApiProcess, api_process
 from benchmarks.timings import Spread
 from deploy_platform.build import isolation
 from deploy_platform.build.sandbox import Limits, base_env, run
-from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.processes.redis_server import RedisServer
 from tests.support.hostile_inputs import (
     FAKE_SIGNATURE,
     deep_json,

@@ -4,7 +4,7 @@ Every request reads the alias pointer, the manifest and the body from the S3
 server with boto3, with no cache, the way most self-made deploy platforms
 serve sites (a proxy or an app in front of the bucket). The blocking boto3
 calls run in the default thread pool, so the event loop at least keeps
-accepting. Same layout and keys as the platform (`deploy_platform.manifest`),
+accepting. Same layout and keys as the platform (`deploy_platform.contracts.manifest`),
 so it serves exactly the same deployments; only GET of a file or `/`.
 
     python -m benchmarks.naive_origin --port 8081 --store-url s3://bucket?endpoint_url=...
@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from deploy_platform.manifest import alias_key, blob_key, manifest_key
+from deploy_platform.contracts.manifest import alias_key, blob_key, manifest_key
 from deploy_platform.storage import ObjectNotFound
 from deploy_platform.storage.s3 import S3ObjectStore
 

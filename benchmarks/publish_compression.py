@@ -6,7 +6,7 @@ published_deployment asset does) and reports, as medians over the rounds:
 the whole publish, the part spent compressing (Brotli 11 / 9 and gzip 9 of
 every compressible file, `PublishResult.compress_seconds`), and a redeploy of
 the same files into the same store (every body and variant already stored and
-recorded: nothing is uploaded or compressed again, `deploy_platform.variants`).
+recorded: nothing is uploaded or compressed again, `deploy_platform.publish.variants`).
 
 By default the site is the Vite React fixture's build output (`npm ci` and
 `vite build` in a temporary copy, not timed); `--dir` publishes any directory.
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploy_platform.ids import new_deployment_id
+from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.publish import PublishResult, publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 

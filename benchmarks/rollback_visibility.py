@@ -44,9 +44,9 @@ import aiohttp
 from benchmarks.children import REPO
 from benchmarks.control_api import ApiProcess, api_process
 from benchmarks.timings import Spread
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.deployments import published
 from tests.support.edge_process import EdgeProcess, serve_process
 

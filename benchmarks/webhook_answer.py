@@ -42,8 +42,8 @@ import aiohttp
 from benchmarks.control_api import ApiProcess, api_process
 from benchmarks.timings import Spread
 from deploy_platform.api.webhooks import MAX_WEBHOOK_BYTES
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
+from deploy_platform.processes.redis_server import RedisServer
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.git_fixtures import GitHttpServer
 from tests.support.webhooks import Delivery, delivery, push_payload
 

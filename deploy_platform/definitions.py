@@ -1,6 +1,6 @@
 """The Dagster code location: three partitioned assets and their checks, the deploy job,
 the sensors (queue lanes, run failure, recovery, commit statuses), and the retention
-job with its daily schedule (retention_job.py).
+job with its daily schedule (jobs/retention.py).
 
 Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
 a sensor tick starts, never at import time (and secrets are not shown in the UI).
@@ -18,10 +18,10 @@ all of them, possibly to an empty string:
   DP_MAX_REPO_BYTES        repository size limit in bytes: an integer, never empty
                            (`Settings.from_env`, which `up` uses, refuses an empty one too)
   DP_CF_API_URL, DP_CF_ACCOUNT_ID, DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN
-                           the Worker's KV alias index; all empty = none (cloudflare_kv.py;
+                           the Worker's KV alias index; all empty = none (publish/cloudflare_kv.py;
                            its DP_CF_KV_DOMAINS_NAMESPACE_ID is the control API's, not read here)
   DP_GITHUB_API_URL, DP_GITHUB_TOKEN, DP_GITHUB_STATUS_CONTEXT
-                           GitHub commit statuses; empty token = none (commit_status.py)
+                           GitHub commit statuses; empty token = none (github/statuses.py)
   DP_EDGE_ORIGIN_URL       the edge-origin the `index_served` check asks (empty: the check
                            fails saying so); DP_BASE_DOMAIN names the deployment's host
   DP_RETAIN_PER_BRANCH, DP_RETAIN_DAYS, DP_EDGE_SKEW_GRACE_SECONDS
@@ -38,7 +38,8 @@ import dagster as dg
 
 from deploy_platform.assets import built_artifact, published_deployment, source_archive
 from deploy_platform.assets.checks import deployment_checks
-from deploy_platform.jobs import deploy_job
+from deploy_platform.jobs.deploy import deploy_job
+from deploy_platform.jobs.retention import retention_job, retention_schedule
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import NodeBuildRunner
 from deploy_platform.resources.commit_status import CommitStatusResource
@@ -46,7 +47,6 @@ from deploy_platform.resources.edge_origin import EdgeOriginResource
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.retention_job import retention_job, retention_schedule
 from deploy_platform.sensors.commit_status_sensor import commit_status_sensor
 from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.sensors.queue_sensor import queue_sensors

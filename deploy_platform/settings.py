@@ -5,7 +5,7 @@ reads the same variables; `deploy-platform up` fills in the embedded defaults
 and hands them to its children. The configuration table in the README lists them.
 
 With the naming configuration set (DP_CUSTOMER, DP_PROJECT, DP_ENVIRONMENT: all
-three or none; `deploy_platform.resource_names`), the Redis prefix defaults to
+three or none; `deploy_platform.contracts.resource_names`), the Redis prefix defaults to
 its name (`acme-pages-prod-state:`) instead of `dp:`, and an `s3://` storage URL
 must use its bucket or its prefix, so one environment never writes into another's.
 """
@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy_platform import resource_names
-from deploy_platform.github_status import GitHubConfig
-from deploy_platform.resource_names import NamingConfig
+from deploy_platform.contracts import resource_names
+from deploy_platform.contracts.resource_names import NamingConfig
+from deploy_platform.github.status_api import GitHubConfig
 
 __all__ = ["Settings", "default_state_dir", "public_url"]
 
@@ -59,11 +59,11 @@ class Settings:
     production_branch: str = "main"
     tool_cache_dir: Path | None = None
     naming: NamingConfig | None = None
-    # GitHub commit statuses (deploy_platform.commit_status); no token = none.
+    # GitHub commit statuses (deploy_platform.github.statuses); no token = none.
     github_api_url: str = ""
     github_token: str = field(default="", repr=False)
     github_status_context: str = ""
-    # How long a GitHub webhook delivery id is remembered (deploy_platform.webhooks.deliveries).
+    # How long a GitHub webhook delivery id is remembered (github/webhooks/deliveries.py).
     webhook_delivery_ttl_seconds: int = 7 * 24 * 3600
     # The Dagster instance the history is read from (DAGSTER_HOME); None: <state>/dagster,
     # where `deploy-platform up` keeps it.

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from serve.answers import AnswerCache
 from serve.bodies import BodyReader
 from serve.config import EdgeConfig

@@ -31,7 +31,7 @@ from contextlib import suppress
 from functools import partial
 from typing import Protocol
 
-from deploy_platform.manifest import blob_key
+from deploy_platform.contracts.manifest import blob_key
 from deploy_platform.storage import ObjectStore
 from serve.cache import MISSING, LRUCache, SingleFlight
 from serve.config import EdgeConfig

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import redis
 
-from deploy_platform.manifest import alias_key
-from deploy_platform.state import API_RETRIES, PlatformState
+from deploy_platform.contracts.manifest import alias_key
 from deploy_platform.storage import ObjectStore, open_store
+from deploy_platform.storage.redis_state import API_RETRIES, PlatformState
 from serve.config import EdgeConfig, EdgeConfigError, redacted_url
 from serve.disk_cache import has_copies
 

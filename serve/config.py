@@ -18,7 +18,7 @@ domain) the edge reads:
   DP_EDGE_SKEW_GRACE_SECONDS     how long the fingerprinted assets of an alias's
                                  earlier deployments stay reachable on it after it
                                  moves (43200 = 12 hours; 0 turns it off; see
-                                 deploy_platform.skew)
+                                 deploy_platform.contracts.skew)
   DP_EDGE_ANSWER_CACHE_BYTES     memory for ready-made answers to repeated requests,
                                  served without the aiohttp pipeline (16 MiB; 0: off)
   DP_EDGE_HEADER_TIMEOUT_SECONDS a connection whose request headers are not complete
@@ -52,9 +52,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from deploy_platform.names import is_valid_label
+from deploy_platform.contracts.names import is_valid_label
+from deploy_platform.contracts.skew import DEFAULT_GRACE_SECONDS
 from deploy_platform.settings import Settings
-from deploy_platform.skew import DEFAULT_GRACE_SECONDS
 from serve.hosts import IPNetwork, parse_trusted_proxies
 
 __all__ = ["EdgeConfig", "EdgeConfigError", "redacted_url"]

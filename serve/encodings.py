@@ -1,7 +1,7 @@
 """Choosing a file's representation by Accept-Encoding (RFC 9110 section 12.5.3).
 
 Publishing stores Brotli and gzip variants of compressible files (the manifest
-entry's `encodings`, see `deploy_platform.manifest`); this module picks one:
+entry's `encodings`, see `deploy_platform.contracts.manifest`); this module picks one:
 
 - no Accept-Encoding at all: identity. The RFC lets a server send any coding
   then, but a client that sends nothing may well not decode anything;
@@ -34,7 +34,7 @@ import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
-from deploy_platform.manifest import BlobRef, FileEntry
+from deploy_platform.contracts.manifest import BlobRef, FileEntry
 
 __all__ = [
     "SUPPORTED",

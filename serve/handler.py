@@ -30,7 +30,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from deploy_platform.manifest import FileEntry, Manifest
+from deploy_platform.contracts.manifest import FileEntry, Manifest
 from deploy_platform.storage import ObjectNotFound, ObjectStoreError
 from serve.appkeys import BODIES, CONFIG, LOOKUP
 from serve.bodies import BodyMismatch

@@ -6,7 +6,7 @@ so the same bytes keep the same tag across deployments) and a Cache-Control:
     name is not content-hashed: a host may move to another deployment at any
     moment, so caches must ask again each time, and the ETag makes asking cheap (304);
   - `public, max-age=31536000, immutable` for a fingerprinted file
-    (`deploy_platform.fingerprint`) served at its own URL: that URL never names
+    (`deploy_platform.contracts.fingerprint`) served at its own URL: that URL never names
     other bytes. Not when a rewrite serves it elsewhere, nor for a
     fingerprinted-looking URL answered by another file (a 404 page, a rewrite).
 Safe defaults: `X-Content-Type-Options: nosniff` keeps browsers to the declared
@@ -30,8 +30,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from deploy_platform.fingerprint import is_fingerprinted
-from deploy_platform.manifest import FileEntry
+from deploy_platform.contracts.fingerprint import is_fingerprinted
+from deploy_platform.contracts.manifest import FileEntry
 
 __all__ = [
     "FILE_CACHE_CONTROL",

@@ -1,11 +1,11 @@
 """Host header -> the site it names, as pure functions.
 
-Hosts under the base domain D (the naming rules live in `deploy_platform.names`):
+Hosts under the base domain D (the naming rules live in `deploy_platform.contracts.names`):
   <id>.D                       one immutable deployment
   <project>.D                  the project's production alias
   <branch-slug>--<project>.D   the branch's latest preview
 Any other well-formed DNS name (two labels or more, not an IP address) may be a
-custom domain (`deploy_platform.domains`): a lookup decides.
+custom domain (`deploy_platform.projects.domains`): a lookup decides.
 
 Everything else names no site and gets the platform's 404 page, never some
 default site: the bare base domain, nested subdomains of D, single labels, IP
@@ -29,15 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from deploy_platform.ids import is_deployment_id
-from deploy_platform.names import (
+from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.names import (
     MAX_LABEL,
     InvalidName,
     branch_slug,
     is_custom_hostname,
     is_valid_label,
 )
-from deploy_platform.names import validate_project_name as _validate_project_name
+from deploy_platform.contracts.names import validate_project_name as _validate_project_name
 
 __all__ = [
     "SiteKind",
@@ -130,7 +130,7 @@ def site_for_label(label: str) -> Site | None:
 
 
 def is_alias_name(label: str) -> bool:
-    """`<project>` or `<branch-slug>--<project>`, as `deploy_platform.names` makes them.
+    """`<project>` or `<branch-slug>--<project>`, as `deploy_platform.contracts.names` makes them.
 
     Checking the shape here means a random label never costs a Redis or store lookup.
     """

@@ -8,7 +8,7 @@ Custom domains go the same way one step earlier: hostname -> project
 (`PlatformState.get_domain`, else `domains/<hostname>.json`) -> the project's
 production alias, cached alike ("no such domain" for `negative_ttl_seconds`).
 
-Skew protection reads an alias pointer's `history` (`deploy_platform.skew`)
+Skew protection reads an alias pointer's `history` (`deploy_platform.contracts.skew`)
 only when a fingerprinted file is missing from the current deployment; it
 lives only in the store's pointer and is cached like the alias answer.
 
@@ -46,13 +46,13 @@ from typing import TypeVar
 
 import redis
 
-from deploy_platform.domains import InvalidDomainPointer, domain_key, parse_domain_pointer
-from deploy_platform.ids import is_deployment_id
-from deploy_platform.manifest import InvalidManifest, Manifest, alias_key, manifest_key
-from deploy_platform.names import InvalidName, production_alias, validate_project_name
-from deploy_platform.skew import Replaced, history_from_pointer, within_grace
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.manifest import InvalidManifest, Manifest, alias_key, manifest_key
+from deploy_platform.contracts.names import InvalidName, production_alias, validate_project_name
+from deploy_platform.contracts.skew import Replaced, history_from_pointer, within_grace
+from deploy_platform.projects.domains import InvalidDomainPointer, domain_key, parse_domain_pointer
 from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError
+from deploy_platform.storage.redis_state import PlatformState
 from serve.cache import MISSING, LRUCache, SingleFlight, TTLCache
 from serve.config import EdgeConfig
 from serve.disk_cache import DiskCache

@@ -29,7 +29,7 @@ cache full of tiny bodies would hold several times its budget.
 
 from __future__ import annotations
 
-from deploy_platform.manifest import Manifest
+from deploy_platform.contracts.manifest import Manifest
 
 __all__ = [
     "ALIAS_ENTRIES",

@@ -35,7 +35,7 @@ A PATH THAT NAMES NO FILE gets, in order:
      route (`/settings/profile`) loads the app. A deployment is a single-page app
      when it has `/index.html` and no `/404.html` (Cloudflare Pages' rule). Not
      for paths that name a file the app itself would load: a fingerprinted asset
-     (`deploy_platform.fingerprint`) or a last segment with an extension other
+     (`deploy_platform.contracts.fingerprint`) or a last segment with an extension other
      than .html/.htm (`/favicon.ico`, `/x.css`, `/data.json`, `/.env`). Those are
      broken links, and index.html in their place would fail confusingly as a
      script or stylesheet, so they get a real 404. A client-side route whose last
@@ -49,8 +49,8 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import quote, unquote_to_bytes
 
-from deploy_platform.fingerprint import is_fingerprinted
-from deploy_platform.manifest import FileEntry, Manifest
+from deploy_platform.contracts.fingerprint import is_fingerprinted
+from deploy_platform.contracts.manifest import FileEntry, Manifest
 
 __all__ = [
     "BadPath",

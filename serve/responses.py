@@ -16,7 +16,7 @@ from contextlib import aclosing
 
 from aiohttp import web
 
-from deploy_platform.manifest import FileEntry
+from deploy_platform.contracts.manifest import FileEntry
 from serve.bodies import BodyMismatch, BodyReader, StoredBody
 from serve.encodings import Representation, choose, representation_headers
 from serve.headers import (

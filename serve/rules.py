@@ -1,4 +1,5 @@
-"""Step 5a: a deployment's redirects, rewrites and header rules (`deploy_platform.routing`).
+"""Step 5a: a deployment's redirects, rewrites and header rules
+(`deploy_platform.contracts.routing`).
 
 Rules are compiled when the manifest is read (`Manifest.routes`), so they are
 cached with it and a request only runs the matching.
@@ -27,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from deploy_platform.manifest import Manifest
-from deploy_platform.routing import PROTECTED_HEADERS, headers_for, match_redirect
+from deploy_platform.contracts.manifest import Manifest
+from deploy_platform.contracts.routing import PROTECTED_HEADERS, headers_for, match_redirect
 from serve.paths import Outcome, RequestPath, Resolution, find_file, parse_path, resolve
 
 __all__ = ["RuleAction", "RuleDecision", "apply_rules", "rule_headers"]

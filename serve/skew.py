@@ -3,9 +3,9 @@
 After a new deployment goes live on an alias, tabs opened on the previous one
 still ask for its scripts and styles (`/assets/index-BxT3k9aZ.js`); the new
 deployment has other names. So when the current deployment would answer 404 for
-a fingerprinted path (`deploy_platform.fingerprint`) on an alias host or a
+a fingerprinted path (`deploy_platform.contracts.fingerprint`) on an alias host or a
 custom domain, the deployments the alias pointed at before are asked, newest
-first, while they are within the grace period (`deploy_platform.skew`,
+first, while they are within the grace period (`deploy_platform.contracts.skew`,
 `EdgeConfig.skew_grace_seconds`). The file is served as that deployment serves
 it (its header rules) and `immutable`: the name can never get other bytes;
 the handler then answers it like any file (variants, ranges, 304).
@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from deploy_platform.fingerprint import is_fingerprinted
-from deploy_platform.manifest import FileEntry
+from deploy_platform.contracts.fingerprint import is_fingerprinted
+from deploy_platform.contracts.manifest import FileEntry
 from serve.headers import IMMUTABLE_CACHE_CONTROL, answer_headers
 from serve.hosts import Site, SiteKind
 from serve.lookup import BrokenSite, DeploymentLookup

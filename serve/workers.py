@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from deploy_platform.services.lifetime import die_with_parent
+from deploy_platform.processes.lifetime import die_with_parent
 from serve.config import EdgeConfig, EdgeConfigError
 from serve.server import run_event_loop, serve_until_stopped
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
+from deploy_platform.processes.redis_server import RedisServer
+from deploy_platform.storage.redis_state import PlatformState
 
 pytest_plugins = [
     "tests.support.git_fixtures",

@@ -22,9 +22,9 @@ DAGSTER_FREE = (
     "deploy_platform.build",
     "deploy_platform.storage",
     "deploy_platform.projects",
-    "deploy_platform.webhooks",
+    "deploy_platform.github.webhooks",
     "deploy_platform.retention",
-    "deploy_platform.services",
+    "deploy_platform.processes",
 )
 #: Top-level modules an asset may not import: resources hold these.
 OUTSIDE_SYSTEMS = {"boto3", "botocore", "git", "subprocess"}

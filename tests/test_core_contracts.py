@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_platform.ids import is_deployment_id, new_deployment_id
-from deploy_platform.names import (
+from deploy_platform.contracts.ids import is_deployment_id, new_deployment_id
+from deploy_platform.contracts.names import (
     InvalidName,
     branch_slug,
     is_valid_label,
     preview_alias,
     validate_project_name,
 )
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
-from deploy_platform.state import STREAM_START, PlatformState
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 
 
 def test_ids_are_dns_safe_unique_and_recognised() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.dagster_settings import (
+from deploy_platform.instance.settings import (
     InstanceSettings,
     check_postgres,
     load_run_launcher,
@@ -14,7 +14,7 @@ from deploy_platform.dagster_settings import (
     sqlalchemy_url,
     with_sqlalchemy_url,
 )
-from deploy_platform.services.ports import free_port
+from deploy_platform.processes.ports import free_port
 
 
 def test_defaults_are_one_machine() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_platform.names import (
+from deploy_platform.contracts.names import (
     InvalidName,
     branch_slug,
     is_valid_label,

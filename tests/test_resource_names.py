@@ -1,5 +1,5 @@
-"""Resource names: every rule of `deploy_platform.resource_names` with input that breaks it,
-and the settings the platform derives from the naming configuration."""
+"""Resource names: every rule of `deploy_platform.contracts.resource_names` with input that
+breaks it, and the settings the platform derives from the naming configuration."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform import resource_names as rn
-from deploy_platform.resource_names import NamingConfig, ResourceNameError
+from deploy_platform.contracts import resource_names as rn
+from deploy_platform.contracts.resource_names import NamingConfig, ResourceNameError
 from deploy_platform.settings import Settings
 
 ACME = NamingConfig("acme", "pages", "prod")

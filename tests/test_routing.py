@@ -1,11 +1,11 @@
-"""Routing rules: every syntax, every refusal, and matching (deploy_platform.routing)."""
+"""Routing rules: every syntax, every refusal, and matching (deploy_platform.contracts.routing)."""
 
 from __future__ import annotations
 
 import pytest
 
-from deploy_platform.errors import DeploymentFailed
-from deploy_platform.routing import (
+from deploy_platform.contracts.errors import DeploymentFailed
+from deploy_platform.contracts.routing import (
     MAX_HEADER_RULES,
     MAX_REDIRECTS,
     HeaderRule,

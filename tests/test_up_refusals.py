@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy_platform.services.ports import free_port
+from deploy_platform.processes.ports import free_port
 
 
 def up(

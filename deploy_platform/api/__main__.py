@@ -2,7 +2,7 @@
 
 Reads the platform's `DP_*` settings from the environment; the object store's
 credentials come from DP_S3_ACCESS_KEY_ID / DP_S3_SECRET_ACCESS_KEY, and the
-Cloudflare Worker's KV domain index from DP_CF_* (see deploy_platform.cloudflare_kv).
+Cloudflare Worker's KV domain index from DP_CF_* (see deploy_platform.publish.cloudflare_kv).
 
 DP_API_HEADER_TIMEOUT_SECONDS (15): a connection whose request headers are not
 complete this long after it opened (or after its previous answer) is closed, as
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from deploy_platform.api.app import StartupError, create_app
-from deploy_platform.cloudflare_kv import KVConfig, KVConfigError
+from deploy_platform.publish.cloudflare_kv import KVConfig, KVConfigError
 from deploy_platform.settings import Settings
 
 __all__ = ["HEADER_TIMEOUT_SECONDS", "header_timeout_from_env", "main"]

@@ -10,11 +10,11 @@
             "moves": [{"at", "time", "alias", "from", "to", "actor", "reason"}, ...]}
 
 `moved` is false when production already served that deployment (nothing
-changed, nothing logged). The rules and refusals are `deploy_platform.rollback`'s:
+changed, nothing logged). The rules and refusals are `deploy_platform.publish.rollback`'s:
 400 invalid_project / invalid_id / wrong_project / invalid_actor / unknown_field,
 404 project_not_found / deployment_not_found, 409 deployment_not_ready /
 deployment_not_published / preview_deployment / nothing_to_roll_back, 503
-redis_unavailable / storage_unavailable. The move log is `deploy_platform.alias_moves`.
+redis_unavailable / storage_unavailable. The move log is `deploy_platform.publish.alias_moves`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from __future__ import annotations
 import redis
 from aiohttp import web
 
-from deploy_platform.alias_moves import list_moves
 from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.history import HISTORY
 from deploy_platform.api.keys import ALIAS_INDEX, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import parse_move_request
-from deploy_platform.names import InvalidName, validate_project_name
-from deploy_platform.rollback import (
+from deploy_platform.contracts.names import InvalidName, validate_project_name
+from deploy_platform.publish.alias_moves import list_moves
+from deploy_platform.publish.rollback import (
     ProductionMove,
     project_aliases,
     project_known,

@@ -52,13 +52,18 @@ from deploy_platform.api.projects import (
 )
 from deploy_platform.api.scratch import scratch_sweep_ctx
 from deploy_platform.api.webhooks import github_webhook, project_webhook
-from deploy_platform.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig, KVDomainIndex
-from deploy_platform.github_status import GitHubConfigError
+from deploy_platform.github.status_api import GitHubConfigError
 from deploy_platform.projects import reindex_projects
-from deploy_platform.repo_url import parse_allow_hosts
+from deploy_platform.publish.cloudflare_kv import (
+    CloudflareKV,
+    KVAliasIndex,
+    KVConfig,
+    KVDomainIndex,
+)
 from deploy_platform.settings import Settings
-from deploy_platform.state import API_RETRIES, PlatformState
+from deploy_platform.source.repo_url import parse_allow_hosts
 from deploy_platform.storage import open_store
+from deploy_platform.storage.redis_state import API_RETRIES, PlatformState
 
 __all__ = ["StartupError", "create_app", "MAX_JSON_BYTES"]
 

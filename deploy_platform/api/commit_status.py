@@ -5,7 +5,7 @@ queued, and posted to GitHub in the background on the API's thread pool: a
 slow or unreachable GitHub never delays the answer nor fails the deployment,
 and a post that fails is retried by the Dagster `commit_status_sensor`. Because
 the write comes first and a `pending` never replaces a later status, a fast
-pipeline's `success` is never overtaken (see `deploy_platform.commit_status`).
+pipeline's `success` is never overtaken (see `deploy_platform.github.statuses`).
 On shutdown the posts still running are awaited; each is bounded by its timeout.
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from deploy_platform.api.keys import SETTINGS, STATE, blocking
-from deploy_platform.commit_status import CommitStatusReporter, say_disabled_once
-from deploy_platform.records import DeploymentRecord
+from deploy_platform.contracts.records import DeploymentRecord
+from deploy_platform.github.statuses import CommitStatusReporter, say_disabled_once
 
 __all__ = ["StatusPoster", "STATUS_POSTER", "status_poster_ctx", "report_queued"]
 

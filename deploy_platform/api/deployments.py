@@ -47,16 +47,16 @@ from deploy_platform.api.validation import (
     parse_upload_query,
 )
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import SourceError, is_disk_fault
-from deploy_platform.gitsource import RefNotFound, ls_remote
-from deploy_platform.ids import is_deployment_id, new_deployment_id
-from deploy_platform.manifest import source_key
-from deploy_platform.names import InvalidName, preview_alias, production_alias
+from deploy_platform.contracts.errors import SourceError, is_disk_fault
+from deploy_platform.contracts.ids import is_deployment_id, new_deployment_id
+from deploy_platform.contracts.manifest import source_key
+from deploy_platform.contracts.names import InvalidName, preview_alias, production_alias
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
 from deploy_platform.projects import Project, deployment_build
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
-from deploy_platform.repo_url import validate_repo_url
 from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings import Settings
+from deploy_platform.source.git import RefNotFound, ls_remote
+from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectNotFound, ObjectStoreError, StoreDiskError
 
 __all__ = [

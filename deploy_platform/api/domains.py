@@ -8,7 +8,7 @@
   DELETE /api/domains/{hostname}       200 the removed mapping; 404 domain_not_found
 
 Hostnames are normalized (`WWW.Example.com.` is `www.example.com`) before
-anything else. The mapping itself is `deploy_platform.domains`: the object store
+anything else. The mapping itself is `deploy_platform.projects.domains`: the object store
 first, then the Redis index, then (when DP_CF_KV_DOMAINS_NAMESPACE_ID is set)
 the Worker's KV namespace DOMAINS, whose failures are warned about and recorded
 in Redis, never answered as errors. Removing a domain never touches a deployment.
@@ -22,7 +22,8 @@ from aiohttp import web
 from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import DOMAIN_INDEX, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import check_project, parse_json_object
-from deploy_platform.domains import (
+from deploy_platform.contracts.names import InvalidHostname
+from deploy_platform.projects.domains import (
     DomainTaken,
     ReservedHostname,
     add_domain,
@@ -30,7 +31,6 @@ from deploy_platform.domains import (
     list_domains,
     remove_domain,
 )
-from deploy_platform.names import InvalidHostname
 from deploy_platform.storage import ObjectStoreError
 
 __all__ = ["create_domain", "get_domains", "delete_domain"]

@@ -26,8 +26,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from deploy_platform.api.keys import SETTINGS
-from deploy_platform.errors import DiskError, InvalidRequest, is_disk_fault
-from deploy_platform.state import server_error_code, server_error_text
+from deploy_platform.contracts.errors import DiskError, InvalidRequest, is_disk_fault
+from deploy_platform.storage.redis_state import server_error_code, server_error_text
 
 __all__ = [
     "ApiError",

@@ -29,7 +29,7 @@ from multidict import MultiMapping
 from deploy_platform.api.errors import ApiError
 from deploy_platform.api.keys import SETTINGS, STORE, blocking
 from deploy_platform.api.validation import check_project
-from deploy_platform.errors import InvalidRequest
+from deploy_platform.contracts.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from deploy_platform.history.params import HistoryQuery
@@ -77,7 +77,7 @@ def _open(app: web.Application) -> HistoryService:
 
     from deploy_platform.history.moves import AliasMoveLog
     from deploy_platform.history.service import HistoryService
-    from deploy_platform.retention_dagster import open_instance
+    from deploy_platform.instance.purge import open_instance
 
     settings = app[SETTINGS]
     home = settings.dagster_home_dir

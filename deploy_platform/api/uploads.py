@@ -3,8 +3,8 @@
 The body is never held in memory: it is written to a temporary file chunk by
 chunk (the writes run in the executor), and refused with 413 as soon as it
 passes the limit. While it arrives, its tar headers are read
-(`deploy_platform.archive_scan`): the (MAX_ARCHIVE_FILES + 1)-th entry, or a
-path past the depth and length limits (`deploy_platform.tree_limits`), is
+(`deploy_platform.source.archive_scan`): the (MAX_ARCHIVE_FILES + 1)-th entry, or a
+path past the depth and length limits (`deploy_platform.contracts.tree_limits`), is
 refused with 400 at once, before the rest is even sent or anything unpacked.
 Before anything is stored or queued, the archive is unpacked with the same safe
 extraction the pipeline uses, into a scratch directory, so a corrupt or hostile
@@ -22,9 +22,9 @@ from typing import BinaryIO
 from aiohttp import web
 
 from deploy_platform.api.errors import ApiError
-from deploy_platform.archive import safe_extract, stream_limit
-from deploy_platform.archive_scan import TarScanner
-from deploy_platform.errors import UnsafeArchive
+from deploy_platform.contracts.errors import UnsafeArchive
+from deploy_platform.source.archive import safe_extract, stream_limit
+from deploy_platform.source.archive_scan import TarScanner
 
 __all__ = [
     "ARCHIVE_TYPES",

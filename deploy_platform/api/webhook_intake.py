@@ -33,7 +33,7 @@ from typing import IO
 from aiohttp import web
 
 from deploy_platform.api.errors import ApiError
-from deploy_platform.webhooks import SIGNATURE_HEADER, is_signature_shaped
+from deploy_platform.github.webhooks import SIGNATURE_HEADER, is_signature_shaped
 
 __all__ = [
     "MAX_WEBHOOK_BYTES",

@@ -21,16 +21,16 @@ not proven to come from GitHub (`deploy_platform.api.webhook_intake` reads bodie
   4. only then is the rest checked -- the `X-GitHub-Event` and `X-GitHub-Delivery`
      headers and the fields the event needs (400 naming the field); on the
      project's URL the payload's repository must be the project's (400);
-  5. per project, `deploy_platform.webhooks.plan` decides, and a deploy or an
+  5. per project, `deploy_platform.github.webhooks.plan` decides, and a deploy or an
      alias removal first claims the delivery for the project
-     (`deploy_platform.webhooks.deliveries`), so a redelivery acts once.
+     (`deploy_platform.github.webhooks.deliveries`), so a redelivery acts once.
 
-Every JSON body is read with a nesting limit (`deploy_platform.json_limits`).
+Every JSON body is read with a nesting limit (`deploy_platform.contracts.json_limits`).
 
 Deploying is what `POST /api/deployments` does (`enqueue_record`: the record, the
 queue, GitHub's `pending` status), with the project's build settings and the
 commit the delivery names -- no `git ls-remote`, so the answer comes at once.
-Taking a preview down is `deploy_platform.webhooks.take_down_preview`.
+Taking a preview down is `deploy_platform.github.webhooks.take_down_preview`.
 
 Answers: 202 when something was queued, else 200, with
 `{"event", "delivery", "results": [{"project", "outcome", "reason", ...}]}`; an
@@ -74,19 +74,11 @@ from deploy_platform.api.webhook_intake import (
     read_unsigned_body,
 )
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import InvalidRequest
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.names import InvalidName, validate_project_name
-from deploy_platform.projects import (
-    Project,
-    deployment_build,
-    projects_for_repository,
-    repository_identity,
-)
-from deploy_platform.records import SourceKind
-from deploy_platform.repo_url import validate_repo_url
-from deploy_platform.storage import ObjectStoreError
-from deploy_platform.webhooks import (
+from deploy_platform.contracts.errors import InvalidRequest
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.names import InvalidName, validate_project_name
+from deploy_platform.contracts.records import SourceKind
+from deploy_platform.github.webhooks import (
     DELIVERY_HEADER,
     Action,
     DeliveryLog,
@@ -101,6 +93,14 @@ from deploy_platform.webhooks import (
     signature_matches,
     take_down_preview,
 )
+from deploy_platform.projects import (
+    Project,
+    deployment_build,
+    projects_for_repository,
+    repository_identity,
+)
+from deploy_platform.source.repo_url import validate_repo_url
+from deploy_platform.storage import ObjectStoreError
 
 __all__ = ["EVENT_HEADER", "MAX_WEBHOOK_BYTES", "github_webhook", "project_webhook"]
 

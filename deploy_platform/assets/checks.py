@@ -18,7 +18,7 @@ import dagster as dg
 
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.published_deployment import published_deployment
-from deploy_platform.manifest import InvalidManifest, Manifest, blob_key, manifest_key
+from deploy_platform.contracts.manifest import InvalidManifest, Manifest, blob_key, manifest_key
 from deploy_platform.resources.edge_origin import (
     EDGE_ERRORS,
     EdgeNotConfigured,

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_platform.github_status import github_repo
-from deploy_platform.manifest import Manifest
-from deploy_platform.records import DeploymentRecord
-from deploy_platform.tags import label_tags
+from deploy_platform.contracts.manifest import Manifest
+from deploy_platform.contracts.records import DeploymentRecord
+from deploy_platform.contracts.tags import label_tags
+from deploy_platform.github.status_api import github_repo
 
 __all__ = [
     "label_run",

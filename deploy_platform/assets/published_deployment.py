@@ -12,16 +12,17 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.alias_moves import MoveNote
 from deploy_platform.assets.built_artifact import built_artifact
 from deploy_platform.assets.labels import manifest_version
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.run_origin import run_origin
 from deploy_platform.assets.staging import unpack_from_store
 from deploy_platform.assets.tracking import deployment_stage
-from deploy_platform.commit_status import success_url
-from deploy_platform.errors import DeploymentFailed
-from deploy_platform.manifest import artifact_key, artifact_routing_key, manifest_key
+from deploy_platform.contracts.errors import DeploymentFailed
+from deploy_platform.contracts.manifest import artifact_key, artifact_routing_key, manifest_key
+from deploy_platform.contracts.records import DeploymentRecord, Status
+from deploy_platform.contracts.tags import materialization_tags
+from deploy_platform.github.statuses import success_url
 from deploy_platform.publish import (
     AliasIndexHook,
     AliasMove,
@@ -29,15 +30,14 @@ from deploy_platform.publish import (
     point_alias,
     publish_directory,
 )
-from deploy_platform.records import DeploymentRecord, Status
+from deploy_platform.publish.alias_moves import MoveNote
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import BuildRunnerResource
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
-from deploy_platform.tags import materialization_tags
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["published_deployment"]
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from deploy_platform.alias_moves import MoveReason
-from deploy_platform.records import Trigger
+from deploy_platform.contracts.records import Trigger
 
 # TRIGGER_TAG: set by the queue sensor on every run it requests (`tags.run_tags`);
 # BACKFILL_TAG: Dagster's tag on the runs of a backfill.
-from deploy_platform.tags import BACKFILL_TAG, TRIGGER_TAG
+from deploy_platform.contracts.tags import BACKFILL_TAG, TRIGGER_TAG
+from deploy_platform.publish.alias_moves import MoveReason
 
 __all__ = ["TRIGGER_TAG", "BACKFILL_TAG", "RunOrigin", "run_origin"]
 

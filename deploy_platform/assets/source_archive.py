@@ -12,15 +12,15 @@ import dagster as dg
 from deploy_platform.assets.labels import chunks_version, deployment_links, file_version
 from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.assets.tracking import deployment_stage, redact_url
-from deploy_platform.errors import SourceError
-from deploy_platform.manifest import source_key
-from deploy_platform.records import DeploymentRecord, SourceKind, Status
+from deploy_platform.contracts.errors import SourceError
+from deploy_platform.contracts.manifest import source_key
+from deploy_platform.contracts.records import DeploymentRecord, SourceKind, Status
+from deploy_platform.contracts.tags import materialization_tags
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.git_source import GitSourceResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.storage import ObjectStore
-from deploy_platform.tags import materialization_tags
 
 __all__ = ["source_archive"]
 

@@ -24,16 +24,16 @@ import redis
 
 from deploy_platform.assets.labels import label_run
 from deploy_platform.assets.run_origin import run_origin
-from deploy_platform.commit_status import CommitStatusReporter
-from deploy_platform.errors import (
+from deploy_platform.contracts.errors import (
     DeploymentFailed,
     DiskError,
     InfrastructureError,
     RedisUnavailable,
     is_disk_fault,
 )
-from deploy_platform.records import DeploymentRecord, Status
-from deploy_platform.state import (
+from deploy_platform.contracts.records import DeploymentRecord, Status
+from deploy_platform.github.statuses import CommitStatusReporter
+from deploy_platform.storage.redis_state import (
     PlatformState,
     UnknownDeployment,
     server_error_code,

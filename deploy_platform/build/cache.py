@@ -62,8 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.archive import empty_directory, pack_directory, safe_extract
-from deploy_platform.names import validate_project_name
+from deploy_platform.contracts.names import validate_project_name
+from deploy_platform.source.archive import empty_directory, pack_directory, safe_extract
 from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError, check_key
 
 __all__ = [

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy_platform.build.settings import check_relative_path, env_name_problem
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = [
     "MAX_CONFIG_BYTES",

@@ -41,7 +41,7 @@ from deploy_platform.build.package_managers import (
     run_script_argv,
 )
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = ["BuildPlan", "detect", "find_output", "LEGACY_OPENSSL_FLAG"]
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from deploy_platform.build.config_files import read_json_object, read_text
 from deploy_platform.build.settings import check_relative_path
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = [
     "Framework",

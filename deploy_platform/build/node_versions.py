@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = [
     "InvalidRange",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = [
     "DEFAULT_REGISTRY",

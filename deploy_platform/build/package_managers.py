@@ -30,7 +30,7 @@ from pathlib import Path
 
 from deploy_platform.build.config_files import read_head, read_json_object
 from deploy_platform.build.settings import parse_package_manager
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = [
     "LOCKFILES",

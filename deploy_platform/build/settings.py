@@ -32,7 +32,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from deploy_platform.build.node_versions import InvalidRange, parse_range
-from deploy_platform.errors import InvalidRequest
+from deploy_platform.contracts.errors import InvalidRequest
 
 __all__ = [
     "BuildSettings",

@@ -54,7 +54,7 @@ from deploy_platform.build.npm_registry import (
     unpack_package,
     version_key,
 )
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = [
     "Toolchain",

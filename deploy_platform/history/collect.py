@@ -25,6 +25,8 @@ from typing import Any
 
 import dagster as dg
 
+from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.tags import BACKFILL_TAG, PARTITION_TAG
 from deploy_platform.history.facts import (
     ASSETS,
     REPORTED_METADATA,
@@ -34,8 +36,6 @@ from deploy_platform.history.facts import (
     RunFacts,
     Scalar,
 )
-from deploy_platform.ids import is_deployment_id
-from deploy_platform.tags import BACKFILL_TAG, PARTITION_TAG
 
 __all__ = ["HistoryExport", "EXPORT_VERSION"]
 

@@ -75,7 +75,7 @@ class RunFacts(TypedDict):
     started: float | None
     finished: float | None
     updated: float
-    #: deploy/* tags, plus dagster/backfill when present (see `deploy_platform.tags`).
+    #: deploy/* tags, plus dagster/backfill when present (see `deploy_platform.contracts.tags`).
     tags: dict[str, str]
     #: Filled in once for a run that ended failed or canceled.
     failed_step: str | None

@@ -1,4 +1,4 @@
-"""Rollbacks and promotes from the alias move log (`deploy_platform.alias_moves`), for the
+"""Rollbacks and promotes from the alias move log (`deploy_platform.publish.alias_moves`), for the
 history's `trigger` column (`rows.apply_alias_moves`).
 
 A rollback or promote builds nothing, so Dagster has no record of it: the move log
@@ -13,8 +13,8 @@ import json
 import logging
 from typing import Any
 
-from deploy_platform.alias_moves import MOVES_PREFIX, AliasMoveEntry
 from deploy_platform.history.rows import ALIAS_TRIGGERS
+from deploy_platform.publish.alias_moves import MOVES_PREFIX, AliasMoveEntry
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 
 __all__ = ["AliasMoveLog"]

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from deploy_platform.errors import InvalidRequest
+from deploy_platform.contracts.errors import InvalidRequest
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -23,6 +23,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from deploy_platform.contracts.tags import (
+    COMMIT_TAG,
+    ENQUEUED_TAG,
+    ENVIRONMENT_TAG,
+    PROJECT_TAG,
+    REF_TAG,
+    iso_time,
+    trigger_of,
+)
 from deploy_platform.history.facts import (
     ARTIFACT,
     ASSETS,
@@ -32,15 +41,6 @@ from deploy_platform.history.facts import (
     DeploymentFacts,
     MaterializationFacts,
     RunFacts,
-)
-from deploy_platform.tags import (
-    COMMIT_TAG,
-    ENQUEUED_TAG,
-    ENVIRONMENT_TAG,
-    PROJECT_TAG,
-    REF_TAG,
-    iso_time,
-    trigger_of,
 )
 
 __all__ = [
@@ -233,7 +233,7 @@ def apply_alias_moves(rows: dict[str, dict[str, Any]], moves: Iterable[Mapping[s
     when it came after that deployment's latest run: it is what last made it live.
 
     `moves` are alias move log entries (`{"at", "to", "reason", ...}`,
-    `deploy_platform.alias_moves`); other reasons are the runs' own doing.
+    `deploy_platform.publish.alias_moves`); other reasons are the runs' own doing.
     """
     latest: dict[str, tuple[float, str]] = {}
     for move in moves:

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from deploy_platform.errors import InvalidRequest
-from deploy_platform.gitsource import validate_ref
+from deploy_platform.contracts.errors import InvalidRequest
+from deploy_platform.source.git import validate_ref
 
 __all__ = [
     "DEFAULT_INCLUDE",

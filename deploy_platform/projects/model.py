@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import InvalidRequest
-from deploy_platform.gitsource import validate_ref
-from deploy_platform.json_types import json_type_name
-from deploy_platform.names import InvalidName, validate_project_name
+from deploy_platform.contracts.errors import InvalidRequest
+from deploy_platform.contracts.json_types import json_type_name
+from deploy_platform.contracts.names import InvalidName, validate_project_name
 from deploy_platform.projects.branches import (
     BranchDecision,
     BranchRules,
@@ -47,6 +46,7 @@ from deploy_platform.projects.branches import (
     decide,
     pattern_matches,
 )
+from deploy_platform.source.git import validate_ref
 
 __all__ = [
     "FIELDS",

@@ -35,11 +35,11 @@ from urllib.parse import urlsplit
 
 from redis.lock import Lock
 
-from deploy_platform.errors import InvalidRequest
-from deploy_platform.names import InvalidName
+from deploy_platform.contracts.errors import InvalidRequest
+from deploy_platform.contracts.names import InvalidName
 from deploy_platform.projects.model import Project, new_webhook_secret
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = [
     "PROJECTS_PREFIX",

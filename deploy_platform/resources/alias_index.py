@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from deploy_platform.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig
-from deploy_platform.state import PlatformState
+from deploy_platform.publish.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["AliasIndexResource"]
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.archive import check_tree
 from deploy_platform.build import sandbox
 from deploy_platform.build.runner import BuildRequest, OutputLimits, run_build
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
+from deploy_platform.source.archive import check_tree
 from deploy_platform.storage import ObjectStore
 
 __all__ = [
@@ -53,7 +53,7 @@ class BuildResult:
     # cache hit, per-step timings); JSON-able values.
     metadata: dict[str, Any] = field(default_factory=dict)
     # The repository's raw routing rules ({"vercel": {...}, "netlify": {...}}), checked
-    # and applied when publishing (see deploy_platform.routing).
+    # and applied when publishing (see deploy_platform.contracts.routing).
     routing: dict[str, Any] = field(default_factory=dict)
 
 

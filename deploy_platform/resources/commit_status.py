@@ -1,7 +1,7 @@
 """GitHub commit statuses as a Dagster resource (optional: off without a token).
 
 The assets and sensors post through this resource, never through globals: it
-hands out a `CommitStatusReporter` (deploy_platform.commit_status) bound to the
+hands out a `CommitStatusReporter` (deploy_platform.github.statuses) bound to the
 platform's Redis and the run's log, or None when DP_GITHUB_TOKEN is empty
 (said once per process). Settings arrive through `dg.EnvVar`, so the token is
 never shown in the UI. Like the Cloudflare KV index (`alias_index.py`), nothing
@@ -18,9 +18,9 @@ from typing import Protocol
 import dagster as dg
 from pydantic import Field
 
-from deploy_platform.commit_status import BACKOFF_SECONDS, CommitStatusReporter, say_disabled_once
-from deploy_platform.github_status import GitHubConfig, GitHubConfigError
-from deploy_platform.state import PlatformState
+from deploy_platform.github.status_api import GitHubConfig, GitHubConfigError
+from deploy_platform.github.statuses import BACKOFF_SECONDS, CommitStatusReporter, say_disabled_once
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["CommitStatusResource"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_platform.archive import pack_directory
-from deploy_platform.errors import InvalidRequest, SourceError
-from deploy_platform.gitsource import fetch_commit, is_commit_sha, ls_remote
-from deploy_platform.repo_url import ValidatedRepoUrl, validate_repo_url
+from deploy_platform.contracts.errors import InvalidRequest, SourceError
+from deploy_platform.source.archive import pack_directory
+from deploy_platform.source.git import fetch_commit, is_commit_sha, ls_remote
+from deploy_platform.source.repo_url import ValidatedRepoUrl, validate_repo_url
 
 __all__ = ["FetchedArchive", "GitSourceResource"]
 
@@ -29,7 +29,7 @@ class FetchedArchive:
 
 
 class GitSourceResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Git over HTTP(S), hardened (see `deploy_platform.gitsource`).
+    """Git over HTTP(S), hardened (see `deploy_platform.source.git`).
 
     Every call validates the URL again, with this resource's allow list, so a
     deployment queued before the operator narrowed `DP_GIT_ALLOW_HOSTS` is refused,

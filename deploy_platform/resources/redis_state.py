@@ -5,13 +5,13 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
-from deploy_platform.state import RUN_RETRIES, PlatformState
+from deploy_platform.storage.redis_state import RUN_RETRIES, PlatformState
 
 __all__ = ["RedisResource"]
 
 
 class RedisResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Typed access to the platform's Redis keys (see `deploy_platform.state`).
+    """Typed access to the platform's Redis keys (see `deploy_platform.storage.redis_state`).
 
     Runs and sensors get the long retry budget (`state.RUN_RETRIES`, ~15 s): a Redis
     restart is ridden out inside the call; a longer outage fails the run with

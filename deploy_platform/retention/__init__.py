@@ -7,6 +7,6 @@
   sweep.py      mark and sweep of unreferenced bodies
   collect.py    `collect_garbage`: the order of removal, dry runs, the report
 
-`deploy_platform.retention_dagster` is the Dagster side (partitions, runs);
-`deploy-platform gc` (`cli_gc.py`) runs it all.
+`deploy_platform.instance.purge` is the Dagster side (partitions, runs);
+`deploy-platform gc` (`cli/gc.py`) runs it all.
 """

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from deploy_platform.manifest import manifest_key
-from deploy_platform.records import DeploymentRecord
+from deploy_platform.contracts.manifest import manifest_key
+from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.retention.inventory import (
     deployment_records,
     needed_by_aliases,
@@ -31,14 +31,14 @@ from deploy_platform.retention.inventory import (
 )
 from deploy_platform.retention.policy import Decision, RetentionPolicy, decide, queued_at
 from deploy_platform.retention.sweep import CLOCK_MARGIN_SECONDS, mark, sweep, unreferenced
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["RunRecords", "Removal", "GcReport", "collect_garbage", "archive_key"]
 
 
 class RunRecords(Protocol):
-    """The Dagster side (`deploy_platform.retention_dagster.DagsterRecords`)."""
+    """The Dagster side (`deploy_platform.instance.purge.DagsterRecords`)."""
 
     def busy(self, deployment_ids: Sequence[str]) -> set[str]:
         """The ids with a run that has not finished (a re-materialization from the UI)."""

@@ -26,7 +26,7 @@ it waits for a quiet moment itself (no publish in flight), up to a limit, and
 gives up the sweep (reported, retried next time) on a store that never is.
 A lease left by a killed publisher expires; until then sweeps wait or give up.
 
-Keys (under the platform's Redis prefix `P`, see `state.py`):
+Keys (under the platform's Redis prefix `P`, see `storage/redis_state.py`):
   P publishing   sorted set: lease token -> expiry (Unix seconds)
   P gc-fence     the sweeper's token while it deletes (expires by itself)
 """
@@ -38,8 +38,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from deploy_platform.errors import DeploymentFailed
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.errors import DeploymentFailed
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = [
     "LEASE_SECONDS",
@@ -50,7 +50,7 @@ __all__ = [
     "live_leases",
 ]
 
-#: Longer than any run may take (dagster_home.py: max_runtime_seconds 3600).
+#: Longer than any run may take (instance/home.py: max_runtime_seconds 3600).
 LEASE_SECONDS = 3600.0
 _FENCE_SECONDS = 600.0
 _POLL_SECONDS = 0.2

@@ -16,12 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from deploy_platform.ids import is_deployment_id
-from deploy_platform.manifest import alias_key
-from deploy_platform.records import DeploymentRecord
-from deploy_platform.skew import history_from_pointer, within_grace
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.manifest import alias_key
+from deploy_platform.contracts.records import DeploymentRecord
+from deploy_platform.contracts.skew import history_from_pointer, within_grace
 from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["deployment_records", "needed_by_aliases", "StoredBytes", "stored_bytes"]
 

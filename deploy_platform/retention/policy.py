@@ -6,7 +6,7 @@ A deployment is kept if any of these holds, and removed only if none does:
     `pr-*` aliases, custom domains through their project's alias), it is an
     alias's previous deployment (what a rollback goes back to), or it is in an
     alias's skew-protection history within the grace period (open tabs still
-    load its fingerprinted assets; `deploy_platform.skew`), or a Dagster run of
+    load its fingerprinted assets; `deploy_platform.contracts.skew`), or a Dagster run of
     its partition is going on (a re-materialization from the UI);
   - it is one of the newest `keep_per_branch` deployments of its project and
     branch (by enqueue time; failed ones count, uploads without a ref form one
@@ -20,8 +20,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from deploy_platform.records import TERMINAL, DeploymentRecord, Status
-from deploy_platform.skew import DEFAULT_GRACE_SECONDS
+from deploy_platform.contracts.records import TERMINAL, DeploymentRecord, Status
+from deploy_platform.contracts.skew import DEFAULT_GRACE_SECONDS
 
 __all__ = [
     "RetentionPolicy",

@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from deploy_platform.manifest import InvalidManifest, Manifest, blob_key
+from deploy_platform.contracts.manifest import InvalidManifest, Manifest, blob_key
+from deploy_platform.publish.variants import variants_key
 from deploy_platform.retention.fence import FenceBusy, sweep_fence
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectNotFound, ObjectStore
-from deploy_platform.variants import variants_key
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["Mark", "mark", "unreferenced", "sweep", "SweepResult", "CLOCK_MARGIN_SECONDS"]
 

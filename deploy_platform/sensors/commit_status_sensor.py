@@ -2,7 +2,7 @@
 
 Statuses are posted the moment they are written (by the control API and the
 assets); this sensor only retries the ones GitHub did not take, each after its
-backoff (see `deploy_platform.commit_status`). It starts no runs. A tick stops
+backoff (see `deploy_platform.github.statuses`). It starts no runs. A tick stops
 after `TICK_BUDGET_SECONDS` (a post can take its 10 s timeout when GitHub hangs),
 well under the daemon's 60 s sensor evaluation timeout; what is left waits for
 the next tick. With statuses off (no DP_GITHUB_TOKEN) a tick does nothing.

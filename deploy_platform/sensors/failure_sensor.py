@@ -4,11 +4,11 @@ The assets mark their own failures with a precise error. This catches what
 they cannot: a run worker killed (out of memory, machine restart), a resource
 that failed to start, a run that run monitoring timed out. Without it the
 record would say `building` forever. A run that Dagster will retry (a crashed
-worker, see dagster_home.py) is left alone: its retry decides the outcome, and
+worker, see instance/home.py) is left alone: its retry decides the outcome, and
 if that retry never comes `deployment_recovery_sensor` (recovery_sensor.py)
 starts one or marks the deployment failed.
 A run that failed for an infrastructure fault (an `InfrastructureError` from
-Redis, the object store or a disk; see deploy_platform/errors.py) is left alone as
+Redis, the object store or a disk; see deploy_platform/contracts/errors.py) is left alone as
 well: `deployment_recovery_sensor` runs the deployment again once the component
 answers (infra_retry.py), and only fails it after DP_INFRA_RETRIES runs.
 A deployment it marks failed is also marked `failure` on its commit (the
@@ -24,13 +24,13 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.ids import is_deployment_id
-from deploy_platform.records import TERMINAL, DeploymentRecord, Status
+from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.records import TERMINAL, DeploymentRecord, Status
+from deploy_platform.contracts.tags import PARTITION_TAG, WILL_RETRY_TAG
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.infra_retry import infra_failure_of
-from deploy_platform.state import PlatformState
-from deploy_platform.tags import PARTITION_TAG, WILL_RETRY_TAG
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = [
     "deployment_failure_sensor",
@@ -169,7 +169,7 @@ def deployment_failure_sensor(
         context.log.info(f"run {run.run_id[:8]} of {deployment_id}: no retry decision yet")
         return
     if run.tags.get(WILL_RETRY_TAG) == "true":
-        # A crashed worker: the run-retry daemon re-executes it (see dagster_home.py).
+        # A crashed worker: the run-retry daemon re-executes it (see instance/home.py).
         context.log.info(f"run {run.run_id[:8]} of {deployment_id} will be retried")
         return
     state = redis.state()

@@ -1,7 +1,7 @@
 """Running a deployment again after an infrastructure fault, and giving up clearly.
 
 A run whose step failed with an `InfrastructureError` (Redis, the object store or a
-disk still failing after the clients' own retries; deploy_platform.errors) did
+disk still failing after the clients' own retries; deploy_platform.contracts.errors) did
 nothing wrong: `deployment_recovery_sensor` starts a new run of the same partition
 (run_key `infra-retry-of-<run id>`, tagged `deploy/infra_retry=<n>`) as soon as
 the component answers a health check again, or at the latest after a backoff
@@ -29,12 +29,12 @@ from typing import Any
 import dagster as dg
 
 import deploy_platform.storage  # noqa: F401 - registers the store's infrastructure errors
-from deploy_platform.errors import (
+from deploy_platform.contracts.errors import (
     COMPONENTS,
     INFRASTRUCTURE_ERRORS,
     parse_infrastructure_message,
 )
-from deploy_platform.tags import iso_time
+from deploy_platform.contracts.tags import iso_time
 
 __all__ = [
     "InfraFailure",

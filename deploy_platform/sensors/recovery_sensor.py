@@ -34,9 +34,16 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from deploy_platform.ids import is_deployment_id
-from deploy_platform.jobs import deploy_job
-from deploy_platform.records import TERMINAL, DeploymentRecord
+from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.records import TERMINAL, DeploymentRecord
+from deploy_platform.contracts.tags import (
+    AUTO_RETRY_RUN_ID_TAG,
+    INFRA_RETRY_TAG,
+    PARTITION_TAG,
+    RETRY_OF_TAG,
+    WILL_RETRY_TAG,
+)
+from deploy_platform.jobs.deploy import deploy_job
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
@@ -54,14 +61,7 @@ from deploy_platform.sensors.infra_retry import (
     retrying_note,
     run_infra_failure,
 )
-from deploy_platform.state import PlatformState
-from deploy_platform.tags import (
-    AUTO_RETRY_RUN_ID_TAG,
-    INFRA_RETRY_TAG,
-    PARTITION_TAG,
-    RETRY_OF_TAG,
-    WILL_RETRY_TAG,
-)
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = [
     "deployment_recovery_sensor",

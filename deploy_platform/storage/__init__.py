@@ -6,13 +6,13 @@ Layout, one bucket or prefix per environment:
   blobs/<sha256>                 content-addressed file bodies, and their
                                  Brotli/gzip variants (each under its own hash)
   variants/<sha256>.json         what compressing body <sha256> gave (a cache
-                                 for the publisher; see deploy_platform.variants)
+                                 for the publisher; see deploy_platform.publish.variants)
   deployments/<id>/manifest.json path -> blob; written last, so a deployment
                                  without a manifest does not exist
   aliases/<name>.json            durable alias pointers
   alias-moves/<project>/<stamp>-<nonce>.json
                                  the alias move log, one object per move
-                                 (deploy_platform.alias_moves)
+                                 (deploy_platform.publish.alias_moves)
   projects/<name>.json           project settings (deploy_platform.projects)
 """
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy_platform.errors import DiskError, ObjectStoreUnavailable
+from deploy_platform.contracts.errors import DiskError, ObjectStoreUnavailable
 
 __all__ = [
     "ObjectInfo",
@@ -35,7 +35,7 @@ class ObjectNotFound(ObjectStoreError, KeyError):
 
 class StoreUnavailable(ObjectStoreError, ObjectStoreUnavailable):
     """S3/R2 did not answer (unreachable, timed out, 5xx) after the client's own retries:
-    an infrastructure fault, not the deployment's (see deploy_platform.errors)."""
+    an infrastructure fault, not the deployment's (see deploy_platform.contracts.errors)."""
 
 
 class StoreDiskError(ObjectStoreError, DiskError):

@@ -2,7 +2,7 @@
 
 A write or read the disk refuses (full, over quota, I/O error, read-only) raises
 `StoreDiskError` naming the directory: an infrastructure fault the platform retries
-later (deploy_platform.errors), never a failed deployment with a bare OSError.
+later (deploy_platform.contracts.errors), never a failed deployment with a bare OSError.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from deploy_platform.errors import is_disk_fault
+from deploy_platform.contracts.errors import is_disk_fault
 from deploy_platform.storage.base import (
     ObjectInfo,
     ObjectNotFound,

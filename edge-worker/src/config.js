@@ -25,7 +25,7 @@ export const DEFAULTS = Object.freeze({
   MANIFEST_CACHE_BYTES, // 32 MiB: why, in memory.js
   BODY_CACHE_ITEM_BYTES: 256 * 1024,
   ANSWER_CACHE_SECONDS: 3600,
-  SKEW_GRACE_SECONDS: 12 * 3600, // as DP_EDGE_SKEW_GRACE_SECONDS (deploy_platform/skew.py)
+  SKEW_GRACE_SECONDS: 12 * 3600, // as DP_EDGE_SKEW_GRACE_SECONDS (deploy_platform/contracts/skew.py)
 });
 
 /** The Worker cannot serve with this configuration; the message says what to fix. */

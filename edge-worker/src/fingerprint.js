@@ -1,5 +1,5 @@
 // Which URL paths name fingerprinted (content-hashed) build assets; the same
-// rule as deploy_platform/fingerprint.py (read its docstring for why): a hash
+// rule as deploy_platform/contracts/fingerprint.py (read its docstring for why): a hash
 // part follows `-` or `.` in the file name and ends at the next `.`, and is
 // either hex (6-64, a digit and a letter) or exactly 8 base64url characters
 // with a digit and a capital. Both test against

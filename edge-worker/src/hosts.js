@@ -19,7 +19,7 @@ const PROJECT_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const ID_RE = /^(?=[a-z2-7]*[2-7])[a-z2-7]{12}$/;
 const HOST_CHARS = /^[a-z0-9.-]+$/;
 const PORT = /^[0-9]{1,5}$/;
-// A slug in the form deploy_platform.names.branch_slug() produces.
+// A slug in the form deploy_platform.contracts.names.branch_slug() produces.
 const SLUG_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
 /** @typedef {{kind: "deployment" | "alias" | "domain", name: string}} Site */

@@ -113,7 +113,7 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const CODING = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 /**
- * A manifest entry's optional `encodings` (see deploy_platform/manifest.py).
+ * A manifest entry's optional `encodings` (see deploy_platform/contracts/manifest.py).
  * @param {any} raw
  * @param {string} where
  * @param {string} path

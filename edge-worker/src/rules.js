@@ -1,5 +1,5 @@
 // A deployment's redirects, rewrites and header rules (mirrors serve/rules.py and
-// the matching half of deploy_platform/routing.py). Rules were checked at publish
+// the matching half of deploy_platform/contracts/routing.py). Rules were checked at publish
 // time; they are compiled when the manifest is read, so they are cached with it.
 //
 // A path that finds a file (paths.js lookup order: `/about` finds about.html) is
@@ -131,7 +131,7 @@ function fill(template, params) {
 }
 
 /**
- * The manifest's `routes` (deploy_platform.routing.Routes.to_json) compiled.
+ * The manifest's `routes` (deploy_platform.contracts.routing.Routes.to_json) compiled.
  * @param {any} raw
  * @returns {Routes | null}
  */

@@ -1,4 +1,4 @@
-// Skew protection (mirrors serve/skew.py and deploy_platform/skew.py): when the
+// Skew protection (mirrors serve/skew.py and deploy_platform/contracts/skew.py): when the
 // current deployment of an alias host or custom domain lacks a fingerprinted
 // file, the deployments the alias pointed at before are asked, newest first,
 // while `now < replaced_at + SKEW_GRACE_SECONDS`. The alias pointer records them:

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.records import Environment, SourceKind, Status
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.records import Environment, SourceKind, Status
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import queued_ids, record_ids, unique_name
 
 SITE = {"index.html": "<h1>hello</h1>\n", "style.css": "body { color: red }\n"}

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.domains import domain_key
-from deploy_platform.ids import new_deployment_id
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.projects.domains import domain_key
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.support.deployments import point_alias, write_deployment
 

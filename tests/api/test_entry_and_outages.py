@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.services.ports import free_port, wait_for_port
-from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.processes.ports import free_port, wait_for_port
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.settings import Settings
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_refusals import refused

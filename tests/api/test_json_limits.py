@@ -1,4 +1,4 @@
-"""deploy_platform.json_limits: the nesting is measured without recursion, exactly for
+"""deploy_platform.contracts.json_limits: the nesting is measured without recursion, exactly for
 JSON, brackets inside strings not counted, and in linear time for hostile text."""
 
 from __future__ import annotations
@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from deploy_platform.json_limits import MAX_JSON_DEPTH, JsonTooDeep, json_depth, loads_bounded
+from deploy_platform.contracts.json_limits import (
+    MAX_JSON_DEPTH,
+    JsonTooDeep,
+    json_depth,
+    loads_bounded,
+)
 
 
 def nested(depth: int) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.state import PlatformState
+from deploy_platform.storage.redis_state import PlatformState
 from tests.api.test_uploads import GZIP, SITE, tar_gz
 from tests.support.api_fixtures import unique_name
 

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.domains import add_domain
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import manifest_key
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import manifest_key
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.projects import project_key, read_project
+from deploy_platform.projects.domains import add_domain
 from deploy_platform.publish import read_alias
-from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.support.deployments import point_alias, write_deployment
 

@@ -11,13 +11,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from deploy_platform.api import StartupError, create_app
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
 from deploy_platform.retention.collect import collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_refusals import refused
 from tests.api.test_uploads import GZIP, SITE, tar_gz

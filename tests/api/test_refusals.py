@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.services.ports import free_port
+from deploy_platform.processes.ports import free_port
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
+from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.support.api_fixtures import assert_nothing_accepted, unique_name
 

@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.alias_moves import list_moves
 from deploy_platform.api import create_app
-from deploy_platform.cloudflare_kv import KVConfig
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import alias_key, manifest_key
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import alias_key, manifest_key
+from deploy_platform.contracts.records import Status
 from deploy_platform.projects import create_project, new_project
 from deploy_platform.publish import read_alias
-from deploy_platform.records import Status
+from deploy_platform.publish.alias_moves import list_moves
+from deploy_platform.publish.cloudflare_kv import KVConfig
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.cloudflare_kv_server import ACCOUNT, NAMESPACE, TOKEN, FakeCloudflareKV
 from tests.support.deployments import published
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.records import Environment, SourceKind
+from deploy_platform.contracts.records import Environment, SourceKind
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
+from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_refusals import refused
 from tests.support.api_fixtures import assert_nothing_accepted, queued_ids

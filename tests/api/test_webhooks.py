@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.alias_moves import list_moves
 from deploy_platform.api import create_app
-from deploy_platform.cloudflare_kv import KVConfig
-from deploy_platform.manifest import alias_key
+from deploy_platform.contracts.manifest import alias_key
+from deploy_platform.contracts.records import Environment, SourceKind, Status
 from deploy_platform.publish import point_alias, read_alias
-from deploy_platform.records import Environment, SourceKind, Status
+from deploy_platform.publish.alias_moves import list_moves
+from deploy_platform.publish.cloudflare_kv import KVConfig
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_commit_status import posted, with_github
 from tests.support.alias_changes import announced

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import InvalidRequest
+from deploy_platform.contracts.errors import InvalidRequest
 
 
 def test_full_settings_round_trip_and_normalize() -> None:

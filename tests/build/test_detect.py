@@ -11,7 +11,7 @@ import pytest
 
 from deploy_platform.build.detect import BuildPlan, detect, find_output
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 NO_SETTINGS = BuildSettings()
 

@@ -11,7 +11,7 @@ from deploy_platform.build.node_versions import (
     parse_version,
     resolve_node_version,
 )
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 # (range, version, matches) — expectations follow node-semver's documented desugaring.
 SEMVER_CASES = [

@@ -11,7 +11,7 @@ import pytest
 from deploy_platform.build.runner import BuildOutcome, BuildRequest, run_build
 from deploy_platform.build.sandbox import Limits
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.errors import BuildFailed, UnsafeArchive
+from deploy_platform.contracts.errors import BuildFailed, UnsafeArchive
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
 

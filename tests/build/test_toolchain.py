@@ -11,7 +11,7 @@ import pytest
 
 from deploy_platform.build.sandbox import Limits, base_env, run
 from deploy_platform.build.toolchain import Toolchain, available_node_versions, provision
-from deploy_platform.errors import BuildFailed
+from deploy_platform.contracts.errors import BuildFailed
 
 #: A Node release that is not the machine's own, so it really gets provisioned.
 OTHER_NODE = "22.12.0"

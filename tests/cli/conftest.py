@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.records import Status
-from deploy_platform.state import STREAM_START, PlatformState
+from deploy_platform.contracts.records import Status
+from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.support import api_fixtures
 
 # Fixtures shared with tests/api.

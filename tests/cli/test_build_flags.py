@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.state import PlatformState
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi, queued_ids, unique_name
 
 SITE = {"index.html": "<h1>hello</h1>\n"}

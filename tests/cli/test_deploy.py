@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.records import Environment, SourceKind, Status
-from deploy_platform.services.ports import free_port
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.records import Environment, SourceKind, Status
+from deploy_platform.processes.ports import free_port
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi, queued_ids, unique_name
 
 SITE = {"index.html": "<h1>hello</h1>\n", "about/index.html": "<h1>about</h1>\n"}

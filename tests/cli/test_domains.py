@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.services.ports import free_port
-from deploy_platform.state import PlatformState
+from deploy_platform.processes.ports import free_port
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi
 
 StartApi = Callable[..., RunningApi]

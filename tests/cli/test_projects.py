@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.domains import add_domain
+from deploy_platform.processes.ports import free_port
 from deploy_platform.projects import read_project
-from deploy_platform.services.ports import free_port
-from deploy_platform.state import PlatformState
+from deploy_platform.projects.domains import add_domain
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi
 
 StartApi = Callable[..., RunningApi]

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.alias_moves import list_moves
-from deploy_platform.cli_aliases import cli_actor
+from deploy_platform.cli.aliases import cli_actor
+from deploy_platform.contracts.records import Status
+from deploy_platform.processes.ports import free_port
 from deploy_platform.publish import read_alias
-from deploy_platform.records import Status
-from deploy_platform.services.ports import free_port
-from deploy_platform.state import PlatformState
+from deploy_platform.publish.alias_moves import list_moves
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi
 from tests.support.deployments import published
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi
 
 StartApi = Callable[..., RunningApi]

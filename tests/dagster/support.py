@@ -12,21 +12,21 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.archive import pack_directory
 from deploy_platform.assets import built_artifact, published_deployment, source_archive
 from deploy_platform.assets.checks import deployment_checks
 from deploy_platform.assets.partitions import deployments_partitions
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.jobs import DEPLOY_JOB, deploy_job
-from deploy_platform.manifest import Manifest, blob_key, manifest_key, source_key
-from deploy_platform.names import preview_alias, production_alias
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import Manifest, blob_key, manifest_key, source_key
+from deploy_platform.contracts.names import preview_alias, production_alias
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
+from deploy_platform.jobs.deploy import DEPLOY_JOB, deploy_job
 from deploy_platform.resources.edge_origin import EdgeOriginResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.queue_sensor import run_tags
 from deploy_platform.settings import public_url
-from deploy_platform.state import PlatformState
+from deploy_platform.source.archive import pack_directory
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 ASSETS = [source_archive, built_artifact, published_deployment]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from deploy_platform.manifest import alias_key, manifest_key
-from deploy_platform.records import Status
+from deploy_platform.contracts.manifest import alias_key, manifest_key
+from deploy_platform.contracts.records import Status
 from deploy_platform.resources.alias_index import AliasIndexResource
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, unique
 from tests.support.cloudflare_kv_server import ACCOUNT, NAMESPACE, TOKEN, FakeCloudflareKV
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform.assets import built_artifact, published_deployment, source_archive
-from deploy_platform.manifest import artifact_key, blob_key, manifest_key, source_key
+from deploy_platform.contracts.manifest import artifact_key, blob_key, manifest_key, source_key
+from deploy_platform.contracts.records import Status
 from deploy_platform.publish import read_alias
-from deploy_platform.records import Status
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import (
     Deployer,
     evil_archive,

@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_platform.dagster_home import write_dagster_home
-from deploy_platform.records import Status
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.records import Status
+from deploy_platform.instance.home import write_dagster_home
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import pack_site, queue_upload, unique
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from deploy_platform.jobs import DEPLOY_JOB, deploy_job
-from deploy_platform.records import Status
+from deploy_platform.contracts.records import Status
+from deploy_platform.jobs.deploy import DEPLOY_JOB, deploy_job
 from deploy_platform.sensors import failure_sensor
 from deploy_platform.sensors.recovery_sensor import (
     GRACE_SECONDS,
@@ -27,8 +27,8 @@ from deploy_platform.sensors.recovery_sensor import (
     deployment_recovery_sensor,
     recover,
 )
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import ASSETS, Deployer, pack_site, queue_upload, unique
 from tests.dagster.test_sensors import BrokenBuildRunner, evaluate_failure_sensor
 

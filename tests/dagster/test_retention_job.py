@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 
 from deploy_platform.history.archive import ARCHIVE_PREFIX
-from deploy_platform.retention_job import RETENTION_CRON, retention_job, retention_schedule
-from deploy_platform.state import PlatformState
+from deploy_platform.jobs.retention import RETENTION_CRON, retention_job, retention_schedule
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, unique
 from tests.dagster.test_retention_records import deployed, history
 

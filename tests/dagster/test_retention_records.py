@@ -7,12 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_platform.records import DeploymentRecord, Status
+from deploy_platform.contracts.records import DeploymentRecord, Status
+from deploy_platform.instance.purge import DagsterRecords
 from deploy_platform.retention.collect import collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
-from deploy_platform.retention_dagster import DagsterRecords
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, unique
 
 DAY = 86400.0

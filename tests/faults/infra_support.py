@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from deploy_platform import definitions as platform_definitions
-from deploy_platform.cloudflare_kv import KVAliasIndex
-from deploy_platform.records import TERMINAL, DeploymentRecord
+from deploy_platform.contracts.records import TERMINAL, DeploymentRecord
+from deploy_platform.processes.redis_server import RedisServer
+from deploy_platform.publish.cloudflare_kv import KVAliasIndex
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import (
     BuildLog,
@@ -43,9 +44,8 @@ from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.infra_retry import InfraRetryPolicy
 from deploy_platform.sensors.recovery_sensor import RecoveryTick, health_checks, recover
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 if TYPE_CHECKING:  # the daemon loads this module as a code location: no pytest there
     from tests.support.s3_fixtures import S3Server

@@ -25,16 +25,16 @@ import redis
 from aiohttp.test_utils import TestClient
 
 from deploy_platform.api import create_app
-from deploy_platform.manifest import source_key
-from deploy_platform.records import Status
+from deploy_platform.contracts.manifest import source_key
+from deploy_platform.contracts.records import Status
+from deploy_platform.contracts.tags import INFRA_RETRY_TAG
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.sensors.infra_retry import InfraRetryPolicy
 from deploy_platform.sensors.recovery_sensor import recover
-from deploy_platform.services.redis_server import RedisServer
 from deploy_platform.settings import Settings
-from deploy_platform.state import STREAM_START, PlatformState
 from deploy_platform.storage.local import LocalObjectStore
-from deploy_platform.tags import INFRA_RETRY_TAG
+from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, served_text, unique
 from tests.faults.infra_support import RestartableRedis, retry_when_due, run_resources
 from tests.support.api_fixtures import make_settings  # noqa: F401 - a fixture

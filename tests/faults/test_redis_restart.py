@@ -133,7 +133,7 @@ def test_a_killed_redis_is_back_at_once_with_its_records_queue_and_the_build_in_
     # The build was running while Redis died; its run's later Redis writes (status,
     # aliases) must reach the restarted Redis. Should this fail with a connection
     # error in the run's log, it is the missing Redis retries inside a run (redis-py
-    # Retry in deploy_platform/state.py), not the supervision tested above.
+    # Retry in deploy_platform/storage/redis_state.py), not the supervision tested above.
     record = platform.wait(slow, timeout=240)
     assert record["status"] == "ready", record
     assert b"built while Redis restarted" in platform.fetch("slow.localhost", "/")[2]

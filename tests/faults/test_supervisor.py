@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.services.leftovers import stop_leftovers
-from deploy_platform.supervisor import ChildFailed, ChildSpec, Supervisor
+from deploy_platform.processes.leftovers import stop_leftovers
+from deploy_platform.processes.supervisor import ChildFailed, ChildSpec, Supervisor
 
 
 def _child(name: str, code: str) -> ChildSpec:

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import redis
 
-from deploy_platform.client import ApiClient
+from deploy_platform.cli.client import ApiClient
 from tests.support.platform import RunningPlatform
 
 __all__ = [

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from deploy_platform.commit_status import BACKOFF_SECONDS, CommitStatusReporter, success_url
-from deploy_platform.github_status import GitHubConfig
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
+from deploy_platform.github.status_api import GitHubConfig
+from deploy_platform.github.statuses import BACKOFF_SECONDS, CommitStatusReporter, success_url
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.github_status_server import TOKEN, FakeGitHub
 
 SHA = "89abcdef0123456789abcdef0123456789abcdef"

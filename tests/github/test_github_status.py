@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from deploy_platform.github_status import (
+from deploy_platform.github.status_api import (
     CommitStatus,
     GitHubConfig,
     GitHubConfigError,

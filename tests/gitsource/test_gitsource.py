@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from deploy_platform.errors import InvalidRequest, SourceError
-from deploy_platform.gitsource import RefNotFound, RepositoryTooLarge, fetch_commit, ls_remote
-from deploy_platform.repo_url import ValidatedRepoUrl, validate_repo_url
-from deploy_platform.services.ports import free_port
+from deploy_platform.contracts.errors import InvalidRequest, SourceError
+from deploy_platform.processes.ports import free_port
+from deploy_platform.source.git import RefNotFound, RepositoryTooLarge, fetch_commit, ls_remote
+from deploy_platform.source.repo_url import ValidatedRepoUrl, validate_repo_url
 from tests.support.git_fixtures import GitHttpServer, TestRepo
 
 SITE = {"index.html": "<h1>one</h1>", "css/site.css": "body{}"}

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from deploy_platform.errors import InvalidRequest
-from deploy_platform.repo_url import parse_allow_hosts, validate_repo_url
+from deploy_platform.contracts.errors import InvalidRequest
+from deploy_platform.source.repo_url import parse_allow_hosts, validate_repo_url
 
 
 def refused(url: object, allow: tuple[str, ...] = ()) -> str:

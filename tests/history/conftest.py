@@ -13,10 +13,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.history.service import HistoryService
-from deploy_platform.records import DeploymentRecord
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster import conftest as dagster_fixtures
 from tests.dagster.support import Deployer, queue_git, unique
 

@@ -16,9 +16,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.history.export import export_path
 from deploy_platform.history.rows import COLUMNS
-from deploy_platform.records import DeploymentRecord
 from tests.dagster.support import unique
 from tests.support.api_fixtures import RunningApi, make_settings, running_api  # noqa: F401
 

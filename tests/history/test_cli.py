@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from deploy_platform import cli
+from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.history.rows import COLUMNS
-from deploy_platform.records import DeploymentRecord
 from tests.dagster.support import unique
 from tests.support.api_fixtures import RunningApi, make_settings, running_api  # noqa: F401
 

@@ -11,16 +11,16 @@ import dagster as dg
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.dagster_home import write_dagster_home
+from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.history.archive import ARCHIVE_PREFIX, archive_rows
 from deploy_platform.history.export import export_path, load_export, refreshed_export
 from deploy_platform.history.service import HistoryService
-from deploy_platform.records import DeploymentRecord
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
+from deploy_platform.instance.home import write_dagster_home
+from deploy_platform.processes.redis_server import RedisServer
+from deploy_platform.processes.up import REDIS_URL_FILE
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
-from deploy_platform.up import REDIS_URL_FILE
+from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, queue_git, unique
 
 Rows = Callable[[], dict[str, dict[str, Any]]]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from deploy_platform.errors import InvalidRequest
+from deploy_platform.contracts.errors import InvalidRequest
 from deploy_platform.history.query import HistoryQuery, parse_since, rows_frame, select
 from deploy_platform.history.rows import apply_alias_moves
 

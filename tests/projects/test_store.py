@@ -27,9 +27,9 @@ from deploy_platform.projects import (
     update_project,
 )
 from deploy_platform.projects.model import apply_changes
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 REPO = "https://git.example.com/team/docs.git"
 

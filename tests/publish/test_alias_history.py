@@ -1,16 +1,16 @@
-"""The alias pointer's history, which skew protection reads (`deploy_platform.skew`)."""
+"""The alias pointer's history, which skew protection reads (`deploy_platform.contracts.skew`)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import alias_key
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import alias_key
+from deploy_platform.contracts.skew import MAX_HISTORY, Replaced, history_from_pointer, within_grace
 from deploy_platform.publish import point_alias
-from deploy_platform.skew import MAX_HISTORY, Replaced, history_from_pointer, within_grace
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 
 def history(store: LocalObjectStore, alias: str = "docs") -> list[str]:

@@ -1,4 +1,4 @@
-"""The alias move log (`deploy_platform.alias_moves`) and how alias moves write it,
+"""The alias move log (`deploy_platform.publish.alias_moves`) and how alias moves write it,
 on a real local store and real Redis."""
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.alias_moves import (
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import alias_key
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
+from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias, remove_alias
+from deploy_platform.publish.alias_moves import (
     MOVES_PREFIX,
     InvalidActor,
     MoveNote,
@@ -19,13 +23,9 @@ from deploy_platform.alias_moves import (
     project_of_alias,
     record_move,
 )
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import alias_key
-from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias, remove_alias
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStoreError
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 
 @pytest.fixture

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.cloudflare_kv import (
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import alias_key
+from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias
+from deploy_platform.publish.cloudflare_kv import (
     DEFAULT_API_URL,
     CloudflareKV,
     KVAliasIndex,
     KVConfig,
     KVConfigError,
 )
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import alias_key
-from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.cloudflare_kv_server import (
     ACCOUNT,
     DOMAINS_NAMESPACE,

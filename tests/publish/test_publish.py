@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.errors import UnsafeArchive
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import Manifest, alias_key, blob_key, manifest_key
+from deploy_platform.contracts.errors import UnsafeArchive
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import Manifest, alias_key, blob_key, manifest_key
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
 from deploy_platform.publish import (
     move_alias_if_newer,
     point_alias,
@@ -19,9 +20,8 @@ from deploy_platform.publish import (
     read_alias,
     read_alias_pointer,
 )
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 
 class OrderedStore(LocalObjectStore):

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from deploy_platform.manifest import alias_key, manifest_key
+from deploy_platform.contracts.manifest import alias_key, manifest_key
 from deploy_platform.publish import read_alias, remove_alias
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.alias_changes import announced
 from tests.support.deployments import point_alias, write_deployment
 

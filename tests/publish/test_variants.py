@@ -11,9 +11,8 @@ from pathlib import Path
 import brotli
 import pytest
 
-from deploy_platform.compression import MIN_SIZE, is_compressible
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import (
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import (
     BlobRef,
     FileEntry,
     InvalidManifest,
@@ -22,8 +21,9 @@ from deploy_platform.manifest import (
     manifest_key,
 )
 from deploy_platform.publish import publish_directory
+from deploy_platform.publish.compression import MIN_SIZE, is_compressible
+from deploy_platform.publish.variants import variants_key
 from deploy_platform.storage.local import LocalObjectStore
-from deploy_platform.variants import variants_key
 from tests.publish.test_publish import OrderedStore
 
 # Text that compresses well, above the size floor.

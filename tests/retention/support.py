@@ -5,17 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import (
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import (
     Manifest,
     artifact_key,
     blob_key,
     manifest_key,
     source_key,
 )
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
 from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.support.deployments import write_deployment
 
 DAY = 86400.0

@@ -6,13 +6,13 @@ import json
 import time
 from collections.abc import Sequence
 
-from deploy_platform.manifest import alias_key, blob_key
-from deploy_platform.records import Status
+from deploy_platform.contracts.manifest import alias_key, blob_key
+from deploy_platform.contracts.records import Status
+from deploy_platform.publish.variants import variants_key
 from deploy_platform.retention.collect import archive_key, collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
-from deploy_platform.variants import variants_key
+from deploy_platform.storage.redis_state import PlatformState
 from tests.retention.support import (
     DAY,
     gone,

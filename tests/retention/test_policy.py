@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
 from deploy_platform.retention.policy import RetentionPolicy, decide
 
 NOW = 1_800_000_000.0

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import Manifest, blob_key, manifest_key
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import Manifest, blob_key, manifest_key
 from deploy_platform.publish import publish_directory
 from deploy_platform.retention.fence import PublishBlocked, publishing_lease, sweep_fence
 from deploy_platform.retention.sweep import mark, sweep, unreferenced
-from deploy_platform.state import PlatformState
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.retention.support import serves_everything
 from tests.support.deployments import write_deployment
 

@@ -27,10 +27,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from deploy_platform.json_limits import MAX_JSON_DEPTH
-from deploy_platform.services.ports import free_port
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.tree_limits import MAX_PATH_BYTES, MAX_PATH_DEPTH
+from deploy_platform.contracts.json_limits import MAX_JSON_DEPTH
+from deploy_platform.contracts.tree_limits import MAX_PATH_BYTES, MAX_PATH_DEPTH
+from deploy_platform.processes.ports import free_port
+from deploy_platform.processes.redis_server import RedisServer
 from tests.support.hostile_inputs import (
     FAKE_SIGNATURE,
     MB,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from deploy_platform.build import isolation
+from deploy_platform.github.webhooks import Deploy, Skip, parse_event, plan
+from deploy_platform.github.webhooks.events import Event
 from deploy_platform.projects import Project
-from deploy_platform.webhooks import Deploy, Skip, parse_event, plan
-from deploy_platform.webhooks.events import Event
 from tests.support.webhooks import pull_request_payload
 
 REPO = "https://github.com/acme/docs.git"

@@ -28,8 +28,8 @@ from deploy_platform.build.netns import machine_addresses
 from deploy_platform.build.runner import BuildOutcome, BuildRequest, run_build
 from deploy_platform.build.sandbox import Limits
 from deploy_platform.build.settings import BuildSettings
-from deploy_platform.services.ports import free_port
-from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.processes.ports import free_port
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore
 
 pytestmark = pytest.mark.slow

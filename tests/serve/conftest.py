@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore
 from serve.app import create_app
 from serve.config import EdgeConfig

@@ -17,9 +17,9 @@ from email.utils import parsedate_to_datetime
 import pytest
 from aiohttp import web
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from serve.answers import AnswerCache, AnswerSite
 from serve.app import create_app
 from serve.appkeys import ANSWERS, FOLLOWER

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from deploy_platform import publish
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.routing import RoutingError
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.routing import RoutingError
 from deploy_platform.storage.local import LocalObjectStore
 from tests.serve.conftest import EdgeFactory
 from tests.serve.test_rules import fetch

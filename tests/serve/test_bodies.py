@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.ids import new_deployment_id
+from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.storage.local import LocalObjectStore
 from serve.bodies import BodyMismatch, BodyReader, StoredBody
 from serve.config import EdgeConfig

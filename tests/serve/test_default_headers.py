@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from serve.hosts import Site, SiteKind
 from serve.robots import is_indexable
 from tests.serve.test_rules import fetch

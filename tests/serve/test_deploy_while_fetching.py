@@ -23,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy_platform.ids import new_deployment_id
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.publish import move_alias_if_newer, point_alias, publish_directory
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from serve.invalidation import alias_channel
 from tests.support.edge_process import serve_process
 

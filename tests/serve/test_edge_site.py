@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import Manifest
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import Manifest
 from deploy_platform.publish import point_alias, publish_directory
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.serve.conftest import EdgeFactory
 
 SITE = Path(__file__).parents[1] / "fixtures" / "apps" / "edge-site"

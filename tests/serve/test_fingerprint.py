@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.fingerprint import is_fingerprinted
+from deploy_platform.contracts.fingerprint import is_fingerprinted
 
 _CASES = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "shared" / "fingerprint_cases.json").read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_platform.manifest import FileEntry
+from deploy_platform.contracts.manifest import FileEntry
 from serve.headers import etag_for, file_headers, if_none_match_matches
 
 TAG = '"3f2a"'

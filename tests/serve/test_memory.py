@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import FileEntry, Manifest, manifest_key
-from deploy_platform.routing import load_routes
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import FileEntry, Manifest, manifest_key
+from deploy_platform.contracts.routing import load_routes
 from deploy_platform.storage.local import LocalObjectStore
 from serve.bodies import BodyReader
 from serve.cache import MISSING, LRUCache, TTLCache

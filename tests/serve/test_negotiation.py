@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_platform.manifest import BlobRef, FileEntry
+from deploy_platform.contracts.manifest import BlobRef, FileEntry
 from serve.encodings import choose, choose_coding, representation_headers, variant_etag
 from serve.ranges import UNSATISFIABLE, ByteRange, parse_range, requested_range
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.ids import new_deployment_id
+from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.storage.local import LocalObjectStore
 from tests.serve.test_rules import fetch
 from tests.support.deployments import write_deployment

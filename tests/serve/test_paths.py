@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_platform.manifest import FileEntry, Manifest
+from deploy_platform.contracts.manifest import FileEntry, Manifest
 from serve.paths import (
     MAX_404_DEPTH,
     BadPath,

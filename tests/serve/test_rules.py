@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from deploy_platform import publish
 from deploy_platform.build import sandbox
 from deploy_platform.build.runner import BuildRequest, run_build
-from deploy_platform.ids import new_deployment_id
+from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.storage.local import LocalObjectStore
 from tests.support.deployments import write_deployment
 

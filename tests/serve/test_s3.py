@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import random
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.storage.redis_state import PlatformState
 from deploy_platform.storage.s3 import S3ObjectStore
 from tests.serve.conftest import EdgeFactory
 from tests.support.deployments import point_alias, write_deployment

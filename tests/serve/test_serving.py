@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import Manifest, alias_key, blob_key, manifest_key
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import Manifest, alias_key, blob_key, manifest_key
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from serve.appkeys import BODIES
 from serve.cache import MISSING
 from tests.serve.conftest import EdgeFactory
@@ -112,7 +112,7 @@ async def test_an_alias_missing_from_redis_falls_back_to_the_store(
 async def test_an_unreachable_redis_falls_back_to_the_store(
     start_edge: EdgeFactory, store: LocalObjectStore, state: PlatformState, site_id: str
 ) -> None:
-    from deploy_platform.services.ports import free_port
+    from deploy_platform.processes.ports import free_port
 
     point_alias(store, state, "docs", site_id)
     edge = await start_edge(redis_url=f"redis://127.0.0.1:{free_port()}/0")

@@ -15,11 +15,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.domains import add_domain
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import manifest_key
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import manifest_key
+from deploy_platform.projects.domains import add_domain
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from serve.appkeys import FOLLOWER
 from serve.headers import IMMUTABLE_CACHE_CONTROL
 from tests.serve.conftest import EdgeFactory

@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
-from deploy_platform.ids import new_deployment_id
+from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.settings import Settings
-from deploy_platform.state import PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from serve.config import EdgeConfig, EdgeConfigError
 from serve.hosts import parse_trusted_proxies, request_host
 from tests.serve.conftest import EdgeFactory

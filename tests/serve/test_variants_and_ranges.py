@@ -18,8 +18,8 @@ import brotli
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import BlobRef, Manifest
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import BlobRef, Manifest
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.s3 import S3ObjectStore

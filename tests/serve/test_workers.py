@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.services.redis_server import RedisServer
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 from tests.serve.test_main import REPO, edge_env
 from tests.support.deployments import point_alias, write_deployment
 

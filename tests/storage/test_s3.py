@@ -162,7 +162,7 @@ def test_wrong_secret_is_a_clear_error_without_the_secret(s3_server: S3Server, b
 
 
 def test_unreachable_endpoint_is_a_clear_error() -> None:
-    from deploy_platform.services.ports import free_port
+    from deploy_platform.processes.ports import free_port
 
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     store = S3ObjectStore(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from deploy_platform.state import PlatformState
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["alias_changes", "announced"]
 

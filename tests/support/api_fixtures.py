@@ -19,10 +19,10 @@ import pytest
 from aiohttp import web
 
 from deploy_platform.api import create_app
-from deploy_platform.services.redis_server import RedisServer
+from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.settings import Settings
-from deploy_platform.state import STREAM_START, PlatformState
 from deploy_platform.storage.local import LocalObjectStore
+from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 
 __all__ = [
     "RunningApi",

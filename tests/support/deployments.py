@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from deploy_platform import publish
-from deploy_platform.alias_moves import MoveNote, MoveReason
-from deploy_platform.ids import new_deployment_id
-from deploy_platform.manifest import Manifest
-from deploy_platform.names import preview_alias, production_alias
-from deploy_platform.records import DeploymentRecord, Environment, SourceKind, Status
-from deploy_platform.state import PlatformState
+from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import Manifest
+from deploy_platform.contracts.names import preview_alias, production_alias
+from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.publish.alias_moves import MoveNote, MoveReason
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["write_deployment", "point_alias", "published"]
 

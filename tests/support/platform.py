@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.services.ports import free_port, wait_for_port
+from deploy_platform.processes.ports import free_port, wait_for_port
 
 __all__ = ["RunningPlatform", "start_platform"]
 

@@ -35,7 +35,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from deploy_platform.services.ports import free_port
+from deploy_platform.processes.ports import free_port
 from deploy_platform.storage.s3 import S3ObjectStore
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """GitHub webhook deliveries built by the tests, signed as GitHub signs them.
 
 The signature is computed here with `hmac` directly, not with the code under
-test, so a bug in `deploy_platform.webhooks.signature` cannot sign its own way
+test, so a bug in `deploy_platform.github.webhooks.signature` cannot sign its own way
 through. Payloads carry the fields GitHub documents for each event (trimmed to
 what a receiver reads, plus a few it must ignore).
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_platform.state import PlatformState
-from deploy_platform.webhooks import DeliveryLog, WebhookPayloadError, check_delivery_id
+from deploy_platform.github.webhooks import DeliveryLog, WebhookPayloadError, check_delivery_id
+from deploy_platform.storage.redis_state import PlatformState
 
 DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from deploy_platform.build import isolation
-from deploy_platform.names import is_valid_label
-from deploy_platform.projects import BranchRules, Project
-from deploy_platform.webhooks import (
+from deploy_platform.contracts.names import is_valid_label
+from deploy_platform.github.webhooks import (
     Deploy,
     RemoveAlias,
     Skip,
@@ -19,6 +18,7 @@ from deploy_platform.webhooks import (
     plan,
     repository_urls,
 )
+from deploy_platform.projects import BranchRules, Project
 from serve.hosts import site_for_label
 from tests.support.webhooks import ping_payload, pull_request_payload, push_payload
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_platform.webhooks import sign, signature_matches
+from deploy_platform.github.webhooks import sign, signature_matches
 from tests.support.webhooks import github_signature
 
 # https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation

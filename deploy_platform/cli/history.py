@@ -1,0 +1,178 @@
+"""`deploy-platform history`: one row per deployment, from the platform's Dagster records.
+
+    deploy-platform history [--project P] [--branch B] [--since 7d] [--limit N]
+                            [--format table|csv|json] [--summary] [--plot stages.png]
+
+Rows come from `GET /api/history` (paged, newest first); pandas shapes them here.
+`--summary` adds p50/p95 per stage and each project's failure rate, `--plot` draws
+stage durations over time into a PNG; both cover every deployment that matches the
+filters, `--limit` only caps the rows printed.
+
+Registered by `deploy_platform.cli` through `add_history_parser`; API errors are
+handled by `cli.main` like every other command's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from deploy_platform.cli.client import ApiClient, resolve_api_url, resolve_token
+from deploy_platform.contracts.errors import InvalidRequest
+
+__all__ = ["add_history_parser", "run_history", "TABLE_LIMIT", "PAGE_SIZE"]
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2  # as in deploy_platform.cli
+#: Rows a table shows unless --limit says otherwise (csv and json: every row).
+TABLE_LIMIT = 50
+PAGE_SIZE = 1000
+
+_DESCRIPTION = (
+    "Show the deployment history: one row per deployment with its project, branch, "
+    "commit, environment, trigger (api, webhook, ui-rematerialization, backfill), "
+    "status, when it was queued, started and finished, the seconds it spent queued, "
+    "cloning, installing, building and publishing, files and bytes (reused), its URL, "
+    "and the lineage: which source_archive materialization (event storage id and data "
+    "version) built_artifact was made from, and which built_artifact "
+    "published_deployment published. Newest first. It comes from the Dagster "
+    "instance's records through the control API (GET /api/history); deployments "
+    "removed by retention stay listed, marked archived."
+)
+_SINCE_HELP = (
+    "only deployments queued at or after T: an ISO 8601 date or time "
+    "(2026-12-01, 2026-12-01T08:00:00Z; UTC unless a zone is given) or an age "
+    "such as 90m, 24h, 7d, 2w"
+)
+
+
+def add_history_parser(commands: Any, api_help: str) -> None:
+    history = commands.add_parser(
+        "history",
+        help="the deployment history: statuses, stage timings, lineage (from Dagster)",
+        description="\n\n".join(textwrap.fill(p, 79) for p in (_DESCRIPTION,)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    history.add_argument("--project", metavar="P", help="only this project's deployments")
+    history.add_argument("--branch", metavar="B", help="only deployments of this branch (ref)")
+    history.add_argument("--since", metavar="T", help=_SINCE_HELP)
+    history.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (default), csv (every column) or json (every column)",
+    )
+    history.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help=f"print at most N rows, newest first (default: {TABLE_LIMIT} for a table, "
+        "every row for csv and json)",
+    )
+    history.add_argument(
+        "--summary",
+        action="store_true",
+        help="also print p50/p95 seconds per stage and each project's failure rate "
+        "(over every matching deployment)",
+    )
+    history.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw every matching deployment's stage durations over time into a PNG",
+    )
+    history.add_argument("--api", metavar="URL", help=api_help)
+    history.set_defaults(handler=run_history)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _check(args: argparse.Namespace) -> None:
+    from deploy_platform.contracts.names import InvalidName, validate_project_name
+    from deploy_platform.history.params import check_branch, parse_since
+
+    try:
+        if args.project is not None:
+            validate_project_name(args.project)
+        if args.branch is not None:
+            check_branch(args.branch)
+        if args.since is not None:
+            parse_since(args.since)
+    except InvalidName as exc:
+        raise _UsageError(f"--project: {exc}") from None
+    except InvalidRequest as exc:
+        raise _UsageError(f"--{exc.field}: {exc}") from None
+    if args.limit is not None and args.limit < 1:
+        raise _UsageError("--limit must be 1 or more")
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise _UsageError(f"--plot {args.plot}: the file name must end in .png")
+
+
+def _fetch(args: argparse.Namespace, wanted: int | None) -> tuple[list[dict[str, Any]], int]:
+    """Rows, newest first: `wanted` of them, or every one (None); and how many match."""
+    client = ApiClient(resolve_api_url(args.api), resolve_token())
+    rows: list[dict[str, Any]] = []
+    total = 0
+    cursor: str | None = None
+    while wanted is None or len(rows) < wanted:
+        size = PAGE_SIZE if wanted is None else min(PAGE_SIZE, wanted - len(rows))
+        page = client.history(
+            project=args.project,
+            branch=args.branch,
+            since=args.since,
+            limit=size,
+            cursor=cursor,
+        )
+        rows.extend(page.get("deployments") or [])
+        total = int(page.get("total") or 0)
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return rows, total
+
+
+def run_history(args: argparse.Namespace) -> int:
+    try:
+        _check(args)
+    except _UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from deploy_platform.history.report import (
+        frame_from_json,
+        plot_stages,
+        render_rows,
+        render_summary,
+        summarize,
+    )
+
+    limit = (
+        args.limit if args.limit is not None else (TABLE_LIMIT if args.format == "table" else None)
+    )
+    every = args.summary or args.plot is not None
+    rows, total = _fetch(args, None if every else limit)
+    frame = frame_from_json(rows)
+    shown = frame if limit is None else frame.head(limit)
+    if args.format == "json" and args.summary:
+        import json
+
+        document = {
+            "deployments": json.loads(render_rows(shown, "json")),
+            "summary": summarize(frame),
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(render_rows(shown, args.format))
+        if args.format == "table" and limit is not None and total > limit:
+            print(f"({limit} of {total} shown; --limit N for more)", file=sys.stderr)
+        if args.summary:
+            print()
+            print(render_summary(summarize(frame), args.format))
+    if args.plot is not None:
+        drawn = plot_stages(frame, args.plot)
+        print(f"plotted {drawn} deployments into {args.plot}", file=sys.stderr)
+    return EXIT_OK

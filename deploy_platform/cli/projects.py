@@ -1,0 +1,410 @@
+"""`deploy-platform project create|show|update|delete|list`: a project's settings.
+
+The settings and their rules are the API's (`deploy_platform.projects.model`);
+this module turns flags into the API's JSON and answers into lines. Flags are
+checked here only as far as they can be without the server (names, build
+settings), so a typo costs no request; everything else is the API's refusal,
+printed with its message (exit code 2).
+
+Secrets: build variable values are never printed (`show` lists names), and the
+webhook secret is printed only by `create` and `update --rotate-webhook-secret`,
+the two moments it is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from deploy_platform.cli import (
+    _EXIT_CODES_HELP,
+    EXIT_OK,
+    UsageError,
+    _client,
+    _say,
+    _wrap,
+    add_build_flags,
+    build_settings,
+)
+from deploy_platform.contracts.names import InvalidName, validate_project_name
+
+__all__ = ["add_project_parser", "run_project", "format_project"]
+
+# `--reset` choices: the flag a build setting is set with -> the setting.
+_RESETTABLE = {
+    "root-dir": "root_directory",
+    "install-command": "install_command",
+    "build-command": "build_command",
+    "output-dir": "output_directory",
+    "node-version": "node_version",
+    "package-manager": "package_manager",
+}
+
+
+_REPLACES = "(replaces the stored list; "
+
+
+def _action(actions: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = actions.add_parser(
+        name,
+        help=help_text,
+        description=_wrap(description),
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, updating: bool) -> None:
+    git = parser.add_argument_group("git")
+    git.add_argument(
+        "--repo",
+        metavar="URL",
+        help="the repository's http(s) URL, e.g. https://github.com/owner/site.git",
+    )
+    if updating:
+        git.add_argument(
+            "--no-repo",
+            action="store_true",
+            help="forget the repository (the project is then deployed by upload only)",
+        )
+    git.add_argument(
+        "--production-branch",
+        metavar="BRANCH",
+        help="the branch whose deployments go to production" + ("" if updating else " (main)"),
+    )
+    git.add_argument(
+        "--include",
+        action="append",
+        metavar="PATTERN",
+        help="a branch pattern that gets preview deployments; repeat for more; * matches "
+        "any characters, / included "
+        + (_REPLACES if updating else "(default: main, feature/*, bugfix/*; ")
+        + '--include "" for none)',
+    )
+    git.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PATTERN",
+        help="a branch pattern that is never deployed, checked before --include; repeat "
+        "for more "
+        + (_REPLACES if updating else "(default: dependabot/*, renovate/*; ")
+        + '--exclude "" for none)',
+    )
+    forks = git.add_mutually_exclusive_group()
+    forks.add_argument(
+        "--build-forks",
+        dest="build_forks",
+        action="store_const",
+        const=True,
+        help="build pull requests from forks (their code runs with the build variables)",
+    )
+    forks.add_argument(
+        "--no-build-forks",
+        dest="build_forks",
+        action="store_const",
+        const=False,
+        help="do not build pull requests from forks (the default)",
+    )
+    build = parser.add_argument_group(
+        "build settings",
+        "Defaults for every deployment of the project; a deploy's own flags win.",
+    )
+    add_build_flags(build)
+    if updating:
+        build.add_argument(
+            "--unset-env",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="remove a build variable; repeat for more",
+        )
+        build.add_argument(
+            "--reset",
+            action="append",
+            default=[],
+            choices=sorted(_RESETTABLE),
+            metavar="SETTING",
+            help="go back to detecting a build setting: "
+            + ", ".join(sorted(_RESETTABLE))
+            + "; repeat for more",
+        )
+    parser.set_defaults(clean=False)  # build_settings reads it; a project has no --clean
+
+
+def add_project_parser(commands: Any, api_help: str) -> None:
+    project = commands.add_parser(
+        "project",
+        help="create, show, change, delete and list projects",
+        description=_wrap(
+            "A project holds what every deployment of a repository shares: the "
+            "repository, the production branch, which branches get previews, build "
+            "settings and variables, and the secret GitHub signs webhooks with.",
+            "Pushed branches are deployed by these rules: a branch matching an "
+            "--exclude pattern is not; the production branch goes to production; a "
+            "branch matching an --include pattern gets a preview; others are not "
+            "deployed. Build variable values are never shown back.",
+        ),
+        epilog=_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = project.add_subparsers(dest="project_command", required=True, metavar="ACTION")
+    create = _action(
+        actions,
+        "create",
+        "create a project (prints its webhook secret once)",
+        "Create project NAME. The answer includes the webhook secret, shown this once: "
+        "put it in the Secret field of the repository's GitHub webhook.",
+    )
+    show = _action(
+        actions,
+        "show",
+        "show a project's settings and domains",
+        "Show project NAME: repository, branches, build settings, build variable names "
+        "(never values) and custom domains.",
+    )
+    update = _action(
+        actions,
+        "update",
+        "change a project's settings, or rotate its webhook secret",
+        "Change the settings given; the others stay. --env sets a variable, --unset-env "
+        "removes one, --reset goes back to detecting a build setting. "
+        "--rotate-webhook-secret makes a new secret (printed once; the old one stops "
+        "working at once).",
+    )
+    delete = _action(
+        actions,
+        "delete",
+        "delete a project's settings (deployments keep serving)",
+        "Delete project NAME's settings and webhook secret: pushes no longer deploy it. "
+        "Its deployments are immutable and stay; its URLs and custom domains keep "
+        "serving what they served (remove a domain with `deploy-platform domains "
+        "remove`). Creating the project again picks them up.",
+    )
+    listing = _action(actions, "list", "list the projects", "List every project.")
+    for action in (create, show, update, delete):
+        action.add_argument("name", metavar="NAME", help="the project's name")
+    _add_setting_flags(create, updating=False)
+    _add_setting_flags(update, updating=True)
+    update.add_argument(
+        "--rotate-webhook-secret",
+        action="store_true",
+        help="make a new webhook secret and print it once",
+    )
+    for action in (create, show, update, delete, listing):
+        action.add_argument("--api", metavar="URL", help=api_help)
+        action.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def _check_name(name: str) -> str:
+    try:
+        return validate_project_name(name)
+    except InvalidName as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _patterns(values: list[str] | None) -> list[str] | None:
+    return None if values is None else [value for value in values if value]
+
+
+def _settings(args: argparse.Namespace, updating: bool) -> dict[str, Any]:
+    """The API's project fields from the flags (only those given)."""
+    data: dict[str, Any] = {}
+    if args.repo is not None:
+        data["repo_url"] = args.repo
+    if updating and args.no_repo:
+        if args.repo is not None:
+            raise UsageError("--repo and --no-repo contradict each other; give one")
+        data["repo_url"] = None
+    if args.production_branch is not None:
+        data["production_branch"] = args.production_branch
+    branches = {
+        name: patterns
+        for name, patterns in (
+            ("include", _patterns(args.include)),
+            ("exclude", _patterns(args.exclude)),
+        )
+        if patterns is not None
+    }
+    if branches:
+        data["branches"] = branches
+    if args.build_forks is not None:
+        data["build_forks"] = args.build_forks
+    build = build_settings(args)
+    if updating:
+        for flag in args.reset:
+            setting = _RESETTABLE[flag]
+            if setting in build:
+                raise UsageError(f"--reset {flag} and --{flag} contradict each other; give one")
+            build[setting] = None
+        env: dict[str, Any] = dict(build.get("env") or {})
+        for name in args.unset_env:
+            if name in env:
+                raise UsageError(f"--unset-env {name} and --env {name} contradict each other")
+            env[name] = None
+        if env:
+            build["env"] = env
+    if build:
+        data["build"] = build
+    return data
+
+
+def _patterns_text(patterns: list[str]) -> str:
+    return ", ".join(patterns) if patterns else "(none)"
+
+
+def _build_text(build: Mapping[str, Any]) -> str:
+    chosen = [
+        f"{name} {value!r}"
+        for name, value in build.items()
+        if name not in ("env", "clean") and value is not None
+    ]
+    return ", ".join(chosen) if chosen else "detected from the repository"
+
+
+def format_project(project: Mapping[str, Any]) -> list[str]:
+    """`project show`'s lines: settings, variable names only, domains."""
+    name = project.get("name")
+    branches = project.get("branches") or {}
+    build = project.get("build") or {}
+    env_names = sorted(build.get("env") or {})
+    urls = project.get("urls") or {}
+    rows = [
+        ("repository", str(project.get("repo_url") or "none (deployed by upload only)")),
+        (
+            "production",
+            f"branch {project.get('production_branch')}"
+            + (f" -> {urls['production']}" if urls.get("production") else ""),
+        ),
+        ("previews", f"include {_patterns_text(list(branches.get('include') or []))}"),
+        ("", f"exclude {_patterns_text(list(branches.get('exclude') or []))} (checked first)"),
+        ("fork PRs", "built" if project.get("build_forks") else "not built"),
+        ("build", _build_text(build)),
+        (
+            "variables",
+            f"{', '.join(env_names)} (values hidden)" if env_names else "none",
+        ),
+        ("domains", ", ".join(project.get("domains") or []) or "none"),
+        (
+            "webhook",
+            f"POST {project.get('webhook_path')}, secret set (rotate: deploy-platform "
+            f"project update {name} --rotate-webhook-secret)",
+        ),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return [f"Project {name}"] + [f"  {label.ljust(width)}  {value}" for label, value in rows]
+
+
+def _print_json(answer: Mapping[str, Any]) -> None:
+    _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
+
+
+def _print_secret(secret: str, payload_url: str) -> None:
+    _say(sys.stdout)
+    _say(sys.stdout, f"Webhook secret: {secret}")
+    _say(
+        sys.stdout,
+        "It is shown this once: put it in the Secret field of the repository's GitHub "
+        "webhook (content type application/json).",
+    )
+    _say(
+        sys.stdout,
+        f"Payload URL: {payload_url} (this project's own URL: its deliveries are checked "
+        "before they are read; use the address at which GitHub reaches the control API); "
+        "events: pushes and pull requests.",
+    )
+
+
+def _run_update(args: argparse.Namespace, name: str) -> int:
+    client = _client(args)
+    changes = _settings(args, updating=True)
+    if not changes and not args.rotate_webhook_secret:
+        raise UsageError(
+            "nothing to change: give a setting (see `deploy-platform project update --help`) "
+            "or --rotate-webhook-secret"
+        )
+    answer = client.update_project(name, changes) if changes else client.project(name)
+    secret: str | None = None
+    if args.rotate_webhook_secret:
+        secret = str(client.rotate_webhook_secret(name)["webhook_secret"])
+    if args.json:
+        _print_json({**answer, "webhook_secret": secret} if secret else answer)
+        return EXIT_OK
+    for line in format_project(answer):
+        _say(sys.stdout, line)
+    if secret:
+        _print_secret(secret, client.base_url + str(answer.get("webhook_path")))
+        _say(sys.stdout, "The previous secret no longer verifies deliveries.")
+    return EXIT_OK
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    answer = _client(args).projects()
+    projects: list[dict[str, Any]] = list(answer.get("projects") or [])
+    if args.json:
+        _print_json(answer)
+        return EXIT_OK
+    if not projects:
+        _say(sys.stdout, "no projects (create one with `deploy-platform project create NAME`)")
+        return EXIT_OK
+    rows = [
+        (
+            str(p["name"]),
+            str(p.get("production_branch")),
+            str(p.get("repo_url") or "-"),
+            ", ".join(p.get("domains") or []) or "-",
+        )
+        for p in projects
+    ]
+    header = ("NAME", "PRODUCTION", "REPOSITORY", "DOMAINS")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        _say(
+            sys.stdout,
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[3],
+        )
+    return EXIT_OK
+
+
+def run_project(args: argparse.Namespace) -> int:
+    command = args.project_command
+    if command == "list":
+        return _run_list(args)
+    name = _check_name(args.name)
+    if command == "update":
+        return _run_update(args, name)
+    client = _client(args)
+    if command == "create":
+        answer = client.create_project({"name": name, **_settings(args, updating=False)})
+        if args.json:
+            _print_json(answer)
+            return EXIT_OK
+        for line in format_project(answer):
+            _say(sys.stdout, line)
+        _print_secret(
+            str(answer["webhook_secret"]), client.base_url + str(answer.get("webhook_path"))
+        )
+        return EXIT_OK
+    if command == "show":
+        answer = client.project(name)
+        if args.json:
+            _print_json(answer)
+        else:
+            for line in format_project(answer):
+                _say(sys.stdout, line)
+        return EXIT_OK
+    answer = client.delete_project(name)
+    if args.json:
+        _print_json(answer)
+        return EXIT_OK
+    domains = list(answer.get("domains") or [])
+    kept = f"; custom domains still mapped: {', '.join(domains)}" if domains else ""
+    _say(
+        sys.stdout,
+        f"project {name} deleted: its settings and webhook secret are gone; its "
+        f"deployments and URLs keep serving{kept}",
+    )
+    return EXIT_OK

@@ -1,0 +1,166 @@
+"""The deployment record: what `GET /api/deployments/<id>` answers.
+
+Stored as JSON in Redis (see `storage/redis_state.py`). Stage timestamps are Unix seconds
+(floats) so that durations are plain subtractions; `to_json` adds ISO strings
+for people.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "Status",
+    "SourceKind",
+    "Environment",
+    "Trigger",
+    "DeploymentRecord",
+    "TERMINAL",
+    "redacted_build",
+]
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    CLONING = "cloning"
+    BUILDING = "building"
+    PUBLISHING = "publishing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({Status.READY, Status.FAILED})
+
+
+class SourceKind(StrEnum):
+    GIT = "git"
+    UPLOAD = "upload"
+
+
+class Environment(StrEnum):
+    PRODUCTION = "production"
+    PREVIEW = "preview"
+
+
+class Trigger(StrEnum):
+    """What started a deployment's latest build (the record's `trigger`).
+
+    Rollbacks and promotes build nothing: the alias move log records them
+    (`deploy_platform.publish.alias_moves`).
+    """
+
+    API = "api"
+    WEBHOOK = "webhook"
+    UI_REMATERIALIZATION = "ui-rematerialization"
+
+
+def redacted_build(build: dict[str, Any]) -> dict[str, Any]:
+    """Build settings fit to show: every build variable's value replaced by "***"."""
+    shown = dict(build)
+    env = shown.get("env")
+    if isinstance(env, dict):
+        shown["env"] = {str(name): "***" for name in env}
+    elif env is not None:
+        shown["env"] = "***"
+    return shown
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    id: str
+    project: str
+    source: SourceKind
+    environment: Environment
+    status: Status = Status.QUEUED
+    repo_url: str | None = None
+    ref: str | None = None
+    commit: str | None = None
+    # Aliases this deployment moves when it becomes ready (production alias, branch preview).
+    aliases: tuple[str, ...] = ()
+    urls: dict[str, str] = field(default_factory=dict)
+    # status -> Unix time when the deployment entered it.
+    timestamps: dict[str, float] = field(default_factory=dict)
+    framework: str | None = None
+    files: int | None = None
+    bytes_total: int | None = None
+    files_uploaded: int | None = None
+    bytes_uploaded: int | None = None
+    files_reused: int | None = None
+    bytes_reused: int | None = None
+    error: str | None = None
+    trigger: str = Trigger.API.value
+    # Where commit statuses go when not `repo_url`: a fork's pull request is built from
+    # the fork, but GitHub shows statuses on the pull request of the base repository.
+    status_repo_url: str | None = None
+    # The deployment's build settings (`build.settings.BuildSettings.to_dict()`), env
+    # values included because the build needs them; `to_public_dict` hides those.
+    build: dict[str, Any] = field(default_factory=dict)
+    # Set while the deployment waits to run again after an infrastructure fault (Redis,
+    # the object store, a disk): {"component", "message", "error", "runs_failed",
+    # "max_runs", "since", "next_run_at"} (see sensors/infra_retry.py); cleared when a
+    # stage starts again and when the deployment is settled.
+    retrying: dict[str, Any] | None = None
+
+    def with_status(
+        self, status: Status, *, at: float | None = None, **changes: Any
+    ) -> DeploymentRecord:
+        stamps = dict(self.timestamps)
+        stamps[status.value] = time.time() if at is None else at
+        return dataclasses.replace(self, status=status, timestamps=stamps, **changes)
+
+    def replace(self, **changes: Any) -> DeploymentRecord:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["aliases"] = list(self.aliases)
+        return data
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """The API's answer: the record plus ISO times and durations, build secrets hidden."""
+        data = self.to_dict()
+        data["build"] = redacted_build(self.build)
+        data["times"] = {
+            name: datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+            for name, at in self.timestamps.items()
+        }
+        data["durations"] = self.durations()
+        return data
+
+    def durations(self) -> dict[str, float]:
+        order = [s.value for s in Status if s.value in self.timestamps]
+        out: dict[str, float] = {}
+        for start, end in zip(order, order[1:], strict=False):
+            out[start] = round(self.timestamps[end] - self.timestamps[start], 3)
+        if (
+            Status.QUEUED.value in self.timestamps
+            and len(order) > 1
+            and order[-1] in {s.value for s in TERMINAL}
+        ):
+            out["total"] = round(
+                self.timestamps[order[-1]] - self.timestamps[Status.QUEUED.value], 3
+            )
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeploymentRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["source"] = SourceKind(values["source"])
+        values["environment"] = Environment(values["environment"])
+        values["status"] = Status(values.get("status", Status.QUEUED))
+        values["aliases"] = tuple(values.get("aliases") or ())
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DeploymentRecord:
+        return cls.from_dict(json.loads(text))

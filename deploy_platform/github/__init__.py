@@ -1,0 +1,1 @@
+"""GitHub: commit statuses (the API and the Redis outbox) and webhooks."""

@@ -1,0 +1,1 @@
+"""The Dagster jobs: `deploy` (the queue sensor's) and `retention` (daily)."""

@@ -1,0 +1,121 @@
+"""The Redis that `deploy-platform up` starts, and supervises, when DP_REDIS_URL is not set.
+
+All of it lives in `<state>/redis` (0700):
+
+    password      generated once, 0600; clients get it in DP_REDIS_URL
+    port          chosen once; kept while it stays free, so a Redis restarted by the
+                  supervisor is at the URL every child already has
+    redis.conf    rewritten at each `up`, 0600 (it holds the password); the only
+                  argument of redis-server, so the password is not on its command line
+    appendonlydir the append-only file: records, aliases and the queue survive a
+                  `kill -9` of Redis and a restart of `up`
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from deploy_platform.processes.ports import free_port
+from deploy_platform.processes.private_files import (
+    make_private_dir,
+    read_or_create_secret,
+    write_private,
+)
+from deploy_platform.processes.redis_server import redis_config, redis_server_binary, redis_url
+
+__all__ = ["PrivateRedis"]
+
+# Below the kernel's ephemeral range, so that no outgoing connection can take the
+# port in the moment between a Redis dying and its restart.
+_LOWEST_PORT = 20000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+@dataclass(frozen=True)
+class PrivateRedis:
+    data_dir: Path
+    port: int
+    password: str
+    moved_from: int | None = None  # the port kept earlier, when it had been taken
+
+    @classmethod
+    def prepare(cls, data_dir: Path) -> PrivateRedis:
+        """Password, port and configuration file in `data_dir`; starts nothing."""
+        make_private_dir(data_dir)
+        password = read_or_create_secret(data_dir / "password", lambda: secrets.token_hex(32))
+        port, moved_from = _stable_port(data_dir / "port")
+        server = cls(data_dir, port, password, moved_from)
+        # logfile "": its output goes to the supervisor's logs/redis.log.
+        text = redis_config(port=port, data_dir=data_dir, password=password, logfile="")
+        write_private(server.config, text)
+        return server
+
+    @property
+    def config(self) -> Path:
+        return self.data_dir / "redis.conf"
+
+    @property
+    def url(self) -> str:
+        return redis_url(self.port, self.password)
+
+    def argv(self) -> list[str]:
+        return [redis_server_binary(), str(self.config)]
+
+    def ready(self) -> bool:
+        """Answers PING with the password (not merely listening: it may still be
+        loading its append-only file)."""
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            socket_timeout=2,
+            socket_connect_timeout=1,
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+
+def _stable_port(path: Path) -> tuple[int, int | None]:
+    try:
+        kept = int(path.read_text())
+    except (FileNotFoundError, ValueError):
+        kept = 0
+    if kept and _bindable(kept):
+        return kept, None
+    port = _unused_port()
+    path.write_text(f"{port}\n")
+    return port, kept or None
+
+
+def _unused_port() -> int:
+    try:
+        ephemeral_low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 0
+    if ephemeral_low > _LOWEST_PORT + 1000:
+        for _ in range(100):
+            port = random.randrange(_LOWEST_PORT, ephemeral_low)
+            if _bindable(port):
+                return port
+    return free_port()
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As redis-server binds: a connection of an earlier Redis in TIME_WAIT is fine.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,359 @@
+"""`deploy-platform up`: every part of the platform on one machine, embedded defaults.
+
+Starts, each as a supervised child process (see `supervisor.py`):
+  redis        a private redis-server when DP_REDIS_URL is not set (restarted like
+               the others; password, port and append-only file in <state>/redis,
+               see `processes/private_redis.py`)
+  api          the control API            (python -m deploy_platform.api)
+  edge         the edge-origin            (python -m serve: one worker per CPU)
+  daemon       the Dagster daemon: queue sensor, run queue, run monitoring
+  webserver    the Dagster UI
+with DAGSTER_HOME under the state directory (persistent: the deployment history
+lives there, or in PostgreSQL with DP_DAGSTER_POSTGRES_URL; `instance/settings.py`
+has the instance's settings), a local object directory when DP_STORAGE_URL is
+not set, and an API token generated into `<state>/api-token` when DP_API_TOKEN
+is not set. The private Redis's URL (with its password) is written to
+`<state>/run/redis.url` for commands run beside `up` on the same machine
+(`deploy-platform gc`). The state directory is 0700, every secret in it 0600.
+A child that exits while `up` starts is reported at once with the last lines of
+its log; `up` then stops and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from deploy_platform.build import isolation
+from deploy_platform.instance.settings import (
+    POSTGRES_URL_VARIABLE,
+    InstanceSettings,
+    check_postgres,
+    with_sqlalchemy_url,
+)
+from deploy_platform.instance.storage import prepare_storage
+from deploy_platform.processes.leftovers import stop_leftovers
+from deploy_platform.processes.ports import is_listening
+from deploy_platform.processes.private_files import (
+    make_private_dir,
+    read_or_create_secret,
+    write_private,
+)
+from deploy_platform.processes.private_redis import PrivateRedis
+from deploy_platform.processes.supervisor import ChildFailed, ChildSpec, Supervisor
+from deploy_platform.processes.warden import Warden
+from deploy_platform.publish.cloudflare_kv import CF_VARIABLES, KVConfig
+from deploy_platform.settings import Settings, default_state_dir
+
+__all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE", "REDIS_URL_FILE", "private_redis_url"]
+
+SAMPLE_SITE = Path(__file__).parent / "sample_site"
+# The Worker's KV indexes (deploy_platform.publish.cloudflare_kv): passed on, empty when unset.
+_CF_VARS = CF_VARIABLES
+_RETENTION_VARS = ("DP_RETAIN_PER_BRANCH", "DP_RETAIN_DAYS", "DP_EDGE_SKEW_GRACE_SECONDS")
+#: Under the state directory: the URL of the Redis `up` started, while it runs (0600:
+#: it holds the password).
+REDIS_URL_FILE = Path("run") / "redis.url"
+# How long a child may take to answer after it started (a loaded 2-core machine).
+_START_TIMEOUT = 90.0
+
+
+def private_redis_url(state_dir: Path) -> str | None:
+    """The URL of the Redis a running `up` started for `state_dir`, if any."""
+    try:
+        return (state_dir / REDIS_URL_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def add_up_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where Redis data, objects, Dagster's home and logs live "
+        f"(default: $DP_STATE_DIR or {default_state_dir()})",
+    )
+    parser.add_argument("--api-port", type=int, default=8000, help="control API port (8000)")
+    parser.add_argument("--edge-port", type=int, default=8080, help="edge-origin port (8080)")
+    parser.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (3000)")
+    parser.add_argument(
+        "--sample", action="store_true", help="deploy the bundled sample site once running"
+    )
+
+
+def _api_token(state_dir: Path) -> str:
+    return read_or_create_secret(state_dir / "api-token", lambda: secrets.token_urlsafe(24))
+
+
+def _bin(name: str) -> str:
+    """A console script installed beside this interpreter (the project's venv)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env.update(
+        {
+            "DP_STATE_DIR": str(settings.state_dir),
+            "DP_REDIS_URL": settings.redis_url,
+            "DP_REDIS_PREFIX": settings.redis_prefix,
+            "DP_STORAGE_URL": settings.storage_url,
+            "DP_BASE_DOMAIN": settings.base_domain,
+            "DP_PUBLIC_SCHEME": settings.public_scheme,
+            "DP_PUBLIC_PORT": "" if settings.public_port is None else str(settings.public_port),
+            "DP_API_URL": settings.api_url,
+            "DP_API_TOKEN": settings.api_token,
+            "DP_GIT_ALLOW_HOSTS": ",".join(settings.git_allow_hosts),
+            "DP_MAX_REPO_BYTES": str(settings.max_repo_bytes),
+            "DP_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
+            "DP_PRODUCTION_BRANCH": settings.production_branch,
+            "DP_TOOL_CACHE_DIR": str(settings.toolchains),
+            # The asset checks ask the edge-origin for each new deployment's index.html.
+            "DP_EDGE_ORIGIN_URL": settings.edge_origin_url,
+            # The Dagster definitions read these through dg.EnvVar; always present.
+            "DP_S3_ACCESS_KEY_ID": base.get("DP_S3_ACCESS_KEY_ID", ""),
+            "DP_S3_SECRET_ACCESS_KEY": base.get("DP_S3_SECRET_ACCESS_KEY", ""),
+            **{name: base.get(name, "") for name in _CF_VARS},
+            # GitHub commit statuses (deploy_platform.github.statuses): empty token = none.
+            "DP_GITHUB_API_URL": settings.github_api_url,
+            "DP_GITHUB_TOKEN": settings.github_token,
+            "DP_GITHUB_STATUS_CONTEXT": settings.github_status_context,
+            # The retention job's policy (jobs/retention.py); empty = its defaults.
+            **{name: base.get(name, "") for name in _RETENTION_VARS},
+            "DAGSTER_HOME": str(dagster_home),
+            # The code server answers each queue-sensor lane's long-poll on a thread of
+            # its own; the default pool (cores + 4) would leave too few for the rest.
+            "DAGSTER_GRPC_MAX_WORKERS": "16",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class UpError(Exception):
+    """`up` cannot start; the message says what to change."""
+
+
+def _check_ports(args: argparse.Namespace) -> None:
+    ports = {"--api-port": args.api_port, "--edge-port": args.edge_port, "--ui-port": args.ui_port}
+    if len(set(ports.values())) != len(ports):
+        raise UpError(f"the ports must differ: {ports}")
+    for flag, port in ports.items():
+        if not 0 < port < 65536:
+            raise UpError(f"{flag} {port} is not a TCP port")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise UpError(
+                    f"port {port} is already in use; stop what listens there or pass {flag} PORT"
+                ) from None
+
+
+def _lock_state_dir(state_dir: Path) -> IO[bytes]:
+    """One `up` per state directory: two would share Redis data and DAGSTER_HOME."""
+    handle = open(state_dir / "up.lock", "wb")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UpError(
+            f"another `deploy-platform up` is running with state directory {state_dir}; "
+            "stop it or pass --state-dir DIR"
+        ) from None
+    return handle
+
+
+def run_up(args: argparse.Namespace) -> int:
+    try:
+        return _run_up(args)
+    except UpError as exc:
+        print(f"deploy-platform up: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from deploy_platform.instance.home import write_dagster_home
+
+    env = dict(os.environ)
+    state_dir = Path(args.state_dir or env.get("DP_STATE_DIR") or default_state_dir()).resolve()
+    try:
+        make_private_dir(state_dir)
+    except OSError as exc:
+        raise UpError(f"cannot make the state directory private (0700): {exc}") from None
+    lock = _lock_state_dir(state_dir)
+    _check_ports(args)
+    left = stop_leftovers(state_dir / "run")
+    if left:
+        print(f"[up] stopped what an earlier up left running: {', '.join(left)}", flush=True)
+    # Builds run strangers' code: make the build user (root) and say how they are isolated.
+    try:
+        print(f"[up] {isolation.announce_for_up(env)}", flush=True)
+    except (ValueError, isolation.IsolationUnavailable) as exc:
+        raise UpError(str(exc)) from None
+    env["DP_STATE_DIR"] = str(state_dir)
+    env.setdefault("DP_PUBLIC_PORT", str(args.edge_port))
+    env.setdefault("DP_EDGE_ORIGIN_URL", f"http://127.0.0.1:{args.edge_port}")
+    env["DP_API_URL"] = f"http://127.0.0.1:{args.api_port}"
+    if not env.get("DP_API_TOKEN"):
+        env["DP_API_TOKEN"] = _api_token(state_dir)
+
+    redis: PrivateRedis | None = None
+    if not env.get("DP_REDIS_URL"):
+        redis = PrivateRedis.prepare(state_dir / "redis")
+        env["DP_REDIS_URL"] = redis.url
+    try:
+        settings = Settings.from_env(env)
+        KVConfig.from_env(env)
+        settings.github_config()
+        instance = InstanceSettings.from_env(env)
+        if instance.postgres_url:
+            check_postgres(instance.postgres_url)
+    except ValueError as exc:
+        raise UpError(f"bad setting in the environment: {exc}") from None
+    (state_dir / "objects").mkdir(exist_ok=True)
+
+    dagster_home = state_dir / "dagster"
+    write_dagster_home(
+        dagster_home,
+        max_concurrent_runs=instance.max_concurrent_builds,
+        builds_per_project=instance.builds_per_project,
+        postgres_url_env=POSTGRES_URL_VARIABLE if instance.postgres_url else None,
+        run_launcher=instance.run_launcher,
+    )
+    child_env = with_sqlalchemy_url(_child_env(settings, dagster_home, env))
+    try:
+        prepare_storage(child_env, dagster_home)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        raise UpError(str(exc)) from None
+    workspace = str(dagster_home / "workspace.yaml")
+    python = sys.executable
+    specs = [
+        ChildSpec(
+            "api", [python, "-m", "deploy_platform.api", "--port", str(args.api_port)], child_env
+        ),
+        ChildSpec("edge", [python, "-m", "serve", "--port", str(args.edge_port)], child_env),
+        ChildSpec(
+            "daemon", [_bin("dagster-daemon"), "run", "-w", workspace], child_env, dagster_home
+        ),
+        ChildSpec(
+            "webserver",
+            [
+                _bin("dagster-webserver"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(args.ui_port),
+                "-w",
+                workspace,
+            ],
+            child_env,
+            dagster_home,
+        ),
+    ]
+    run_dir = state_dir / "run"
+    run_dir.mkdir(exist_ok=True)
+    # The warden needs no setting, and no secret, of the platform's.
+    warden = Warden.start({"PATH": env.get("PATH", ""), "DP_STATE_DIR": str(state_dir)})
+    (run_dir / "warden.pid").write_text(f"{warden.pid}\n")
+    supervisor = Supervisor(run_dir=run_dir, log_dir=state_dir / "logs", warden=warden)
+    stopping = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    redis_url_file = state_dir / REDIS_URL_FILE
+    try:
+        if redis is not None:
+            _start_redis(supervisor, redis, state_dir)
+            write_private(redis_url_file, redis.url + "\n")
+        for spec in specs:
+            supervisor.start(spec)
+        listening = {"api": args.api_port, "edge": args.edge_port}
+        supervisor.wait_ready(
+            {name: partial(is_listening, port) for name, port in listening.items()},
+            timeout=_START_TIMEOUT,
+        )
+        print(f"[up] state directory   {state_dir}", flush=True)
+        print(f"[up] control API       {settings.api_url}  (token in {state_dir}/api-token)")
+        print(
+            f"[up] edge-origin       http://127.0.0.1:{args.edge_port}  (*.{settings.base_domain})"
+        )
+        print(f"[up] Dagster UI        http://127.0.0.1:{args.ui_port}")
+        print(f"[up] logs              {state_dir}/logs/", flush=True)
+        sample_done = threading.Event()
+        if args.sample and not stopping:
+            os.environ.update(
+                {k: child_env[k] for k in ("DP_API_URL", "DP_API_TOKEN", "DP_STATE_DIR")}
+            )
+            # On a thread, so the children stay supervised while the sample deploys.
+            threading.Thread(
+                target=_deploy_sample, args=(sample_done,), name="sample", daemon=True
+            ).start()
+        else:
+            sample_done.set()
+        announced = False
+        while not stopping:
+            supervisor.poll()
+            if sample_done.is_set() and not announced:
+                print("[up] running; press Ctrl-C to stop", flush=True)
+                announced = True
+            time.sleep(0.2)
+        return 0
+    except ChildFailed as exc:
+        raise UpError(str(exc)) from None
+    finally:
+        print("[up] stopping...", flush=True)
+        supervisor.stop()
+        warden.close()
+        (run_dir / "warden.pid").unlink(missing_ok=True)
+        redis_url_file.unlink(missing_ok=True)
+        lock.close()
+        print("[up] stopped", flush=True)
+
+
+def _deploy_sample(done: threading.Event) -> None:
+    from deploy_platform.cli import main as cli_main
+
+    try:
+        code = cli_main(["deploy", str(SAMPLE_SITE), "--project", "sample", "--timeout", "300"])
+        if code != 0:
+            print("[up] the sample deployment failed; the platform keeps running", flush=True)
+    finally:
+        done.set()
+
+
+def _start_redis(supervisor: Supervisor, redis: PrivateRedis, state_dir: Path) -> None:
+    """The private Redis, first: every other child connects to it at start."""
+    if redis.moved_from:
+        print(f"[up] port {redis.moved_from} of the private Redis was taken: now {redis.port}")
+    # Only the state directory in its environment: the password is in its 0600 config.
+    env = {"PATH": os.environ.get("PATH", ""), "DP_STATE_DIR": str(state_dir)}
+    try:
+        argv = redis.argv()
+    except RuntimeError as exc:  # no redis-server anywhere
+        raise UpError(f"{exc}; install redis-server or set DP_REDIS_URL") from None
+    supervisor.start(ChildSpec("redis", argv, env, redis.data_dir, stop_last=True))
+    supervisor.wait_ready({"redis": redis.ready}, timeout=_START_TIMEOUT)
+    print(
+        f"[up] Redis             127.0.0.1:{redis.port}  (password in {redis.data_dir}/password,"
+        f" append-only file in {redis.data_dir})",
+        flush=True,
+    )
