@@ -9,7 +9,7 @@ bash scripts/setup.sh test
 # The docs build with every internal link checked (mkdocs.yml has strict: true); the site
 # goes to a temporary directory, never into the repository.
 site_dir="$(mktemp -d)"
-.venv/bin/mkdocs build --strict --quiet -d "$site_dir"
+.venv/bin/mkdocs build --strict -d "$site_dir"
 rm -rf "$site_dir"
 # pytest exits 5 when it ran no test: that is a failure here too.
 .venv/bin/pytest "$@"
