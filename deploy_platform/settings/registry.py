@@ -86,10 +86,14 @@ class Group(enum.Enum):
 
 @dataclass(frozen=True)
 class Variable:
+    """One declaration of variables.toml."""
+
     name: str
     kind: Kind
     group: Group
+    #: Who reads it (`Reader.CODE_LOCATION`: must be set for the Dagster definitions).
     readers: tuple[Reader, ...]
+    #: One line, for the reference page.
     help: str
     #: What unset means, written as the variable would be ("": empty or none).
     default: str = ""
