@@ -4,32 +4,14 @@ job with its daily schedule (jobs/retention.py).
 
 Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
 a sensor tick starts, never at import time (and secrets are not shown in the UI).
-The code location needs these variables set; `deploy-platform up` always sets
-all of them, possibly to an empty string:
-
-  DP_REDIS_URL             Redis URL (required to be non-empty)
-  DP_REDIS_PREFIX          key prefix, normally "dp:" or the naming configuration's
-                           "<customer>-<project>-<env>-state:" (empty = no prefix)
-  DP_STORAGE_URL           file:///path or s3://bucket/prefix?endpoint_url=...
-  DP_S3_ACCESS_KEY_ID      S3/R2 credentials; empty = boto3's own chain
-  DP_S3_SECRET_ACCESS_KEY
-  DP_GIT_ALLOW_HOSTS       comma list of private hosts git may fetch from; may be empty
-  DP_TOOL_CACHE_DIR        where downloaded Node versions and package managers are kept
-  DP_MAX_REPO_BYTES        repository size limit in bytes: an integer, never empty
-                           (`Settings.from_env`, which `up` uses, refuses an empty one too)
-  DP_CF_API_URL, DP_CF_ACCOUNT_ID, DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN
-                           the Worker's KV alias index; all empty = none (publish/cloudflare_kv.py;
-                           its DP_CF_KV_DOMAINS_NAMESPACE_ID is the control API's, not read here)
-  DP_GITHUB_API_URL, DP_GITHUB_TOKEN, DP_GITHUB_STATUS_CONTEXT
-                           GitHub commit statuses; empty token = none (github/statuses.py)
-  DP_EDGE_ORIGIN_URL       the edge-origin the `index_served` check asks (empty: the check
-                           fails saying so); DP_BASE_DOMAIN names the deployment's host
-  DP_RETAIN_PER_BRANCH, DP_RETAIN_DAYS, DP_EDGE_SKEW_GRACE_SECONDS
-                           the retention job's policy, read when it runs; empty = the
-                           defaults (retention/policy.py)
-
-An unset variable fails the run or tick with Dagster's "environment variable
-... is not set" error naming it.
+The code location needs the variables of `ENV_VARS` set: those the settings
+registry (`deploy_platform/settings/registry.py`) says the code location reads,
+with their types, defaults and meaning (docs/reference/configuration.md).
+`deploy-platform up` always sets all of them, possibly to an empty string;
+DP_MAX_REPO_BYTES is an integer, never empty. An unset variable fails the run or
+tick with Dagster's "environment variable ... is not set" error naming it. The
+sensors and the build also read a few optional ones from the environment
+(DP_INFRA_RETRIES, DP_BUILD_ISOLATION; unset means the default).
 """
 
 from __future__ import annotations
@@ -51,31 +33,12 @@ from deploy_platform.sensors.commit_status_sensor import commit_status_sensor
 from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.sensors.queue_sensor import queue_sensors
 from deploy_platform.sensors.recovery_sensor import deployment_recovery_sensor
+from deploy_platform.settings.registry import Reader, read_by
 
 __all__ = ["defs", "ENV_VARS"]
 
-ENV_VARS = (
-    "DP_REDIS_URL",
-    "DP_REDIS_PREFIX",
-    "DP_STORAGE_URL",
-    "DP_S3_ACCESS_KEY_ID",
-    "DP_S3_SECRET_ACCESS_KEY",
-    "DP_GIT_ALLOW_HOSTS",
-    "DP_MAX_REPO_BYTES",
-    "DP_TOOL_CACHE_DIR",
-    "DP_CF_API_URL",
-    "DP_CF_ACCOUNT_ID",
-    "DP_CF_KV_NAMESPACE_ID",
-    "DP_CF_API_TOKEN",
-    "DP_GITHUB_API_URL",
-    "DP_GITHUB_TOKEN",
-    "DP_GITHUB_STATUS_CONTEXT",
-    "DP_EDGE_ORIGIN_URL",
-    "DP_BASE_DOMAIN",
-    "DP_RETAIN_PER_BRANCH",
-    "DP_RETAIN_DAYS",
-    "DP_EDGE_SKEW_GRACE_SECONDS",
-)
+#: Every variable the resources and jobs below read through `dg.EnvVar` or at run start.
+ENV_VARS = read_by(Reader.CODE_LOCATION)
 
 defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],

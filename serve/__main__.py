@@ -11,7 +11,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from deploy_platform.settings import Settings
 from serve.config import EdgeConfig, EdgeConfigError
 from serve.server import run_event_loop, serve_until_stopped
 from serve.workers import default_worker_count, run_workers
@@ -107,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        config = EdgeConfig.from_settings(Settings.from_env())
+        config = EdgeConfig.from_env()
     except (EdgeConfigError, ValueError) as exc:
         print(f"python -m serve: bad configuration: {exc}", file=sys.stderr)
         return 2

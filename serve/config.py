@@ -1,38 +1,12 @@
-"""The edge-origin's configuration, built once from the platform's `Settings`.
+"""The edge-origin's configuration, built once from the environment.
 
-Besides the shared `DP_*` settings (storage URL, Redis URL and prefix, base
-domain) the edge reads:
-
-  DP_S3_ACCESS_KEY_ID, DP_S3_SECRET_ACCESS_KEY  S3/R2 credentials (the names the
-                                                 Dagster definitions use); unset ->
-                                                 boto3's usual credential chain
-  DP_EDGE_ALIAS_TTL_SECONDS      how long an alias -> deployment answer is reused (1)
-  DP_EDGE_NEGATIVE_TTL_SECONDS   how long "no such alias/deployment" is reused (1)
-  DP_EDGE_MANIFEST_CACHE_BYTES   estimated memory for parsed manifests; they are immutable (32 MiB)
-  DP_EDGE_MANIFEST_CACHE_ENTRIES optional extra cap on the number of manifests kept (no cap)
-  DP_EDGE_BODY_CACHE_BYTES       total bytes of small bodies kept in memory (64 MiB)
-  DP_EDGE_BODY_CACHE_ITEM_BYTES  largest body that is cached instead of streamed (256 KiB)
-  DP_EDGE_TRUSTED_PROXIES        comma-separated IPs/CIDRs of proxies whose
-                                 X-Forwarded-Host is believed (empty: none; see
-                                 serve.hosts for which value of a list counts)
-  DP_EDGE_SKEW_GRACE_SECONDS     how long the fingerprinted assets of an alias's
-                                 earlier deployments stay reachable on it after it
-                                 moves (43200 = 12 hours; 0 turns it off; see
-                                 deploy_platform.contracts.skew)
-  DP_EDGE_ANSWER_CACHE_BYTES     memory for ready-made answers to repeated requests,
-                                 served without the aiohttp pipeline (16 MiB; 0: off)
-  DP_EDGE_HEADER_TIMEOUT_SECONDS a connection whose request headers are not complete
-                                 this long after it opened (or after its previous
-                                 answer) is closed; also how long an idle keep-alive
-                                 connection stays open (15; nginx's
-                                 client_header_timeout and keepalive_timeout)
-  DP_EDGE_DISK_CACHE_DIR         where copies of bodies, manifests and alias answers
-                                 read from the store are kept, to serve through a
-                                 store outage (<DP_STATE_DIR>/edge-cache when
-                                 DP_STATE_DIR is set, as under `up`, else none;
-                                 serve.disk_cache)
-  DP_EDGE_DISK_CACHE_BYTES       the bound of that directory, shared by all workers
-                                 (1 GiB; 0: no disk cache)
+The edge reads the variables the settings registry declares for it
+(`Reader.EDGE` in deploy_platform/settings/registry.py, with their defaults and
+meaning; docs/reference/configuration.md): the shared ones (state directory,
+storage URL and S3/R2 credentials, Redis URL and prefix, base domain, the naming
+configuration DP_CUSTOMER/DP_PROJECT/DP_ENVIRONMENT) and its own `DP_EDGE_*`
+knobs. Nothing else of the platform's settings: not the GitHub token, not
+DAGSTER_HOME.
 
 The configured cache size (`EdgeConfig.cache_bytes`) is the manifest, body and
 answer budgets together: the edge's resident memory stays under it plus about
@@ -49,26 +23,28 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from deploy_platform.contracts.names import is_valid_label
-from deploy_platform.contracts.skew import DEFAULT_GRACE_SECONDS
-from deploy_platform.settings import Settings
+from deploy_platform.contracts.resource_names import placement
+from deploy_platform.settings.registry import default, default_state_dir
 from serve.hosts import IPNetwork, parse_trusted_proxies
 
 __all__ = ["EdgeConfig", "EdgeConfigError", "redacted_url"]
 
 KIB = 1024
 MIB = 1024 * KIB
-ALIAS_TTL = 1.0
-NEGATIVE_TTL = 1.0
-MANIFEST_CACHE_BYTES = 32 * MIB
-BODY_CACHE_BYTES = 64 * MIB
-BODY_CACHE_ITEM_BYTES = 256 * KIB
-ANSWER_CACHE_BYTES = 16 * MIB
-HEADER_TIMEOUT = 15.0
-DISK_CACHE_BYTES = 1024 * MIB
+ALIAS_TTL = float(default("DP_EDGE_ALIAS_TTL_SECONDS"))
+NEGATIVE_TTL = float(default("DP_EDGE_NEGATIVE_TTL_SECONDS"))
+MANIFEST_CACHE_BYTES = int(default("DP_EDGE_MANIFEST_CACHE_BYTES"))
+BODY_CACHE_BYTES = int(default("DP_EDGE_BODY_CACHE_BYTES"))
+BODY_CACHE_ITEM_BYTES = int(default("DP_EDGE_BODY_CACHE_ITEM_BYTES"))
+ANSWER_CACHE_BYTES = int(default("DP_EDGE_ANSWER_CACHE_BYTES"))
+HEADER_TIMEOUT = float(default("DP_EDGE_HEADER_TIMEOUT_SECONDS"))
+DISK_CACHE_BYTES = int(default("DP_EDGE_DISK_CACHE_BYTES"))
+SKEW_GRACE = float(default("DP_EDGE_SKEW_GRACE_SECONDS"))
 
 _T = TypeVar("_T", int, float)
 
@@ -103,9 +79,9 @@ class EdgeConfig:
     io_threads: int = 8
     #: Peers whose X-Forwarded-Host names the site (IPs or CIDRs, as text).
     trusted_proxies: tuple[str, ...] = ()
-    skew_grace_seconds: float = DEFAULT_GRACE_SECONDS
+    skew_grace_seconds: float = SKEW_GRACE
     header_timeout_seconds: float = HEADER_TIMEOUT
-    #: Empty: no disk cache (what `EdgeConfig(...)` gets; `from_settings` sets one).
+    #: Empty: no disk cache (what `EdgeConfig(...)` gets; `from_env` sets one).
     disk_cache_dir: str = ""
     disk_cache_bytes: int = DISK_CACHE_BYTES
     trusted_networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
@@ -152,16 +128,21 @@ class EdgeConfig:
             raise EdgeConfigError("chunk_size and io_threads must be at least 1")
 
     @classmethod
-    def from_settings(cls, settings: Settings, env: Mapping[str, str] | None = None) -> EdgeConfig:
-        """The shared settings plus the edge's own `DP_EDGE_*` knobs and S3 credentials."""
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EdgeConfig:
+        """The shared settings the edge uses, its own `DP_EDGE_*` knobs and S3 credentials.
+
+        Raises ValueError (a `ResourceNameError`) for a bad naming configuration, as
+        every process of the platform does, and EdgeConfigError for the rest."""
         env = os.environ if env is None else env
+        state_dir = Path(env.get("DP_STATE_DIR") or default_state_dir())
+        placed = placement(env, (state_dir / "objects").as_uri(), default("DP_REDIS_PREFIX"))
         return cls(
-            storage_url=settings.storage_url,
-            base_domain=settings.base_domain,
+            storage_url=placed.storage_url,
+            base_domain=env.get("DP_BASE_DOMAIN", default("DP_BASE_DOMAIN")).lower().rstrip("."),
             storage_access_key_id=env.get("DP_S3_ACCESS_KEY_ID") or None,
             storage_secret_access_key=env.get("DP_S3_SECRET_ACCESS_KEY") or None,
-            redis_url=settings.redis_url,
-            redis_prefix=settings.redis_prefix,
+            redis_url=env.get("DP_REDIS_URL", ""),
+            redis_prefix=placed.redis_prefix,
             alias_ttl_seconds=_number(env, "DP_EDGE_ALIAS_TTL_SECONDS", float, ALIAS_TTL),
             negative_ttl_seconds=_number(env, "DP_EDGE_NEGATIVE_TTL_SECONDS", float, NEGATIVE_TTL),
             manifest_cache_bytes=_number(
@@ -177,14 +158,12 @@ class EdgeConfig:
                 for part in env.get("DP_EDGE_TRUSTED_PROXIES", "").split(",")
                 if part.strip()
             ),
-            skew_grace_seconds=_number(
-                env, "DP_EDGE_SKEW_GRACE_SECONDS", float, DEFAULT_GRACE_SECONDS
-            ),
+            skew_grace_seconds=_number(env, "DP_EDGE_SKEW_GRACE_SECONDS", float, SKEW_GRACE),
             answer_cache_bytes=_number(env, "DP_EDGE_ANSWER_CACHE_BYTES", int, ANSWER_CACHE_BYTES),
             header_timeout_seconds=_number(
                 env, "DP_EDGE_HEADER_TIMEOUT_SECONDS", float, HEADER_TIMEOUT
             ),
-            disk_cache_dir=_disk_cache_dir(settings, env),
+            disk_cache_dir=_disk_cache_dir(state_dir, env),
             disk_cache_bytes=_number(env, "DP_EDGE_DISK_CACHE_BYTES", int, DISK_CACHE_BYTES),
         )
 
@@ -217,13 +196,13 @@ class EdgeConfig:
         )
 
 
-def _disk_cache_dir(settings: Settings, env: Mapping[str, str]) -> str:
+def _disk_cache_dir(state_dir: Path, env: Mapping[str, str]) -> str:
     """DP_EDGE_DISK_CACHE_DIR, else `<state>/edge-cache` when a state directory is set
     (`up` sets one); a bare `python -m serve` does not write under a default one."""
     explicit = env.get("DP_EDGE_DISK_CACHE_DIR", "").strip()
     if explicit:
         return explicit
-    return str(settings.state_dir / "edge-cache") if env.get("DP_STATE_DIR") else ""
+    return str(state_dir / "edge-cache") if env.get("DP_STATE_DIR") else ""
 
 
 def _number(env: Mapping[str, str], name: str, kind: Callable[[str], _T], default: _T) -> _T:

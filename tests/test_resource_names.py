@@ -9,7 +9,7 @@ import pytest
 
 from deploy_platform.contracts import resource_names as rn
 from deploy_platform.contracts.resource_names import NamingConfig, ResourceNameError
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 
 ACME = NamingConfig("acme", "pages", "prod")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deploy_platform.definitions import ENV_VARS
 from deploy_platform.processes.up import _child_env
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 
 
 def test_up_passes_every_variable_the_dagster_definitions_read(tmp_path: Path) -> None:

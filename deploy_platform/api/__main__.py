@@ -21,7 +21,7 @@ from aiohttp import web
 
 from deploy_platform.api.app import StartupError, create_app
 from deploy_platform.publish.cloudflare_kv import KVConfig, KVConfigError
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 
 __all__ = ["HEADER_TIMEOUT_SECONDS", "header_timeout_from_env", "main"]
 

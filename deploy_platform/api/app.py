@@ -60,7 +60,7 @@ from deploy_platform.publish.cloudflare_kv import (
     KVConfig,
     KVDomainIndex,
 )
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.source.repo_url import parse_allow_hosts
 from deploy_platform.storage import open_store
 from deploy_platform.storage.redis_state import API_RETRIES, PlatformState

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from deploy_platform.publish.cloudflare_kv import KVAliasIndex, KVDomainIndex
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.source.repo_url import AllowList
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.settings import default_state_dir
+from deploy_platform.settings.registry import default_state_dir
 
 __all__ = [
     "DEFAULT_API_URL",

@@ -84,7 +84,7 @@ def add_gc_parser(commands: Any) -> None:
 
 def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from deploy_platform.processes.up import private_redis_url
-    from deploy_platform.settings import Settings
+    from deploy_platform.settings.platform import Settings
     from deploy_platform.storage import ObjectStoreError, open_store
     from deploy_platform.storage.redis_state import PlatformState
 

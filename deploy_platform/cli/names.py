@@ -7,7 +7,7 @@
 
 Customer, project and environment come from the flags, else from DP_CUSTOMER,
 DP_PROJECT and DP_ENVIRONMENT (the variables the platform's own processes read,
-`deploy_platform.settings`); `--environment` may be repeated. Nothing is
+`deploy_platform.settings.registry`); `--environment` may be repeated. Nothing is
 contacted: this only computes and checks names (`deploy_platform.contracts.resource_names`).
 
 Registered by `deploy_platform.cli` through `add_names_parser`; the parser's

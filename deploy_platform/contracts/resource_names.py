@@ -81,6 +81,8 @@ __all__ = [
     "object_prefix",
     "all_names",
     "check_storage_url",
+    "Placement",
+    "placement",
 ]
 
 ENVIRONMENTS = ("prod", "staging", "dev")
@@ -337,3 +339,28 @@ def check_storage_url(config: NamingConfig, url: str) -> None:
         "prefix in a shared bucket); use one of those, or unset DP_CUSTOMER, DP_PROJECT "
         "and DP_ENVIRONMENT to name resources yourself",
     )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an installation keeps its state, once its naming configuration is applied."""
+
+    naming: NamingConfig | None
+    redis_prefix: str
+    storage_url: str
+
+
+def placement(
+    env: Mapping[str, str], default_storage_url: str, default_redis_prefix: str
+) -> Placement:
+    """The naming configuration, DP_REDIS_PREFIX and DP_STORAGE_URL of `env`, the
+    same for every process: with the naming configuration the prefix defaults to
+    its name and an `s3://` URL must be its own (`ResourceNameError` otherwise)."""
+    naming = NamingConfig.from_env(env)
+    prefix = env.get("DP_REDIS_PREFIX")
+    if prefix is None:  # set but empty means no prefix
+        prefix = redis_prefix(naming) if naming else default_redis_prefix
+    storage_url = env.get("DP_STORAGE_URL") or default_storage_url
+    if naming is not None:
+        check_storage_url(naming, storage_url)
+    return Placement(naming, prefix, storage_url)

@@ -54,15 +54,13 @@ from deploy_platform.processes.private_files import (
 from deploy_platform.processes.private_redis import PrivateRedis
 from deploy_platform.processes.supervisor import ChildFailed, ChildSpec, Supervisor
 from deploy_platform.processes.warden import Warden
-from deploy_platform.publish.cloudflare_kv import CF_VARIABLES, KVConfig
-from deploy_platform.settings import Settings, default_state_dir
+from deploy_platform.publish.cloudflare_kv import KVConfig
+from deploy_platform.settings.platform import Settings
+from deploy_platform.settings.registry import default_state_dir, passed_by_up
 
 __all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE", "REDIS_URL_FILE", "private_redis_url"]
 
 SAMPLE_SITE = Path(__file__).parent / "sample_site"
-# The Worker's KV indexes (deploy_platform.publish.cloudflare_kv): passed on, empty when unset.
-_CF_VARS = CF_VARIABLES
-_RETENTION_VARS = ("DP_RETAIN_PER_BRANCH", "DP_RETAIN_DAYS", "DP_EDGE_SKEW_GRACE_SECONDS")
 #: Under the state directory: the URL of the Redis `up` started, while it runs (0600:
 #: it holds the password).
 REDIS_URL_FILE = Path("run") / "redis.url"
@@ -105,34 +103,13 @@ def _bin(name: str) -> str:
 
 def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> dict[str, str]:
     env = dict(base)
+    # The registry's `passed_by_up` variables are always set: the Dagster definitions
+    # read theirs through dg.EnvVar, which fails on an unset one. Empty when not given,
+    # the resolved value for those `Settings` holds.
+    env.update({name: base.get(name, "") for name in passed_by_up()})
+    env.update(settings.to_env())
     env.update(
         {
-            "DP_STATE_DIR": str(settings.state_dir),
-            "DP_REDIS_URL": settings.redis_url,
-            "DP_REDIS_PREFIX": settings.redis_prefix,
-            "DP_STORAGE_URL": settings.storage_url,
-            "DP_BASE_DOMAIN": settings.base_domain,
-            "DP_PUBLIC_SCHEME": settings.public_scheme,
-            "DP_PUBLIC_PORT": "" if settings.public_port is None else str(settings.public_port),
-            "DP_API_URL": settings.api_url,
-            "DP_API_TOKEN": settings.api_token,
-            "DP_GIT_ALLOW_HOSTS": ",".join(settings.git_allow_hosts),
-            "DP_MAX_REPO_BYTES": str(settings.max_repo_bytes),
-            "DP_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
-            "DP_PRODUCTION_BRANCH": settings.production_branch,
-            "DP_TOOL_CACHE_DIR": str(settings.toolchains),
-            # The asset checks ask the edge-origin for each new deployment's index.html.
-            "DP_EDGE_ORIGIN_URL": settings.edge_origin_url,
-            # The Dagster definitions read these through dg.EnvVar; always present.
-            "DP_S3_ACCESS_KEY_ID": base.get("DP_S3_ACCESS_KEY_ID", ""),
-            "DP_S3_SECRET_ACCESS_KEY": base.get("DP_S3_SECRET_ACCESS_KEY", ""),
-            **{name: base.get(name, "") for name in _CF_VARS},
-            # GitHub commit statuses (deploy_platform.github.statuses): empty token = none.
-            "DP_GITHUB_API_URL": settings.github_api_url,
-            "DP_GITHUB_TOKEN": settings.github_token,
-            "DP_GITHUB_STATUS_CONTEXT": settings.github_status_context,
-            # The retention job's policy (jobs/retention.py); empty = its defaults.
-            **{name: base.get(name, "") for name in _RETENTION_VARS},
             "DAGSTER_HOME": str(dagster_home),
             # The code server answers each queue-sensor lane's long-poll on a thread of
             # its own; the default pool (cores + 4) would leave too few for the rest.

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from deploy_platform.api import create_app
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from tests.support import api_fixtures
 
 make_settings = api_fixtures.make_settings  # a fixture, shared with tests/cli

@@ -16,7 +16,7 @@ from deploy_platform.api.app import StartupError
 from deploy_platform.api.commit_status import STATUS_POSTER
 from deploy_platform.contracts.records import Status
 from deploy_platform.github.statuses import CommitStatusReporter
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.support.api_fixtures import queued_ids, unique_name

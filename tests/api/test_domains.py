@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.projects.domains import domain_key
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory

@@ -13,7 +13,7 @@ from typing import Any
 
 from deploy_platform.processes.ports import free_port, wait_for_port
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_refusals import refused
 from tests.api.test_uploads import GZIP, SITE, tar_gz

@@ -15,7 +15,7 @@ from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
 from deploy_platform.retention.collect import collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory

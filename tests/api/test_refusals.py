@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from deploy_platform.processes.ports import free_port
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.support.api_fixtures import assert_nothing_accepted, unique_name

@@ -19,7 +19,7 @@ from deploy_platform.projects import create_project, new_project
 from deploy_platform.publish import read_alias
 from deploy_platform.publish.alias_moves import list_moves
 from deploy_platform.publish.cloudflare_kv import KVConfig
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.cloudflare_kv_server import ACCOUNT, NAMESPACE, TOKEN, FakeCloudflareKV

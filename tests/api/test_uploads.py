@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from deploy_platform.contracts.records import Environment, SourceKind
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_refusals import refused

@@ -23,7 +23,7 @@ from deploy_platform.contracts.records import Environment, SourceKind, Status
 from deploy_platform.publish import point_alias, read_alias
 from deploy_platform.publish.alias_moves import list_moves
 from deploy_platform.publish.cloudflare_kv import KVConfig
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.api.conftest import ApiClientFactory

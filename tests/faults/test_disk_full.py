@@ -32,7 +32,7 @@ from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.sensors.infra_retry import InfraRetryPolicy
 from deploy_platform.sensors.recovery_sensor import recover
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, served_text, unique

@@ -1,4 +1,4 @@
-"""EdgeConfig from the shared settings: defaults, the edge's own knobs, refusals."""
+"""EdgeConfig from the environment: defaults, the edge's own knobs, refusals."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.settings import Settings
 from serve.config import EdgeConfig, EdgeConfigError, redacted_url
 
 
-def test_from_settings_takes_the_shared_values_and_s3_credentials(tmp_path: Path) -> None:
+def test_from_env_takes_the_shared_values_and_s3_credentials(tmp_path: Path) -> None:
     env = {
         "DP_STATE_DIR": str(tmp_path),
         "DP_REDIS_URL": "redis://:hunter2@127.0.0.1:6390/0",
@@ -21,7 +20,7 @@ def test_from_settings_takes_the_shared_values_and_s3_credentials(tmp_path: Path
         "DP_EDGE_ALIAS_TTL_SECONDS": "2.5",
         "DP_EDGE_BODY_CACHE_BYTES": "1024",
     }
-    config = EdgeConfig.from_settings(Settings.from_env(env), env)
+    config = EdgeConfig.from_env(env)
     assert config.storage_url == (tmp_path / "objects").as_uri()
     assert config.base_domain == "pages.example.com"
     assert (config.redis_prefix, config.alias_ttl_seconds) == ("stage:", 2.5)
@@ -33,7 +32,7 @@ def test_from_settings_takes_the_shared_values_and_s3_credentials(tmp_path: Path
 
 def test_defaults_without_any_edge_setting(tmp_path: Path) -> None:
     env = {"DP_STATE_DIR": str(tmp_path)}
-    config = EdgeConfig.from_settings(Settings.from_env(env), env)
+    config = EdgeConfig.from_env(env)
     assert (config.alias_ttl_seconds, config.redis_url) == (1.0, "")
     assert config.storage_access_key_id is None
     assert config.body_cache_item_bytes == 256 * 1024
@@ -51,7 +50,7 @@ def test_the_configured_cache_size_is_every_byte_budget(tmp_path: Path) -> None:
         "DP_EDGE_ANSWER_CACHE_BYTES": "4194304",
         "DP_EDGE_MANIFEST_CACHE_ENTRIES": "50",  # the older knob still caps the count
     }
-    config = EdgeConfig.from_settings(Settings.from_env(env), env)
+    config = EdgeConfig.from_env(env)
     assert (config.manifest_cache_bytes, config.manifest_cache_entries) == (8 * 2**20, 50)
     assert config.cache_bytes == 28 * 2**20
     assert "caches 28 MiB" in config.describe()
@@ -87,7 +86,7 @@ def test_the_disk_cache_lives_under_the_state_dir_unless_placed_or_turned_off(
     tmp_path: Path,
 ) -> None:
     env = {"DP_STATE_DIR": str(tmp_path)}
-    config = EdgeConfig.from_settings(Settings.from_env(env), env)
+    config = EdgeConfig.from_env(env)
     assert (config.disk_cache_dir, config.disk_cache_bytes) == (
         str(tmp_path / "edge-cache"),
         1024 * 2**20,
@@ -96,18 +95,18 @@ def test_the_disk_cache_lives_under_the_state_dir_unless_placed_or_turned_off(
     assert config.header_timeout_seconds == 15.0
 
     placed = {**env, "DP_EDGE_DISK_CACHE_DIR": "/var/cache/edge"}
-    assert EdgeConfig.from_settings(Settings.from_env(placed), placed).disk_cache_dir == (
+    assert EdgeConfig.from_env(placed).disk_cache_dir == (
         "/var/cache/edge"
     )
     off = {**env, "DP_EDGE_DISK_CACHE_BYTES": "0"}
-    assert not EdgeConfig.from_settings(Settings.from_env(off), off).disk_cache_on
+    assert not EdgeConfig.from_env(off).disk_cache_on
     # No state directory named (a bare `python -m serve`): nothing written under a default.
     bare: dict[str, str] = {}
-    assert not EdgeConfig.from_settings(Settings.from_env(bare), bare).disk_cache_on
+    assert not EdgeConfig.from_env(bare).disk_cache_on
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon"])
 def test_a_bad_header_timeout_is_refused_naming_it(tmp_path: Path, value: str) -> None:
     env = {"DP_STATE_DIR": str(tmp_path), "DP_EDGE_HEADER_TIMEOUT_SECONDS": value}
     with pytest.raises(EdgeConfigError, match="DP_EDGE_HEADER_TIMEOUT_SECONDS"):
-        EdgeConfig.from_settings(Settings.from_env(env), env)
+        EdgeConfig.from_env(env)

@@ -15,7 +15,6 @@ from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
 from deploy_platform.contracts.ids import new_deployment_id
-from deploy_platform.settings import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from serve.config import EdgeConfig, EdgeConfigError
@@ -95,13 +94,13 @@ def test_trusted_proxies_and_skew_grace_from_the_environment(tmp_path: Path) -> 
         "DP_EDGE_TRUSTED_PROXIES": " 10.0.0.1, 192.168.0.0/16 ,,::1 ",
         "DP_EDGE_SKEW_GRACE_SECONDS": "600",
     }
-    config = EdgeConfig.from_settings(Settings.from_env(env), env)
+    config = EdgeConfig.from_env(env)
     assert config.trusted_proxies == ("10.0.0.1", "192.168.0.0/16", "::1")
     assert ipaddress.ip_address("192.168.3.4") in config.trusted_networks[1]
     assert config.skew_grace_seconds == 600.0
     assert "X-Forwarded-Host from 10.0.0.1, 192.168.0.0/16, ::1" in config.describe()
 
-    defaults = EdgeConfig.from_settings(Settings.from_env({"DP_STATE_DIR": str(tmp_path)}), {})
+    defaults = EdgeConfig.from_env({"DP_STATE_DIR": str(tmp_path)})
     assert defaults.trusted_networks == ()
     assert defaults.skew_grace_seconds == 12 * 3600
 
@@ -120,5 +119,5 @@ def test_bad_values_are_refused_naming_the_variable(
 ) -> None:
     env = {"DP_STATE_DIR": str(tmp_path), name: value}
     with pytest.raises(EdgeConfigError, match=name) as caught:
-        EdgeConfig.from_settings(Settings.from_env(env), env)
+        EdgeConfig.from_env(env)
     assert says in str(caught.value)

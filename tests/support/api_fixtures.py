@@ -20,7 +20,7 @@ from aiohttp import web
 
 from deploy_platform.api import create_app
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.settings import Settings
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 

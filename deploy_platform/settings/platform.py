@@ -1,8 +1,10 @@
-"""Platform settings, read from `DP_*` environment variables in one place.
+"""The platform's shared settings, read from the `DP_*` variables `registry` declares.
 
-Every process (`up`, the control API, the edge-origin, the Dagster code location)
-reads the same variables; `deploy-platform up` fills in the embedded defaults
-and hands them to its children. The configuration table in the README lists them.
+`up`, the control API and `gc` build a `Settings`; `deploy-platform up` fills in the
+embedded defaults and hands them to its children (`to_env`). The edge-origin
+reads its few through `serve/config.py` instead, and the Dagster code location
+through `dg.EnvVar` (`definitions.ENV_VARS`). docs/reference/configuration.md
+lists them all.
 
 With the naming configuration set (DP_CUSTOMER, DP_PROJECT, DP_ENVIRONMENT: all
 three or none; `deploy_platform.contracts.resource_names`), the Redis prefix defaults to
@@ -17,26 +19,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy_platform.contracts import resource_names
-from deploy_platform.contracts.resource_names import NamingConfig
+from deploy_platform.contracts.resource_names import NamingConfig, placement
 from deploy_platform.github.status_api import GitHubConfig
+from deploy_platform.settings.registry import default, default_state_dir
 
-__all__ = ["Settings", "default_state_dir", "public_url"]
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "deploy-platform"
+__all__ = ["Settings", "public_url"]
 
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in value.split(",") if part.strip())
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
+def _positive_int(env: Mapping[str, str], name: str) -> int:
+    text = env.get(name, "").strip() or default(name)
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"{name} must be a whole number of seconds from 1, not {text[:40]!r}")
     return int(text)
@@ -46,17 +41,17 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 class Settings:
     state_dir: Path
     redis_url: str
-    redis_prefix: str = "dp:"
+    redis_prefix: str = default("DP_REDIS_PREFIX")
     storage_url: str = ""
-    base_domain: str = "localhost"
-    public_scheme: str = "http"
-    public_port: int | None = 8080
-    api_url: str = "http://127.0.0.1:8000"
+    base_domain: str = default("DP_BASE_DOMAIN")
+    public_scheme: str = default("DP_PUBLIC_SCHEME")
+    public_port: int | None = int(default("DP_PUBLIC_PORT"))
+    api_url: str = default("DP_API_URL")
     api_token: str = ""
     git_allow_hosts: tuple[str, ...] = field(default_factory=tuple)
-    max_repo_bytes: int = 512 * 1024 * 1024
-    max_upload_bytes: int = 256 * 1024 * 1024
-    production_branch: str = "main"
+    max_repo_bytes: int = int(default("DP_MAX_REPO_BYTES"))
+    max_upload_bytes: int = int(default("DP_MAX_UPLOAD_BYTES"))
+    production_branch: str = default("DP_PRODUCTION_BRANCH")
     tool_cache_dir: Path | None = None
     naming: NamingConfig | None = None
     # GitHub commit statuses (deploy_platform.github.statuses); no token = none.
@@ -64,7 +59,7 @@ class Settings:
     github_token: str = field(default="", repr=False)
     github_status_context: str = ""
     # How long a GitHub webhook delivery id is remembered (github/webhooks/deliveries.py).
-    webhook_delivery_ttl_seconds: int = 7 * 24 * 3600
+    webhook_delivery_ttl_seconds: int = int(default("DP_WEBHOOK_DELIVERY_TTL_SECONDS"))
     # The Dagster instance the history is read from (DAGSTER_HOME); None: <state>/dagster,
     # where `deploy-platform up` keeps it.
     dagster_home: Path | None = None
@@ -84,39 +79,56 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         state_dir = Path(env.get("DP_STATE_DIR") or default_state_dir())
-        port = env.get("DP_PUBLIC_PORT", "8080")
-        naming = NamingConfig.from_env(env)
-        redis_prefix = env.get("DP_REDIS_PREFIX")
-        if redis_prefix is None:  # set but empty means no prefix
-            redis_prefix = resource_names.redis_prefix(naming) if naming else "dp:"
-        storage_url = env.get("DP_STORAGE_URL") or (state_dir / "objects").as_uri()
-        if naming is not None:
-            resource_names.check_storage_url(naming, storage_url)
+        port = env.get("DP_PUBLIC_PORT", default("DP_PUBLIC_PORT"))
+        placed = placement(env, (state_dir / "objects").as_uri(), default("DP_REDIS_PREFIX"))
         return cls(
             state_dir=state_dir,
             redis_url=env.get("DP_REDIS_URL", ""),
-            redis_prefix=redis_prefix,
-            storage_url=storage_url,
-            base_domain=env.get("DP_BASE_DOMAIN", "localhost").lower().rstrip("."),
-            public_scheme=env.get("DP_PUBLIC_SCHEME", "http"),
+            redis_prefix=placed.redis_prefix,
+            storage_url=placed.storage_url,
+            base_domain=env.get("DP_BASE_DOMAIN", default("DP_BASE_DOMAIN")).lower().rstrip("."),
+            public_scheme=env.get("DP_PUBLIC_SCHEME", default("DP_PUBLIC_SCHEME")),
             public_port=int(port) if port else None,
-            api_url=env.get("DP_API_URL", "http://127.0.0.1:8000"),
+            api_url=env.get("DP_API_URL", default("DP_API_URL")),
             api_token=env.get("DP_API_TOKEN", ""),
             git_allow_hosts=_split(env.get("DP_GIT_ALLOW_HOSTS", "")),
-            max_repo_bytes=int(env.get("DP_MAX_REPO_BYTES", str(512 * 1024 * 1024))),
-            max_upload_bytes=int(env.get("DP_MAX_UPLOAD_BYTES", str(256 * 1024 * 1024))),
-            production_branch=env.get("DP_PRODUCTION_BRANCH", "main"),
+            max_repo_bytes=int(env.get("DP_MAX_REPO_BYTES", default("DP_MAX_REPO_BYTES"))),
+            max_upload_bytes=int(env.get("DP_MAX_UPLOAD_BYTES", default("DP_MAX_UPLOAD_BYTES"))),
+            production_branch=env.get("DP_PRODUCTION_BRANCH", default("DP_PRODUCTION_BRANCH")),
             tool_cache_dir=Path(env["DP_TOOL_CACHE_DIR"]) if env.get("DP_TOOL_CACHE_DIR") else None,
-            naming=naming,
+            naming=placed.naming,
             github_api_url=env.get("DP_GITHUB_API_URL", ""),
             github_token=env.get("DP_GITHUB_TOKEN", ""),
             github_status_context=env.get("DP_GITHUB_STATUS_CONTEXT", ""),
-            webhook_delivery_ttl_seconds=_positive_int(
-                env, "DP_WEBHOOK_DELIVERY_TTL_SECONDS", 7 * 24 * 3600
-            ),
+            webhook_delivery_ttl_seconds=_positive_int(env, "DP_WEBHOOK_DELIVERY_TTL_SECONDS"),
             dagster_home=Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else None,
             edge_origin_url=env.get("DP_EDGE_ORIGIN_URL", "").strip().rstrip("/"),
         )
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as the variables `up` hands its children, defaults resolved."""
+        return {
+            "DP_STATE_DIR": str(self.state_dir),
+            "DP_REDIS_URL": self.redis_url,
+            "DP_REDIS_PREFIX": self.redis_prefix,
+            "DP_STORAGE_URL": self.storage_url,
+            "DP_BASE_DOMAIN": self.base_domain,
+            "DP_PUBLIC_SCHEME": self.public_scheme,
+            "DP_PUBLIC_PORT": "" if self.public_port is None else str(self.public_port),
+            "DP_API_URL": self.api_url,
+            "DP_API_TOKEN": self.api_token,
+            "DP_GIT_ALLOW_HOSTS": ",".join(self.git_allow_hosts),
+            "DP_MAX_REPO_BYTES": str(self.max_repo_bytes),
+            "DP_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "DP_PRODUCTION_BRANCH": self.production_branch,
+            "DP_TOOL_CACHE_DIR": str(self.toolchains),
+            # The asset checks ask the edge-origin for each new deployment's index.html.
+            "DP_EDGE_ORIGIN_URL": self.edge_origin_url,
+            # GitHub commit statuses (deploy_platform.github.statuses): empty token = none.
+            "DP_GITHUB_API_URL": self.github_api_url,
+            "DP_GITHUB_TOKEN": self.github_token,
+            "DP_GITHUB_STATUS_CONTEXT": self.github_status_context,
+        }
 
     def github_config(self) -> GitHubConfig | None:
         """Commit status settings, None without a token; raises GitHubConfigError if bad."""
