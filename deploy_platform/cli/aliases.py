@@ -29,6 +29,34 @@ __all__ = ["add_parser", "cli_actor", "run_rollback", "run_promote", "run_aliase
 
 _NOT_ACTOR = re.compile(r"[^A-Za-z0-9._@+-]+")
 
+# Command -> its help line, then its description's paragraphs.
+_TEXTS = {
+    "rollback": (
+        "point production back at an earlier deployment (no rebuild)",
+        "Point PROJECT's production URL and its custom domains at an earlier ready "
+        "production deployment at once: nothing is built, every edge serves it within a "
+        "second.",
+        "Without ID: the newest ready production deployment queued before the one that "
+        "is live (run it again to step further back). With ID: that deployment, which "
+        "must be a ready production deployment of PROJECT (a preview goes live with "
+        "`deploy-platform promote`). A push to the production branch after the rollback "
+        "deploys as usual; one queued before it does not undo it.",
+    ),
+    "promote": (
+        "put a ready deployment (a preview too) into production",
+        "Point the production URL of ID's project, and its custom domains, at deployment "
+        "ID at once, without a rebuild: a branch preview you checked goes live as it is, "
+        "or an earlier production deployment comes back.",
+    ),
+    "aliases": (
+        "show a project's aliases and who moved them",
+        "Show what PROJECT's production and preview URLs serve now, then the alias "
+        "move log, newest first: every deploy going live, rollback, promote and "
+        "re-materialization in the Dagster UI, with who made it (actor), from which "
+        "deployment and to which.",
+    ),
+}
+
 
 def cli_actor() -> str:
     """`cli:<login name>`, reduced to the characters an actor may hold."""
@@ -41,43 +69,16 @@ def cli_actor() -> str:
 
 
 def add_parser(commands: Any) -> None:
-    rollback = common.add_command(
-        commands,
-        "rollback",
-        "point production back at an earlier deployment (no rebuild)",
-        "Point PROJECT's production URL and its custom domains at an earlier ready "
-        "production deployment at once: nothing is built, every edge serves it within a "
-        "second.",
-        "Without ID: the newest ready production deployment queued before the one that "
-        "is live (run it again to step further back). With ID: that deployment, which "
-        "must be a ready production deployment of PROJECT (a preview goes live with "
-        "`deploy-platform promote`). A push to the production branch after the rollback "
-        "deploys as usual; one queued before it does not undo it.",
-    )
+    rollback = common.add_command(commands, "rollback", *_TEXTS["rollback"])
     rollback.add_argument("project", metavar="PROJECT", help="the project to roll back")
     rollback.add_argument(
         "id", metavar="ID", nargs="?", help="the deployment to go back to (default: the previous)"
     )
     rollback.set_defaults(handler=run_rollback)
-    promote = common.add_command(
-        commands,
-        "promote",
-        "put a ready deployment (a preview too) into production",
-        "Point the production URL of ID's project, and its custom domains, at deployment "
-        "ID at once, without a rebuild: a branch preview you checked goes live as it is, "
-        "or an earlier production deployment comes back.",
-    )
+    promote = common.add_command(commands, "promote", *_TEXTS["promote"])
     promote.add_argument("id", metavar="ID", help="the deployment to put into production")
     promote.set_defaults(handler=run_promote)
-    aliases = common.add_command(
-        commands,
-        "aliases",
-        "show a project's aliases and who moved them",
-        "Show what PROJECT's production and preview URLs serve now, then the alias "
-        "move log, newest first: every deploy going live, rollback, promote and "
-        "re-materialization in the Dagster UI, with who made it (actor), from which "
-        "deployment and to which.",
-    )
+    aliases = common.add_command(commands, "aliases", *_TEXTS["aliases"])
     aliases.add_argument("project", metavar="PROJECT", help="the project")
     aliases.add_argument(
         "--limit",

@@ -11,18 +11,6 @@ from deploy_platform.cli import common
 
 __all__ = ["add_build_flags", "build_settings"]
 
-# Build setting -> the flag that sets it, for error messages.
-_BUILD_FLAGS = {
-    "root_directory": "--root-dir",
-    "install_command": "--install-command",
-    "build_command": "--build-command",
-    "output_directory": "--output-dir",
-    "node_version": "--node-version",
-    "package_manager": "--package-manager",
-    "env": "--env",
-    "clean": "--clean",
-}
-
 
 def add_build_flags(group: Any) -> None:
     """The build-setting flags; `build_settings` turns them into the API's `build` object."""
@@ -65,6 +53,19 @@ def add_build_flags(group: Any) -> None:
         metavar="NAME[@VERSION]",
         help="npm, pnpm, yarn or bun, optionally with a version, e.g. pnpm@9",
     )
+
+
+# Build setting -> the flag that sets it, for error messages.
+_BUILD_FLAGS = {
+    "root_directory": "--root-dir",
+    "install_command": "--install-command",
+    "build_command": "--build-command",
+    "output_directory": "--output-dir",
+    "node_version": "--node-version",
+    "package_manager": "--package-manager",
+    "env": "--env",
+    "clean": "--clean",
+}
 
 
 def _build_env(items: list[str]) -> dict[str, str]:

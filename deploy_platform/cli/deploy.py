@@ -16,16 +16,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from deploy_platform.cli import common
+from deploy_platform.cli import common, output
 from deploy_platform.cli.build_flags import add_build_flags, build_settings
 from deploy_platform.cli.client import ApiClient, ApiUnreachable
-from deploy_platform.cli.output import (
-    STAGES,
-    format_transfer,
-    format_urls,
-    retrying_line,
-    stage_line,
-)
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.names import MAX_PROJECT_NAME, InvalidName, validate_project_name
 from deploy_platform.contracts.text_format import human_bytes
@@ -39,6 +32,20 @@ POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
 
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
+
+# Command -> its help line, then its description's paragraphs.
+_TEXTS = {
+    "deploy": (
+        "deploy a git repository or a local directory and wait until it is live",
+        "Deploy SOURCE and follow it through queued, cloning, building, publishing "
+        "and ready, then print its URLs.",
+        "SOURCE is an http(s) git URL (the platform pins the ref's current commit "
+        "when it accepts the deployment) or an existing local directory (packed and "
+        "uploaded as the source, without .git and node_modules; nothing is cloned).",
+        "The API token comes from $DP_API_TOKEN, else the api-token file that "
+        "`deploy-platform up` writes into the state directory ($DP_STATE_DIR).",
+    ),
+}
 
 
 def _slug(text: str) -> str:
@@ -67,18 +74,7 @@ def _looks_like_url(source: str) -> bool:
 
 
 def add_parser(commands: Any) -> None:
-    deploy = common.add_command(
-        commands,
-        "deploy",
-        "deploy a git repository or a local directory and wait until it is live",
-        "Deploy SOURCE and follow it through queued, cloning, building, publishing "
-        "and ready, then print its URLs.",
-        "SOURCE is an http(s) git URL (the platform pins the ref's current commit "
-        "when it accepts the deployment) or an existing local directory (packed and "
-        "uploaded as the source, without .git and node_modules; nothing is cloned).",
-        "The API token comes from $DP_API_TOKEN, else the api-token file that "
-        "`deploy-platform up` writes into the state directory ($DP_STATE_DIR).",
-    )
+    deploy = common.add_command(commands, "deploy", *_TEXTS["deploy"])
     deploy.add_argument("source", metavar="SOURCE", help="git URL (https://...) or directory")
     deploy.add_argument(
         "--ref",
@@ -171,12 +167,12 @@ def _follow(
         stamps: dict[str, float] = current.get("timestamps") or {}
         queued_at = stamps.get("queued")
         new = sorted(
-            (at, name) for name, at in stamps.items() if name not in shown and name in STAGES
+            (at, name) for name, at in stamps.items() if name not in shown and name in output.STAGES
         )
         for at, name in new:
             shown.add(name)
             elapsed = at - queued_at if queued_at is not None else time.monotonic() - started
-            common.say(progress, stage_line(name, max(elapsed, 0.0)))
+            common.say(progress, output.stage_line(name, max(elapsed, 0.0)))
         return bool(new)
 
     waiting_for: str | None = None
@@ -184,7 +180,7 @@ def _follow(
     def show_waiting(current: dict[str, Any]) -> bool:
         # An infrastructure fault is waited out, not failed: say what the wait is for.
         nonlocal waiting_for
-        line = retrying_line(current)
+        line = output.retrying_line(current)
         if line == waiting_for:
             return False
         waiting_for = line
@@ -198,7 +194,7 @@ def _follow(
         if now - started > timeout:
             return record, False
         if now - last_change > HEARTBEAT_SECONDS:
-            common.say(progress, stage_line(f"still {record.get('status')}", now - started))
+            common.say(progress, output.stage_line(f"still {record.get('status')}", now - started))
             last_change = now
         time.sleep(POLL_SECONDS)
         try:
@@ -253,6 +249,6 @@ def run_deploy(args: argparse.Namespace) -> int:
         return common.EXIT_FAILED
     total = (record.get("durations") or {}).get("total")
     took = f" in {total:.1f}s" if isinstance(total, int | float) else ""
-    common.say(progress, f"Ready{took}: {format_transfer(record) or 'published'}")
-    common.say_lines(format_urls(record.get("urls") or {}), progress)
+    common.say(progress, f"Ready{took}: {output.format_transfer(record) or 'published'}")
+    common.say_lines(output.format_urls(record.get("urls") or {}), progress)
     return common.EXIT_OK

@@ -11,40 +11,40 @@ from deploy_platform.contracts.text_format import format_table
 
 __all__ = ["add_parser", "run_domains"]
 
-
-def add_parser(commands: Any) -> None:
-    domains = common.add_command(
-        commands,
-        "domains",
+# Command -> its help line, then its description's paragraphs.
+_TEXTS = {
+    "domains": (
         "map custom domains (www.example.com) to projects",
         "A custom domain serves its project's production deployment and follows "
         "it: every production deploy and rollback moves the domain too. Point the "
         "domain's DNS at the edge (a CNAME to <project>.<base domain>, or the "
         "edge's address). Names under the platform's base domain are its own and "
         "cannot be mapped. Removing a domain leaves every deployment as it is.",
-    )
-    actions = domains.add_subparsers(dest="domains_command", required=True, metavar="ACTION")
-    add = common.add_command(
-        actions,
-        "add",
+    ),
+    "add": (
         "map a hostname to a project",
         "Map HOSTNAME to PROJECT's production deployment.",
-    )
-    add.add_argument("hostname", metavar="HOSTNAME", help="for example www.example.com")
-    add.add_argument("--project", required=True, help="the project the domain serves")
-    listing = common.add_command(
-        actions,
-        "list",
+    ),
+    "list": (
         "show the mapped domains",
         "Show every mapped custom domain and its project.",
-    )
-    listing.add_argument("--project", help="only this project's domains")
-    remove = common.add_command(
-        actions,
-        "remove",
+    ),
+    "remove": (
         "unmap a hostname (deployments stay)",
         "Stop serving HOSTNAME; the project and its deployments stay as they are.",
-    )
+    ),
+}
+
+
+def add_parser(commands: Any) -> None:
+    domains = common.add_command(commands, "domains", *_TEXTS["domains"])
+    actions = domains.add_subparsers(dest="domains_command", required=True, metavar="ACTION")
+    add = common.add_command(actions, "add", *_TEXTS["add"])
+    add.add_argument("hostname", metavar="HOSTNAME", help="for example www.example.com")
+    add.add_argument("--project", required=True, help="the project the domain serves")
+    listing = common.add_command(actions, "list", *_TEXTS["list"])
+    listing.add_argument("--project", help="only this project's domains")
+    remove = common.add_command(actions, "remove", *_TEXTS["remove"])
     remove.add_argument("hostname", metavar="HOSTNAME")
     for action in (add, listing, remove):
         action.add_argument("--api", metavar="URL", help=common.API_HELP)

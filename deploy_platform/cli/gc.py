@@ -24,6 +24,18 @@ from deploy_platform.retention.report import format_report
 
 __all__ = ["add_parser", "run_gc"]
 
+_HELP = "remove old deployments and unreferenced file bodies (retention policy)"
+_DESCRIPTION = (
+    "Remove deployments the retention policy lets go, with their Dagster partition, "
+    "runs and materializations, source, artifact and manifest, then file bodies no "
+    "remaining manifest references. Kept: the newest --keep deployments of each "
+    "project and branch, everything younger than --days days, every deployment an "
+    "alias points at or needs (its previous deployment, and the skew-protection "
+    "history within DP_EDGE_SKEW_GRACE_SECONDS), and every deployment not finished. "
+    "Each removed deployment's record is saved at history/removed/<id>.json in the "
+    "object store first. Safe while deployments publish."
+)
+
 
 def _count(text: str) -> int:
     value = int(text)
@@ -40,20 +52,7 @@ def _days(text: str) -> float:
 
 
 def add_parser(commands: Any) -> None:
-    gc = commands.add_parser(
-        "gc",
-        help="remove old deployments and unreferenced file bodies (retention policy)",
-        description=(
-            "Remove deployments the retention policy lets go, with their Dagster partition, "
-            "runs and materializations, source, artifact and manifest, then file bodies no "
-            "remaining manifest references. Kept: the newest --keep deployments of each "
-            "project and branch, everything younger than --days days, every deployment an "
-            "alias points at or needs (its previous deployment, and the skew-protection "
-            "history within DP_EDGE_SKEW_GRACE_SECONDS), and every deployment not finished. "
-            "Each removed deployment's record is saved at history/removed/<id>.json in the "
-            "object store first. Safe while deployments publish."
-        ),
-    )
+    gc = commands.add_parser("gc", help=_HELP, description=_DESCRIPTION)
     gc.add_argument("--dry-run", action="store_true", help="show what would go; remove nothing")
     gc.add_argument(
         "--keep",

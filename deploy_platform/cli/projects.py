@@ -37,6 +37,45 @@ _RESETTABLE = {
 
 _REPLACES = "(replaces the stored list; "
 
+# Command -> its help line, then its description's paragraphs.
+_TEXTS = {
+    "project": (
+        "create, show, change, delete and list projects",
+        "A project holds what every deployment of a repository shares: the "
+        "repository, the production branch, which branches get previews, build "
+        "settings and variables, and the secret GitHub signs webhooks with.",
+        "Pushed branches are deployed by these rules: a branch matching an "
+        "--exclude pattern is not; the production branch goes to production; a "
+        "branch matching an --include pattern gets a preview; others are not "
+        "deployed. Build variable values are never shown back.",
+    ),
+    "create": (
+        "create a project (prints its webhook secret once)",
+        "Create project NAME. The answer includes the webhook secret, shown this once: "
+        "put it in the Secret field of the repository's GitHub webhook.",
+    ),
+    "show": (
+        "show a project's settings and domains",
+        "Show project NAME: repository, branches, build settings, build variable names "
+        "(never values) and custom domains.",
+    ),
+    "update": (
+        "change a project's settings, or rotate its webhook secret",
+        "Change the settings given; the others stay. --env sets a variable, --unset-env "
+        "removes one, --reset goes back to detecting a build setting. "
+        "--rotate-webhook-secret makes a new secret (printed once; the old one stops "
+        "working at once).",
+    ),
+    "delete": (
+        "delete a project's settings (deployments keep serving)",
+        "Delete project NAME's settings and webhook secret: pushes no longer deploy it. "
+        "Its deployments are immutable and stay; its URLs and custom domains keep "
+        "serving what they served (remove a domain with `deploy-platform domains "
+        "remove`). Creating the project again picks them up.",
+    ),
+    "list": ("list the projects", "List every project."),
+}
+
 
 def _add_setting_flags(parser: argparse.ArgumentParser, updating: bool) -> None:
     git = parser.add_argument_group("git")
@@ -116,52 +155,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser, updating: bool) -> None:
 
 
 def add_parser(commands: Any) -> None:
-    project = common.add_command(
-        commands,
-        "project",
-        "create, show, change, delete and list projects",
-        "A project holds what every deployment of a repository shares: the "
-        "repository, the production branch, which branches get previews, build "
-        "settings and variables, and the secret GitHub signs webhooks with.",
-        "Pushed branches are deployed by these rules: a branch matching an "
-        "--exclude pattern is not; the production branch goes to production; a "
-        "branch matching an --include pattern gets a preview; others are not "
-        "deployed. Build variable values are never shown back.",
-    )
+    project = common.add_command(commands, "project", *_TEXTS["project"])
     actions = project.add_subparsers(dest="project_command", required=True, metavar="ACTION")
-    create = common.add_command(
-        actions,
-        "create",
-        "create a project (prints its webhook secret once)",
-        "Create project NAME. The answer includes the webhook secret, shown this once: "
-        "put it in the Secret field of the repository's GitHub webhook.",
-    )
-    show = common.add_command(
-        actions,
-        "show",
-        "show a project's settings and domains",
-        "Show project NAME: repository, branches, build settings, build variable names "
-        "(never values) and custom domains.",
-    )
-    update = common.add_command(
-        actions,
-        "update",
-        "change a project's settings, or rotate its webhook secret",
-        "Change the settings given; the others stay. --env sets a variable, --unset-env "
-        "removes one, --reset goes back to detecting a build setting. "
-        "--rotate-webhook-secret makes a new secret (printed once; the old one stops "
-        "working at once).",
-    )
-    delete = common.add_command(
-        actions,
-        "delete",
-        "delete a project's settings (deployments keep serving)",
-        "Delete project NAME's settings and webhook secret: pushes no longer deploy it. "
-        "Its deployments are immutable and stay; its URLs and custom domains keep "
-        "serving what they served (remove a domain with `deploy-platform domains "
-        "remove`). Creating the project again picks them up.",
-    )
-    listing = common.add_command(actions, "list", "list the projects", "List every project.")
+    create = common.add_command(actions, "create", *_TEXTS["create"])
+    show = common.add_command(actions, "show", *_TEXTS["show"])
+    update = common.add_command(actions, "update", *_TEXTS["update"])
+    delete = common.add_command(actions, "delete", *_TEXTS["delete"])
+    listing = common.add_command(actions, "list", *_TEXTS["list"])
     for action in (create, show, update, delete):
         action.add_argument("name", metavar="NAME", help="the project's name")
     _add_setting_flags(create, updating=False)

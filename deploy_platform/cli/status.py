@@ -11,15 +11,18 @@ from deploy_platform.contracts.ids import is_deployment_id
 
 __all__ = ["add_parser", "run_status"]
 
-
-def add_parser(commands: Any) -> None:
-    status = common.add_command(
-        commands,
-        "status",
+# Command -> its help line, then its description's paragraphs.
+_TEXTS = {
+    "status": (
         "show a deployment's record",
         "Show a deployment: status, project, ref, commit, URLs, stage durations, "
         "files uploaded versus reused, and the error if it failed.",
-    )
+    ),
+}
+
+
+def add_parser(commands: Any) -> None:
+    status = common.add_command(commands, "status", *_TEXTS["status"])
     status.add_argument("id", metavar="ID", help="deployment id (12 characters, from `deploy`)")
     status.add_argument("--api", metavar="URL", help=common.API_HELP)
     status.add_argument("--json", action="store_true", help="print the record as JSON")
