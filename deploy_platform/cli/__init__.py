@@ -1,14 +1,10 @@
 """The `deploy-platform` command: `up`, `deploy`, `status`, `rollback`, `promote`,
 `aliases`, `domains`, `project`, `history`, `names` and `gc`.
 
-One module per command group, each with `add_parser(commands)` (its parser, whose
-`handler` default runs it); `common.py` holds what they share, the exit codes
-among them:
-  0  done (deploy: the deployment is ready)
-  1  the deployment failed (its error is printed)
-  2  bad input: arguments, a name, or a request the API refused
-  3  timed out waiting for the deployment (it may still finish)
-  4  could not talk to the platform (not running, or a server error)
+One module per command group, each with `add_parser(commands)`: it adds its parser,
+whose `handler` default runs the command. `common.py` holds what they share: the
+exit codes (listed there and in `--help`), the API client made from `--api` and
+the token, usage errors and the output helpers.
 """
 
 from __future__ import annotations
