@@ -7,36 +7,55 @@
 
 Nothing is built: the production alias points at a deployment that is already
 published, and every edge serves it within a second. The move is logged as made
-by `cli:<your login name>` (`deploy_platform.publish.alias_moves`). Registered by
-`deploy_platform.cli`; each parser's `handler` default is what `cli.main` runs.
+by `cli:<your login name>` (`deploy_platform.publish.alias_moves`).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import re
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from deploy_platform.cli import (
-    _EXIT_CODES_HELP,
-    EXIT_OK,
-    UsageError,
-    _check_project,
-    _client,
-    _say,
-    _wrap,
-)
-from deploy_platform.cli.output import format_table, format_urls
+from deploy_platform.cli import common
+from deploy_platform.cli.output import format_urls
 from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.text_format import format_table
 from deploy_platform.publish.alias_moves import MAX_ACTOR
 
-__all__ = ["add_alias_commands", "cli_actor", "run_rollback", "run_promote", "run_aliases"]
+__all__ = ["add_parser", "cli_actor", "run_rollback", "run_promote", "run_aliases"]
 
 _NOT_ACTOR = re.compile(r"[^A-Za-z0-9._@+-]+")
+
+# Command -> its help line, then its description's paragraphs.
+_TEXTS = {
+    "rollback": (
+        "point production back at an earlier deployment (no rebuild)",
+        "Point PROJECT's production URL and its custom domains at an earlier ready "
+        "production deployment at once: nothing is built, every edge serves it within a "
+        "second.",
+        "Without ID: the newest ready production deployment queued before the one that "
+        "is live (run it again to step further back). With ID: that deployment, which "
+        "must be a ready production deployment of PROJECT (a preview goes live with "
+        "`deploy-platform promote`). A push to the production branch after the rollback "
+        "deploys as usual; one queued before it does not undo it.",
+    ),
+    "promote": (
+        "put a ready deployment (a preview too) into production",
+        "Point the production URL of ID's project, and its custom domains, at deployment "
+        "ID at once, without a rebuild: a branch preview you checked goes live as it is, "
+        "or an earlier production deployment comes back.",
+    ),
+    "aliases": (
+        "show a project's aliases and who moved them",
+        "Show what PROJECT's production and preview URLs serve now, then the alias "
+        "move log, newest first: every deploy going live, rollback, promote and "
+        "re-materialization in the Dagster UI, with who made it (actor), from which "
+        "deployment and to which.",
+    ),
+}
 
 
 def cli_actor() -> str:
@@ -49,55 +68,17 @@ def cli_actor() -> str:
     return f"cli:{user}"[:MAX_ACTOR] if user else "cli"
 
 
-def _parser(commands: Any, name: str, help_text: str, *paragraphs: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        name,
-        help=help_text,
-        description=_wrap(*paragraphs),
-        epilog=_EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser
-
-
-def add_alias_commands(commands: Any, api_help: str) -> None:
-    rollback = _parser(
-        commands,
-        "rollback",
-        "point production back at an earlier deployment (no rebuild)",
-        "Point PROJECT's production URL and its custom domains at an earlier ready "
-        "production deployment at once: nothing is built, every edge serves it within a "
-        "second.",
-        "Without ID: the newest ready production deployment queued before the one that "
-        "is live (run it again to step further back). With ID: that deployment, which "
-        "must be a ready production deployment of PROJECT (a preview goes live with "
-        "`deploy-platform promote`). A push to the production branch after the rollback "
-        "deploys as usual; one queued before it does not undo it.",
-    )
+def add_parser(commands: Any) -> None:
+    rollback = common.add_command(commands, "rollback", *_TEXTS["rollback"])
     rollback.add_argument("project", metavar="PROJECT", help="the project to roll back")
     rollback.add_argument(
         "id", metavar="ID", nargs="?", help="the deployment to go back to (default: the previous)"
     )
     rollback.set_defaults(handler=run_rollback)
-    promote = _parser(
-        commands,
-        "promote",
-        "put a ready deployment (a preview too) into production",
-        "Point the production URL of ID's project, and its custom domains, at deployment "
-        "ID at once, without a rebuild: a branch preview you checked goes live as it is, "
-        "or an earlier production deployment comes back.",
-    )
+    promote = common.add_command(commands, "promote", *_TEXTS["promote"])
     promote.add_argument("id", metavar="ID", help="the deployment to put into production")
     promote.set_defaults(handler=run_promote)
-    aliases = _parser(
-        commands,
-        "aliases",
-        "show a project's aliases and who moved them",
-        "Show what PROJECT's production and preview URLs serve now, then the alias "
-        "move log, newest first: every deploy going live, rollback, promote and "
-        "re-materialization in the Dagster UI, with who made it (actor), from which "
-        "deployment and to which.",
-    )
+    aliases = common.add_command(commands, "aliases", *_TEXTS["aliases"])
     aliases.add_argument("project", metavar="PROJECT", help="the project")
     aliases.add_argument(
         "--limit",
@@ -116,12 +97,12 @@ def add_alias_commands(commands: Any, api_help: str) -> None:
     for parser in (rollback, promote):
         parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     for parser in (rollback, promote, aliases):
-        parser.add_argument("--api", metavar="URL", help=api_help)
+        parser.add_argument("--api", metavar="URL", help=common.API_HELP)
 
 
 def _check_id(raw: str) -> str:
     if not is_deployment_id(raw):
-        raise UsageError(
+        raise common.UsageError(
             f"{raw[:40]!r} is not a deployment id (12 characters of a-z and 2-7, as "
             "printed by `deploy-platform deploy` and listed by `deploy-platform aliases`)"
         )
@@ -130,28 +111,27 @@ def _check_id(raw: str) -> str:
 
 def _print_move(args: argparse.Namespace, answer: Mapping[str, Any], done: str) -> int:
     if args.json:
-        _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
-        return EXIT_OK
+        common.say_json(answer)
+        return common.EXIT_OK
     project, target = answer.get("project"), answer.get("to")
     if answer.get("moved"):
         was = answer.get("from") or "nothing"
-        _say(sys.stdout, f"{done}: {project} production now serves {target} (was {was})")
+        common.say(sys.stdout, f"{done}: {project} production now serves {target} (was {was})")
     else:
-        _say(sys.stdout, f"{project} production already serves {target}; nothing changed")
-    for line in format_urls(answer.get("urls") or {}):
-        _say(sys.stdout, line)
-    return EXIT_OK
+        common.say(sys.stdout, f"{project} production already serves {target}; nothing changed")
+    common.say_lines(format_urls(answer.get("urls") or {}))
+    return common.EXIT_OK
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    project = _check_project(args.project)
+    project = common.check_project(args.project)
     deployment = _check_id(args.id) if args.id else None
-    answer = _client(args).rollback(project, deployment, cli_actor())
+    answer = common.api_client(args).rollback(project, deployment, cli_actor())
     return _print_move(args, answer, "Rolled back")
 
 
 def run_promote(args: argparse.Namespace) -> int:
-    answer = _client(args).promote(_check_id(args.id), cli_actor())
+    answer = common.api_client(args).promote(_check_id(args.id), cli_actor())
     return _print_move(args, answer, "Promoted")
 
 
@@ -169,13 +149,13 @@ def _when(iso: object) -> str:
 
 
 def run_aliases(args: argparse.Namespace) -> int:
-    project = _check_project(args.project)
+    project = common.check_project(args.project)
     if not 1 <= args.limit <= 1000:
-        raise UsageError(f"--limit must be from 1 to 1000, not {args.limit}")
-    answer = _client(args).aliases(project, args.limit)
+        raise common.UsageError(f"--limit must be from 1 to 1000, not {args.limit}")
+    answer = common.api_client(args).aliases(project, args.limit)
     if args.format == "json":
-        _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
-        return EXIT_OK
+        common.say_json(answer)
+        return common.EXIT_OK
     aliases: list[dict[str, Any]] = list(answer.get("aliases") or [])
     moves: list[dict[str, Any]] = list(answer.get("moves") or [])
     if aliases:
@@ -191,15 +171,14 @@ def run_aliases(args: argparse.Namespace) -> int:
             for a in aliases
         ]
         header = ["ALIAS", "KIND", "DEPLOYMENT", "REF", "LAST MOVE", "URL"]
-        for line in format_table(header, rows):
-            _say(sys.stdout, line)
+        common.say_lines(format_table(header, rows))
     else:
-        _say(sys.stdout, f"project {project} has no aliases")
-    _say(sys.stdout)
+        common.say(sys.stdout, f"project {project} has no aliases")
+    common.say(sys.stdout)
     if not moves:
-        _say(sys.stdout, "no alias moves logged")
-        return EXIT_OK
-    _say(sys.stdout, f"Alias moves, newest first ({len(moves)} shown):")
+        common.say(sys.stdout, "no alias moves logged")
+        return common.EXIT_OK
+    common.say(sys.stdout, f"Alias moves, newest first ({len(moves)} shown):")
     rows = [
         [
             _when(m.get("time")),
@@ -211,6 +190,5 @@ def run_aliases(args: argparse.Namespace) -> int:
         ]
         for m in moves
     ]
-    for line in format_table(["TIME", "ALIAS", "FROM", "TO", "REASON", "ACTOR"], rows):
-        _say(sys.stdout, line)
-    return EXIT_OK
+    common.say_lines(format_table(["TIME", "ALIAS", "FROM", "TO", "REASON", "ACTOR"], rows))
+    return common.EXIT_OK

@@ -132,6 +132,12 @@ class ApiClient:
         except (OSError, http.client.HTTPException) as exc:
             raise ApiUnreachable(f"cannot talk to the API at {self.base_url}: {exc}") from None
 
+    def _call_json(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A request whose body is `body` as JSON."""
+        return self._call(
+            method, path, body=json.dumps(dict(body)).encode(), content_type="application/json"
+        )
+
     def _send(self, request: urllib.request.Request) -> dict[str, Any]:
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             raw = response.read()
@@ -159,12 +165,7 @@ class ApiClient:
             body["ref"] = ref
         if build:
             body["build"] = dict(build)
-        return self._call(
-            "POST",
-            "/api/deployments",
-            body=json.dumps(body).encode(),
-            content_type="application/json",
-        )
+        return self._call_json("POST", "/api/deployments", body)
 
     def deploy_archive(
         self,
@@ -195,8 +196,7 @@ class ApiClient:
         return self._call("GET", f"/api/deployments/{urllib.parse.quote(deployment_id)}")
 
     def add_domain(self, hostname: str, project: str) -> dict[str, Any]:
-        body = json.dumps({"hostname": hostname, "project": project}).encode()
-        return self._call("POST", "/api/domains", body=body, content_type="application/json")
+        return self._call_json("POST", "/api/domains", {"hostname": hostname, "project": project})
 
     def domains(self, project: str | None = None) -> dict[str, Any]:
         query = {"project": project} if project is not None else None
@@ -208,8 +208,7 @@ class ApiClient:
     def create_project(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         """`settings`: the API's project object (`name` required); the answer holds the
         webhook secret, shown this once."""
-        body = json.dumps(dict(settings)).encode()
-        return self._call("POST", "/api/projects", body=body, content_type="application/json")
+        return self._call_json("POST", "/api/projects", settings)
 
     def project(self, name: str) -> dict[str, Any]:
         return self._call("GET", f"/api/projects/{urllib.parse.quote(name, safe='')}")
@@ -218,12 +217,8 @@ class ApiClient:
         return self._call("GET", "/api/projects")
 
     def update_project(self, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call(
-            "PATCH",
-            f"/api/projects/{urllib.parse.quote(name, safe='')}",
-            body=json.dumps(dict(changes)).encode(),
-            content_type="application/json",
-        )
+        quoted = urllib.parse.quote(name, safe="")
+        return self._call_json("PATCH", f"/api/projects/{quoted}", changes)
 
     def delete_project(self, name: str) -> dict[str, Any]:
         return self._call("DELETE", f"/api/projects/{urllib.parse.quote(name, safe='')}")
@@ -241,21 +236,13 @@ class ApiClient:
             for name, value in (("deployment", deployment), ("actor", actor))
             if value is not None
         }
-        return self._call(
-            "POST",
-            f"/api/projects/{urllib.parse.quote(project, safe='')}/rollback",
-            body=json.dumps(body).encode(),
-            content_type="application/json",
-        )
+        quoted = urllib.parse.quote(project, safe="")
+        return self._call_json("POST", f"/api/projects/{quoted}/rollback", body)
 
     def promote(self, deployment_id: str, actor: str | None = None) -> dict[str, Any]:
         body = {"actor": actor} if actor is not None else {}
-        return self._call(
-            "POST",
-            f"/api/deployments/{urllib.parse.quote(deployment_id, safe='')}/promote",
-            body=json.dumps(body).encode(),
-            content_type="application/json",
-        )
+        quoted = urllib.parse.quote(deployment_id, safe="")
+        return self._call_json("POST", f"/api/deployments/{quoted}/promote", body)
 
     def aliases(self, project: str, limit: int | None = None) -> dict[str, Any]:
         """The project's aliases and its alias move log, newest move first."""

@@ -7,9 +7,6 @@ Rows come from `GET /api/history` (paged, newest first); pandas shapes them here
 `--summary` adds p50/p95 per stage and each project's failure rate, `--plot` draws
 stage durations over time into a PNG; both cover every deployment that matches the
 filters, `--limit` only caps the rows printed.
-
-Registered by `deploy_platform.cli` through `add_history_parser`; API errors are
-handled by `cli.main` like every other command's.
 """
 
 from __future__ import annotations
@@ -20,13 +17,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.cli.client import ApiClient, resolve_api_url, resolve_token
+from deploy_platform.cli import common
 from deploy_platform.contracts.errors import InvalidRequest
 
-__all__ = ["add_history_parser", "run_history", "TABLE_LIMIT", "PAGE_SIZE"]
+__all__ = ["add_parser", "run_history", "TABLE_LIMIT", "PAGE_SIZE"]
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2  # as in deploy_platform.cli
 #: Rows a table shows unless --limit says otherwise (csv and json: every row).
 TABLE_LIMIT = 50
 PAGE_SIZE = 1000
@@ -49,7 +44,7 @@ _SINCE_HELP = (
 )
 
 
-def add_history_parser(commands: Any, api_help: str) -> None:
+def add_parser(commands: Any) -> None:
     history = commands.add_parser(
         "history",
         help="the deployment history: statuses, stage timings, lineage (from Dagster)",
@@ -84,38 +79,31 @@ def add_history_parser(commands: Any, api_help: str) -> None:
         metavar="FILE.png",
         help="draw every matching deployment's stage durations over time into a PNG",
     )
-    history.add_argument("--api", metavar="URL", help=api_help)
+    history.add_argument("--api", metavar="URL", help=common.API_HELP)
     history.set_defaults(handler=run_history)
 
 
-class _UsageError(Exception):
-    pass
-
-
 def _check(args: argparse.Namespace) -> None:
-    from deploy_platform.contracts.names import InvalidName, validate_project_name
     from deploy_platform.history.params import check_branch, parse_since
 
+    if args.project is not None:
+        common.check_project(args.project)
     try:
-        if args.project is not None:
-            validate_project_name(args.project)
         if args.branch is not None:
             check_branch(args.branch)
         if args.since is not None:
             parse_since(args.since)
-    except InvalidName as exc:
-        raise _UsageError(f"--project: {exc}") from None
     except InvalidRequest as exc:
-        raise _UsageError(f"--{exc.field}: {exc}") from None
+        raise common.UsageError(f"--{exc.field}: {exc}") from None
     if args.limit is not None and args.limit < 1:
-        raise _UsageError("--limit must be 1 or more")
+        raise common.UsageError("--limit must be 1 or more")
     if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise _UsageError(f"--plot {args.plot}: the file name must end in .png")
+        raise common.UsageError(f"--plot {args.plot}: the file name must end in .png")
 
 
 def _fetch(args: argparse.Namespace, wanted: int | None) -> tuple[list[dict[str, Any]], int]:
     """Rows, newest first: `wanted` of them, or every one (None); and how many match."""
-    client = ApiClient(resolve_api_url(args.api), resolve_token())
+    client = common.api_client(args)
     rows: list[dict[str, Any]] = []
     total = 0
     cursor: str | None = None
@@ -137,11 +125,7 @@ def _fetch(args: argparse.Namespace, wanted: int | None) -> tuple[list[dict[str,
 
 
 def run_history(args: argparse.Namespace) -> int:
-    try:
-        _check(args)
-    except _UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    _check(args)
     from deploy_platform.history.report import (
         frame_from_json,
         plot_stages,
@@ -175,4 +159,4 @@ def run_history(args: argparse.Namespace) -> int:
     if args.plot is not None:
         drawn = plot_stages(frame, args.plot)
         print(f"plotted {drawn} deployments into {args.plot}", file=sys.stderr)
-    return EXIT_OK
+    return common.EXIT_OK

@@ -9,10 +9,6 @@ Customer, project and environment come from the flags, else from DP_CUSTOMER,
 DP_PROJECT and DP_ENVIRONMENT (the variables the platform's own processes read,
 `deploy_platform.settings.registry`); `--environment` may be repeated. Nothing is
 contacted: this only computes and checks names (`deploy_platform.contracts.resource_names`).
-
-Registered by `deploy_platform.cli` through `add_names_parser`; the parser's
-`handler` default is what `cli.main` runs. It handles its own errors (exit 2,
-the same code as every other command's bad input), so it imports nothing from cli.
 """
 
 from __future__ import annotations
@@ -23,6 +19,7 @@ import os
 import sys
 from typing import Any
 
+from deploy_platform.cli import common
 from deploy_platform.contracts.resource_names import (
     COMPONENTS,
     ENV_VARS,
@@ -33,10 +30,7 @@ from deploy_platform.contracts.resource_names import (
 )
 from deploy_platform.publish.wrangler_config import WranglerConfig, render_wrangler
 
-__all__ = ["add_names_parser", "run_names"]
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2  # as in deploy_platform.cli
+__all__ = ["add_parser", "run_names"]
 
 # Output key -> where the name goes, for the text output.
 _USE = {
@@ -51,11 +45,7 @@ _USE = {
 _TITLES = {key: service.title for key, _component, service in COMPONENTS}
 
 
-class _NamesUsageError(Exception):
-    pass
-
-
-def add_names_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> None:
     names = commands.add_parser(
         "names",
         help="print the resource names of an installation (buckets, Worker, KV, prefixes)",
@@ -113,7 +103,7 @@ def _part(args: argparse.Namespace, part: str) -> str:
     if value is None:
         value = os.environ.get(ENV_VARS[part], "")
     if not value:
-        raise _NamesUsageError(f"give --{part} or set {ENV_VARS[part]}")
+        raise common.UsageError(f"give --{part} or set {ENV_VARS[part]}")
     return value
 
 
@@ -122,7 +112,7 @@ def _environments(args: argparse.Namespace) -> tuple[str, ...]:
         return tuple(args.environment)
     value = os.environ.get(ENV_VARS["environment"], "")
     if not value:
-        raise _NamesUsageError(
+        raise common.UsageError(
             f"give --environment ({', '.join(ENVIRONMENTS)}; repeat for several) "
             f"or set {ENV_VARS['environment']}"
         )
@@ -134,11 +124,11 @@ def _base_domains(items: list[str]) -> dict[str, str]:
     for item in items:
         environment, has_domain, domain = item.partition("=")
         if not has_domain or not environment or not domain:
-            raise _NamesUsageError(
+            raise common.UsageError(
                 f"--base-domain {item!r}: give ENV=DOMAIN, e.g. prod=pages.acme.example"
             )
         if environment in domains:
-            raise _NamesUsageError(f"--base-domain for {environment} is given more than once")
+            raise common.UsageError(f"--base-domain for {environment} is given more than once")
         domains[environment] = domain
     return domains
 
@@ -162,20 +152,19 @@ def _collect(args: argparse.Namespace) -> tuple[str, str, tuple[str, ...]]:
 def run_names(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except (_NamesUsageError, ResourceNameError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except ResourceNameError as exc:
+        raise common.UsageError(str(exc)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
     customer, project, environments = _collect(args)
     if len(set(environments)) != len(environments):
-        raise _NamesUsageError("an environment is given more than once")
+        raise common.UsageError("an environment is given more than once")
     base_domains = _base_domains(args.base_domain)
     if args.wrangler and not args.zone:
-        raise _NamesUsageError("--wrangler needs --zone, the Cloudflare zone of the routes")
+        raise common.UsageError("--wrangler needs --zone, the Cloudflare zone of the routes")
     if base_domains and not args.zone:
-        raise _NamesUsageError("--base-domain needs --zone (the zone the domains are in)")
+        raise common.UsageError("--base-domain needs --zone (the zone the domains are in)")
     wrangler = None
     if args.zone:
         command = _command_line(customer, project, environments, args.zone, base_domains)
@@ -183,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
     configs = {env: NamingConfig(customer, project, env) for env in environments}
     if args.wrangler and wrangler is not None:
         sys.stdout.write(render_wrangler(wrangler))
-        return EXIT_OK
+        return common.EXIT_OK
     report: dict[str, Any] = {"customer": customer, "project": project, "environments": {}}
     for env, config in configs.items():
         entry: dict[str, str] = all_names(config)
@@ -193,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         report["environments"][env] = entry
     if args.json:
         print(json.dumps(report, indent=2))
-        return EXIT_OK
+        return common.EXIT_OK
     titles = {
         **_TITLES,
         "origin_host_label": "edge-origin host label",
@@ -209,4 +198,4 @@ def _run(args: argparse.Namespace) -> int:
         for key, name in entry.items():
             line = f"  {titles[key].ljust(width)}  {name.ljust(name_width)}  {_USE.get(key, '')}"
             print(line.rstrip())
-    return EXIT_OK
+    return common.EXIT_OK

@@ -6,29 +6,20 @@ terminal, a CI log or a pipe.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
+
+from deploy_platform.contracts.text_format import human_bytes
 
 __all__ = [
     "STAGES",
-    "human_bytes",
     "format_record",
     "format_urls",
     "format_transfer",
-    "format_table",
     "stage_line",
 ]
 
 STAGES = ("queued", "cloning", "building", "publishing", "ready", "failed")
-
-
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def stage_line(stage: str, elapsed: float, note: str = "") -> str:
@@ -38,15 +29,6 @@ def stage_line(stage: str, elapsed: float, note: str = "") -> str:
 def format_urls(urls: Mapping[str, str], indent: str = "  ") -> list[str]:
     width = max((len(name) for name in urls), default=0)
     return [f"{indent}{name.ljust(width)}  {url}" for name, url in urls.items()]
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell, two spaces apart; the last column is not padded."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
 
 
 def format_transfer(record: Mapping[str, Any]) -> str | None:

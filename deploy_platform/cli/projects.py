@@ -14,24 +14,15 @@ the two moments it is made.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from deploy_platform.cli import (
-    _EXIT_CODES_HELP,
-    EXIT_OK,
-    UsageError,
-    _client,
-    _say,
-    _wrap,
-    add_build_flags,
-    build_settings,
-)
-from deploy_platform.contracts.names import InvalidName, validate_project_name
+from deploy_platform.cli import common
+from deploy_platform.cli.build_flags import add_build_flags, build_settings
+from deploy_platform.contracts.text_format import format_table
 
-__all__ = ["add_project_parser", "run_project", "format_project"]
+__all__ = ["add_parser", "run_project", "format_project"]
 
 # `--reset` choices: the flag a build setting is set with -> the setting.
 _RESETTABLE = {
@@ -46,16 +37,44 @@ _RESETTABLE = {
 
 _REPLACES = "(replaces the stored list; "
 
-
-def _action(actions: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = actions.add_parser(
-        name,
-        help=help_text,
-        description=_wrap(description),
-        epilog=_EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser
+# Command -> its help line, then its description's paragraphs.
+_TEXTS = {
+    "project": (
+        "create, show, change, delete and list projects",
+        "A project holds what every deployment of a repository shares: the "
+        "repository, the production branch, which branches get previews, build "
+        "settings and variables, and the secret GitHub signs webhooks with.",
+        "Pushed branches are deployed by these rules: a branch matching an "
+        "--exclude pattern is not; the production branch goes to production; a "
+        "branch matching an --include pattern gets a preview; others are not "
+        "deployed. Build variable values are never shown back.",
+    ),
+    "create": (
+        "create a project (prints its webhook secret once)",
+        "Create project NAME. The answer includes the webhook secret, shown this once: "
+        "put it in the Secret field of the repository's GitHub webhook.",
+    ),
+    "show": (
+        "show a project's settings and domains",
+        "Show project NAME: repository, branches, build settings, build variable names "
+        "(never values) and custom domains.",
+    ),
+    "update": (
+        "change a project's settings, or rotate its webhook secret",
+        "Change the settings given; the others stay. --env sets a variable, --unset-env "
+        "removes one, --reset goes back to detecting a build setting. "
+        "--rotate-webhook-secret makes a new secret (printed once; the old one stops "
+        "working at once).",
+    ),
+    "delete": (
+        "delete a project's settings (deployments keep serving)",
+        "Delete project NAME's settings and webhook secret: pushes no longer deploy it. "
+        "Its deployments are immutable and stay; its URLs and custom domains keep "
+        "serving what they served (remove a domain with `deploy-platform domains "
+        "remove`). Creating the project again picks them up.",
+    ),
+    "list": ("list the projects", "List every project."),
+}
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser, updating: bool) -> None:
@@ -135,56 +154,14 @@ def _add_setting_flags(parser: argparse.ArgumentParser, updating: bool) -> None:
     parser.set_defaults(clean=False)  # build_settings reads it; a project has no --clean
 
 
-def add_project_parser(commands: Any, api_help: str) -> None:
-    project = commands.add_parser(
-        "project",
-        help="create, show, change, delete and list projects",
-        description=_wrap(
-            "A project holds what every deployment of a repository shares: the "
-            "repository, the production branch, which branches get previews, build "
-            "settings and variables, and the secret GitHub signs webhooks with.",
-            "Pushed branches are deployed by these rules: a branch matching an "
-            "--exclude pattern is not; the production branch goes to production; a "
-            "branch matching an --include pattern gets a preview; others are not "
-            "deployed. Build variable values are never shown back.",
-        ),
-        epilog=_EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_parser(commands: Any) -> None:
+    project = common.add_command(commands, "project", *_TEXTS["project"])
     actions = project.add_subparsers(dest="project_command", required=True, metavar="ACTION")
-    create = _action(
-        actions,
-        "create",
-        "create a project (prints its webhook secret once)",
-        "Create project NAME. The answer includes the webhook secret, shown this once: "
-        "put it in the Secret field of the repository's GitHub webhook.",
-    )
-    show = _action(
-        actions,
-        "show",
-        "show a project's settings and domains",
-        "Show project NAME: repository, branches, build settings, build variable names "
-        "(never values) and custom domains.",
-    )
-    update = _action(
-        actions,
-        "update",
-        "change a project's settings, or rotate its webhook secret",
-        "Change the settings given; the others stay. --env sets a variable, --unset-env "
-        "removes one, --reset goes back to detecting a build setting. "
-        "--rotate-webhook-secret makes a new secret (printed once; the old one stops "
-        "working at once).",
-    )
-    delete = _action(
-        actions,
-        "delete",
-        "delete a project's settings (deployments keep serving)",
-        "Delete project NAME's settings and webhook secret: pushes no longer deploy it. "
-        "Its deployments are immutable and stay; its URLs and custom domains keep "
-        "serving what they served (remove a domain with `deploy-platform domains "
-        "remove`). Creating the project again picks them up.",
-    )
-    listing = _action(actions, "list", "list the projects", "List every project.")
+    create = common.add_command(actions, "create", *_TEXTS["create"])
+    show = common.add_command(actions, "show", *_TEXTS["show"])
+    update = common.add_command(actions, "update", *_TEXTS["update"])
+    delete = common.add_command(actions, "delete", *_TEXTS["delete"])
+    listing = common.add_command(actions, "list", *_TEXTS["list"])
     for action in (create, show, update, delete):
         action.add_argument("name", metavar="NAME", help="the project's name")
     _add_setting_flags(create, updating=False)
@@ -195,15 +172,9 @@ def add_project_parser(commands: Any, api_help: str) -> None:
         help="make a new webhook secret and print it once",
     )
     for action in (create, show, update, delete, listing):
-        action.add_argument("--api", metavar="URL", help=api_help)
+        action.add_argument("--api", metavar="URL", help=common.API_HELP)
         action.add_argument("--json", action="store_true", help="print the answer as JSON")
-
-
-def _check_name(name: str) -> str:
-    try:
-        return validate_project_name(name)
-    except InvalidName as exc:
-        raise UsageError(str(exc)) from None
+    project.set_defaults(handler=run_project)
 
 
 def _patterns(values: list[str] | None) -> list[str] | None:
@@ -217,7 +188,7 @@ def _settings(args: argparse.Namespace, updating: bool) -> dict[str, Any]:
         data["repo_url"] = args.repo
     if updating and args.no_repo:
         if args.repo is not None:
-            raise UsageError("--repo and --no-repo contradict each other; give one")
+            raise common.UsageError("--repo and --no-repo contradict each other; give one")
         data["repo_url"] = None
     if args.production_branch is not None:
         data["production_branch"] = args.production_branch
@@ -238,12 +209,16 @@ def _settings(args: argparse.Namespace, updating: bool) -> dict[str, Any]:
         for flag in args.reset:
             setting = _RESETTABLE[flag]
             if setting in build:
-                raise UsageError(f"--reset {flag} and --{flag} contradict each other; give one")
+                raise common.UsageError(
+                    f"--reset {flag} and --{flag} contradict each other; give one"
+                )
             build[setting] = None
         env: dict[str, Any] = dict(build.get("env") or {})
         for name in args.unset_env:
             if name in env:
-                raise UsageError(f"--unset-env {name} and --env {name} contradict each other")
+                raise common.UsageError(
+                    f"--unset-env {name} and --env {name} contradict each other"
+                )
             env[name] = None
         if env:
             build["env"] = env
@@ -298,19 +273,15 @@ def format_project(project: Mapping[str, Any]) -> list[str]:
     return [f"Project {name}"] + [f"  {label.ljust(width)}  {value}" for label, value in rows]
 
 
-def _print_json(answer: Mapping[str, Any]) -> None:
-    _say(sys.stdout, json.dumps(answer, indent=2, sort_keys=True))
-
-
 def _print_secret(secret: str, payload_url: str) -> None:
-    _say(sys.stdout)
-    _say(sys.stdout, f"Webhook secret: {secret}")
-    _say(
+    common.say(sys.stdout)
+    common.say(sys.stdout, f"Webhook secret: {secret}")
+    common.say(
         sys.stdout,
         "It is shown this once: put it in the Secret field of the repository's GitHub "
         "webhook (content type application/json).",
     )
-    _say(
+    common.say(
         sys.stdout,
         f"Payload URL: {payload_url} (this project's own URL: its deliveries are checked "
         "before they are read; use the address at which GitHub reaches the control API); "
@@ -319,10 +290,10 @@ def _print_secret(secret: str, payload_url: str) -> None:
 
 
 def _run_update(args: argparse.Namespace, name: str) -> int:
-    client = _client(args)
+    client = common.api_client(args)
     changes = _settings(args, updating=True)
     if not changes and not args.rotate_webhook_secret:
-        raise UsageError(
+        raise common.UsageError(
             "nothing to change: give a setting (see `deploy-platform project update --help`) "
             "or --rotate-webhook-secret"
         )
@@ -331,25 +302,26 @@ def _run_update(args: argparse.Namespace, name: str) -> int:
     if args.rotate_webhook_secret:
         secret = str(client.rotate_webhook_secret(name)["webhook_secret"])
     if args.json:
-        _print_json({**answer, "webhook_secret": secret} if secret else answer)
-        return EXIT_OK
-    for line in format_project(answer):
-        _say(sys.stdout, line)
+        common.say_json({**answer, "webhook_secret": secret} if secret else answer)
+        return common.EXIT_OK
+    common.say_lines(format_project(answer))
     if secret:
         _print_secret(secret, client.base_url + str(answer.get("webhook_path")))
-        _say(sys.stdout, "The previous secret no longer verifies deliveries.")
-    return EXIT_OK
+        common.say(sys.stdout, "The previous secret no longer verifies deliveries.")
+    return common.EXIT_OK
 
 
 def _run_list(args: argparse.Namespace) -> int:
-    answer = _client(args).projects()
+    answer = common.api_client(args).projects()
     projects: list[dict[str, Any]] = list(answer.get("projects") or [])
     if args.json:
-        _print_json(answer)
-        return EXIT_OK
+        common.say_json(answer)
+        return common.EXIT_OK
     if not projects:
-        _say(sys.stdout, "no projects (create one with `deploy-platform project create NAME`)")
-        return EXIT_OK
+        common.say(
+            sys.stdout, "no projects (create one with `deploy-platform project create NAME`)"
+        )
+        return common.EXIT_OK
     rows = [
         (
             str(p["name"]),
@@ -359,52 +331,44 @@ def _run_list(args: argparse.Namespace) -> int:
         )
         for p in projects
     ]
-    header = ("NAME", "PRODUCTION", "REPOSITORY", "DOMAINS")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
-    for row in [header, *rows]:
-        _say(
-            sys.stdout,
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[3],
-        )
-    return EXIT_OK
+    common.say_lines(format_table(("NAME", "PRODUCTION", "REPOSITORY", "DOMAINS"), rows))
+    return common.EXIT_OK
 
 
 def run_project(args: argparse.Namespace) -> int:
     command = args.project_command
     if command == "list":
         return _run_list(args)
-    name = _check_name(args.name)
+    name = common.check_project(args.name, flag=None)
     if command == "update":
         return _run_update(args, name)
-    client = _client(args)
+    client = common.api_client(args)
     if command == "create":
         answer = client.create_project({"name": name, **_settings(args, updating=False)})
         if args.json:
-            _print_json(answer)
-            return EXIT_OK
-        for line in format_project(answer):
-            _say(sys.stdout, line)
+            common.say_json(answer)
+            return common.EXIT_OK
+        common.say_lines(format_project(answer))
         _print_secret(
             str(answer["webhook_secret"]), client.base_url + str(answer.get("webhook_path"))
         )
-        return EXIT_OK
+        return common.EXIT_OK
     if command == "show":
         answer = client.project(name)
         if args.json:
-            _print_json(answer)
+            common.say_json(answer)
         else:
-            for line in format_project(answer):
-                _say(sys.stdout, line)
-        return EXIT_OK
+            common.say_lines(format_project(answer))
+        return common.EXIT_OK
     answer = client.delete_project(name)
     if args.json:
-        _print_json(answer)
-        return EXIT_OK
+        common.say_json(answer)
+        return common.EXIT_OK
     domains = list(answer.get("domains") or [])
     kept = f"; custom domains still mapped: {', '.join(domains)}" if domains else ""
-    _say(
+    common.say(
         sys.stdout,
         f"project {name} deleted: its settings and webhook secret are gone; its "
         f"deployments and URLs keep serving{kept}",
     )
-    return EXIT_OK
+    return common.EXIT_OK

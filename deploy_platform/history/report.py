@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from deploy_platform.cli.output import human_bytes
+from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.history.rows import COLUMNS, STAGES, TIME_COLUMNS
 
 __all__ = [

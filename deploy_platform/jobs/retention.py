@@ -17,11 +17,11 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from deploy_platform.cli.gc import format_report
 from deploy_platform.instance.purge import collect_with_history
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.retention.policy import RetentionPolicy
+from deploy_platform.retention.report import format_report
 
 __all__ = ["retention_job", "retention_schedule", "RetentionConfig", "RETENTION_CRON"]
 

@@ -29,7 +29,11 @@ from deploy_platform.processes.private_files import (
 )
 from deploy_platform.processes.redis_server import redis_config, redis_server_binary, redis_url
 
-__all__ = ["PrivateRedis"]
+__all__ = ["PrivateRedis", "REDIS_URL_FILE", "private_redis_url"]
+
+#: Under the state directory: the URL of the Redis `up` started, while it runs (0600:
+#: it holds the password).
+REDIS_URL_FILE = Path("run") / "redis.url"
 
 # Below the kernel's ephemeral range, so that no outgoing connection can take the
 # port in the moment between a Redis dying and its restart.
@@ -83,6 +87,14 @@ class PrivateRedis:
             return False
         finally:
             client.close()
+
+
+def private_redis_url(state_dir: Path) -> str | None:
+    """The URL of the Redis a running `up` started for `state_dir`, if any."""
+    try:
+        return (state_dir / REDIS_URL_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _stable_port(path: Path) -> tuple[int, int | None]:

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -51,44 +52,18 @@ from deploy_platform.processes.private_files import (
     read_or_create_secret,
     write_private,
 )
-from deploy_platform.processes.private_redis import PrivateRedis
+from deploy_platform.processes.private_redis import REDIS_URL_FILE, PrivateRedis
 from deploy_platform.processes.supervisor import ChildFailed, ChildSpec, Supervisor
 from deploy_platform.processes.warden import Warden
 from deploy_platform.publish.cloudflare_kv import KVConfig
 from deploy_platform.settings.platform import Settings
 from deploy_platform.settings.registry import default_state_dir, passed_by_up
 
-__all__ = ["add_up_arguments", "run_up", "SAMPLE_SITE", "REDIS_URL_FILE", "private_redis_url"]
+__all__ = ["run_up", "SAMPLE_SITE"]
 
 SAMPLE_SITE = Path(__file__).parent / "sample_site"
-#: Under the state directory: the URL of the Redis `up` started, while it runs (0600:
-#: it holds the password).
-REDIS_URL_FILE = Path("run") / "redis.url"
 # How long a child may take to answer after it started (a loaded 2-core machine).
 _START_TIMEOUT = 90.0
-
-
-def private_redis_url(state_dir: Path) -> str | None:
-    """The URL of the Redis a running `up` started for `state_dir`, if any."""
-    try:
-        return (state_dir / REDIS_URL_FILE).read_text().strip() or None
-    except FileNotFoundError:
-        return None
-
-
-def add_up_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        help="where Redis data, objects, Dagster's home and logs live "
-        f"(default: $DP_STATE_DIR or {default_state_dir()})",
-    )
-    parser.add_argument("--api-port", type=int, default=8000, help="control API port (8000)")
-    parser.add_argument("--edge-port", type=int, default=8080, help="edge-origin port (8080)")
-    parser.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (3000)")
-    parser.add_argument(
-        "--sample", action="store_true", help="deploy the bundled sample site once running"
-    )
 
 
 def _api_token(state_dir: Path) -> str:
@@ -155,15 +130,17 @@ def _lock_state_dir(state_dir: Path) -> IO[bytes]:
     return handle
 
 
-def run_up(args: argparse.Namespace) -> int:
+def run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> int:
+    """Run until stopped; with `args.sample`, `deploy_sample(SAMPLE_SITE)` once running
+    (the caller's way to deploy a directory: the command line's own `deploy`)."""
     try:
-        return _run_up(args)
+        return _run_up(args, deploy_sample)
     except UpError as exc:
         print(f"deploy-platform up: {exc}", file=sys.stderr)
         return 2
 
 
-def _run_up(args: argparse.Namespace) -> int:
+def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> int:
     from deploy_platform.instance.home import write_dagster_home
 
     env = dict(os.environ)
@@ -282,7 +259,10 @@ def _run_up(args: argparse.Namespace) -> int:
             )
             # On a thread, so the children stay supervised while the sample deploys.
             threading.Thread(
-                target=_deploy_sample, args=(sample_done,), name="sample", daemon=True
+                target=_deploy_sample,
+                args=(sample_done, deploy_sample),
+                name="sample",
+                daemon=True,
             ).start()
         else:
             sample_done.set()
@@ -306,11 +286,9 @@ def _run_up(args: argparse.Namespace) -> int:
         print("[up] stopped", flush=True)
 
 
-def _deploy_sample(done: threading.Event) -> None:
-    from deploy_platform.cli import main as cli_main
-
+def _deploy_sample(done: threading.Event, deploy: Callable[[Path], int]) -> None:
     try:
-        code = cli_main(["deploy", str(SAMPLE_SITE), "--project", "sample", "--timeout", "300"])
+        code = deploy(SAMPLE_SITE)
         if code != 0:
             print("[up] the sample deployment failed; the platform keeps running", flush=True)
     finally:

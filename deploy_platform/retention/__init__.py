@@ -6,6 +6,7 @@
   fence.py      publishing leases and the sweep fence in Redis (why both exist)
   sweep.py      mark and sweep of unreferenced bodies
   collect.py    `collect_garbage`: the order of removal, dry runs, the report
+  report.py     the report as plain lines (printed by `gc`, logged by the retention job)
 
 `deploy_platform.instance.purge` is the Dagster side (partitions, runs);
 `deploy-platform gc` (`cli/gc.py`) runs it all.

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from deploy_platform import cli
+from deploy_platform.cli import deploy
 from deploy_platform.contracts.records import Status
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.support import api_fixtures
@@ -31,7 +31,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.delenv("DP_API_TOKEN", raising=False)
     monkeypatch.delenv("DP_API_URL", raising=False)
     monkeypatch.setenv("DP_STATE_DIR", str(state_dir))
-    monkeypatch.setattr(cli, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(deploy, "POLL_SECONDS", 0.05)
     return state_dir
 
 

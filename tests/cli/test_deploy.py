@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from deploy_platform import cli
+from deploy_platform.cli.deploy import default_project_name
 from deploy_platform.contracts.records import Environment, SourceKind, Status
 from deploy_platform.processes.ports import free_port
 from deploy_platform.storage.redis_state import PlatformState
@@ -347,4 +348,4 @@ def test_help_is_there_for_every_command(capsys: pytest.CaptureFixture[str]) -> 
     ],
 )
 def test_default_project_names(source: str, project: str) -> None:
-    assert cli.default_project_name(source) == project
+    assert default_project_name(source) == project

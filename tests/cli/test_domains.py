@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from deploy_platform import cli
+from deploy_platform.cli.common import EXIT_BAD_INPUT, EXIT_UNREACHABLE
 from deploy_platform.processes.ports import free_port
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi
@@ -66,7 +67,7 @@ def test_refusals_from_the_api_exit_2_with_its_message(
     api = running_api(base_domain="pages.test").url
     run(capsys, "domains", "add", "blog.example.com", "--project", "blog", "--api", api)
     code, out, err = run(capsys, "domains", *argv, "--api", api)
-    assert code == cli.EXIT_BAD_INPUT
+    assert code == EXIT_BAD_INPUT
     assert out == ""
     assert says in err
 
@@ -87,12 +88,12 @@ def test_bad_input_exits_2_before_anything_is_sent(
     # Nothing listens on this port: a request would exit 4 instead.
     api = f"http://127.0.0.1:{free_port()}"
     code, _, err = run(capsys, "domains", *argv, "--api", api)
-    assert code == cli.EXIT_BAD_INPUT
+    assert code == EXIT_BAD_INPUT
     assert says in err
 
 
 def test_an_unreachable_api_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
     api = f"http://127.0.0.1:{free_port()}"
     code, _, err = run(capsys, "domains", "list", "--api", api)
-    assert code == cli.EXIT_UNREACHABLE
+    assert code == EXIT_UNREACHABLE
     assert "Is the platform running?" in err

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from deploy_platform import cli
+from deploy_platform.cli.common import EXIT_BAD_INPUT, EXIT_UNREACHABLE
 from deploy_platform.processes.ports import free_port
 from deploy_platform.projects import read_project
 from deploy_platform.projects.domains import add_domain
@@ -217,7 +218,7 @@ def test_refusals_from_the_api_exit_2_with_its_message(
     run(capsys, "project", "create", "docs", "--api", api)
     before = store.get_bytes("projects/docs.json")
     code, out, err = run(capsys, "project", *argv, "--api", api)
-    assert code == cli.EXIT_BAD_INPUT, err
+    assert code == EXIT_BAD_INPUT, err
     assert out == ""
     assert says in err
     assert store.get_bytes("projects/docs.json") == before
@@ -244,12 +245,12 @@ def test_bad_flags_exit_2_before_anything_is_sent(
     # Nothing listens on this port: a request would exit 4 instead.
     api = f"http://127.0.0.1:{free_port()}"
     code, _, err = run(capsys, "project", *argv, "--api", api)
-    assert code == cli.EXIT_BAD_INPUT
+    assert code == EXIT_BAD_INPUT
     assert says in err
 
 
 def test_an_unreachable_api_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
     api = f"http://127.0.0.1:{free_port()}"
     code, _, err = run(capsys, "project", "list", "--api", api)
-    assert code == cli.EXIT_UNREACHABLE
+    assert code == EXIT_UNREACHABLE
     assert "Is the platform running?" in err

@@ -10,6 +10,7 @@ import pytest
 
 from deploy_platform import cli
 from deploy_platform.cli.aliases import cli_actor
+from deploy_platform.cli.common import EXIT_BAD_INPUT, EXIT_UNREACHABLE
 from deploy_platform.contracts.records import Status
 from deploy_platform.processes.ports import free_port
 from deploy_platform.publish import read_alias
@@ -160,7 +161,7 @@ def test_refusals_exit_2_with_the_apis_message(
 
     code, out, err = run(capsys, *[arg.format(**ids) for arg in argv], "--api", api)
 
-    assert code == cli.EXIT_BAD_INPUT
+    assert code == EXIT_BAD_INPUT
     assert out == "" and says in err
     assert read_alias(store, "docs") == live.id
 
@@ -180,11 +181,11 @@ def test_bad_input_exits_2_before_anything_is_sent(
 ) -> None:
     # Nothing listens on this port: a request would exit 4 instead.
     code, _, err = run(capsys, *argv, "--api", f"http://127.0.0.1:{free_port()}")
-    assert code == cli.EXIT_BAD_INPUT
+    assert code == EXIT_BAD_INPUT
     assert says in err
 
 
 def test_an_unreachable_api_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "rollback", "docs", "--api", f"http://127.0.0.1:{free_port()}")
-    assert code == cli.EXIT_UNREACHABLE
+    assert code == EXIT_UNREACHABLE
     assert "Is the platform running?" in err

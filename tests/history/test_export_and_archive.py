@@ -16,8 +16,8 @@ from deploy_platform.history.archive import ARCHIVE_PREFIX, archive_rows
 from deploy_platform.history.export import export_path, load_export, refreshed_export
 from deploy_platform.history.service import HistoryService
 from deploy_platform.instance.home import write_dagster_home
+from deploy_platform.processes.private_redis import REDIS_URL_FILE
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.processes.up import REDIS_URL_FILE
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState

@@ -1,0 +1,43 @@
+"""`deploy-platform status ID`: one deployment's record, as lines or JSON."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from deploy_platform.cli import common
+from deploy_platform.cli.output import format_record
+from deploy_platform.contracts.ids import is_deployment_id
+
+__all__ = ["add_parser", "run_status"]
+
+# Command -> its help line, then its description's paragraphs.
+_TEXTS = {
+    "status": (
+        "show a deployment's record",
+        "Show a deployment: status, project, ref, commit, URLs, stage durations, "
+        "files uploaded versus reused, and the error if it failed.",
+    ),
+}
+
+
+def add_parser(commands: Any) -> None:
+    status = common.add_command(commands, "status", *_TEXTS["status"])
+    status.add_argument("id", metavar="ID", help="deployment id (12 characters, from `deploy`)")
+    status.add_argument("--api", metavar="URL", help=common.API_HELP)
+    status.add_argument("--json", action="store_true", help="print the record as JSON")
+    status.set_defaults(handler=run_status)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    if not is_deployment_id(args.id):
+        raise common.UsageError(
+            f"{args.id!r} is not a deployment id (12 characters of a-z and 2-7, "
+            "as printed by `deploy-platform deploy`)"
+        )
+    record = common.api_client(args).deployment(args.id)
+    if args.json:
+        common.say_json(record)
+    else:
+        common.say_lines(format_record(record))
+    return common.EXIT_OK
