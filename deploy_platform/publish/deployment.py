@@ -1,4 +1,4 @@
-"""Publishing a directory as an immutable deployment, and moving aliases (dagster-free).
+"""Publishing a directory as an immutable deployment: upload, deduplicate, manifest last.
 
 Order matters, because readers (the edge-origin, the Worker) trust what they find:
 1. every file body goes to `blobs/<sha256>`, and so does each precompressed
@@ -9,22 +9,7 @@ Order matters, because readers (the edge-origin, the Worker) trust what they fin
    one file compresses one file and uploads it and its variants;
 2. `deployments/<id>/manifest.json` is written LAST: a deployment without a
    manifest does not exist, so a half-published one is never served;
-3. aliases move only after that: first the durable pointer `aliases/<name>.json`
-   in the object store (the source of truth), then the Redis index, whose
-   pub/sub message tells edge-origins to drop their cached lookup, then the
-   optional `AliasIndexHook` (the Worker's KV index, `deploy_platform.publish.cloudflare_kv`),
-   whose failures are its own business: they never fail the move. The pointer
-   keeps the deployments it pointed at before (`history`, see
-   `deploy_platform.contracts.skew`), whose fingerprinted assets stay reachable for a grace
-   period so open tabs do not break. A move made with a `MoveNote` is written to
-   the project's alias move log (`deploy_platform.publish.alias_moves`) right after the
-   pointer, still under the alias lock, and the pointer says who made it
-   (`moved_by`: actor and reason).
-
-A deployment that finishes goes live unless the alias already shows a later
-one: a deployment queued later, or one a person chose (rollback, promote,
-re-materialization in the Dagster UI) after it was queued. So a build that was
-under way during a rollback does not undo the rollback; a push after it deploys.
+3. aliases move only after that (`deploy_platform.publish.aliases`).
 
 Hidden files are not published: a name starting with `.` anywhere in the tree
 (`.git/`, `.env`, `.npmrc`, `.DS_Store`, `src/.env.local`) is skipped, because a
@@ -34,7 +19,7 @@ and Cloudflare Pages uploaders). The one exception is a `.well-known/` directory
 (RFC 8615: `security.txt`, `assetlinks.json`, ACME challenges), whose non-hidden
 files are published.
 
-Routing rules (`deploy_platform.contracts.routing`) are read and checked before anything is
+Routing rules (`deploy_platform.publish.rule_files`) are read and checked before anything is
 uploaded, so bad rules fail the deployment with nothing stored and nothing live
 changed. The output's top-level `_redirects` and `_headers` become the manifest's
 `routes` and are not published as files (Netlify and Pages do not serve them either).
@@ -43,73 +28,48 @@ changed. The output's top-level `_redirects` and `_headers` become the manifest'
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-from redis.lock import Lock
+from typing import Any
 
 from deploy_platform.contracts.errors import UnsafeArchive
 from deploy_platform.contracts.manifest import (
     BlobRef,
     FileEntry,
     Manifest,
-    alias_key,
     blob_key,
     content_type_for,
     manifest_key,
 )
-from deploy_platform.contracts.routing import Redirect, Routes, RoutingError, load_routes
-from deploy_platform.contracts.skew import next_history
-from deploy_platform.publish.alias_moves import CHOSEN_REASONS, MoveNote, record_move
+from deploy_platform.contracts.routing import Redirect, Routes, RoutingError
 from deploy_platform.publish.compression import (
     MIN_SIZE,
     CompressedVariant,
     compress_file,
     is_compressible,
 )
+from deploy_platform.publish.rule_files import load_routes
 from deploy_platform.publish.variants import read_variant_records, write_variant_records
 from deploy_platform.retention.fence import publishing_lease
-from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError
+from deploy_platform.storage import ObjectStore, ObjectStoreError
 from deploy_platform.storage.redis_state import PlatformState
 
-__all__ = [
-    "PublishResult",
-    "AliasMove",
-    "publish_directory",
-    "point_alias",
-    "remove_alias",
-    "move_alias_if_newer",
-    "read_alias",
-    "read_alias_pointer",
-    "AliasIndexHook",
-    "RULE_FILES",
-]
+__all__ = ["PublishResult", "publish_directory", "RULE_FILES", "WELL_KNOWN"]
 
-#: Rule files read from the top of the output into the manifest, never served.
-RULE_FILES = ("/_redirects", "/_headers")
-#: The one hidden directory that is published (RFC 8615 well-known URIs).
-WELL_KNOWN = ".well-known"
-_MAX_RULE_FILE_BYTES = 1024 * 1024
 
-_log = logging.getLogger(__name__)
-
-_UPLOAD_WORKERS = 8
-# What a variant blob is, for anyone reading the bucket directly (the edge does not ask).
-_VARIANT_CONTENT_TYPES = {"br": "application/x-brotli", "gzip": "application/gzip"}
-_HASH_CHUNK = 1024 * 1024
-# Held while an alias moves so that two deployments finishing together cannot
-# interleave their pointer and index writes; expires if the holder dies.
-_ALIAS_LOCK_SECONDS = 30
+@dataclass(frozen=True)
+class _File:
+    url_path: str
+    disk_path: Path
+    sha256: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -135,12 +95,16 @@ class PublishResult:
     compress_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class _File:
-    url_path: str
-    disk_path: Path
-    sha256: str
-    size: int
+#: Rule files read from the top of the output into the manifest, never served.
+RULE_FILES = ("/_redirects", "/_headers")
+#: The one hidden directory that is published (RFC 8615 well-known URIs).
+WELL_KNOWN = ".well-known"
+_MAX_RULE_FILE_BYTES = 1024 * 1024
+
+_UPLOAD_WORKERS = 8
+# What a variant blob is, for anyone reading the bucket directly (the edge does not ask).
+_VARIANT_CONTENT_TYPES = {"br": "application/x-brotli", "gzip": "application/gzip"}
+_HASH_CHUNK = 1024 * 1024
 
 
 def publish_directory(
@@ -355,213 +319,3 @@ def _hash(url_path: str, path: Path) -> _File:
             digest.update(chunk)
             size += len(chunk)
     return _File(url_path=url_path, disk_path=path, sha256=digest.hexdigest(), size=size)
-
-
-# -- aliases -----------------------------------------------------------------------------
-
-
-class AliasIndexHook(Protocol):
-    """Told after an alias pointer was written (under the alias lock); must not raise."""
-
-    def pointer_written(self, store: ObjectStore, alias: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class AliasMove:
-    alias: str
-    moved: bool
-    previous: str | None
-    current: str
-    #: Why a move was refused (`moved` False), for logs: what holds the alias.
-    kept_because: str = ""
-
-
-def read_alias_pointer(store: ObjectStore, alias: str) -> dict[str, object] | None:
-    """The durable pointer `aliases/<alias>.json`, or None when the alias was never set."""
-    try:
-        raw = store.get_bytes(alias_key(alias))
-    except ObjectNotFound:
-        return None
-    data = json.loads(raw)
-    return data if isinstance(data, dict) else None
-
-
-def read_alias(store: ObjectStore, alias: str) -> str | None:
-    """The deployment id the alias points at, from the object store (the source of truth)."""
-    pointer = read_alias_pointer(store, alias)
-    return _str_or_none(pointer.get("deployment")) if pointer else None
-
-
-def point_alias(
-    store: ObjectStore,
-    state: PlatformState,
-    alias: str,
-    deployment_id: str,
-    index: AliasIndexHook | None = None,
-    *,
-    note: MoveNote | None = None,
-) -> str | None:
-    """Point `alias` at the deployment (pointer first, then Redis); returns the previous id.
-
-    With a `note` the move is logged (`deploy_platform.publish.alias_moves`); every move the
-    platform makes has one.
-    """
-    with _alias_lock(state, alias):
-        return _write_alias(store, state, alias, deployment_id, index, note)
-
-
-def remove_alias(
-    store: ObjectStore,
-    state: PlatformState,
-    alias: str,
-    index: AliasIndexHook | None = None,
-    *,
-    keep: Callable[[str], bool] | None = None,
-    note: MoveNote | None = None,
-) -> str | None:
-    """Take `alias` down (a deleted branch's preview); returns the deployment it showed.
-
-    The durable pointer goes first (the source of truth: an edge-origin that misses
-    in Redis reads it), then the Redis key with an `alias-changed` message so every
-    edge-origin drops its cached answer, then the index hook, which finds no pointer
-    and deletes its copy. The deployments stay, each at its own immutable host.
-    `keep(deployment_id)` true leaves the alias as it is (it now shows something
-    else, such as another branch with the same slug); None is returned then, and
-    when the alias was not set. With a `note` the removal is logged (`to` null).
-    """
-    with _alias_lock(state, alias):
-        current = read_alias(store, alias)
-        if current is not None and keep is not None and keep(current):
-            return None
-        if current is None and state.get_alias(alias) is None:
-            return None
-        store.delete(alias_key(alias))
-        state.delete_alias(alias)
-        if note is not None and current is not None:
-            _log_move(store, note, alias, current, None, time.time())
-        if index is not None:
-            index.pointer_written(store, alias)
-        return current
-
-
-def move_alias_if_newer(
-    store: ObjectStore,
-    state: PlatformState,
-    alias: str,
-    deployment_id: str,
-    index: AliasIndexHook | None = None,
-    *,
-    note: MoveNote | None = None,
-) -> AliasMove:
-    """Point `alias` at the deployment unless it already shows a later one.
-
-    Two pushes in quick succession can finish out of order; the later push must
-    stay live. A deployment a person chose (rollback, promote, UI re-materialization)
-    after this one was queued stays live too. Rollbacks to an older deployment use
-    `point_alias` instead.
-    """
-    with _alias_lock(state, alias):
-        pointer = read_alias_pointer(store, alias) or {}
-        current = _str_or_none(pointer.get("deployment"))
-        if current is not None and current != deployment_id:
-            queued = _queued_at(state, deployment_id)
-            if _queued_at(state, current) > queued:
-                return AliasMove(
-                    alias, False, current, current, kept_because="it was deployed from a later push"
-                )
-            chosen = _chosen_after(pointer, queued)
-            if chosen:
-                return AliasMove(
-                    alias,
-                    False,
-                    current,
-                    current,
-                    kept_because=f"a {chosen} chose it after this deployment was queued",
-                )
-        previous = _write_alias(store, state, alias, deployment_id, index, note)
-        return AliasMove(alias, moved=True, previous=previous, current=deployment_id)
-
-
-def _queued_at(state: PlatformState, deployment_id: str) -> float:
-    record = state.find(deployment_id)
-    if record is None:  # records can be gone (Redis rebuilt): never let them block a move
-        return float("-inf")
-    return record.timestamps.get("queued", float("-inf"))
-
-
-def _chosen_after(pointer: dict[str, object], queued: float) -> str:
-    """The reason ("rollback") if a person chose the pointer's deployment after `queued`."""
-    moved_by, updated_at = pointer.get("moved_by"), pointer.get("updated_at")
-    if not isinstance(moved_by, dict) or not isinstance(updated_at, int | float):
-        return ""
-    reason = moved_by.get("reason")
-    return str(reason) if reason in CHOSEN_REASONS and updated_at > queued else ""
-
-
-def _write_alias(
-    store: ObjectStore,
-    state: PlatformState,
-    alias: str,
-    deployment_id: str,
-    index: AliasIndexHook | None = None,
-    note: MoveNote | None = None,
-) -> str | None:
-    old = read_alias_pointer(store, alias) or {}
-    old_target = _str_or_none(old.get("deployment"))
-    same = old_target == deployment_id
-    # Re-pointing at the same deployment keeps the history link it had.
-    previous = _str_or_none(old.get("previous")) if same else old_target
-    now = time.time()
-    pointer: dict[str, object] = {
-        "deployment": deployment_id,
-        "updated_at": now,
-        "previous": previous,
-        "history": next_history(old, deployment_id, now),
-    }
-    # Who made the move; re-pointing at the same deployment moves nothing and keeps it.
-    moved_by = old.get("moved_by") if same else None
-    if note is not None and not same:
-        moved_by = {"actor": note.actor, "reason": note.reason.value}
-    if moved_by is not None:
-        pointer["moved_by"] = moved_by
-    store.put_bytes(
-        alias_key(alias), json.dumps(pointer, sort_keys=True).encode(), "application/json"
-    )
-    state.set_alias(alias, deployment_id)
-    if note is not None and not same:
-        _log_move(store, note, alias, old_target, deployment_id, now)
-    if index is not None:
-        index.pointer_written(store, alias)
-    return old_target
-
-
-def _log_move(
-    store: ObjectStore, note: MoveNote, alias: str, old: str | None, new: str | None, at: float
-) -> None:
-    """Append the move (`new` None: the alias was removed) to the log; never raises."""
-    try:
-        record_move(store, note.project, alias, old, new, note.actor, note.reason, at=at)
-    except ObjectStoreError as exc:
-        # The move is live and stays so; failing now would report a live deployment as
-        # failed. The entry goes to this process's log instead.
-        _log.error(
-            "alias %s moved %s -> %s (%s by %s) but the move log could not be written: %s",
-            alias,
-            old,
-            new,
-            note.reason.value,
-            note.actor,
-            exc,
-        )
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _alias_lock(state: PlatformState, alias: str) -> Lock:
-    return state.redis.lock(
-        state.key("alias-lock", alias),
-        timeout=_ALIAS_LOCK_SECONDS,
-        blocking_timeout=_ALIAS_LOCK_SECONDS,
-    )
