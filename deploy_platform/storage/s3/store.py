@@ -1,61 +1,44 @@
-"""S3, Cloudflare R2, SeaweedFS or MinIO as the object store, through boto3.
-
-  s3://bucket[/prefix]?endpoint_url=https://<account>.r2.cloudflarestorage.com&region=auto
-
-Query parameters: `endpoint_url` (omit for AWS), `region` (R2 wants `auto`) and
-`addressing_style` (`path`, `virtual` or `auto`; `path` by default when an
-endpoint is given, since SeaweedFS and MinIO need it and R2 accepts it).
-Credentials never travel in the URL: they are arguments (Dagster passes them from
-`dg.EnvVar`), and empty ones mean boto3's own chain (environment, profile, role).
-
-One boto3 client per store. boto3 clients are thread-safe, so the edge-origin's
-executor threads and the publisher's upload pool share it; the connection pool is
-sized for that.
-
-Faults, in two layers:
-- botocore's "standard" retry mode retries each request on connection errors,
-  timeouts, throttling and 5xx, `MAX_ATTEMPTS` (3) attempts in all; its backoff is
-  tens of milliseconds, which rides out a dropped connection but not a restart;
-- with `outage_seconds` (the run workers' and sensors' store: 15 s; the control
-  API's and edge-origin's: 0, they answer at once rather than hold a request), a
-  call that still finds the store unreachable is made again after 0.5, 1, 2, 4 s
-  ... until that many seconds have passed, so a restart of a few seconds is
-  ridden out inside the call.
-A connect timeout of 3 s and a read timeout of 20 s keep a server that hangs
-(stopped, not gone) from holding a call for minutes. What is still failing then
-raises `StoreUnavailable` (an infrastructure fault: the run is run again once the
-store answers, see sensors/infra_retry.py); a missing bucket or denied access is a
-configuration error and stays a plain `ObjectStoreError`.
-"""
+"""The S3 object store: `ObjectStore` over one bucket (and key prefix) through boto3."""
 
 from __future__ import annotations
 
-import functools
 import os
-import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, TypeVar
 
-import boto3
 import botocore.exceptions
 from boto3.exceptions import Boto3Error
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from deploy_platform.storage.base import (
     ObjectInfo,
-    ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
-    StoreUnavailable,
     check_key,
     guess_content_type,
+)
+from deploy_platform.storage.s3.bodies import BodyChunks
+from deploy_platform.storage.s3.client import (
+    CONNECT_TIMEOUT_SECONDS,
+    MAX_ATTEMPTS,
+    READ_TIMEOUT_SECONDS,
+    check_addressing_style,
+    check_bucket,
+    check_credentials,
+    check_prefix,
+    new_client,
+    parse_s3_url,
+    transfer_config,
+)
+from deploy_platform.storage.s3.faults import (
+    BAD_RANGE,
+    NOT_FOUND,
+    error_code,
+    riding_out_outages,
+    store_error,
 )
 
 if TYPE_CHECKING:
@@ -64,165 +47,10 @@ if TYPE_CHECKING:
 
 __all__ = ["S3ObjectStore"]
 
-MiB = 1024 * 1024
-
-# S3's own rules, which R2, SeaweedFS and MinIO share: 3-63 characters of
-# lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-AddressingStyle = Literal["auto", "path", "virtual"]
-_ADDRESSING_STYLES: tuple[AddressingStyle, ...] = ("auto", "path", "virtual")
-_URL_PARAMS = ("endpoint_url", "region", "addressing_style")
 _MAX_PAGE = 1000  # the most keys ListObjectsV2 returns per request
-_USERINFO_RE = re.compile(r"//[^/?#@]*@")
-
-_NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
-_DENIED = {
-    "AccessDenied",
-    "Forbidden",
-    "403",
-    "SignatureDoesNotMatch",
-    "InvalidAccessKeyId",
-    "InvalidToken",
-    "ExpiredToken",
-}
-_BAD_RANGE = {"InvalidRange", "416"}
-# Throttling and server-side trouble: the store is there but cannot serve now.
-_UNAVAILABLE = {
-    "InternalError",
-    "ServiceUnavailable",
-    "SlowDown",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "500",
-    "502",
-    "503",
-    "504",
-}
-#: Budgets of one request (see the module's docstring).
-CONNECT_TIMEOUT_SECONDS = 3.0
-READ_TIMEOUT_SECONDS = 20.0
-MAX_ATTEMPTS = 3
-#: How long a run worker's call keeps trying an unreachable store (see the docstring).
-RUN_OUTAGE_SECONDS = 15.0
-_FIRST_PAUSE = 0.5
-_LONGEST_PAUSE = 4.0
-
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-
-def _riding_out_outages(
-    method: Callable[Concatenate[S3ObjectStore, _P], _T],
-) -> Callable[Concatenate[S3ObjectStore, _P], _T]:
-    """Call again while the store is unreachable, within the store's `outage_seconds`."""
-
-    @functools.wraps(method)
-    def call(self: S3ObjectStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        deadline: float | None = None
-        pause = _FIRST_PAUSE
-        while True:
-            try:
-                return method(self, *args, **kwargs)
-            except StoreUnavailable:
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self.outage_seconds
-                if now + pause > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, _LONGEST_PAUSE)
-
-    return call
-
-
-def _error_code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-_session: boto3.session.Session | None = None
-_session_lock = threading.Lock()
-
-
-def _new_client(
-    *,
-    endpoint_url: str | None,
-    region: str | None,
-    access_key_id: str | None,
-    secret_access_key: str | None,
-    config: Config,
-) -> S3Client:
-    """A boto3 S3 client; boto3 clients are thread-safe, sessions are not.
-
-    With explicit credentials the client comes from one shared session, made under
-    a lock: a new session reloads botocore's service models (about 0.2 s), a warm
-    one builds a client in a fraction of that. Without them a fresh session runs
-    boto3's credential chain now, rather than reusing what a shared session found
-    (and cached) for an earlier store.
-    """
-    global _session
-    with _session_lock:
-        if not access_key_id:
-            session = boto3.session.Session()
-        else:
-            if _session is None:
-                _session = boto3.session.Session()
-            session = _session
-        return session.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            config=config,
-        )
-
-
-def _underlying(exc: BaseException) -> BaseException:
-    """The error that says what went wrong: s3transfer and boto3 wrap it."""
-    cause: BaseException = exc
-    for _ in range(8):
-        inner = getattr(cause, "last_exception", None)  # s3transfer's RetriesExceededError
-        if isinstance(inner, BaseException):
-            cause = inner
-        elif isinstance(cause, Boto3Error) and cause.__context__ is not None:
-            cause = cause.__context__
-        else:
-            break
-    return cause
-
-
-class _BodyChunks(Iterator[bytes]):
-    """Chunks of a GET's body; its connection is released at the end or on close()."""
-
-    def __init__(self, store: S3ObjectStore, key: str, body: Any, chunk_size: int) -> None:
-        self._store = store
-        self._key = key
-        self._body = body
-        self._chunks: Iterator[bytes] = body.iter_chunks(chunk_size)
-
-    def __iter__(self) -> _BodyChunks:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._body is None:
-            raise StopIteration
-        try:
-            return next(self._chunks)
-        except StopIteration:
-            self.close()
-            raise
-        except (botocore.exceptions.BotoCoreError, OSError) as exc:
-            self.close()
-            raise self._store._error(exc, "read", self._key) from None
-
-    def close(self) -> None:
-        body = getattr(self, "_body", None)
-        if body is not None:
-            self._body = None
-            body.close()
-
-    def __del__(self) -> None:
-        self.close()
+# What a managed transfer (s3transfer, through boto3) raises besides botocore's own.
+_TRANSFER_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, Boto3Error)
 
 
 class S3ObjectStore(ObjectStore):
@@ -244,33 +72,10 @@ class S3ObjectStore(ObjectStore):
         outage_seconds: float = 0.0,
         max_workers: int = 16,
     ) -> None:
-        if not _BUCKET_RE.match(bucket):
-            raise ObjectStoreError(
-                f"invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, "
-                "dots or hyphens, starting and ending with a letter or digit"
-            )
-        prefix = prefix.strip("/")
-        if prefix:
-            try:
-                check_key(prefix)
-            except ObjectStoreError:
-                raise ObjectStoreError(
-                    f"invalid key prefix {prefix!r} for bucket {bucket!r}: use slash-separated "
-                    "names of letters, digits, '.', '_' or '-'"
-                ) from None
-        style = next((s for s in _ADDRESSING_STYLES if s == addressing_style), None)
-        if addressing_style is None:
-            style = "path" if endpoint_url else "auto"
-        elif style is None:
-            raise ObjectStoreError(
-                f"invalid addressing_style {addressing_style!r}: use one of "
-                + ", ".join(_ADDRESSING_STYLES)
-            )
-        if bool(access_key_id) != bool(secret_access_key):
-            raise ObjectStoreError(
-                "give both the S3 access key id and the secret access key, or neither "
-                "(to use boto3's default credential chain)"
-            )
+        check_bucket(bucket)
+        prefix = check_prefix(prefix, bucket)
+        style = check_addressing_style(addressing_style, endpoint_url)
+        check_credentials(access_key_id, secret_access_key)
         self.bucket = bucket
         self.prefix = prefix
         self.outage_seconds = max(0.0, outage_seconds)
@@ -296,19 +101,14 @@ class S3ObjectStore(ObjectStore):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        self._client: S3Client = _new_client(
+        self._client: S3Client = new_client(
             endpoint_url=endpoint_url,
             region=region,
             access_key_id=access_key_id or None,
             secret_access_key=secret_access_key or None,
             config=config,
         )
-        self._transfer = TransferConfig(
-            multipart_threshold=8 * MiB,
-            multipart_chunksize=8 * MiB,
-            max_concurrency=4,
-            use_threads=True,
-        )
+        self._transfer = transfer_config()
 
     @classmethod
     def from_url(
@@ -319,53 +119,13 @@ class S3ObjectStore(ObjectStore):
         outage_seconds: float = 0.0,
     ) -> S3ObjectStore:
         """Open `s3://bucket[/prefix]?endpoint_url=...&region=...&addressing_style=...`."""
-        shown = _USERINFO_RE.sub("//***@", url)  # errors never echo a user:secret@ part
-        parts = urlsplit(url)
-        if parts.scheme != "s3":
-            raise ObjectStoreError("an S3 storage URL starts with s3://bucket")
-        if "@" in parts.netloc:
-            # Never echo the URL here: it holds the secret we are refusing.
-            raise ObjectStoreError(
-                "S3 credentials must not be part of the storage URL: pass them separately "
-                "(DP_S3_ACCESS_KEY_ID / DP_S3_SECRET_ACCESS_KEY) or use boto3's credential chain"
-            )
-        if not parts.netloc:
-            raise ObjectStoreError(f"storage URL {shown!r} names no bucket: use s3://bucket/prefix")
-        if parts.fragment:
-            raise ObjectStoreError(f"storage URL {shown!r} must not have a #fragment")
-        try:
-            query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-        except ValueError:
-            raise ObjectStoreError(f"cannot parse the query of storage URL {shown!r}") from None
-        unknown = sorted(set(query) - set(_URL_PARAMS))
-        if unknown:
-            raise ObjectStoreError(
-                f"unknown parameter(s) {', '.join(unknown)} in storage URL {shown!r}: "
-                f"allowed are {', '.join(_URL_PARAMS)}"
-            )
-        options: dict[str, str] = {}
-        for name, values in query.items():
-            if len(values) != 1:
-                raise ObjectStoreError(f"parameter {name!r} given more than once in {shown!r}")
-            if values[0]:
-                options[name] = values[0]
-        endpoint_url = options.get("endpoint_url")
-        if endpoint_url is not None:
-            endpoint = urlsplit(endpoint_url)
-            if "@" in endpoint.netloc:
-                raise ObjectStoreError(
-                    "S3 credentials must not be part of endpoint_url: pass them separately"
-                )
-            if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
-                raise ObjectStoreError(
-                    f"endpoint_url {endpoint_url!r} must be an http:// or https:// URL"
-                )
+        where = parse_s3_url(url)
         return cls(
-            parts.netloc,
-            parts.path,
-            endpoint_url=endpoint_url,
-            region=options.get("region"),
-            addressing_style=options.get("addressing_style"),
+            where.bucket,
+            where.prefix,
+            endpoint_url=where.endpoint_url,
+            region=where.region,
+            addressing_style=where.addressing_style,
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
             outage_seconds=outage_seconds,
@@ -383,50 +143,26 @@ class S3ObjectStore(ObjectStore):
     def _error(self, exc: BaseException, action: str, key: str | None = None) -> ObjectStoreError:
         """A clear ObjectStoreError for a boto3/botocore failure (never with secrets);
         `StoreUnavailable` when the store did not answer after the client's retries."""
-        where = f"s3://{self.bucket}/{self._full(key) if key else self.prefix}"
-        at = f" at {self.endpoint_url}" if self.endpoint_url else ""
-        cause = _underlying(exc)
-        if isinstance(cause, botocore.exceptions.ClientError):
-            code = _error_code(cause)
-            if code in _NOT_FOUND and key is not None:
-                return ObjectNotFound(key)
-            if code == "NoSuchBucket":
-                return ObjectStoreError(
-                    f"cannot {action} {where}: bucket {self.bucket!r} does not exist{at}"
-                )
-            if code in _DENIED:
-                return ObjectStoreError(
-                    f"cannot {action} {where}{at}: access denied ({code}); check the access "
-                    "key id and secret, and that they may read, write and list this bucket "
-                    "(without list permission S3 also answers 403 for a missing object)"
-                )
-            message = cause.response.get("Error", {}).get("Message", "")
-            status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in _UNAVAILABLE or (isinstance(status, int) and status >= 500):
-                return StoreUnavailable(
-                    self.target, f"cannot {action} {where}: {code} {message}".rstrip()
-                )
-            return ObjectStoreError(f"cannot {action} {where}{at}: {code} {message}".rstrip())
-        if isinstance(cause, botocore.exceptions.NoCredentialsError):
-            return ObjectStoreError(
-                f"cannot {action} {where}: no S3 credentials; set DP_S3_ACCESS_KEY_ID and "
-                "DP_S3_SECRET_ACCESS_KEY or configure boto3's credential chain"
-            )
-        if isinstance(
-            cause,
-            botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError,
-        ):
-            return StoreUnavailable(
-                self.target,
-                f"cannot {action} {where}: unreachable ({cause}); check "
-                "endpoint_url and that the server is running",
-            )
-        if isinstance(cause, botocore.exceptions.ReadTimeoutError):
-            return StoreUnavailable(self.target, f"cannot {action} {where}: timed out ({cause})")
-        if isinstance(cause, botocore.exceptions.HTTPClientError | OSError):
-            # The connection broke mid-request (server killed, reset): not the request's fault.
-            return StoreUnavailable(self.target, f"cannot {action} {where}: {cause}")
-        return ObjectStoreError(f"cannot {action} {where}{at}: {cause}")
+        return store_error(
+            exc,
+            action,
+            key,
+            where=f"s3://{self.bucket}/{self._full(key) if key else self.prefix}",
+            bucket=self.bucket,
+            endpoint_url=self.endpoint_url,
+            target=self.target,
+        )
+
+    def _unless_missing(self, action: str, key: str, call: Callable[[], _T]) -> _T | None:
+        """`call()`'s answer, or None when the store says the object does not exist."""
+        try:
+            return call()
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                return None
+            raise self._error(exc, action, key) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._error(exc, action, key) from None
 
     @staticmethod
     def _content_type(key: str, content_type: str | None) -> str:
@@ -435,12 +171,12 @@ class S3ObjectStore(ObjectStore):
 
     # -- the interface --------------------------------------------------------
 
-    @_riding_out_outages
+    @riding_out_outages
     def check(self) -> None:
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND | {"NoSuchBucket"}:
+            if error_code(exc) in NOT_FOUND | {"NoSuchBucket"}:
                 raise ObjectStoreError(
                     f"bucket {self.bucket!r} does not exist"
                     + (f" at {self.endpoint_url}" if self.endpoint_url else "")
@@ -450,7 +186,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, Boto3Error) as exc:
             raise self._error(exc, "use bucket") from None
 
-    @_riding_out_outages
+    @riding_out_outages
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         full = self._full(key)
         try:
@@ -463,7 +199,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error(exc, "write", key) from None
 
-    @_riding_out_outages
+    @riding_out_outages
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         full = self._full(key)
         # Fail like the local store (FileNotFoundError) rather than deep in s3transfer.
@@ -478,14 +214,10 @@ class S3ObjectStore(ObjectStore):
                 ExtraArgs={"ContentType": self._content_type(key, content_type)},
                 Config=self._transfer,
             )
-        except (
-            botocore.exceptions.BotoCoreError,
-            botocore.exceptions.ClientError,
-            Boto3Error,
-        ) as exc:
+        except _TRANSFER_ERRORS as exc:
             raise self._error(exc, "write", key) from None
 
-    @_riding_out_outages
+    @riding_out_outages
     def get_bytes(self, key: str) -> bytes:
         full = self._full(key)
         try:
@@ -498,7 +230,7 @@ class S3ObjectStore(ObjectStore):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error(exc, "read", key) from None
 
-    @_riding_out_outages
+    @riding_out_outages
     def download_file(self, key: str, path: Path) -> None:
         full = self._full(key)
         path = Path(path)
@@ -508,16 +240,12 @@ class S3ObjectStore(ObjectStore):
         try:
             self._client.download_file(self.bucket, full, str(tmp), Config=self._transfer)
             os.replace(tmp, path)
-        except (
-            botocore.exceptions.BotoCoreError,
-            botocore.exceptions.ClientError,
-            Boto3Error,
-        ) as exc:
+        except _TRANSFER_ERRORS as exc:
             raise self._error(exc, "read", key) from None
         finally:
             tmp.unlink(missing_ok=True)
 
-    @_riding_out_outages
+    @riding_out_outages
     def iter_range(
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
     ) -> Iterator[bytes]:
@@ -533,26 +261,23 @@ class S3ObjectStore(ObjectStore):
         try:
             response = self._client.get_object(**request)  # type: ignore[arg-type]
         except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) in _BAD_RANGE:
+            if error_code(exc) in BAD_RANGE:
                 return iter(())  # starts beyond the end: no bytes, like a short read
             raise self._error(exc, "read", key) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise self._error(exc, "read", key) from None
         # The GET happened here, so a missing object raises now, before the caller
         # has sent any response headers; the body streams in chunks.
-        return _BodyChunks(self, key, response["Body"], chunk_size)
+        return BodyChunks(response["Body"], chunk_size, lambda exc: self._error(exc, "read", key))
 
-    @_riding_out_outages
+    @riding_out_outages
     def head(self, key: str) -> ObjectInfo | None:
         full = self._full(key)
-        try:
-            response = self._client.head_object(Bucket=self.bucket, Key=full)
-        except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND:
-                return None
-            raise self._error(exc, "look up", key) from None
-        except botocore.exceptions.BotoCoreError as exc:
-            raise self._error(exc, "look up", key) from None
+        response = self._unless_missing(
+            "look up", key, lambda: self._client.head_object(Bucket=self.bucket, Key=full)
+        )
+        if response is None:
+            return None
         etag = response.get("ETag")
         modified = response.get("LastModified")
         return ObjectInfo(
@@ -563,7 +288,7 @@ class S3ObjectStore(ObjectStore):
             last_modified=modified.timestamp() if modified else None,
         )
 
-    @_riding_out_outages
+    @riding_out_outages
     def list(self, prefix: str = "", *, page_size: int | None = None) -> Iterator[ObjectInfo]:
         # S3 and R2 list in UTF-8 byte order, but SeaweedFS lists directory by
         # directory ("a/z" before "a-1"). Sorting here keeps the promise on every
@@ -598,17 +323,12 @@ class S3ObjectStore(ObjectStore):
                 return
             request["ContinuationToken"] = token
 
-    @_riding_out_outages
+    @riding_out_outages
     def delete(self, key: str) -> None:
         full = self._full(key)
-        try:
-            self._client.delete_object(Bucket=self.bucket, Key=full)
-        except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND:
-                return
-            raise self._error(exc, "delete", key) from None
-        except botocore.exceptions.BotoCoreError as exc:
-            raise self._error(exc, "delete", key) from None
+        self._unless_missing(
+            "delete", key, lambda: self._client.delete_object(Bucket=self.bucket, Key=full)
+        )
 
     def missing(self, keys: Iterable[str]) -> set[str]:
         # Two ways to ask, and neither always wins:
@@ -633,7 +353,7 @@ class S3ObjectStore(ObjectStore):
             found = list(pool.map(self.exists, wanted))
         return {key for key, exists in zip(wanted, found, strict=True) if not exists}
 
-    @_riding_out_outages
+    @riding_out_outages
     def _list_one_page(self, prefix: str) -> set[str] | None:
         """Every key under `prefix` if they fit in one listing page, else None."""
         full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
