@@ -31,6 +31,7 @@ from aiohttp import web
 from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import parse_json_object
+from deploy_platform.contracts.domains import Domain
 from deploy_platform.contracts.errors import InvalidRequest
 from deploy_platform.contracts.names import InvalidName, production_alias, validate_project_name
 from deploy_platform.projects import (
@@ -47,7 +48,7 @@ from deploy_platform.projects import (
     rotate_webhook_secret,
     update_project,
 )
-from deploy_platform.projects.domains import Domain, list_domains
+from deploy_platform.projects.domains import list_domains
 from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
 
