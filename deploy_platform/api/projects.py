@@ -85,6 +85,24 @@ def _not_found(exc: ProjectNotFound) -> ApiError:
     return ApiError(404, "project_not_found", str(exc), field="name")
 
 
+#: What changing a stored project can raise besides a refused change.
+_STORED_PROJECT_FAILURES = (
+    ProjectNotFound,
+    InvalidProjectObject,
+    redis.RedisError,
+    ObjectStoreError,
+)
+
+
+def _stored_project_failure(exc: Exception) -> ApiError:
+    """404 for a missing project, 500 for an unreadable one, else 503 (or 507)."""
+    if isinstance(exc, ProjectNotFound):
+        return _not_found(exc)
+    if isinstance(exc, InvalidProjectObject):
+        return _unreadable(exc)
+    return unavailable(exc)
+
+
 def _answer(
     request: web.Request, project: Project, domains: list[Domain], **extra: object
 ) -> dict[str, object]:
@@ -184,12 +202,8 @@ async def update_project_handler(request: web.Request) -> web.Response:
         domains = await blocking(app, list_domains, app[STORE], name)
     except InvalidRequest as exc:
         raise _refusal(exc) from None
-    except ProjectNotFound as exc:
-        raise _not_found(exc) from None
-    except InvalidProjectObject as exc:
-        raise _unreadable(exc) from None
-    except (redis.RedisError, ObjectStoreError) as exc:
-        raise unavailable(exc) from None
+    except _STORED_PROJECT_FAILURES as exc:
+        raise _stored_project_failure(exc) from None
     return web.json_response(_answer(request, project, domains))
 
 
@@ -218,12 +232,8 @@ async def rotate_secret_handler(request: web.Request) -> web.Response:
     name = _name(request)
     try:
         project = await blocking(app, rotate_webhook_secret, app[STORE], app[STATE], name)
-    except ProjectNotFound as exc:
-        raise _not_found(exc) from None
-    except InvalidProjectObject as exc:
-        raise _unreadable(exc) from None
-    except (redis.RedisError, ObjectStoreError) as exc:
-        raise unavailable(exc) from None
+    except _STORED_PROJECT_FAILURES as exc:
+        raise _stored_project_failure(exc) from None
     return web.json_response(
         {
             "name": name,
