@@ -231,8 +231,9 @@ class HeaderRule:
 
     def __post_init__(self) -> None:
         where = self.origin or "header rule"
-        pattern = compile_pattern(self.source, where, splat_anywhere=True)
-        object.__setattr__(self, "_pattern", pattern)
+        object.__setattr__(
+            self, "_pattern", compile_pattern(self.source, where, splat_anywhere=True)
+        )
         for name, value in self.headers:
             check_header(name, value, where)
         for name in self.detach:
