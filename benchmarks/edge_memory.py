@@ -42,7 +42,8 @@ import aiohttp
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.publish import point_alias, publish_directory
+from deploy_platform.publish.aliases import point_alias
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.edge_process import serve_process

@@ -38,10 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.children import REPO, process
-from deploy_platform import publish
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.processes.ports import free_port, wait_for_port
 from deploy_platform.processes.redis_server import RedisServer
+from deploy_platform.publish.aliases import point_alias
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.s3_fixtures import S3Server
 
@@ -199,8 +200,8 @@ def main() -> int:
         stack.callback(store.close)
         state = PlatformState.from_url(redis.url, "bench:")
         deployment = new_deployment_id()
-        publish.publish_directory(store, deployment, docroot)
-        publish.point_alias(store, state, ALIAS, deployment)
+        publish_directory(store, deployment, docroot)
+        point_alias(store, state, ALIAS, deployment)
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("DP_")}
         env.update(

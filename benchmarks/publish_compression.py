@@ -1,7 +1,7 @@
 """What precompressed variants cost at publish time, and what they save.
 
 Publishes a built site into a fresh local object store several times
-(`deploy_platform.publish.publish_directory`, 8 worker threads, as the
+(`deploy_platform.publish.deployment.publish_directory`, 8 worker threads, as the
 published_deployment asset does) and reports, as medians over the rounds:
 the whole publish, the part spent compressing (Brotli 11 / 9 and gzip 9 of
 every compressible file, `PublishResult.compress_seconds`), and a redeploy of
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from deploy_platform.contracts.ids import new_deployment_id
-from deploy_platform.publish import PublishResult, publish_directory
+from deploy_platform.publish.deployment import PublishResult, publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 
 APP = Path(__file__).parents[1] / "tests" / "fixtures" / "apps" / "vite-react"

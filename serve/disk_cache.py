@@ -79,14 +79,8 @@ class DiskCache:
         return path if path is not None and self._fresh(path, size) else None
 
     def read_blob(self, blob: str, size: int) -> bytes | None:
-        path = self.blob_path(blob, size)
-        if path is None:
-            return None
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        return data if len(data) == size else None
+        data = _read(self.blob_path(blob, size))
+        return data if data is not None and len(data) == size else None
 
     def put_blob(self, blob: str, data: bytes) -> None:
         path = self._blob_file(blob)
@@ -106,13 +100,9 @@ class DiskCache:
 
     def read_manifest(self, deployment_id: str) -> bytes | None:
         path = self._file("manifests", deployment_id + ".json")
-        if path is None:
-            return None
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        self._touch(path)
+        data = _read(path)
+        if path is not None and data is not None:
+            self._touch(path)
         return data
 
     def put_manifest(self, deployment_id: str, raw: bytes) -> None:
@@ -311,3 +301,13 @@ class DiskCacheWriter:
                 self._out.close()
             self._out = None
         self._tmp.unlink(missing_ok=True)
+
+
+def _read(path: Path | None) -> bytes | None:
+    """The file's bytes, or None when there is no such file or it cannot be read."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None

@@ -5,7 +5,7 @@ Hosts under the base domain D (the naming rules live in `deploy_platform.contrac
   <project>.D                  the project's production alias
   <branch-slug>--<project>.D   the branch's latest preview
 Any other well-formed DNS name (two labels or more, not an IP address) may be a
-custom domain (`deploy_platform.projects.domains`): a lookup decides.
+custom domain (`deploy_platform.contracts.domains`): a lookup decides.
 
 Everything else names no site and gets the platform's 404 page, never some
 default site: the bare base domain, nested subdomains of D, single labels, IP

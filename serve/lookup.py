@@ -46,11 +46,11 @@ from typing import TypeVar
 
 import redis
 
+from deploy_platform.contracts.domains import InvalidDomainPointer, domain_key, parse_domain_pointer
 from deploy_platform.contracts.ids import is_deployment_id
 from deploy_platform.contracts.manifest import InvalidManifest, Manifest, alias_key, manifest_key
 from deploy_platform.contracts.names import InvalidName, production_alias, validate_project_name
 from deploy_platform.contracts.skew import Replaced, history_from_pointer, within_grace
-from deploy_platform.projects.domains import InvalidDomainPointer, domain_key, parse_domain_pointer
 from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError
 from deploy_platform.storage.redis_state import PlatformState
 from serve.cache import MISSING, LRUCache, SingleFlight, TTLCache

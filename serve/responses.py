@@ -82,13 +82,21 @@ def redirect_response(
     )
 
 
+def _bodiless_headers(
+    entry: FileEntry, chosen: Representation, rules: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The fields a 200 would carry, but Content-Type: this answer has no content."""
+    headers = file_headers(entry, rules)
+    representation_headers(headers, entry, chosen)
+    del headers["Content-Type"]
+    return headers
+
+
 def not_modified_response(
     entry: FileEntry, chosen: Representation, rules: Mapping[str, str] | None = None
 ) -> web.Response:
     """304 with the fields a 200 would carry for caches (RFC 9110 section 15.4.5)."""
-    headers = file_headers(entry, rules)
-    representation_headers(headers, entry, chosen)
-    del headers["Content-Type"]
+    headers = _bodiless_headers(entry, chosen, rules)
     # The 200 would be encoded, the 304 has no content to be encoded.
     headers.pop("Content-Encoding", None)
     return web.Response(status=304, headers=headers)
@@ -98,9 +106,7 @@ def range_not_satisfiable_response(
     entry: FileEntry, chosen: Representation, rules: Mapping[str, str] | None = None
 ) -> web.Response:
     """416 for a range past the end, saying how long the body is (RFC 9110 15.5.17)."""
-    headers = file_headers(entry, rules)
-    representation_headers(headers, entry, chosen)
-    del headers["Content-Type"]
+    headers = _bodiless_headers(entry, chosen, rules)
     headers["Accept-Ranges"] = "bytes"
     headers["Content-Range"] = f"bytes */{chosen.body.size}"
     return web.Response(status=416, headers=headers)

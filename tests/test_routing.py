@@ -1,4 +1,7 @@
-"""Routing rules: every syntax, every refusal, and matching (deploy_platform.contracts.routing)."""
+"""Routing rules: every syntax, every refusal, and matching.
+
+Parsers: deploy_platform.publish.rule_files; types and matching: deploy_platform.contracts.routing.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from deploy_platform.contracts.routing import (
     Routes,
     RoutingError,
     headers_for,
-    load_routes,
     match_redirect,
+)
+from deploy_platform.publish.rule_files import (
+    load_routes,
     parse_headers_file,
     parse_netlify_routing,
     parse_redirects_file,

@@ -31,6 +31,7 @@ from aiohttp import web
 from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import parse_json_object
+from deploy_platform.contracts.domains import Domain
 from deploy_platform.contracts.errors import InvalidRequest
 from deploy_platform.contracts.names import InvalidName, production_alias, validate_project_name
 from deploy_platform.projects import (
@@ -47,7 +48,7 @@ from deploy_platform.projects import (
     rotate_webhook_secret,
     update_project,
 )
-from deploy_platform.projects.domains import Domain, list_domains
+from deploy_platform.projects.domains import list_domains
 from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
 
@@ -82,6 +83,24 @@ def _name(request: web.Request) -> str:
 
 def _not_found(exc: ProjectNotFound) -> ApiError:
     return ApiError(404, "project_not_found", str(exc), field="name")
+
+
+#: What changing a stored project can raise besides a refused change.
+_STORED_PROJECT_FAILURES = (
+    ProjectNotFound,
+    InvalidProjectObject,
+    redis.RedisError,
+    ObjectStoreError,
+)
+
+
+def _stored_project_failure(exc: Exception) -> ApiError:
+    """404 for a missing project, 500 for an unreadable one, else 503 (or 507)."""
+    if isinstance(exc, ProjectNotFound):
+        return _not_found(exc)
+    if isinstance(exc, InvalidProjectObject):
+        return _unreadable(exc)
+    return unavailable(exc)
 
 
 def _answer(
@@ -183,12 +202,8 @@ async def update_project_handler(request: web.Request) -> web.Response:
         domains = await blocking(app, list_domains, app[STORE], name)
     except InvalidRequest as exc:
         raise _refusal(exc) from None
-    except ProjectNotFound as exc:
-        raise _not_found(exc) from None
-    except InvalidProjectObject as exc:
-        raise _unreadable(exc) from None
-    except (redis.RedisError, ObjectStoreError) as exc:
-        raise unavailable(exc) from None
+    except _STORED_PROJECT_FAILURES as exc:
+        raise _stored_project_failure(exc) from None
     return web.json_response(_answer(request, project, domains))
 
 
@@ -217,12 +232,8 @@ async def rotate_secret_handler(request: web.Request) -> web.Response:
     name = _name(request)
     try:
         project = await blocking(app, rotate_webhook_secret, app[STORE], app[STATE], name)
-    except ProjectNotFound as exc:
-        raise _not_found(exc) from None
-    except InvalidProjectObject as exc:
-        raise _unreadable(exc) from None
-    except (redis.RedisError, ObjectStoreError) as exc:
-        raise unavailable(exc) from None
+    except _STORED_PROJECT_FAILURES as exc:
+        raise _stored_project_failure(exc) from None
     return web.json_response(
         {
             "name": name,

@@ -23,14 +23,14 @@ from deploy_platform.contracts.manifest import artifact_key, artifact_routing_ke
 from deploy_platform.contracts.records import DeploymentRecord, Status
 from deploy_platform.contracts.tags import materialization_tags
 from deploy_platform.github.statuses import success_url
-from deploy_platform.publish import (
+from deploy_platform.publish.alias_moves import MoveNote
+from deploy_platform.publish.aliases import (
     AliasIndexHook,
     AliasMove,
     move_alias_if_newer,
     point_alias,
-    publish_directory,
 )
-from deploy_platform.publish.alias_moves import MoveNote
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.resources.alias_index import AliasIndexResource
 from deploy_platform.resources.build_runner import BuildRunnerResource
 from deploy_platform.resources.commit_status import CommitStatusResource

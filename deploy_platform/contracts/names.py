@@ -6,7 +6,7 @@ Hosts under the base domain D:
   `<branch-slug>--<project>.D`   the branch's latest preview
   `pr-<n>--<project>.D`          pull request n's latest preview (GitHub webhook)
 and custom domains (`www.example.com`), whole hosts mapped to a project
-(`deploy_platform.projects.domains`). A DNS label is at most 63 characters, a name at
+(`deploy_platform.contracts.domains`). A DNS label is at most 63 characters, a name at
 most 253 (RFC 1035 section 2.3.4).
 """
 

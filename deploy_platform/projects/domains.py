@@ -1,8 +1,8 @@
 """Custom domains: a whole host (`www.example.com`) serving a project's production alias.
 
 Where a mapping lives, as for aliases:
-  `domains/<hostname>.json`  {"project": "docs", "created_at": 1700000000.0}
-                             in the object store, the source of truth;
+  `domains/<hostname>.json`  in the object store, the source of truth (its format:
+                             `deploy_platform.contracts.domains`);
   `P domain:<hostname>`      the Redis index (`PlatformState.set_domain`), whose
                              `P domain-changed` message tells edge-origins to
                              drop their cached answer.
@@ -28,14 +28,19 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Protocol
 
 from redis.lock import Lock
 
+from deploy_platform.contracts.domains import (
+    DOMAINS_PREFIX,
+    Domain,
+    InvalidDomainPointer,
+    domain_key,
+    parse_domain_pointer,
+)
 from deploy_platform.contracts.names import (
     InvalidHostname,
-    InvalidName,
     normalize_hostname,
     validate_project_name,
 )
@@ -43,24 +48,18 @@ from deploy_platform.storage import ObjectNotFound, ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = [
-    "DOMAINS_PREFIX",
-    "Domain",
     "DomainIndexHook",
     "DomainTaken",
-    "InvalidDomainPointer",
     "ReservedHostname",
     "add_domain",
     "check_hostname",
-    "domain_key",
     "list_domains",
-    "parse_domain_pointer",
     "read_domain",
     "remove_domain",
 ]
 
 log = logging.getLogger(__name__)
 
-DOMAINS_PREFIX = "domains/"
 _LOCK_SECONDS = 30
 
 
@@ -80,28 +79,10 @@ class DomainTaken(Exception):
         self.project = project
 
 
-class InvalidDomainPointer(ValueError):
-    """A stored `domains/<hostname>.json` cannot be read."""
-
-
-@dataclass(frozen=True)
-class Domain:
-    hostname: str
-    project: str
-    created_at: float
-
-    def to_dict(self) -> dict[str, object]:
-        return {"hostname": self.hostname, "project": self.project, "created_at": self.created_at}
-
-
 class DomainIndexHook(Protocol):
     """Told after a domain pointer was written or deleted (under its lock); must not raise."""
 
     def domain_changed(self, store: ObjectStore, hostname: str) -> bool: ...
-
-
-def domain_key(hostname: str) -> str:
-    return f"{DOMAINS_PREFIX}{hostname}.json"
 
 
 def check_hostname(raw: object, base_domain: str) -> str:
@@ -115,25 +96,6 @@ def check_hostname(raw: object, base_domain: str) -> str:
             "map a domain of yours instead"
         )
     return hostname
-
-
-def parse_domain_pointer(raw: bytes, hostname: str) -> Domain:
-    """The pointer's contents; raises `InvalidDomainPointer`."""
-    where = domain_key(hostname)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidDomainPointer(f"{where} is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidDomainPointer(f"{where} is not a JSON object")
-    try:
-        project = validate_project_name(data.get("project"))
-    except InvalidName as exc:
-        raise InvalidDomainPointer(f"{where} names no valid project: {exc}") from None
-    created_at = data.get("created_at")
-    if not isinstance(created_at, int | float) or isinstance(created_at, bool):
-        created_at = 0.0
-    return Domain(hostname, project, float(created_at))
 
 
 def read_domain(store: ObjectStore, hostname: str) -> Domain | None:

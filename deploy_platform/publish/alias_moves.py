@@ -24,7 +24,7 @@ first few. `to` is null when the alias was removed (`branch-deleted`,
 token does not name its holder, so an actor given through the API is what
 the client claims; it is checked for shape only (`check_actor`).
 
-Writers: `deploy_platform.publish` logs every move and removal made with a
+Writers: `deploy_platform.publish.aliases` logs every move and removal made with a
 `MoveNote` (`point_alias`, `move_alias_if_newer`, `remove_alias`), inside the
 alias lock, right after the pointer is written; code that changes an alias some
 other way calls `record_move` itself.
@@ -82,7 +82,7 @@ class MoveReason(StrEnum):
 
 
 #: Moves a person chose, naming the deployment: a deployment queued before one of
-#: these must not undo it when it finishes (`deploy_platform.publish.move_alias_if_newer`).
+#: these must not undo it when it finishes (`deploy_platform.publish.aliases.move_alias_if_newer`).
 CHOSEN_REASONS = frozenset(
     {MoveReason.ROLLBACK, MoveReason.PROMOTE, MoveReason.UI_REMATERIALIZATION}
 )

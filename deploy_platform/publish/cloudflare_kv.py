@@ -52,9 +52,9 @@ from dataclasses import dataclass
 
 import redis
 
+from deploy_platform.contracts.domains import domain_key
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.manifest import alias_key
-from deploy_platform.projects.domains import domain_key
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 
@@ -314,7 +314,7 @@ class KVAliasIndex(_KVMirror):
     def pointer_written(self, store: ObjectStore, alias: str) -> bool:
         """Mirror `aliases/<alias>.json` to KV; True when KV now holds it. Never raises.
 
-        Called under the alias's lock (deploy_platform.publish), so two writers of
+        Called under the alias's lock (deploy_platform.publish.aliases), so two writers of
         one alias reach KV in the order their pointers reached the store.
         """
         return self._mirror(store, alias)

@@ -11,7 +11,7 @@ Each is one `point_alias` (pointer, Redis and its pub/sub message, the optional
 KV index, the alias move log), so every edge-origin switches within a second and
 custom domains, which follow the production alias, with it. A deployment queued
 before the move does not undo it when it finishes later; a push after it
-deploys as usual (`deploy_platform.publish`).
+deploys as usual (`deploy_platform.publish.aliases`).
 
 Refusals are `MoveRefused` (an `InvalidRequest` with a stable `code` and the
 HTTP status the API answers), each saying what to do instead. Dagster-free and
@@ -28,13 +28,13 @@ from deploy_platform.contracts.manifest import alias_key, manifest_key
 from deploy_platform.contracts.names import production_alias
 from deploy_platform.contracts.records import DeploymentRecord, Environment, Status
 from deploy_platform.projects import project_key
-from deploy_platform.publish import (
+from deploy_platform.publish.alias_moves import MoveNote, MoveReason, project_of_alias
+from deploy_platform.publish.aliases import (
     AliasIndexHook,
     point_alias,
     read_alias,
     read_alias_pointer,
 )
-from deploy_platform.publish.alias_moves import MoveNote, MoveReason, project_of_alias
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 

@@ -14,16 +14,10 @@ from collections.abc import Callable
 import dagster as dg
 
 from deploy_platform.publish.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig
+from deploy_platform.resources.env_values import resolved
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["AliasIndexResource"]
-
-
-def _resolved(value: str) -> str:
-    # Outside a run Dagster leaves EnvVar fields unresolved (their value is the name).
-    if isinstance(value, dg.EnvVar):
-        return value.get_value("") or ""
-    return value
 
 
 class AliasIndexResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -39,9 +33,9 @@ class AliasIndexResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     ) -> KVAliasIndex | None:
         """The publisher's hook, or None; raises KVConfigError (naming the setting) if half set."""
         config = KVConfig.from_values(
-            _resolved(self.api_url),
-            _resolved(self.account_id),
-            _resolved(self.namespace_id),
-            _resolved(self.api_token),
+            resolved(self.api_url),
+            resolved(self.account_id),
+            resolved(self.namespace_id),
+            resolved(self.api_token),
         )
         return None if config is None else KVAliasIndex(CloudflareKV(config), state, warn)

@@ -53,7 +53,7 @@ class BuildResult:
     # cache hit, per-step timings); JSON-able values.
     metadata: dict[str, Any] = field(default_factory=dict)
     # The repository's raw routing rules ({"vercel": {...}, "netlify": {...}}), checked
-    # and applied when publishing (see deploy_platform.contracts.routing).
+    # and applied when publishing (see deploy_platform.publish.rule_files).
     routing: dict[str, Any] = field(default_factory=dict)
 
 

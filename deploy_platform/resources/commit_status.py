@@ -20,16 +20,10 @@ from pydantic import Field
 
 from deploy_platform.github.status_api import GitHubConfig, GitHubConfigError
 from deploy_platform.github.statuses import BACKOFF_SECONDS, CommitStatusReporter, say_disabled_once
+from deploy_platform.resources.env_values import resolved
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["CommitStatusResource"]
-
-
-def _resolved(value: str) -> str:
-    # Outside a run Dagster leaves EnvVar fields unresolved (their value is the name).
-    if isinstance(value, dg.EnvVar):
-        return value.get_value("") or ""
-    return value
 
 
 class _Log(Protocol):
@@ -56,9 +50,9 @@ class CommitStatusResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         log = log or logging.getLogger(__name__)
         try:
             config = GitHubConfig.from_values(
-                _resolved(self.api_url),
-                _resolved(self.token),
-                _resolved(self.context),
+                resolved(self.api_url),
+                resolved(self.token),
+                resolved(self.context),
                 self.timeout_seconds,
             )
         except GitHubConfigError as exc:

@@ -26,16 +26,11 @@ import threading
 import dagster as dg
 from pydantic import PrivateAttr
 
+from deploy_platform.resources.env_values import resolved
 from deploy_platform.storage import ObjectStore, ObjectStoreError, open_store
 from deploy_platform.storage.s3 import RUN_OUTAGE_SECONDS
 
 __all__ = ["ObjectStoreResource"]
-
-
-def _resolved(value: str) -> str:
-    if isinstance(value, dg.EnvVar):
-        return value.get_value("") or ""
-    return value
 
 
 class ObjectStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -54,7 +49,7 @@ class ObjectStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         """The opened store (checked once: a missing bucket fails here, clearly)."""
         with self._lock:
             if self._store is None:
-                url = _resolved(self.url).strip()
+                url = resolved(self.url).strip()
                 if not url:
                     raise ObjectStoreError(
                         "DP_STORAGE_URL is empty: set it to file:///path/to/objects or "
@@ -63,8 +58,8 @@ class ObjectStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 # Runs and sensors ride out a store restart inside the call.
                 store = open_store(
                     url,
-                    _resolved(self.access_key_id) or None,
-                    _resolved(self.secret_access_key) or None,
+                    resolved(self.access_key_id) or None,
+                    resolved(self.secret_access_key) or None,
                     outage_seconds=RUN_OUTAGE_SECONDS,
                 )
                 try:
@@ -80,9 +75,9 @@ class ObjectStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         (the recovery sensor's health check before running a deployment again)."""
         try:
             store = open_store(
-                _resolved(self.url).strip(),
-                _resolved(self.access_key_id) or None,
-                _resolved(self.secret_access_key) or None,
+                resolved(self.url).strip(),
+                resolved(self.access_key_id) or None,
+                resolved(self.secret_access_key) or None,
             )
         except ObjectStoreError:
             return False

@@ -33,7 +33,7 @@ def open_store(
     outage_seconds: float = 0.0,
 ) -> ObjectStore:
     """The store for `url`; `outage_seconds` is how long an S3 call keeps trying a store
-    that does not answer (0: fail at once, for request handlers; see storage/s3.py)."""
+    that does not answer (0: fail at once, for request handlers; see storage/s3/)."""
     if not url.strip():
         raise ObjectStoreError(
             "no storage URL: use file:///path or s3://bucket/prefix?endpoint_url=..."

@@ -267,36 +267,36 @@ class PlatformState:
 
     # -- aliases ---------------------------------------------------------------------
     def set_alias(self, alias: str, deployment_id: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self.key("alias", alias), deployment_id)
-        pipe.publish(self.key("alias-changed"), alias)
-        pipe.execute()
+        self._write_index("alias", alias, deployment_id)
 
     def delete_alias(self, alias: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(self.key("alias", alias))
-        pipe.publish(self.key("alias-changed"), alias)
-        pipe.execute()
+        self._write_index("alias", alias, None)
 
     def get_alias(self, alias: str) -> str | None:
-        raw = self.redis.get(self.key("alias", alias))
-        return raw.decode() if raw is not None else None
+        return self._read_index("alias", alias)
 
     # -- custom domains --------------------------------------------------------------
     def set_domain(self, hostname: str, project: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self.key("domain", hostname), project)
-        pipe.publish(self.key("domain-changed"), hostname)
-        pipe.execute()
+        self._write_index("domain", hostname, project)
 
     def delete_domain(self, hostname: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(self.key("domain", hostname))
-        pipe.publish(self.key("domain-changed"), hostname)
-        pipe.execute()
+        self._write_index("domain", hostname, None)
 
     def get_domain(self, hostname: str) -> str | None:
-        raw = self.redis.get(self.key("domain", hostname))
+        return self._read_index("domain", hostname)
+
+    def _write_index(self, kind: str, name: str, value: str | None) -> None:
+        """Set (None: delete) `kind:name`, and tell edge-origins on `<kind>-changed`."""
+        pipe = self.redis.pipeline(transaction=True)
+        if value is None:
+            pipe.delete(self.key(kind, name))
+        else:
+            pipe.set(self.key(kind, name), value)
+        pipe.publish(self.key(f"{kind}-changed"), name)
+        pipe.execute()
+
+    def _read_index(self, kind: str, name: str) -> str | None:
+        raw = self.redis.get(self.key(kind, name))
         return raw.decode() if raw is not None else None
 
     def ping(self) -> bool:

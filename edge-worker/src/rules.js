@@ -1,5 +1,5 @@
 // A deployment's redirects, rewrites and header rules (mirrors serve/rules.py and
-// the matching half of deploy_platform/contracts/routing.py). Rules were checked at publish
+// deploy_platform/contracts/routing.py, the matching half). Rules were checked at publish
 // time; they are compiled when the manifest is read, so they are cached with it.
 //
 // A path that finds a file (paths.js lookup order: `/about` finds about.html) is

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from deploy_platform.contracts.domains import domain_key
 from deploy_platform.contracts.ids import new_deployment_id
-from deploy_platform.projects.domains import domain_key
 from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState

@@ -18,7 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from deploy_platform.api import create_app
-from deploy_platform.projects.domains import domain_key
+from deploy_platform.contracts.domains import domain_key
 from deploy_platform.publish.cloudflare_kv import CloudflareKV, KVConfig, KVDomainIndex
 from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore

@@ -16,8 +16,8 @@ from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import alias_key, manifest_key
 from deploy_platform.contracts.records import Status
 from deploy_platform.projects import create_project, new_project
-from deploy_platform.publish import read_alias
 from deploy_platform.publish.alias_moves import list_moves
+from deploy_platform.publish.aliases import read_alias
 from deploy_platform.publish.cloudflare_kv import KVConfig
 from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore

@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestClient
 from deploy_platform.api import create_app
 from deploy_platform.contracts.manifest import alias_key
 from deploy_platform.contracts.records import Environment, SourceKind, Status
-from deploy_platform.publish import point_alias, read_alias
 from deploy_platform.publish.alias_moves import list_moves
+from deploy_platform.publish.aliases import point_alias, read_alias
 from deploy_platform.publish.cloudflare_kv import KVConfig
 from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore

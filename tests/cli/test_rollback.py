@@ -13,8 +13,8 @@ from deploy_platform.cli.aliases import cli_actor
 from deploy_platform.cli.common import EXIT_BAD_INPUT, EXIT_UNREACHABLE
 from deploy_platform.contracts.records import Status
 from deploy_platform.processes.ports import free_port
-from deploy_platform.publish import read_alias
 from deploy_platform.publish.alias_moves import list_moves
+from deploy_platform.publish.aliases import read_alias
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi

@@ -12,7 +12,7 @@ from deploy_platform.assets import built_artifact, published_deployment
 from deploy_platform.contracts.manifest import artifact_routing_key, manifest_key
 from deploy_platform.contracts.records import Status
 from deploy_platform.contracts.routing import headers_for, match_redirect
-from deploy_platform.publish import read_alias
+from deploy_platform.publish.aliases import read_alias
 from deploy_platform.resources.build_runner import NodeBuildRunner
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState

@@ -8,7 +8,7 @@ from pathlib import Path
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import alias_key
 from deploy_platform.contracts.skew import MAX_HISTORY, Replaced, history_from_pointer, within_grace
-from deploy_platform.publish import point_alias
+from deploy_platform.publish.aliases import point_alias
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 

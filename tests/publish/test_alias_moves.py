@@ -12,7 +12,6 @@ import pytest
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import alias_key
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
-from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias, remove_alias
 from deploy_platform.publish.alias_moves import (
     MOVES_PREFIX,
     InvalidActor,
@@ -22,6 +21,12 @@ from deploy_platform.publish.alias_moves import (
     list_moves,
     project_of_alias,
     record_move,
+)
+from deploy_platform.publish.aliases import (
+    move_alias_if_newer,
+    point_alias,
+    read_alias,
+    remove_alias,
 )
 from deploy_platform.storage import ObjectStoreError
 from deploy_platform.storage.local import LocalObjectStore

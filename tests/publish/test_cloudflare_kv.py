@@ -10,7 +10,7 @@ import pytest
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import alias_key
-from deploy_platform.publish import move_alias_if_newer, point_alias, read_alias
+from deploy_platform.publish.aliases import move_alias_if_newer, point_alias, read_alias
 from deploy_platform.publish.cloudflare_kv import (
     DEFAULT_API_URL,
     CloudflareKV,

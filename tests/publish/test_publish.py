@@ -13,13 +13,13 @@ from deploy_platform.contracts.errors import UnsafeArchive
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import Manifest, alias_key, blob_key, manifest_key
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
-from deploy_platform.publish import (
+from deploy_platform.publish.aliases import (
     move_alias_if_newer,
     point_alias,
-    publish_directory,
     read_alias,
     read_alias_pointer,
 )
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 

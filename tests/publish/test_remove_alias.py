@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from deploy_platform.contracts.manifest import alias_key, manifest_key
-from deploy_platform.publish import read_alias, remove_alias
+from deploy_platform.publish.aliases import read_alias, remove_alias
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.alias_changes import announced

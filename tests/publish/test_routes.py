@@ -9,7 +9,7 @@ import pytest
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import Manifest, manifest_key
 from deploy_platform.contracts.routing import RoutingError, headers_for, match_redirect
-from deploy_platform.publish import publish_directory
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 
 

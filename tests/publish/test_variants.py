@@ -20,8 +20,8 @@ from deploy_platform.contracts.manifest import (
     blob_key,
     manifest_key,
 )
-from deploy_platform.publish import publish_directory
 from deploy_platform.publish.compression import MIN_SIZE, is_compressible
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.publish.variants import variants_key
 from deploy_platform.storage.local import LocalObjectStore
 from tests.publish.test_publish import OrderedStore

@@ -16,7 +16,7 @@ import pytest
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import Manifest, blob_key, manifest_key
-from deploy_platform.publish import publish_directory
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.retention.fence import PublishBlocked, publishing_lease, sweep_fence
 from deploy_platform.retention.sweep import mark, sweep, unreferenced
 from deploy_platform.storage import ObjectStore

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from deploy_platform import publish
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.routing import RoutingError
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 from tests.serve.conftest import EdgeFactory
 from tests.serve.test_rules import fetch
@@ -27,7 +27,7 @@ async def test_the_app_is_served_under_its_base_path_and_the_root_leads_there(
     tmp_path: Path, store: LocalObjectStore, start_edge: EdgeFactory
 ) -> None:
     deployment = new_deployment_id()
-    publish.publish_directory(
+    publish_directory(
         store, deployment, built_app(tmp_path / "build"), routing_config={"base_path": "/shop"}
     )
     edge = await start_edge()
@@ -46,7 +46,7 @@ def test_a_bad_base_path_is_refused_before_anything_is_stored(
     tmp_path: Path, store: LocalObjectStore, bad: Any
 ) -> None:
     with pytest.raises(RoutingError, match="base path"):
-        publish.publish_directory(
+        publish_directory(
             store, new_deployment_id(), built_app(tmp_path / "b"), routing_config={"base_path": bad}
         )
     assert not list(store.list("deployments/"))

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.publish import move_alias_if_newer, point_alias, publish_directory
+from deploy_platform.publish.aliases import move_alias_if_newer, point_alias
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from serve.invalidation import alias_channel

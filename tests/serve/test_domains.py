@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from deploy_platform.contracts.domains import domain_key
 from deploy_platform.contracts.ids import new_deployment_id
-from deploy_platform.projects.domains import add_domain, domain_key, remove_domain
+from deploy_platform.projects.domains import add_domain, remove_domain
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from serve.appkeys import FOLLOWER

@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import Manifest
-from deploy_platform.publish import point_alias, publish_directory
+from deploy_platform.publish.aliases import point_alias
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.serve.conftest import EdgeFactory

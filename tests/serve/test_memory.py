@@ -20,7 +20,7 @@ import pytest
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import FileEntry, Manifest, manifest_key
-from deploy_platform.contracts.routing import load_routes
+from deploy_platform.publish.rule_files import load_routes
 from deploy_platform.storage.local import LocalObjectStore
 from serve.bodies import BodyReader
 from serve.cache import MISSING, LRUCache, TTLCache

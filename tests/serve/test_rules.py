@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy_platform import publish
 from deploy_platform.build import sandbox
 from deploy_platform.build.runner import BuildRequest, run_build
 from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
 from tests.support.deployments import write_deployment
 
@@ -198,9 +198,7 @@ def build_and_publish(store: LocalObjectStore, tmp_path: Path, files: dict[str, 
         output=lambda _line: None,
     )
     deployment_id = new_deployment_id()
-    publish.publish_directory(
-        store, deployment_id, outcome.output_dir, routing_config=outcome.routing
-    )
+    publish_directory(store, deployment_id, outcome.output_dir, routing_config=outcome.routing)
     return deployment_id
 
 

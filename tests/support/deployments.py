@@ -15,12 +15,13 @@ import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from deploy_platform import publish
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import Manifest
 from deploy_platform.contracts.names import preview_alias, production_alias
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.publish import aliases
 from deploy_platform.publish.alias_moves import MoveNote, MoveReason
+from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 
@@ -40,14 +41,14 @@ def write_deployment(
             target = root.joinpath(*relative.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
-        return publish.publish_directory(store, deployment_id, root).manifest
+        return publish_directory(store, deployment_id, root).manifest
 
 
 def point_alias(
     store: ObjectStore, state: PlatformState, alias: str, deployment_id: str
 ) -> str | None:
     """Point `alias` at the deployment the way publishing does (pointer, then Redis)."""
-    return publish.point_alias(store, state, alias, deployment_id)
+    return aliases.point_alias(store, state, alias, deployment_id)
 
 
 def published(
@@ -81,5 +82,5 @@ def published(
     final = state.set_status(deployment_id, status)
     if live and status is Status.READY:
         note = MoveNote(project, f"dagster:run-{deployment_id}", MoveReason.DEPLOY)
-        publish.point_alias(store, state, alias, deployment_id, note=note)
+        aliases.point_alias(store, state, alias, deployment_id, note=note)
     return final

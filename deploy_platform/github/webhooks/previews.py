@@ -6,7 +6,7 @@ Two things, in this order:
      the alias and its URL, so the preview does not come back when a build that
      was running at deletion time finishes. A deployment already publishing read
      its record and may still move the alias (the window is its upload);
-  2. `deploy_platform.publish.remove_alias`: the pointer, the Redis index (edge-origins
+  2. `deploy_platform.publish.aliases.remove_alias`: the pointer, the Redis index (edge-origins
      are told), the alias move log (`branch-deleted` or `pull-request-closed`), the
      Worker's KV copy.
 The deployments stay, each at its own immutable host.
@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord
-from deploy_platform.publish import AliasIndexHook, remove_alias
 from deploy_platform.publish.alias_moves import MoveNote, MoveReason
+from deploy_platform.publish.aliases import AliasIndexHook, remove_alias
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState, UnknownDeployment
 
