@@ -23,8 +23,8 @@ from aiohttp import web
 
 from deploy_platform.api.errors import ApiError
 from deploy_platform.contracts.errors import UnsafeArchive
-from deploy_platform.source.archive import safe_extract, stream_limit
-from deploy_platform.source.archive_scan import TarScanner
+from deploy_platform.source.archive.scan import TarScanner
+from deploy_platform.source.archive.unpack import safe_extract, stream_limit
 
 __all__ = [
     "ARCHIVE_TYPES",

@@ -22,7 +22,7 @@ from deploy_platform.contracts.json_limits import MAX_JSON_DEPTH, JsonTooDeep, l
 from deploy_platform.contracts.json_types import json_type_name
 from deploy_platform.contracts.names import InvalidName, validate_project_name
 from deploy_platform.publish.alias_moves import check_actor
-from deploy_platform.source.git import validate_ref
+from deploy_platform.source.git.session import validate_ref
 
 __all__ = [
     "BUILD_HEADER",

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.build import bwrap, cache, isolation, sandbox
+from deploy_platform.build import bwrap, isolation, sandbox
+from deploy_platform.build.cache import restore as cache
 from deploy_platform.build.detect import BuildPlan, detect, find_output
 from deploy_platform.build.node_versions import resolve_node_version
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.build.toolchain import available_node_versions, provision
 from deploy_platform.contracts.errors import BuildFailed
-from deploy_platform.source.archive import check_tree
+from deploy_platform.source.archive.unpack import check_tree
 from deploy_platform.storage import ObjectStore
 
 __all__ = ["BuildRequest", "BuildOutcome", "run_build", "OutputLimits"]

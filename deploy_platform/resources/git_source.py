@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform.contracts.errors import InvalidRequest, SourceError
-from deploy_platform.source.archive import pack_directory
-from deploy_platform.source.git import fetch_commit, is_commit_sha, ls_remote
+from deploy_platform.source.archive.unpack import pack_directory
+from deploy_platform.source.git.session import fetch_commit, is_commit_sha, ls_remote
 from deploy_platform.source.repo_url import ValidatedRepoUrl, validate_repo_url
 
 __all__ = ["FetchedArchive", "GitSourceResource"]

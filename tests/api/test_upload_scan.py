@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from deploy_platform.contracts.errors import UnsafeArchive
-from deploy_platform.source.archive_scan import TarScanner
+from deploy_platform.source.archive.scan import TarScanner
 
 FORMATS = {"gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT, "ustar": tarfile.USTAR_FORMAT}
 

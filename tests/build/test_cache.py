@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.build.cache import (
+from deploy_platform.build.cache.restore import (
     CACHE_PREFIX,
     FRAMEWORK_CACHE_DIRS,
     cache_key,

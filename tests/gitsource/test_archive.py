@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from deploy_platform.contracts.errors import UnsafeArchive
-from deploy_platform.source.archive import ArchiveStats, check_tree, pack_directory, safe_extract
+from deploy_platform.source.archive.unpack import (
+    ArchiveStats,
+    check_tree,
+    pack_directory,
+    safe_extract,
+)
 
 LIMITS = {"max_bytes": 1024 * 1024, "max_files": 100}
 

@@ -57,7 +57,7 @@ import git
 
 from deploy_platform.contracts.errors import InvalidRequest, SourceError
 from deploy_platform.contracts.tree_limits import path_problem
-from deploy_platform.source.archive import empty_directory
+from deploy_platform.source.archive.unpack import empty_directory
 from deploy_platform.source.repo_url import ValidatedRepoUrl
 
 __all__ = [

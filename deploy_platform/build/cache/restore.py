@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy_platform.contracts.names import validate_project_name
-from deploy_platform.source.archive import empty_directory, pack_directory, safe_extract
+from deploy_platform.source.archive.unpack import empty_directory, pack_directory, safe_extract
 from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError, check_key
 
 __all__ = [
