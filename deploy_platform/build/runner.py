@@ -9,7 +9,7 @@ Behind the isolation boundary they can write only the work directory and their
 HOME and read the toolchain; how (or that they are not isolated) is the first
 line of the build's log and the `build_isolation` metadata.
 
-Caching (see `cache.py`): before install the package manager's store and the
+Caching (see `cache/`): before install the package manager's store and the
 project's `node_modules` are restored; an exact hit (same lockfile, package
 manager, its version and Node major) restores `node_modules` as it was after the
 last install, and the install is skipped (the package store is then not even
@@ -31,13 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from deploy_platform.build import bwrap, isolation, sandbox
-from deploy_platform.build.cache import restore as cache
+from deploy_platform.build.cache.keys import cache_key
+from deploy_platform.build.cache.locations import (
+    package_manager_cache_dirs,
+    package_manager_cache_env,
+)
+from deploy_platform.build.cache.restore import CacheRestore, restore
+from deploy_platform.build.cache.save import save
 from deploy_platform.build.detect import BuildPlan, detect, find_output
 from deploy_platform.build.node_versions import resolve_node_version
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.build.toolchain import available_node_versions, provision
 from deploy_platform.contracts.errors import BuildFailed
-from deploy_platform.source.archive.unpack import check_tree
+from deploy_platform.source.archive.tree import check_tree
 from deploy_platform.storage import ObjectStore
 
 __all__ = ["BuildRequest", "BuildOutcome", "run_build", "OutputLimits"]
@@ -221,12 +227,12 @@ def run_build(
         boundary = _Boundary(status, (source_dir, home), (tool_cache, *ca_files))
         env = sandbox.base_env(home, [toolchain.bin_dir])
         env.update(sandbox.network_env(os.environ))
-        env.update(cache.package_manager_cache_env(manager, home))
+        env.update(package_manager_cache_env(manager, home))
         env.update(plan.build_env(toolchain.node_version))
-        dirs = cache.package_manager_cache_dirs(manager, home, plan.app_dir)
+        dirs = package_manager_cache_dirs(manager, home, plan.app_dir)
         stores = {name: path for name, path in dirs.items() if path.is_relative_to(home)}
         frameworks = {name: path for name, path in dirs.items() if name not in stores}
-        key = cache.cache_key(
+        key = cache_key(
             request.project,
             install_dir,
             manager,
@@ -239,10 +245,10 @@ def run_build(
         mark = time.monotonic()
         # node_modules as the last install left it, for exactly this lockfile: then there
         # is nothing to install, and the package store need not come down at all.
-        restored = cache.restore(store, key, modules, fallback=False, clean=settings.clean)
+        restored = restore(store, key, modules, fallback=False, clean=settings.clean)
         skip_install = restored.exact and "node_modules" in restored.restored
         if not skip_install:
-            restored = cache.restore(store, key, before_install, clean=settings.clean)
+            restored = restore(store, key, before_install, clean=settings.clean)
         timings["cache_restore_s"] = time.monotonic() - mark
         log(_describe_restore(restored, settings.clean))
         mark = time.monotonic()
@@ -264,7 +270,7 @@ def run_build(
             )
         timings["install_s"] = time.monotonic() - mark
         if frameworks and not settings.clean:
-            cache.restore(store, key, frameworks)
+            restore(store, key, frameworks)
 
         mark = time.monotonic()
         tail = ""
@@ -289,7 +295,7 @@ def run_build(
             # (not restored) would only lose it.
             log("cache: kept as it is (nothing was installed)")
         else:
-            saved = cache.save(store, key, {**before_install, **frameworks}, restored=restored)
+            saved = save(store, key, {**before_install, **frameworks}, restored=restored)
             log(f"cache: {'saved ' + str(saved.bytes) + ' bytes' if saved.saved else saved.reason}")
         timings["cache_save_s"] = time.monotonic() - mark
 
@@ -330,7 +336,7 @@ def _publish_routing(plan: BuildPlan) -> dict[str, Any]:
     return dict(plan.routing)
 
 
-def _describe_restore(restored: cache.CacheRestore, clean: bool) -> str:
+def _describe_restore(restored: CacheRestore, clean: bool) -> str:
     if clean:
         return "cache: clean build, nothing restored"
     if not restored.hit:

@@ -387,7 +387,7 @@ def build_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> dict[str, Any]:
-    from deploy_platform.source.archive.unpack import pack_directory
+    from deploy_platform.source.archive.pack import pack_directory
 
     source: str = args.source
     build = build_settings(args)

@@ -21,7 +21,7 @@ import dagster as dg
 from deploy_platform.build import sandbox
 from deploy_platform.build.runner import BuildRequest, OutputLimits, run_build
 from deploy_platform.contracts.errors import BuildFailed
-from deploy_platform.source.archive.unpack import check_tree
+from deploy_platform.source.archive.tree import check_tree
 from deploy_platform.storage import ObjectStore
 
 __all__ = [

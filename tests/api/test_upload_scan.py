@@ -1,4 +1,4 @@
-"""deploy_platform.source.archive_scan reads tar headers as the bytes arrive: it counts what
+"""deploy_platform.source.archive.scan reads tar headers as the bytes arrive: it counts what
 tarfile counts, in every format and compression, and refuses at the limit."""
 
 from __future__ import annotations
