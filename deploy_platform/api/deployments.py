@@ -55,7 +55,8 @@ from deploy_platform.contracts.records import DeploymentRecord, Environment, Sou
 from deploy_platform.projects import Project, deployment_build
 from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings.platform import Settings
-from deploy_platform.source.git import RefNotFound, ls_remote
+from deploy_platform.source.git.errors import RefNotFound
+from deploy_platform.source.git.remote import ls_remote
 from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectNotFound, ObjectStoreError, StoreDiskError
 

@@ -3,7 +3,7 @@
 The body is never held in memory: it is written to a temporary file chunk by
 chunk (the writes run in the executor), and refused with 413 as soon as it
 passes the limit. While it arrives, its tar headers are read
-(`deploy_platform.source.archive_scan`): the (MAX_ARCHIVE_FILES + 1)-th entry, or a
+(`deploy_platform.source.archive.scan`): the (MAX_ARCHIVE_FILES + 1)-th entry, or a
 path past the depth and length limits (`deploy_platform.contracts.tree_limits`), is
 refused with 400 at once, before the rest is even sent or anything unpacked.
 Before anything is stored or queued, the archive is unpacked with the same safe
@@ -23,8 +23,8 @@ from aiohttp import web
 
 from deploy_platform.api.errors import ApiError
 from deploy_platform.contracts.errors import UnsafeArchive
-from deploy_platform.source.archive import safe_extract, stream_limit
-from deploy_platform.source.archive_scan import TarScanner
+from deploy_platform.source.archive.scan import TarScanner
+from deploy_platform.source.archive.unpack import safe_extract, stream_limit
 
 __all__ = [
     "ARCHIVE_TYPES",

@@ -3,7 +3,7 @@
 Each check raises `ApiError` with a stable code and the field at fault, so a
 client learns exactly what to fix. The checks here are pure (no network, no
 Redis); the repository URL and the ref's existence are checked by the handler. Ref syntax
-(`git check-ref-format` rules) is `source.git.validate_ref`, the same check git
+(`git check-ref-format` rules) is `source.refs.validate_ref`, the same check git
 calls get.
 """
 
@@ -22,7 +22,7 @@ from deploy_platform.contracts.json_limits import MAX_JSON_DEPTH, JsonTooDeep, l
 from deploy_platform.contracts.json_types import json_type_name
 from deploy_platform.contracts.names import InvalidName, validate_project_name
 from deploy_platform.publish.alias_moves import check_actor
-from deploy_platform.source.git import validate_ref
+from deploy_platform.source.refs import validate_ref
 
 __all__ = [
     "BUILD_HEADER",

@@ -25,7 +25,7 @@ from deploy_platform.resources.build_runner import BuildRequest, BuildRunnerReso
 from deploy_platform.resources.commit_status import CommitStatusResource
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.source.archive import pack_directory
+from deploy_platform.source.archive.pack import pack_directory
 
 __all__ = ["built_artifact"]
 

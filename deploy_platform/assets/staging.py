@@ -6,7 +6,8 @@ from pathlib import Path
 
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.resources.build_runner import BuildRunnerResource
-from deploy_platform.source.archive import ArchiveStats, safe_extract
+from deploy_platform.source.archive.tree import ArchiveStats
+from deploy_platform.source.archive.unpack import safe_extract
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 
 __all__ = ["unpack_from_store"]

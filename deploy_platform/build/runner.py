@@ -9,7 +9,7 @@ Behind the isolation boundary they can write only the work directory and their
 HOME and read the toolchain; how (or that they are not isolated) is the first
 line of the build's log and the `build_isolation` metadata.
 
-Caching (see `cache.py`): before install the package manager's store and the
+Caching (see `cache/`): before install the package manager's store and the
 project's `node_modules` are restored; an exact hit (same lockfile, package
 manager, its version and Node major) restores `node_modules` as it was after the
 last install, and the install is skipped (the package store is then not even
@@ -30,16 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.build import bwrap, cache, isolation, sandbox
+from deploy_platform.build import bwrap, isolation, sandbox
+from deploy_platform.build.cache.keys import cache_key
+from deploy_platform.build.cache.locations import (
+    package_manager_cache_dirs,
+    package_manager_cache_env,
+)
+from deploy_platform.build.cache.restore import CacheRestore, restore
+from deploy_platform.build.cache.save import save
 from deploy_platform.build.detect import BuildPlan, detect, find_output
 from deploy_platform.build.node_versions import resolve_node_version
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.build.toolchain import available_node_versions, provision
 from deploy_platform.contracts.errors import BuildFailed
-from deploy_platform.source.archive import check_tree
+from deploy_platform.source.archive.tree import check_tree
 from deploy_platform.storage import ObjectStore
 
-__all__ = ["BuildRequest", "BuildOutcome", "run_build", "OutputLimits"]
+__all__ = ["BuildRequest", "BuildResult", "run_build", "OutputLimits"]
 
 Log = Callable[[str], object]
 
@@ -61,15 +68,21 @@ class BuildRequest:
 
 
 @dataclass(frozen=True)
-class BuildOutcome:
+class BuildResult:
+    """The directory to publish and what the UI shows about how it was made."""
+
     output_dir: Path
     framework: str
     install_command: str | None
     build_command: str | None
     log_tail: str
     duration_s: float
-    metadata: dict[str, Any]
-    # The repository's raw vercel.json / netlify.toml rules (`BuildPlan.routing`).
+    # Everything else worth showing in the UI (Node and package manager versions,
+    # cache hit, per-step timings); JSON-able values.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # The repository's raw routing rules ({"vercel": {...}, "netlify": {...}}, from
+    # `BuildPlan.routing`), checked and applied when publishing (see
+    # deploy_platform.publish.rule_files).
     routing: dict[str, Any] = field(default_factory=dict)
 
 
@@ -115,38 +128,40 @@ def _isolation(log: Log, output: Log) -> isolation.Status:
     return status
 
 
-def _run_step(
-    step: str,
-    argv: Sequence[str],
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    limits: sandbox.Limits,
-    output: Log,
-    log: Log,
-    secrets: Sequence[str],
-    boundary: _Boundary,
-) -> sandbox.RunResult:
-    log(f"{step}: {shlex.join(argv)}")
-    output(f"$ {shlex.join(argv)}")
-    result = sandbox.run(
-        argv,
-        cwd=cwd,
-        env=env,
-        limits=limits,
-        on_line=output,
-        secrets=secrets,
-        writable=boundary.writable,
-        readable=boundary.readable,
-        isolation_status=boundary.status,
-    )
-    if result.timed_out or result.exit_code != 0:
-        raise _failure(step, argv, result, limits)
-    log(f"{step} finished in {result.duration_s:.1f} s")
-    return result
+@dataclass(frozen=True)
+class _Steps:
+    """Install and build: run alike in the sandbox, behind one boundary, with one
+    environment, one set of limits and one list of secrets to redact."""
+
+    boundary: _Boundary
+    env: dict[str, str]
+    limits: sandbox.Limits
+    secrets: Sequence[str]
+    output: Log
+    log: Log
+
+    def run(self, step: str, argv: Sequence[str], cwd: Path) -> sandbox.RunResult:
+        """Run one step; raise `BuildFailed` (with the last lines) when it fails."""
+        self.log(f"{step}: {shlex.join(argv)}")
+        self.output(f"$ {shlex.join(argv)}")
+        result = sandbox.run(
+            argv,
+            cwd=cwd,
+            env=self.env,
+            limits=self.limits,
+            on_line=self.output,
+            secrets=self.secrets,
+            writable=self.boundary.writable,
+            readable=self.boundary.readable,
+            isolation_status=self.boundary.status,
+        )
+        if result.timed_out or result.exit_code != 0:
+            raise _failure(step, argv, result, self.limits)
+        self.log(f"{step} finished in {result.duration_s:.1f} s")
+        return result
 
 
-def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> BuildOutcome:
+def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> BuildResult:
     try:
         output = find_output(plan)
     except BuildFailed as exc:
@@ -155,7 +170,7 @@ def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> 
     where = output.relative_to(plan.source_dir).as_posix()
     line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
     log(line)
-    return BuildOutcome(
+    return BuildResult(
         output_dir=output,
         framework=plan.framework,
         install_command=None,
@@ -187,7 +202,7 @@ def run_build(
     output_limits: OutputLimits = OutputLimits(),
     log: Log,
     output: Log,
-) -> BuildOutcome:
+) -> BuildResult:
     """Build `source_dir` in place. `log` gets milestones, `output` every line the build prints."""
     started = time.monotonic()
     settings = request.settings
@@ -217,15 +232,16 @@ def run_build(
         # The CA files of the machine's registry settings, never of the project's
         # variables: those could name any file of the platform's.
         ca_files = bwrap.files_named_in(sandbox.network_env(os.environ))
-        boundary = _Boundary(status, (source_dir, home), (tool_cache, *ca_files))
         env = sandbox.base_env(home, [toolchain.bin_dir])
         env.update(sandbox.network_env(os.environ))
-        env.update(cache.package_manager_cache_env(manager, home))
+        env.update(package_manager_cache_env(manager, home))
         env.update(plan.build_env(toolchain.node_version))
-        dirs = cache.package_manager_cache_dirs(manager, home, plan.app_dir)
+        boundary = _Boundary(status, (source_dir, home), (tool_cache, *ca_files))
+        steps = _Steps(boundary, env, limits, secrets, output, log)
+        dirs = package_manager_cache_dirs(manager, home, plan.app_dir)
         stores = {name: path for name, path in dirs.items() if path.is_relative_to(home)}
         frameworks = {name: path for name, path in dirs.items() if name not in stores}
-        key = cache.cache_key(
+        key = cache_key(
             request.project,
             install_dir,
             manager,
@@ -238,10 +254,10 @@ def run_build(
         mark = time.monotonic()
         # node_modules as the last install left it, for exactly this lockfile: then there
         # is nothing to install, and the package store need not come down at all.
-        restored = cache.restore(store, key, modules, fallback=False, clean=settings.clean)
+        restored = restore(store, key, modules, fallback=False, clean=settings.clean)
         skip_install = restored.exact and "node_modules" in restored.restored
         if not skip_install:
-            restored = cache.restore(store, key, before_install, clean=settings.clean)
+            restored = restore(store, key, before_install, clean=settings.clean)
         timings["cache_restore_s"] = time.monotonic() - mark
         log(_describe_restore(restored, settings.clean))
         mark = time.monotonic()
@@ -250,35 +266,15 @@ def run_build(
         elif skip_install:
             log("install: skipped, node_modules restored from the cache for this exact lockfile")
         else:
-            _run_step(
-                "install",
-                plan.install_command,
-                cwd=install_dir,
-                env=env,
-                limits=limits,
-                output=output,
-                log=log,
-                secrets=secrets,
-                boundary=boundary,
-            )
+            steps.run("install", plan.install_command, install_dir)
         timings["install_s"] = time.monotonic() - mark
         if frameworks and not settings.clean:
-            cache.restore(store, key, frameworks)
+            restore(store, key, frameworks)
 
         mark = time.monotonic()
         tail = ""
         if plan.build_command is not None:
-            result = _run_step(
-                "build",
-                plan.build_command,
-                cwd=plan.app_dir,
-                env=env,
-                limits=limits,
-                output=output,
-                log=log,
-                secrets=secrets,
-                boundary=boundary,
-            )
+            result = steps.run("build", plan.build_command, plan.app_dir)
             tail = result.tail
         timings["build_s"] = time.monotonic() - mark
 
@@ -288,7 +284,7 @@ def run_build(
             # (not restored) would only lose it.
             log("cache: kept as it is (nothing was installed)")
         else:
-            saved = cache.save(store, key, {**before_install, **frameworks}, restored=restored)
+            saved = save(store, key, {**before_install, **frameworks}, restored=restored)
             log(f"cache: {'saved ' + str(saved.bytes) + ' bytes' if saved.saved else saved.reason}")
         timings["cache_save_s"] = time.monotonic() - mark
 
@@ -309,7 +305,7 @@ def run_build(
         "output_bytes": stats.bytes,
         **{name: round(value, 3) for name, value in timings.items()},
     }
-    return BuildOutcome(
+    return BuildResult(
         output_dir=out_dir,
         framework=plan.framework,
         install_command=_command_text(plan.install_command),
@@ -329,7 +325,7 @@ def _publish_routing(plan: BuildPlan) -> dict[str, Any]:
     return dict(plan.routing)
 
 
-def _describe_restore(restored: cache.CacheRestore, clean: bool) -> str:
+def _describe_restore(restored: CacheRestore, clean: bool) -> str:
     if clean:
         return "cache: clean build, nothing restored"
     if not restored.hit:

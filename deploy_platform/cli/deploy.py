@@ -119,7 +119,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> dict[str, Any]:
-    from deploy_platform.source.archive import pack_directory
+    from deploy_platform.source.archive.pack import pack_directory
 
     source: str = args.source
     build = build_settings(args)

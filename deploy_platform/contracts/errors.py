@@ -2,7 +2,7 @@
 
 DeploymentFailed        a deployment cannot go on; str(exc) is shown to the user as
  │                      the record's `error`, so it must say what to fix
- ├─ SourceError         clone/fetch/ls-remote failed, repository too large (source/git.py)
+ ├─ SourceError         clone/fetch/ls-remote failed, repository too large (source/git/)
  ├─ UnsafeArchive       an archive entry or symlink leaves the tree (archive)
  └─ BuildFailed         nothing to publish, build failed (build runner)
 InvalidRequest          bad input refused before anything is queued (API: 4xx)

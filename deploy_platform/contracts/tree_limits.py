@@ -8,7 +8,7 @@ written. They are far above what real sites need: node_modules-free web
 repositories nest 10-20 levels and their longest paths are ~200 bytes.
 
 Checked by `deploy_platform.source.archive` (every entry unpacked, uploads while they
-stream in through `deploy_platform.source.archive_scan`) and `deploy_platform.source.git`
+stream in through `deploy_platform.source.archive.scan`) and `deploy_platform.source.git`
 (every path of the commit, before checkout).
 """
 

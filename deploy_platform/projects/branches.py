@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from deploy_platform.contracts.errors import InvalidRequest
-from deploy_platform.source.git import validate_ref
+from deploy_platform.source.refs import validate_ref
 
 __all__ = [
     "DEFAULT_INCLUDE",

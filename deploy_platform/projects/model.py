@@ -46,7 +46,7 @@ from deploy_platform.projects.branches import (
     decide,
     pattern_matches,
 )
-from deploy_platform.source.git import validate_ref
+from deploy_platform.source.refs import validate_ref
 
 __all__ = [
     "FIELDS",

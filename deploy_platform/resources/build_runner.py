@@ -12,16 +12,14 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 
 from deploy_platform.build import sandbox
-from deploy_platform.build.runner import BuildRequest, OutputLimits, run_build
+from deploy_platform.build.runner import BuildRequest, BuildResult, OutputLimits, run_build
 from deploy_platform.contracts.errors import BuildFailed
-from deploy_platform.source.archive import check_tree
+from deploy_platform.source.archive.tree import check_tree
 from deploy_platform.storage import ObjectStore
 
 __all__ = [
@@ -39,22 +37,6 @@ OUTPUT_DIRS = ("public", "dist", "build")
 
 #: Receives one line of the build's own output (the asset passes `context.log.info`).
 BuildLog = Callable[[str], object]
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    output_dir: Path
-    framework: str
-    install_command: str | None
-    build_command: str | None
-    log_tail: str
-    duration_s: float
-    # Everything else worth showing in the UI (Node and package manager versions,
-    # cache hit, per-step timings); JSON-able values.
-    metadata: dict[str, Any] = field(default_factory=dict)
-    # The repository's raw routing rules ({"vercel": {...}, "netlify": {...}}), checked
-    # and applied when publishing (see deploy_platform.publish.rule_files).
-    routing: dict[str, Any] = field(default_factory=dict)
 
 
 class BuildRunnerResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -137,7 +119,7 @@ class NodeBuildRunner(BuildRunnerResource):
             max_open_files=self.max_open_files,
             log_bytes=self.log_bytes,
         )
-        outcome = run_build(
+        return run_build(
             source_dir,
             request,
             store=store,
@@ -148,16 +130,6 @@ class NodeBuildRunner(BuildRunnerResource):
             # The build's own lines go to the run worker's stdout, which Dagster
             # captures: a person watches them live in the run's stdout view.
             output=_print_line,
-        )
-        return BuildResult(
-            output_dir=outcome.output_dir,
-            framework=outcome.framework,
-            install_command=outcome.install_command,
-            build_command=outcome.build_command,
-            log_tail=outcome.log_tail,
-            duration_s=outcome.duration_s,
-            metadata=outcome.metadata,
-            routing=outcome.routing,
         )
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform.contracts.errors import InvalidRequest, SourceError
-from deploy_platform.source.archive import pack_directory
-from deploy_platform.source.git import fetch_commit, is_commit_sha, ls_remote
+from deploy_platform.source.archive.pack import pack_directory
+from deploy_platform.source.git.remote import fetch_commit, ls_remote
+from deploy_platform.source.refs import is_commit_sha
 from deploy_platform.source.repo_url import ValidatedRepoUrl, validate_repo_url
 
 __all__ = ["FetchedArchive", "GitSourceResource"]
@@ -29,7 +30,7 @@ class FetchedArchive:
 
 
 class GitSourceResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Git over HTTP(S), hardened (see `deploy_platform.source.git`).
+    """Git over HTTP(S), hardened (see `deploy_platform.source.git.session`).
 
     Every call validates the URL again, with this resource's allow list, so a
     deployment queued before the operator narrowed `DP_GIT_ALLOW_HOSTS` is refused,

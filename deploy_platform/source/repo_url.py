@@ -17,7 +17,7 @@ The layers, in order:
 5. The operator may exempt host names, addresses or networks with
    `DP_GIT_ALLOW_HOSTS` (for an internal Git server, or the tests' loopback one).
 
-The result carries the addresses that were checked, so `source/git.py` can pin git to
+The result carries the addresses that were checked, so `source/git/` can pin git to
 them (`http.curloptResolve`) and a DNS answer that changes between this check and
 the fetch (DNS rebinding) cannot send the fetch elsewhere.
 """

@@ -1,4 +1,4 @@
-"""deploy_platform.source.archive_scan reads tar headers as the bytes arrive: it counts what
+"""deploy_platform.source.archive.scan reads tar headers as the bytes arrive: it counts what
 tarfile counts, in every format and compression, and refuses at the limit."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from deploy_platform.contracts.errors import UnsafeArchive
-from deploy_platform.source.archive_scan import TarScanner
+from deploy_platform.source.archive.scan import TarScanner
 
 FORMATS = {"gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT, "ustar": tarfile.USTAR_FORMAT}
 

@@ -12,16 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.build.cache import (
-    CACHE_PREFIX,
+from deploy_platform.build.cache.keys import CACHE_PREFIX, cache_key, entry_object_key
+from deploy_platform.build.cache.locations import (
     FRAMEWORK_CACHE_DIRS,
-    cache_key,
-    entry_object_key,
     package_manager_cache_dirs,
     package_manager_cache_env,
-    restore,
-    save,
 )
+from deploy_platform.build.cache.restore import restore
+from deploy_platform.build.cache.save import save
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.build.runner import BuildOutcome, BuildRequest, run_build
+from deploy_platform.build.runner import BuildRequest, BuildResult, run_build
 from deploy_platform.build.sandbox import Limits
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import BuildFailed, UnsafeArchive
@@ -42,7 +42,7 @@ def build(
     project: str = "fixture",
     wall_seconds: float = 600,
     lines: list[str] | None = None,
-) -> BuildOutcome:
+) -> BuildResult:
     collected = [] if lines is None else lines
     return run_build(
         source,

@@ -24,7 +24,7 @@ from deploy_platform.resources.edge_origin import EdgeOriginResource
 from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.sensors.queue_sensor import run_tags
 from deploy_platform.settings.platform import public_url
-from deploy_platform.source.archive import pack_directory
+from deploy_platform.source.archive.pack import pack_directory
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 

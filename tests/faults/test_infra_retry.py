@@ -32,7 +32,7 @@ from deploy_platform.resources.build_runner import NodeBuildRunner
 from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.sensors.infra_retry import InfraRetryPolicy
 from deploy_platform.sensors.recovery_sensor import health_checks, recover
-from deploy_platform.source.archive import pack_directory
+from deploy_platform.source.archive.pack import pack_directory
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, unique

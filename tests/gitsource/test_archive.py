@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from deploy_platform.contracts.errors import UnsafeArchive
-from deploy_platform.source.archive import ArchiveStats, check_tree, pack_directory, safe_extract
+from deploy_platform.source.archive.pack import pack_directory
+from deploy_platform.source.archive.tree import ArchiveStats, check_tree
+from deploy_platform.source.archive.unpack import safe_extract
 
 LIMITS = {"max_bytes": 1024 * 1024, "max_files": 100}
 

@@ -15,7 +15,8 @@ import pytest
 
 from deploy_platform.contracts.errors import InvalidRequest, SourceError
 from deploy_platform.processes.ports import free_port
-from deploy_platform.source.git import RefNotFound, RepositoryTooLarge, fetch_commit, ls_remote
+from deploy_platform.source.git.errors import RefNotFound, RepositoryTooLarge
+from deploy_platform.source.git.remote import fetch_commit, ls_remote
 from deploy_platform.source.repo_url import ValidatedRepoUrl, validate_repo_url
 from tests.support.git_fixtures import GitHttpServer, TestRepo
 

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from deploy_platform.resources.git_source import GitSourceResource
-from deploy_platform.source.archive import safe_extract
+from deploy_platform.source.archive.unpack import safe_extract
 from tests.support.git_fixtures import GitHttpServer
 
 SITE = {"index.html": "<h1>v1</h1>", "about/index.html": "about"}

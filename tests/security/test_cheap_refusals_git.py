@@ -12,7 +12,7 @@ import pytest
 
 from deploy_platform.contracts.errors import SourceError
 from deploy_platform.contracts.tree_limits import MAX_PATH_BYTES, MAX_PATH_DEPTH
-from deploy_platform.source.git import fetch_commit
+from deploy_platform.source.git.remote import fetch_commit
 from tests.support.api_fixtures import unique_name
 from tests.support.git_fixtures import TestRepo
 

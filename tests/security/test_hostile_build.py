@@ -25,7 +25,7 @@ import pytest
 
 from deploy_platform.build import isolation
 from deploy_platform.build.netns import machine_addresses
-from deploy_platform.build.runner import BuildOutcome, BuildRequest, run_build
+from deploy_platform.build.runner import BuildRequest, BuildResult, run_build
 from deploy_platform.build.sandbox import Limits
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.processes.ports import free_port
@@ -123,7 +123,7 @@ def _reachable_from_here(platform: Platform) -> None:
 
 def _hostile_build(
     tmp_path: Path, platform: Platform, lines: list[str], variables: dict[str, str] | None = None
-) -> tuple[BuildOutcome, dict[str, dict[str, str]]]:
+) -> tuple[BuildResult, dict[str, dict[str, str]]]:
     source = tmp_path / "work" / "src"
     shutil.copytree(APPS / "hostile-build", source)
     (source / "targets.json").write_text(json.dumps(platform.targets))

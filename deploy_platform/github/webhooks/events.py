@@ -24,7 +24,7 @@ from typing import Any
 from deploy_platform.contracts.errors import InvalidRequest
 from deploy_platform.contracts.json_limits import MAX_JSON_DEPTH, JsonTooDeep, loads_bounded
 from deploy_platform.contracts.json_types import json_type_name
-from deploy_platform.source.git import is_commit_sha
+from deploy_platform.source.refs import is_commit_sha
 
 __all__ = [
     "PR_BUILD_ACTIONS",

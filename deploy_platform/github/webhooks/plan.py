@@ -45,7 +45,7 @@ from deploy_platform.github.webhooks.events import (
     Push,
 )
 from deploy_platform.projects import Project, branch_decision, pattern_matches
-from deploy_platform.source.git import validate_ref
+from deploy_platform.source.refs import validate_ref
 
 __all__ = ["Deploy", "RemoveAlias", "Skip", "Action", "SKIP_MARKERS", "plan"]
 

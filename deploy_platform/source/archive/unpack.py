@@ -1,12 +1,8 @@
-"""Source and build archives: pack a tree, unpack an untrusted one, check a tree on disk.
+"""Unpack an untrusted tar (a source upload, a repository's archive, a cache entry).
 
-Archives here are gzip tars. `pack_directory` writes them reproducibly (sorted
-names, zero timestamps and owners) and keeps symlinks as symlinks; whether a
-link is acceptable is decided where the tree is used, by the two checks below.
-
-SECURITY: a source archive comes from a stranger (a repository or an upload) and
-a build output comes from a stranger's build script, so both are hostile until
-checked. `safe_extract` never writes outside `dest`, not even half way:
+SECURITY: a source archive comes from a stranger (a repository or an upload), and
+so does a cache entry (earlier builds of the user's code), so both are hostile
+until checked. `safe_extract` never writes outside `dest`, not even half way:
 
 1. Names: no absolute paths, no `..` components, no backslashes or NULs.
 2. Parents: every directory on the way to an entry must be a real directory
@@ -15,169 +11,42 @@ checked. `safe_extract` never writes outside `dest`, not even half way:
    `O_EXCL | O_NOFOLLOW`, so an existing name is never followed or overwritten.
 3. Links: symlink targets must be relative and stay inside `dest`; hard links may
    only point at files this archive already wrote. After unpacking, `check_tree`
-   resolves every symlink again, which catches chains that only escape once all
-   their parts exist.
+   (`tree.py`) resolves every symlink again, which catches chains that only
+   escape once all their parts exist.
 4. Types: only files, directories and links; devices and FIFOs are refused.
 5. Size: at most `max_files` entries and `max_bytes` of file content; the
-   decompressed stream itself is capped too, so a gzip bomb stops early.
+   decompressed stream itself is capped too (`stream_limit`), so a gzip bomb stops early.
 6. Paths: at most `tree_limits.MAX_PATH_DEPTH` levels and `MAX_PATH_BYTES` bytes
    (names and link targets), so nothing fails half way with ENAMETOOLONG.
 
-`check_tree` applies rule 3 to a directory on disk (build output) and refuses
-hard links it cannot prove are inside: a regular file whose link count is higher
-than the number of names found for it inside the root shares its data with a name
-somewhere else (a build script can `ln /etc/shadow dist/x`), so it is refused.
-Hard links whose every name is inside the root are fine.
-
-On refusal each function raises `UnsafeArchive` naming the entry or path.
+On refusal it raises `UnsafeArchive` naming the entry.
 """
 
 from __future__ import annotations
 
 import bz2
-import fnmatch
 import gzip
 import io
 import lzma
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from deploy_platform.contracts.errors import UnsafeArchive
 from deploy_platform.contracts.tree_limits import MAX_PATH_BYTES, path_problem
+from deploy_platform.source.archive.tree import ArchiveStats, check_tree, undone_on_failure
 
-__all__ = [
-    "ArchiveStats",
-    "check_tree",
-    "empty_directory",
-    "pack_directory",
-    "safe_extract",
-    "stream_limit",
-]
+__all__ = ["safe_extract", "stream_limit"]
 
 _CHUNK = 1024 * 1024
 # Tar overhead a legitimate archive may need per entry (header, long-name or pax
 # header, padding), used to cap the decompressed stream above the content limit.
 _OVERHEAD_PER_ENTRY = 8 * 1024
 _OVERHEAD_FIXED = 64 * 1024
-
-
-@dataclass(frozen=True)
-class ArchiveStats:
-    """What a tree or archive holds: `files` counts files and symlinks, `bytes` file content."""
-
-    files: int
-    bytes: int
-
-
-# -- packing ------------------------------------------------------------------------
-
-
-def pack_directory(
-    src: Path, dest: Path, *, exclude: Iterable[str] = (".git",), compresslevel: int = 9
-) -> ArchiveStats:
-    """Write the tree under `src` to the gzip tar `dest`, reproducibly.
-
-    `exclude` holds names (shell patterns allowed) left out at any depth, together
-    with everything under them. Symlinks are stored as symlinks. Devices, FIFOs and
-    sockets are refused. `dest` is written atomically (a temporary file, then rename).
-    """
-    src = Path(src)
-    dest = Path(dest)
-    if not src.is_dir():
-        raise NotADirectoryError(f"{src} is not a directory")
-    patterns = tuple(exclude)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    skip = {os.path.abspath(dest), os.path.abspath(tmp)}
-    files = 0
-    total = 0
-    try:
-        with (
-            open(tmp, "wb") as raw,
-            gzip.GzipFile(
-                filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel
-            ) as gz,
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for rel, path, st in _walk(src, patterns, skip):
-                info = tarfile.TarInfo(rel)
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if stat.S_ISDIR(st.st_mode):
-                    info.type = tarfile.DIRTYPE
-                    info.mode = 0o755
-                    tar.addfile(info)
-                elif stat.S_ISLNK(st.st_mode):
-                    info.type = tarfile.SYMTYPE
-                    info.linkname = os.readlink(path)
-                    info.mode = 0o777
-                    tar.addfile(info)
-                    files += 1
-                elif stat.S_ISREG(st.st_mode):
-                    # O_NOFOLLOW: a file swapped for a symlink after the walk is not followed.
-                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-                    with os.fdopen(fd, "rb") as handle:
-                        opened = os.fstat(handle.fileno())
-                        info.type = tarfile.REGTYPE
-                        info.size = opened.st_size
-                        info.mode = 0o755 if opened.st_mode & 0o111 else 0o644
-                        tar.addfile(info, handle)
-                    files += 1
-                    total += info.size
-                else:
-                    raise UnsafeArchive(
-                        f"{rel} is a device, FIFO or socket; only files, directories and "
-                        "symlinks can be packed"
-                    )
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return ArchiveStats(files=files, bytes=total)
-
-
-def _walk(
-    root: Path, patterns: tuple[str, ...], skip: set[str]
-) -> Iterator[tuple[str, str, os.stat_result]]:
-    """(relative name, path, lstat) for everything under root: depth first, by name.
-
-    An explicit stack instead of recursion: a hostile repository can nest directories
-    deeper than Python's recursion limit.
-    """
-    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [("", _sorted_entries(str(root)))]
-    while stack:
-        prefix, entries = stack[-1]
-        entry = next(entries, None)
-        if entry is None:
-            stack.pop()
-            continue
-        if any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in patterns):
-            continue
-        if os.path.abspath(entry.path) in skip:
-            continue
-        rel = f"{prefix}{entry.name}"
-        st = entry.stat(follow_symlinks=False)
-        yield rel, entry.path, st
-        if stat.S_ISDIR(st.st_mode):
-            stack.append((f"{rel}/", _sorted_entries(entry.path)))
-
-
-def _sorted_entries(directory: str) -> Iterator[os.DirEntry[str]]:
-    with os.scandir(directory) as iterator:
-        entries = sorted(iterator, key=lambda entry: entry.name)
-    return iter(entries)
-
-
-# -- unpacking ----------------------------------------------------------------------
 
 
 def safe_extract(archive: Path, dest: Path, *, max_bytes: int, max_files: int) -> ArchiveStats:
@@ -191,7 +60,7 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int, max_files: int) -
     if not created and (not dest.is_dir() or dest.is_symlink() or any(dest.iterdir())):
         raise ValueError(f"{dest} must be a new or empty directory")
     dest.mkdir(parents=True, exist_ok=True)
-    try:
+    with undone_on_failure(dest, created=created):
         with open(archive, "rb") as raw:
             limit = stream_limit(max_bytes, max_files)
             stream = _LimitedReader(_decompressed(raw), limit, max_bytes)
@@ -209,12 +78,6 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int, max_files: int) -
                 ) from None
         # Symlink chains can only be judged once every link exists.
         check_tree(dest)
-    except BaseException:
-        if created:
-            shutil.rmtree(dest, ignore_errors=True)
-        else:
-            empty_directory(dest)
-        raise
     return ArchiveStats(files=extractor.files, bytes=extractor.bytes)
 
 
@@ -450,75 +313,3 @@ def _safe_parts(name: str, *, what: str) -> list[str]:
             f"archive {what} {name!r} contains '..'; entries must stay inside the tree"
         )
     return parts
-
-
-def empty_directory(path: Path) -> None:
-    """Remove everything inside `path`, keeping `path` itself."""
-    for child in path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
-
-
-# -- checking a tree on disk --------------------------------------------------------
-
-
-def check_tree(root: Path) -> ArchiveStats:
-    """Refuse links that leave `root` (see the module docstring); count what is there."""
-    root_real = os.path.realpath(root)
-    files = 0
-    total = 0
-    links: dict[tuple[int, int], _Inode] = {}
-    for rel, path, st in _walk(Path(root_real), (), set()):
-        # Before descending further: a tree past PATH_MAX cannot even be walked.
-        problem = path_problem(rel)
-        if problem is not None:
-            raise UnsafeArchive(problem)
-        mode = st.st_mode
-        if stat.S_ISDIR(mode):
-            continue
-        if stat.S_ISLNK(mode):
-            _check_symlink(rel, path, root_real)
-            files += 1
-        elif stat.S_ISREG(mode):
-            files += 1
-            total += st.st_size
-            if st.st_nlink > 1:
-                inode = links.setdefault((st.st_dev, st.st_ino), _Inode(st.st_nlink, rel))
-                inode.seen += 1
-        else:
-            raise UnsafeArchive(
-                f"{rel} is a device, FIFO or socket; only files, directories and symlinks "
-                "can be published"
-            )
-    for inode in links.values():
-        if inode.seen < inode.nlink:
-            raise UnsafeArchive(
-                f"{inode.first} is a hard link to a file outside the tree ({inode.nlink} links, "
-                f"{inode.seen} inside); copy the file instead of linking it"
-            )
-    return ArchiveStats(files=files, bytes=total)
-
-
-@dataclass
-class _Inode:
-    """A multiply linked file: how many of its names were found inside the root."""
-
-    nlink: int
-    first: str
-    seen: int = 0
-
-
-def _check_symlink(rel: str, path: str, root_real: str) -> None:
-    target = os.readlink(path)
-    if os.path.isabs(target):
-        raise UnsafeArchive(
-            f"{rel} is a symlink to the absolute path {target}; links must be relative and "
-            "stay inside the tree"
-        )
-    resolved = os.path.realpath(path)
-    if os.path.commonpath([resolved, root_real]) != root_real:
-        raise UnsafeArchive(
-            f"{rel} is a symlink to {target}, which leaves the tree; links must stay inside it"
-        )
