@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.instance.settings import (
+from deploy_platform.processes.ports import free_port
+from deploy_platform.settings.instance import (
     InstanceSettings,
     check_postgres,
     load_run_launcher,
@@ -14,7 +15,6 @@ from deploy_platform.instance.settings import (
     sqlalchemy_url,
     with_sqlalchemy_url,
 )
-from deploy_platform.processes.ports import free_port
 
 
 def test_defaults_are_one_machine() -> None:

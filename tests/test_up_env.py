@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deploy_platform.cli.one_machine import _child_env
 from deploy_platform.definitions import ENV_VARS
-from deploy_platform.processes.up import _child_env
 from deploy_platform.settings.platform import Settings
 
 

@@ -1,5 +1,5 @@
 """`deploy-platform up`: its flags; starting and supervising the platform is
-`deploy_platform.processes.up`, which knows nothing of the command line."""
+`deploy_platform.cli.one_machine`, which knows nothing of the command line."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy_platform.processes.up import run_up
+    from deploy_platform.cli.one_machine import run_up
 
     return run_up(args, deploy_sample=_deploy_sample)
 

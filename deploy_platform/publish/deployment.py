@@ -57,8 +57,8 @@ from deploy_platform.publish.compression import (
 )
 from deploy_platform.publish.rule_files import load_routes
 from deploy_platform.publish.variants import read_variant_records, write_variant_records
-from deploy_platform.retention.fence import publishing_lease
 from deploy_platform.storage import ObjectStore, ObjectStoreError
+from deploy_platform.storage.fence import publishing_lease
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["PublishResult", "publish_directory", "RULE_FILES", "WELL_KNOWN"]
@@ -123,7 +123,7 @@ def publish_directory(
     routes. Raises `RoutingError` (a `DeploymentFailed`) before uploading anything.
     With `state`, a publishing lease is held from the first look at the store to
     the manifest, so garbage collection never sweeps a body this deployment
-    reuses (`deploy_platform.retention.fence`).
+    reuses (`deploy_platform.storage.fence`).
     """
     config = dict(routing_config or {})
     base_path = _base_path(config.pop("base_path", None))

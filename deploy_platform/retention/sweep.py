@@ -11,7 +11,7 @@ Two guards make it safe while deployments publish:
     clock) are candidates, so bodies a publish uploads meanwhile are never
     swept, even by a publisher that holds no lease (an older platform version
     during a rolling upgrade, or a script);
-  - each batch is deleted under the sweep fence (`fence.py`), after re-reading
+  - each batch is deleted under the sweep fence (`storage/fence.py`), after re-reading
     the manifests written since the mark: a publish that *reused* an old body
     (it was stored, so not uploaded again) has either written its manifest by
     then, or starts after the fence and uploads what is gone.
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 from deploy_platform.contracts.manifest import InvalidManifest, Manifest, blob_key
 from deploy_platform.publish.variants import variants_key
-from deploy_platform.retention.fence import FenceBusy, sweep_fence
 from deploy_platform.storage import ObjectNotFound, ObjectStore
+from deploy_platform.storage.fence import FenceBusy, sweep_fence
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["Mark", "mark", "unreferenced", "sweep", "SweepResult", "CLOCK_MARGIN_SECONDS"]

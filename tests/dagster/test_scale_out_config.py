@@ -16,12 +16,12 @@ from dagster._utils.tags import TagConcurrencyLimitsCounter
 
 from deploy_platform.contracts.records import SourceKind
 from deploy_platform.instance.home import PROJECT_RUN_TAG, write_dagster_home
-from deploy_platform.instance.settings import (
+from deploy_platform.sensors.queue_sensor import run_tags
+from deploy_platform.settings.instance import (
     POSTGRES_URL_VARIABLE,
     load_run_launcher,
     sqlalchemy_url,
 )
-from deploy_platform.sensors.queue_sensor import run_tags
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, make_record, pack_site, queue_upload, unique

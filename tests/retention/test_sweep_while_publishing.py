@@ -2,7 +2,7 @@
 
 Guards the race a content-addressed store invites: a publish that finds a body
 already stored does not upload it again, so an old unreferenced body can be
-reused between the sweep's mark and its delete (see retention/fence.py).
+reused between the sweep's mark and its delete (see storage/fence.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pytest
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import Manifest, blob_key, manifest_key
 from deploy_platform.publish.deployment import publish_directory
-from deploy_platform.retention.fence import PublishBlocked, publishing_lease, sweep_fence
 from deploy_platform.retention.sweep import mark, sweep, unreferenced
 from deploy_platform.storage import ObjectStore
+from deploy_platform.storage.fence import PublishBlocked, publishing_lease, sweep_fence
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.retention.support import serves_everything

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from deploy_platform.api.__main__ import HEADER_TIMEOUT_SECONDS, header_timeout_from_env
 from deploy_platform.build import isolation
+from deploy_platform.cli.one_machine import _child_env
 from deploy_platform.contracts import resource_names
 from deploy_platform.contracts.skew import DEFAULT_GRACE_SECONDS
-from deploy_platform.instance.settings import INSTANCE_VARIABLES, InstanceSettings
-from deploy_platform.processes.up import _child_env
 from deploy_platform.publish.cloudflare_kv import CF_VARIABLES, DEFAULT_API_URL
 from deploy_platform.retention.policy import RetentionPolicy
 from deploy_platform.sensors.infra_retry import InfraRetryPolicy
+from deploy_platform.settings.instance import INSTANCE_VARIABLES, InstanceSettings
 from deploy_platform.settings.platform import Settings
 from deploy_platform.settings.registry import (
     VARIABLES,

@@ -1,6 +1,7 @@
-"""`deploy-platform up`: every part of the platform on one machine, embedded defaults.
+"""Every part of the platform on one machine, embedded defaults: what `deploy-platform up`
+(`cli/up.py`) runs.
 
-Starts, each as a supervised child process (see `supervisor.py`):
+Starts, each as a supervised child process (see `processes/supervisor.py`):
   redis        a private redis-server when DP_REDIS_URL is not set (restarted like
                the others; password, port and append-only file in <state>/redis,
                see `processes/private_redis.py`)
@@ -9,7 +10,7 @@ Starts, each as a supervised child process (see `supervisor.py`):
   daemon       the Dagster daemon: queue sensor, run queue, run monitoring
   webserver    the Dagster UI
 with DAGSTER_HOME under the state directory (persistent: the deployment history
-lives there, or in PostgreSQL with DP_DAGSTER_POSTGRES_URL; `instance/settings.py`
+lives there, or in PostgreSQL with DP_DAGSTER_POSTGRES_URL; `settings/instance.py`
 has the instance's settings), a local object directory when DP_STORAGE_URL is
 not set, and an API token generated into `<state>/api-token` when DP_API_TOKEN
 is not set. The private Redis's URL (with its password) is written to
@@ -38,12 +39,6 @@ from types import FrameType
 from typing import IO
 
 from deploy_platform.build import isolation
-from deploy_platform.instance.settings import (
-    POSTGRES_URL_VARIABLE,
-    InstanceSettings,
-    check_postgres,
-    with_sqlalchemy_url,
-)
 from deploy_platform.instance.storage import prepare_storage
 from deploy_platform.processes.leftovers import stop_leftovers
 from deploy_platform.processes.ports import is_listening
@@ -56,6 +51,12 @@ from deploy_platform.processes.private_redis import REDIS_URL_FILE, PrivateRedis
 from deploy_platform.processes.supervisor import ChildFailed, ChildSpec, Supervisor
 from deploy_platform.processes.warden import Warden
 from deploy_platform.publish.cloudflare_kv import KVConfig
+from deploy_platform.settings.instance import (
+    POSTGRES_URL_VARIABLE,
+    InstanceSettings,
+    check_postgres,
+    with_sqlalchemy_url,
+)
 from deploy_platform.settings.platform import Settings
 from deploy_platform.settings.registry import default_state_dir, passed_by_up
 
