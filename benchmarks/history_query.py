@@ -62,7 +62,7 @@ from deploy_platform.history.facts import ARTIFACT, ASSETS, PUBLISHED, SOURCE
 from deploy_platform.history.moves import AliasMoveLog
 from deploy_platform.history.query import HistoryQuery
 from deploy_platform.history.service import HistoryService
-from deploy_platform.jobs.deploy import DEPLOY_JOB
+from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB
 from deploy_platform.storage.local import LocalObjectStore
 
 DAGSTER_YAML = """\

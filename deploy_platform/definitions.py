@@ -18,21 +18,25 @@ from __future__ import annotations
 
 import dagster as dg
 
-from deploy_platform.assets import built_artifact, published_deployment, source_archive
-from deploy_platform.assets.checks import deployment_checks
-from deploy_platform.jobs.deploy import deploy_job
-from deploy_platform.jobs.retention import retention_job, retention_schedule
-from deploy_platform.resources.alias_index import AliasIndexResource
-from deploy_platform.resources.build_runner import NodeBuildRunner
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.edge_origin import EdgeOriginResource
-from deploy_platform.resources.git_source import GitSourceResource
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.sensors.commit_status_sensor import commit_status_sensor
-from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
-from deploy_platform.sensors.queue_sensor import queue_sensors
-from deploy_platform.sensors.recovery_sensor import deployment_recovery_sensor
+from deploy_platform.orchestration.assets import (
+    built_artifact,
+    published_deployment,
+    source_archive,
+)
+from deploy_platform.orchestration.assets.checks import deployment_checks
+from deploy_platform.orchestration.jobs.deploy import deploy_job
+from deploy_platform.orchestration.jobs.retention import retention_job, retention_schedule
+from deploy_platform.orchestration.resources.alias_index import AliasIndexResource
+from deploy_platform.orchestration.resources.build_runner import NodeBuildRunner
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.edge_origin import EdgeOriginResource
+from deploy_platform.orchestration.resources.git_source import GitSourceResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
+from deploy_platform.orchestration.sensors.commit_status_sensor import commit_status_sensor
+from deploy_platform.orchestration.sensors.failure_sensor import deployment_failure_sensor
+from deploy_platform.orchestration.sensors.queue_sensor import queue_sensors
+from deploy_platform.orchestration.sensors.recovery_sensor import deployment_recovery_sensor
 from deploy_platform.settings.registry import Reader, read_by
 
 __all__ = ["defs", "ENV_VARS"]

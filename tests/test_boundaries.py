@@ -4,7 +4,7 @@
   through something they import: they run in processes that must stay small
   (the edge, the control API) or outside any code location.
 - Assets never reach an outside system themselves: no boto3/botocore, git or
-  subprocess in `deploy_platform/assets/`; resources do that, so tests swap them.
+  subprocess in `deploy_platform/orchestration/assets/`; resources do that, so tests swap them.
 """
 
 from __future__ import annotations

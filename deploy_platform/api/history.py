@@ -77,7 +77,7 @@ def _open(app: web.Application) -> HistoryService:
 
     from deploy_platform.history.moves import AliasMoveLog
     from deploy_platform.history.service import HistoryService
-    from deploy_platform.jobs.purge import open_instance
+    from deploy_platform.orchestration.jobs.purge import open_instance
 
     settings = app[SETTINGS]
     home = settings.dagster_home_dir

@@ -100,7 +100,7 @@ def run_gc(args: argparse.Namespace, out: TextIO | None = None) -> int:
             f"{settings.state_dir} (its Redis URL is in run/redis.url while it runs)",
             common.EXIT_BAD_INPUT,
         )
-    from deploy_platform.jobs.purge import collect_with_history, open_instance
+    from deploy_platform.orchestration.jobs.purge import collect_with_history, open_instance
 
     try:
         instance = open_instance(settings.state_dir, env)

@@ -39,7 +39,7 @@ from types import FrameType
 from typing import IO
 
 from deploy_platform.build import isolation
-from deploy_platform.instance.storage import prepare_storage
+from deploy_platform.orchestration.instance.storage import prepare_storage
 from deploy_platform.processes.leftovers import stop_leftovers
 from deploy_platform.processes.ports import is_listening
 from deploy_platform.processes.private_files import (
@@ -142,7 +142,7 @@ def run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> in
 
 
 def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> int:
-    from deploy_platform.instance.home import write_dagster_home
+    from deploy_platform.orchestration.instance.home import write_dagster_home
 
     env = dict(os.environ)
     state_dir = Path(args.state_dir or env.get("DP_STATE_DIR") or default_state_dir()).resolve()

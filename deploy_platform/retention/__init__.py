@@ -8,6 +8,6 @@
   collect.py    `collect_garbage`: the order of removal, dry runs, the report
   report.py     the report as plain lines (printed by `gc`, logged by the retention job)
 
-`deploy_platform.jobs.purge` is the Dagster side (partitions, runs);
+`deploy_platform.orchestration.jobs.purge` is the Dagster side (partitions, runs);
 `deploy-platform gc` (`cli/gc.py`) runs it all.
 """

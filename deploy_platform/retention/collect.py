@@ -38,7 +38,7 @@ __all__ = ["RunRecords", "Removal", "GcReport", "collect_garbage", "archive_key"
 
 
 class RunRecords(Protocol):
-    """The Dagster side (`deploy_platform.jobs.purge.DagsterRecords`)."""
+    """The Dagster side (`deploy_platform.orchestration.jobs.purge.DagsterRecords`)."""
 
     def busy(self, deployment_ids: Sequence[str]) -> set[str]:
         """The ids with a run that has not finished (a re-materialization from the UI)."""

@@ -10,7 +10,7 @@ import pytest
 
 from deploy_platform import cli
 from deploy_platform.contracts.manifest import alias_key
-from deploy_platform.instance.home import write_dagster_home
+from deploy_platform.orchestration.instance.home import write_dagster_home
 from deploy_platform.processes.private_redis import REDIS_URL_FILE
 from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore

@@ -9,13 +9,13 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from deploy_platform.orchestration.resources.alias_index import AliasIndexResource
+from deploy_platform.orchestration.resources.build_runner import StaticBuildRunner
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.git_source import GitSourceResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.resources.alias_index import AliasIndexResource
-from deploy_platform.resources.build_runner import StaticBuildRunner
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.git_source import GitSourceResource
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform import definitions as platform_definitions
-from deploy_platform.resources.build_runner import (
+from deploy_platform.orchestration.resources.build_runner import (
     BuildLog,
     BuildRequest,
     BuildResult,

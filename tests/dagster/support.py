@@ -12,17 +12,21 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.assets import built_artifact, published_deployment, source_archive
-from deploy_platform.assets.checks import deployment_checks
-from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import Manifest, blob_key, manifest_key, source_key
 from deploy_platform.contracts.names import preview_alias, production_alias
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
-from deploy_platform.jobs.deploy import DEPLOY_JOB, deploy_job
-from deploy_platform.resources.edge_origin import EdgeOriginResource
-from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.sensors.queue_sensor import run_tags
+from deploy_platform.orchestration.assets import (
+    built_artifact,
+    published_deployment,
+    source_archive,
+)
+from deploy_platform.orchestration.assets.checks import deployment_checks
+from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB, deploy_job
+from deploy_platform.orchestration.resources.edge_origin import EdgeOriginResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
+from deploy_platform.orchestration.sensors.queue_sensor import run_tags
 from deploy_platform.settings.platform import public_url
 from deploy_platform.source.archive.pack import pack_directory
 from deploy_platform.storage import ObjectStore

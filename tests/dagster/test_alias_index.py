@@ -7,7 +7,7 @@ from pathlib import Path
 
 from deploy_platform.contracts.manifest import alias_key, manifest_key
 from deploy_platform.contracts.records import Status
-from deploy_platform.resources.alias_index import AliasIndexResource
+from deploy_platform.orchestration.resources.alias_index import AliasIndexResource
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, unique

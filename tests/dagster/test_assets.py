@@ -6,9 +6,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_platform.assets import built_artifact, published_deployment, source_archive
 from deploy_platform.contracts.manifest import artifact_key, blob_key, manifest_key, source_key
 from deploy_platform.contracts.records import Status
+from deploy_platform.orchestration.assets import (
+    built_artifact,
+    published_deployment,
+    source_archive,
+)
 from deploy_platform.publish.aliases import read_alias
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState

@@ -11,8 +11,8 @@ import pytest
 
 from deploy_platform.contracts.manifest import blob_key
 from deploy_platform.contracts.records import DeploymentRecord
+from deploy_platform.orchestration.resources.edge_origin import EdgeOriginResource
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.resources.edge_origin import EdgeOriginResource
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, queue_git, read_manifest, unique

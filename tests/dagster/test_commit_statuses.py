@@ -10,13 +10,13 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.assets import published_deployment
 from deploy_platform.cli.client import ApiClient
 from deploy_platform.contracts.records import Environment, SourceKind, Status
 from deploy_platform.github.status_api import GitHubConfig
 from deploy_platform.github.statuses import CommitStatusReporter, describe_failure
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.sensors.commit_status_sensor import commit_status_sensor
+from deploy_platform.orchestration.assets import published_deployment
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.sensors.commit_status_sensor import commit_status_sensor
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, make_record, unique
 from tests.dagster.test_sensors import BrokenBuildRunner, evaluate_failure_sensor

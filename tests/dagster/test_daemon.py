@@ -22,10 +22,10 @@ import pytest
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord, Status
-from deploy_platform.instance.home import write_dagster_home
-from deploy_platform.instance.storage import prepare_storage
+from deploy_platform.orchestration.instance.home import write_dagster_home
+from deploy_platform.orchestration.instance.storage import prepare_storage
+from deploy_platform.orchestration.sensors.queue_sensor import QUEUE_LANES, lane_name
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.sensors.queue_sensor import QUEUE_LANES, lane_name
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.dagster.support import pack_site, queue_upload, unique

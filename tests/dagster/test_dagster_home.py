@@ -8,7 +8,7 @@ import dagster as dg
 import yaml
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from deploy_platform.instance.home import write_dagster_home
+from deploy_platform.orchestration.instance.home import write_dagster_home
 
 
 def test_dagster_yaml_configures_the_queue_sensors_and_monitoring(tmp_path: Path) -> None:

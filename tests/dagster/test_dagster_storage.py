@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.instance.home import write_dagster_home
-from deploy_platform.instance.storage import prepare_storage
+from deploy_platform.orchestration.instance.home import write_dagster_home
+from deploy_platform.orchestration.instance.storage import prepare_storage
 
 _OPEN = "import dagster as dg; dg.DagsterInstance.get().get_run_records(limit=1)"
 

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from deploy_platform.contracts.records import Status
-from deploy_platform.instance.home import write_dagster_home
+from deploy_platform.orchestration.instance.home import write_dagster_home
 from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from deploy_platform.instance.launcher import _alive, _start_time
+from deploy_platform.orchestration.instance.launcher import _alive, _start_time
 
 
 def test_a_worker_is_alive_only_while_its_pid_is_the_same_process() -> None:

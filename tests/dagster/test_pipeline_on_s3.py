@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from deploy_platform.contracts.records import Status
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
 from deploy_platform.publish.aliases import read_alias
-from deploy_platform.resources.object_store import ObjectStoreResource
 from deploy_platform.storage import open_store
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, queue_git, read_manifest, served_text, unique

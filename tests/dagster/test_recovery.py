@@ -19,9 +19,9 @@ import dagster as dg
 import pytest
 
 from deploy_platform.contracts.records import Status
-from deploy_platform.jobs.deploy import DEPLOY_JOB, deploy_job
-from deploy_platform.sensors import failure_sensor
-from deploy_platform.sensors.recovery_sensor import (
+from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB, deploy_job
+from deploy_platform.orchestration.sensors import failure_sensor
+from deploy_platform.orchestration.sensors.recovery_sensor import (
     GRACE_SECONDS,
     RETRY_OF_TAG,
     deployment_recovery_sensor,

@@ -10,7 +10,11 @@ import dagster as dg
 import pytest
 
 from deploy_platform.history.archive import ARCHIVE_PREFIX
-from deploy_platform.jobs.retention import RETENTION_CRON, retention_job, retention_schedule
+from deploy_platform.orchestration.jobs.retention import (
+    RETENTION_CRON,
+    retention_job,
+    retention_schedule,
+)
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, unique

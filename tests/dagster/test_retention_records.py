@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform.contracts.records import DeploymentRecord, Status
-from deploy_platform.jobs.purge import DagsterRecords
+from deploy_platform.orchestration.jobs.purge import DagsterRecords
 from deploy_platform.retention.collect import collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
 from deploy_platform.storage import ObjectStore

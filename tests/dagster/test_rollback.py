@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy_platform.assets import published_deployment
-from deploy_platform.assets.run_origin import BACKFILL_TAG, TRIGGER_TAG
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
+from deploy_platform.orchestration.assets import published_deployment
+from deploy_platform.orchestration.assets.run_origin import BACKFILL_TAG, TRIGGER_TAG
+from deploy_platform.orchestration.sensors.queue_sensor import run_tags
 from deploy_platform.publish.alias_moves import list_moves
 from deploy_platform.publish.aliases import read_alias
-from deploy_platform.sensors.queue_sensor import run_tags
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, served_text, unique

@@ -8,12 +8,12 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.assets import built_artifact, published_deployment
 from deploy_platform.contracts.manifest import artifact_routing_key, manifest_key
 from deploy_platform.contracts.records import Status
 from deploy_platform.contracts.routing import headers_for, match_redirect
+from deploy_platform.orchestration.assets import built_artifact, published_deployment
+from deploy_platform.orchestration.resources.build_runner import NodeBuildRunner
 from deploy_platform.publish.aliases import read_alias
-from deploy_platform.resources.build_runner import NodeBuildRunner
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, read_manifest, unique

@@ -7,7 +7,7 @@ import dagster as dg
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
 from deploy_platform.contracts.tags import materialization_tags
-from deploy_platform.sensors.queue_sensor import run_tags
+from deploy_platform.orchestration.sensors.queue_sensor import run_tags
 
 SECRET = "tag-secret-that-must-never-show"
 

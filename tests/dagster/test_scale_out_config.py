@@ -15,8 +15,8 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 
 from deploy_platform.contracts.records import SourceKind
-from deploy_platform.instance.home import PROJECT_RUN_TAG, write_dagster_home
-from deploy_platform.sensors.queue_sensor import run_tags
+from deploy_platform.orchestration.instance.home import PROJECT_RUN_TAG, write_dagster_home
+from deploy_platform.orchestration.sensors.queue_sensor import run_tags
 from deploy_platform.settings.instance import (
     POSTGRES_URL_VARIABLE,
     load_run_launcher,

@@ -10,9 +10,12 @@ import dagster as dg
 
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.records import SourceKind, Status
-from deploy_platform.resources.build_runner import StaticBuildRunner
-from deploy_platform.sensors.failure_sensor import deployment_failure_sensor
-from deploy_platform.sensors.queue_sensor import deployment_queue_sensor, queue_sensors
+from deploy_platform.orchestration.resources.build_runner import StaticBuildRunner
+from deploy_platform.orchestration.sensors.failure_sensor import deployment_failure_sensor
+from deploy_platform.orchestration.sensors.queue_sensor import (
+    deployment_queue_sensor,
+    queue_sensors,
+)
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, make_record, queue_git, unique
 

@@ -305,7 +305,7 @@ def test_history_and_asset_checks_of_deployments_on_the_running_platform(
     """GET /api/history reads the daemon's Dagster instance; the checks ran in each run."""
     import dagster as dg
 
-    from deploy_platform.jobs.purge import open_instance
+    from deploy_platform.orchestration.jobs.purge import open_instance
 
     repo = git_http.create_repo(_unique("history-e2e"), {"index.html": "<h1>checked</h1>"})
     ready = platform.wait(platform.deploy(repo_url=repo.url, project="hist")["id"])

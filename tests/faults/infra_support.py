@@ -29,21 +29,25 @@ import dagster as dg
 
 from deploy_platform import definitions as platform_definitions
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord
-from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.publish.cloudflare_kv import KVAliasIndex
-from deploy_platform.resources.alias_index import AliasIndexResource
-from deploy_platform.resources.build_runner import (
+from deploy_platform.orchestration.resources.alias_index import AliasIndexResource
+from deploy_platform.orchestration.resources.build_runner import (
     BuildLog,
     BuildRequest,
     BuildResult,
     StaticBuildRunner,
 )
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.git_source import GitSourceResource
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.sensors.infra_retry import InfraRetryPolicy
-from deploy_platform.sensors.recovery_sensor import RecoveryTick, health_checks, recover
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.git_source import GitSourceResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
+from deploy_platform.orchestration.sensors.infra_retry import InfraRetryPolicy
+from deploy_platform.orchestration.sensors.recovery_sensor import (
+    RecoveryTick,
+    health_checks,
+    recover,
+)
+from deploy_platform.processes.redis_server import RedisServer
+from deploy_platform.publish.cloudflare_kv import KVAliasIndex
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 

@@ -28,10 +28,10 @@ from deploy_platform.api import create_app
 from deploy_platform.contracts.manifest import source_key
 from deploy_platform.contracts.records import Status
 from deploy_platform.contracts.tags import INFRA_RETRY_TAG
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.sensors.infra_retry import InfraRetryPolicy
+from deploy_platform.orchestration.sensors.recovery_sensor import recover
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.sensors.infra_retry import InfraRetryPolicy
-from deploy_platform.sensors.recovery_sensor import recover
 from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState

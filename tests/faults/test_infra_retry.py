@@ -25,13 +25,13 @@ import pytest
 from deploy_platform.contracts.records import Status
 from deploy_platform.contracts.tags import INFRA_RETRY_TAG, RETRY_OF_TAG
 from deploy_platform.definitions import ENV_VARS
-from deploy_platform.instance.home import write_dagster_home
-from deploy_platform.instance.storage import prepare_storage
+from deploy_platform.orchestration.instance.home import write_dagster_home
+from deploy_platform.orchestration.instance.storage import prepare_storage
+from deploy_platform.orchestration.resources.build_runner import NodeBuildRunner
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.sensors.infra_retry import InfraRetryPolicy
+from deploy_platform.orchestration.sensors.recovery_sensor import health_checks, recover
 from deploy_platform.processes.ports import free_port
-from deploy_platform.resources.build_runner import NodeBuildRunner
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.sensors.infra_retry import InfraRetryPolicy
-from deploy_platform.sensors.recovery_sensor import health_checks, recover
 from deploy_platform.source.archive.pack import pack_directory
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState

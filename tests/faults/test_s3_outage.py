@@ -18,10 +18,10 @@ import pytest
 
 from deploy_platform.contracts.records import Status
 from deploy_platform.contracts.tags import INFRA_RETRY_TAG, RETRY_OF_TAG
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.sensors.infra_retry import InfraRetryPolicy
+from deploy_platform.orchestration.sensors.recovery_sensor import recover
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.sensors.infra_retry import InfraRetryPolicy
-from deploy_platform.sensors.recovery_sensor import recover
 from deploy_platform.storage.redis_state import PlatformState
 from deploy_platform.storage.s3 import S3ObjectStore
 from tests.dagster.support import Deployer, pack_site, queue_upload, served_text, unique

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_platform.resources.git_source import GitSourceResource
+from deploy_platform.orchestration.resources.git_source import GitSourceResource
 from deploy_platform.source.archive.unpack import safe_extract
 from tests.support.git_fixtures import GitHttpServer
 

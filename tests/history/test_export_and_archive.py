@@ -15,7 +15,7 @@ from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.history.archive import ARCHIVE_PREFIX, archive_rows
 from deploy_platform.history.export import export_path, load_export, refreshed_export
 from deploy_platform.history.service import HistoryService
-from deploy_platform.instance.home import write_dagster_home
+from deploy_platform.orchestration.instance.home import write_dagster_home
 from deploy_platform.processes.private_redis import REDIS_URL_FILE
 from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore

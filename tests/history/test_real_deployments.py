@@ -9,9 +9,13 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from deploy_platform.assets import built_artifact, published_deployment, source_archive
 from deploy_platform.contracts.manifest import artifact_key, source_key
 from deploy_platform.contracts.records import DeploymentRecord, Status
+from deploy_platform.orchestration.assets import (
+    built_artifact,
+    published_deployment,
+    source_archive,
+)
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, read_manifest, unique

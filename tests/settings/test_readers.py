@@ -10,9 +10,9 @@ from deploy_platform.build import isolation
 from deploy_platform.cli.one_machine import _child_env
 from deploy_platform.contracts import resource_names
 from deploy_platform.contracts.skew import DEFAULT_GRACE_SECONDS
+from deploy_platform.orchestration.sensors.infra_retry import InfraRetryPolicy
 from deploy_platform.publish.cloudflare_kv import CF_VARIABLES, DEFAULT_API_URL
 from deploy_platform.retention.policy import RetentionPolicy
-from deploy_platform.sensors.infra_retry import InfraRetryPolicy
 from deploy_platform.settings.instance import INSTANCE_VARIABLES, InstanceSettings
 from deploy_platform.settings.platform import Settings
 from deploy_platform.settings.registry import (
@@ -116,4 +116,5 @@ def test_the_readers_variable_lists_are_the_registry_s() -> None:
     naming = [name for name, v in VARIABLES.items() if v.group is Group.NAMES]
     assert naming == list(resource_names.ENV_VARS.values())
     assert variable("DP_ENVIRONMENT").choices == resource_names.ENVIRONMENTS
-    assert _names_in("deploy_platform/sensors/infra_retry.py") == set(read_by(Reader.SENSORS))
+    sensors = _names_in("deploy_platform/orchestration/sensors/infra_retry.py")
+    assert sensors == set(read_by(Reader.SENSORS))

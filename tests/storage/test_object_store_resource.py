@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_platform.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
 from deploy_platform.storage import ObjectStoreError
 from tests.support.s3_fixtures import S3Server
 

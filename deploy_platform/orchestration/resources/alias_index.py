@@ -4,7 +4,7 @@ All fields empty (the default, and what `deploy-platform up` passes when no
 DP_CF_* variable is set) means no index: `index()` returns None and the publisher
 writes only the R2 pointer and Redis. Settings arrive through `dg.EnvVar`, so
 the token is never shown in the UI; an unset variable fails the run as for every
-other resource (see `deploy_platform.resources.object_store`).
+other resource (see `deploy_platform.orchestration.resources.object_store`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from deploy_platform.orchestration.resources.env_values import resolved
 from deploy_platform.publish.cloudflare_kv import CloudflareKV, KVAliasIndex, KVConfig
-from deploy_platform.resources.env_values import resolved
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["AliasIndexResource"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from deploy_platform.assets.built_artifact import built_artifact
-from deploy_platform.assets.partitions import deployments_partitions
-from deploy_platform.assets.published_deployment import published_deployment
-from deploy_platform.assets.source_archive import source_archive
+from deploy_platform.orchestration.assets.built_artifact import built_artifact
+from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.assets.published_deployment import published_deployment
+from deploy_platform.orchestration.assets.source_archive import source_archive
 
 __all__ = ["DEPLOY_JOB", "deploy_job"]
 

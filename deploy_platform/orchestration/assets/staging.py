@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploy_platform.contracts.errors import DeploymentFailed
-from deploy_platform.resources.build_runner import BuildRunnerResource
+from deploy_platform.orchestration.resources.build_runner import BuildRunnerResource
 from deploy_platform.source.archive.tree import ArchiveStats
 from deploy_platform.source.archive.unpack import safe_extract
 from deploy_platform.storage import ObjectNotFound, ObjectStore

@@ -17,9 +17,9 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from deploy_platform.jobs.purge import collect_with_history
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.orchestration.jobs.purge import collect_with_history
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.retention.policy import RetentionPolicy
 from deploy_platform.retention.report import format_report
 

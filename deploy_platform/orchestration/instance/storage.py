@@ -6,7 +6,7 @@ DAGSTER_HOME every one of them found no tables and created them, and two could
 stamp SQLite's schema version at once: `alembic_version` then holds two rows and
 every later open fails ("Version table 'alembic_version' has more than one head
 present"), so no code location loads and nothing deploys. `up` runs this module
-first (`python -m deploy_platform.instance.storage`, in the children's environment:
+first (`python -m deploy_platform.orchestration.instance.storage`, in the children's environment:
 the instance's PostgreSQL URL, if any, is one of its variables), so the others only
 ever open storage that exists. A separate process keeps dagster out of `up`'s own
 memory.
@@ -25,7 +25,7 @@ __all__ = ["prepare_storage", "main"]
 def prepare_storage(env: Mapping[str, str], dagster_home: Path, timeout: float = 180) -> None:
     """Open the instance at `dagster_home` once; RuntimeError saying why if it cannot."""
     done = subprocess.run(
-        [sys.executable, "-m", "deploy_platform.instance.storage"],
+        [sys.executable, "-m", "deploy_platform.orchestration.instance.storage"],
         env={**env, "DAGSTER_HOME": str(dagster_home)},
         cwd=dagster_home,
         capture_output=True,

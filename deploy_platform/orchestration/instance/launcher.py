@@ -11,7 +11,7 @@ process, so a build that crashes or leaks takes nothing else with it.
 Configured in dagster.yaml (see `instance/home.py`):
 
     run_launcher:
-      module: deploy_platform.instance.launcher
+      module: deploy_platform.orchestration.instance.launcher
       class: WarmProcessRunLauncher
 
 It records the worker's pid and host on the run (`deploy/worker_pid`,
@@ -94,7 +94,7 @@ class _Standby:
         executable, working_directory, module = self.key
         preload = [module] if module and not module.endswith(".py") else []
         self.process = subprocess.Popen(
-            [executable, "-m", "deploy_platform.instance.run_worker", *preload],
+            [executable, "-m", "deploy_platform.orchestration.instance.run_worker", *preload],
             stdin=subprocess.PIPE,
             cwd=working_directory or None,
             text=True,

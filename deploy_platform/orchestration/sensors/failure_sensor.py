@@ -27,9 +27,9 @@ import dagster as dg
 from deploy_platform.contracts.ids import is_deployment_id
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord, Status
 from deploy_platform.contracts.tags import PARTITION_TAG, WILL_RETRY_TAG
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.sensors.infra_retry import infra_failure_of
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
+from deploy_platform.orchestration.sensors.infra_retry import infra_failure_of
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = [

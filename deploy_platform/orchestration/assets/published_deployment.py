@@ -12,17 +12,22 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.assets.built_artifact import built_artifact
-from deploy_platform.assets.labels import manifest_version
-from deploy_platform.assets.partitions import deployments_partitions
-from deploy_platform.assets.run_origin import run_origin
-from deploy_platform.assets.staging import unpack_from_store
-from deploy_platform.assets.tracking import deployment_stage
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.manifest import artifact_key, artifact_routing_key, manifest_key
 from deploy_platform.contracts.records import DeploymentRecord, Status
 from deploy_platform.contracts.tags import materialization_tags
 from deploy_platform.github.statuses import success_url
+from deploy_platform.orchestration.assets.built_artifact import built_artifact
+from deploy_platform.orchestration.assets.labels import manifest_version
+from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.assets.run_origin import run_origin
+from deploy_platform.orchestration.assets.staging import unpack_from_store
+from deploy_platform.orchestration.assets.tracking import deployment_stage
+from deploy_platform.orchestration.resources.alias_index import AliasIndexResource
+from deploy_platform.orchestration.resources.build_runner import BuildRunnerResource
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.publish.alias_moves import MoveNote
 from deploy_platform.publish.aliases import (
     AliasIndexHook,
@@ -31,11 +36,6 @@ from deploy_platform.publish.aliases import (
     point_alias,
 )
 from deploy_platform.publish.deployment import publish_directory
-from deploy_platform.resources.alias_index import AliasIndexResource
-from deploy_platform.resources.build_runner import BuildRunnerResource
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.resources.redis_state import RedisResource
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 

@@ -69,8 +69,8 @@ PROJECT_RUN_TAG = "deploy/project"
 _WARM_PROCESS_LAUNCHER = """\
 run_launcher:
   # One process per run, started ahead of time with dagster and the definitions
-  # already imported (saves ~1.5 s per deployment; see deploy_platform/instance/launcher.py).
-  module: deploy_platform.instance.launcher
+  # already imported (saves ~1.5 s per deployment; see orchestration/instance/launcher.py).
+  module: deploy_platform.orchestration.instance.launcher
   class: WarmProcessRunLauncher
 """
 
@@ -114,7 +114,7 @@ storage:
       env: {_q(postgres_url_env)}
 """
     return f"""\
-# Written by deploy-platform (deploy_platform/instance/home.py) on every start; edits are lost.
+# Written by deploy-platform (orchestration/instance/home.py) on every start; edits are lost.
 telemetry:
   enabled: false
 nux:
@@ -165,7 +165,7 @@ retention:
 def workspace_yaml() -> str:
     project_root = Path(deploy_platform.__file__).resolve().parent.parent
     return f"""\
-# Written by deploy-platform (deploy_platform/instance/home.py) on every start; edits are lost.
+# Written by deploy-platform (orchestration/instance/home.py) on every start; edits are lost.
 load_from:
   - python_module:
       module_name: deploy_platform.definitions

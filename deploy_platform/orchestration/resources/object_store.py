@@ -26,7 +26,7 @@ import threading
 import dagster as dg
 from pydantic import PrivateAttr
 
-from deploy_platform.resources.env_values import resolved
+from deploy_platform.orchestration.resources.env_values import resolved
 from deploy_platform.storage import ObjectStore, ObjectStoreError, open_store
 from deploy_platform.storage.s3 import RUN_OUTAGE_SECONDS
 

@@ -43,16 +43,16 @@ from deploy_platform.contracts.tags import (
     RETRY_OF_TAG,
     WILL_RETRY_TAG,
 )
-from deploy_platform.jobs.deploy import deploy_job
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.resources.redis_state import RedisResource
-from deploy_platform.sensors.failure_sensor import (
+from deploy_platform.orchestration.jobs.deploy import deploy_job
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
+from deploy_platform.orchestration.sensors.failure_sensor import (
     failure_cause,
     failure_message,
     settle_failed,
 )
-from deploy_platform.sensors.infra_retry import (
+from deploy_platform.orchestration.sensors.infra_retry import (
     InfraDecision,
     InfraFailure,
     InfraRetryPolicy,

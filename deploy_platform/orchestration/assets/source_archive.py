@@ -9,17 +9,21 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_platform.assets.labels import chunks_version, deployment_links, file_version
-from deploy_platform.assets.partitions import deployments_partitions
-from deploy_platform.assets.tracking import deployment_stage, redact_url
 from deploy_platform.contracts.errors import SourceError
 from deploy_platform.contracts.manifest import source_key
 from deploy_platform.contracts.records import DeploymentRecord, SourceKind, Status
 from deploy_platform.contracts.tags import materialization_tags
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.git_source import GitSourceResource
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.orchestration.assets.labels import (
+    chunks_version,
+    deployment_links,
+    file_version,
+)
+from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.assets.tracking import deployment_stage, redact_url
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.git_source import GitSourceResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.storage import ObjectStore
 
 __all__ = ["source_archive"]

@@ -6,7 +6,7 @@ then goes through Dagster's own command-line entry point, exactly as a run
 worker started by `python -m dagster api execute_run ...` would, minus the
 second or so of imports that happened while it waited.
 
-    python -m deploy_platform.instance.run_worker <module-to-preload>
+    python -m deploy_platform.orchestration.instance.run_worker <module-to-preload>
 """
 
 from __future__ import annotations

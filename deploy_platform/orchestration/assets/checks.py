@@ -16,15 +16,15 @@ look (no manifest, the edge-origin unreachable) fails with what went wrong.
 
 import dagster as dg
 
-from deploy_platform.assets.partitions import deployments_partitions
-from deploy_platform.assets.published_deployment import published_deployment
 from deploy_platform.contracts.manifest import InvalidManifest, Manifest, blob_key, manifest_key
-from deploy_platform.resources.edge_origin import (
+from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.assets.published_deployment import published_deployment
+from deploy_platform.orchestration.resources.edge_origin import (
     EDGE_ERRORS,
     EdgeNotConfigured,
     EdgeOriginResource,
 )
-from deploy_platform.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
 from deploy_platform.storage import ObjectNotFound, ObjectStore, ObjectStoreError
 
 __all__ = ["index_served", "bodies_stored", "deployment_checks"]

@@ -22,8 +22,6 @@ from urllib.parse import urlsplit, urlunsplit
 import dagster as dg
 import redis
 
-from deploy_platform.assets.labels import label_run
-from deploy_platform.assets.run_origin import run_origin
 from deploy_platform.contracts.errors import (
     DeploymentFailed,
     DiskError,
@@ -33,6 +31,8 @@ from deploy_platform.contracts.errors import (
 )
 from deploy_platform.contracts.records import DeploymentRecord, Status
 from deploy_platform.github.statuses import CommitStatusReporter
+from deploy_platform.orchestration.assets.labels import label_run
+from deploy_platform.orchestration.assets.run_origin import run_origin
 from deploy_platform.storage.redis_state import (
     PlatformState,
     UnknownDeployment,

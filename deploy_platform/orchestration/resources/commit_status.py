@@ -20,7 +20,7 @@ from pydantic import Field
 
 from deploy_platform.github.status_api import GitHubConfig, GitHubConfigError
 from deploy_platform.github.statuses import BACKOFF_SECONDS, CommitStatusReporter, say_disabled_once
-from deploy_platform.resources.env_values import resolved
+from deploy_platform.orchestration.resources.env_values import resolved
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = ["CommitStatusResource"]

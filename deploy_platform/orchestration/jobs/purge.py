@@ -25,8 +25,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
-from deploy_platform.assets.partitions import DEPLOYMENTS
 from deploy_platform.history.archive import archive_rows
+from deploy_platform.orchestration.assets.partitions import DEPLOYMENTS
 from deploy_platform.retention.collect import GcReport, collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
 from deploy_platform.settings.instance import POSTGRES_URL_VARIABLE, with_sqlalchemy_url

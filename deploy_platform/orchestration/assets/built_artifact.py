@@ -11,20 +11,20 @@ from typing import Any
 
 import dagster as dg
 
-from deploy_platform.assets.labels import deployment_links, file_version
-from deploy_platform.assets.partitions import deployments_partitions
-from deploy_platform.assets.source_archive import source_archive
-from deploy_platform.assets.staging import unpack_from_store
-from deploy_platform.assets.tracking import deployment_stage
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import DeploymentFailed, InvalidRequest
 from deploy_platform.contracts.manifest import artifact_key, artifact_routing_key, source_key
 from deploy_platform.contracts.records import Status
 from deploy_platform.contracts.tags import materialization_tags
-from deploy_platform.resources.build_runner import BuildRequest, BuildRunnerResource
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.object_store import ObjectStoreResource
-from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.orchestration.assets.labels import deployment_links, file_version
+from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.assets.source_archive import source_archive
+from deploy_platform.orchestration.assets.staging import unpack_from_store
+from deploy_platform.orchestration.assets.tracking import deployment_stage
+from deploy_platform.orchestration.resources.build_runner import BuildRequest, BuildRunnerResource
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.source.archive.pack import pack_directory
 
 __all__ = ["built_artifact"]

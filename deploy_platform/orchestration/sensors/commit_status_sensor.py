@@ -13,8 +13,8 @@ the next tick. With statuses off (no DP_GITHUB_TOKEN) a tick does nothing.
 
 import dagster as dg
 
-from deploy_platform.resources.commit_status import CommitStatusResource
-from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
+from deploy_platform.orchestration.resources.redis_state import RedisResource
 
 __all__ = ["commit_status_sensor", "TICK_BUDGET_SECONDS"]
 

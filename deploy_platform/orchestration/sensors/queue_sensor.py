@@ -49,12 +49,12 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from deploy_platform.assets.partitions import deployments_partitions
 from deploy_platform.contracts.ids import is_deployment_id
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord
 from deploy_platform.contracts.tags import run_tags
-from deploy_platform.jobs.deploy import deploy_job
-from deploy_platform.resources.redis_state import RedisResource
+from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.jobs.deploy import deploy_job
+from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 
 __all__ = [
