@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 .venv/bin/ruff check deploy_platform serve tests benchmarks
 .venv/bin/mypy
+# The import contracts in pyproject.toml ([tool.importlinter]): the folders' boundaries.
+.venv/bin/lint-imports
 # The docs build with every internal link checked (mkdocs.yml has strict: true); the site
 # goes to a temporary directory, never into the repository.
 site_dir="$(mktemp -d)"
