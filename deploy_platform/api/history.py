@@ -4,7 +4,7 @@
   200 {"deployments": [row, ...], "count": 100, "total": 2345, "next_cursor": "..." | null}
 
 Rows are newest first; pass `next_cursor` back as `cursor` for the next page (null:
-this was the last). Columns: `deploy_platform.history.rows.COLUMNS` (README). The
+this was the last). Columns: `deploy_platform.history.rows.COLUMNS` (docs/guides/history.md). The
 Dagster instance is the one in DAGSTER_HOME (`Settings.dagster_home_dir`), opened on
 the first request, so an API without one still serves everything else; this
 endpoint then answers 503 `history_unavailable` saying what to set.

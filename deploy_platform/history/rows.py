@@ -55,7 +55,7 @@ __all__ = [
     "parse_time",
 ]
 
-#: Column -> what it holds, in output order (README's history table says the same).
+#: Column -> what it holds, in output order (docs/guides/history.md's table says the same).
 COLUMNS: dict[str, str] = {
     "id": "deployment id",
     "project": "project",
