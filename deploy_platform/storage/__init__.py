@@ -1,4 +1,7 @@
-"""Object stores: the source of truth for what is live (dagster-free).
+"""Where the platform keeps things (dagster-free): the object stores, the source of truth
+for what is live (this package's face), and beside them the Redis state
+(`redis_state.py`: queue, records, alias and domain index) and the fence that keeps
+publishing and sweeping bodies apart (`fence.py`).
 
 Layout, one bucket or prefix per environment:
   sources/<id>.tar.gz            the pinned source tree
