@@ -29,7 +29,7 @@ from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.dagster.support import pack_site, queue_upload, unique
 from tests.support.environment import child_env, code_location_env
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, until
 
 pytestmark = pytest.mark.slow
 
@@ -77,16 +77,13 @@ def running_daemon(
 
 
 def wait_for(state: PlatformState, deployment_id: str, log: Path) -> DeploymentRecord:
-    def settled() -> DeploymentRecord | None:
-        record = state.get(deployment_id)
-        return record if record.status in TERMINAL else None
-
-    return eventually(
-        settled,
+    return until(
+        lambda: state.get(deployment_id),
+        lambda record: record.status in TERMINAL,
         timeout=_WAIT_SECONDS,
         interval=0.2,
-        message=lambda: (
-            f"{deployment_id} still {state.get(deployment_id).status}; "
+        message=lambda record: (
+            f"{deployment_id} still {record.status}; "
             f"daemon log without sensor ticks:\n{_log_without_ticks(log)}"
         ),
     )

@@ -29,7 +29,7 @@ import pytest
 
 from tests.support.environment import TOOLCHAIN_CACHE
 from tests.support.platform import RunningPlatform, start_platform
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, until
 from tests.support.webhooks import Delivery, delivery, push_payload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -220,18 +220,12 @@ def test_the_retention_job_runs_on_the_platform_as_a_dry_run_from_the_launchpad(
 
 def run_to_end(client: Any, run_id: str, seconds: float = 180) -> str:
     """The status a run launched through GraphQL ends in: SUCCESS or FAILURE."""
-    seen: list[str] = []
-
-    def ended() -> str | None:
-        seen.append(str(client.get_run_status(run_id).value))
-        return seen[-1] if seen[-1] in ("SUCCESS", "FAILURE") else None
-
-    return eventually(
-        ended,
+    return until(
+        lambda: str(client.get_run_status(run_id).value),
+        lambda status: status in ("SUCCESS", "FAILURE"),
         timeout=seconds,
         interval=0.2,
-        message=lambda: f"run {run_id} still {seen[-1]}",
-        retry_on=(),
+        message=lambda status: f"run {run_id} still {status}",
     )
 
 

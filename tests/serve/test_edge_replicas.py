@@ -16,7 +16,7 @@ from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.deployments import point_alias, write_deployment
 from tests.support.edge_process import EdgeProcess, serve_process
-from tests.support.waiting import eventually
+from tests.support.waiting import until
 
 _WAIT = 30.0
 
@@ -33,17 +33,11 @@ def body_at(edge: EdgeProcess, host: str) -> bytes:
 
 
 def wait_for_body(edge: EdgeProcess, host: str, expected: bytes) -> None:
-    seen: list[bytes] = []
-
-    def arrived() -> bool:
-        seen.append(body_at(edge, host))
-        return seen[-1] == expected
-
-    eventually(
-        arrived,
+    until(
+        lambda: body_at(edge, host),
+        lambda seen: seen == expected,
         timeout=_WAIT,
-        message=lambda: f"still {seen[-1]!r}; log:\n{edge.log_text()}",
-        retry_on=(),
+        message=lambda seen: f"still {seen!r}; log:\n{edge.log_text()}",
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from deploy_platform.processes.ports import free_port, wait_for_port
 from tests.support.environment import child_env
-from tests.support.waiting import eventually
+from tests.support.waiting import until
 
 __all__ = ["RunningPlatform", "start_platform"]
 
@@ -52,20 +52,18 @@ class RunningPlatform:
         return dict(answer)
 
     def wait(self, deployment_id: str, timeout: float = 180) -> dict[str, Any]:
-        seen: list[dict[str, Any]] = []
 
-        def ended() -> dict[str, Any] | None:
-            status, record = self.api("GET", f"/api/deployments/{deployment_id}")
-            assert status == 200, record
-            seen.append(dict(record))
-            return seen[-1] if record["status"] in ("ready", "failed") else None
+        def record() -> dict[str, Any]:
+            status, answer = self.api("GET", f"/api/deployments/{deployment_id}")
+            assert status == 200, answer
+            return dict(answer)
 
-        return eventually(
-            ended,
+        return until(
+            record,
+            lambda record: record["status"] in ("ready", "failed"),
             timeout=timeout,
             interval=0.1,
-            message=lambda: f"{deployment_id} still {seen[-1]['status']}; log:\n{self.log()}",
-            retry_on=(),
+            message=lambda record: f"{deployment_id} still {record['status']}; log:\n{self.log()}",
         )
 
     def fetch(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-__all__ = ["eventually", "eventually_async"]
+__all__ = ["eventually", "eventually_async", "until"]
 
 T = TypeVar("T")
 
@@ -40,6 +40,29 @@ def eventually(
         if time.monotonic() > deadline:
             raise _timed_out(timeout, message, value, failure)
         time.sleep(interval)
+
+
+def until(
+    poll: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    message: Callable[[T], str],
+) -> T:
+    """`poll` every `interval` seconds until `done` says yes to its value, which is
+    returned; on timeout `message(last value)` says what it still was. An assertion in
+    `poll` fails at once: it reads, it does not decide."""
+    last: list[T] = []
+
+    def check() -> tuple[T] | None:  # a tuple: a false value can be the one awaited
+        last[:] = [poll()]
+        return (last[0],) if done(last[0]) else None
+
+    [value] = eventually(
+        check, timeout=timeout, interval=interval, message=lambda: message(last[0]), retry_on=()
+    )
+    return value
 
 
 async def eventually_async(
