@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Fresh machine to test results: install with test tools, lint, type-check, test.
-# Extra arguments go to pytest (for example: scripts/test.sh tests/serve -x).
+# Extra arguments go to pytest (for example: scripts/test.sh tests/serve -x). The fast
+# subset, with no platform processes, no downloads and no long waits:
+#   bash scripts/test.sh -m "not e2e and not slow"
+# (every `network` test, which downloads Node.js or npm packages, is also `slow`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -16,7 +19,8 @@ rm -rf "$site_dir"
 # pytest exits 5 when it ran no test: that is a failure here too.
 .venv/bin/pytest "$@"
 # The Cloudflare Worker in Miniflare (workerd comes from the npm registry), replaying
-# the answers the Python edge-origin gave for the same requests.
+# the answers the Python edge-origin gave for the same requests: the whole run only, so a
+# chosen part (any arguments, such as the fast subset) downloads nothing.
 if [ "$#" -eq 0 ]; then
   (cd edge-worker && npm ci --no-audit --no-fund --loglevel=error && npm test)
 fi

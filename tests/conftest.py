@@ -19,7 +19,15 @@ pytest_plugins = [
     "tests.support.github_status_server",
     "tests.support.alias_changes",
     "tests.support.postgres",
+    "tests.support.environment",
 ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A `network` test is `slow` too: the fast subset (not e2e and not slow) downloads nothing."""
+    for item in items:
+        if item.get_closest_marker("network") and not item.get_closest_marker("slow"):
+            raise pytest.UsageError(f"{item.nodeid} is marked network but not slow")
 
 
 @pytest.fixture(scope="session")

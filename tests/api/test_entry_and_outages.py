@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -17,12 +16,12 @@ from deploy_platform.settings.platform import Settings
 from tests.api.conftest import ApiClientFactory
 from tests.api.test_refusals import refused
 from tests.api.test_uploads import GZIP, SITE, tar_gz
+from tests.support.environment import child_env
 
 
 def api_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DP_")}
-    env.update({"DP_STATE_DIR": str(tmp_path / "state"), **extra})
-    return env
+    # DP_* only: the API reads DAGSTER_HOME.
+    return child_env(("DP_",), **{"DP_STATE_DIR": str(tmp_path / "state"), **extra})
 
 
 def run_api(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ from deploy_platform.build.cache.restore import restore
 from deploy_platform.build.cache.save import save
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
+from tests.support.environment import TOOLCHAIN_CACHE
 
 LOCK = b'{"name": "app", "lockfileVersion": 3, "packages": {}}\n'
 
@@ -468,6 +469,7 @@ def test_npm_uses_the_cache_directory_the_env_names(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.network
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("manager", "version", "command"),
@@ -484,8 +486,7 @@ def test_real_package_managers_use_the_store_the_env_names(
     """Yarn 4 ignores YARN_CACHE_FOLDER unless its global cache is off: this catches that."""
     from deploy_platform.build.toolchain import provision
 
-    shared = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
-    toolchain = provision(shared, "22.12.0", manager, version, log=lambda _: None)
+    toolchain = provision(TOOLCHAIN_CACHE, "22.12.0", manager, version, log=lambda _: None)
     home, app = tmp_path / "home", tmp_path / "app"
     home.mkdir()
     app.mkdir()
@@ -505,6 +506,7 @@ def test_real_package_managers_use_the_store_the_env_names(
     assert used == store_dir or used.parent == store_dir, answer.stdout
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_a_restored_npm_cache_installs_offline(tmp_path: Path) -> None:
     """The point of it all: after a restore, `npm ci` needs nothing from the network."""

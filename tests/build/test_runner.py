@@ -14,11 +14,11 @@ from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import BuildFailed, UnsafeArchive
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
+from tests.support.environment import TOOLCHAIN_CACHE, PlatformEnv
 
 pytestmark = pytest.mark.slow
 
 APPS = Path(__file__).parents[1] / "fixtures" / "apps"
-TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
 
 
 @pytest.fixture
@@ -48,13 +48,14 @@ def build(
         source,
         BuildRequest(project=project, settings=settings or BuildSettings()),
         store=store,
-        tool_cache=TOOLS,
+        tool_cache=TOOLCHAIN_CACHE,
         limits=Limits(wall_seconds=wall_seconds),
         log=collected.append,
         output=collected.append,
     )
 
 
+@pytest.mark.network
 def test_vite_react_builds_and_the_second_build_skips_install(
     tmp_path: Path, store: ObjectStore
 ) -> None:
@@ -76,6 +77,7 @@ def test_vite_react_builds_and_the_second_build_skips_install(
     assert clean.metadata["cache_hit"] == "miss" and not clean.metadata["install_skipped"]
 
 
+@pytest.mark.network
 def test_pnpm_app_uses_the_version_its_package_manager_field_names(
     tmp_path: Path, store: ObjectStore
 ) -> None:
@@ -84,6 +86,7 @@ def test_pnpm_app_uses_the_version_its_package_manager_field_names(
     assert "<h1>Built with pnpm</h1>" in (outcome.output_dir / "index.html").read_text()
 
 
+@pytest.mark.network
 def test_yarn_classic_app_builds_into_build(tmp_path: Path, store: ObjectStore) -> None:
     outcome = build(checkout("yarn-classic", tmp_path), store)
     assert outcome.output_dir.name == "build"
@@ -91,6 +94,7 @@ def test_yarn_classic_app_builds_into_build(tmp_path: Path, store: ObjectStore) 
     assert "Built with yarn" in (outcome.output_dir / "index.html").read_text()
 
 
+@pytest.mark.network
 def test_rollup_app_publishes_public(tmp_path: Path, store: ObjectStore) -> None:
     outcome = build(checkout("rollup-public", tmp_path), store)
     assert outcome.output_dir.name == "public"
@@ -126,9 +130,9 @@ def test_an_output_symlink_to_etc_passwd_is_refused(tmp_path: Path, store: Objec
 
 
 def test_the_build_sees_no_platform_secret_and_its_own_secret_is_redacted(
-    tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch, platform_env: PlatformEnv
 ) -> None:
-    monkeypatch.setenv("DP_S3_SECRET_ACCESS_KEY", "platform-s3-secret-value")
+    platform_env.set(DP_S3_SECRET_ACCESS_KEY="platform-s3-secret-value")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "platform-aws-secret-value")
     lines: list[str] = []
     settings = BuildSettings.from_dict({"env": {"MY_API_KEY": "project-secret-value"}})

@@ -14,6 +14,7 @@ import pytest
 from deploy_platform.build import isolation, seccomp
 from deploy_platform.build.cgroups import BuildCgroup
 from deploy_platform.build.sandbox import Limits, RunResult, base_env, run
+from tests.support.environment import PlatformEnv
 
 FAKE_S3_SECRET = "fake-s3-secret-Zq81x"
 
@@ -146,10 +147,10 @@ def test_secrets_are_redacted_in_lines_and_tail_even_across_chunks(tmp_path: Pat
 
 
 def test_the_build_cannot_see_the_platforms_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform_env: PlatformEnv
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_S3_SECRET)
-    monkeypatch.setenv("DP_REDIS_URL", "redis://:pw@127.0.0.1:1/0")
+    platform_env.set(DP_REDIS_URL="redis://:pw@127.0.0.1:1/0")
     result, lines = _run("env", tmp_path)
     assert result.exit_code == 0
     names = {line.split("=", 1)[0] for line in lines}
@@ -332,8 +333,8 @@ def test_required_isolation_that_the_machine_lacks_runs_nothing(tmp_path: Path) 
     assert not (tmp_path / "ran").exists()
 
 
-def test_a_bad_isolation_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DP_BUILD_ISOLATION", "sometimes")
+def test_a_bad_isolation_setting_names_the_variable(platform_env: PlatformEnv) -> None:
+    platform_env.set(DP_BUILD_ISOLATION="sometimes")
     with pytest.raises(ValueError, match="DP_BUILD_ISOLATION must be auto, required or off"):
         isolation.current()
 

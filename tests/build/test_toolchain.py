@@ -12,6 +12,7 @@ import pytest
 from deploy_platform.build.sandbox import Limits, base_env, run
 from deploy_platform.build.toolchain import Toolchain, available_node_versions, provision
 from deploy_platform.contracts.errors import BuildFailed
+from tests.support.environment import TOOLCHAIN_CACHE
 
 #: A Node release that is not the machine's own, so it really gets provisioned.
 OTHER_NODE = "22.12.0"
@@ -21,9 +22,8 @@ UNREACHABLE_REGISTRY = "http://127.0.0.1:9/"
 @pytest.fixture(scope="session")
 def toolchain_cache() -> Path:
     """Toolchains shared by all tests and kept between runs, so CI reruns download nothing."""
-    path = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    TOOLCHAIN_CACHE.mkdir(parents=True, exist_ok=True)
+    return TOOLCHAIN_CACHE
 
 
 def _in_sandbox(toolchain: Toolchain, command: str, tmp_path: Path) -> list[str]:
@@ -48,6 +48,7 @@ def _machine_node_version() -> str | None:
     return subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_a_node_version_the_machine_lacks_is_provisioned_and_runs(
     toolchain_cache: Path, tmp_path: Path
@@ -64,6 +65,7 @@ def test_a_node_version_the_machine_lacks_is_provisioned_and_runs(
     assert any(OTHER_NODE in m for m in messages)
 
 
+@pytest.mark.network
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("manager", "wanted", "command"),
@@ -81,6 +83,7 @@ def test_package_managers_at_the_requested_version(
     assert lines == [f"v{OTHER_NODE}", version]
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_two_builds_provisioning_the_same_version_at_once(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
@@ -105,6 +108,7 @@ def test_two_builds_provisioning_the_same_version_at_once(tmp_path: Path) -> Non
     assert lines == [f"v{OTHER_NODE}"]
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_an_unknown_node_version_fails_saying_what_to_fix(toolchain_cache: Path) -> None:
     with pytest.raises(BuildFailed, match=r"Node.js 22\.99\.99 is not published") as caught:
@@ -113,6 +117,7 @@ def test_an_unknown_node_version_fails_saying_what_to_fix(toolchain_cache: Path)
     assert not (toolchain_cache / "node" / "22.99.99").exists()
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_an_unknown_package_manager_version_fails_saying_what_to_fix(
     toolchain_cache: Path,
@@ -163,6 +168,7 @@ def test_an_unreachable_registry_is_named_in_the_error(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_available_versions_come_from_the_registry_and_survive_an_outage(
     tmp_path: Path,

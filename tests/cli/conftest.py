@@ -17,6 +17,7 @@ from deploy_platform.cli import deploy
 from deploy_platform.contracts.records import Status
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.support import api_fixtures
+from tests.support.environment import PlatformEnv
 
 # Fixtures shared with tests/api.
 make_settings = api_fixtures.make_settings
@@ -24,13 +25,12 @@ running_api = api_fixtures.running_api
 
 
 @pytest.fixture(autouse=True)
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def cli_env(monkeypatch: pytest.MonkeyPatch, platform_env: PlatformEnv, tmp_path: Path) -> Path:
     """No token or API URL from the machine; a private state directory; quick polling."""
     state_dir = tmp_path / "cli-state"
     state_dir.mkdir()
-    monkeypatch.delenv("DP_API_TOKEN", raising=False)
-    monkeypatch.delenv("DP_API_URL", raising=False)
-    monkeypatch.setenv("DP_STATE_DIR", str(state_dir))
+    platform_env.unset("DP_API_TOKEN", "DP_API_URL")
+    platform_env.set(DP_STATE_DIR=str(state_dir))
     monkeypatch.setattr(deploy, "POLL_SECONDS", 0.05)
     return state_dir
 

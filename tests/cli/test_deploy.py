@@ -16,6 +16,7 @@ from deploy_platform.contracts.records import Environment, SourceKind, Status
 from deploy_platform.processes.ports import free_port
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi, queued_ids, unique_name
+from tests.support.environment import PlatformEnv
 
 SITE = {"index.html": "<h1>hello</h1>\n", "about/index.html": "<h1>about</h1>\n"}
 STATS = {
@@ -288,12 +289,12 @@ def test_the_api_url_comes_from_dp_api_url(
     api: RunningApi,
     state: PlatformState,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    platform_env: PlatformEnv,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("hi")
-    monkeypatch.setenv("DP_API_URL", api.url)
+    platform_env.set(DP_API_URL=api.url)
 
     code = cli.main(["deploy", str(tmp_path / "site"), "--no-wait"])
 
@@ -306,7 +307,7 @@ def test_the_token_comes_from_the_environment_or_the_state_directory(
     state: PlatformState,
     tmp_path: Path,
     cli_env: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    platform_env: PlatformEnv,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     api = running_api(api_token="tok-123")
@@ -322,7 +323,7 @@ def test_the_token_comes_from_the_environment_or_the_state_directory(
     (cli_env / "api-token").write_text("tok-123\n")
     assert cli.main(args) == 0
 
-    monkeypatch.setenv("DP_API_TOKEN", "tok-123")
+    platform_env.set(DP_API_TOKEN="tok-123")
     (cli_env / "api-token").write_text("stale\n")
     assert cli.main(args) == 0
     assert len(queued_ids(state)) == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,16 @@ from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.retention.support import gone, make_deployment, serves_everything
 from tests.support.deployments import point_alias
+from tests.support.environment import PlatformEnv
 
 
 @pytest.fixture
 def platform_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer, state: PlatformState
+    tmp_path: Path, platform_env: PlatformEnv, redis_server: RedisServer, state: PlatformState
 ) -> Path:
     """A state directory as `up` leaves it: objects, DAGSTER_HOME, the Redis URL file."""
-    for name in list(os.environ):
-        if name.startswith(("DP_", "DAGSTER_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DP_REDIS_PREFIX", state.prefix)
+    platform_env.clear()
+    platform_env.set(DP_REDIS_PREFIX=state.prefix)
     write_dagster_home(tmp_path / "dagster")
     (tmp_path / REDIS_URL_FILE).parent.mkdir()
     (tmp_path / REDIS_URL_FILE).write_text(redis_server.url + "\n")
@@ -72,11 +70,10 @@ def test_dry_run_then_gc(
 def test_defaults_come_from_the_environment(
     platform_dir: Path,
     state: PlatformState,
-    monkeypatch: pytest.MonkeyPatch,
+    platform_env: PlatformEnv,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("DP_RETAIN_PER_BRANCH", "3")
-    monkeypatch.setenv("DP_RETAIN_DAYS", "14")
+    platform_env.set(DP_RETAIN_PER_BRANCH="3", DP_RETAIN_DAYS="14")
     code, out, _ = run(capsys, "--dry-run", "--state-dir", str(platform_dir))
     assert code == 0
     assert "keep the newest 3 per project and branch, everything younger than 14 days" in out
@@ -84,9 +81,9 @@ def test_defaults_come_from_the_environment(
 
 
 def test_without_redis_it_says_where_it_looked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, platform_env: PlatformEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv("DP_REDIS_URL", raising=False)
+    platform_env.unset("DP_REDIS_URL")
     code, _, err = run(capsys, "--dry-run", "--state-dir", str(tmp_path))
     assert code == 2
     assert (

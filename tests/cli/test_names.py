@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 
 from deploy_platform import cli
+from tests.support.environment import PlatformEnv
 
 WRANGLER_TOML = Path(__file__).resolve().parents[2] / "edge-worker" / "wrangler.toml"
 ACME = ["--customer", "acme", "--project", "pages"]
 
 
 @pytest.fixture(autouse=True)
-def no_naming_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_naming_env(platform_env: PlatformEnv) -> None:
     """Names come from the flags unless a test sets the variables."""
-    for name in ("DP_CUSTOMER", "DP_PROJECT", "DP_ENVIRONMENT"):
-        monkeypatch.delenv(name, raising=False)
+    platform_env.unset("DP_CUSTOMER", "DP_PROJECT", "DP_ENVIRONMENT")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -82,11 +82,9 @@ def test_json_output_per_environment_with_hosts_when_a_zone_is_given(
 
 
 def test_the_configuration_comes_from_the_environment_and_flags_win(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], platform_env: PlatformEnv
 ) -> None:
-    monkeypatch.setenv("DP_CUSTOMER", "globex")
-    monkeypatch.setenv("DP_PROJECT", "sites")
-    monkeypatch.setenv("DP_ENVIRONMENT", "staging")
+    platform_env.set(DP_CUSTOMER="globex", DP_PROJECT="sites", DP_ENVIRONMENT="staging")
     code, out, _ = run(capsys, "--json")
     assert code == 0
     assert json.loads(out)["environments"]["staging"]["worker"] == "globex-sites-staging-edge"

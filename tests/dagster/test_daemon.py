@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,8 @@ from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.dagster.support import pack_site, queue_upload, unique
+from tests.support.environment import child_env, code_location_env
+from tests.support.waiting import eventually, until
 
 pytestmark = pytest.mark.slow
 
@@ -42,30 +43,10 @@ def dagster_env(
 ) -> dict[str, str]:
     home = tmp_path / "dagster"
     write_dagster_home(home, max_concurrent_runs=2)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "DP_REDIS_URL": redis_server.url,
-        "DP_REDIS_PREFIX": state.prefix,
-        "DP_STORAGE_URL": local_store_root.as_uri(),
-        "DP_S3_ACCESS_KEY_ID": "",
-        "DP_S3_SECRET_ACCESS_KEY": "",
-        "DP_GIT_ALLOW_HOSTS": "",
-        "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
-        "DP_TOOL_CACHE_DIR": str(Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"),
-        "DP_CF_API_URL": "",
-        "DP_CF_ACCOUNT_ID": "",
-        "DP_CF_KV_NAMESPACE_ID": "",
-        "DP_CF_API_TOKEN": "",
-        "DP_GITHUB_API_URL": "",
-        "DP_GITHUB_TOKEN": "",
-        "DP_GITHUB_STATUS_CONTEXT": "",
-        "DP_EDGE_ORIGIN_URL": "",
-        "DP_BASE_DOMAIN": "localhost",
-        "DP_RETAIN_PER_BRANCH": "",
-        "DP_RETAIN_DAYS": "",
-        "DP_EDGE_SKEW_GRACE_SECONDS": "",
-    }
+    env = child_env(
+        DAGSTER_HOME=str(home),
+        **code_location_env(redis_server.url, state.prefix, local_store_root.as_uri()),
+    )
     prepare_storage(env, home)  # as `up` does before its processes open the instance
     return env
 
@@ -96,15 +77,15 @@ def running_daemon(
 
 
 def wait_for(state: PlatformState, deployment_id: str, log: Path) -> DeploymentRecord:
-    deadline = time.monotonic() + _WAIT_SECONDS
-    while time.monotonic() < deadline:
-        record = state.get(deployment_id)
-        if record.status in TERMINAL:
-            return record
-        time.sleep(0.2)
-    raise AssertionError(
-        f"{deployment_id} still {state.get(deployment_id).status} after {_WAIT_SECONDS}s; "
-        f"daemon log without sensor ticks:\n{_log_without_ticks(log)}"
+    return until(
+        lambda: state.get(deployment_id),
+        lambda record: record.status in TERMINAL,
+        timeout=_WAIT_SECONDS,
+        interval=0.2,
+        message=lambda record: (
+            f"{deployment_id} still {record.status}; "
+            f"daemon log without sensor ticks:\n{_log_without_ticks(log)}"
+        ),
     )
 
 
@@ -121,21 +102,23 @@ def runs_for(instance: dg.DagsterInstance, deployment_id: str) -> list[dg.Dagste
 def wait_for_run_end(env: dict[str, str], deployment_id: str, log: Path) -> None:
     """The record is ready a moment before the run worker reports success: let it finish."""
     instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+
+    def finished() -> bool:
+        # Every run of the partition: a retry has its own run_key, or none.
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": deployment_id}))
+        return bool(runs) and all(run.is_finished for run in runs)
+
     try:
-        deadline = time.monotonic() + _WAIT_SECONDS
-        while time.monotonic() < deadline:
-            # Every run of the partition: a retry has its own run_key, or none.
-            runs = instance.get_runs(
-                filters=dg.RunsFilter(tags={"dagster/partition": deployment_id})
-            )
-            if runs and all(run.is_finished for run in runs):
-                return
-            time.sleep(0.2)
+        eventually(
+            finished,
+            timeout=_WAIT_SECONDS,
+            interval=0.2,
+            message=lambda: (
+                f"the run for {deployment_id} did not finish; log:\n{_log_without_ticks(log)}"
+            ),
+        )
     finally:
         instance.dispose()
-    raise AssertionError(
-        f"the run for {deployment_id} did not finish; log:\n{_log_without_ticks(log)}"
-    )
 
 
 def test_daemon_runs_each_queued_deployment_once(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,49 +15,28 @@ from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import pack_site, queue_upload, unique
+from tests.support.environment import PlatformEnv, child_env, code_location_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def platform_env(
-    monkeypatch: pytest.MonkeyPatch,
+def location_env(
+    platform_env: PlatformEnv,
     redis_server: RedisServer,
     state: PlatformState,
     local_store_root: Path,
 ) -> dict[str, str]:
     """Every variable the code location reads, set the way `up` sets them (some empty)."""
-    env = {
-        "DP_REDIS_URL": redis_server.url,
-        "DP_REDIS_PREFIX": state.prefix,
-        "DP_STORAGE_URL": local_store_root.as_uri(),
-        "DP_S3_ACCESS_KEY_ID": "",
-        "DP_S3_SECRET_ACCESS_KEY": "",
-        "DP_GIT_ALLOW_HOSTS": "",
-        "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
-        "DP_TOOL_CACHE_DIR": str(Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"),
-        "DP_CF_API_URL": "",
-        "DP_CF_ACCOUNT_ID": "",
-        "DP_CF_KV_NAMESPACE_ID": "",
-        "DP_CF_API_TOKEN": "",
-        "DP_GITHUB_API_URL": "",
-        "DP_GITHUB_TOKEN": "",
-        "DP_GITHUB_STATUS_CONTEXT": "",
-        "DP_EDGE_ORIGIN_URL": "",
-        "DP_BASE_DOMAIN": "localhost",
-        "DP_RETAIN_PER_BRANCH": "",
-        "DP_RETAIN_DAYS": "",
-        "DP_EDGE_SKEW_GRACE_SECONDS": "",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    env = code_location_env(redis_server.url, state.prefix, local_store_root.as_uri())
+    platform_env.set(**env)
     return env
 
 
-def test_definitions_validate_and_describe_the_pipeline(platform_env: dict[str, str]) -> None:
+def test_definitions_validate_and_describe_the_pipeline(location_env: dict[str, str]) -> None:
     from deploy_platform.definitions import ENV_VARS, defs
 
-    assert set(ENV_VARS) == set(platform_env)
+    assert set(ENV_VARS) == set(location_env)
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("deploy")
     assert job.executor_def is dg.in_process_executor
@@ -90,7 +68,7 @@ def test_definitions_validate_and_describe_the_pipeline(platform_env: dict[str, 
 
 
 def test_definitions_deploy_with_resources_from_the_environment(
-    platform_env: dict[str, str], tmp_path: Path, state: PlatformState, store: ObjectStore
+    location_env: dict[str, str], tmp_path: Path, state: PlatformState, store: ObjectStore
 ) -> None:
     from deploy_platform.definitions import defs
 
@@ -112,11 +90,11 @@ def test_definitions_deploy_with_resources_from_the_environment(
 
 
 def test_an_unset_variable_fails_the_run_naming_it(
-    platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, state: PlatformState
+    location_env: dict[str, str], platform_env: PlatformEnv, state: PlatformState
 ) -> None:
     from deploy_platform.definitions import defs
 
-    monkeypatch.delenv("DP_REDIS_URL")
+    platform_env.unset("DP_REDIS_URL")
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("deployments", ["abcdefghij23"])
         with pytest.raises(Exception, match="DP_REDIS_URL"):
@@ -126,11 +104,11 @@ def test_an_unset_variable_fails_the_run_naming_it(
 
 
 def test_the_workspace_up_writes_loads_the_code_location(
-    platform_env: dict[str, str], tmp_path: Path
+    location_env: dict[str, str], tmp_path: Path
 ) -> None:
     home = tmp_path / "dagster"
     write_dagster_home(home)
-    env = {**os.environ, **platform_env, "DAGSTER_HOME": str(home)}
+    env = child_env(**location_env, DAGSTER_HOME=str(home))
 
     done = subprocess.run(
         [

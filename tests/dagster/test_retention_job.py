@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pytest
 
 from deploy_platform.history.archive import ARCHIVE_PREFIX
 from deploy_platform.orchestration.jobs.retention import (
@@ -19,6 +18,7 @@ from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, unique
 from tests.dagster.test_retention_records import deployed, history
+from tests.support.environment import PlatformEnv
 
 
 def run_retention(
@@ -50,9 +50,9 @@ def test_the_retention_job_removes_what_gc_would_and_archives_their_history(
     state: PlatformState,
     store: ObjectStore,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    platform_env: PlatformEnv,
 ) -> None:
-    monkeypatch.setenv("DP_EDGE_SKEW_GRACE_SECONDS", "0")
+    platform_env.set(DP_EDGE_SKEW_GRACE_SECONDS="0")
     project = unique("sched")
     oldest, old, previous, newest = (
         deployed(deployer, state, store, tmp_path, project, n) for n in range(4)
@@ -83,9 +83,9 @@ def test_a_dry_run_from_the_launchpad_removes_nothing_and_says_what_would_go(
     state: PlatformState,
     store: ObjectStore,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    platform_env: PlatformEnv,
 ) -> None:
-    monkeypatch.setenv("DP_EDGE_SKEW_GRACE_SECONDS", "0")
+    platform_env.set(DP_EDGE_SKEW_GRACE_SECONDS="0")
     project = unique("dry")
     records = [deployed(deployer, state, store, tmp_path, project, n) for n in range(3)]
 
@@ -100,9 +100,9 @@ def test_a_dry_run_from_the_launchpad_removes_nothing_and_says_what_would_go(
 
 
 def test_a_bad_setting_fails_the_run_saying_which(
-    instance: dg.DagsterInstance, resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    instance: dg.DagsterInstance, resources: dict[str, Any], platform_env: PlatformEnv
 ) -> None:
-    monkeypatch.setenv("DP_RETAIN_DAYS", "soon")
+    platform_env.set(DP_RETAIN_DAYS="soon")
 
     result = run_retention(instance, resources)
 

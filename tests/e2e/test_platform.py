@@ -27,14 +27,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.environment import TOOLCHAIN_CACHE
 from tests.support.platform import RunningPlatform, start_platform
+from tests.support.waiting import eventually, until
 from tests.support.webhooks import Delivery, delivery, push_payload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 APPS = Path(__file__).parents[1] / "fixtures" / "apps"
-# Shared with the build tests: Node and package managers are downloaded once.
-TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
 
 SITE = {
     "index.html": "<!doctype html><title>Docs</title><h1>Version one</h1>",
@@ -50,7 +50,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
     """The whole platform, running for this module's tests; stopped with Ctrl-C (SIGINT)."""
     running = start_platform(
         tmp_path_factory.mktemp("platform"),
-        extra_env={"DP_GIT_ALLOW_HOSTS": "127.0.0.1", "DP_TOOL_CACHE_DIR": str(TOOLS)},
+        extra_env={"DP_GIT_ALLOW_HOSTS": "127.0.0.1", "DP_TOOL_CACHE_DIR": str(TOOLCHAIN_CACHE)},
     )
     yield running
     running.stop()
@@ -133,10 +133,13 @@ def test_a_signed_push_webhook_deploys_a_branch_preview_and_deletion_takes_it_do
         delivery(secret, "push", push_payload(repo.url, "feature/search", pushed, deleted=True)),
     )
     assert status == 200 and answer["results"][0]["outcome"] == "alias_removed", answer
-    deadline = time.monotonic() + 30
-    while platform.fetch("feature-search--hooked.localhost", "/")[0] != 404:
-        assert time.monotonic() < deadline, "the deleted branch's preview still serves"
-        time.sleep(0.1)
+    eventually(
+        lambda: platform.fetch("feature-search--hooked.localhost", "/")[0] == 404,
+        timeout=30,
+        interval=0.1,
+        message="the deleted branch's preview still serves",
+        retry_on=(),
+    )
     status, _, body = platform.fetch(f"{result['id']}.localhost", "/")
     assert status == 200 and b"preview of the search page" in body
 
@@ -217,11 +220,13 @@ def test_the_retention_job_runs_on_the_platform_as_a_dry_run_from_the_launchpad(
 
 def run_to_end(client: Any, run_id: str, seconds: float = 180) -> str:
     """The status a run launched through GraphQL ends in: SUCCESS or FAILURE."""
-    deadline = time.monotonic() + seconds
-    while (status := str(client.get_run_status(run_id).value)) not in ("SUCCESS", "FAILURE"):
-        assert time.monotonic() < deadline, f"run {run_id} still {status}"
-        time.sleep(0.2)
-    return status
+    return until(
+        lambda: str(client.get_run_status(run_id).value),
+        lambda status: status in ("SUCCESS", "FAILURE"),
+        timeout=seconds,
+        interval=0.2,
+        message=lambda status: f"run {run_id} still {status}",
+    )
 
 
 def served(platform: RunningPlatform, host: str, wanted: bytes, seconds: float = 5) -> bytes:
@@ -338,6 +343,7 @@ def test_history_and_asset_checks_of_deployments_on_the_running_platform(
             assert [record.status.value for record in ran] == ["SUCCEEDED"], ran
 
 
+@pytest.mark.network
 def test_a_vite_react_app_is_built_and_served(platform: RunningPlatform, git_http: Any) -> None:
     app = APPS / "vite-react"
     files = {p.relative_to(app).as_posix(): p.read_bytes() for p in app.rglob("*") if p.is_file()}
@@ -411,9 +417,12 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     # Commands beside `up` (`deploy-platform gc`) find its private Redis here.
     assert (tmp_path / "state" / "run" / "redis.url").read_text().startswith("redis://:")
     assert running.stop() == 0
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [name for name, pid in pids.items() if _alive(pid)]
+    eventually(
+        lambda: not [name for name, pid in pids.items() if _alive(pid)],
+        timeout=10,
+        interval=0.1,
+        message=lambda: f"still alive: {[name for name, pid in pids.items() if _alive(pid)]}",
+        retry_on=(),
+    )
     assert not list((tmp_path / "state" / "run").glob("*.pid"))
     assert not (tmp_path / "state" / "run" / "redis.url").exists()

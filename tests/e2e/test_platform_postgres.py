@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_platform import (  # noqa: F401 - collected again, on this platform
-    TOOLS,
     test_deploy_update_and_keep_the_old_version,
     test_history_and_asset_checks_of_deployments_on_the_running_platform,
     test_rematerializing_from_the_ui_gives_the_same_deployment_and_rolls_back,
 )
+from tests.support.environment import TOOLCHAIN_CACHE
 from tests.support.platform import RunningPlatform, start_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,7 +40,7 @@ def platform(
         tmp_path_factory.mktemp("platform-pg"),
         extra_env={
             "DP_GIT_ALLOW_HOSTS": "127.0.0.1",
-            "DP_TOOL_CACHE_DIR": str(TOOLS),
+            "DP_TOOL_CACHE_DIR": str(TOOLCHAIN_CACHE),
             # As people write it; `up` hands its children the psycopg2 form.
             "DP_DAGSTER_POSTGRES_URL": postgres_db,
             "DP_BUILDS_PER_PROJECT": "1",

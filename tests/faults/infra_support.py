@@ -62,7 +62,6 @@ __all__ = [
     "HookedAliasIndex",
     "HookedBuildRunner",
     "PausingBuildRunner",
-    "wait_until",
     "settled",
     "retry_when_due",
     "run_resources",
@@ -206,15 +205,6 @@ def run_resources(
     }
 
 
-def wait_until(check: Callable[[], bool], seconds: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"not within {seconds:g} s: {what}")
-
-
 def settled(state: PlatformState, deployment_id: str) -> DeploymentRecord | None:
     record = state.find(deployment_id)
     return record if record is not None and record.status in TERMINAL else None
@@ -232,23 +222,29 @@ def retry_when_due(
 
     Returns every tick until then and the run request of the retry."""
     from tests.dagster.test_sensors import evaluate_failure_sensor  # pytest-side only
+    from tests.support.waiting import eventually
 
     evaluate_failure_sensor(instance, resources, failed)
     state: PlatformState = resources["redis"].state()
     ticks: list[RecoveryTick] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def tick_retries() -> dg.RunRequest | None:
         tick = recover(
             instance, state, time.time(), health_checks(state, resources["object_store"]), policy
         )
         ticks.append(tick)
         if tick.retries:
             [request] = tick.retries
-            return ticks, request
-        time.sleep(1.0)
-    raise AssertionError(
-        f"no retry within {seconds:g} s; last tick: {ticks[-1] if ticks else None}"
+            return request
+        return None
+
+    request = eventually(
+        tick_retries,
+        timeout=seconds,
+        interval=1.0,
+        message=lambda: f"no retry; last tick: {ticks[-1] if ticks else None}",
     )
+    return ticks, request
 
 
 # Only one Definitions object may live at module scope, hence the module import.

@@ -38,6 +38,7 @@ from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.dagster.support import Deployer, pack_site, queue_upload, served_text, unique
 from tests.faults.infra_support import RestartableRedis, retry_when_due, run_resources
 from tests.support.api_fixtures import make_settings  # noqa: F401 - a fixture
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -91,18 +92,22 @@ def fill(disk: Path) -> Path:
 def wait_for_redis_writes(client: redis.Redis[bytes], key: str, refused: bool) -> None:
     """Redis learns its disk is full when it next writes its AOF: write until it refuses
     (`refused`), or until it takes writes again."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def as_wanted() -> bool:
         try:
             client.set(key, uuid.uuid4().hex)
-            if not refused:
-                return
+            return not refused
         except redis.ResponseError as exc:
             assert str(exc).startswith("MISCONF"), exc
-            if refused:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"Redis did not {'refuse' if refused else 'take'} writes within 20 s")
+            return refused
+
+    eventually(
+        as_wanted,
+        timeout=20,
+        interval=0.2,
+        message=f"Redis {'refusing' if refused else 'taking'} writes",
+        retry_on=(),
+    )
 
 
 def tar_gz(files: dict[str, bytes]) -> bytes:

@@ -43,13 +43,14 @@ from tests.dagster.test_daemon import (
     wait_for_run_end,
 )
 from tests.dagster.test_sensors import evaluate_failure_sensor
-from tests.faults.infra_support import RestartableRedis, run_resources, wait_until
+from tests.faults.infra_support import RestartableRedis, run_resources
+from tests.support.environment import TOOLCHAIN_CACHE, child_env
 from tests.support.platform import start_platform
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 APPS = Path(__file__).resolve().parents[1] / "fixtures" / "apps"
-TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
 LOCATION = Path(__file__).with_name("infra_support.py")
 
 
@@ -77,19 +78,20 @@ def test_redis_killed_mid_run_and_restarted_the_deployment_ends_ready(
     faults.mkdir()
     state = PlatformState.from_url(own_redis.url, redis_prefix)
     store = LocalObjectStore(objects)
-    env = {
-        **os.environ,
-        # Every variable the code location reads, empty unless set below.
-        **{name: "" for name in ENV_VARS},
-        "DAGSTER_HOME": str(home),
-        "DP_REDIS_URL": own_redis.url,
-        "DP_REDIS_PREFIX": redis_prefix,
-        "DP_STORAGE_URL": objects.as_uri(),
-        "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
-        "DP_TOOL_CACHE_DIR": str(TOOLS),
-        "DP_BASE_DOMAIN": "localhost",
-        "DP_TEST_FAULT_DIR": str(faults),
-    }
+    env = child_env(
+        **{
+            # Every variable the code location reads, empty unless set below.
+            **{name: "" for name in ENV_VARS},
+            "DAGSTER_HOME": str(home),
+            "DP_REDIS_URL": own_redis.url,
+            "DP_REDIS_PREFIX": redis_prefix,
+            "DP_STORAGE_URL": objects.as_uri(),
+            "DP_MAX_REPO_BYTES": str(64 * 1024 * 1024),
+            "DP_TOOL_CACHE_DIR": str(TOOLCHAIN_CACHE),
+            "DP_BASE_DOMAIN": "localhost",
+            "DP_TEST_FAULT_DIR": str(faults),
+        }
+    )
     prepare_storage(env, home)
     workspace = tmp_path / "fault-workspace.yaml"
     workspace.write_text(
@@ -105,18 +107,24 @@ def test_redis_killed_mid_run_and_restarted_the_deployment_ends_ready(
     state.enqueue(record.id)
 
     with running_daemon(env, log, workspace):
-        wait_until(lambda: any(faults.glob("building-*")), 240, "the build started")
+        eventually(
+            lambda: any(faults.glob("building-*")),
+            timeout=240,
+            interval=0.2,
+            message="the build started",
+        )
         own_redis.kill()
         (faults / "go").touch()  # the build goes on; its next Redis call meets nothing
         instance = dg.DagsterInstance.from_config(str(home))
         try:
-            wait_until(
+            eventually(
                 lambda: any(
                     run.status is dg.DagsterRunStatus.FAILURE
                     for run in runs_for_partition(instance, record.id)
                 ),
-                240,
-                "the run gave up on Redis",
+                timeout=240,
+                interval=0.2,
+                message="the run gave up on Redis",
             )
         finally:
             instance.dispose()
@@ -204,7 +212,7 @@ def test_a_build_error_fails_once_and_is_never_retried(
         state.where(),
         state.prefix,
         object_store,
-        build_runner=NodeBuildRunner(tool_cache_dir=str(TOOLS)),
+        build_runner=NodeBuildRunner(tool_cache_dir=str(TOOLCHAIN_CACHE)),
     )
     archive = tmp_path / "fail-build.tar.gz"
     pack_directory(APPS / "fail-build", archive)
@@ -261,7 +269,7 @@ def test_kill_9_of_up_mid_build_the_deployment_ends_ready_after_the_restart(
     tmp_path: Path,
 ) -> None:
     state_dir = tmp_path / "state"
-    env = {"DP_TOOL_CACHE_DIR": str(TOOLS), "DP_INFRA_RETRY_SECONDS": "10"}
+    env = {"DP_TOOL_CACHE_DIR": str(TOOLCHAIN_CACHE), "DP_INFRA_RETRY_SECONDS": "10"}
     platform = start_platform(state_dir, extra_env=env)
     try:
         archive = tmp_path / "slow.tar.gz"
@@ -277,17 +285,23 @@ def test_kill_9_of_up_mid_build_the_deployment_ends_ready_after_the_restart(
         )
         with urllib.request.urlopen(request, timeout=30) as answer:
             deployment_id = json.loads(answer.read())["id"]
-        wait_until(
+        eventually(
             lambda: (
                 platform.api("GET", f"/api/deployments/{deployment_id}")[1]["status"] == "building"
             ),
-            240,
-            "the build started",
+            timeout=240,
+            interval=0.2,
+            message="the build started",
         )
         children = [platform.pid(name) for name in ("api", "daemon")]
         platform.process.kill()  # kill -9 of `up` itself, mid-build
         platform.process.wait()
-        wait_until(lambda: not any(_alive(pid) for pid in children), 90, "up's children ended")
+        eventually(
+            lambda: not any(_alive(pid) for pid in children),
+            timeout=90,
+            interval=0.2,
+            message="up's children ended",
+        )
     except BaseException:
         platform.stop()
         raise
@@ -302,10 +316,11 @@ def test_kill_9_of_up_mid_build_the_deployment_ends_ready_after_the_restart(
         status, _headers, body = again.fetch("slow.localhost", "/")
         assert status == 200 and b"built after the restart" in body
         # The record is ready a moment before the run (its asset checks) ends.
-        wait_until(
+        eventually(
             lambda: all(run.is_finished for run in runs_for_partition(instance, deployment_id)),
-            120,
-            "the runs ended",
+            timeout=120,
+            interval=0.2,
+            message="the runs ended",
         )
         runs = runs_for_partition(instance, deployment_id)
     finally:

@@ -24,15 +24,14 @@ from tests.faults.up_process import (
     redis_of,
     running,
     upload,
-    wait_for,
     wait_for_status,
 )
+from tests.support.environment import TOOLCHAIN_CACHE
 from tests.support.platform import RunningPlatform, start_platform
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# Shared with the build tests: Node and package managers are downloaded once.
-TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
 
 SITE = {"index.html": "<!doctype html><title>Kept</title><h1>kept across a Redis crash</h1>"}
 # A build that is surely still running when Redis is killed: it sleeps first.
@@ -47,7 +46,7 @@ SLOW_SITE = {
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     running_platform = start_platform(
         tmp_path_factory.mktemp("faults-redis") / "state",
-        extra_env={"DP_TOOL_CACHE_DIR": str(TOOLS)},
+        extra_env={"DP_TOOL_CACHE_DIR": str(TOOLCHAIN_CACHE)},
     )
     yield running_platform
     running_platform.stop()
@@ -121,7 +120,7 @@ def test_a_killed_redis_is_back_at_once_with_its_records_queue_and_the_build_in_
             return False
 
     # `up` restarts it at once (about 0.2 s here); the bound leaves room for a busy machine.
-    wait_for(redis_is_back, timeout=10, what="the private Redis answering again")
+    eventually(redis_is_back, timeout=10, message="the private Redis answering again")
     assert not running(old_pid)
     assert (state / "redis" / "port").read_text() == port
     assert client.xrange(queue_key)[: len(queued_before)] == queued_before

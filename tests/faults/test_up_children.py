@@ -22,27 +22,20 @@ from tests.faults.up_process import (
     processes_of,
     running,
     upload,
-    wait_for,
     wait_for_status,
     zombies,
 )
+from tests.support.environment import TOOLCHAIN_CACHE, child_env
 from tests.support.platform import run_up, start_platform
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# Shared with the build tests: Node and package managers are downloaded once.
-TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
 SLOW_SITE = {
     "index.html": "<h1>slow</h1>",
     "netlify.toml": '[build]\ncommand = "sleep 15 && mkdir -p out && cp index.html out/"\n'
     'publish = "out"\n',
 }
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DP_", "DAGSTER_"))}
-    env.update(extra)
-    return env
 
 
 def test_a_child_that_cannot_start_stops_up_at_once_with_the_childs_own_error(
@@ -54,7 +47,7 @@ def test_a_child_that_cannot_start_stops_up_at_once_with_the_childs_own_error(
     (state / "api-token").write_text("kept-token\n")
     os.chmod(state / "api-token", 0o644)
     # `up` passes the allow-list on; the control API refuses it when it starts.
-    done = run_up(state, _clean_env(DP_GIT_ALLOW_HOSTS="example.com:8080"), timeout=120)
+    done = run_up(state, child_env(DP_GIT_ALLOW_HOSTS="example.com:8080"), timeout=120)
 
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
@@ -72,7 +65,7 @@ def test_a_child_that_cannot_start_stops_up_at_once_with_the_childs_own_error(
 
 def test_a_killed_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    platform = start_platform(state, extra_env={"DP_TOOL_CACHE_DIR": str(TOOLS)})
+    platform = start_platform(state, extra_env={"DP_TOOL_CACHE_DIR": str(TOOLCHAIN_CACHE)})
     try:
         first = upload(platform, tmp_path, "first", {"index.html": "<h1>first</h1>"})
         second = upload(platform, tmp_path, "second", {"index.html": "<h1>second</h1>"})
@@ -81,10 +74,10 @@ def test_a_killed_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_pat
 
         # Each run had a worker process of its own under the daemon; all are reaped.
         daemon = platform.pid("daemon")
-        wait_for(
+        eventually(
             lambda: not zombies(descendants(daemon)),
             timeout=15,
-            what="no zombie process under the Dagster daemon",
+            message="no zombie process under the Dagster daemon",
         )
 
         # A build in flight: its run worker would otherwise finish it after `up` died.
@@ -108,10 +101,10 @@ def test_a_killed_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_pat
             known = [*children.values(), *tree, *below_daemon]
             return {pid: tree.get(pid, "") for pid in known if running(pid)} | processes_of(state)
 
-        wait_for(
+        eventually(
             lambda: not left(),
             timeout=45,
-            what=lambda: f"every process of the killed up gone; still running: {left()}",
+            message=lambda: f"every process of the killed up gone; still running: {left()}",
         )
     finally:
         platform.stop()

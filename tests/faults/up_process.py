@@ -10,14 +10,13 @@ import io
 import os
 import tarfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import redis
 
 from deploy_platform.cli.client import ApiClient
 from tests.support.platform import RunningPlatform
+from tests.support.waiting import eventually
 
 __all__ = [
     "PRIVATE_REDIS_PREFIX",
@@ -28,31 +27,12 @@ __all__ = [
     "running",
     "site_archive",
     "upload",
-    "wait_for",
     "wait_for_status",
     "zombies",
 ]
 
 #: `up`'s default DP_REDIS_PREFIX (the tests set no naming configuration).
 PRIVATE_REDIS_PREFIX = "dp:"
-
-T = TypeVar("T")
-
-
-def wait_for(
-    check: Callable[[], T], timeout: float, what: str | Callable[[], str], step: float = 0.05
-) -> T:
-    """Poll `check` until it returns something true; fail naming `what` after `timeout`
-    (a callable `what` is asked then, to say what was still wrong)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            said = what() if callable(what) else what
-            raise AssertionError(f"after {timeout:.0f}s still not: {said} (last: {value!r})")
-        time.sleep(step)
 
 
 def _stat(pid: int) -> list[bytes] | None:
@@ -154,4 +134,4 @@ def wait_for_status(platform: RunningPlatform, deployment_id: str, status: str) 
         assert record["status"] not in ("ready", "failed"), record
         return bool(record["status"] == status)
 
-    wait_for(reached, timeout=120, what=f"{deployment_id} {status}")
+    eventually(reached, timeout=120, message=f"{deployment_id} {status}", retry_on=())

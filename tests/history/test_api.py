@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from deploy_platform.history.export import export_path
 from deploy_platform.history.rows import COLUMNS
 from tests.dagster.support import unique
 from tests.support.api_fixtures import RunningApi, make_settings, running_api  # noqa: F401
+from tests.support.waiting import eventually
 
 
 def get(api: RunningApi, query: str = "") -> tuple[int, dict[str, Any]]:
@@ -161,9 +161,7 @@ def test_the_api_reads_the_history_in_the_background_at_start(
     api = running_api(dagster_home=Path(instance.root_directory))
 
     # No request yet: the cache of Dagster's records is written by the start-up warm.
-    deadline = time.monotonic() + 60
-    while not cache.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(cache.exists, timeout=60, interval=0.1, message=f"{cache} written")
     assert done.id in json.loads(cache.read_text())["deployments"]
     status, page = get(api)
     assert status == 200 and [row["id"] for row in page["deployments"]] == [done.id]

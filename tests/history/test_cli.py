@@ -16,6 +16,7 @@ from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.history.rows import COLUMNS
 from tests.dagster.support import unique
 from tests.support.api_fixtures import RunningApi, make_settings, running_api  # noqa: F401
+from tests.support.environment import PlatformEnv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -24,9 +25,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def api_url(
     running_api: Callable[..., RunningApi],  # noqa: F811
     instance: dg.DagsterInstance,
-    monkeypatch: pytest.MonkeyPatch,
+    platform_env: PlatformEnv,
 ) -> str:
-    monkeypatch.delenv("DP_API_TOKEN", raising=False)
+    platform_env.unset("DP_API_TOKEN")
     return running_api(dagster_home=Path(instance.root_directory)).url
 
 

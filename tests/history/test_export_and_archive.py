@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.dagster.support import Deployer, queue_git, unique
+from tests.support.environment import PlatformEnv
 
 Rows = Callable[[], dict[str, dict[str, Any]]]
 
@@ -74,7 +74,7 @@ def test_archived_rows_stay_in_the_history_after_dagster_forgets_the_deployment(
 
 def test_gc_keeps_the_history_rows_of_what_it_removes(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    platform_env: PlatformEnv,
     git_http: Any,
     redis_server: RedisServer,
     state: PlatformState,
@@ -82,12 +82,10 @@ def test_gc_keeps_the_history_rows_of_what_it_removes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`deploy-platform gc` beside `up`: its DAGSTER_HOME, object directory and Redis."""
-    for name in list(os.environ):
-        if name.startswith(("DP_", "DAGSTER_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DP_REDIS_PREFIX", state.prefix)
+    platform_env.clear()
+    platform_env.set(DP_REDIS_PREFIX=state.prefix)
     # Only the live deployment and the one before it stay (no skew-protection grace).
-    monkeypatch.setenv("DP_EDGE_SKEW_GRACE_SECONDS", "0")
+    platform_env.set(DP_EDGE_SKEW_GRACE_SECONDS="0")
     write_dagster_home(tmp_path / "dagster")
     (tmp_path / REDIS_URL_FILE).parent.mkdir()
     (tmp_path / REDIS_URL_FILE).write_text(redis_server.url + "\n")

@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from deploy_platform.contracts.json_limits import MAX_JSON_DEPTH
 from deploy_platform.contracts.tree_limits import MAX_PATH_BYTES, MAX_PATH_DEPTH
 from deploy_platform.processes.ports import free_port
 from deploy_platform.processes.redis_server import RedisServer
+from tests.support.environment import child_env
 from tests.support.hostile_inputs import (
     FAKE_SIGNATURE,
     MB,
@@ -43,6 +43,7 @@ from tests.support.hostile_inputs import (
     memory_kib,
     targz,
 )
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "token-for-cheap-refusals"
@@ -77,16 +78,19 @@ def api_process(
 ) -> Iterator[ApiProcess]:
     """The control API as `deploy-platform up` runs it, on a free port; killed on the way out."""
     port = free_port()
-    child_env = {name: value for name, value in os.environ.items() if not name.startswith("DP_")}
-    child_env.update(
-        PYTHONPATH=str(REPO),
-        DP_STATE_DIR=str(state_dir),
-        DP_REDIS_URL=redis.url,
-        DP_REDIS_PREFIX=prefix,
-        DP_STORAGE_URL=store_root.as_uri(),
-        DP_API_TOKEN=TOKEN,
-        DP_GIT_ALLOW_HOSTS="127.0.0.1",  # project repositories on loopback (never fetched)
-        **env,
+    api_env = child_env(
+        ("DP_",),  # DP_* only: the API reads DAGSTER_HOME
+        **{
+            "PYTHONPATH": str(REPO),
+            "DP_STATE_DIR": str(state_dir),
+            "DP_REDIS_URL": redis.url,
+            "DP_REDIS_PREFIX": prefix,
+            "DP_STORAGE_URL": store_root.as_uri(),
+            "DP_API_TOKEN": TOKEN,
+            # Project repositories on loopback (never fetched).
+            "DP_GIT_ALLOW_HOSTS": "127.0.0.1",
+            **env,
+        },
     )
     state_dir.mkdir(parents=True, exist_ok=True)
     log = state_dir / f"api-{port}.log"
@@ -94,7 +98,7 @@ def api_process(
         process = subprocess.Popen(
             [sys.executable, "-m", "deploy_platform.api", "--port", str(port)],
             cwd=REPO,
-            env=child_env,
+            env=api_env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -108,16 +112,19 @@ def api_process(
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def not_started() -> str:
+        return f"the API did not start:\n{log.read_text(errors='replace')}"
+
+    def listening() -> bool:
         if process.poll() is not None:
-            break
+            raise AssertionError(not_started())
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"the API did not start:\n{log.read_text(errors='replace')}")
+            return False
+
+    eventually(listening, timeout=60, message=not_started, retry_on=())
 
 
 @pytest.fixture
@@ -380,14 +387,6 @@ def _start_upload(api: ApiProcess, total: int, first: bytes) -> socket.socket:
     return sock
 
 
-def _wait_for(predicate: Any, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout}s for {what}")
-        time.sleep(0.05)
-
-
 def _scratch_bytes(scratch: Path) -> int:
     return sum(path.stat().st_size for path in scratch.rglob("*") if path.is_file())
 
@@ -395,9 +394,19 @@ def _scratch_bytes(scratch: Path) -> int:
 def test_a_client_leaving_mid_upload_leaves_nothing(api: ApiProcess) -> None:
     sent = os.urandom(4 * MB)  # not even a valid archive: the body never completes
     sock = _start_upload(api, 40 * MB, b"\x1f\x8b" + sent)
-    _wait_for(lambda: _scratch_bytes(api.scratch) > MB, "the upload to reach the scratch dir")
+    eventually(
+        lambda: _scratch_bytes(api.scratch) > MB,
+        timeout=30,
+        message="the upload to reach the scratch dir",
+        retry_on=(),
+    )
     sock.close()
-    _wait_for(lambda: leftovers(api.scratch) == [], "the scratch directory to be removed")
+    eventually(
+        lambda: leftovers(api.scratch) == [],
+        timeout=30,
+        message="the scratch directory to be removed",
+        retry_on=(),
+    )
 
 
 @pytest.mark.slow
@@ -409,7 +418,12 @@ def test_scratch_left_by_an_api_killed_mid_upload_is_swept_at_the_next_start(
     with api_process(state_dir, redis_server, redis_prefix, local_store_root) as api:
         foreign.mkdir(parents=True)
         sock = _start_upload(api, 40 * MB, os.urandom(8 * MB))
-        _wait_for(lambda: _scratch_bytes(api.scratch) > 4 * MB, "the upload to reach disk")
+        eventually(
+            lambda: _scratch_bytes(api.scratch) > 4 * MB,
+            timeout=30,
+            message="the upload to reach disk",
+            retry_on=(),
+        )
         os.kill(api.process.pid, signal.SIGKILL)
         api.process.wait(timeout=30)
         sock.close()

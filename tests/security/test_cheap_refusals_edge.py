@@ -6,7 +6,6 @@ is down -- in a fresh process, whose memory caches are empty."""
 from __future__ import annotations
 
 import http.client
-import os
 import random
 import re
 import socket
@@ -24,7 +23,9 @@ from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.deployments import point_alias, write_deployment
 from tests.support.edge_process import serve_process
+from tests.support.environment import child_env
 from tests.support.s3_fixtures import S3Server
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"edge-origin listening on http://([\d.]+):(\d+)")
@@ -60,8 +61,7 @@ def s3_edge(
     server: S3Server, bucket: str, cache_dir: Path, cache_bytes: int, redis_url: str = ""
 ) -> Iterator[int]:
     """`python -m serve` over the bucket with a disk cache; yields its port."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DP_")}
-    env.update(
+    env = child_env(
         PYTHONPATH=str(REPO),
         DP_STATE_DIR=str(cache_dir.parent),
         DP_STORAGE_URL=server.store_url(bucket),
@@ -82,11 +82,19 @@ def s3_edge(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while not (found := _LISTENING.search(log.read_text(errors="replace"))):
-            if process.poll() is not None or time.monotonic() > deadline:
+
+        def listening() -> re.Match[str] | None:
+            found = _LISTENING.search(log.read_text(errors="replace"))
+            if not found and process.poll() is not None:
                 raise AssertionError(f"the edge did not start:\n{log.read_text()}")
-            time.sleep(0.05)
+            return found
+
+        found = eventually(
+            listening,
+            timeout=60,
+            message=lambda: f"the edge did not start:\n{log.read_text()}",
+            retry_on=(),
+        )
         yield int(found.group(2))
     finally:
         process.terminate()

@@ -8,6 +8,7 @@ from deploy_platform.build import isolation
 from deploy_platform.github.webhooks import Deploy, Skip, parse_event, plan
 from deploy_platform.github.webhooks.events import Event
 from deploy_platform.projects import Project
+from tests.support.environment import PlatformEnv
 from tests.support.webhooks import pull_request_payload
 
 REPO = "https://github.com/acme/docs.git"
@@ -43,9 +44,9 @@ def test_a_fork_is_refused_without_isolation_even_when_the_project_allows_forks(
 
 
 def test_isolation_turned_off_refuses_forks_as_the_machine_is_asked(
-    monkeypatch: pytest.MonkeyPatch,
+    platform_env: PlatformEnv,
 ) -> None:
-    monkeypatch.setenv("DP_BUILD_ISOLATION", "off")
+    platform_env.set(DP_BUILD_ISOLATION="off")
     action = plan(fork_pull_request(), PROJECT)
     assert isinstance(action, Skip)
     assert "DP_BUILD_ISOLATION=off" in action.reason

@@ -31,11 +31,11 @@ from deploy_platform.build.settings import BuildSettings
 from deploy_platform.processes.ports import free_port
 from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore
+from tests.support.environment import TOOLCHAIN_CACHE, PlatformEnv
 
 pytestmark = pytest.mark.slow
 
 APPS = Path(__file__).parents[1] / "fixtures" / "apps"
-TOOLS = Path.home() / ".cache" / "deploy-platform-tests" / "toolchains"
 TOKEN = "platform-api-token-never-for-builds"
 #: Private and link-local addresses (metadata service included) a build must have no
 #: route to; only looked up by UDP connect(), never sent to.
@@ -135,7 +135,7 @@ def _hostile_build(
             source,
             BuildRequest(project="hostile", settings=BuildSettings(env=variables or {})),
             store=LocalObjectStore(platform.objects),
-            tool_cache=TOOLS,
+            tool_cache=TOOLCHAIN_CACHE,
             limits=Limits(wall_seconds=120),
             log=lines.append,
             output=lines.append,
@@ -197,6 +197,7 @@ def test_a_hostile_build_escapes_nothing(tmp_path: Path, platform: Platform) -> 
     assert not any("WARNING: build isolation" in line for line in lines)
 
 
+@pytest.mark.network
 def test_a_normal_app_installs_from_the_registry_and_builds_behind_the_same_boundary(
     tmp_path: Path,
 ) -> None:
@@ -209,7 +210,7 @@ def test_a_normal_app_installs_from_the_registry_and_builds_behind_the_same_boun
         # clean: nothing from a cache, so the install really downloads from the registry.
         BuildRequest(project="normal", settings=_clean()),
         store=LocalObjectStore(tmp_path / "objects"),
-        tool_cache=TOOLS,
+        tool_cache=TOOLCHAIN_CACHE,
         limits=Limits(wall_seconds=600),
         log=lines.append,
         output=lines.append,
@@ -226,11 +227,11 @@ def _clean() -> BuildSettings:
 
 
 def test_without_isolation_the_same_build_escapes_and_the_log_says_so_loudly(
-    tmp_path: Path, platform: Platform, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, platform: Platform, platform_env: PlatformEnv
 ) -> None:
     # What the boundary is for: with it off, this build takes the platform's token,
     # reaches its API and Redis, and writes its objects; and the log shouts it.
-    monkeypatch.setenv("DP_BUILD_ISOLATION", "off")
+    platform_env.set(DP_BUILD_ISOLATION="off")
     platform.targets["try_route_removal"] = False
     lines: list[str] = []
     outcome, results = _hostile_build(tmp_path, platform, lines)

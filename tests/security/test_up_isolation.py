@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from deploy_platform.build import isolation
+from tests.support.environment import child_env
 from tests.support.platform import run_up
 
 
 def test_a_bad_isolation_setting_stops_up_before_anything_starts(tmp_path: Path) -> None:
-    done = run_up(tmp_path, {**os.environ, "DP_BUILD_ISOLATION": "maybe"}, timeout=60)
+    done = run_up(tmp_path, child_env(DP_BUILD_ISOLATION="maybe"), timeout=60)
     assert done.returncode == 2
     assert "DP_BUILD_ISOLATION must be auto, required or off, not 'maybe'" in done.stderr
     assert not (tmp_path / "redis").exists()

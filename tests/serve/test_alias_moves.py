@@ -15,6 +15,7 @@ from serve.appkeys import FOLLOWER
 from tests.serve.conftest import EdgeFactory
 from tests.serve.helpers import FakeClock
 from tests.support.deployments import point_alias, write_deployment
+from tests.support.waiting import eventually_async
 
 
 async def body_of(client: TestClient[Any, Any], label: str) -> tuple[int, bytes]:
@@ -87,11 +88,17 @@ async def test_an_announced_move_is_seen_before_the_ttl(
     point_alias(store, state, "docs", first)
     assert await body_of(edge, "docs") == (200, b"first")
     point_alias(store, state, "docs", second)
-    for _ in range(300):  # the message crosses a thread and the loop: wait for it
-        if await body_of(edge, "docs") == (200, b"second"):
-            break
-        await asyncio.sleep(0.05)
-    assert await body_of(edge, "docs") == (200, b"second")
+
+    async def moved() -> bool:
+        return await body_of(edge, "docs") == (200, b"second")
+
+    # The message crosses a thread and the loop: wait for it.
+    await eventually_async(
+        moved,
+        timeout=15,
+        interval=0.05,
+        message="docs serves the second deployment",
+    )
 
 
 async def test_a_removed_deployment_announced_on_redis_stops_being_served(
@@ -111,10 +118,15 @@ async def test_a_removed_deployment_announced_on_redis_stops_being_served(
     store.delete(manifest_key(gone))
     assert await body_of(edge, gone) == (200, b"first")  # cached: immutable until announced
     state.redis.publish(state.key("deployment-removed"), gone)
-    for _ in range(300):  # the message crosses a thread and the loop: wait for it
-        if (await body_of(edge, gone))[0] == 404:
-            break
-        await asyncio.sleep(0.05)
 
-    assert (await body_of(edge, gone))[0] == 404
+    async def removed() -> bool:
+        return (await body_of(edge, gone))[0] == 404
+
+    # The message crosses a thread and the loop: wait for it.
+    await eventually_async(
+        removed,
+        timeout=15,
+        interval=0.05,
+        message=f"{gone} answers 404",
+    )
     assert await body_of(edge, kept) == (200, b"second")

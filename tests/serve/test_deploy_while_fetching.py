@@ -31,6 +31,7 @@ from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from serve.invalidation import alias_channel
 from tests.support.edge_process import serve_process
+from tests.support.waiting import eventually
 
 ALIAS = "shop"
 _SCRIPT = re.compile(rb'<script src="(/assets/app-[0-9a-f]+\.js)">')
@@ -124,13 +125,21 @@ class Visitor(threading.Thread):
     def wait_for(self, condition: Callable[[Answer], bool], what: str, seconds: float = 30) -> int:
         """Block until an answer after the current one meets `condition`; its index."""
         start = len(self.answers)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and self.is_alive():
+
+        def never_saw() -> str:
+            return f"the visitor never saw {what} (error: {self.error!r})"
+
+        def seen() -> tuple[int] | None:  # a tuple: index 0 is false, (0,) is not
+            alive = self.is_alive()
             for index in range(start, len(self.answers)):
                 if condition(self.answers[index]):
-                    return index
-            time.sleep(0.01)
-        raise AssertionError(f"the visitor never saw {what} (error: {self.error!r})")
+                    return (index,)
+            if not alive:
+                raise AssertionError(never_saw())
+            return None
+
+        [index] = eventually(seen, timeout=seconds, interval=0.01, message=never_saw, retry_on=())
+        return index
 
 
 def get(
@@ -144,11 +153,12 @@ def get(
 def wait_for_subscriber(state: PlatformState, prefix: str) -> None:
     """The edge follows alias moves once it has subscribed to the channel."""
     channel = alias_channel(prefix)
-    for _ in range(600):
-        if dict(state.redis.pubsub_numsub(channel)).get(channel.encode(), 0) > 0:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the edge never subscribed to alias moves")
+    eventually(
+        lambda: dict(state.redis.pubsub_numsub(channel)).get(channel.encode(), 0) > 0,
+        timeout=30,
+        message="the edge subscribed to alias moves",
+        retry_on=(),
+    )
 
 
 def test_a_visitor_sees_only_complete_versions_while_production_moves(

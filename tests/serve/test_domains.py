@@ -16,6 +16,7 @@ from serve.appkeys import FOLLOWER
 from tests.serve.conftest import EdgeFactory
 from tests.serve.helpers import FakeClock, raw_request
 from tests.support.deployments import point_alias, write_deployment
+from tests.support.waiting import eventually_async
 
 WWW = "www.example.com"
 
@@ -39,12 +40,13 @@ async def wait_subscribed(edge: TestClient[Any, Any]) -> None:
     assert await asyncio.to_thread(follower.subscribed.wait, 30)
 
 
-async def eventually(edge: TestClient[Any, Any], host: str, want: tuple[int, bytes]) -> None:
-    for _ in range(300):  # the message crosses a thread and the loop: wait for it
-        if await fetch(edge, host) == want:
-            return
-        await asyncio.sleep(0.05)
-    assert await fetch(edge, host) == want
+async def serves(edge: TestClient[Any, Any], host: str, want: tuple[int, bytes]) -> None:
+    """Until `host` answers `want`: the message crosses a thread and the loop."""
+
+    async def answered() -> bool:
+        return await fetch(edge, host) == want
+
+    await eventually_async(answered, timeout=15, interval=0.05, message=f"{host} answers {want}")
 
 
 async def test_a_custom_domain_serves_the_projects_production_deployment(
@@ -75,14 +77,14 @@ async def test_a_domain_added_while_serving_is_seen_at_once_through_pub_sub(
     production(store, state, b"live docs")
     assert (await fetch(edge, WWW))[0] == 404  # "no such domain" is now cached for an hour
     add_domain(store, state, WWW, "docs", "localhost")
-    await eventually(edge, WWW, (200, b"live docs"))
+    await serves(edge, WWW, (200, b"live docs"))
 
     remove_domain(store, state, WWW, "localhost")
-    for _ in range(300):
-        if (await fetch(edge, WWW))[0] == 404:
-            break
-        await asyncio.sleep(0.05)
-    assert (await fetch(edge, WWW))[0] == 404
+
+    async def removed() -> bool:
+        return (await fetch(edge, WWW))[0] == 404
+
+    await eventually_async(removed, timeout=15, interval=0.05, message=f"{WWW} answers 404")
 
 
 async def test_without_redis_a_new_domain_is_seen_once_the_negative_ttl_has_passed(
@@ -107,9 +109,9 @@ async def test_a_domain_follows_its_projects_production_alias(
     add_domain(store, state, WWW, "docs", "localhost")
     assert await fetch(edge, WWW) == (200, b"first")
     production(store, state, b"second")
-    await eventually(edge, WWW, (200, b"second"))
+    await serves(edge, WWW, (200, b"second"))
     point_alias(store, state, "docs", first)  # a rollback moves the domain too
-    await eventually(edge, WWW, (200, b"first"))
+    await serves(edge, WWW, (200, b"first"))
 
 
 async def test_the_store_answers_when_the_redis_index_lacks_the_domain_or_holds_garbage(

@@ -8,7 +8,6 @@ channel every edge subscribes to) can make them serve the new deployment.
 from __future__ import annotations
 
 import http.client
-import time
 from pathlib import Path
 
 from deploy_platform.contracts.ids import new_deployment_id
@@ -17,6 +16,7 @@ from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.deployments import point_alias, write_deployment
 from tests.support.edge_process import EdgeProcess, serve_process
+from tests.support.waiting import until
 
 _WAIT = 30.0
 
@@ -33,10 +33,12 @@ def body_at(edge: EdgeProcess, host: str) -> bytes:
 
 
 def wait_for_body(edge: EdgeProcess, host: str, expected: bytes) -> None:
-    deadline = time.monotonic() + _WAIT
-    while (seen := body_at(edge, host)) != expected:
-        assert time.monotonic() < deadline, f"still {seen!r}; log:\n{edge.log_text()}"
-        time.sleep(0.05)
+    until(
+        lambda: body_at(edge, host),
+        lambda seen: seen == expected,
+        timeout=_WAIT,
+        message=lambda seen: f"still {seen!r}; log:\n{edge.log_text()}",
+    )
 
 
 def test_an_alias_move_is_seen_by_every_edge_origin(

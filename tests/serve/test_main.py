@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import signal
 import subprocess
@@ -18,17 +17,15 @@ from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.deployments import point_alias, write_deployment
+from tests.support.environment import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"edge-origin listening on http://([\d.]+):(\d+)")
 
 
 def edge_env(**values: str) -> dict[str, str]:
-    """The parent's environment minus any DP_* setting, plus `values`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DP_")}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(values)
-    return env
+    """The parent's environment minus the platform's variables, plus `values`."""
+    return child_env(**{"PYTHONPATH": str(REPO), **values})
 
 
 def run_serve(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ from serve.cache import MISSING
 from tests.serve.conftest import EdgeFactory
 from tests.serve.helpers import raw_request
 from tests.support.deployments import point_alias, write_deployment
+from tests.support.waiting import eventually_async
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
 SITE = {
@@ -427,11 +428,13 @@ async def test_a_client_leaving_mid_body_closes_the_blob_reader(
     assert (await fetch(edge, deployment_id))[:2] == (200, b"still here")
 
     blob_file = str(store.root / blob_key(hashlib.sha256(big).hexdigest()))
-    for _ in range(200):  # readers are closed in the I/O threads: give them a moment
-        if blob_file not in _open_files():
-            break
-        await asyncio.sleep(0.02)
-    assert blob_file not in _open_files()
+    # Readers are closed in the I/O threads: give them a moment.
+    await eventually_async(
+        lambda: blob_file not in _open_files(),
+        timeout=4,
+        interval=0.02,
+        message=f"{blob_file} closed",
+    )
 
 
 def _open_files() -> set[str]:

@@ -27,6 +27,7 @@ from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.serve.test_main import REPO, edge_env
 from tests.support.deployments import point_alias, write_deployment
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -108,13 +109,17 @@ def listening_pids(port: int) -> set[int]:
 
 
 def wait_for_listeners(port: int, count: int, without: frozenset[int] = frozenset()) -> set[int]:
-    deadline = time.monotonic() + _WAIT
-    while time.monotonic() < deadline:
+
+    def listening() -> set[int] | None:
         pids = listening_pids(port)
-        if len(pids) == count and not pids & without:
-            return pids
-        time.sleep(0.05)
-    pytest.fail(f"expected {count} listeners on port {port}, found {listening_pids(port)}")
+        return pids if len(pids) == count and not pids & without else None
+
+    return eventually(
+        listening,
+        timeout=_WAIT,
+        message=lambda: f"expected {count} listeners on port {port}, found {listening_pids(port)}",
+        retry_on=(),
+    )
 
 
 @pytest.fixture
@@ -182,13 +187,16 @@ def test_an_alias_move_reaches_every_worker_at_once(
     assert answers_from(edge, "docs.localhost", workers) == {pid: {b"old"} for pid in workers}
 
     point_alias(store, state, "docs", new)
-    deadline = time.monotonic() + _WAIT
     fresh: set[int] = set()
-    while fresh != workers and time.monotonic() < deadline:
+
+    def all_fresh() -> bool:
         status, body, pid = edge.get("docs.localhost")
         if body == b"new":
             fresh.add(pid)
-    assert fresh == workers  # long before the TTL: the announcement reached both
+        return fresh == workers
+
+    # Long before the TTL: the announcement reached both.
+    eventually(all_fresh, timeout=_WAIT, interval=0, message=lambda: f"fresh: {fresh}", retry_on=())
 
 
 def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(

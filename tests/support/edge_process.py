@@ -10,16 +10,17 @@ settings given. Its log goes to a file, read back on failure.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.environment import child_env
+from tests.support.waiting import eventually
 
 __all__ = ["EdgeProcess", "serve_process"]
 
@@ -46,13 +47,14 @@ def serve_process(
     One worker by default, so `process` is the process that answers (with more,
     it is their supervisor).
     """
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DP_")}
-    env.update(
-        PYTHONPATH=str(REPO),
-        DP_STORAGE_URL=store_root.as_uri(),
-        DP_REDIS_URL=redis_url,
-        DP_REDIS_PREFIX=redis_prefix,
-        **settings,
+    env = child_env(
+        **{
+            "PYTHONPATH": str(REPO),
+            "DP_STORAGE_URL": store_root.as_uri(),
+            "DP_REDIS_URL": redis_url,
+            "DP_REDIS_PREFIX": redis_prefix,
+            **settings,
+        }
     )
     with tempfile.TemporaryDirectory(prefix="dp-edge-log-") as tmp:
         log = Path(tmp) / "edge.log"
@@ -76,12 +78,14 @@ def serve_process(
 
 
 def _wait_for_port(process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def started() -> str:
+        return f"python -m serve did not start:\n{log.read_text(errors='replace')}"
+
+    def listening() -> re.Match[str] | None:
         found = _LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            return int(found.group(2))
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise RuntimeError(f"python -m serve did not start:\n{log.read_text(errors='replace')}")
+        if not found and process.poll() is not None:
+            raise RuntimeError(started())
+        return found
+
+    found = eventually(listening, timeout=timeout, message=started, retry_on=())
+    return int(found.group(2))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -15,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from deploy_platform.processes.ports import free_port, wait_for_port
+from tests.support.environment import child_env
+from tests.support.waiting import until
 
 __all__ = ["RunningPlatform", "start_platform"]
 
@@ -52,17 +52,19 @@ class RunningPlatform:
         return dict(answer)
 
     def wait(self, deployment_id: str, timeout: float = 180) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            status, record = self.api("GET", f"/api/deployments/{deployment_id}")
-            assert status == 200, record
-            if record["status"] in ("ready", "failed"):
-                return dict(record)
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{deployment_id} still {record['status']}; log:\n{self.log()}"
-                )
-            time.sleep(0.1)
+
+        def record() -> dict[str, Any]:
+            status, answer = self.api("GET", f"/api/deployments/{deployment_id}")
+            assert status == 200, answer
+            return dict(answer)
+
+        return until(
+            record,
+            lambda record: record["status"] in ("ready", "failed"),
+            timeout=timeout,
+            interval=0.1,
+            message=lambda record: f"{deployment_id} still {record['status']}; log:\n{self.log()}",
+        )
 
     def fetch(
         self, host: str, path: str = "/", headers: dict[str, str] | None = None, timeout: float = 10
@@ -136,8 +138,7 @@ def start_platform(
     timeout: float = 120,
 ) -> RunningPlatform:
     """`deploy-platform up` on free ports with a private state dir; waits for API and UI."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DP_", "DAGSTER_"))}
-    env.update(extra_env or {})
+    env = child_env(**(extra_env or {}))
     api_port, edge_port, ui_port = free_port(), free_port(), free_port()
     log_path = state_dir / "up.log"
     state_dir.mkdir(parents=True, exist_ok=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import fcntl
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from deploy_platform.processes.ports import free_port
+from tests.support.environment import child_env
 
 
 def up(
@@ -21,7 +21,7 @@ def up(
         text=True,
         timeout=60,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+        env=child_env(**(env or {})),
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from deploy_platform.orchestration.instance.home import write_dagster_home
 from deploy_platform.orchestration.instance.storage import prepare_storage
+from tests.support.environment import child_env
 
 _OPEN = "import dagster as dg; dg.DagsterInstance.get().get_run_records(limit=1)"
 
@@ -36,7 +37,7 @@ def test_the_storage_exists_once_and_processes_opening_it_together_all_succeed(
     ]
     assert all(len(versions(db)) == 1 for db in databases)
     # What `up` starts next: the API, the daemon, the webserver and code servers.
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env = child_env(DAGSTER_HOME=str(home))
     openers = [
         subprocess.Popen([sys.executable, "-c", _OPEN], env=env, stderr=subprocess.PIPE)
         for _ in range(4)
