@@ -221,7 +221,7 @@ def retry_when_due(
     sensor ticks (with the real health checks) until one starts the deployment again.
 
     Returns every tick until then and the run request of the retry."""
-    from tests.dagster.test_sensors import evaluate_failure_sensor  # pytest-side only
+    from tests.orchestration.test_sensors import evaluate_failure_sensor  # pytest-side only
     from tests.support.waiting import eventually
 
     evaluate_failure_sensor(instance, resources, failed)

@@ -35,8 +35,8 @@ from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
-from tests.dagster.support import Deployer, pack_site, queue_upload, served_text, unique
 from tests.faults.infra_support import RestartableRedis, retry_when_due, run_resources
+from tests.orchestration.support import Deployer, pack_site, queue_upload, served_text, unique
 from tests.support.api_fixtures import make_settings  # noqa: F401 - a fixture
 from tests.support.waiting import eventually
 

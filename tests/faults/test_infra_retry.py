@@ -35,15 +35,15 @@ from deploy_platform.processes.ports import free_port
 from deploy_platform.source.archive.pack import pack_directory
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, pack_site, queue_upload, unique
-from tests.dagster.test_daemon import (
+from tests.faults.infra_support import RestartableRedis, run_resources
+from tests.orchestration.support import Deployer, pack_site, queue_upload, unique
+from tests.orchestration.test_daemon import (
     running_daemon,
     runs_for_partition,
     wait_for,
     wait_for_run_end,
 )
-from tests.dagster.test_sensors import evaluate_failure_sensor
-from tests.faults.infra_support import RestartableRedis, run_resources
+from tests.orchestration.test_sensors import evaluate_failure_sensor
 from tests.support.environment import TOOLCHAIN_CACHE, child_env
 from tests.support.platform import start_platform
 from tests.support.waiting import eventually

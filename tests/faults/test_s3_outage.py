@@ -24,8 +24,6 @@ from deploy_platform.orchestration.sensors.recovery_sensor import recover
 from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.redis_state import PlatformState
 from deploy_platform.storage.s3 import S3ObjectStore
-from tests.dagster.support import Deployer, pack_site, queue_upload, served_text, unique
-from tests.dagster.test_sensors import evaluate_failure_sensor
 from tests.faults.infra_support import (
     HookedAliasIndex,
     kill_s3,
@@ -34,6 +32,8 @@ from tests.faults.infra_support import (
     retry_when_due,
     run_resources,
 )
+from tests.orchestration.support import Deployer, pack_site, queue_upload, served_text, unique
+from tests.orchestration.test_sensors import evaluate_failure_sensor
 from tests.support.s3_fixtures import S3Server
 
 pytestmark = pytest.mark.slow

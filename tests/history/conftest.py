@@ -1,7 +1,7 @@
 """Real deployments on a real Dagster instance, and the history read back from its records.
 
 The Dagster fixtures (`instance`, `store`, `resources`, `deployer`) are those of
-tests/dagster: the real assets, a private Redis, a local object store, real git.
+tests/orchestration: the real assets, a private Redis, a local object store, real git.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.history.service import HistoryService
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster import conftest as dagster_fixtures
-from tests.dagster.support import Deployer, queue_git, unique
+from tests.orchestration import conftest as dagster_fixtures
+from tests.orchestration.support import Deployer, queue_git, unique
 
 __all__ = ["STATIC_SITE", "app_files"]
 
-# The Dagster fixtures, shared with tests/dagster.
+# The Dagster fixtures, shared with tests/orchestration.
 instance = dagster_fixtures.instance
 store = dagster_fixtures.store
 resources = dagster_fixtures.resources

@@ -18,7 +18,7 @@ import pytest
 from deploy_platform.contracts.records import DeploymentRecord
 from deploy_platform.history.export import export_path
 from deploy_platform.history.rows import COLUMNS
-from tests.dagster.support import unique
+from tests.orchestration.support import unique
 from tests.support.api_fixtures import RunningApi, make_settings, running_api  # noqa: F401
 from tests.support.waiting import eventually
 

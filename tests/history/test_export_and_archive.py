@@ -20,7 +20,7 @@ from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, queue_git, unique
+from tests.orchestration.support import Deployer, queue_git, unique
 from tests.support.environment import PlatformEnv
 
 Rows = Callable[[], dict[str, dict[str, Any]]]

@@ -18,7 +18,7 @@ from deploy_platform.orchestration.assets import (
 )
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, read_manifest, unique
+from tests.orchestration.support import Deployer, read_manifest, unique
 
 Rows = Callable[[], dict[str, dict[str, Any]]]
 

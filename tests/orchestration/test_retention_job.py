@@ -16,8 +16,8 @@ from deploy_platform.orchestration.jobs.retention import (
 )
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, unique
-from tests.dagster.test_retention_records import deployed, history
+from tests.orchestration.support import Deployer, unique
+from tests.orchestration.test_retention_records import deployed, history
 from tests.support.environment import PlatformEnv
 
 

@@ -13,7 +13,7 @@ from deploy_platform.retention.collect import collect_garbage
 from deploy_platform.retention.policy import RetentionPolicy
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, pack_site, queue_upload, unique
+from tests.orchestration.support import Deployer, pack_site, queue_upload, unique
 
 DAY = 86400.0
 

@@ -17,7 +17,7 @@ from deploy_platform.orchestration.sensors.queue_sensor import (
     queue_sensors,
 )
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, make_record, queue_git, unique
+from tests.orchestration.support import Deployer, make_record, queue_git, unique
 
 
 def evaluate(

@@ -24,7 +24,7 @@ from deploy_platform.settings.instance import (
 )
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, make_record, pack_site, queue_upload, unique
+from tests.orchestration.support import Deployer, make_record, pack_site, queue_upload, unique
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "scale-out"
 

@@ -4,7 +4,7 @@ and the failure sensor waiting for Dagster's retry decision.
 Runs are real runs of the deploy job on a real instance with run retries on. A
 worker crash cannot happen inside the test process, so where a test needs one the
 run that failed is tagged as Dagster tags a crashed run (`dagster/will_retry`);
-tests/dagster/test_daemon.py crashes a real run worker under the real daemon.
+tests/orchestration/test_daemon.py crashes a real run worker under the real daemon.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from deploy_platform.orchestration.sensors.recovery_sensor import (
 )
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import ASSETS, Deployer, pack_site, queue_upload, unique
-from tests.dagster.test_sensors import BrokenBuildRunner, evaluate_failure_sensor
+from tests.orchestration.support import ASSETS, Deployer, pack_site, queue_upload, unique
+from tests.orchestration.test_sensors import BrokenBuildRunner, evaluate_failure_sensor
 
 MAX_RETRIES = 2
 

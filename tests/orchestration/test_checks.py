@@ -15,7 +15,7 @@ from deploy_platform.orchestration.resources.edge_origin import EdgeOriginResour
 from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, queue_git, read_manifest, unique
+from tests.orchestration.support import Deployer, queue_git, read_manifest, unique
 from tests.support.edge_process import EdgeProcess, serve_process
 
 SITE = {"index.html": "<h1>checked</h1>", "css/site.css": "body { color: teal }"}

@@ -9,7 +9,7 @@ from deploy_platform.orchestration.resources.object_store import ObjectStoreReso
 from deploy_platform.publish.aliases import read_alias
 from deploy_platform.storage import open_store
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, queue_git, read_manifest, served_text, unique
+from tests.orchestration.support import Deployer, queue_git, read_manifest, served_text, unique
 
 
 def test_two_deploys_to_s3_upload_only_the_changed_body(

@@ -27,7 +27,7 @@ from deploy_platform.orchestration.sensors.queue_sensor import QUEUE_LANES, lane
 from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
-from tests.dagster.support import pack_site, queue_upload, unique
+from tests.orchestration.support import pack_site, queue_upload, unique
 from tests.support.environment import child_env, code_location_env
 from tests.support.waiting import eventually, until
 

@@ -10,7 +10,7 @@ from deploy_platform.contracts.records import Status
 from deploy_platform.orchestration.resources.alias_index import AliasIndexResource
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, pack_site, queue_upload, unique
+from tests.orchestration.support import Deployer, pack_site, queue_upload, unique
 from tests.support.cloudflare_kv_server import ACCOUNT, NAMESPACE, TOKEN, FakeCloudflareKV
 
 

@@ -18,8 +18,8 @@ from deploy_platform.orchestration.assets import published_deployment
 from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
 from deploy_platform.orchestration.sensors.commit_status_sensor import commit_status_sensor
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, make_record, unique
-from tests.dagster.test_sensors import BrokenBuildRunner, evaluate_failure_sensor
+from tests.orchestration.support import Deployer, make_record, unique
+from tests.orchestration.test_sensors import BrokenBuildRunner, evaluate_failure_sensor
 from tests.support.api_fixtures import RunningApi, make_settings, running_api  # noqa: F401
 from tests.support.github_repos import GitHubShapedRepo, github_shaped_repo
 from tests.support.github_status_server import TOKEN, FakeGitHub

@@ -16,7 +16,7 @@ from deploy_platform.orchestration.resources.build_runner import NodeBuildRunner
 from deploy_platform.publish.aliases import read_alias
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, pack_site, queue_upload, read_manifest, unique
+from tests.orchestration.support import Deployer, pack_site, queue_upload, read_manifest, unique
 
 
 def materialization_metadata(

@@ -16,7 +16,7 @@ from deploy_platform.orchestration.assets import (
 from deploy_platform.publish.aliases import read_alias
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import (
+from tests.orchestration.support import (
     Deployer,
     evil_archive,
     pack_site,

@@ -13,7 +13,7 @@ from deploy_platform.publish.alias_moves import list_moves
 from deploy_platform.publish.aliases import read_alias
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import Deployer, pack_site, queue_upload, served_text, unique
+from tests.orchestration.support import Deployer, pack_site, queue_upload, served_text, unique
 
 
 def deploy(

@@ -14,7 +14,7 @@ from deploy_platform.orchestration.instance.home import write_dagster_home
 from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.dagster.support import pack_site, queue_upload, unique
+from tests.orchestration.support import pack_site, queue_upload, unique
 from tests.support.environment import PlatformEnv, child_env, code_location_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
