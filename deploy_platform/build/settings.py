@@ -38,6 +38,7 @@ __all__ = [
     "BuildSettings",
     "RESERVED_ENV_NAMES",
     "RESERVED_ENV_PREFIXES",
+    "SETTING_NAMES",
     "PACKAGE_MANAGERS",
     "parse_package_manager",
     "check_relative_path",
@@ -79,7 +80,8 @@ _MAX_ENV_VALUE = 64 * 1024
 _MAX_COMMAND = 4096
 _MAX_PATH = 1024
 
-_FIELDS = (
+#: The settings' names, in the order they are shown; a project keeps all but `clean`.
+SETTING_NAMES = (
     "root_directory",
     "install_command",
     "build_command",
@@ -227,10 +229,10 @@ class BuildSettings:
                 'build must be an object such as {"build_command": "npm run build"}',
                 field="build",
             )
-        unknown = sorted(str(key) for key in data if key not in _FIELDS)
+        unknown = sorted(str(key) for key in data if key not in SETTING_NAMES)
         if unknown:
             raise InvalidRequest(
-                f"unknown build setting {unknown[0]!r}; known settings: {', '.join(_FIELDS)}",
+                f"unknown build setting {unknown[0]!r}; known settings: {', '.join(SETTING_NAMES)}",
                 field=f"build.{unknown[0]}",
             )
         root = _path(data, "root_directory")
