@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-__all__ = ["REPO", "process"]
+from deploy_platform.processes.redis_server import RedisServer
+
+__all__ = ["REPO", "process", "throwaway_redis"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,3 +32,10 @@ def process(
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def throwaway_redis(root: Path, stack: ExitStack) -> RedisServer:
+    """A Redis without persistence in `root`/redis, stopped when `stack` closes."""
+    redis = RedisServer(root / "redis", persistent=False).start()
+    stack.callback(redis.stop)
+    return redis

@@ -37,10 +37,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.children import REPO, process
+from benchmarks.children import REPO, process, throwaway_redis
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.processes.ports import free_port, wait_for_port
-from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.publish.aliases import point_alias
 from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.redis_state import PlatformState
@@ -190,8 +189,7 @@ def main() -> int:
         docroot = root / "site"
         write_tree(docroot, files)
 
-        redis = RedisServer(root / "redis", persistent=False).start()
-        stack.callback(redis.stop)
+        redis = throwaway_redis(root, stack)
         s3 = S3Server(root / "seaweedfs").start()
         stack.callback(s3.stop)
         bucket = s3.make_bucket("bench")

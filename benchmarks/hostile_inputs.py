@@ -50,11 +50,11 @@ from pathlib import Path
 
 import aiohttp
 
+from benchmarks.children import throwaway_redis
 from benchmarks.control_api import ApiProcess, api_process
 from benchmarks.timings import Spread
 from deploy_platform.build import isolation
 from deploy_platform.build.sandbox import Limits, base_env, run
-from deploy_platform.processes.redis_server import RedisServer
 from tests.support.hostile_inputs import (
     FAKE_SIGNATURE,
     deep_json,
@@ -396,8 +396,7 @@ def main() -> int:
     flood = flood_body()
     with tempfile.TemporaryDirectory(prefix="dp-bench-hostile-") as tmp, ExitStack() as stack:
         root = Path(tmp)
-        redis = RedisServer(root / "redis", persistent=False).start()
-        stack.callback(redis.stop)
+        redis = throwaway_redis(root, stack)
         objects = root / "objects"
         objects.mkdir()
         allow = {"DP_GIT_ALLOW_HOSTS": "127.0.0.1"}  # the project's (never fetched) repository

@@ -41,10 +41,9 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.children import REPO
+from benchmarks.children import REPO, throwaway_redis
 from benchmarks.control_api import ApiProcess, api_process
 from benchmarks.timings import Spread
-from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.deployments import published
@@ -285,8 +284,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dp-bench-rollback-") as tmp, ExitStack() as stack:
         root = Path(tmp)
-        redis = RedisServer(root / "redis", persistent=False).start()
-        stack.callback(redis.stop)
+        redis = throwaway_redis(root, stack)
         store_root = root / "objects"
         store_root.mkdir()
         store = LocalObjectStore(store_root)

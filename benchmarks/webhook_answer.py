@@ -39,10 +39,10 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.children import throwaway_redis
 from benchmarks.control_api import ApiProcess, api_process
 from benchmarks.timings import Spread
 from deploy_platform.api.webhooks import MAX_WEBHOOK_BYTES
-from deploy_platform.processes.redis_server import RedisServer
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.git_fixtures import GitHttpServer
 from tests.support.webhooks import Delivery, delivery, push_payload
@@ -183,8 +183,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dp-bench-webhook-") as tmp, ExitStack() as stack:
         root = Path(tmp)
-        redis = RedisServer(root / "redis", persistent=False).start()
-        stack.callback(redis.stop)
+        redis = throwaway_redis(root, stack)
         git = GitHttpServer(root / "git").start()
         stack.callback(git.stop)
         repo = git.create_repo("bench-site", {"index.html": "<!doctype html><h1>bench</h1>"})

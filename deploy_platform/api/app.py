@@ -22,6 +22,7 @@ import redis
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from deploy_platform.api import keys
 from deploy_platform.api.aliases import aliases_handler, promote_handler, rollback_handler
 from deploy_platform.api.auth import auth_middleware
 from deploy_platform.api.commit_status import status_poster_ctx
@@ -30,17 +31,7 @@ from deploy_platform.api.domains import create_domain, delete_domain, get_domain
 from deploy_platform.api.errors import error_middleware
 from deploy_platform.api.health import health
 from deploy_platform.api.history import get_history, history_ctx
-from deploy_platform.api.keys import (
-    ALIAS_INDEX,
-    DOMAIN_INDEX,
-    EXECUTOR,
-    GIT_ALLOW,
-    SETTINGS,
-    STATE,
-    STORE,
-    UNSIGNED_PARSES,
-    blocking,
-)
+from deploy_platform.api.keys import blocking
 from deploy_platform.api.projects import (
     WEBHOOK_PATH,
     create_project_handler,
@@ -80,13 +71,13 @@ class StartupError(RuntimeError):
 
 async def _executor_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="dp-api")
-    app[EXECUTOR] = pool
+    app[keys.EXECUTOR] = pool
     yield
     pool.shutdown(wait=True, cancel_futures=True)
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    settings = app[keys.SETTINGS]
     if not settings.redis_url:
         raise StartupError("DP_REDIS_URL is not set: give the control API the platform's Redis")
     # The short budget: a request answers 503 within a second while Redis is down.
@@ -98,7 +89,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     except redis.RedisError as exc:
         state.redis.close()
         raise StartupError(f"cannot reach Redis at DP_REDIS_URL ({exc})") from exc
-    app[STATE] = state
+    app[keys.STATE] = state
     yield
     await blocking(app, state.redis.close)
 
@@ -108,11 +99,11 @@ def _kv_index_ctx(kv: KVConfig | None) -> Callable[[web.Application], AsyncItera
         if kv is not None:
             # Aliases the API moves (rollback, promote) or takes down (webhook) reach KV
             # as well, as the ones the publisher moves do.
-            app[ALIAS_INDEX] = KVAliasIndex(CloudflareKV(kv), app[STATE], log.warning)
+            app[keys.ALIAS_INDEX] = KVAliasIndex(CloudflareKV(kv), app[keys.STATE], log.warning)
             log.info("alias changes are copied to KV namespace %s", kv.namespace_id)
         if kv is not None and kv.domains_namespace_id:
             kv_namespace = CloudflareKV(kv, kv.domains_namespace_id)
-            app[DOMAIN_INDEX] = KVDomainIndex(kv_namespace, app[STATE], log.warning)
+            app[keys.DOMAIN_INDEX] = KVDomainIndex(kv_namespace, app[keys.STATE], log.warning)
             log.info("custom domains are copied to KV namespace %s", kv.domains_namespace_id)
         yield
 
@@ -123,7 +114,7 @@ def _store_ctx(
     access_key_id: str | None, secret_access_key: str | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
+        settings = app[keys.SETTINGS]
         try:
             store = await blocking(
                 app, open_store, settings.storage_url, access_key_id, secret_access_key
@@ -132,7 +123,7 @@ def _store_ctx(
             raise StartupError(
                 f"cannot open the object store {settings.storage_url}: {exc}"
             ) from exc
-        app[STORE] = store
+        app[keys.STORE] = store
         log.info("object store: %s", store.description)
         yield
         await blocking(app, store.close)
@@ -144,7 +135,7 @@ async def _project_index_ctx(app: web.Application) -> AsyncIterator[None]:
     # The store is the source of truth: a Redis that was flushed, or a write that
     # reached the store but not Redis, is repaired before the first request.
     try:
-        count = await blocking(app, reindex_projects, app[STORE], app[STATE])
+        count = await blocking(app, reindex_projects, app[keys.STORE], app[keys.STATE])
     except Exception as exc:
         raise StartupError(f"cannot index the projects in the object store: {exc}") from exc
     log.info("projects indexed: %d", count)
@@ -177,9 +168,9 @@ def create_app(
     if settings.api_token:
         middlewares.append(auth_middleware(settings.api_token))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_JSON_BYTES)
-    app[SETTINGS] = settings
-    app[GIT_ALLOW] = git_allow
-    app[UNSIGNED_PARSES] = asyncio.Semaphore(1)
+    app[keys.SETTINGS] = settings
+    app[keys.GIT_ALLOW] = git_allow
+    app[keys.UNSIGNED_PARSES] = asyncio.Semaphore(1)
     app.cleanup_ctx.extend(
         [
             _executor_ctx,

@@ -33,6 +33,7 @@ from deploy_platform.api.errors import (
     redis_disk_full,
     redis_failure,
     unavailable,
+    unsupported_media_type,
 )
 from deploy_platform.api.keys import EXECUTOR, GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.projects import read_project_or_503
@@ -196,10 +197,10 @@ async def create_deployment(request: web.Request) -> web.Response:
         return await _create_from_git(request)
     if is_archive_type(content_type):
         return await _create_from_upload(request)
-    raise ApiError(
-        415,
-        "unsupported_media_type",
-        f"cannot take a {content_type} body: send JSON with 'Content-Type: application/json', "
+    raise unsupported_media_type(
+        content_type,
+        "body",
+        "send JSON with 'Content-Type: application/json', "
         "or a tar.gz of the source with 'Content-Type: application/gzip'",
     )
 

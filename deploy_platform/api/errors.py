@@ -100,6 +100,11 @@ def unavailable(exc: Exception) -> ApiError:
     return ApiError(503, "storage_unavailable", f"the object store failed: {exc}")
 
 
+def unsupported_media_type(content_type: str, what: str, fix: str) -> ApiError:
+    """415 for a body of a type the endpoint does not take; `fix` says what to send."""
+    return ApiError(415, "unsupported_media_type", f"cannot take a {content_type} {what}: {fix}")
+
+
 def _mount_of(path: Path) -> Path:
     """The mount point of the filesystem holding `path` (or its nearest existing parent)."""
     path = path.absolute()

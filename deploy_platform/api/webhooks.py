@@ -53,7 +53,7 @@ from deploy_platform.api.deployments import (
     location,
     plan_record,
 )
-from deploy_platform.api.errors import ApiError, redis_failure, unavailable
+from deploy_platform.api.errors import ApiError, redis_failure, unavailable, unsupported_media_type
 from deploy_platform.api.keys import (
     ALIAS_INDEX,
     EXECUTOR,
@@ -111,11 +111,11 @@ EVENT_HEADER = "X-GitHub-Event"
 
 def _check_content_type(request: web.Request) -> None:
     if request.content_type != "application/json":
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"cannot take a {request.content_type} delivery: set the webhook's content type "
-            "to application/json in the repository's webhook settings",
+        raise unsupported_media_type(
+            request.content_type,
+            "delivery",
+            "set the webhook's content type to application/json in the repository's webhook "
+            "settings",
         )
 
 

@@ -26,6 +26,7 @@ Conventions, following Vercel's and Netlify's project settings:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -38,6 +39,7 @@ __all__ = [
     "BuildSettings",
     "RESERVED_ENV_NAMES",
     "RESERVED_ENV_PREFIXES",
+    "SETTING_NAMES",
     "PACKAGE_MANAGERS",
     "parse_package_manager",
     "check_relative_path",
@@ -78,18 +80,6 @@ _MAX_ENV_NAME = 256
 _MAX_ENV_VALUE = 64 * 1024
 _MAX_COMMAND = 4096
 _MAX_PATH = 1024
-
-_FIELDS = (
-    "root_directory",
-    "install_command",
-    "build_command",
-    "output_directory",
-    "node_version",
-    "package_manager",
-    "env",
-    "clean",
-)
-
 
 def check_relative_path(value: str, what: str) -> str:
     """Normalize a relative path that must stay inside the repository ("." for the top).
@@ -227,10 +217,10 @@ class BuildSettings:
                 'build must be an object such as {"build_command": "npm run build"}',
                 field="build",
             )
-        unknown = sorted(str(key) for key in data if key not in _FIELDS)
+        unknown = sorted(str(key) for key in data if key not in SETTING_NAMES)
         if unknown:
             raise InvalidRequest(
-                f"unknown build setting {unknown[0]!r}; known settings: {', '.join(_FIELDS)}",
+                f"unknown build setting {unknown[0]!r}; known settings: {', '.join(SETTING_NAMES)}",
                 field=f"build.{unknown[0]}",
             )
         root = _path(data, "root_directory")
@@ -268,20 +258,16 @@ class BuildSettings:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything, secrets included: for storage, never for display."""
-        return {
-            "root_directory": self.root_directory,
-            "install_command": self.install_command,
-            "build_command": self.build_command,
-            "output_directory": self.output_directory,
-            "node_version": self.node_version,
-            "package_manager": self.package_manager,
-            "env": dict(self.env),
-            "clean": self.clean,
-        }
+        """Everything, secrets included: for storage, never for display (the fields in
+        their order, `env` a copy)."""
+        return dataclasses.asdict(self)
 
     def redacted(self) -> dict[str, Any]:
         """`to_dict()` with every build variable's value shown as "***"."""
         data = self.to_dict()
         data["env"] = {name: "***" for name in self.env}
         return data
+
+
+#: The settings' names, in the order they are shown; a project keeps all but `clean`.
+SETTING_NAMES = tuple(setting.name for setting in dataclasses.fields(BuildSettings))

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 __all__ = ["human_bytes", "format_table"]
 
 
-def human_bytes(count: int) -> str:
+def human_bytes(count: int, bytes_unit: str = "B") -> str:
+    """`count` in B (or `bytes_unit`), KiB, MiB or GiB, one decimal above bytes."""
     size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
+    for unit in (bytes_unit, "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+            return f"{int(size)} {unit}" if unit == bytes_unit else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy_platform.build.settings import BuildSettings
+from deploy_platform.build.settings import SETTING_NAMES, BuildSettings
 from deploy_platform.contracts.errors import InvalidRequest
 from deploy_platform.contracts.json_types import json_type_name
 from deploy_platform.contracts.names import InvalidName, validate_project_name
@@ -65,15 +65,7 @@ __all__ = [
 FIELDS = ("name", "repo_url", "production_branch", "branches", "build", "build_forks")
 MASK = "***"
 # Build settings that belong to a project; `clean` is a choice of one deployment.
-_BUILD_FIELDS = (
-    "root_directory",
-    "install_command",
-    "build_command",
-    "output_directory",
-    "node_version",
-    "package_manager",
-    "env",
-)
+_BUILD_FIELDS = tuple(name for name in SETTING_NAMES if name != "clean")
 _FORMAT = 1
 
 CheckRepo = Callable[[object], str]
@@ -112,20 +104,25 @@ class Project:
 
     def to_stored(self) -> dict[str, Any]:
         """Everything, secrets included: for the object store only."""
-        build = self.build.to_dict()
-        build.pop("clean", None)
         return {
             "format": _FORMAT,
+            **self._settings_dict(self.build.to_dict()),
+            "webhook_secret": self.webhook_secret,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "secret_rotated_at": self.secret_rotated_at,
+        }
+
+    def _settings_dict(self, build: dict[str, Any]) -> dict[str, Any]:
+        """The settings a person chose, with `build` as stored or as shown."""
+        build.pop("clean", None)
+        return {
             "name": self.name,
             "repo_url": self.repo_url,
             "production_branch": self.production_branch,
             "branches": self.branches.to_dict(),
             "build": build,
             "build_forks": self.build_forks,
-            "webhook_secret": self.webhook_secret,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "secret_rotated_at": self.secret_rotated_at,
         }
 
     @classmethod
@@ -158,15 +155,8 @@ class Project:
 
     def public_dict(self) -> dict[str, Any]:
         """What the API shows: variable values masked, no webhook secret."""
-        build = self.build.redacted()
-        build.pop("clean", None)
         return {
-            "name": self.name,
-            "repo_url": self.repo_url,
-            "production_branch": self.production_branch,
-            "branches": self.branches.to_dict(),
-            "build": build,
-            "build_forks": self.build_forks,
+            **self._settings_dict(self.build.redacted()),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "webhook_secret_rotated_at": self.secret_rotated_at,

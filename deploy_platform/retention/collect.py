@@ -16,6 +16,7 @@ reading: what would go, and how many bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -63,14 +64,7 @@ class Removal:
     bytes: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "project": self.project,
-            "branch": self.branch,
-            "status": self.status,
-            "queued_at": self.queued_at,
-            "bytes": self.bytes,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from deploy_platform.contracts.errors import SourceError
+from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.contracts.tree_limits import path_problem
 from deploy_platform.source.git.errors import RepositoryTooLarge
 
@@ -68,23 +69,13 @@ def check_size(what: str, size: int, limit: int) -> None:
 
 
 def too_large_message(what: str, limit: int, size: int | None = None) -> str:
-    limit_text = f"the limit of {_human(limit)} ({limit} bytes)"
+    limit_text = f"the limit of {human_bytes(limit, 'bytes')} ({limit} bytes)"
+    measured = "" if size is None else f" ({human_bytes(size, 'bytes')})"
     if what == "download":
-        measured = "" if size is None else f" ({_human(size)})"
         problem = f"its download{measured} went over {limit_text}"
     else:
-        measured = "" if size is None else f" ({_human(size)})"
         problem = f"the files of this commit{measured} went over {limit_text}"
     return (
         f"the repository is too large: {problem}. Make it smaller (for example move large "
         "files out of it) or ask the operator to raise DP_MAX_REPO_BYTES"
     )
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"  # pragma: no cover - the loop always returns
