@@ -44,7 +44,7 @@ from deploy_platform.api.projects import (
 from deploy_platform.api.scratch import scratch_sweep_ctx
 from deploy_platform.api.webhooks import github_webhook, project_webhook
 from deploy_platform.github.status_api import GitHubConfigError
-from deploy_platform.projects import reindex_projects
+from deploy_platform.projects.store import reindex_projects
 from deploy_platform.publish.cloudflare_kv import (
     CloudflareKV,
     KVAliasIndex,

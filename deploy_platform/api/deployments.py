@@ -53,7 +53,7 @@ from deploy_platform.contracts.ids import is_deployment_id, new_deployment_id
 from deploy_platform.contracts.manifest import source_key
 from deploy_platform.contracts.names import InvalidName, preview_alias, production_alias
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
-from deploy_platform.projects import Project, deployment_build
+from deploy_platform.projects.model import Project, deployment_build
 from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings.platform import Settings
 from deploy_platform.source.git.errors import RefNotFound

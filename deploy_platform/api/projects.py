@@ -34,21 +34,19 @@ from deploy_platform.api.validation import parse_json_object
 from deploy_platform.contracts.domains import Domain
 from deploy_platform.contracts.errors import InvalidRequest
 from deploy_platform.contracts.names import InvalidName, production_alias, validate_project_name
-from deploy_platform.projects import (
+from deploy_platform.projects.domains import list_domains
+from deploy_platform.projects.model import Project, apply_changes, new_project
+from deploy_platform.projects.store import (
     InvalidProjectObject,
-    Project,
     ProjectExists,
     ProjectNotFound,
-    apply_changes,
     create_project,
     delete_project,
     list_projects,
-    new_project,
     read_project,
     rotate_webhook_secret,
     update_project,
 )
-from deploy_platform.projects.domains import list_domains
 from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
 

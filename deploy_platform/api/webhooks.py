@@ -93,12 +93,8 @@ from deploy_platform.github.webhooks import (
     signature_matches,
     take_down_preview,
 )
-from deploy_platform.projects import (
-    Project,
-    deployment_build,
-    projects_for_repository,
-    repository_identity,
-)
+from deploy_platform.projects.model import Project, deployment_build
+from deploy_platform.projects.store import projects_for_repository, repository_identity
 from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
 

@@ -12,6 +12,7 @@ __all__ = [
     "group_alive",
     "is_running",
     "signal_groups",
+    "signal_zero",
     "started_at",
     "stat_fields",
     "take_down_groups",
@@ -27,17 +28,25 @@ def stat_fields(pid: int) -> list[bytes] | None:
         return None
 
 
+def signal_zero(pid: int) -> bool | None:
+    """Whether `pid` names a process (a zombie too), asked with signal 0: True, one we may
+    signal; None, another user's (it exists, we may not signal it); False, none."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return None
+    return True
+
+
 def is_running(pid: int) -> bool:
     """`pid` exists and is not a zombie (an exited process nobody has waited for yet)."""
     fields = stat_fields(pid)
     if fields is None:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not Path("/proc").is_dir()  # no /proc to tell a zombie apart
+        reachable = signal_zero(pid)
+        # Without /proc a zombie cannot be told apart: then the signal decides.
+        return reachable is None or (reachable and not Path("/proc").is_dir())
     return fields[0] != b"Z"
 
 

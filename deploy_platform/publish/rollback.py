@@ -27,7 +27,7 @@ from deploy_platform.contracts.ids import is_deployment_id
 from deploy_platform.contracts.manifest import alias_key, manifest_key
 from deploy_platform.contracts.names import production_alias
 from deploy_platform.contracts.records import DeploymentRecord, Environment, Status
-from deploy_platform.projects import project_key
+from deploy_platform.projects.store import project_key
 from deploy_platform.publish.alias_moves import MoveNote, MoveReason, project_of_alias
 from deploy_platform.publish.aliases import (
     AliasIndexHook,

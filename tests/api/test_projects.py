@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import manifest_key
 from deploy_platform.processes.redis_server import RedisServer
-from deploy_platform.projects import project_key, read_project
 from deploy_platform.projects.domains import add_domain
+from deploy_platform.projects.store import project_key, read_project
 from deploy_platform.publish.aliases import read_alias
 from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.local import LocalObjectStore

@@ -15,7 +15,8 @@ from deploy_platform.api import create_app
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import alias_key, manifest_key
 from deploy_platform.contracts.records import Status
-from deploy_platform.projects import create_project, new_project
+from deploy_platform.projects.model import new_project
+from deploy_platform.projects.store import create_project
 from deploy_platform.publish.alias_moves import list_moves
 from deploy_platform.publish.aliases import read_alias
 from deploy_platform.publish.cloudflare_kv import KVConfig

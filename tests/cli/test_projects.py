@@ -12,8 +12,8 @@ import pytest
 from deploy_platform import cli
 from deploy_platform.cli.common import EXIT_BAD_INPUT, EXIT_UNREACHABLE
 from deploy_platform.processes.ports import free_port
-from deploy_platform.projects import read_project
 from deploy_platform.projects.domains import add_domain
+from deploy_platform.projects.store import read_project
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 from tests.support.api_fixtures import RunningApi

@@ -5,15 +5,8 @@ from __future__ import annotations
 import pytest
 
 from deploy_platform.contracts.errors import InvalidRequest
-from deploy_platform.projects import (
-    BranchRules,
-    Project,
-    Verdict,
-    branch_allowed,
-    branch_decision,
-    pattern_matches,
-)
-from deploy_platform.projects.branches import check_pattern
+from deploy_platform.projects.branches import BranchRules, Verdict, check_pattern, pattern_matches
+from deploy_platform.projects.model import Project, branch_allowed, branch_decision
 
 DEFAULTS = Project(name="docs")
 

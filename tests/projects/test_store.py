@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from deploy_platform.projects import (
+from deploy_platform.projects.model import Project, apply_changes, new_project
+from deploy_platform.projects.store import (
     InvalidProjectObject,
-    Project,
     ProjectExists,
     ProjectNotFound,
     create_project,
     delete_project,
     list_projects,
-    new_project,
     project_key,
     projects_for_repository,
     read_project,
@@ -26,7 +25,6 @@ from deploy_platform.projects import (
     rotate_webhook_secret,
     update_project,
 )
-from deploy_platform.projects.model import apply_changes
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.local import LocalObjectStore
 from deploy_platform.storage.redis_state import PlatformState

@@ -7,7 +7,7 @@ import pytest
 from deploy_platform.build import isolation
 from deploy_platform.github.webhooks import Deploy, Skip, parse_event, plan
 from deploy_platform.github.webhooks.events import Event
-from deploy_platform.projects import Project
+from deploy_platform.projects.model import Project
 from tests.support.environment import PlatformEnv
 from tests.support.webhooks import pull_request_payload
 

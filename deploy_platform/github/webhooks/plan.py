@@ -44,7 +44,8 @@ from deploy_platform.github.webhooks.events import (
     PullRequest,
     Push,
 )
-from deploy_platform.projects import Project, branch_decision, pattern_matches
+from deploy_platform.projects.branches import pattern_matches
+from deploy_platform.projects.model import Project, branch_decision
 from deploy_platform.source.refs import validate_ref
 
 __all__ = ["Deploy", "RemoveAlias", "Skip", "Action", "SKIP_MARKERS", "plan"]

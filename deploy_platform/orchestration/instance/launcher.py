@@ -41,7 +41,7 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
-from deploy_platform.processes.proc import stat_fields
+from deploy_platform.processes.proc import signal_zero, stat_fields
 
 __all__ = ["WarmProcessRunLauncher", "WORKER_PID_TAG", "WORKER_HOST_TAG", "WORKER_START_TAG"]
 
@@ -72,12 +72,9 @@ def _alive(pid: int, started: str | None = None) -> bool:
     """Whether `pid` is a running process -- the same one, when its start time
     `started` is known. A worker that exited but was not reaped yet (a zombie, for
     the moment until its waiter thread collects it) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    reachable = signal_zero(pid)
+    if not reachable:
+        return reachable is None  # None: it runs, as another user
     fields = stat_fields(pid)
     if fields is None:
         return True

@@ -18,7 +18,8 @@ from deploy_platform.github.webhooks import (
     plan,
     repository_urls,
 )
-from deploy_platform.projects import BranchRules, Project
+from deploy_platform.projects.branches import BranchRules
+from deploy_platform.projects.model import Project
 from serve.hosts import site_for_label
 from tests.support.webhooks import ping_payload, pull_request_payload, push_payload
 
