@@ -128,6 +128,14 @@ def _refusal(exc: InvalidRequest) -> ApiError:
     return ApiError.from_invalid_request(exc)
 
 
+async def _domains(app: web.Application, name: str) -> list[Domain]:
+    """The custom domains mapped to project `name`; 503 when the object store does not answer."""
+    try:
+        return await blocking(app, list_domains, app[STORE], name)
+    except ObjectStoreError as exc:
+        raise unavailable(exc) from None
+
+
 async def read_project_or_503(app: web.Application, name: str) -> Project | None:
     """The stored project for request handlers elsewhere (deployments, webhooks)."""
     try:
@@ -176,11 +184,7 @@ async def get_project_handler(request: web.Request) -> web.Response:
     project = await read_project_or_503(app, name)
     if project is None:
         raise _not_found(ProjectNotFound(name))
-    try:
-        domains = await blocking(app, list_domains, app[STORE], name)
-    except ObjectStoreError as exc:
-        raise unavailable(exc) from None
-    return web.json_response(_answer(request, project, domains))
+    return web.json_response(_answer(request, project, await _domains(app, name)))
 
 
 async def update_project_handler(request: web.Request) -> web.Response:
@@ -197,7 +201,7 @@ async def update_project_handler(request: web.Request) -> web.Response:
             name,
             lambda current: apply_changes(current, data, check_repo),
         )
-        domains = await blocking(app, list_domains, app[STORE], name)
+        domains = await _domains(app, name)
     except InvalidRequest as exc:
         raise _refusal(exc) from None
     except _STORED_PROJECT_FAILURES as exc:
@@ -210,7 +214,7 @@ async def delete_project_handler(request: web.Request) -> web.Response:
     name = _name(request)
     try:
         removed = await blocking(app, delete_project, app[STORE], app[STATE], name)
-        domains = await blocking(app, list_domains, app[STORE], name) if removed else []
+        domains = await _domains(app, name) if removed else []
     except (redis.RedisError, ObjectStoreError) as exc:
         raise unavailable(exc) from None
     if removed is None:

@@ -49,6 +49,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import redis
 
@@ -222,17 +223,42 @@ def _errors(answer: object, raw: bytes) -> str:
     return raw[:200].decode("utf-8", "replace") or "(empty answer)"
 
 
+@dataclass(frozen=True)
+class _Mirrored:
+    """One kind of R2 object a KV index mirrors, and the words its messages use."""
+
+    #: What a key names, for messages ("alias", "domain").
+    kind: str
+    #: The Redis hash (under the prefix) of keys whose KV value is not known to be right.
+    failures_key: str
+    #: What a key KV could not delete may still do.
+    stale_effect: str
+    #: What goes on regardless of KV.
+    goes_on: str
+    #: The object store key a KV key mirrors.
+    object_key: Callable[[str], str]
+
+
+_ALIASES = _Mirrored(
+    "alias",
+    "kv-alias-failures",
+    "KV may still name the previous deployment",
+    "The deploy goes on",
+    alias_key,
+)
+_DOMAINS = _Mirrored(
+    "domain",
+    "kv-domain-failures",
+    "KV may still map the hostname to its old project",
+    "The domain change stands",
+    domain_key,
+)
+
+
 class _KVMirror:
     """Copies one kind of R2 object to KV, key by key, with the failure rules of the module doc."""
 
-    #: What a key names, for messages ("alias", "domain").
-    kind = ""
-    #: The Redis hash (under the prefix) of keys whose KV value is not known to be right.
-    failures_key = ""
-    #: What a key KV could not delete may still do.
-    stale_effect = ""
-    #: What goes on regardless of KV.
-    goes_on = ""
+    mirrored: ClassVar[_Mirrored]
 
     def __init__(
         self,
@@ -244,21 +270,18 @@ class _KVMirror:
         self.state = state
         self.warn = warn or _log.warning
 
-    def object_key(self, key: str) -> str:
-        raise NotImplementedError
-
     def failures(self) -> dict[str, dict[str, object]]:
         """Keys whose KV value is not (known to be) their object: key -> reason."""
-        raw = self.state.redis.hgetall(self.state.key(self.failures_key))
+        raw = self.state.redis.hgetall(self.state.key(self.mirrored.failures_key))
         return {key.decode(): json.loads(value) for key, value in raw.items()}
 
     def _mirror(self, store: ObjectStore, key: str) -> bool:
         """Make KV hold what the store holds for `key` (or nothing); True if so. Never raises."""
         try:
             # The stored bytes, whatever fields the object has: KV must equal R2.
-            self.kv.put(key, store.get_bytes(self.object_key(key)))
+            self.kv.put(key, store.get_bytes(self.mirrored.object_key(key)))
         except ObjectNotFound:
-            return self._drop(key, f"{self.object_key(key)} is not in the object store")
+            return self._drop(key, f"{self.mirrored.object_key(key)} is not in the object store")
         except Exception as exc:  # noqa: BLE001 - a KV problem must never fail the caller
             return self._failed(key, exc)
         self._record(key, None)
@@ -270,7 +293,7 @@ class _KVMirror:
         except Exception as exc:  # noqa: BLE001
             return self._failed(key, exc)
         self._record(key, None)
-        _log.info("KV %s %s deleted: %s", self.kind, key, why)
+        _log.info("KV %s %s deleted: %s", self.mirrored.kind, key, why)
         return True
 
     def _failed(self, key: str, error: Exception) -> bool:
@@ -279,37 +302,33 @@ class _KVMirror:
             outcome, effect = "deleted", "deleted the key, so the Worker reads R2"
         except Exception:  # noqa: BLE001
             outcome = "stale"
-            effect = f"could not delete it either: {self.stale_effect}"
+            effect = f"could not delete it either: {self.mirrored.stale_effect}"
         self._record(key, {"error": str(error), "kv": outcome, "at": time.time()})
+        mirrored = self.mirrored
         self.warn(
-            f"KV {self.kind} index: {self.kind} {key} not written ({error}); {effect}. "
-            f"{self.goes_on} (R2 is the source of truth); recorded in Redis "
-            f"{self.state.key(self.failures_key)} until the {self.kind} is written again."
+            f"KV {mirrored.kind} index: {mirrored.kind} {key} not written ({error}); {effect}. "
+            f"{mirrored.goes_on} (R2 is the source of truth); recorded in Redis "
+            f"{self.state.key(mirrored.failures_key)} until the {mirrored.kind} is written again."
         )
         return False
 
     def _record(self, key: str, failure: dict[str, object] | None) -> None:
         """Set or clear the key's failure record; Redis trouble is only worth a warning here."""
-        name = self.state.key(self.failures_key)
+        name = self.state.key(self.mirrored.failures_key)
         try:
             if failure is None:
                 self.state.redis.hdel(name, key)
             else:
                 self.state.redis.hset(name, key, json.dumps(failure))
         except redis.RedisError as exc:
-            self.warn(f"KV {self.kind} index: could not update {name}[{key}] in Redis: {exc}")
+            kind = self.mirrored.kind
+            self.warn(f"KV {kind} index: could not update {name}[{key}] in Redis: {exc}")
 
 
 class KVAliasIndex(_KVMirror):
     """The publisher's hook: copies each alias pointer just written to KV ALIASES."""
 
-    kind = "alias"
-    failures_key = "kv-alias-failures"
-    stale_effect = "KV may still name the previous deployment"
-    goes_on = "The deploy goes on"
-
-    def object_key(self, key: str) -> str:
-        return alias_key(key)
+    mirrored = _ALIASES
 
     def pointer_written(self, store: ObjectStore, alias: str) -> bool:
         """Mirror `aliases/<alias>.json` to KV; True when KV now holds it. Never raises.
@@ -323,13 +342,7 @@ class KVAliasIndex(_KVMirror):
 class KVDomainIndex(_KVMirror):
     """The control API's hook: copies each custom domain added or removed to KV DOMAINS."""
 
-    kind = "domain"
-    failures_key = "kv-domain-failures"
-    stale_effect = "KV may still map the hostname to its old project"
-    goes_on = "The domain change stands"
-
-    def object_key(self, key: str) -> str:
-        return domain_key(key)
+    mirrored = _DOMAINS
 
     def domain_changed(self, store: ObjectStore, hostname: str) -> bool:
         """PUT `domains/<hostname>.json`'s bytes to KV, or DELETE the key when there is
