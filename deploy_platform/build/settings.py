@@ -81,6 +81,7 @@ _MAX_ENV_VALUE = 64 * 1024
 _MAX_COMMAND = 4096
 _MAX_PATH = 1024
 
+
 def check_relative_path(value: str, what: str) -> str:
     """Normalize a relative path that must stay inside the repository ("." for the top).
 

@@ -195,7 +195,6 @@ def _refuse(code: str, message: str, field: str | None = None) -> InvalidProject
     return InvalidProjectSettings(code, message, field)
 
 
-
 def _check_known(data: Mapping[str, object], allowed: tuple[str, ...], where: str) -> None:
     unknown = sorted(str(key) for key in data if key not in allowed)
     if unknown:

@@ -113,8 +113,7 @@ def render() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=REGENERATE,
-        description=f"Write {PAGE} from the settings registry "
-        f"({len(VARIABLES)} variables).",
+        description=f"Write {PAGE} from the settings registry ({len(VARIABLES)} variables).",
     )
     parser.add_argument(
         "--root", type=Path, default=Path.cwd(), help="the repository (default: here)"
