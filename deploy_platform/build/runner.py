@@ -84,6 +84,9 @@ class BuildResult:
     # `BuildPlan.routing`), checked and applied when publishing (see
     # deploy_platform.publish.rule_files).
     routing: dict[str, Any] = field(default_factory=dict)
+    # Problems the build worked around (a lockfile out of date, no index.html in the
+    # output), one line each; shown as warnings, never fatal.
+    warnings: tuple[str, ...] = ()
 
 
 def _command_text(argv: Sequence[str] | None) -> str | None:

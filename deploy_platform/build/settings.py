@@ -206,6 +206,8 @@ class BuildSettings:
     node_version: str | None = None
     package_manager: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Skipped `_redirects` / `_headers` lines fail the deployment instead of being warnings.
+    strict_rules: bool = False
     clean: bool = False
 
     @classmethod
@@ -247,6 +249,11 @@ class BuildSettings:
         clean = data.get("clean", False)
         if not isinstance(clean, bool):
             raise InvalidRequest("build.clean must be true or false", field="build.clean")
+        strict_rules = data.get("strict_rules", False)
+        if not isinstance(strict_rules, bool):
+            raise InvalidRequest(
+                "build.strict_rules must be true or false", field="build.strict_rules"
+            )
         return cls(
             root_directory=None if root == "." else root,
             install_command=_string(data, "install_command", _MAX_COMMAND),
@@ -255,6 +262,7 @@ class BuildSettings:
             node_version=node_version.strip() if node_version is not None else None,
             package_manager=package_manager,
             env=_env(data),
+            strict_rules=strict_rules,
             clean=clean,
         )
 

@@ -106,6 +106,10 @@ class DeploymentRecord:
     # "max_runs", "since", "next_run_at"} (see sensors/infra_retry.py); cleared when a
     # stage starts again and when the deployment is settled.
     retrying: dict[str, Any] | None = None
+    # What was accepted but is worth fixing, one line each, in the order found: rule-file
+    # lines skipped (`_redirects line 4: ...`), a lockfile out of date, no index.html.
+    # Set by the build and publish stages; a deployment with warnings still goes live.
+    warnings: tuple[str, ...] = ()
 
     def with_status(
         self, status: Status, *, at: float | None = None, **changes: Any
@@ -120,6 +124,7 @@ class DeploymentRecord:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["aliases"] = list(self.aliases)
+        data["warnings"] = list(self.warnings)
         return data
 
     def to_public_dict(self) -> dict[str, Any]:
@@ -159,6 +164,7 @@ class DeploymentRecord:
         values["environment"] = Environment(values["environment"])
         values["status"] = Status(values.get("status", Status.QUEUED))
         values["aliases"] = tuple(values.get("aliases") or ())
+        values["warnings"] = tuple(str(w) for w in values.get("warnings") or ())
         return cls(**values)
 
     @classmethod

@@ -27,6 +27,7 @@ changed. The output's top-level `_redirects` and `_headers` become the manifest'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -93,6 +94,8 @@ class PublishResult:
     #: their records, `deploy_platform.publish.variants`), and the time spent on variants.
     files_compressed: int = 0
     compress_seconds: float = 0.0
+    #: Rule-file lines skipped, each with where and why (`_redirects line 4: ...`).
+    warnings: tuple[str, ...] = ()
 
 
 #: Rule files read from the top of the output into the manifest, never served.
@@ -115,6 +118,7 @@ def publish_directory(
     max_workers: int = _UPLOAD_WORKERS,
     routing_config: Mapping[str, Any] | None = None,
     state: PlatformState | None = None,
+    strict_rules: bool = False,
 ) -> PublishResult:
     """Upload `root`'s files content-addressed, then write the deployment's manifest.
 
@@ -123,14 +127,21 @@ def publish_directory(
     routes. Raises `RoutingError` (a `DeploymentFailed`) before uploading anything.
     With `state`, a publishing lease is held from the first look at the store to
     the manifest, so garbage collection never sweeps a body this deployment
-    reuses (`deploy_platform.storage.fence`).
+    reuses (`deploy_platform.storage.fence`). A rule-file line that cannot be used is
+    skipped with a warning (`PublishResult.warnings`); with `strict_rules` it fails the
+    publish instead.
     """
     config = dict(routing_config or {})
     base_path = _base_path(config.pop("base_path", None))
     paths = list(_walk(root))
     rule_files = {url: disk for url, disk in paths if url in RULE_FILES}
     paths = [(base_path + url, disk) for url, disk in paths if url not in RULE_FILES]
-    routes = _routes(rule_files, config)
+    routes, warnings = _routes(rule_files, config)
+    if strict_rules and warnings:
+        raise RoutingError(
+            f"{len(warnings)} rule line(s) cannot be used and strict_rules is on: "
+            + "; ".join(warnings)
+        )
     if base_path:
         # An app built for a sub-path (CRA `homepage`) is mounted there; the root leads to it.
         home = Redirect(
@@ -141,7 +152,8 @@ def publish_directory(
         nullcontext() if state is None else publishing_lease(state, deployment_id)
     )
     with lease:
-        return _publish(store, deployment_id, paths, routes, max_workers)
+        published = _publish(store, deployment_id, paths, routes, max_workers)
+    return dataclasses.replace(published, warnings=tuple(warnings))
 
 
 def _publish(
@@ -259,7 +271,9 @@ def _base_path(value: object) -> str:
     return value.rstrip("/")
 
 
-def _routes(rule_files: Mapping[str, Path], config: Mapping[str, Any] | None) -> Routes:
+def _routes(
+    rule_files: Mapping[str, Path], config: Mapping[str, Any] | None
+) -> tuple[Routes, list[str]]:
     texts: dict[str, str | None] = {}
     for url in RULE_FILES:
         disk = rule_files.get(url)

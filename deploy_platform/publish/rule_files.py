@@ -316,11 +316,13 @@ def load_routes(
     redirects_text: str | None = None,
     headers_text: str | None = None,
     config: Mapping[str, Any] | None = None,
-) -> Routes:
-    """All of a deployment's rules, in precedence order (see the module docstring).
+) -> tuple[Routes, list[str]]:
+    """All of a deployment's rules, in precedence order (see the module docstring), and
+    a warning for every line skipped (`_redirects line 4: ...`).
 
     `config` is `BuildPlan.routing`: `{"netlify": {...}, "vercel": {...}}`, raw.
     """
+    warnings: list[str] = []
     redirects: list[Redirect] = []
     headers: list[HeaderRule] = []
     if redirects_text is not None:
@@ -336,4 +338,4 @@ def load_routes(
             routes = parse(_table(config[key], f"{key} routing"))
             redirects += routes.redirects
             headers += routes.headers
-    return Routes(tuple(redirects), tuple(headers))
+    return Routes(tuple(redirects), tuple(headers)), warnings

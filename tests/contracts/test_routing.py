@@ -306,7 +306,7 @@ def test_bad_vercel_rules_are_refused(data: dict[str, object], message: str) -> 
 
 
 def test_load_routes_orders_files_then_netlify_then_vercel() -> None:
-    routes = load_routes(
+    routes, _warnings = load_routes(
         "/a /from-file 302\n",
         "/*\n  X-Source: file\n",
         {
@@ -333,7 +333,7 @@ def test_unknown_config_source_is_refused() -> None:
 
 
 def test_routes_round_trip_through_json_and_are_checked_again() -> None:
-    routes = load_routes(REDIRECTS, HEADERS)
+    routes, _warnings = load_routes(REDIRECTS, HEADERS)
     again = Routes.from_json(routes.to_json())
     assert again == routes
     assert target(again, "/blog/x") == (302, "/news/x")

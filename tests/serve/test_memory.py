@@ -39,7 +39,7 @@ def manifest_json(files: int, redirects: int = 0, header_rules: int = 0) -> byte
         entries[path] = FileEntry.for_blob(path, hashlib.sha256(path.encode()).hexdigest(), i)
     redirect_text = "\n".join(f"/old/{i}/* /new/{i}/:splat 301" for i in range(redirects))
     header_text = "\n".join(f"/area-{i}/*\n  X-Area: {i}" for i in range(header_rules))
-    routes = load_routes(redirect_text or None, header_text or None, {})
+    routes, _warnings = load_routes(redirect_text or None, header_text or None, {})
     return Manifest("abcdefghij23", entries, 1.0, routes=routes or None).to_json()
 
 

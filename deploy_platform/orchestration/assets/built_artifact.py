@@ -16,7 +16,11 @@ from deploy_platform.contracts.errors import DeploymentFailed, InvalidRequest
 from deploy_platform.contracts.manifest import artifact_key, artifact_routing_key, source_key
 from deploy_platform.contracts.records import Status
 from deploy_platform.contracts.tags import materialization_tags
-from deploy_platform.orchestration.assets.labels import deployment_links, file_version
+from deploy_platform.orchestration.assets.labels import (
+    deployment_links,
+    file_version,
+    warnings_metadata,
+)
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.assets.source_archive import source_archive
 from deploy_platform.orchestration.assets.staging import unpack_from_store
@@ -69,7 +73,7 @@ def built_artifact(
                 produced_by="source_archive",
             )
             context.log.info(f"unpacked {unpacked.files} files, {unpacked.bytes} bytes")
-            request = BuildRequest(project=record.project, settings=_settings(record.build))
+            request = BuildRequest(project=record.project, settings=build_settings(record.build))
             result = build_runner.build(source_dir, context.log.info, request, store)
             output = result.output_dir.relative_to(source_dir).as_posix()
             packed_path = Path(tmp) / "artifact.tar.gz"
@@ -89,7 +93,12 @@ def built_artifact(
             context.log.info(
                 f"stored {artifact_key(deployment_id)}: {packed.files} files, {packed.bytes} bytes"
             )
-        state.update(deployment_id, lambda r: r.replace(framework=result.framework))
+        for warning in result.warnings:
+            context.log.warning(warning)
+        state.update(
+            deployment_id,
+            lambda r: r.replace(framework=result.framework, warnings=tuple(result.warnings)),
+        )
         return dg.MaterializeResult(
             data_version=version,
             tags=materialization_tags(record),
@@ -113,6 +122,7 @@ def built_artifact(
                 ),
                 "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
                 "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),
+                "warnings": warnings_metadata(result.warnings),
                 **{
                     f"build_{name}": _metadata_value(value)
                     for name, value in sorted(result.metadata.items())
@@ -131,7 +141,8 @@ def _seconds(value: object) -> float:
     return round(float(value), 3) if isinstance(value, int | float) else 0.0
 
 
-def _settings(raw: dict[str, Any]) -> BuildSettings:
+def build_settings(raw: dict[str, Any]) -> BuildSettings:
+    """The record's stored build settings; DeploymentFailed when they no longer parse."""
     try:
         return BuildSettings.from_dict(raw or {})
     except InvalidRequest as exc:

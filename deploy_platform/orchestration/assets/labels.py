@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +27,7 @@ __all__ = [
     "label_run",
     "deployment_links",
     "file_version",
+    "warnings_metadata",
     "chunks_version",
     "manifest_version",
 ]
@@ -84,3 +85,10 @@ def manifest_version(manifest: Manifest) -> dg.DataVersion:
         body["routes"] = manifest.routes.to_json()
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return dg.DataVersion(hashlib.sha256(raw).hexdigest())
+
+
+def warnings_metadata(warnings: Sequence[str]) -> dg.MetadataValue:
+    """A stage's warnings as a Markdown list (each line literal), or "(none)"."""
+    if not warnings:
+        return dg.MetadataValue.text("(none)")
+    return dg.MetadataValue.md("\n".join(f"- `{w.replace('`', chr(39))}`" for w in warnings))

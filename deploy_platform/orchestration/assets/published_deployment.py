@@ -17,8 +17,8 @@ from deploy_platform.contracts.manifest import artifact_key, artifact_routing_ke
 from deploy_platform.contracts.records import DeploymentRecord, Status
 from deploy_platform.contracts.tags import materialization_tags
 from deploy_platform.github.statuses import success_url
-from deploy_platform.orchestration.assets.built_artifact import built_artifact
-from deploy_platform.orchestration.assets.labels import manifest_version
+from deploy_platform.orchestration.assets.built_artifact import build_settings, built_artifact
+from deploy_platform.orchestration.assets.labels import manifest_version, warnings_metadata
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.assets.run_origin import run_origin
 from deploy_platform.orchestration.assets.staging import unpack_from_store
@@ -94,7 +94,10 @@ def published_deployment(
                 site,
                 routing_config=_routing_config(store, deployment_id),
                 state=state,
+                strict_rules=build_settings(record.build).strict_rules,
             )
+        for warning in published.warnings:
+            context.log.warning(warning)
         context.log.info(
             f"published {published.files} files ({published.bytes} bytes): uploaded "
             f"{published.files_uploaded} bodies ({published.bytes_uploaded} bytes), reused "
@@ -124,16 +127,20 @@ def published_deployment(
                     f"alias {move.alias} left on {move.current}: {move.kept_because} "
                     "(roll back or promote to point it here)"
                 )
-        final = state.set_status(
+        final = state.update(
             deployment_id,
-            Status.READY,
-            error=None,
-            files=published.files,
-            bytes_total=published.bytes,
-            files_uploaded=published.files_uploaded,
-            bytes_uploaded=published.bytes_uploaded,
-            files_reused=published.files_reused,
-            bytes_reused=published.bytes_reused,
+            lambda current: current.with_status(
+                Status.READY,
+                error=None,
+                files=published.files,
+                bytes_total=published.bytes,
+                files_uploaded=published.files_uploaded,
+                bytes_uploaded=published.bytes_uploaded,
+                files_reused=published.files_reused,
+                bytes_reused=published.bytes_reused,
+                # After the build's; a publish run again does not repeat its own.
+                warnings=tuple(dict.fromkeys((*current.warnings, *published.warnings))),
+            ),
         )
         # Live now; the commit says so (a post that fails is retried, never fatal).
         if statuses is not None:
@@ -160,6 +167,7 @@ def published_deployment(
             ),
             "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
             "commit_status": dg.MetadataValue.text(status_outcome),
+            "warnings": warnings_metadata(published.warnings),
         }
         total = final.durations().get("total")
         if total is not None:
