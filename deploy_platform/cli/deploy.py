@@ -251,4 +251,6 @@ def run_deploy(args: argparse.Namespace) -> int:
     took = f" in {total:.1f}s" if isinstance(total, int | float) else ""
     common.say(progress, f"Ready{took}: {output.format_transfer(record) or 'published'}")
     common.say_lines(output.format_urls(record.get("urls") or {}), progress)
+    # Warnings go to stderr: they are for the person, and stdout stays the URLs.
+    common.say_lines(output.format_warnings(record), sys.stderr)
     return common.EXIT_OK

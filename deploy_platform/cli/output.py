@@ -16,6 +16,7 @@ __all__ = [
     "format_record",
     "format_urls",
     "format_transfer",
+    "format_warnings",
     "stage_line",
 ]
 
@@ -55,6 +56,15 @@ def format_transfer(record: Mapping[str, Any]) -> str | None:
             )
         text += ": " + ", ".join(parts)
     return text
+
+
+def format_warnings(record: Mapping[str, Any], indent: str = "  ") -> list[str]:
+    """'2 warnings:' then one line each; nothing when the deployment has none."""
+    warnings = [str(w) for w in record.get("warnings") or ()]
+    if not warnings:
+        return []
+    head = f"{len(warnings)} warning{'' if len(warnings) == 1 else 's'} (the deployment is live):"
+    return [head, *(f"{indent}{w}" for w in warnings)]
 
 
 def _source(record: Mapping[str, Any]) -> str:
@@ -107,6 +117,8 @@ def format_record(record: Mapping[str, Any]) -> list[str]:
     retrying = retrying_line(record)
     if retrying:
         rows.append(("retrying", retrying))
+    for index, warning in enumerate(record.get("warnings") or ()):
+        rows.append(("warnings" if index == 0 else "", str(warning)))
     if record.get("error"):
         rows.append(("error", str(record["error"])))
     width = max(len(label) for label, _ in rows)

@@ -350,3 +350,25 @@ def test_help_is_there_for_every_command(capsys: pytest.CaptureFixture[str]) -> 
 )
 def test_default_project_names(source: str, project: str) -> None:
     assert default_project_name(source) == project
+
+
+def test_a_live_deployment_with_warnings_lists_them_after_its_urls(
+    api: RunningApi,
+    git_http: Any,
+    pipeline: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = git_http.create_repo(unique_name("warned"), SITE)
+    warnings = (
+        "_redirects line 3: skipped: 999 is not a redirect status",
+        "package-lock.json is out of date with package.json: installed with `npm install`",
+    )
+    pipeline(Status.READY, warnings=warnings, **STATS)
+
+    code = cli.main(["deploy", repo.url, "--api", api.url])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 warnings (the deployment is live):" in captured.err
+    assert all(f"  {warning}" in captured.err.splitlines() for warning in warnings)
+    assert "warning" not in captured.out  # stdout stays the stages and the URLs

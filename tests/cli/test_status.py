@@ -131,3 +131,16 @@ def test_a_deployment_waiting_out_an_infrastructure_fault_says_what_it_waits_for
     assert "waiting for the object store (s3://site)" in line
     assert "1 of 4 runs failed so far" in line
     assert "connect timeout" in line
+
+
+def test_warnings_are_listed_one_per_line(
+    running_api: StartApi, state: PlatformState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = running_api()
+    record = deployment(state, warnings=("_headers line 7: skipped: no header under /x",))
+
+    assert cli.main(["status", record.id, "--api", api.url]) == 0
+
+    out = capsys.readouterr().out
+    warned = [line for line in out.splitlines() if line.split()[:1] == ["warnings"]]
+    assert warned and warned[0].endswith("_headers line 7: skipped: no header under /x")

@@ -68,9 +68,7 @@ def test_a_second_up_on_the_same_state_directory_is_refused(tmp_path: Path) -> N
 
 def test_half_set_kv_index_settings_are_named(tmp_path: Path) -> None:
     ports = ("--api-port", str(free_port()), "--edge-port", str(free_port()))
-    done = up(
-        tmp_path, *ports, "--ui-port", str(free_port()), env={"DP_CF_ACCOUNT_ID": "acc0123"}
-    )
+    done = up(tmp_path, *ports, "--ui-port", str(free_port()), env={"DP_CF_ACCOUNT_ID": "acc0123"})
     assert done.returncode == 2
     assert "needs DP_CF_KV_NAMESPACE_ID, DP_CF_API_TOKEN" in done.stderr
 
