@@ -32,11 +32,11 @@ from deploy_platform.build.config_files import (
     read_vercel_json,
 )
 from deploy_platform.build.frameworks import VERCEL_FRAMEWORKS, detect_framework
+from deploy_platform.build.lockfile_sync import install_for
 from deploy_platform.build.node_versions import InvalidRange, parse_range, parse_version
 from deploy_platform.build.package_managers import (
     choose_package_manager,
     exec_argv,
-    install_argv,
     node_minimum,
     run_script_argv,
 )
@@ -81,6 +81,8 @@ class BuildPlan:
     output_hint: str | None = None
     # Names in `env` whose values are the project's secrets (redacted in metadata and logs).
     secret_env_names: tuple[str, ...] = ()
+    # Problems worked around (a lockfile out of date, several lockfiles), one line each.
+    warnings: tuple[str, ...] = ()
 
     def build_env(self, node_version: str) -> dict[str, str]:
         """`env` for a build on `node_version`, with the flags detection asked for."""
@@ -310,12 +312,14 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         elif facts.cli is not None:
             detected_build = exec_argv(manager, facts.cli)
             build_why = f"no build script: {facts.name}'s own command"
-        detected_install = install_argv(choice) if detected_build or overridden_build else None
-        install_why = f"lockfile {lockfile.name}" if lockfile else "no lockfile"
+        installation = install_for(choice, app_dir, source_dir)
+        detected_install = installation.argv if detected_build or overridden_build else None
+        install_why, lock_warnings = installation.why, installation.warnings
     else:
         manager, version, berry, lockfile, install_dir = "none", None, False, None, app_dir
         detected_build = detected_install = None
         build_why = install_why = ""
+        lock_warnings = []
         notes.append("no package.json: nothing to install")
     install = _command(
         "install",
@@ -364,6 +368,10 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         base_path=facts.base_path,
         output_hint=facts.output_hint,
         secret_env_names=tuple(settings.env),
+        # Only about the install we chose: a project's own install command is its own.
+        warnings=tuple(lock_warnings)
+        if install is not None and install is detected_install
+        else (),
     )
 
 

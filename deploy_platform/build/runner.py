@@ -212,6 +212,8 @@ def run_build(
     plan = detect(source_dir, settings)
     for note in plan.notes:
         log(note)
+    for warning in plan.warnings:
+        log(f"warning: {warning}")
     if plan.build_command is None and plan.install_command is None:
         return _static(plan, started, log, output_limits)
 
@@ -250,6 +252,7 @@ def run_build(
             manager,
             toolchain.package_manager_version,
             toolchain.node_version,
+            manifests=(plan.app_dir / "package.json",),
         )
         modules = {"node_modules": install_dir / "node_modules"}
         before_install = {**stores, **modules}
@@ -317,6 +320,7 @@ def run_build(
         duration_s=time.monotonic() - started,
         metadata=metadata,
         routing=_publish_routing(plan),
+        warnings=plan.warnings,
     )
 
 
