@@ -312,14 +312,15 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         elif facts.cli is not None:
             detected_build = exec_argv(manager, facts.cli)
             build_why = f"no build script: {facts.name}'s own command"
+        elif facts.command is not None:
+            detected_build, build_why = facts.command, f"{facts.name} is not a dependency"
         installation = install_for(choice, app_dir, source_dir)
         detected_install = installation.argv if detected_build or overridden_build else None
         install_why, lock_warnings = installation.why, installation.warnings
     else:
         manager, version, berry, lockfile, install_dir = "none", None, False, None, app_dir
-        detected_build = detected_install = None
-        build_why = install_why = ""
-        lock_warnings = []
+        detected_install, install_why, lock_warnings = None, "", []
+        detected_build, build_why = facts.command, f"{facts.name} without a package.json"
         notes.append("no package.json: nothing to install")
     install = _command(
         "install",

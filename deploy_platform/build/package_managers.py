@@ -185,8 +185,8 @@ def _preferred(lockfiles: Sequence[tuple[Path, str]]) -> tuple[Path, str, str]:
         path = next(path for path, manager in nearest if manager == "bun")
         return path, "bun", f"{path.name} beside yarn.lock means bun (bun writes a yarn.lock too)"
     path, manager = nearest[0]
-    order = ", ".join(dict.fromkeys(name for name, _ in LOCKFILES if name != "npm-shrinkwrap.json"))
-    return path, manager, f"{path.name} comes first of {order} (Vercel's order)"
+    beaten = ", ".join(other.name for other, kind in nearest if kind != manager)
+    return path, manager, f"{path.name} wins over {beaten} (Vercel's order: yarn, pnpm, npm, bun)"
 
 
 def _lockfile_warnings(
