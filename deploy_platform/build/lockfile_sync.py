@@ -14,12 +14,12 @@ of it, the way the package manager itself decides:
   app's own entry in a workspace) lists the ranges of package.json as they were;
   version 1 lockfiles only list names;
 - pnpm-lock.yaml: the importer's `specifier`s (`specifiers` before lockfile 6);
-- yarn.lock: an entry `name@range` (berry: `name@npm:range`) for every dependency.
-Local and workspace dependencies (`workspace:`, `file:`, `link:`, `portal:`, and the
-names of the workspace's own packages) are left out: lockfiles record them
-differently. Anything unreadable counts as "cannot tell" (None): the frozen install
-then runs and the package manager reports the problem in its own words. Nothing
-here fails a build.
+- yarn.lock: an entry `name@range` (berry: `name@npm:range`) for every dependency,
+  except local and workspace ones (`workspace:`, `file:`, `link:`, `portal:`,
+  `patch:`, and the names of the workspace's own packages), recorded differently.
+Anything unreadable counts as "cannot tell" (None): the frozen install then runs
+and the package manager reports the problem in its own words. Nothing here fails
+a build.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ __all__ = ["DEPENDENCY_FIELDS", "Installation", "install_for", "lockfile_drift"]
 DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "optionalDependencies")
 #: Lockfiles are read whole here, so a bound on what is worth reading.
 _MAX_LOCKFILE_BYTES = 256 * 1024 * 1024
-_LOCAL_PROTOCOLS = ("workspace:", "file:", "link:", "portal:")
+_LOCAL_PROTOCOLS = ("workspace:", "file:", "link:", "portal:", "patch:")
 _SHOWN_DIFFERENCES = 3
 _MAX_WORKSPACE_MANIFESTS = 500
 
