@@ -331,6 +331,8 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         install_why,
         notes,
     )
+    if install is None or install is not detected_install:
+        lock_warnings = []  # the project's own install command: not ours to explain
     build = _command(
         "build",
         settings.build_command,
@@ -369,10 +371,7 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         base_path=facts.base_path,
         output_hint=facts.output_hint,
         secret_env_names=tuple(settings.env),
-        # Only about the install we chose: a project's own install command is its own.
-        warnings=tuple(lock_warnings)
-        if install is not None and install is detected_install
-        else (),
+        warnings=tuple(lock_warnings),
     )
 
 

@@ -9,14 +9,15 @@ Behind the isolation boundary they can write only the work directory and their
 HOME and read the toolchain; how (or that they are not isolated) is the first
 line of the build's log and the `build_isolation` metadata.
 
-Caching (see `cache/`): before install the package manager's store and the project's
-`node_modules` are restored; an exact hit (same lockfile and package.json
-dependencies, package manager, its version and Node major) restores `node_modules`
-as it was after the last install, and the install is skipped (the package store is
-then not even downloaded, and the entry is kept as it is) -- what makes the second
-build of an unchanged app fast. Framework caches (`node_modules/.cache`,
-`.next/cache`, ...) are restored after install, since `npm ci` removes
-`node_modules`. A clean build restores nothing and saves afresh.
+Caching (see `cache/`): before install the package manager's store and the
+project's `node_modules` are restored; an exact hit (same lockfile, package
+manager, its version and Node major) restores `node_modules` as it was after the
+last install, and the install is skipped (the package store is then not even
+downloaded, and the entry is kept as it is) -- what makes the second build of an
+unchanged app fast. Framework caches (`node_modules/.cache`, `.next/cache`, ...)
+are restored after install, since `npm ci` removes `node_modules`. A clean build
+restores nothing and saves afresh. The key covers package.json's dependencies
+too, since a lockfile can be out of date with them.
 """
 
 from __future__ import annotations
