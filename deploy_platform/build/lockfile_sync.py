@@ -83,8 +83,11 @@ def _compare(wanted: Mapping[str, str], recorded: Mapping[str, str]) -> list[str
     return differences
 
 
-def _workspace_names(install_dir: Path, root: Mapping[str, Any], source_dir: Path) -> set[str]:
-    """The names of the workspace's own packages (declared in the root's `workspaces`)."""
+def _workspace_names(
+    install_dir: Path, root: Mapping[str, Any], source_dir: Path
+) -> set[str] | None:
+    """The names of the workspace's own packages (the root's `workspaces`); None when they
+    cannot be listed cheaply and safely (a `**` pattern, too many packages)."""
     declared = root.get("workspaces")
     if isinstance(declared, dict):
         declared = declared.get("packages")
@@ -95,10 +98,12 @@ def _workspace_names(install_dir: Path, root: Mapping[str, Any], source_dir: Pat
     for pattern in declared:
         if not isinstance(pattern, str) or pattern.startswith(("/", "!")) or ".." in pattern:
             continue
-        for directory in sorted(install_dir.glob(pattern.rstrip("/"))):
+        if "**" in pattern:
+            return None  # a walk of the whole tree (and any symlink loop in it)
+        for directory in install_dir.glob(pattern.rstrip("/")):
             seen += 1
             if seen > _MAX_WORKSPACE_MANIFESTS:
-                return names
+                return None
             manifest = read_json_object(directory / "package.json", source_dir)
             if manifest is not None and isinstance(manifest.get("name"), str):
                 names.add(manifest["name"])
@@ -228,7 +233,7 @@ def lockfile_drift(
                 differences = _pnpm(text, manifests)
             else:
                 skip = _workspace_names(install_dir, root or {}, source_dir)
-                differences = _yarn(text, manifests, skip)
+                differences = _yarn(text, manifests, skip) if skip is not None else []
         else:
             return None
     except (BuildFailed, OSError, ValueError, yaml.YAMLError, json.JSONDecodeError):

@@ -167,6 +167,15 @@ def test_yarn_workspace_siblings_and_local_packages_are_not_in_the_lockfile(
     assert drift(tmp_path, files, "yarn.lock", "packages/web") is None
 
 
+def test_yarn_workspace_listed_by_a_deep_pattern_is_not_judged(tmp_path: Path) -> None:
+    files = {
+        "package.json": {"name": "root", "private": True, "workspaces": ["packages/**"]},
+        "packages/web/package.json": package({**MARKED, "ui": "^1.0.0"}),
+        "yarn.lock": YARN_CLASSIC,
+    }
+    assert drift(tmp_path, files, "yarn.lock", "packages/web") is None
+
+
 @pytest.mark.parametrize(
     "files",
     [
