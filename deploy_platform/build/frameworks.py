@@ -69,7 +69,8 @@ FRAMEWORKS: tuple[Framework, ...] = (
     Framework("create-react-app", ("react-scripts",), ("build",), ("react-scripts", "build")),
     Framework("vue-cli", ("@vue/cli-service",), ("dist",), ("vue-cli-service", "build")),
     Framework("vite", ("vite",), ("dist",), ("vite", "build")),
-    # Cloudflare Pages' preset: `npx @11ty/eleventy`, output _site.
+    # Cloudflare Pages' preset: `npx @11ty/eleventy`, output _site (the presets table of
+    # https://developers.cloudflare.com/pages/configuration/build-configuration/).
     Framework(
         "eleventy",
         ("@11ty/eleventy",),

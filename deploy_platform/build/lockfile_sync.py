@@ -6,7 +6,14 @@ new range without running the install again) makes every frozen install refuse:
 `--immutable`. Vercel installs npm projects with `npm install` and yarn 1 projects
 with `yarn install`, which both bring such a lockfile up to date and build; the
 detection uses `lockfile_drift` to do the same (see package_managers.py), and says
-so in a warning.
+so in a warning. We go further than both for pnpm and yarn 2+, which default to a
+frozen install in CI (Vercel sets CI=1) and so fail there, and for Cloudflare Pages,
+whose build logs show `npm clean-install`, `pnpm install --frozen-lockfile` and
+`yarn` (docs/guides/build-settings.md has the table and the reason).
+Sources: https://vercel.com/docs/package-managers (install commands),
+`runNpmInstall` in vercel/vercel packages/build-utils/src/fs/run-user-scripts.ts,
+https://developers.cloudflare.com/pages/configuration/build-image/ (tools only; the
+commands are those Pages prints as "Installing project dependencies: ...").
 
 Each check compares what package.json asks for with what the lockfile recorded
 of it, the way the package manager itself decides:
