@@ -104,3 +104,16 @@ def test_eleventy_site_builds_into_site_with_its_own_command(
     assert "Hello from a post" in (outcome.output_dir / "posts/hello/index.html").read_text()
     assert (outcome.output_dir / "css/site.css").is_file()
     assert outcome.warnings == ()
+
+
+def test_eleventy_config_without_a_package_json_fetches_eleventy(
+    tmp_path: Path, store: ObjectStore
+) -> None:
+    source = checkout("eleventy-site", tmp_path)
+    for name in ("package.json", "package-lock.json"):
+        (source / name).unlink()
+    outcome = build(source, store)
+    assert outcome.framework == "eleventy" and outcome.install_command is None
+    assert outcome.build_command == "npx --yes @11ty/eleventy"
+    assert "<h1>Built by Eleventy</h1>" in (outcome.output_dir / "index.html").read_text()
+    assert outcome.output_dir.name == "_site"
