@@ -32,11 +32,11 @@ from deploy_platform.build.config_files import (
     read_vercel_json,
 )
 from deploy_platform.build.frameworks import VERCEL_FRAMEWORKS, detect_framework
+from deploy_platform.build.lockfile_sync import install_for
 from deploy_platform.build.node_versions import InvalidRange, parse_range, parse_version
 from deploy_platform.build.package_managers import (
     choose_package_manager,
     exec_argv,
-    install_argv,
     node_minimum,
     run_script_argv,
 )
@@ -81,6 +81,8 @@ class BuildPlan:
     output_hint: str | None = None
     # Names in `env` whose values are the project's secrets (redacted in metadata and logs).
     secret_env_names: tuple[str, ...] = ()
+    # Problems worked around (a lockfile out of date, several lockfiles), one line each.
+    warnings: tuple[str, ...] = ()
 
     def build_env(self, node_version: str) -> dict[str, str]:
         """`env` for a build on `node_version`, with the flags detection asked for."""
@@ -310,12 +312,15 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         elif facts.cli is not None:
             detected_build = exec_argv(manager, facts.cli)
             build_why = f"no build script: {facts.name}'s own command"
-        detected_install = install_argv(choice) if detected_build or overridden_build else None
-        install_why = f"lockfile {lockfile.name}" if lockfile else "no lockfile"
+        elif facts.command is not None:
+            detected_build, build_why = facts.command, f"{facts.name} is not a dependency"
+        installation = install_for(choice, app_dir, source_dir)
+        detected_install = installation.argv if detected_build or overridden_build else None
+        install_why, lock_warnings = installation.why, installation.warnings
     else:
         manager, version, berry, lockfile, install_dir = "none", None, False, None, app_dir
-        detected_build = detected_install = None
-        build_why = install_why = ""
+        detected_install, install_why, lock_warnings = None, "", []
+        detected_build, build_why = facts.command, f"{facts.name} without a package.json"
         notes.append("no package.json: nothing to install")
     install = _command(
         "install",
@@ -326,6 +331,8 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         install_why,
         notes,
     )
+    if install is None or install is not detected_install:
+        lock_warnings = []  # the project's own install command: not ours to explain
     build = _command(
         "build",
         settings.build_command,
@@ -364,6 +371,7 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         base_path=facts.base_path,
         output_hint=facts.output_hint,
         secret_env_names=tuple(settings.env),
+        warnings=tuple(lock_warnings),
     )
 
 

@@ -54,6 +54,10 @@ class Framework:
     outputs: tuple[str, ...]
     # The framework's own build command, used when package.json has no "build" script.
     cli: tuple[str, ...] | None
+    # Files that name the framework without its dependency (run then with `fetch`).
+    config_files: tuple[str, ...] = ()
+    # Its build command when it is not installed: fetched from the registry and run.
+    fetch: tuple[str, ...] | None = None
 
 
 FRAMEWORKS: tuple[Framework, ...] = (
@@ -65,7 +69,22 @@ FRAMEWORKS: tuple[Framework, ...] = (
     Framework("create-react-app", ("react-scripts",), ("build",), ("react-scripts", "build")),
     Framework("vue-cli", ("@vue/cli-service",), ("dist",), ("vue-cli-service", "build")),
     Framework("vite", ("vite",), ("dist",), ("vite", "build")),
-    Framework("eleventy", ("@11ty/eleventy",), ("_site",), ("eleventy",)),
+    # Cloudflare Pages' preset: `npx @11ty/eleventy`, output _site (the presets table of
+    # https://developers.cloudflare.com/pages/configuration/build-configuration/).
+    Framework(
+        "eleventy",
+        ("@11ty/eleventy",),
+        ("_site",),
+        ("eleventy",),
+        config_files=(
+            ".eleventy.js",
+            "eleventy.config.js",
+            "eleventy.config.cjs",
+            "eleventy.config.mjs",
+            "eleventy.config.ts",
+        ),
+        fetch=("npx", "--yes", "@11ty/eleventy"),
+    ),
     Framework("parcel", ("parcel", "parcel-bundler"), ("dist",), None),
     # The Svelte/Rollup templates write bundles into public/ next to index.html.
     Framework("rollup", ("rollup",), ("public", "dist", "build"), ("rollup", "-c")),
@@ -104,6 +123,8 @@ class FrameworkFacts:
     # Webpack 4 hashes with MD4, which OpenSSL 3 (Node >= 17) refuses.
     legacy_openssl: bool = False
     base_path: str | None = None
+    # The whole build command when the framework is not a dependency (`Framework.fetch`).
+    command: list[str] | None = None
 
 
 def _dependencies(manifest: dict[str, Any]) -> dict[str, str]:
@@ -265,6 +286,24 @@ def _detected(deps: dict[str, str]) -> tuple[Framework, str] | None:
     return None
 
 
+def _by_config_file(app_dir: Path, has_build_command: bool) -> FrameworkFacts | None:
+    """A framework named only by its config file: built by fetching it, unless the project
+    has a build command of its own (then only its output directory is taken)."""
+    for framework in FRAMEWORKS:
+        for filename in framework.config_files:
+            if (app_dir / filename).is_file() and framework.fetch is not None:
+                facts = FrameworkFacts(
+                    framework.name,
+                    list(framework.outputs),
+                    None,
+                    [f"framework {framework.name} ({filename}, not a dependency)"],
+                )
+                if not has_build_command:
+                    facts.command = list(framework.fetch)
+                return facts
+    return None
+
+
 def detect_framework(
     app_dir: Path,
     source_dir: Path,
@@ -276,6 +315,9 @@ def detect_framework(
 ) -> FrameworkFacts:
     """Name the framework (or honor `forced`, a name from FRAMEWORK_NAMES) and its outputs."""
     if manifest is None:
+        configured = _by_config_file(app_dir, has_build_command)
+        if configured is not None:
+            return configured
         name = "custom" if has_build_command else "static"
         outputs = CUSTOM_OUTPUTS if has_build_command else STATIC_OUTPUTS
         why = "a build command but no package.json" if has_build_command else "no package.json"
@@ -293,6 +335,10 @@ def detect_framework(
     scripts = manifest.get("scripts")
     script = scripts.get("build") if isinstance(scripts, dict) else None
     script = script if isinstance(script, str) else ""
+    if framework is None and forced is None:
+        configured = _by_config_file(app_dir, has_build_command or bool(script))
+        if configured is not None:
+            return configured
     if framework is None:
         name = "custom" if has_build_command or script else "static"
         outputs = CUSTOM_OUTPUTS if name == "custom" else STATIC_OUTPUTS

@@ -5,6 +5,12 @@ nearest package.json that has one (what corepack obeys), then the nearest
 lockfile (the app directory first, then its parents up to the repository root,
 so a workspace's root lockfile is found from `apps/web`), then npm.
 
+Several lockfiles in one directory: Vercel's order decides (yarn.lock, then
+pnpm-lock.yaml, then package-lock.json, then bun's; but bun.lock next to a
+yarn.lock means bun, which can write a yarn.lock of its own): `scanParentDirs` in
+vercel/vercel packages/build-utils/src/fs/run-user-scripts.ts. Cloudflare Pages
+does not document its order. The lockfiles left out are named in a warning.
+
 Versions when nothing names one (`package_manager_version`):
 - npm: None, meaning the npm bundled with the chosen Node;
 - pnpm: the major matching the lockfile format (`lockfileVersion` 9.x → 9,
@@ -18,7 +24,9 @@ Install commands never update the lockfile when there is one, as in CI:
 `npm ci`, `pnpm install --frozen-lockfile`, `yarn install --frozen-lockfile`
 (classic) / `--immutable` (berry), `bun install --frozen-lockfile`. Without a
 lockfile, a plain install (pnpm and yarn berry need `--no-frozen-lockfile` /
-`--no-immutable` there, since both default to frozen when `CI` is set).
+`--no-immutable` there, since both default to frozen when `CI` is set). The same
+plain install runs when the lockfile is out of date with package.json
+(`install_argv(choice, frozen=False)`, decided by lockfile_sync.py), with a warning.
 """
 
 from __future__ import annotations
@@ -43,15 +51,15 @@ __all__ = [
     "node_minimum",
 ]
 
-#: Lockfile → manager, in the order they are tried within one directory. npm comes last:
-#: a stray package-lock.json next to another manager's lockfile is the common accident.
+#: Lockfile → manager, in the order they win within one directory (Vercel's, see above;
+#: `_preferred` adds its one exception, bun.lock beside yarn.lock).
 LOCKFILES: tuple[tuple[str, str], ...] = (
-    ("bun.lock", "bun"),
-    ("bun.lockb", "bun"),
-    ("pnpm-lock.yaml", "pnpm"),
     ("yarn.lock", "yarn"),
+    ("pnpm-lock.yaml", "pnpm"),
     ("npm-shrinkwrap.json", "npm"),
     ("package-lock.json", "npm"),
+    ("bun.lock", "bun"),
+    ("bun.lockb", "bun"),
 )
 
 #: The `engines.node` of each manager's release line, checked with `npm view <pkg>@<major>
@@ -83,6 +91,8 @@ class PackageManagerChoice:
     # Where install runs: the lockfile's directory (a workspace root), else the app.
     install_dir: Path
     notes: tuple[str, ...]
+    # Lockfiles that were left out (several managers' lockfiles), one line each.
+    warnings: tuple[str, ...] = ()
 
 
 def _shown(path: Path, source_dir: Path) -> str:
@@ -164,6 +174,48 @@ def _is_berry(
     return False, "no .yarnrc.yml and a classic yarn.lock" if lockfile else "no .yarnrc.yml"
 
 
+def _preferred(lockfiles: Sequence[tuple[Path, str]]) -> tuple[Path, str, str]:
+    """The lockfile that names the manager, and why: the nearest directory's, in LOCKFILES
+    order, except that bun's lockfile beside a yarn.lock wins (bun may write both)."""
+    nearest = [entry for entry in lockfiles if entry[0].parent == lockfiles[0][0].parent]
+    managers = {manager for _, manager in nearest}
+    if len(managers) == 1:
+        return nearest[0][0], nearest[0][1], ""
+    if {"bun", "yarn"} <= managers:
+        path = next(path for path, manager in nearest if manager == "bun")
+        return path, "bun", f"{path.name} beside yarn.lock means bun (bun writes a yarn.lock too)"
+    path, manager = nearest[0]
+    beaten = ", ".join(other.name for other, kind in nearest if kind != manager)
+    return path, manager, f"{path.name} wins over {beaten} (Vercel's order: yarn, pnpm, npm, bun)"
+
+
+def _lockfile_warnings(
+    name: str,
+    lockfile: Path | None,
+    others: Sequence[Path],
+    source: str,
+    reason: str,
+    source_dir: Path,
+) -> list[str]:
+    """Lockfiles left out: beside the one used (`reason` why), or all of them when the manager
+    named by `source` (the setting, a packageManager field) has none."""
+    if not others:
+        return []
+    if lockfile is None:
+        shown = ", ".join(_shown(path, source_dir) for path in others)
+        return [
+            f"{shown} ignored: {source} names {name}, which has no lockfile here, so dependency "
+            f"versions were resolved afresh; commit a {name} lockfile or delete {shown}"
+        ]
+    files = sorted([lockfile, *others], key=lambda path: path.name)
+    count = "two" if len(files) == 2 else str(len(files))
+    listed = ", ".join(_shown(path, source_dir) for path in files)
+    return [
+        f"{count} lockfiles ({listed}): used {name} because {reason}; delete the lockfile of the "
+        "package manager the project does not use"
+    ]
+
+
 def choose_package_manager(
     app_dir: Path, source_dir: Path, setting: str | None
 ) -> PackageManagerChoice:
@@ -173,36 +225,45 @@ def choose_package_manager(
     lockfiles = _lockfiles(dirs)
     field = _package_manager_field(dirs, source_dir)
     origin_dir: Path | None = None
+    preferred: Path | None = None
     if setting is not None:
         name, version = parse_package_manager(setting)
         notes.append(f"package manager {setting} from the project setting")
+        source = "the project setting"
     elif field is not None:
         name, version, origin_dir = field
         pinned = f"{name}@{version}" if version else name
         shown = _shown(origin_dir / "package.json", source_dir)
         notes.append(f"package manager {pinned} from packageManager in {shown}")
+        source = f"packageManager in {shown}"
     elif lockfiles:
-        name, version = lockfiles[0][1], None
-        notes.append(f"package manager {name} from {_shown(lockfiles[0][0], source_dir)}")
+        preferred, name, reason = _preferred(lockfiles)
+        version, source = None, ""
+        notes.append(f"package manager {name} from {_shown(preferred, source_dir)}")
     else:
-        name, version = "npm", None
+        name, version, source = "npm", None, ""
         notes.append("package manager npm: no lockfile and no packageManager field")
     own = [path for path, manager in lockfiles if manager == name]
-    lockfile = own[0] if own else None
+    lockfile = preferred or (own[0] if own else None)
+    others: list[Path] = []
     for path, manager in lockfiles:
         if manager != name and (lockfile is None or path.parent == lockfile.parent):
             notes.append(f"{_shown(path, source_dir)} ignored: the project uses {name}")
+            others.append(path)
+    if preferred is None:
+        reason = f"{source} names it"
+    warnings = _lockfile_warnings(name, lockfile, others, source, reason, source_dir)
     if lockfile is None:
         notes.append(f"no {name} lockfile: dependency versions are resolved afresh")
     install_dir = lockfile.parent if lockfile else origin_dir or app_dir
     berry = False
     if name == "yarn":
-        berry, why = _is_berry(version, install_dir, lockfile, source_dir)
-        notes.append(f"yarn {'berry' if berry else 'classic'} ({why})")
+        berry, reason = _is_berry(version, install_dir, lockfile, source_dir)
+        notes.append(f"yarn {'berry' if berry else 'classic'} ({reason})")
     if version is None:
         if name == "pnpm" and lockfile is not None:
-            version, why = _pnpm_version_for_lockfile(lockfile, source_dir)
-            notes.append(f"pnpm {version} chosen for {why}")
+            version, reason = _pnpm_version_for_lockfile(lockfile, source_dir)
+            notes.append(f"pnpm {version} chosen for {reason}")
         elif name == "yarn":
             version = "4" if berry else "1"
         else:
@@ -218,12 +279,14 @@ def choose_package_manager(
         lockfile=lockfile,
         install_dir=install_dir,
         notes=tuple(notes),
+        warnings=tuple(warnings),
     )
 
 
-def install_argv(choice: PackageManagerChoice) -> list[str]:
-    """The install command that never rewrites an existing lockfile."""
-    locked = choice.lockfile is not None
+def install_argv(choice: PackageManagerChoice, *, frozen: bool = True) -> list[str]:
+    """The install command: one that never rewrites an existing lockfile, unless `frozen` is
+    False (the lockfile is out of date) or there is no lockfile."""
+    locked = choice.lockfile is not None and frozen
     if choice.name == "npm":
         return ["npm", "ci"] if locked else ["npm", "install"]
     if choice.name == "pnpm":

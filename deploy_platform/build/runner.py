@@ -16,7 +16,8 @@ last install, and the install is skipped (the package store is then not even
 downloaded, and the entry is kept as it is) -- what makes the second build of an
 unchanged app fast. Framework caches (`node_modules/.cache`, `.next/cache`, ...)
 are restored after install, since `npm ci` removes `node_modules`. A clean build
-restores nothing and saves afresh.
+restores nothing and saves afresh. The key covers package.json's dependencies
+too, since a lockfile can be out of date with them.
 """
 
 from __future__ import annotations
@@ -212,6 +213,8 @@ def run_build(
     plan = detect(source_dir, settings)
     for note in plan.notes:
         log(note)
+    for warning in plan.warnings:
+        log(f"warning: {warning}")
     if plan.build_command is None and plan.install_command is None:
         return _static(plan, started, log, output_limits)
 
@@ -250,6 +253,7 @@ def run_build(
             manager,
             toolchain.package_manager_version,
             toolchain.node_version,
+            manifests=(plan.app_dir / "package.json",),
         )
         modules = {"node_modules": install_dir / "node_modules"}
         before_install = {**stores, **modules}
@@ -317,6 +321,7 @@ def run_build(
         duration_s=time.monotonic() - started,
         metadata=metadata,
         routing=_publish_routing(plan),
+        warnings=plan.warnings,
     )
 
 

@@ -9,7 +9,8 @@ Layout, per project (the project is the cache's isolation boundary):
   cache/<project>/<entry>.json                    the entry's sidecar, written LAST
   cache/<project>/<entry>/<save-id>/<part>.tar.gz one gzip tar per cached directory
 
-An entry name reads `<pm><pm-version>-node<major>-<lockfile hash>`, for example
+An entry name reads `<pm><pm-version>-node<major>-<dependency hash>` (the hash of the
+lockfiles and of package.json's dependency fields), for example
 `pnpm9.12.0-node20-3f2a...`; `keys.cache_key` returns `<project>/<entry>`. The package
 manager, its version and the Node major are part of the name so that an upgrade
 never restores a store the new tools cannot read.

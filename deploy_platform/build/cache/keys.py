@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from deploy_platform.contracts.names import validate_project_name
@@ -32,7 +34,18 @@ LOCKFILES = (
 )
 PACKAGE_MANAGERS = ("npm", "pnpm", "yarn", "bun")
 
-_KEY_FORMAT = b"deploy-platform build cache v1"
+_KEY_FORMAT = b"deploy-platform build cache v2"
+# What in a package.json decides what gets installed (scripts, name, version do not).
+_MANIFEST_FIELDS = (
+    "dependencies",
+    "devDependencies",
+    "optionalDependencies",
+    "peerDependencies",
+    "overrides",
+    "resolutions",
+    "pnpm",
+    "workspaces",
+)
 _VERSION_UNSAFE = re.compile(r"[^0-9A-Za-z.]+")
 _ENTRY_RE = re.compile(r"^[a-z-]+[0-9A-Za-z._]*-node[0-9a-z]+-[0-9a-f]{24}$")
 _NODE_MAJOR = re.compile(r"^v?(\d+)")
@@ -58,19 +71,33 @@ def _environment_prefix(package_manager: str, pm_version: str | None, node_versi
     return f"{package_manager}{_version_slug(pm_version)}-node{_node_major(node_version)}-"
 
 
-def _dependency_digest(app_dir: Path) -> str:
+def _manifest_bytes(path: Path) -> bytes:
+    """The dependency fields of a package.json, canonical; the whole file if it is not JSON."""
+    if not path.is_file():
+        return b""
+    data = path.read_bytes()
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        return data
+    if not isinstance(manifest, dict):
+        return data
+    wanted = {key: manifest[key] for key in _MANIFEST_FIELDS if key in manifest}
+    return json.dumps(wanted, sort_keys=True).encode()
+
+
+def _dependency_digest(app_dir: Path, manifests: Sequence[Path]) -> str:
     digest = hashlib.sha256(_KEY_FORMAT)
-    found = False
     for name in LOCKFILES:
         path = app_dir / name
         if path.is_file():
             data = path.read_bytes()
             digest.update(f"\0{name}\0{len(data)}\0".encode())
             digest.update(data)
-            found = True
-    if not found:
-        manifest = app_dir / "package.json"
-        data = manifest.read_bytes() if manifest.is_file() else b""
+    # package.json too: with a lockfile out of date with it, the install follows
+    # package.json, and an exact hit must not restore what an older package.json got.
+    for path in dict.fromkeys([app_dir / "package.json", *manifests]):
+        data = _manifest_bytes(path)
         digest.update(f"\0package.json\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()[:24]
@@ -82,15 +109,19 @@ def cache_key(
     package_manager: str,
     pm_version: str | None,
     node_version: str,
+    *,
+    manifests: Sequence[Path] = (),
 ) -> str:
     """`<project>/<entry>` for the dependencies in `app_dir` (where install runs).
 
-    The entry changes with any lockfile's bytes (package.json's when there is no
-    lockfile), the package manager, its version and the Node major version.
+    The entry changes with any lockfile's bytes, the dependency fields of the
+    package.json in `app_dir` and of `manifests` (a workspace member's), the package
+    manager, its version and the Node major version.
     """
     validate_project_name(project)
     prefix = _environment_prefix(package_manager, pm_version, node_version)
-    return f"{project}/{prefix}{_dependency_digest(Path(app_dir))}"
+    digest = _dependency_digest(Path(app_dir), [Path(path) for path in manifests])
+    return f"{project}/{prefix}{digest}"
 
 
 def split_key(key: str) -> tuple[str, str]:
