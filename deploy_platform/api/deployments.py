@@ -65,6 +65,7 @@ __all__ = [
     "LS_REMOTE_TIMEOUT",
     "plan_record",
     "enqueue_record",
+    "redis_refusal",
     "create_deployment",
     "get_deployment",
     "location",
@@ -138,7 +139,7 @@ def _project_defaults(
     )
 
 
-async def _redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiError:
+async def redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiError:
     """503 Redis down, or 507 when Redis refuses writes because its disk is full."""
     if not redis_disk_full(exc):
         return redis_failure(exc)
@@ -151,19 +152,23 @@ async def _redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiErro
     return redis_failure(exc, data_dir)
 
 
-async def enqueue_record(app: web.Application, record: DeploymentRecord) -> DeploymentRecord:
+async def enqueue_record(
+    app: web.Application, record: DeploymentRecord, *, stored: bool = False
+) -> DeploymentRecord:
     """Write the record, queue its id, mark its commit `pending`; the record as queued.
 
     Every deployment goes through here, whatever asked for it (a deploy, an upload,
-    a GitHub webhook). Raises `ApiError` 503 when Redis cannot take it.
+    a GitHub webhook). `stored`: the caller already wrote the record, stamped queued
+    (a webhook's, with its commit claim). Raises `ApiError` 503 when Redis cannot take it.
     """
     state = app[STATE]
-    # Stamped here so the answer needs no read-back: once queued, nothing may undo it.
-    record = record.with_status(Status.QUEUED)
-    try:
-        await blocking(app, state.create, record)
-    except redis.RedisError as exc:
-        raise await _redis_refusal(app, exc) from None
+    if not stored:
+        # Stamped here so the answer needs no read-back: once queued, nothing may undo it.
+        record = record.with_status(Status.QUEUED)
+        try:
+            await blocking(app, state.create, record)
+        except redis.RedisError as exc:
+            raise await redis_refusal(app, exc) from None
     try:
         await blocking(app, state.enqueue, record.id)
     except redis.RedisError as exc:
@@ -178,7 +183,7 @@ async def enqueue_record(app: web.Application, record: DeploymentRecord) -> Depl
             )
         except redis.RedisError:
             pass
-        raise await _redis_refusal(app, exc) from None
+        raise await redis_refusal(app, exc) from None
     # GitHub's `pending` on the commit; posted in the background, never fails the request.
     await report_queued(app, record)
     return record
