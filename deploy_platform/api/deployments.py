@@ -15,7 +15,12 @@ defaults: its build settings fill what the request's `build` leaves unset (build
 variables merged by name, the request's winning), its production branch decides
 production versus preview and is the ref when none is given. The branch rules are
 not applied: they filter pushes (webhooks), and an explicit deploy names its ref.
-A project that does not exist needs no settings: the platform's defaults apply.
+A project that does not exist needs no settings: the platform's defaults apply,
+and the repository's default branch (its HEAD, `git ls-remote --symref`) is the
+production branch and the ref when none is given, as on Cloudflare Pages: a
+repository whose default branch is `master` deploys to production. A repository
+that does not say (an empty one) falls back to DP_PRODUCTION_BRANCH. An upload has
+no repository to ask: DP_PRODUCTION_BRANCH is its production branch.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from deploy_platform.contracts.records import DeploymentRecord, Environment, Sou
 from deploy_platform.projects.model import Project, deployment_build
 from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings.platform import Settings
+from deploy_platform.source.git.commits import remote_head
 from deploy_platform.source.git.errors import RefNotFound
 from deploy_platform.source.git.remote import ls_remote
 from deploy_platform.source.repo_url import validate_repo_url
@@ -231,8 +237,16 @@ async def _create_from_git(request: web.Request) -> web.Response:
     # Resolves the host's addresses: blocking DNS, so off the loop.
     repo = await blocking(app, validate_repo_url, wanted.repo_url, app[GIT_ALLOW])
     try:
-        # The validated URL pins git to the addresses that were checked (no DNS rebinding).
-        commit = await blocking(app, ls_remote, repo, ref, timeout=LS_REMOTE_TIMEOUT)
+        commit: str | None = None
+        if project is None:
+            # No project to say: the repository's default branch is production.
+            head = await blocking(app, remote_head, repo, timeout=LS_REMOTE_TIMEOUT)
+            production_branch = head.branch
+            if "ref" not in data and head.branch is not None:
+                ref, commit = head.branch, head.commit
+        if commit is None:
+            # The validated URL pins git to the addresses that were checked (no DNS rebinding).
+            commit = await blocking(app, ls_remote, repo, ref, timeout=LS_REMOTE_TIMEOUT)
     except RefNotFound as exc:
         raise ApiError(422, "ref_not_found", str(exc), field="ref") from None
     except SourceError as exc:

@@ -1,6 +1,6 @@
 """Two small questions about a remote repository, asked without cloning it.
 
-- `default_branch`: the branch the repository's HEAD names (`git ls-remote --symref
+- `remote_head`: the branch the repository's HEAD names (`git ls-remote --symref
   <url> HEAD`), the branch a new project deploys to production;
 - `commit_message`: the message of one commit. A GitHub `pull_request` delivery
   names its head commit but not its message, and a skip marker in that message
@@ -15,6 +15,7 @@ Both go through the hardened `GitSession`, like `ls_remote` and `fetch_commit`.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from deploy_platform.contracts.errors import InvalidRequest, SourceError
@@ -24,32 +25,45 @@ from deploy_platform.source.git.session import GitSession, Target
 from deploy_platform.source.refs import is_commit_sha, validate_ref
 from deploy_platform.source.repo_url import ValidatedRepoUrl
 
-__all__ = ["commit_message", "default_branch"]
+__all__ = ["RemoteHead", "commit_message", "remote_head"]
 
 # How far back a branch is fetched to find a pull request's head commit (commits only).
 _BRANCH_DEPTH = 50
 
 
-def default_branch(url: str | ValidatedRepoUrl, *, timeout: float = 30) -> str | None:
-    """The branch HEAD points at in the repository at `url`; None when the server does
-    not say (an empty repository, a detached HEAD). Raises `SourceError` when the
-    repository cannot be read."""
+@dataclass(frozen=True)
+class RemoteHead:
+    """What the repository's HEAD names: its default branch and that branch's commit
+    (each None when the server does not say: an empty repository, a detached HEAD)."""
+
+    branch: str | None
+    commit: str | None
+
+
+def remote_head(url: str | ValidatedRepoUrl, *, timeout: float = 30) -> RemoteHead:
+    """The repository's default branch, from `git ls-remote --symref <url> HEAD`.
+
+    Raises `SourceError` when the repository cannot be read."""
     target = Target.of(url)
     deadline = Deadline.after(timeout)
     with GitSession(target) as session:
         result = session.checked(
             ["ls-remote", "--symref", "--", target.url, "HEAD"], deadline, "ls-remote"
         )
+    branch = commit = None
     for line in result.stdout.decode("utf-8", "replace").splitlines():
-        # `ref: refs/heads/master<TAB>HEAD`
-        pointer, _, name = line.partition("\t")
-        if name == "HEAD" and pointer.startswith("ref: refs/heads/"):
-            branch = pointer.removeprefix("ref: refs/heads/")
+        # `ref: refs/heads/master<TAB>HEAD`, then `<sha><TAB>HEAD`
+        value, _, name = line.partition("\t")
+        if name != "HEAD":
+            continue
+        if value.startswith("ref: refs/heads/"):
             try:
-                return validate_ref(branch)
-            except InvalidRequest:  # a name git itself would refuse: treat as unknown
-                return None
-    return None
+                branch = validate_ref(value.removeprefix("ref: refs/heads/"))
+            except InvalidRequest:  # a name git itself would refuse: unknown
+                branch = None
+        elif is_commit_sha(value):
+            commit = value.lower()
+    return RemoteHead(branch, commit if branch is not None else None)
 
 
 def commit_message(
