@@ -93,7 +93,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser, updating: bool) -> None:
     git.add_argument(
         "--production-branch",
         metavar="BRANCH",
-        help="the branch whose deployments go to production" + ("" if updating else " (main)"),
+        help="the branch whose deployments go to production"
+        + (
+            ""
+            if updating
+            else " (default: the repository's default branch, its HEAD; main when the "
+            "repository does not say)"
+        ),
     )
     git.add_argument(
         "--include",
@@ -349,6 +355,9 @@ def run_project(args: argparse.Namespace) -> int:
             common.say_json(answer)
             return common.EXIT_OK
         common.say_lines(format_project(answer))
+        origin = answer.get("production_branch_from")
+        if origin and origin != "request":
+            common.say(sys.stdout, f"production branch {answer.get('production_branch')}: {origin}")
         _print_secret(
             str(answer["webhook_secret"]), client.base_url + str(answer.get("webhook_path"))
         )
