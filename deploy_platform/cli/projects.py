@@ -241,7 +241,8 @@ def _build_text(build: Mapping[str, Any]) -> str:
     chosen = [
         f"{name} {value!r}"
         for name, value in build.items()
-        if name not in ("env", "clean") and value is not None
+        # An off switch (strict_rules false) is the default, not a choice worth a line.
+        if name not in ("env", "clean") and value is not None and value is not False
     ]
     return ", ".join(chosen) if chosen else "detected from the repository"
 
