@@ -10,8 +10,9 @@ claimed):
      delivery's alias is added to it, and moved to it at once when it is ready
      (`deploy_platform.github.webhooks.builds`);
   3. a pull request's head commit message is read from the repository (the
-     delivery has none; `deploy_platform.source.git.commits`), and a skip marker
-     skips it as it skips a push (`deploy_platform.github.webhooks.plan.skip_marker`).
+     delivery has none, nor has a push without `head_commit`;
+     `deploy_platform.source.git.commits`), and a skip marker skips it as it skips
+     a push (`deploy_platform.github.webhooks.plan.skip_marker`).
      A repository that does not answer in time does not stop the deployment:
      the answer says the message could not be checked;
   4. the record is written together with the commit's claim (a delivery racing
@@ -85,7 +86,7 @@ async def deploy(
         raise await redis_refusal(app, exc) from None
     if existing is not None:
         return await _join(app, delivery, action, record, existing, base)
-    if action.pull_request is not None:
+    if action.read_message:
         checked = await _message_check(app, repo, action)
         if isinstance(checked, dict):
             return {**base, **checked}

@@ -146,6 +146,22 @@ async def test_a_push_with_a_pages_marker_is_skipped_and_so_is_its_pull_request(
     assert_nothing_accepted(state, local_store_root)
 
 
+async def test_a_push_without_a_head_commit_is_checked_in_the_repository(
+    api: TestClient[Any, Any],
+    state: PlatformState,
+    docs: tuple[TestRepo, str],
+    local_store_root: Path,
+) -> None:
+    repo, secret = docs
+    head = repo.commit({"a.html": "a"}, message="[CF-Pages-Skip] x", branch="feature/login")
+    payload = {**push_payload(repo.url, "feature/login", head), "head_commit": None}
+
+    status, answer = await send(api, delivery(secret, "push", payload))
+
+    assert (status, only_result(answer)["marker"]) == (200, "[CF-Pages-Skip]"), answer
+    assert_nothing_accepted(state, local_store_root)
+
+
 async def test_a_pull_request_on_an_old_server_is_still_checked_through_its_branch(
     api: TestClient[Any, Any], state: PlatformState, git_http: Any, local_store_root: Path
 ) -> None:

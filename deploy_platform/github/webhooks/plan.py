@@ -6,7 +6,8 @@ for a fork's pull request): the control API carries the action out
 
   push to a branch      deploys `after` if the branch rules allow it
                         (`deploy_platform.projects.branches`), unless the head
-                        commit's message holds a skip marker (`SKIP_MARKERS`)
+                        commit's message holds a skip marker (`SKIP_MARKERS`; read
+                        from the repository when the push has no `head_commit`)
   push deleting it      takes the branch's preview alias down; the production
                         branch's deletion changes nothing (production keeps serving)
   push of a tag         nothing (tags are not deployed)
@@ -14,7 +15,7 @@ for a fork's pull request): the control API carries the action out
                         preview at `pr-<n>--<project>`, from the head repository;
                         the payload has no commit message, so the API reads it
                         from the repository and a skip marker skips it too
-                        (`Deploy.pull_request` says to); not when the head branch
+                        (`Deploy.read_message` says to); not when the head branch
                         matches an exclude pattern, nor
                         from a fork unless the project has `build_forks`
                         and builds are isolated on this machine
@@ -94,9 +95,11 @@ class Deploy:
     preview_at: str | None = None
     #: The repository whose commit gets the statuses when not `repo_url` (a fork's PR).
     status_repo_url: str | None = None
-    #: A pull request's number: its delivery carries no commit message, so the API
-    #: reads it from the repository and skips on a marker (`skip_marker`).
+    #: The pull request's number, for a pull request's deployment.
     pull_request: int | None = None
+    #: The delivery carries no commit message (a pull request's never does): the API
+    #: reads it from the repository and skips on a marker (`skip_marker`).
+    read_message: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,7 @@ def _push(push: Push, project: Project) -> Action:
         commit=push.after,
         repo_url=project.repo_url,
         reason=f"push to {decision.verdict.value} branch {branch!r} ({decision.reason})",
+        read_message=push.message is None,
     )
 
 
@@ -232,4 +236,5 @@ def _pull_request(
         preview_at=alias,
         status_repo_url=project.repo_url if pull.from_fork else None,
         pull_request=pull.number,
+        read_message=True,
     )

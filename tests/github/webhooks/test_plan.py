@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -99,6 +99,13 @@ def test_near_misses_of_a_marker_deploy(message: str) -> None:
     assert isinstance(planned("push", push_payload(REPO, "main", SHA, message=message)), Deploy)
 
 
+def test_a_push_without_a_head_commit_has_its_message_read_from_the_repository() -> None:
+    payload = {**push_payload(REPO, "main", SHA), "head_commit": None}
+    action = planned("push", payload)
+    assert isinstance(action, Deploy) and action.read_message
+    assert not cast(Deploy, planned("push", push_payload(REPO, "main", SHA))).read_message
+
+
 def test_a_skip_marker_only_counts_in_brackets() -> None:
     action = planned("push", push_payload(REPO, "main", SHA, message="skip ci later"))
     assert isinstance(action, Deploy)
@@ -161,6 +168,7 @@ def test_a_pull_request_builds_its_head_at_its_own_preview() -> None:
         reason="pull request #7 opened",
         preview_at="pr-7--docs",
         pull_request=7,
+        read_message=True,
     )
     again = planned("pull_request", pull_request_payload(REPO, 7, "synchronize", SHA, "x"))
     assert isinstance(again, Deploy) and again.preview_at == "pr-7--docs"
