@@ -15,7 +15,12 @@ defaults: its build settings fill what the request's `build` leaves unset (build
 variables merged by name, the request's winning), its production branch decides
 production versus preview and is the ref when none is given. The branch rules are
 not applied: they filter pushes (webhooks), and an explicit deploy names its ref.
-A project that does not exist needs no settings: the platform's defaults apply.
+A project that does not exist needs no settings: the platform's defaults apply,
+and the repository's default branch (its HEAD, `git ls-remote --symref`) is the
+production branch and the ref when none is given, as on Cloudflare Pages: a
+repository whose default branch is `master` deploys to production. A repository
+that does not say (an empty one) falls back to DP_PRODUCTION_BRANCH. An upload has
+no repository to ask: DP_PRODUCTION_BRANCH is its production branch.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from deploy_platform.contracts.records import DeploymentRecord, Environment, Sou
 from deploy_platform.projects.model import Project, deployment_build
 from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings.platform import Settings
+from deploy_platform.source.git.commits import remote_head
 from deploy_platform.source.git.errors import RefNotFound
 from deploy_platform.source.git.remote import ls_remote
 from deploy_platform.source.repo_url import validate_repo_url
@@ -65,6 +71,7 @@ __all__ = [
     "LS_REMOTE_TIMEOUT",
     "plan_record",
     "enqueue_record",
+    "redis_refusal",
     "create_deployment",
     "get_deployment",
     "location",
@@ -138,7 +145,7 @@ def _project_defaults(
     )
 
 
-async def _redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiError:
+async def redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiError:
     """503 Redis down, or 507 when Redis refuses writes because its disk is full."""
     if not redis_disk_full(exc):
         return redis_failure(exc)
@@ -151,19 +158,23 @@ async def _redis_refusal(app: web.Application, exc: redis.RedisError) -> ApiErro
     return redis_failure(exc, data_dir)
 
 
-async def enqueue_record(app: web.Application, record: DeploymentRecord) -> DeploymentRecord:
+async def enqueue_record(
+    app: web.Application, record: DeploymentRecord, *, stored: bool = False
+) -> DeploymentRecord:
     """Write the record, queue its id, mark its commit `pending`; the record as queued.
 
     Every deployment goes through here, whatever asked for it (a deploy, an upload,
-    a GitHub webhook). Raises `ApiError` 503 when Redis cannot take it.
+    a GitHub webhook). `stored`: the caller already wrote the record, stamped queued
+    (a webhook's, with its commit claim). Raises `ApiError` 503 when Redis cannot take it.
     """
     state = app[STATE]
-    # Stamped here so the answer needs no read-back: once queued, nothing may undo it.
-    record = record.with_status(Status.QUEUED)
-    try:
-        await blocking(app, state.create, record)
-    except redis.RedisError as exc:
-        raise await _redis_refusal(app, exc) from None
+    if not stored:
+        # Stamped here so the answer needs no read-back: once queued, nothing may undo it.
+        record = record.with_status(Status.QUEUED)
+        try:
+            await blocking(app, state.create, record)
+        except redis.RedisError as exc:
+            raise await redis_refusal(app, exc) from None
     try:
         await blocking(app, state.enqueue, record.id)
     except redis.RedisError as exc:
@@ -178,7 +189,7 @@ async def enqueue_record(app: web.Application, record: DeploymentRecord) -> Depl
             )
         except redis.RedisError:
             pass
-        raise await _redis_refusal(app, exc) from None
+        raise await redis_refusal(app, exc) from None
     # GitHub's `pending` on the commit; posted in the background, never fails the request.
     await report_queued(app, record)
     return record
@@ -226,8 +237,16 @@ async def _create_from_git(request: web.Request) -> web.Response:
     # Resolves the host's addresses: blocking DNS, so off the loop.
     repo = await blocking(app, validate_repo_url, wanted.repo_url, app[GIT_ALLOW])
     try:
-        # The validated URL pins git to the addresses that were checked (no DNS rebinding).
-        commit = await blocking(app, ls_remote, repo, ref, timeout=LS_REMOTE_TIMEOUT)
+        commit: str | None = None
+        if project is None:
+            # No project to say: the repository's default branch is production.
+            head = await blocking(app, remote_head, repo, timeout=LS_REMOTE_TIMEOUT)
+            production_branch = head.branch
+            if "ref" not in data and head.branch is not None:
+                ref, commit = head.branch, head.commit
+        if commit is None:
+            # The validated URL pins git to the addresses that were checked (no DNS rebinding).
+            commit = await blocking(app, ls_remote, repo, ref, timeout=LS_REMOTE_TIMEOUT)
     except RefNotFound as exc:
         raise ApiError(422, "ref_not_found", str(exc), field="ref") from None
     except SourceError as exc:

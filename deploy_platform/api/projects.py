@@ -2,6 +2,10 @@
 
   POST   /api/projects            {"name": "docs", "repo_url": "https://...", ...}
                                   201 the project plus "webhook_secret" (shown this once)
+                                  and "production_branch_from": without a
+                                  production_branch, the repository's default branch
+                                  (its HEAD) is production, as on Cloudflare Pages;
+                                  DP_PRODUCTION_BRANCH when the repository does not say
   GET    /api/projects            {"projects": [project, ...]} sorted by name
   GET    /api/projects/{name}     the project, with its custom domains
   PATCH  /api/projects/{name}     {"production_branch": "trunk", "build": {...}, ...}
@@ -32,7 +36,7 @@ from deploy_platform.api.errors import ApiError, unavailable
 from deploy_platform.api.keys import GIT_ALLOW, SETTINGS, STATE, STORE, blocking
 from deploy_platform.api.validation import parse_json_object
 from deploy_platform.contracts.domains import Domain
-from deploy_platform.contracts.errors import InvalidRequest
+from deploy_platform.contracts.errors import InvalidRequest, SourceError
 from deploy_platform.contracts.names import InvalidName, production_alias, validate_project_name
 from deploy_platform.projects.domains import list_domains
 from deploy_platform.projects.model import Project, apply_changes, new_project
@@ -47,6 +51,7 @@ from deploy_platform.projects.store import (
     rotate_webhook_secret,
     update_project,
 )
+from deploy_platform.source.git.commits import remote_head
 from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
 
@@ -62,6 +67,8 @@ __all__ = [
 ]
 
 WEBHOOK_PATH = "/api/webhooks/github"
+# How long creating a project waits for the repository to name its default branch.
+_HEAD_TIMEOUT = 15.0
 
 
 def _unreadable(exc: InvalidProjectObject) -> ApiError:
@@ -146,6 +153,24 @@ async def read_project_or_503(app: web.Application, name: str) -> Project | None
         raise _unreadable(exc) from None
 
 
+async def _repository_default(app: web.Application, repo_url: str | None) -> tuple[str, str]:
+    """(production branch, where it comes from) for a project created without one:
+    the repository's default branch, else DP_PRODUCTION_BRANCH."""
+    fallback = app[SETTINGS].production_branch
+    if repo_url is None:
+        return fallback, "platform default (no repository)"
+    try:
+        repo = await blocking(app, validate_repo_url, repo_url, app[GIT_ALLOW])
+        head = await blocking(app, remote_head, repo, timeout=_HEAD_TIMEOUT)
+    except (InvalidRequest, SourceError) as exc:
+        # The project can still be made (the repository may be set up later); the
+        # answer says production is the platform's default and why.
+        return fallback, f"platform default (the repository's default branch is unknown: {exc})"
+    if head.branch is None:
+        return fallback, "platform default (the repository names no default branch yet)"
+    return head.branch, "repository default branch"
+
+
 async def create_project_handler(request: web.Request) -> web.Response:
     app = request.app
     data = parse_json_object(await request.read())
@@ -153,6 +178,11 @@ async def create_project_handler(request: web.Request) -> web.Response:
     try:
         # Off the loop: checking repo_url resolves its host.
         project = await blocking(app, new_project, data, _check_repo(request), now)
+        production_from = "request"
+        if "production_branch" not in data:
+            branch, production_from = await _repository_default(app, project.repo_url)
+            data = {**data, "production_branch": branch}
+            project = await blocking(app, new_project, data, _check_repo(request), now)
     except InvalidRequest as exc:
         raise _refusal(exc) from None
     try:
@@ -162,7 +192,13 @@ async def create_project_handler(request: web.Request) -> web.Response:
         raise ApiError(409, "project_exists", str(exc), field="name") from None
     except (redis.RedisError, ObjectStoreError) as exc:
         raise unavailable(exc) from None
-    answer = _answer(request, project, domains, webhook_secret=project.webhook_secret)
+    answer = _answer(
+        request,
+        project,
+        domains,
+        webhook_secret=project.webhook_secret,
+        production_branch_from=production_from,
+    )
     return web.json_response(
         answer, status=201, headers={"Location": f"/api/projects/{project.name}"}
     )

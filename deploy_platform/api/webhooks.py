@@ -27,17 +27,20 @@ not proven to come from GitHub (`deploy_platform.api.webhook_intake` reads bodie
 
 Every JSON body is read with a nesting limit (`deploy_platform.contracts.json_limits`).
 
-Deploying is what `POST /api/deployments` does (`enqueue_record`: the record, the
-queue, GitHub's `pending` status), with the project's build settings and the
-commit the delivery names -- no `git ls-remote`, so the answer comes at once.
-Taking a preview down is `deploy_platform.github.webhooks.take_down_preview`.
+Deploying is `deploy_platform.api.webhook_deploys.deploy`: what `POST
+/api/deployments` does (the record, the queue, GitHub's `pending` status) with the
+commit the delivery names, once per commit of a branch (a push and its pull
+request's event share one build), and a pull request whose head commit's message
+holds a skip marker skipped. Taking a preview down is
+`deploy_platform.github.webhooks.take_down_preview`.
 
-Answers: 202 when something was queued, else 200, with
+Answers: 202 when something was queued or joined, else 200, with
 `{"event", "delivery", "results": [{"project", "outcome", "reason", ...}]}`; an
 outcome is `queued` (with the deployment's `id`, `environment`, `alias`, `urls`),
+`joined` (the same, for the deployment of that commit another delivery queued),
 `alias_removed` / `no_alias` (with `detached`: unfinished deployments that no
-longer move the alias), `skipped`, `ignored` or `duplicate` (with `first`: what
-the first copy did).
+longer move the alias), `skipped` (with `marker` when a commit message's skip
+marker skipped it), `ignored` or `duplicate` (with `first`: what the first copy did).
 """
 
 from __future__ import annotations
@@ -48,16 +51,10 @@ from typing import Any
 import redis
 from aiohttp import web
 
-from deploy_platform.api.deployments import (
-    enqueue_record,
-    location,
-    plan_record,
-)
 from deploy_platform.api.errors import ApiError, redis_failure, unavailable, unsupported_media_type
 from deploy_platform.api.keys import (
     ALIAS_INDEX,
     EXECUTOR,
-    GIT_ALLOW,
     SETTINGS,
     STATE,
     STORE,
@@ -66,6 +63,7 @@ from deploy_platform.api.keys import (
 )
 from deploy_platform.api.projects import read_project_or_503
 from deploy_platform.api.scratch import scratch_root
+from deploy_platform.api.webhook_deploys import deploy
 from deploy_platform.api.webhook_intake import (
     MAX_WEBHOOK_BYTES,
     bad_signature,
@@ -73,11 +71,7 @@ from deploy_platform.api.webhook_intake import (
     read_signed_body,
     read_unsigned_body,
 )
-from deploy_platform.build.settings import BuildSettings
-from deploy_platform.contracts.errors import InvalidRequest
-from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.names import InvalidName, validate_project_name
-from deploy_platform.contracts.records import SourceKind
 from deploy_platform.github.webhooks import (
     DELIVERY_HEADER,
     Action,
@@ -93,9 +87,8 @@ from deploy_platform.github.webhooks import (
     signature_matches,
     take_down_preview,
 )
-from deploy_platform.projects.model import Project, deployment_build
+from deploy_platform.projects.model import Project
 from deploy_platform.projects.store import projects_for_repository, repository_identity
-from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
 
 __all__ = ["EVENT_HEADER", "MAX_WEBHOOK_BYTES", "github_webhook", "project_webhook"]
@@ -202,7 +195,7 @@ async def _act(
     results = [await _handle(app, delivery, project, plan(event, project)) for project in projects]
     for result in results:
         log.info("delivery %s (%s) for %s: %s", delivery, event_name, result["project"], result)
-    queued = any(result["outcome"] == "queued" for result in results)
+    queued = any(result["outcome"] in ("queued", "joined") for result in results)
     return web.json_response(
         {"event": event_name, "delivery": delivery, "results": results},
         status=202 if queued else 200,
@@ -242,7 +235,8 @@ async def _handle(
     app: web.Application, delivery: str, project: Project, action: Action
 ) -> dict[str, Any]:
     if isinstance(action, Skip):
-        return {"project": project.name, "outcome": action.outcome, "reason": action.reason}
+        skipped = {"project": project.name, "outcome": action.outcome, "reason": action.reason}
+        return skipped if action.marker is None else {**skipped, "marker": action.marker}
     deliveries = DeliveryLog(app[STATE], app[SETTINGS].webhook_delivery_ttl_seconds)
     try:
         first = await blocking(app, deliveries.claim, delivery, project.name)
@@ -257,7 +251,7 @@ async def _handle(
         }
     try:
         if isinstance(action, Deploy):
-            result = await _deploy(app, project, action)
+            result = await deploy(app, delivery, project, action)
         else:
             result = await _remove(app, delivery, project, action)
     except Exception:
@@ -271,42 +265,6 @@ async def _handle(
     except redis.RedisError:
         pass  # done is done; a copy now would answer "in progress"
     return result
-
-
-async def _deploy(app: web.Application, project: Project, action: Deploy) -> dict[str, Any]:
-    base = {"project": project.name, "reason": action.reason}
-    try:
-        # Checked again, with today's DP_GIT_ALLOW_HOSTS (a fork's URL is new to us).
-        repo = await blocking(app, validate_repo_url, action.repo_url, app[GIT_ALLOW])
-    except InvalidRequest as exc:
-        return {**base, "outcome": "skipped", "reason": f"{action.reason}, but {exc}"}
-    record = plan_record(
-        app[SETTINGS],
-        new_deployment_id(),
-        project.name,
-        action.branch,
-        SourceKind.GIT,
-        repo_url=repo.url,
-        commit=action.commit,
-        build=deployment_build(project, BuildSettings()),
-        production_branch=project.production_branch,
-        preview_at=action.preview_at,
-        trigger="webhook",
-    )
-    if action.status_repo_url is not None:
-        record = record.replace(status_repo_url=action.status_repo_url)
-    record = await enqueue_record(app, record)
-    return {
-        **base,
-        "outcome": "queued",
-        "id": record.id,
-        "status_url": location(record.id),
-        "environment": record.environment.value,
-        "ref": record.ref,
-        "commit": record.commit,
-        "alias": record.aliases[0],
-        "urls": record.urls,
-    }
 
 
 async def _remove(

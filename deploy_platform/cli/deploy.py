@@ -79,9 +79,9 @@ def add_parser(commands: Any) -> None:
     deploy.add_argument(
         "--ref",
         help="branch or tag to deploy (default: the project's production branch if the "
-        "project exists, else the platform's: main unless DP_PRODUCTION_BRANCH says "
-        "otherwise); the production branch moves the project's URL, any other ref gets "
-        "a preview URL of its own",
+        "project exists, else the repository's default branch, its HEAD; for a directory, "
+        "main unless DP_PRODUCTION_BRANCH says otherwise); the production branch moves the "
+        "project's URL, any other ref gets a preview URL of its own",
     )
     deploy.add_argument(
         "--project",

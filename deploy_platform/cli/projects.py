@@ -93,7 +93,13 @@ def _add_setting_flags(parser: argparse.ArgumentParser, updating: bool) -> None:
     git.add_argument(
         "--production-branch",
         metavar="BRANCH",
-        help="the branch whose deployments go to production" + ("" if updating else " (main)"),
+        help="the branch whose deployments go to production"
+        + (
+            ""
+            if updating
+            else " (default: the repository's default branch, its HEAD; main when the "
+            "repository does not say)"
+        ),
     )
     git.add_argument(
         "--include",
@@ -235,7 +241,8 @@ def _build_text(build: Mapping[str, Any]) -> str:
     chosen = [
         f"{name} {value!r}"
         for name, value in build.items()
-        if name not in ("env", "clean") and value is not None
+        # An off switch (strict_rules false) is the default, not a choice worth a line.
+        if name not in ("env", "clean") and value is not None and value is not False
     ]
     return ", ".join(chosen) if chosen else "detected from the repository"
 
@@ -349,6 +356,9 @@ def run_project(args: argparse.Namespace) -> int:
             common.say_json(answer)
             return common.EXIT_OK
         common.say_lines(format_project(answer))
+        origin = answer.get("production_branch_from")
+        if origin and origin != "request":
+            common.say(sys.stdout, f"production branch {answer.get('production_branch')}: {origin}")
         _print_secret(
             str(answer["webhook_secret"]), client.base_url + str(answer.get("webhook_path"))
         )

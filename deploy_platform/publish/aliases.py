@@ -145,8 +145,13 @@ def move_alias_if_newer(
     index: AliasIndexHook | None = None,
     *,
     note: MoveNote | None = None,
+    asked_at: float | None = None,
 ) -> AliasMove:
     """Point `alias` at the deployment unless it already shows a later one.
+
+    "Later" is compared with `asked_at`, when this deployment was asked for at this
+    alias: by default when it was queued; a webhook that joins an existing build
+    (`deploy_platform.github.webhooks.builds`) asks now.
 
     Two pushes in quick succession can finish out of order; the later push must
     stay live. A deployment a person chose (rollback, promote, UI re-materialization)
@@ -157,7 +162,7 @@ def move_alias_if_newer(
         pointer = read_alias_pointer(store, alias) or {}
         current = _str_or_none(pointer.get("deployment"))
         if current is not None and current != deployment_id:
-            queued = _queued_at(state, deployment_id)
+            queued = _queued_at(state, deployment_id) if asked_at is None else asked_at
             if _queued_at(state, current) > queued:
                 return AliasMove(
                     alias, False, current, current, kept_because="it was deployed from a later push"

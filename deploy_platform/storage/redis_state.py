@@ -19,6 +19,11 @@ Keys, all under one configurable prefix `P` (default `dp:`):
                           `deploy_platform.projects.store` keeps it).
   P project-repo:<repo>   Set of the projects building a repository (`host/path`).
   P project-lock:<name>   Held while a project is created, changed or deleted.
+  P commit-build:<project>:<commit>:<branch>
+                          The deployment a GitHub webhook queued for that commit of that
+                          branch, set with the record in one transaction and kept for
+                          DP_WEBHOOK_DELIVERY_TTL_SECONDS, so a push and its pull request's
+                          event build once (`deploy_platform.github.webhooks.builds`).
   P webhook-delivery:<delivery>:<project>
                           What a GitHub webhook delivery (`X-GitHub-Delivery`) did for
                           a project, set once (SET NX) with a TTL
@@ -175,6 +180,41 @@ class PlatformState:
             {record.id: stamped.timestamps[Status.QUEUED.value]},
         )
         pipe.execute()
+
+    def create_unless_claimed(
+        self,
+        record: DeploymentRecord,
+        claim: str,
+        ttl_seconds: int,
+        reuse: Callable[[DeploymentRecord], bool],
+    ) -> DeploymentRecord | None:
+        """Create `record` and point the key `claim` at it, in one transaction, unless
+        `claim` names a record that `reuse` accepts: that record is returned then.
+
+        Two callers with the same `claim` never both create: the key is watched, so
+        the second one's transaction fails and it reads the first one's record."""
+        stamped = record if record.timestamps else record.with_status(Status.QUEUED)
+        key = self.key(claim)
+        while True:
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    current = cast(bytes | None, pipe.get(key))
+                    if current is not None:
+                        existing = self.find(current.decode())
+                        if existing is not None and reuse(existing):
+                            return existing
+                    pipe.multi()
+                    pipe.set(self.key("deployment", record.id), stamped.to_json())
+                    pipe.zadd(
+                        self.key("project", record.project),
+                        {record.id: stamped.timestamps[Status.QUEUED.value]},
+                    )
+                    pipe.set(key, record.id, ex=ttl_seconds)
+                    pipe.execute()
+                    return None
+                except redis.WatchError:
+                    continue
 
     def get(self, deployment_id: str) -> DeploymentRecord:
         raw = self.redis.get(self.key("deployment", deployment_id))

@@ -80,7 +80,10 @@ async def test_create_answers_the_project_and_its_secret_once(
     status, shown, text = await call(api, "GET", "/api/projects/docs")
     assert status == 200
     assert secret not in text and "webhook_secret" not in shown
-    assert {k: v for k, v in created.items() if k != "webhook_secret"} == shown
+    # The repository does not exist (yet): production is the platform's default branch.
+    assert created["production_branch_from"].startswith("platform default")
+    once = ("webhook_secret", "production_branch_from")
+    assert {k: v for k, v in created.items() if k not in once} == shown
 
     status, listed, text = await call(api, "GET", "/api/projects")
     assert status == 200 and secret not in text

@@ -180,6 +180,7 @@ async def test_a_pull_request_is_built_at_its_own_preview(
     repo, secret = docs
     head = repo.commit({"index.html": "<h1>pr</h1>"}, branch="fix-typo")
 
+    ids = []
     for action in ("opened", "synchronize", "reopened"):
         payload = pull_request_payload(repo.url, 12, action, head, "fix-typo")
         status, answer = await send(api, delivery(secret, "pull_request", payload))
@@ -189,7 +190,12 @@ async def test_a_pull_request_is_built_at_its_own_preview(
         assert result["urls"]["preview"] == "http://pr-12--docs.localhost:8080/"
         record = state.get(result["id"])
         assert (record.commit, record.ref, record.repo_url) == (head, "fix-typo", repo.url)
-    assert len(queued_ids(state)) == 3
+        ids.append((result["outcome"], result["id"]))
+    # The same head commit is built once: later events join that deployment.
+    first = ids[0][1]
+    assert ids == [("queued", first), ("joined", first), ("joined", first)]
+    assert queued_ids(state) == [first]
+    assert state.get(first).aliases == ("pr-12--docs",)
 
 
 async def test_a_pull_request_from_a_fork_is_built_only_when_the_project_allows_it(

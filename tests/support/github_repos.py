@@ -33,8 +33,13 @@ def github_shaped_repo(
     owner: str = "acme",
     branch: str = "main",
 ) -> GitHubShapedRepo:
-    """A repository with one commit of `files` on `branch`, served at /<owner>/<name>.git."""
-    repo = git_http.create_repo(name, files, branch=branch)
+    """A repository whose `branch` holds `files`, served at /<owner>/<name>.git.
+
+    Its default branch is `main`, as on GitHub: another `branch` is made from it
+    (one more, empty commit), so a deploy of that branch is a preview."""
+    repo = git_http.create_repo(name, files)
+    if branch != "main":
+        repo.commit({}, message=f"start {branch}", branch=branch)
     target = git_http.repos_root / owner / f"{name}.git"
     target.parent.mkdir(exist_ok=True)
     subprocess.run(

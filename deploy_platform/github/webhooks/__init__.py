@@ -30,6 +30,8 @@ from deploy_platform.github.webhooks.plan import (
     RemoveAlias,
     Skip,
     plan,
+    skip_marker,
+    skipped_by_marker,
 )
 from deploy_platform.github.webhooks.previews import TakenDown, take_down_preview
 from deploy_platform.github.webhooks.signature import (
@@ -64,5 +66,7 @@ __all__ = [
     "repository_urls",
     "sign",
     "signature_matches",
+    "skip_marker",
+    "skipped_by_marker",
     "take_down_preview",
 ]

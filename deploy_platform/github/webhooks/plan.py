@@ -6,13 +6,17 @@ for a fork's pull request): the control API carries the action out
 
   push to a branch      deploys `after` if the branch rules allow it
                         (`deploy_platform.projects.branches`), unless the head
-                        commit's message says `[skip ci]` or `[ci skip]`
+                        commit's message holds a skip marker (`SKIP_MARKERS`; read
+                        from the repository when the push has no `head_commit`)
   push deleting it      takes the branch's preview alias down; the production
                         branch's deletion changes nothing (production keeps serving)
   push of a tag         nothing (tags are not deployed)
   pull_request          opened, synchronize, reopened: deploys the head commit as a
                         preview at `pr-<n>--<project>`, from the head repository;
-                        not when the head branch matches an exclude pattern, nor
+                        the payload has no commit message, so the API reads it
+                        from the repository and a skip marker skips it too
+                        (`Deploy.read_message` says to); not when the head branch
+                        matches an exclude pattern, nor
                         from a fork unless the project has `build_forks`
                         and builds are isolated on this machine
                         (`deploy_platform.build.isolation`; a fork's code is
@@ -48,11 +52,35 @@ from deploy_platform.projects.branches import pattern_matches
 from deploy_platform.projects.model import Project, branch_decision
 from deploy_platform.source.refs import validate_ref
 
-__all__ = ["Deploy", "RemoveAlias", "Skip", "Action", "SKIP_MARKERS", "plan"]
+__all__ = [
+    "Deploy",
+    "RemoveAlias",
+    "Skip",
+    "Action",
+    "SKIP_MARKERS",
+    "plan",
+    "skip_marker",
+    "skipped_by_marker",
+]
 
-#: Markers in a head commit's message that skip its deployment (as GitHub Actions does).
-SKIP_MARKERS = ("[skip ci]", "[ci skip]")
+#: Markers in a head commit's message that skip its deployment, in any letter case:
+#: GitHub Actions' two and Cloudflare Pages' (`[CI Skip]` and `[Skip CI]` are the
+#: first two in other letters). Pages documents them as a prefix of the message;
+#: they count anywhere in it here, as GitHub Actions counts its own, so that one
+#: rule covers them all and `Fix typo [skip ci]` skips as it always did.
+SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[skip-ci]", "[ci-skip]", "[cf-pages-skip]")
 _SKIP_RE = re.compile("|".join(re.escape(marker) for marker in SKIP_MARKERS), re.IGNORECASE)
+
+
+def skip_marker(message: str | None) -> str | None:
+    """The first skip marker in a commit message, as written there; None when it has none."""
+    found = _SKIP_RE.search(message) if message is not None else None
+    return found.group(0) if found is not None else None
+
+
+def skipped_by_marker(marker: str, whose: str = "the head commit's") -> Skip:
+    """The `Skip` a marker makes: the answer says which marker."""
+    return Skip(f"{whose} message says {marker!r}, so it is not deployed", marker=marker)
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,11 @@ class Deploy:
     preview_at: str | None = None
     #: The repository whose commit gets the statuses when not `repo_url` (a fork's PR).
     status_repo_url: str | None = None
+    #: The pull request's number, for a pull request's deployment.
+    pull_request: int | None = None
+    #: The delivery carries no commit message (a pull request's never does): the API
+    #: reads it from the repository and skips on a marker (`skip_marker`).
+    read_message: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +118,8 @@ class Skip:
     #: "skipped": a deployable event the project's rules do not deploy;
     #: "ignored": an event with nothing to deploy.
     outcome: str = "skipped"
+    #: The skip marker of the head commit's message that skipped it, as written there.
+    marker: str | None = None
 
 
 Action = Deploy | RemoveAlias | Skip
@@ -134,9 +169,9 @@ def _push(push: Push, project: Project) -> Action:
             return Skip(str(exc))
         return RemoveAlias(alias, f"branch {branch!r} was deleted", branch=branch)
     assert push.after is not None  # parse_event requires it unless deleted
-    marker = _SKIP_RE.search(push.message) if push.message is not None else None
+    marker = skip_marker(push.message)
     if marker is not None:
-        return Skip(f"the head commit's message says {marker.group(0)!r}")
+        return skipped_by_marker(marker)
     decision = branch_decision(project, branch)
     if not decision.deploys:
         return Skip(f"branch {branch!r} {decision.reason}, so it is not deployed")
@@ -150,6 +185,7 @@ def _push(push: Push, project: Project) -> Action:
         commit=push.after,
         repo_url=project.repo_url,
         reason=f"push to {decision.verdict.value} branch {branch!r} ({decision.reason})",
+        read_message=push.message is None,
     )
 
 
@@ -199,4 +235,6 @@ def _pull_request(
         reason=f"{name} {pull.action}",
         preview_at=alias,
         status_repo_url=project.repo_url if pull.from_fork else None,
+        pull_request=pull.number,
+        read_message=True,
     )

@@ -116,17 +116,7 @@ def published_deployment(
                 f"{len(routes.headers)} header rules"
             )
         # Only now, with the manifest in place, may anything that is live change.
-        moves = _move_aliases(context, store, state, record, index)
-        for move in moves:
-            if move.moved:
-                context.log.info(
-                    f"alias {move.alias} -> {deployment_id} (was {move.previous or 'unset'})"
-                )
-            else:
-                context.log.warning(
-                    f"alias {move.alias} left on {move.current}: {move.kept_because} "
-                    "(roll back or promote to point it here)"
-                )
+        moves = _move_aliases(context, store, state, record, record.aliases, index)
         final = state.update(
             deployment_id,
             lambda current: current.with_status(
@@ -142,6 +132,22 @@ def published_deployment(
                 warnings=tuple(dict.fromkeys((*current.warnings, *published.warnings))),
             ),
         )
+        # A webhook that joined this build while it ran added its alias to the record
+        # (`deploy_platform.github.webhooks.builds`); one that joins from now on sees
+        # the record ready and moves its alias itself.
+        late = tuple(alias for alias in final.aliases if alias not in record.aliases)
+        if late:
+            moves += _move_aliases(context, store, state, final, late, index)
+        for move in moves:
+            if move.moved:
+                context.log.info(
+                    f"alias {move.alias} -> {deployment_id} (was {move.previous or 'unset'})"
+                )
+            else:
+                context.log.warning(
+                    f"alias {move.alias} left on {move.current}: {move.kept_because} "
+                    "(roll back or promote to point it here)"
+                )
         # Live now; the commit says so (a post that fails is retried, never fatal).
         if statuses is not None:
             target = success_url(final, moved_aliases=any(m.moved for m in moves))
@@ -188,6 +194,7 @@ def _move_aliases(
     store: ObjectStore,
     state: PlatformState,
     record: DeploymentRecord,
+    aliases: tuple[str, ...],
     index: AliasIndexHook | None,
 ) -> list[AliasMove]:
     """A queued deploy goes live unless the alias shows a later deployment; a partition
@@ -197,14 +204,14 @@ def _move_aliases(
     if not origin.by_hand:
         return [
             move_alias_if_newer(store, state, alias, record.id, index, note=note)
-            for alias in record.aliases
+            for alias in aliases
         ]
     context.log.info(
-        f"started by hand ({origin.actor}): pointing {', '.join(record.aliases)} at "
+        f"started by hand ({origin.actor}): pointing {', '.join(aliases)} at "
         f"{record.id} even if a later deployment is live there"
     )
     moves = []
-    for alias in record.aliases:
+    for alias in aliases:
         previous = point_alias(store, state, alias, record.id, index, note=note)
         moves.append(AliasMove(alias, moved=True, previous=previous, current=record.id))
     return moves

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -70,12 +70,40 @@ def test_branches_the_rules_do_not_deploy_are_skipped(branch: str, why: str) -> 
 
 
 @pytest.mark.parametrize(
-    "message",
-    ["Fix typo [skip ci]", "[ci skip] docs only", "Bump\n\nbody [SKIP CI]"],
+    "message, marker",
+    [
+        ("Fix typo [skip ci]", "[skip ci]"),
+        ("[ci skip] docs only", "[ci skip]"),
+        ("Bump\n\nbody [SKIP CI]", "[SKIP CI]"),
+        # Cloudflare Pages' markers, in the letters its documentation gives and others.
+        ("[CI Skip] docs only", "[CI Skip]"),
+        ("[CI-Skip] docs only", "[CI-Skip]"),
+        ("[Skip CI] docs only", "[Skip CI]"),
+        ("[Skip-CI] docs only", "[Skip-CI]"),
+        ("[CF-Pages-Skip] docs only", "[CF-Pages-Skip]"),
+        ("[cf-pages-skip] docs only", "[cf-pages-skip]"),
+        ("[CF-PAGES-SKIP]", "[CF-PAGES-SKIP]"),
+    ],
 )
-def test_skip_markers_in_the_head_commit_skip_the_build(message: str) -> None:
+def test_skip_markers_in_the_head_commit_skip_the_build(message: str, marker: str) -> None:
     action = planned("push", push_payload(REPO, "main", SHA, message=message))
-    assert isinstance(action, Skip) and "head commit's message says" in action.reason
+    assert isinstance(action, Skip) and action.outcome == "skipped"
+    assert action.marker == marker
+    assert f"head commit's message says {marker!r}" in action.reason
+
+
+@pytest.mark.parametrize(
+    "message", ["[CF Pages Skip] no", "[skipci]", "[cf-pages skip]", "CF-Pages-Skip", "[skip_ci]"]
+)
+def test_near_misses_of_a_marker_deploy(message: str) -> None:
+    assert isinstance(planned("push", push_payload(REPO, "main", SHA, message=message)), Deploy)
+
+
+def test_a_push_without_a_head_commit_has_its_message_read_from_the_repository() -> None:
+    payload = {**push_payload(REPO, "main", SHA), "head_commit": None}
+    action = planned("push", payload)
+    assert isinstance(action, Deploy) and action.read_message
+    assert not cast(Deploy, planned("push", push_payload(REPO, "main", SHA))).read_message
 
 
 def test_a_skip_marker_only_counts_in_brackets() -> None:
@@ -139,6 +167,8 @@ def test_a_pull_request_builds_its_head_at_its_own_preview() -> None:
         repo_url=REPO,
         reason="pull request #7 opened",
         preview_at="pr-7--docs",
+        pull_request=7,
+        read_message=True,
     )
     again = planned("pull_request", pull_request_payload(REPO, 7, "synchronize", SHA, "x"))
     assert isinstance(again, Deploy) and again.preview_at == "pr-7--docs"
