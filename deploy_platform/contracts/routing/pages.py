@@ -191,9 +191,22 @@ def replace_placeholders(template: str, params: Mapping[str, str]) -> str:
     return template
 
 
+def _ascii_host(host: str) -> str:
+    """Non-ASCII labels in their punycode form, as the URL parser writes a host."""
+    if host.isascii():
+        return host
+    try:
+        return ".".join(
+            label if label.isascii() else label.encode("idna").decode("ascii")
+            for label in host.split(".")
+        )
+    except UnicodeError:
+        return host
+
+
 def _origin_host(host: str, defaults: tuple[str, ...] = (":443",)) -> str:
     """A host as a URL's origin writes it: lowercase, without the scheme's default port."""
-    host = host.lower()
+    host = _ascii_host(host.lower())
     for default in defaults:
         if host.endswith(default):
             return host[: -len(default)]
