@@ -189,11 +189,11 @@ function replacePlaceholders(/** @type {string} */ template, /** @type {Record<s
   return template;
 }
 
-/** @param {string} host  lowercase, without the default port(s) */
-function originHost(host, defaults = [":443"]) {
-  host = host.toLowerCase();
-  for (const port of defaults) if (host.endsWith(port)) return host.slice(0, -port.length);
-  return host;
+/** @param {string} host  a Host header -> lowercase, without its port */
+function hostnameOf(host) {
+  host = host.trim().toLowerCase();
+  if (host.startsWith("[")) return host.split("]")[0] + "]";
+  return host.split(":").length === 2 ? host.split(":")[0] : host;
 }
 
 /**
@@ -211,8 +211,8 @@ export function pagesLocation(destination, host, query) {
   const url = new URL(destination, "https://placeholder.invalid/");
   const search = query ? new URL(`https://placeholder.invalid/?${query}`).search : "";
   const tail = url.pathname + (url.search || search) + url.hash;
-  // The edge may listen on a plain-HTTP port behind TLS: the request's port says nothing.
-  if (!absolute || url.host === originHost(host, [":443", ":80"])) return tail;
+  // The edge may listen on another port behind TLS: the request's port says nothing.
+  if (!absolute || url.host === hostnameOf(host)) return tail;
   return `https://${url.host}${tail}`;
 }
 
@@ -227,11 +227,8 @@ export function rewritePathname(/** @type {string} */ destination) {
  * @returns {RuleRequest}
  */
 function ruleRequest(path, request) {
-  const host = (request.host ?? "").trim().toLowerCase();
-  let hostname = host;
-  if (host.startsWith("[")) hostname = host.split("]")[0] + "]";
-  else if (host.split(":").length === 2) hostname = host.split(":")[0];
-  return { key: pathKey(path), pathname: request.pathname || pathUrl(path), host, hostname };
+  const host = request.host ?? "";
+  return { key: pathKey(path), pathname: request.pathname || pathUrl(path), host, hostname: hostnameOf(host) };
 }
 
 /**

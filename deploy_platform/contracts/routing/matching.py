@@ -20,6 +20,7 @@ from deploy_platform.contracts.routing.errors import PROTECTED_HEADERS
 from deploy_platform.contracts.routing.model import Redirect, Routes
 from deploy_platform.contracts.routing.pages import (
     PagesPattern,
+    hostname_of,
     pages_location,
     replace_placeholders,
 )
@@ -57,10 +58,7 @@ class RuleRequest:
 
     @property
     def hostname(self) -> str:
-        host = self.host.strip().lower()
-        if host.startswith("["):
-            return host.split("]", 1)[0] + "]"
-        return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return hostname_of(self.host)
 
 
 def _request(request: RuleRequest | str) -> RuleRequest:

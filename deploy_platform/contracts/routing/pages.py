@@ -30,6 +30,7 @@ __all__ = [
     "pages_location",
     "rewrite_pathname",
     "is_dynamic",
+    "hostname_of",
 ]
 
 _PATH_SET = frozenset(' "#<>?`{}')
@@ -204,13 +205,18 @@ def _ascii_host(host: str) -> str:
         return host
 
 
-def _origin_host(host: str, defaults: tuple[str, ...] = (":443",)) -> str:
-    """A host as a URL's origin writes it: lowercase, without the scheme's default port."""
+def _origin_host(host: str) -> str:
+    """A host as a URL's origin writes it: lowercase, without https' default port."""
     host = _ascii_host(host.lower())
-    for default in defaults:
-        if host.endswith(default):
-            return host[: -len(default)]
-    return host
+    return host.removesuffix(":443")
+
+
+def hostname_of(host: str) -> str:
+    """A Host header's name: lowercase, without its port."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def pages_location(destination: str, host: str, query: str) -> str:
@@ -236,8 +242,8 @@ def pages_location(destination: str, host: str, query: str) -> str:
     if not target_host:
         return tail
     target = _origin_host(target_host)
-    # The edge may listen on a plain-HTTP port behind TLS: the request's port says nothing.
-    if target == _origin_host(host, (":443", ":80")):
+    # The edge may listen on another port behind TLS: the request's port says nothing.
+    if target == hostname_of(host):
         return tail
     return "https://" + target + tail
 
