@@ -237,4 +237,19 @@ def parse_headers_file(text: str, filename: str = "_headers") -> tuple[list[Head
             current.headers[name] = f"{earlier}, {value}" if earlier else value
     if current is not None:
         close(current)
-    return rules, warnings
+    return _one_per_path(rules, warnings), warnings
+
+
+def _one_per_path(rules: list[HeaderRule], warnings: list[str]) -> list[HeaderRule]:
+    """Pages stores header rules keyed by path: a later rule for the same path replaces
+    the earlier one, in the earlier one's place."""
+    kept: dict[str, HeaderRule] = {}
+    for rule in rules:
+        earlier = kept.get(rule.source)
+        if earlier is not None:
+            warnings.append(
+                f"{earlier.origin}: skipped: {rule.origin} has a rule for the same path "
+                f"{rule.source}, which replaces this one"
+            )
+        kept[rule.source] = rule
+    return list(kept.values())
