@@ -95,3 +95,35 @@ test("Pages redirects apply before files; netlify.toml rules keep Netlify's shad
   assert.equal(app.resolution.outcome, "file");
   assert.equal(app.resolution.target, "/index.html");
 });
+
+test("Pages handler redirect cases: replacements, queries, line-number precedence", () => {
+  const manifest = {
+    files: new Map(),
+    routes: compileRoutes({
+      redirects: [
+        ["https://fakehost/home", "https://firsthost/"],
+        ["/home", "https://secondhost/"],
+        ["/", "/home"],
+        ["/recent", "/home?sort=updated_at"],
+        ["/blog/*", "https://blog.example.com/:splat"],
+        ["/products/:code/:name/*", "/products?junk=:splat&name=:name&code=:code"],
+        ["/protocol-less-test", "/%2fwww.example.com/"],
+      ].map(([source, destination]) => ({ source, destination, status: 301, force: true, pages: true })),
+    }),
+  };
+  const location = (pathname, query = "", host = "example.com") => {
+    const decision = applyRules(manifest, parsePath(pathname), query, { host, pathname });
+    assert.equal(decision.action, "redirect", pathname);
+    return decision.location;
+  };
+  assert.equal(location("/home", "", "yetanotherhost"), "https://secondhost/");
+  assert.equal(location("/home", "", "fakehost"), "https://firsthost/");
+  assert.equal(location("/", "sort=price"), "/home?sort=price");
+  assert.equal(location("/recent", "other=query"), "/home?sort=updated_at");
+  assert.equal(location("/blog/a-blog-posting"), "https://blog.example.com/a-blog-posting");
+  assert.equal(
+    location("/products/abba_562/tricycle/123abc@~!"),
+    "/products?junk=123abc@~!&name=tricycle&code=abba_562",
+  );
+  assert.equal(location("/protocol-less-test"), "/%2fwww.example.com/");
+});

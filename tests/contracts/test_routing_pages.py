@@ -168,3 +168,37 @@ def test_pages_rules_round_trip_and_old_readers_see_an_extra_field_only() -> Non
     data = routes.to_json()
     assert data["redirects"][0]["pages"] is True and data["headers"][0]["pages"] is True
     assert Routes.from_json(data) == routes
+
+
+def location(routes: Routes, pathname: str, query: str = "", host: str = "example.com") -> str:
+    request = RuleRequest("/unused", pathname, host)
+    found = match_redirect(routes, request)
+    assert found is not None
+    return redirect_location(found[0], found[1], request, query)
+
+
+def test_pages_handler_redirect_cases() -> None:
+    """pages-shared handler.test.ts: replacements, queries, line-number precedence."""
+    routes = Routes(
+        tuple(
+            Redirect(source, destination, 301, True, pages=True)
+            for source, destination in (
+                ("https://fakehost/home", "https://firsthost/"),
+                ("/home", "https://secondhost/"),
+                ("/", "/home"),
+                ("/recent", "/home?sort=updated_at"),
+                ("/blog/*", "https://blog.example.com/:splat"),
+                ("/products/:code/:name/*", "/products?junk=:splat&name=:name&code=:code"),
+                ("/protocol-less-test", "/%2fwww.example.com/"),
+            )
+        )
+    )
+    assert location(routes, "/home", host="yetanotherhost") == "https://secondhost/"
+    assert location(routes, "/home", host="fakehost") == "https://firsthost/"
+    assert location(routes, "/", "sort=price") == "/home?sort=price"
+    assert location(routes, "/recent", "other=query") == "/home?sort=updated_at"
+    assert location(routes, "/blog/a-blog-posting") == "https://blog.example.com/a-blog-posting"
+    assert location(routes, "/products/abba_562/tricycle/123abc@~!") == (
+        "/products?junk=123abc@~!&name=tricycle&code=abba_562"
+    )
+    assert location(routes, "/protocol-less-test") == "/%2fwww.example.com/"
