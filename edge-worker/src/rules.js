@@ -189,11 +189,11 @@ function replacePlaceholders(/** @type {string} */ template, /** @type {Record<s
   return template;
 }
 
-/** @param {string} host  a Host header -> lowercase, without its port */
+/** @param {string} host  a Host header -> lowercase, without its port or a trailing dot */
 function hostnameOf(host) {
   host = host.trim().toLowerCase();
   if (host.startsWith("[")) return host.split("]")[0] + "]";
-  return host.split(":").length === 2 ? host.split(":")[0] : host;
+  return (host.split(":").length === 2 ? host.split(":")[0] : host).replace(/\.+$/, "");
 }
 
 /**

@@ -15,9 +15,12 @@ from deploy_platform.build import sandbox
 from deploy_platform.build.runner import BuildRequest, run_build
 from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.contracts.manifest import manifest_key
+from deploy_platform.projects.domains import add_domain
 from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
-from tests.support.deployments import write_deployment
+from deploy_platform.storage.redis_state import PlatformState
+from tests.serve.helpers import raw_request
+from tests.support.deployments import point_alias, write_deployment
 
 REDIRECTS = b"""\
 # a site's moved pages (Cloudflare Pages syntax and precedence)
@@ -150,6 +153,30 @@ async def test_a_host_rule_matches_on_the_platform_host(
     assert (status, headers["Location"]) == (302, f"/who/{site_id}")
     _status, _body, headers = await fetch(edge, site_id, "/hosted/x.txt")
     assert headers["X-Host-Rule"] == f"{site_id} x.txt"
+
+
+async def test_host_rules_apply_on_custom_domains_and_alias_hosts(
+    edge: TestClient[Any, Any], store: LocalObjectStore, state: PlatformState
+) -> None:
+    deployment = new_deployment_id()
+    files = {
+        "/index.html": b"home",
+        "/_redirects": b"https://www.example.com/legacy/*  https://example.com/:splat  301\n",
+        "/_headers": b"https://www.example.com/*\n  X-Domain: www\n"
+        b"https://:project.localhost/*\n  X-Project: :project\n",
+    }
+    write_deployment(store, deployment, files)
+    point_alias(store, state, "docs", deployment)
+    add_domain(store, state, "www.example.com", "docs", "localhost")
+
+    answer = await raw_request(edge, "/legacy/a/b?x=1", "WWW.Example.com.:8080")
+    assert (answer.status, answer.headers["Location"]) == (301, "https://example.com/a/b?x=1")
+    answer = await raw_request(edge, "/", "www.example.com")
+    assert answer.headers["X-Domain"] == "www" and "X-Project" not in answer.headers
+    answer = await raw_request(edge, "/", "docs.localhost:8080")
+    assert answer.headers["X-Project"] == "docs" and "X-Domain" not in answer.headers
+    answer = await raw_request(edge, "/legacy/a", "docs.localhost")
+    assert (answer.status, answer.body) == (200, b"home")  # the rule names another host
 
 
 async def test_a_200_rewrite_serves_the_target_file_in_place(

@@ -212,11 +212,12 @@ def _origin_host(host: str) -> str:
 
 
 def hostname_of(host: str) -> str:
-    """A Host header's name: lowercase, without its port."""
+    """A Host header's name: lowercase, without its port or a trailing dot (both name
+    the same site here, as the edge's host lookup has it)."""
     host = host.strip().lower()
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return (host.rsplit(":", 1)[0] if host.count(":") == 1 else host).rstrip(".")
 
 
 def pages_location(destination: str, host: str, query: str) -> str:
