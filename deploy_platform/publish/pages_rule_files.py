@@ -24,8 +24,9 @@ Where we accept more than Pages (documented in docs/guides/redirects-and-headers
     which Pages' matcher supports and its parser refuses.
 
 `_headers`: a line that starts with `/` or `scheme://` is a path (or host) pattern;
-the `Name: value` lines after it are its headers, `! Name` removes a header. Names are
-lowercased; a name given twice in one rule gets both values joined with `, `.
+the `Name: value` lines after it are its headers, `! Name` removes a header. A name
+given twice in one rule (in any case) gets both values joined with `, `. Pages stores
+names lowercased; we keep the author's spelling, which means the same in HTTP.
 Pages' limit: 100 rules (its parser lets the 101st through, so do we).
 """
 
@@ -211,14 +212,14 @@ def parse_headers_file(text: str, filename: str = "_headers") -> tuple[list[Head
                 except RoutingError as exc:
                     skip(str(exc).removeprefix(f"{where}: "))
                     continue
-                current.unset.append(name.lower())
+                current.unset.append(name)
             elif current is None:
                 skip("expected a path beginning with a forward-slash")
             else:
                 skip("expected a colon-separated header pair (name: value)")
             continue
         raw_name, _colon, raw_value = line.partition(":")
-        name, value = raw_name.strip().lower(), raw_value.strip()
+        name, value = raw_name.strip(), raw_value.strip()
         if " " in name:
             skip("a header name cannot include spaces")
         elif not name:
@@ -226,15 +227,19 @@ def parse_headers_file(text: str, filename: str = "_headers") -> tuple[list[Head
         elif not value:
             skip("no header value")
         elif current is None:
-            skip(f"a path must come before the header ({name}: {value})")
+            skip(f"a path must come before the header ({name.lower()}: {value})")
         else:
             try:
                 check_header(name, value, where)
             except RoutingError as exc:
                 skip(str(exc).removeprefix(f"{where}: "))
                 continue
-            earlier = current.headers.get(name)
-            current.headers[name] = f"{earlier}, {value}" if earlier else value
+            # Names compare case-insensitively; the first spelling is the one sent.
+            spelled = next(
+                (known for known in current.headers if known.lower() == name.lower()), name
+            )
+            earlier = current.headers.get(spelled)
+            current.headers[spelled] = f"{earlier}, {value}" if earlier else value
     if current is not None:
         close(current)
     return _one_per_path(rules, warnings), warnings

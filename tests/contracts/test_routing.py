@@ -293,7 +293,7 @@ def test_load_routes_orders_files_then_netlify_then_vercel() -> None:
         "/from-vercel",
     ]
     assert target(routes, "/a") == (302, "/from-file")
-    assert headers_for(routes, "/") == {"x-source": "file, netlify"}
+    assert headers_for(routes, "/") == {"X-Source": "file, netlify"}
     # `_redirects` rules apply before files, as on Pages; netlify.toml's unforced ones do not.
     assert target(routes, "/a", forced_only=True) == (302, "/from-file")
     assert [r.pages for r in routes.redirects] == [True, False, False]

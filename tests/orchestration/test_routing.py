@@ -56,7 +56,7 @@ def test_rule_files_are_published_as_routes_not_as_files(
     assert manifest.routes is not None
     found = match_redirect(manifest.routes, "/old/a")
     assert found is not None and found[1] == "/new/a"
-    assert headers_for(manifest.routes, "/") == {"x-frame-options": "DENY"}
+    assert headers_for(manifest.routes, "/") == {"X-Frame-Options": "DENY"}
     meta = materialization_metadata(result, published_deployment)
     assert meta["redirect_rules"] == 1 and meta["header_rules"] == 1
 
@@ -131,7 +131,7 @@ def test_vercel_json_and_netlify_toml_rules_reach_the_manifest(
     assert [r.origin for r in routes.redirects] == ["_redirects line 1", "vercel.json redirects[0]"]
     found = match_redirect(routes, "/v/x")
     assert found is not None and found[0].status == 308 and found[1] == "/vv/x"
-    assert headers_for(routes, "/") == {"X-From": "netlify"}  # netlify.toml keeps its spelling
+    assert headers_for(routes, "/") == {"X-From": "netlify"}
 
 
 def test_a_bad_vercel_json_rule_names_the_rule(

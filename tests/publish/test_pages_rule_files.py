@@ -16,7 +16,11 @@ def redirects(text: str) -> tuple[list[tuple[str, str, int]], list[str]]:
 
 def headers(text: str) -> tuple[list[tuple[str, dict[str, str], list[str]]], list[str]]:
     rules, warnings = parse_headers_file(text)
-    return [(r.source, dict(r.headers), list(r.detach)) for r in rules], warnings
+    # Header names are case-insensitive: Pages' cases compare them lowercased.
+    return [
+        (r.source, {n.lower(): v for n, v in r.headers}, [n.lower() for n in r.detach])
+        for r in rules
+    ], warnings
 
 
 def lines_of(warnings: list[str]) -> list[int]:

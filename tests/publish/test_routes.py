@@ -52,7 +52,7 @@ def test_rule_files_become_manifest_routes_and_are_not_published(tmp_path: Path)
     assert found is not None and found[1] == "/new"
     found = match_redirect(stored.routes, "/app/x")
     assert found is not None and found[0].status == 200
-    assert headers_for(stored.routes, "/") == {"x-frame-options": "DENY"}
+    assert headers_for(stored.routes, "/") == {"X-Frame-Options": "DENY"}
     assert published.warnings == ()
 
 
@@ -78,13 +78,13 @@ def test_bad_rule_file_lines_are_warnings_and_the_rest_is_published(tmp_path: Pa
         "_redirects line 1: skipped: expected exactly 2 or 3 whitespace-separated tokens, got 1",
         "_redirects line 2: skipped: valid status codes are 200, 301, 302 (default), 303, 307 "
         "and 308; got 999",
-        "_headers line 2: skipped: content-length frames the body on the connection, so only "
+        "_headers line 2: skipped: Content-Length frames the body on the connection, so only "
         "the server sets it",
     )
     stored = Manifest.from_json(store.get_bytes(manifest_key(deployment)))
     assert stored.routes is not None
     assert [rule.source for rule in stored.routes.redirects] == ["/d"]
-    assert headers_for(stored.routes, "/") == {"x-a": "b"}
+    assert headers_for(stored.routes, "/") == {"X-A": "b"}
     # strict_rules turns the same warnings into a failure before anything is stored.
     other = LocalObjectStore(tmp_path / "other")
     with pytest.raises(RoutingError, match="3 rule line"):
