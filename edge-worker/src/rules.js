@@ -212,7 +212,10 @@ export function pagesLocation(destination, host, query) {
   const search = query ? new URL(`https://placeholder.invalid/?${query}`).search : "";
   const tail = url.pathname + (url.search || search) + url.hash;
   // The edge may listen on another port behind TLS: the request's port says nothing.
-  if (!absolute || url.host === hostnameOf(host)) return tail;
+  if (!absolute || url.host === hostnameOf(host)) {
+    // A path starting with `//` would name another host to the browser.
+    return tail.startsWith("//") ? "/" + tail.replace(/^\/+/, "") : tail;
+  }
   return `https://${url.host}${tail}`;
 }
 

@@ -40,6 +40,8 @@ _FRAGMENT_SET = frozenset(' "<>`')
 _SINGLE_DOT = frozenset({".", "%2e"})
 _DOUBLE_DOT = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
 _URL = re.compile(r"https:/+(?P<host>[^/]+)/?(?P<path>.*)", re.DOTALL)
+# How the URL parser splits an absolute destination: the host ends at `/`, `?` or `#`.
+_ABSOLUTE = re.compile(r"https:/+(?P<host>[^/?#]*)(?P<rest>.*)", re.DOTALL)
 _HOST_WITH_PORT = re.compile(r".*:\d+", re.DOTALL)
 _ESCAPE = re.compile(r"[-/\\^$*+?.()|\[\]{}]")
 _PLACEHOLDER = re.compile(r":([A-Za-z0-9_]+)")
@@ -228,10 +230,11 @@ def pages_location(destination: str, host: str, query: str) -> str:
     """
     search = "?" + _encode(query, _SPECIAL_QUERY_SET) if query else ""
     target_host = ""
-    found = _URL.match(destination)
-    if found and found.group("host"):
-        target_host = found.group("host")
-        destination = "/" + found.group("path")
+    found = _ABSOLUTE.match(destination) if url_has_host(destination) else None
+    if found:
+        target_host = found.group("host").rsplit("@", 1)[-1]  # user info is dropped
+        rest = found.group("rest")
+        destination = rest if rest.startswith("/") else "/" + rest
     elif destination.startswith("//"):
         # A capture that begins with `/` must not turn the path into another host.
         destination = "/" + destination.lstrip("/")
@@ -240,12 +243,11 @@ def pages_location(destination: str, host: str, query: str) -> str:
     tail += "?" + _encode(dest_query, _SPECIAL_QUERY_SET) if dest_query else search
     if fragment:
         tail += "#" + _encode(fragment, _FRAGMENT_SET)
-    if not target_host:
-        return tail
     target = _origin_host(target_host)
     # The edge may listen on another port behind TLS: the request's port says nothing.
-    if target == hostname_of(host):
-        return tail
+    if not target_host or target == hostname_of(host):
+        # A path starting with `//` would name another host to the browser.
+        return "/" + tail.lstrip("/") if tail.startswith("//") else tail
     return "https://" + target + tail
 
 
