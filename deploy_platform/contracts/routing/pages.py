@@ -95,7 +95,14 @@ def normalize_pathname(path: str, *, special: bool = False) -> str:
     return "/" + "/".join(out)
 
 
+def _url_input(text: str) -> str:
+    """What the URL parser reads of `text`: no C0 control or space at either end, and
+    no tab or newline anywhere."""
+    return re.sub(r"[\t\n\r]", "", text.strip("".join(map(chr, range(0x21)))))
+
+
 def _extract(path: str, include_search: bool, include_hash: bool) -> str:
+    path = _url_input(path)
     raw_path, query, fragment = _split(path if path.startswith("/") else "/" + path)
     result = normalize_pathname(raw_path)
     if include_search and query:
