@@ -110,3 +110,21 @@ def test_bad_rules_fail_before_anything_is_stored(
         publish_directory(store, new_deployment_id(), root, routing_config=config)
     assert message in str(raised.value)
     assert list(store.list()) == []
+
+
+def test_unreadable_or_huge_rule_files_are_warnings_too(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "store")
+    root = site(tmp_path / "site", {"index.html": "x"})
+    (root / "_redirects").write_bytes(b"/a /b\n/caf\xe9 /c\n/d /e 301\n")
+    (root / "_headers").write_bytes(b"/*\n  X-A: b\n" + b"# padding\n" * 120_000)
+    deployment = new_deployment_id()
+    published = publish_directory(store, deployment, root)
+    assert published.warnings == (
+        "_redirects: not UTF-8 text (invalid continuation byte at byte 10); "
+        "the bytes that are not were replaced",
+        "_headers: skipped everything after the first 1024 KiB",
+    )
+    stored = Manifest.from_json(store.get_bytes(manifest_key(deployment)))
+    assert stored.routes is not None
+    assert [rule.source for rule in stored.routes.redirects] == ["/a", "/caf%EF%BF%BD", "/d"]
+    assert headers_for(stored.routes, "/") == {"X-A": "b"}
