@@ -22,8 +22,9 @@ files are published.
 Routing rules (`deploy_platform.publish.rule_files`) are read and checked before anything is
 uploaded. A `_redirects` / `_headers` line that cannot be used is skipped with a warning
 (fatal with `strict_rules`); bad netlify.toml / vercel.json rules fail the deployment with
-nothing stored and nothing live changed. The output's top-level `_redirects` and `_headers` become the manifest's
-`routes` and are not published as files (Netlify and Pages do not serve them either).
+nothing stored and nothing live changed. The output's top-level `_redirects` and
+`_headers` become the manifest's `routes` and are not published as files (Netlify and
+Pages do not serve them either).
 """
 
 from __future__ import annotations
