@@ -127,3 +127,20 @@ test("Pages handler redirect cases: replacements, queries, line-number precedenc
   );
   assert.equal(location("/protocol-less-test"), "/%2fwww.example.com/");
 });
+
+test("set, then `! Name`, then set again: the last value, as Pages' metadata gives it", () => {
+  const routes = compileRoutes({
+    headers: [
+      { source: "/*", headers: [["x-custom-header", "value"]], detach: [], pages: true },
+      { source: "/foo/*", headers: [], detach: ["x-custom-header"], pages: true },
+      { source: "/foo/bar/*", headers: [["x-custom-header", "newvalue"]], detach: [], pages: true },
+    ],
+  });
+  const at = (pathname) => applyHeaderChanges(
+    [["X-Custom-Header", "platform"]],
+    ruleHeaderChanges({ routes }, parsePath(pathname), { pathname }),
+  );
+  assert.deepEqual(at("/x"), [["x-custom-header", "value"]]);
+  assert.deepEqual(at("/foo/x"), []);
+  assert.deepEqual(at("/foo/bar/x"), [["x-custom-header", "newvalue"]]);
+});
