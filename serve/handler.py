@@ -109,13 +109,16 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
     # 5. resolve, then the deployment's own rules, then the fallback for no file
     robots = robots_headers(site)
     query = request.rel_url.raw_query_string
-    decision = apply_rules(manifest, path, query)
+    raw_path = request.rel_url.raw_path
+    decision = apply_rules(manifest, path, query, host=host or "", raw_path=raw_path)
     if decision.action is RuleAction.REDIRECT:
         return redirect_response(decision.location, decision.status, robots)
     resolution = decision.resolution
     if resolution.outcome is Outcome.REDIRECT:
         return redirect_response(resolution.target + (f"?{query}" if query else ""), extra=robots)
-    served = await _file_for(request.app, site, path, manifest, decision, robots)
+    served = await _file_for(
+        request.app, site, path, manifest, decision, robots, host or "", raw_path
+    )
     if isinstance(served, web.Response):
         return served
     entry, status, headers = served
@@ -162,6 +165,8 @@ async def _file_for(
     manifest: Manifest,
     decision: RuleDecision,
     robots: Mapping[str, str],
+    host: str,
+    raw_path: str,
 ) -> tuple[FileEntry, int, dict[str, str]] | web.Response:
     """Step 5's end: the file to answer with, its status and headers, or the 404 page."""
     resolution = decision.resolution
@@ -178,6 +183,8 @@ async def _file_for(
         # A 404 rule whose page is missing still answers 404.
         status = fallback.status if decision.status == 200 else decision.status
     headers = answer_headers(
-        {"Cache-Control": cache_control_for(path.key, key)}, rule_headers(manifest, path), robots
+        {"Cache-Control": cache_control_for(path.key, key)},
+        rule_headers(manifest, path, host=host, raw_path=raw_path),
+        robots,
     )
     return entry, status, headers

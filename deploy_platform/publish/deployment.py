@@ -20,9 +20,11 @@ and Cloudflare Pages uploaders). The one exception is a `.well-known/` directory
 files are published.
 
 Routing rules (`deploy_platform.publish.rule_files`) are read and checked before anything is
-uploaded, so bad rules fail the deployment with nothing stored and nothing live
-changed. The output's top-level `_redirects` and `_headers` become the manifest's
-`routes` and are not published as files (Netlify and Pages do not serve them either).
+uploaded. A `_redirects` / `_headers` line that cannot be used is skipped with a warning
+(fatal with `strict_rules`); bad netlify.toml / vercel.json rules fail the deployment with
+nothing stored and nothing live changed. The output's top-level `_redirects` and
+`_headers` become the manifest's `routes` and are not published as files (Netlify and
+Pages do not serve them either).
 """
 
 from __future__ import annotations
@@ -274,22 +276,32 @@ def _base_path(value: object) -> str:
 def _routes(
     rule_files: Mapping[str, Path], config: Mapping[str, Any] | None
 ) -> tuple[Routes, list[str]]:
+    # A rule file never fails the deployment (as on Pages): what cannot be read is a warning.
     texts: dict[str, str | None] = {}
+    warnings: list[str] = []
     for url in RULE_FILES:
         disk = rule_files.get(url)
         if disk is None:
             texts[url] = None
             continue
         name = url.lstrip("/")
-        if disk.stat().st_size > _MAX_RULE_FILE_BYTES:
-            raise RoutingError(f"{name} is larger than {_MAX_RULE_FILE_BYTES // 1024} KiB")
+        with disk.open("rb") as handle:
+            data = handle.read(_MAX_RULE_FILE_BYTES + 1)
+        if len(data) > _MAX_RULE_FILE_BYTES:
+            data = data[:_MAX_RULE_FILE_BYTES].rsplit(b"\n", 1)[0]
+            warnings.append(
+                f"{name}: skipped everything after the first {_MAX_RULE_FILE_BYTES // 1024} KiB"
+            )
         try:
-            texts[url] = disk.read_text(encoding="utf-8-sig")
+            texts[url] = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise RoutingError(
-                f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
-            ) from None
-    return load_routes(texts["/_redirects"], texts["/_headers"], config)
+            texts[url] = data.decode("utf-8-sig", errors="replace")
+            warnings.append(
+                f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                "the bytes that are not were replaced"
+            )
+    routes, skipped = load_routes(texts["/_redirects"], texts["/_headers"], config)
+    return routes, warnings + skipped
 
 
 def _walk(root: Path) -> Iterator[tuple[str, Path]]:

@@ -2,15 +2,16 @@
 
 Sources, in the order their rules are tried (the first matching redirect wins;
 every matching header rule applies, in order):
-  1. `_redirects` and `_headers` at the top of the published output
-     (Netlify / Cloudflare Pages syntax),
+  1. `_redirects` and `_headers` at the top of the published output, parsed and
+     matched as Cloudflare Pages does (`deploy_platform.publish.pages_rule_files`): a bad
+     line is skipped with a warning, and the rules apply before files are looked at,
   2. `netlify.toml` `[[redirects]]` and `[[headers]]`,
   3. `vercel.json` `redirects`, then `rewrites`, and `headers`.
 Files in the output come first because they sit beside the pages they describe
 and are what Netlify itself reads first.
 
-Shadowing (Netlify's rule): a rule applies to a path that names an existing file
-only when it is forced (`!` in `_redirects`, `force = true` in netlify.toml).
+Shadowing (Netlify's rule, netlify.toml only): a rule applies to a path that names an
+existing file only when it is forced (`force = true`).
 Vercel's `redirects` run before the file system, so they are forced; its
 `rewrites` run after it, so they are not.
 
@@ -21,20 +22,18 @@ which checks, stores and matches the rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from deploy_platform.contracts.routing import (
-    MAX_HEADER_RULES,
-    MAX_LINE_LENGTH,
     MAX_REDIRECTS,
+    MAX_STORED_HEADER_RULES,
     HeaderRule,
     Redirect,
     Routes,
     RoutingError,
-    check_header,
-    compile_pattern,
 )
+from deploy_platform.publish.pages_rule_files import parse_headers_file, parse_redirects_file
 
 __all__ = [
     "parse_redirects_file",
@@ -45,18 +44,6 @@ __all__ = [
 ]
 
 
-# -- _redirects and _headers ----------------------------------------------------------------
-
-
-def _lines(text: str, filename: str) -> Iterable[tuple[int, str]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if len(line) > MAX_LINE_LENGTH:
-            raise RoutingError(
-                f"{filename} line {number}: longer than {MAX_LINE_LENGTH} characters"
-            )
-        yield number, line
-
-
 def _netlify_path(path: str) -> str:
     """Netlify's `/*` splat -> the canonical `/:splat*`."""
     if path == "*":
@@ -64,95 +51,6 @@ def _netlify_path(path: str) -> str:
     if path.endswith("/*"):
         return path[:-1] + ":splat*"
     return path
-
-
-def parse_redirects_file(text: str, filename: str = "_redirects") -> list[Redirect]:
-    """`from to [status][!]` per line; `#` starts a comment; status defaults to 301."""
-    rules: list[Redirect] = []
-    for number, line in _lines(text, filename):
-        fields = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
-        if not fields:
-            continue
-        where = f"{filename} line {number}"
-        if len(fields) < 2:
-            raise RoutingError(f"{where}: expected 'from to [status]', got only {fields[0]!r}")
-        if any("=" in value and not value.startswith(("/", "http")) for value in fields[1:]):
-            raise RoutingError(
-                f"{where}: conditions (query parameters, Country=, Language=, Role=) are not "
-                "supported; match on the path alone"
-            )
-        if len(fields) > 3:
-            raise RoutingError(f"{where}: expected 'from to [status]', got {len(fields)} fields")
-        source, destination = fields[0], fields[1]
-        status_text = fields[2] if len(fields) == 3 else "301"
-        force = status_text.endswith("!")
-        status_text = status_text.rstrip("!")
-        if not status_text.isdigit():
-            raise RoutingError(f"{where}: {fields[2]!r} is not a status such as 301 or 200!")
-        if source.startswith(("http://", "https://")):
-            raise RoutingError(
-                f"{where}: rules for other domains are not supported; start 'from' with '/'"
-            )
-        rules.append(
-            Redirect(
-                source=_netlify_path(source),
-                destination=destination,
-                status=int(status_text),
-                force=force,
-                origin=where,
-            )
-        )
-        if len(rules) > MAX_REDIRECTS:
-            raise RoutingError(f"{where}: more than {MAX_REDIRECTS} rules")
-    return rules
-
-
-def parse_headers_file(text: str, filename: str = "_headers") -> list[HeaderRule]:
-    """A path pattern on its own line, then indented `Name: value` (or `! Name`) lines."""
-    rules: list[HeaderRule] = []
-    current: tuple[str, str, list[tuple[str, str]], list[str]] | None = None
-
-    def close() -> None:
-        if current is None:
-            return
-        source, where, headers, detach = current
-        if not headers and not detach:
-            raise RoutingError(f"{where}: the path {source!r} has no indented headers under it")
-        rules.append(HeaderRule(source, tuple(headers), tuple(detach), where))
-        if len(rules) > MAX_HEADER_RULES:
-            raise RoutingError(f"{where}: more than {MAX_HEADER_RULES} header rules")
-
-    for number, line in _lines(text, filename):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        where = f"{filename} line {number}"
-        if not line[0].isspace():
-            close()
-            if stripped.startswith(("http://", "https://")):
-                raise RoutingError(
-                    f"{where}: rules for other domains are not supported; start the path with '/'"
-                )
-            current = (_netlify_path(stripped), where, [], [])
-            compile_pattern(current[0], where, splat_anywhere=True)
-            continue
-        if current is None:
-            raise RoutingError(
-                f"{where}: an indented header line comes before any path; put the path first"
-            )
-        if stripped.startswith("!"):
-            name = stripped[1:].strip()
-            check_header(name, "", where)
-            current[3].append(name)
-            continue
-        name, colon, value = stripped.partition(":")
-        if not colon:
-            raise RoutingError(f"{where}: expected 'Name: value', got {stripped!r}")
-        name, value = name.strip(), value.strip()
-        check_header(name, value, where)
-        current[2].append((name, value))
-    close()
-    return rules
 
 
 # -- netlify.toml and vercel.json -----------------------------------------------------------
@@ -326,9 +224,13 @@ def load_routes(
     redirects: list[Redirect] = []
     headers: list[HeaderRule] = []
     if redirects_text is not None:
-        redirects += parse_redirects_file(redirects_text)
+        parsed, skipped = parse_redirects_file(redirects_text)
+        redirects += parsed
+        warnings += skipped
     if headers_text is not None:
-        headers += parse_headers_file(headers_text)
+        header_rules, skipped = parse_headers_file(headers_text)
+        headers += header_rules
+        warnings += skipped
     config = config or {}
     unknown = sorted(set(config) - {"netlify", "vercel"})
     if unknown:
@@ -338,4 +240,12 @@ def load_routes(
             routes = parse(_table(config[key], f"{key} routing"))
             redirects += routes.redirects
             headers += routes.headers
+    if len(redirects) > MAX_REDIRECTS:
+        raise RoutingError(
+            f"{len(redirects)} redirect and rewrite rules in all; the limit is {MAX_REDIRECTS}"
+        )
+    if len(headers) > MAX_STORED_HEADER_RULES:
+        raise RoutingError(
+            f"{len(headers)} header rules in all; the limit is {MAX_STORED_HEADER_RULES}"
+        )
     return Routes(tuple(redirects), tuple(headers)), warnings

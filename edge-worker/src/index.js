@@ -165,12 +165,13 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
   // 5. resolve, then the deployment's own rules, then skew protection and the fallback
   const robots = robotsHeaders(site);
   const query = url.search.slice(1);
-  const decision = applyRules(manifest, path, query);
+  const info = { host: url.host, pathname: url.pathname };
+  const decision = applyRules(manifest, path, query, info);
   if (decision.action === "redirect") return redirect(decision.location, decision.status, robots);
   if (decision.resolution.outcome === "redirect") {
     return redirect(decision.resolution.target + (query ? `?${query}` : ""), 308, robots);
   }
-  const served = await fileFor(site, path, manifest, decision, robots, lookup, ctx);
+  const served = await fileFor(site, path, manifest, decision, robots, lookup, ctx, info);
   // A file from an earlier deployment, or a 404 where one could have been, depends
   // on the alias's history and the clock: never stored as this deployment's answer.
   const keep = served.volatile ? uncacheable : (/** @type {Response} */ r) => r;
@@ -214,13 +215,14 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
  * @param {Array<[string, string]>} robots
  * @param {DeploymentLookup} lookup
  * @param {Context} ctx
+ * @param {import("./rules.js").RequestInfo} info  the request's host and URL pathname
  * @returns {Promise<{volatile: boolean, response: Response} | {volatile: boolean, response?: undefined, entry: import("./lookup.js").FileEntry, status: number, headers: Array<[string, string]>}>}
  */
-async function fileFor(site, path, manifest, decision, robots, lookup, ctx) {
+async function fileFor(site, path, manifest, decision, robots, lookup, ctx, info) {
   const { resolution } = decision;
   const policy = (/** @type {string} */ key) => answerHeaders(
     [["Cache-Control", cacheControlFor(pathKey(path), key)]],
-    ruleHeaders(manifest, path),
+    ruleHeaders(manifest, path, info),
     robots,
   );
   if (resolution.outcome === "file") {

@@ -1,6 +1,6 @@
-"""Routing rules: every syntax, every refusal, and matching.
-
-Parsers: deploy_platform.publish.rule_files; types and matching: deploy_platform.contracts.routing.
+"""Routing rules in the canonical syntax: netlify.toml, vercel.json, and the rules older
+deployments stored (which must keep matching as they did). Pages' syntax (`_redirects`,
+`_headers`): test_routing_pages.py and tests/publish/test_pages_rule_files.py.
 """
 
 from __future__ import annotations
@@ -9,20 +9,18 @@ import pytest
 
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.routing import (
-    MAX_HEADER_RULES,
     MAX_REDIRECTS,
     HeaderRule,
     Redirect,
     Routes,
     RoutingError,
+    header_changes,
     headers_for,
     match_redirect,
 )
 from deploy_platform.publish.rule_files import (
     load_routes,
-    parse_headers_file,
     parse_netlify_routing,
-    parse_redirects_file,
     parse_vercel_routing,
 )
 
@@ -32,167 +30,139 @@ def target(routes: Routes, path: str, forced_only: bool = False) -> tuple[int, s
     return None if found is None else (found[0].status, found[1])
 
 
-# -- _redirects --------------------------------------------------------------------------
+# -- rules stored by deployments published before Pages parity ------------------------------
+
+#: A manifest's `routes` as older deployments wrote it (no `pages` field): canonical
+#: patterns, Netlify's shadowing (`force`), trailing slashes ignored.
+OLD_ROUTES = {
+    "redirects": [
+        {
+            "source": "/blog/:splat*",
+            "destination": "/news/:splat",
+            "status": 302,
+            "force": False,
+            "origin": "_redirects line 2",
+        },
+        {
+            "source": "/users/:id/posts",
+            "destination": "/u/:id",
+            "status": 301,
+            "force": True,
+            "origin": "_redirects line 3",
+        },
+        {
+            "source": "/old",
+            "destination": "https://example.com/new",
+            "status": 301,
+            "force": False,
+            "origin": "_redirects line 4",
+        },
+        {
+            "source": "/docs/:section/:page",
+            "destination": "/manual/:page/:section",
+            "status": 308,
+            "force": False,
+            "origin": "_redirects line 5",
+        },
+        {
+            "source": "/app/:splat*",
+            "destination": "/app/index.html",
+            "status": 200,
+            "force": False,
+            "origin": "_redirects line 6",
+        },
+        {
+            "source": "/gone",
+            "destination": "/missing.html",
+            "status": 404,
+            "force": False,
+            "origin": "_redirects line 7",
+        },
+    ],
+    "headers": [
+        {
+            "source": "/*",
+            "headers": [["X-Frame-Options", "DENY"]],
+            "detach": [],
+            "origin": "_headers line 2",
+        },
+        {
+            "source": "/assets/*.js",
+            "headers": [["Cache-Control", "immutable"]],
+            "detach": ["X-Frame-Options"],
+            "origin": "_headers line 4",
+        },
+    ],
+}
 
 
-REDIRECTS = """\
-# moved sections
-/blog/*            /news/:splat        302
-/users/:id/posts   /u/:id              301!
-/old               https://example.com/new
-/docs/:section/:page  /manual/:page/:section 308   # trailing comment
-/app/*             /app/index.html     200
-/gone              /missing.html       404
-"""
-
-
-def test_redirects_file_parses_status_force_and_origin() -> None:
-    rules = parse_redirects_file(REDIRECTS)
-    assert [(r.source, r.status, r.force) for r in rules] == [
-        ("/blog/:splat*", 302, False),
-        ("/users/:id/posts", 301, True),
-        ("/old", 301, False),
-        ("/docs/:section/:page", 308, False),
-        ("/app/:splat*", 200, False),
-        ("/gone", 404, False),
-    ]
-    assert rules[1].origin == "_redirects line 3"
-    assert rules[4].is_rewrite and rules[5].is_rewrite and not rules[0].is_rewrite
-
-
-def test_redirects_match_splats_placeholders_and_trailing_slashes() -> None:
-    routes = Routes(tuple(parse_redirects_file(REDIRECTS)))
+def test_old_manifest_routes_load_and_match_as_before() -> None:
+    routes = Routes.from_json(OLD_ROUTES)
+    assert not any(rule.pages for rule in routes.redirects + routes.headers)  # type: ignore[operator]
     assert target(routes, "/blog/2024/hello") == (302, "/news/2024/hello")
     assert target(routes, "/blog") == (302, "/news/")
     assert target(routes, "/users/42/posts/") == (301, "/u/42")
     assert target(routes, "/old") == (301, "https://example.com/new")
     assert target(routes, "/docs/intro/setup") == (308, "/manual/setup/intro")
     assert target(routes, "/app/settings/profile") == (200, "/app/index.html")
+    assert target(routes, "/gone") == (404, "/missing.html")
     assert target(routes, "/users/42") is None
-    assert target(routes, "/blogger") is None
     # Captured values are percent-encoded when they go into the destination.
     assert target(routes, "/blog/a b?c") == (302, "/news/a%20b%3Fc")
-
-
-def test_forced_only_skips_rules_without_the_bang() -> None:
-    routes = Routes(tuple(parse_redirects_file(REDIRECTS)))
+    # Netlify's shadowing: only forced rules apply to a path that names a file.
     assert target(routes, "/blog/x", forced_only=True) is None
     assert target(routes, "/users/1/posts", forced_only=True) == (301, "/u/1")
-
-
-def test_first_matching_rule_wins() -> None:
-    routes = Routes(tuple(parse_redirects_file("/a/* /first 302\n/a/b /second 302\n")))
-    assert target(routes, "/a/b") == (302, "/first")
+    assert headers_for(routes, "/") == {"X-Frame-Options": "DENY"}
+    assert headers_for(routes, "/assets/a.js") == {"Cache-Control": "immutable"}
+    # The stored form is written back unchanged: no `pages` field appears.
+    assert Routes.from_json(routes.to_json()).to_json() == OLD_ROUTES
 
 
 def test_a_port_in_an_external_destination_is_not_a_placeholder() -> None:
-    routes = Routes(tuple(parse_redirects_file("/x/:id https://host:8080/y/:id 302\n")))
+    routes = Routes((Redirect("/x/:id", "https://host:8080/y/:id", 302),))
     assert target(routes, "/x/7") == (302, "https://host:8080/y/7")
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("source", "destination", "status", "message"),
     [
-        ("/only-one-field\n", "expected 'from to [status]', got only"),
-        ("/a /b 301 extra\n", "got 4 fields"),
-        ("/store id=:id /blog/:id 301\n", "conditions (query parameters"),
-        ("/a /b 301 Country=us\n", "conditions"),
-        ("/a /b abc\n", "'abc' is not a status"),
-        ("/a /b 418\n", "status 418 is not supported"),
-        ("/a/*/b /c 301\n", "'*' may only end the path"),
-        ("/a/x:id /b 301\n", "a placeholder must be a whole segment"),
-        ("/a/:id/:id /b 301\n", "appears twice"),
-        ("a /b 301\n", "must start with a single '/'"),
-        ("//a /b 301\n", "must start with a single '/'"),
-        ("https://other.example/a /b 301\n", "other domains are not supported"),
-        ("/a?x=1 /b 301\n", "query string or fragment"),
-        ("/a b 301\n", "must be a path starting with a single '/'"),
-        ("/a //evil.example 301\n", "single '/'"),
-        ("/a javascript:alert(1) 302\n", "single '/'"),
-        ("/a https:// 302\n", "has no host"),
-        ("/a /../etc/passwd 200\n", "'.' or '..' segment"),
-        ("/a https://example.com/ 200\n", "would need a proxy"),
-        ("/a /b?x=1 200\n", "remove the query string"),
-        ("/a /b\\c 301\n", "backslash"),
-        ("/x " + "/y" * 600 + "\n", f"longer than {1000} characters"),
+        ("/a", "/b", 418, "status 418 is not supported"),
+        ("/a/*/b", "/c", 301, "'*' may only end the path"),
+        ("/a/x:id", "/b", 301, "a placeholder must be a whole segment"),
+        ("/a/:id/:id", "/b", 301, "appears twice"),
+        ("a", "/b", 301, "must start with a single '/'"),
+        ("/a?x=1", "/b", 301, "query string or fragment"),
+        ("/a", "//evil.example", 301, "single '/'"),
+        ("/a", "javascript:alert(1)", 302, "single '/'"),
+        ("/a", "https://", 302, "has no host"),
+        ("/a", "/../etc/passwd", 200, "'.' or '..' segment"),
+        ("/a", "https://example.com/", 200, "would need a proxy"),
+        ("/a", "/b?x=1", 200, "remove the query string"),
+        ("/a", "/b\\c", 301, "backslash"),
     ],
 )
-def test_bad_redirect_lines_are_refused_with_file_and_line(text: str, message: str) -> None:
+def test_bad_canonical_rules_are_refused(
+    source: str, destination: str, status: int, message: str
+) -> None:
     with pytest.raises(RoutingError) as raised:
-        parse_redirects_file("# header comment\n" + text)
+        Redirect(source, destination, status, origin="netlify.toml [[redirects]] #1")
     assert message in str(raised.value)
-    assert "_redirects line 2" in str(raised.value)
+    assert str(raised.value).startswith("netlify.toml [[redirects]] #1")
     assert isinstance(raised.value, DeploymentFailed)  # fails the deployment readably
 
 
-def test_too_many_redirects_are_refused() -> None:
-    text = "".join(f"/r{n} /t{n} 301\n" for n in range(MAX_REDIRECTS + 1))
-    with pytest.raises(RoutingError, match=f"more than {MAX_REDIRECTS} rules"):
-        parse_redirects_file(text)
-    assert len(parse_redirects_file(text.rsplit("/r", 1)[0])) == MAX_REDIRECTS
-
-
-# -- _headers ----------------------------------------------------------------------------
-
-HEADERS = """\
-# every page
-/*
-  X-Frame-Options: DENY
-  Referrer-Policy: no-referrer
-/assets/*.js
-  Cache-Control: public, max-age=31536000, immutable
-  ! X-Frame-Options
-/docs/:page
-  Link: </style.css>; rel=preload
-/*
-  Link: </font.woff2>; rel=preload
-"""
-
-
-def test_headers_file_applies_every_matching_rule_in_order() -> None:
-    routes = Routes(headers=tuple(parse_headers_file(HEADERS)))
-    assert headers_for(routes, "/") == {
-        "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
-        "Link": "</font.woff2>; rel=preload",
-    }
-    # `! Name` detaches what an earlier rule set.
-    js = headers_for(routes, "/assets/app-3f2a.js")
-    assert "X-Frame-Options" not in js
-    assert js["Cache-Control"] == "public, max-age=31536000, immutable"
-    # The same name from two rules: values joined, as Netlify and Pages do.
-    assert headers_for(routes, "/docs/intro")["Link"] == (
-        "</style.css>; rel=preload, </font.woff2>; rel=preload"
+def test_canonical_header_rules_detach_and_join() -> None:
+    routes = Routes(
+        headers=(
+            HeaderRule("/*", (("X-Frame-Options", "DENY"), ("Link", "</a>"))),
+            HeaderRule("/assets/*.js", (("Cache-Control", "x"),), ("X-Frame-Options",)),
+            HeaderRule("/*", (("Link", "</b>"),)),
+        )
     )
-    assert "Cache-Control" not in headers_for(routes, "/assets/app.css")
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("  X-A: b\n", "line 1: an indented header line comes before any path"),
-        ("/a\n/b\n  X-A: b\n", "line 1: the path '/a' has no indented headers"),
-        ("/a\n  no colon here\n", "line 2: expected 'Name: value'"),
-        ("/a\n  Bad Name: x\n", "line 2: 'Bad Name' is not a valid header name"),
-        ("/a\n  Content-Type: text/plain\n", "line 2: Content-Type is set by the platform"),
-        ("/a\n  X-Content-Type-Options: off\n", "X-Content-Type-Options is set by the platform"),
-        ("/a\n  ETag: x\n", "ETag is set by the platform"),
-        ("/a\n  X-A: \x01\n", "control character"),
-        ("https://x.example/*\n  X-A: b\n", "line 1: rules for other domains"),
-        ("/a*b*\n  X-A: b\n", "only one '*'"),
-    ],
-)
-def test_bad_headers_files_are_refused_with_file_and_line(text: str, message: str) -> None:
-    with pytest.raises(RoutingError) as raised:
-        parse_headers_file(text)
-    assert message in str(raised.value)
-    assert str(raised.value).startswith("_headers line")
-
-
-def test_too_many_header_rules_are_refused() -> None:
-    text = "".join(f"/p{n}\n  X-N: {n}\n" for n in range(MAX_HEADER_RULES + 1))
-    with pytest.raises(RoutingError, match=f"more than {MAX_HEADER_RULES} header rules"):
-        parse_headers_file(text)
+    assert headers_for(routes, "/") == {"X-Frame-Options": "DENY", "Link": "</a>, </b>"}
+    assert headers_for(routes, "/assets/a-1.js") == {"Link": "</a>, </b>", "Cache-Control": "x"}
+    # A canonical `detach` removes what earlier rules set, never the platform's headers.
+    assert not header_changes(routes, "/assets/a-1.js").unset
 
 
 # -- netlify.toml ------------------------------------------------------------------------
@@ -233,7 +203,7 @@ def test_netlify_redirects_and_headers() -> None:
         ({"redirects": [{"from": "/a", "to": "/b", "query": {"id": ":id"}}]}, "query not"),
         ({"headers": [{"for": "/*", "values": {}}]}, "[[headers]] #1: values is empty"),
         ({"headers": [{"for": "/*", "values": {"X-A": ["a"]}}]}, "value of X-A must be a"),
-        ({"headers": [{"for": "/*", "values": {"Content-Length": "1"}}]}, "set by the platform"),
+        ({"headers": [{"for": "/*", "values": {"Content-Length": "1"}}]}, "frames the body"),
     ],
 )
 def test_bad_netlify_rules_are_refused(data: dict[str, object], message: str) -> None:
@@ -324,7 +294,9 @@ def test_load_routes_orders_files_then_netlify_then_vercel() -> None:
     ]
     assert target(routes, "/a") == (302, "/from-file")
     assert headers_for(routes, "/") == {"X-Source": "file, netlify"}
-    assert target(routes, "/a", forced_only=True) == (308, "/from-vercel")
+    # `_redirects` rules apply before files, as on Pages; netlify.toml's unforced ones do not.
+    assert target(routes, "/a", forced_only=True) == (302, "/from-file")
+    assert [r.pages for r in routes.redirects] == [True, False, False]
 
 
 def test_unknown_config_source_is_refused() -> None:
@@ -333,13 +305,22 @@ def test_unknown_config_source_is_refused() -> None:
 
 
 def test_routes_round_trip_through_json_and_are_checked_again() -> None:
-    routes, _warnings = load_routes(REDIRECTS, HEADERS)
+    routes, _warnings = load_routes(
+        "/blog/* /news/:splat 302\n",
+        "/*\n  X-A: b\n",
+        {"netlify": {"redirects": [{"from": "/n/*", "to": "/m/:splat"}]}},
+    )
     again = Routes.from_json(routes.to_json())
     assert again == routes
     assert target(again, "/blog/x") == (302, "/news/x")
+    assert target(again, "/n/x") == (301, "/m/x")
     tampered = routes.to_json()
-    tampered["redirects"][0]["destination"] = "//evil.example"
+    tampered["redirects"][1]["destination"] = "//evil.example"
     with pytest.raises(RoutingError, match="single '/'"):
+        Routes.from_json(tampered)
+    tampered = routes.to_json()
+    tampered["redirects"][0]["destination"] = "/\\evil.example"
+    with pytest.raises(RoutingError, match="'\\\\' character"):
         Routes.from_json(tampered)
     with pytest.raises(RoutingError, match="stored routes are malformed"):
         Routes.from_json({"redirects": [{"source": "/a"}]})

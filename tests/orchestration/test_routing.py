@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from deploy_platform.contracts.manifest import artifact_routing_key, manifest_key
-from deploy_platform.contracts.records import Status
+from deploy_platform.contracts.manifest import artifact_routing_key, manifest_key, source_key
+from deploy_platform.contracts.records import SourceKind, Status
 from deploy_platform.contracts.routing import headers_for, match_redirect
 from deploy_platform.orchestration.assets import built_artifact, published_deployment
 from deploy_platform.orchestration.resources.build_runner import NodeBuildRunner
 from deploy_platform.publish.aliases import read_alias
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
-from tests.orchestration.support import Deployer, pack_site, queue_upload, read_manifest, unique
+from tests.orchestration.support import (
+    Deployer,
+    make_record,
+    pack_site,
+    queue_upload,
+    read_manifest,
+    unique,
+)
 
 
 def materialization_metadata(
@@ -53,24 +61,38 @@ def test_rule_files_are_published_as_routes_not_as_files(
     assert meta["redirect_rules"] == 1 and meta["header_rules"] == 1
 
 
-def test_bad_rules_fail_the_deployment_readably_and_leave_the_live_alias(
+def test_bad_rule_lines_are_warnings_and_fatal_only_with_strict_rules(
     tmp_path: Path, deployer: Deployer, state: PlatformState, store: ObjectStore
 ) -> None:
     project = unique("rules")
     live = queue_upload(state, store, project, pack_site(tmp_path, {"index.html": "live"}))
     assert deployer.run(live.id).success
     bad_site = {"index.html": "new", "_redirects": "/a /b 301\n/store id=:id /b 301\n"}
-    bad = queue_upload(state, store, project, pack_site(tmp_path, bad_site))
+    archive = pack_site(tmp_path, bad_site)
+    warned = queue_upload(state, store, project, archive)
 
-    result = deployer.run(bad.id)
+    assert deployer.run(warned.id).success
+    assert state.get(warned.id).warnings == (
+        "_redirects line 2: skipped: expected exactly 2 or 3 whitespace-separated tokens, got 4",
+    )
+    routes = read_manifest(store, warned.id).routes
+    assert routes is not None and [r.source for r in routes.redirects] == ["/a"]
+
+    # With the project's strict_rules, the same file fails readably and leaves the alias.
+    strict = dataclasses.replace(
+        make_record(project=project, source=SourceKind.UPLOAD, ref=None),
+        build={"strict_rules": True},
+    )
+    store.put_file(source_key(strict.id), archive, "application/gzip")
+    state.create(strict)
+    result = deployer.run(strict.id)
 
     assert not result.success
-    failed = state.get(bad.id)
+    failed = state.get(strict.id)
     assert failed.status is Status.FAILED
-    assert failed.error is not None
-    assert "_redirects line 2: conditions" in failed.error
-    assert not store.exists(manifest_key(bad.id))
-    assert read_alias(store, project) == live.id and state.get_alias(project) == live.id
+    assert failed.error is not None and "_redirects line 2: skipped" in failed.error
+    assert not store.exists(manifest_key(strict.id))
+    assert read_alias(store, project) == warned.id and state.get_alias(project) == warned.id
 
 
 def test_vercel_json_and_netlify_toml_rules_reach_the_manifest(

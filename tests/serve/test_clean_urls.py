@@ -106,7 +106,7 @@ RULES_SITE = {
     "/shop.html": b"<h1>shop</h1>",
     "/legacy.html": b"<h1>legacy</h1>",
     "/_redirects": b"""\
-/app/*           /app/index.html   200
+/app/:page       /app/index.html   200
 /store/*         /shop.html        200
 /legacy.html     /new              301!
 /old             /about.html       301
@@ -125,7 +125,8 @@ def rules_id(store: LocalObjectStore) -> str:
 async def test_a_rewrite_to_index_html_serves_it_rather_than_redirecting(
     edge: TestClient[Any, Any], rules_id: str
 ) -> None:
-    for target in ("/app/settings", "/app/a/b/c?x=1"):
+    # (`/app/* /app/index.html 200` would be skipped as a loop, as Pages does.)
+    for target in ("/app/settings", "/app/profile?x=1"):
         status, body, headers = await fetch(edge, rules_id, target)
         assert (status, body) == (200, RULES_SITE["/app/index.html"]), target
         assert "Location" not in headers

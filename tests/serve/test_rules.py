@@ -1,4 +1,6 @@
-"""Redirects, rewrites and header rules served by the edge-origin over a real loopback server."""
+"""Redirects, rewrites and header rules served by the edge-origin over a real loopback server:
+`_redirects` / `_headers` as Cloudflare Pages serves them, netlify.toml and vercel.json with
+their own platforms' precedence, and older deployments' rules as they always were."""
 
 from __future__ import annotations
 
@@ -12,39 +14,57 @@ from aiohttp.test_utils import TestClient
 from deploy_platform.build import sandbox
 from deploy_platform.build.runner import BuildRequest, run_build
 from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.manifest import manifest_key
+from deploy_platform.projects.domains import add_domain
 from deploy_platform.publish.deployment import publish_directory
 from deploy_platform.storage.local import LocalObjectStore
-from tests.support.deployments import write_deployment
+from deploy_platform.storage.redis_state import PlatformState
+from tests.serve.helpers import raw_request
+from tests.support.deployments import point_alias, write_deployment
 
 REDIRECTS = b"""\
-# a site's moved pages
+# a site's moved pages (Cloudflare Pages syntax and precedence)
 /blog/*              /news/:splat             301
 /users/:id/posts     /people/:id              302
-/about               /about-us                301
+/about               /about-us
 /styles.css          /new.css                 301!
 /external            https://example.com/x    307
-/app/*               /app/index.html          200
+/app/*               /app/shell.html          200
 /gone/*              /gone.html               404
 /docs                /manual/                 200
+/some%20page         /home                    301
+/anchor              /target#section          302   # a fragment, then a comment
+/with-query          /dest?from=rule          302
+/old-port            https://cat.com:12345/
+/app2/*              /app2/index.html         200
+https://:id.localhost/whoami   /who/:id       302
 """
 HEADERS = b"""\
-/*
-  X-Frame-Options: DENY
-/assets/*
-  Cache-Control: public, max-age=31536000, immutable
-/news/*
-  X-Section: news
+    /*
+      X-Frame-Options: DENY
+    /assets/*
+      Cache-Control: public, max-age=31536000, immutable
+    /news/*
+      X-Section: news
+      Referrer-Policy: no-referrer
+    /files/:name
+      X-Name: file :name
+    https://:id.localhost/hosted/*
+      X-Host-Rule: :id :splat
 """
 SITE = {
     "/index.html": b"<h1>home</h1>",
-    "/about.html": b"<h1>about (shadows nothing)</h1>",
+    "/about.html": b"<h1>about</h1>",
     "/about": b"the file at /about",
     "/styles.css": b"old css",
     "/new.css": b"new css",
-    "/app/index.html": b"<h1>the app shell</h1>",
+    "/app/shell.html": b"<h1>the app shell</h1>",
+    "/app/real.txt": b"a real file under /app",
     "/gone.html": b"<h1>that section is gone</h1>",
     "/manual/index.html": b"<h1>manual</h1>",
     "/news/today.html": b"news",
+    "/files/a.txt": b"a",
+    "/hosted/x.txt": b"x",
     "/assets/app-3f2a1c.js": b"console.log(1)",
     "/404.html": b"<h1>site 404</h1>",
     "/_redirects": REDIRECTS,
@@ -86,32 +106,84 @@ async def test_redirect_with_placeholders(edge: TestClient[Any, Any], site_id: s
     status, _body, headers = await fetch(edge, site_id, "/users/42/posts")
     assert status == 302
     assert headers["Location"] == "/people/42"
+    # Pages matches exactly: a trailing slash is another path.
+    status, _body, _headers = await fetch(edge, site_id, "/users/42/posts/")
+    assert status == 404
 
 
-async def test_external_redirect(edge: TestClient[Any, Any], site_id: str) -> None:
-    status, _body, headers = await fetch(edge, site_id, "/external")
-    assert (status, headers["Location"]) == (307, "https://example.com/x")
-
-
-async def test_an_existing_file_shadows_a_rule_that_is_not_forced(
+async def test_external_redirect_and_a_port_in_the_target(
     edge: TestClient[Any, Any], site_id: str
 ) -> None:
-    status, body, _headers = await fetch(edge, site_id, "/about")
-    assert (status, body) == (200, SITE["/about"])
+    status, _body, headers = await fetch(edge, site_id, "/external?a=1")
+    assert (status, headers["Location"]) == (307, "https://example.com/x?a=1")
+    status, _body, headers = await fetch(edge, site_id, "/old-port")
+    assert (status, headers["Location"]) == (302, "https://cat.com:12345/")
 
 
-async def test_a_forced_rule_wins_over_an_existing_file(
+async def test_rules_apply_before_files_with_pages_default_status(
     edge: TestClient[Any, Any], site_id: str
 ) -> None:
+    # Pages applies _redirects before it looks for a file: the file /about is shadowed.
+    status, _body, headers = await fetch(edge, site_id, "/about")
+    assert (status, headers["Location"]) == (302, "/about-us")
     status, _body, headers = await fetch(edge, site_id, "/styles.css")
     assert (status, headers["Location"]) == (301, "/new.css")
+
+
+async def test_fragments_and_queries_in_the_destination(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, _body, headers = await fetch(edge, site_id, "/anchor?x=1")
+    assert (status, headers["Location"]) == (302, "/target?x=1#section")
+    status, _body, headers = await fetch(edge, site_id, "/with-query?x=1")
+    assert (status, headers["Location"]) == (302, "/dest?from=rule")
+
+
+async def test_a_percent_encoded_rule_matches_the_request_path(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, _body, headers = await fetch(edge, site_id, "/some%20page")
+    assert (status, headers["Location"]) == (301, "/home")
+
+
+async def test_a_host_rule_matches_on_the_platform_host(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    status, _body, headers = await fetch(edge, site_id, "/whoami")
+    assert (status, headers["Location"]) == (302, f"/who/{site_id}")
+    _status, _body, headers = await fetch(edge, site_id, "/hosted/x.txt")
+    assert headers["X-Host-Rule"] == f"{site_id} x.txt"
+
+
+async def test_host_rules_apply_on_custom_domains_and_alias_hosts(
+    edge: TestClient[Any, Any], store: LocalObjectStore, state: PlatformState
+) -> None:
+    deployment = new_deployment_id()
+    files = {
+        "/index.html": b"home",
+        "/_redirects": b"https://www.example.com/legacy/*  https://example.com/:splat  301\n",
+        "/_headers": b"https://www.example.com/*\n  X-Domain: www\n"
+        b"https://:project.localhost/*\n  X-Project: :project\n",
+    }
+    write_deployment(store, deployment, files)
+    point_alias(store, state, "docs", deployment)
+    add_domain(store, state, "www.example.com", "docs", "localhost")
+
+    answer = await raw_request(edge, "/legacy/a/b?x=1", "WWW.Example.com.:8080")
+    assert (answer.status, answer.headers["Location"]) == (301, "https://example.com/a/b?x=1")
+    answer = await raw_request(edge, "/", "www.example.com")
+    assert answer.headers["X-Domain"] == "www" and "X-Project" not in answer.headers
+    answer = await raw_request(edge, "/", "docs.localhost:8080")
+    assert answer.headers["X-Project"] == "docs" and "X-Domain" not in answer.headers
+    answer = await raw_request(edge, "/legacy/a", "docs.localhost")
+    assert (answer.status, answer.body) == (200, b"home")  # the rule names another host
 
 
 async def test_a_200_rewrite_serves_the_target_file_in_place(
     edge: TestClient[Any, Any], site_id: str
 ) -> None:
     status, body, headers = await fetch(edge, site_id, "/app/settings/profile")
-    assert (status, body) == (200, SITE["/app/index.html"])
+    assert (status, body) == (200, SITE["/app/shell.html"])
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert "Location" not in headers
     etag = headers["ETag"]
@@ -119,6 +191,9 @@ async def test_a_200_rewrite_serves_the_target_file_in_place(
         edge, site_id, "/app/other", headers={"If-None-Match": etag}
     )
     assert (status, body) == (304, b"")
+    # The rule applies before files: even a real file under /app/ gets the shell.
+    status, body, _headers = await fetch(edge, site_id, "/app/real.txt")
+    assert (status, body) == (200, SITE["/app/shell.html"])
 
 
 async def test_a_rewrite_to_a_directory_serves_its_index(
@@ -128,14 +203,13 @@ async def test_a_rewrite_to_a_directory_serves_its_index(
     assert (status, body) == (200, SITE["/manual/index.html"])
 
 
-async def test_a_404_rule_serves_its_page_with_404(
-    edge: TestClient[Any, Any], site_id: str
-) -> None:
-    status, body, headers = await fetch(edge, site_id, "/gone/old-page")
-    assert (status, body) == (404, SITE["/gone.html"])
-    assert "ETag" not in headers
-    status, body, _headers = await fetch(edge, site_id, "/gone/x", method="HEAD")
-    assert (status, body) == (404, b"")
+async def test_skipped_lines_do_nothing(edge: TestClient[Any, Any], site_id: str) -> None:
+    # `/gone/* ... 404` (Pages has no 404 rule) and `/app2/* /app2/index.html 200` (a loop
+    # against the clean-URL redirects) were skipped with a warning at publish time.
+    status, body, _headers = await fetch(edge, site_id, "/gone/old-page")
+    assert (status, body) == (404, SITE["/404.html"])
+    status, body, _headers = await fetch(edge, site_id, "/app2/x")
+    assert (status, body) == (404, SITE["/404.html"])
 
 
 async def test_unmatched_missing_paths_still_get_the_sites_404(
@@ -152,20 +226,63 @@ async def test_rule_files_are_not_served(edge: TestClient[Any, Any], site_id: st
         assert (status, body) == (404, SITE["/404.html"])
 
 
-async def test_header_rules_apply_by_path_and_cannot_replace_the_platforms(
+async def test_header_rules_apply_by_path_and_may_replace_the_platforms(
     edge: TestClient[Any, Any], site_id: str
 ) -> None:
     _status, _body, headers = await fetch(edge, site_id, "/assets/app-3f2a1c.js")
     assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Content-Type"] == "text/javascript; charset=utf-8"
-    assert headers["X-Content-Type-Options"] == "nosniff"
     _status, _body, headers = await fetch(edge, site_id, "/news/today")
     assert headers["X-Section"] == "news"
+    assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["Cache-Control"] == "public, max-age=0, must-revalidate"
+    _status, _body, headers = await fetch(edge, site_id, "/files/a.txt")
+    assert headers["X-Name"] == "file a.txt"
     # Header rules follow the requested path, not a rewrite's target.
     _status, _body, headers = await fetch(edge, site_id, "/")
     assert "X-Section" not in headers and headers["X-Frame-Options"] == "DENY"
+
+
+async def test_rules_stored_by_an_older_deployment_serve_as_before(
+    edge: TestClient[Any, Any], store: LocalObjectStore
+) -> None:
+    """A manifest written before Pages parity: canonical rules, Netlify's shadowing."""
+    old = new_deployment_id()
+    write_deployment(store, old, {"/index.html": b"home", "/about": b"the file", "/x.html": b"x"})
+    raw = json.loads(store.get_bytes(manifest_key(old)))
+    raw["routes"] = {
+        "redirects": [
+            {
+                "source": "/about",
+                "destination": "/about-us",
+                "status": 301,
+                "force": False,
+                "origin": "_redirects line 1",
+            },
+            {
+                "source": "/blog/:splat*",
+                "destination": "/news/:splat",
+                "status": 301,
+                "force": False,
+                "origin": "_redirects line 2",
+            },
+        ],
+        "headers": [
+            {
+                "source": "/*",
+                "headers": [["X-Frame-Options", "DENY"]],
+                "detach": [],
+                "origin": "_headers line 1",
+            },
+        ],
+    }
+    store.put_bytes(manifest_key(old), json.dumps(raw).encode(), "application/json")
+    status, body, headers = await fetch(edge, old, "/about")
+    assert (status, body) == (200, b"the file")  # shadowed, as before
+    assert headers["X-Frame-Options"] == "DENY"
+    status, _body, headers = await fetch(edge, old, "/blog/a/?q=1")
+    assert (status, headers["Location"]) == (301, "/news/a?q=1")  # trailing slash folded
 
 
 async def test_a_site_without_rules_is_served_as_before(
@@ -277,3 +394,6 @@ Referrer-Policy = "no-referrer"
     assert headers["Referrer-Policy"] == "no-referrer"
     status, _body, headers = await fetch(edge, deployment, "/from-file")
     assert (status, headers["Location"]) == (301, "/elsewhere")
+    # netlify.toml keeps Netlify's shadowing: an unforced rule never hides a file.
+    status, body, _headers = await fetch(edge, deployment, "/welcome")
+    assert (status, body) == (200, b"welcome")
