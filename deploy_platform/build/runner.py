@@ -210,8 +210,28 @@ def run_build(
     started = time.monotonic()
     settings = request.settings
     plan = detect(source_dir, settings)
+    # Hugo, MkDocs, Sphinx, Pelican: their own steps. Imported here because they reuse this
+    # module's steps and result.
+    from deploy_platform.build.generators import detect_generator, run_generator_build
+
+    generator = detect_generator(plan)
+    if generator is not None:
+        plan = generator[0]
     for note in plan.notes:
         log(note)
+    if generator is not None:
+        return run_generator_build(
+            plan,
+            generator[1],
+            request,
+            store=store,
+            tool_cache=tool_cache,
+            limits=limits,
+            output_limits=output_limits,
+            log=log,
+            output=output,
+            started=started,
+        )
     if plan.build_command is None and plan.install_command is None:
         return _static(plan, started, log, output_limits)
 
