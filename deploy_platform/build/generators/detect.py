@@ -5,12 +5,14 @@ detection decides (a Hugo site built by `npm run build` stays a Node build).
 The generator's configuration file decides, before the static-site rule (an
 index.html): a Hugo site often has one in `static/` or `layouts/`.
 
-| generator | found by                                  | command                          | output       |
-|-----------|-------------------------------------------|----------------------------------|--------------|
-| hugo      | hugo.{toml,yaml,yml,json}, config/_default/, config.{toml,yaml,yml,json} next to content/ or layouts/ | hugo | public |
-| mkdocs    | mkdocs.yml, mkdocs.yaml                   | mkdocs build                     | site         |
-| sphinx    | conf.py (., docs/, source/, docs/source/, doc/) that reads as Sphinx | sphinx-build -M html <dir> build | build/html |
-| pelican   | pelicanconf.py                            | pelican content                  | output       |
+- hugo: hugo.{toml,yaml,yml,json}, a config/_default/ directory, or
+  config.{toml,yaml,yml,json} next to content/, layouts/, archetypes/ or themes/;
+  `hugo`, output `public`.
+- mkdocs: mkdocs.yml or mkdocs.yaml; `mkdocs build`, output `site`.
+- pelican: pelicanconf.py; `pelican content`, output `output`.
+- sphinx: a conf.py that reads as Sphinx's in ., docs/, source/, docs/source/ or
+  doc/; `sphinx-build -M html <its directory> build` (what `make html` runs),
+  output `build/html` as in Pages' preset.
 
 A plainly written `publishDir` (Hugo) or `site_dir` (MkDocs) replaces the
 default output; the project's settings (build command, output directory,

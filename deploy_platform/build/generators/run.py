@@ -45,7 +45,6 @@ from deploy_platform.build.generators.python_env import (
     relocate,
     requested_python,
 )
-from deploy_platform.storage import ObjectStore
 from deploy_platform.build.runner import (
     BuildRequest,
     BuildResult,
@@ -55,6 +54,7 @@ from deploy_platform.build.runner import (
     _isolation,
     _Steps,
 )
+from deploy_platform.storage import ObjectStore
 
 __all__ = ["run_generator_build", "PIP_ENV"]
 
@@ -191,7 +191,7 @@ def run_generator_build(
                 prepare_for_save(venv)
                 saved = save(store, key, {"venv": venv}, restored=restored)
                 log(
-                    f"cache: {'saved ' + str(saved.bytes) + ' bytes' if saved.saved else saved.reason}"
+                    f"cache: saved {saved.bytes} bytes" if saved.saved else f"cache: {saved.reason}"
                 )
         timings["cache_save_s"] = time.monotonic() - mark
 
