@@ -26,7 +26,6 @@ import os
 import shlex
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +44,20 @@ from deploy_platform.build.generators.python_env import (
     relocate,
     requested_python,
 )
-from deploy_platform.build.runner import (
+from deploy_platform.build.steps import (
+    Boundary,
     BuildRequest,
     BuildResult,
+    Log,
     OutputLimits,
-    _Boundary,
-    _check_output,
-    _isolation,
-    _Steps,
+    Steps,
+    check_output,
+    open_isolation,
 )
 from deploy_platform.storage import ObjectStore
 
 __all__ = ["run_generator_build", "PIP_ENV"]
 
-Log = Callable[[str], object]
 
 #: pip as a build runs it: no prompts, no self-update check, plain output, no machine config.
 PIP_ENV = {
@@ -124,7 +123,7 @@ def run_generator_build(
         tools["python_version"] = interpreter.version
         log(note)
     timings["toolchain_s"] = time.monotonic() - mark
-    status = _isolation(log, output)
+    status = open_isolation(log, output)
     secrets = [*request.secrets, *plan.secret_values()]
     install_dir = plan.install_dir or plan.app_dir
     key: str | None = None
@@ -145,8 +144,8 @@ def run_generator_build(
         if interpreter is not None:
             env["VIRTUAL_ENV"] = str(venv)
         env.update(plan.env)
-        boundary = _Boundary(status, (source_dir, home), (tool_cache, *ca_files))
-        steps = _Steps(boundary, env, limits, secrets, output, log)
+        boundary = Boundary(status, (source_dir, home), (tool_cache, *ca_files))
+        steps = Steps(boundary, env, limits, secrets, output, log)
 
         mark = time.monotonic()
         if interpreter is not None:
@@ -196,7 +195,7 @@ def run_generator_build(
         timings["cache_save_s"] = time.monotonic() - mark
 
     out_dir = find_output(plan)
-    stats = _check_output(out_dir, output_limits)
+    stats = check_output(out_dir, output_limits)
     log(f"output: {out_dir.relative_to(source_dir).as_posix()}/ ({stats.files} files)")
     hit = "miss"
     if restored is not None and restored.hit:
