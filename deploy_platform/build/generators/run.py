@@ -7,17 +7,17 @@ Steps, each timed into the result's metadata like a Node build's:
    and caches them).
 2. Cache: the virtualenv of the last build with exactly this requirements.txt
    and Python minor (`cache.keys.python_cache_key`) is restored and moved into
-   place (`python_env.relocate`); then nothing is installed. Otherwise the
-   newest virtualenv of the project with the same Python minor is restored
-   (fallback) and `pip install -r requirements.txt` only adds what changed; or,
-   with nothing cached, `python -m venv` makes a fresh one.
+   place (`python_env.relocate`); then nothing is installed. Otherwise a fresh
+   virtualenv is made and pip installs into it from pip's cache (restored from
+   the exact entry, else the project's newest with the same Python minor), as
+   Node builds restore the package store and not an old node_modules.
 3. Install and build run as untrusted code in the sandbox, with the virtualenv
    and Hugo first on PATH. pip reaches the package index through the build's
    network like npm does; the machine's pip configuration files are not read
    (`PIP_CONFIG_FILE=/dev/null`: they may name directories the sandbox cannot
    see), the operator's `PIP_INDEX_URL`/`PIP_CERT` pass through
    (`sandbox.NETWORK_ENV_NAMES`).
-4. The virtualenv is saved unless it came from an exact hit.
+4. The virtualenv and pip's cache are saved unless they came from an exact hit.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _describe(restored: CacheRestore, clean: bool) -> str:
     if not restored.hit:
         return f"cache: miss ({restored.reason or 'no entry yet'})"
     kind = "exact" if restored.exact else f"fallback from {restored.source_key}"
-    return f"cache: {kind} hit, restored the virtualenv ({restored.bytes} bytes)"
+    return f"cache: {kind} hit, restored {', '.join(restored.restored)} ({restored.bytes} bytes)"
 
 
 def run_generator_build(
@@ -135,6 +135,7 @@ def run_generator_build(
     with tempfile.TemporaryDirectory(prefix="dp-home-") as home_dir:
         home = Path(home_dir)
         venv = home / "venv"
+        pip_cache = home / ".cache" / "pip"
         if interpreter is not None:
             path_dirs.insert(0, venv / "bin")
         ca_files = bwrap.files_named_in(sandbox.network_env(os.environ))
@@ -143,6 +144,7 @@ def run_generator_build(
         env.update(PIP_ENV)
         if interpreter is not None:
             env["VIRTUAL_ENV"] = str(venv)
+            env["PIP_CACHE_DIR"] = str(pip_cache)
         env.update(plan.env)
         boundary = Boundary(status, (source_dir, home), (tool_cache, *ca_files))
         steps = Steps(boundary, env, limits, secrets, output, log)
@@ -152,10 +154,15 @@ def run_generator_build(
             key = python_cache_key(
                 request.project, plan.app_dir, interpreter.minor, generator.default_packages
             )
-            restored = restore(store, key, {"venv": venv}, clean=settings.clean)
-            if restored.hit:
-                relocate(venv, interpreter)
+            # The virtualenv only from this exact requirements.txt's entry: one made for other
+            # requirements would keep packages they no longer list. Otherwise pip's cache
+            # (the exact entry's, else the newest of the project), so pip downloads little.
+            restored = restore(store, key, {"venv": venv}, fallback=False, clean=settings.clean)
             skip_install = restored.exact and "venv" in restored.restored
+            if skip_install:
+                relocate(venv, interpreter)
+            else:
+                restored = restore(store, key, {"pip-cache": pip_cache}, clean=settings.clean)
             log(_describe(restored, settings.clean))
         timings["cache_restore_s"] = time.monotonic() - mark
 
@@ -169,8 +176,7 @@ def run_generator_build(
                     "requirements.txt"
                 )
             else:
-                if not (venv / "bin" / "python").exists():
-                    steps.run("venv", _venv(interpreter, venv), home)
+                steps.run("venv", _venv(interpreter, venv), home)
                 steps.run("install", pip, plan.app_dir)
         if plan.install_command is not None:
             steps.run("install", plan.install_command, install_dir)
@@ -188,7 +194,7 @@ def run_generator_build(
                 log("cache: kept as it is (nothing was installed)")
             else:
                 prepare_for_save(venv)
-                saved = save(store, key, {"venv": venv}, restored=restored)
+                saved = save(store, key, {"venv": venv, "pip-cache": pip_cache}, restored=restored)
                 log(
                     f"cache: saved {saved.bytes} bytes" if saved.saved else f"cache: {saved.reason}"
                 )
@@ -204,6 +210,7 @@ def run_generator_build(
         **plan.to_metadata(),
         **generator.to_metadata(),
         **tools,
+        "install_command": install_text,
         "cache_key": key,
         "cache_hit": hit if key is not None else None,
         "install_skipped": skip_install,
