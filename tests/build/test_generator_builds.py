@@ -3,6 +3,7 @@ PyPI, install and build run in the sandbox, the virtualenv goes through the cach
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -132,3 +133,34 @@ def test_this_repository_docs_build_with_zero_configuration(
     assert (result.output_dir / "index.html").is_file()
     assert (result.output_dir / "guides" / "build-settings" / "index.html").is_file()
     assert any("no requirements.txt: installing the newest mkdocs" in line for line in lines)
+
+
+_PROBE = """
+import json, os, socket, sys
+def reach(host, port):
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        return True
+    except OSError:
+        return False
+json.dump({
+    "redis": reach("127.0.0.1", 6379),
+    "pypi": reach("pypi.org", 443),
+    "store": os.path.exists(sys.argv[1]),
+    "platform_env": sorted(n for n in os.environ if n.startswith("DP_")),
+}, open("public/escape.json", "w"))
+"""
+
+
+def test_a_generator_build_is_sandboxed_but_reaches_the_package_index(
+    tmp_path: Path, store: ObjectStore
+) -> None:
+    if not isolation.current().isolated:
+        pytest.skip("this machine cannot isolate builds")
+    source = checkout("hugo-site", tmp_path)
+    (source / "probe.py").write_text(_PROBE)
+    objects = tmp_path / "objects"
+    command = f"hugo && python3 probe.py {objects}"
+    result = build(source, store, BuildSettings(build_command=command))
+    seen = json.loads((result.output_dir / "escape.json").read_text())
+    assert seen == {"redis": False, "pypi": True, "store": False, "platform_env": []}
