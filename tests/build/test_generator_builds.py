@@ -132,7 +132,8 @@ def test_this_repository_docs_build_with_zero_configuration(
     assert result.framework == "mkdocs" and result.output_dir.name == "site"
     assert (result.output_dir / "index.html").is_file()
     assert (result.output_dir / "guides" / "build-settings" / "index.html").is_file()
-    assert any("no requirements.txt: installing the newest mkdocs" in line for line in lines)
+    assert any(line.startswith("warning: requirements.txt: missing") for line in lines)
+    assert result.warnings and "installed the newest mkdocs" in result.warnings[0]
 
 
 _PROBE = """

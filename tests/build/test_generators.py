@@ -107,6 +107,10 @@ def test_without_requirements_txt_the_generator_itself_is_installed(tmp_path: Pa
     plan, generator = found
     assert generator.default_packages == ("mkdocs",) and generator.requirements is None
     assert any("no requirements.txt" in note for note in plan.notes)
+    assert generator.warnings == (
+        "requirements.txt: missing: installed the newest mkdocs instead; pin it in a "
+        "requirements.txt (Cloudflare Pages installs nothing without one)",
+    )
     assert not any("Node" in note for note in plan.notes)
 
 

@@ -65,6 +65,8 @@ class GeneratorPlan:
     default_packages: tuple[str, ...]
     # Whether the build gets a Python virtualenv at all.
     needs_python: bool
+    # Where this build differs from what Pages would do with the same repository.
+    warnings: tuple[str, ...] = ()
 
     def to_metadata(self) -> dict[str, object]:
         return {
@@ -164,19 +166,24 @@ def detect_generator(plan: BuildPlan) -> tuple[BuildPlan, GeneratorPlan] | None:
     has_requirements = requirements.is_file() and not requirements.is_symlink()
     default = PYTHON_GENERATORS.get(name)
     defaults: tuple[str, ...] = ()
+    warnings: list[str] = []
     if has_requirements:
         notes.append("requirements.txt: installed into the build's virtualenv")
     elif default is not None:
         defaults = (default,)
-        notes.append(
-            f"no requirements.txt: installing the newest {default}; pin it in a "
+        where = plan.app_dir.relative_to(plan.source_dir).as_posix()
+        shown = "requirements.txt" if where == "." else f"{where}/requirements.txt"
+        warnings.append(
+            f"{shown}: missing: installed the newest {default} instead; pin it in a "
             "requirements.txt (Cloudflare Pages installs nothing without one)"
         )
+        notes.append(f"no requirements.txt: installing the newest {default}")
     generator = GeneratorPlan(
         name=name,
         requirements=requirements if has_requirements else None,
         default_packages=defaults,
         needs_python=has_requirements or default is not None,
+        warnings=tuple(warnings),
     )
     framework_plan = dataclasses.replace(
         plan,

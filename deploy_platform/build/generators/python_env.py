@@ -208,9 +208,11 @@ def _open_regular(path: Path, flags: int) -> int | None:
 
 def prepare_for_save(venv: Path) -> None:
     """Record where `venv` is and drop its links to the system interpreter (see module doc)."""
-    if not is_direct_path(venv) or not (venv / "bin").is_dir():
-        return
     bin_dir = venv / "bin"
+    # SECURITY: the build may have made bin/ a link to the platform's files; root must not
+    # unlink anything there.
+    if not is_direct_path(venv) or not is_direct_path(bin_dir) or not bin_dir.is_dir():
+        return
     for entry in os.scandir(bin_dir):
         if entry.is_symlink() and os.path.isabs(os.readlink(entry.path)):
             os.unlink(entry.path)

@@ -123,6 +123,8 @@ def run_generator_build(
         tools["python_version"] = interpreter.version
         log(note)
     timings["toolchain_s"] = time.monotonic() - mark
+    for warning in generator.warnings:
+        log(f"warning: {warning}")
     status = open_isolation(log, output)
     secrets = [*request.secrets, *plan.secret_values()]
     install_dir = plan.install_dir or plan.app_dir
@@ -230,4 +232,5 @@ def run_generator_build(
         duration_s=time.monotonic() - started,
         metadata=metadata,
         routing=dict(plan.routing),
+        warnings=generator.warnings,
     )
