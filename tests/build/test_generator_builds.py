@@ -165,3 +165,18 @@ def test_a_generator_build_is_sandboxed_but_reaches_the_package_index(
     result = build(source, store, BuildSettings(build_command=command))
     seen = json.loads((result.output_dir / "escape.json").read_text())
     assert seen == {"redis": False, "pypi": True, "store": False, "platform_env": []}
+
+
+def test_a_python_build_command_gets_its_requirements(tmp_path: Path, store: ObjectStore) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "requirements.txt").write_text("markdown==3.7\n")
+    (source / "build.py").write_text(
+        "import os, markdown\n"
+        "os.makedirs('dist', exist_ok=True)\n"
+        "open('dist/index.html', 'w').write(markdown.markdown('# Built with *Markdown*'))\n"
+    )
+    result = build(source, store, BuildSettings(build_command="python build.py"))
+    assert result.framework == "python" and result.output_dir.name == "dist"
+    html = (result.output_dir / "index.html").read_text()
+    assert html == "<h1>Built with <em>Markdown</em></h1>"

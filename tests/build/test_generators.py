@@ -197,3 +197,15 @@ def test_a_restored_virtualenv_runs_its_scripts_from_its_new_place(tmp_path: Pat
     assert relocate(new, interpreter) >= 1
     ran = subprocess.run([str(new / "bin" / "hello")], capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == str(new)
+
+
+def test_requirements_and_a_build_command_make_a_python_build(tmp_path: Path) -> None:
+    root = _write(tmp_path / "app", {"requirements.txt": "markdown\n", "build.py": "print(1)"})
+    assert _plan(root) is None  # no command: a static site, nothing to install
+    settings = BuildSettings(build_command="python build.py")
+    found = detect_generator(detect(root, settings))
+    assert found is not None
+    plan, generator = found
+    assert plan.framework == "python" and generator.needs_python
+    assert generator.requirements == root / "requirements.txt"
+    assert plan.output_candidates == ["dist", "build", "public", "out"]

@@ -13,6 +13,9 @@ index.html): a Hugo site often has one in `static/` or `layouts/`.
 - sphinx: a conf.py that reads as Sphinx's in ., docs/, source/, docs/source/ or
   doc/; `sphinx-build -M html <its directory> build` (what `make html` runs),
   output `build/html` as in Pages' preset.
+- python: none of these, but a requirements.txt and a build command of the
+  project's: the command runs with the requirements installed; the usual
+  output directories are searched.
 
 A plainly written `publishDir` (Hugo) or `site_dir` (MkDocs) replaces the
 default output; the project's settings (build command, output directory,
@@ -32,7 +35,7 @@ from deploy_platform.build.frameworks import CUSTOM_OUTPUTS, STATIC_OUTPUTS
 
 __all__ = ["GeneratorPlan", "detect_generator", "GENERATORS", "PYTHON_GENERATORS"]
 
-GENERATORS = ("hugo", "mkdocs", "sphinx", "pelican")
+GENERATORS = ("hugo", "mkdocs", "sphinx", "pelican", "python")
 #: The generators that are Python programs, installed into the build's virtualenv.
 PYTHON_GENERATORS = {"mkdocs": "mkdocs", "sphinx": "sphinx", "pelican": "pelican[markdown]"}
 
@@ -57,7 +60,7 @@ _MKDOCS_SITE = re.compile(r"""^site_dir\s*:\s*["']?([\w./-]+)["']?\s*$""", re.M)
 class GeneratorPlan:
     """What a generator build needs besides the `BuildPlan`: its tools and where they come from."""
 
-    name: str  # one of GENERATORS
+    name: str  # one of GENERATORS ("python": the project's own command, requirements.txt)
     # requirements.txt in the root directory (Pages installs it when present), or None.
     requirements: Path | None
     # Installed into the virtualenv when there is no requirements.txt (see the guide: we
@@ -147,23 +150,29 @@ def detect_generator(plan: BuildPlan) -> tuple[BuildPlan, GeneratorPlan] | None:
     """The plan for a generator build of `plan.app_dir`, or None when it is not one."""
     if plan.package_manager != "none":
         return None
-    found = _which(plan.app_dir, plan.source_dir)
-    if found is None:
-        return None
-    name, config = found
-    command, output, why = _defaults(name, config, plan.app_dir, plan.source_dir)
-    notes = [note for note in plan.notes if not note.startswith(_NODE_NOTES)]
-    notes.append(f"generator {name}: {why}")
-    build = plan.build_command
-    if build is None:
-        build = command
-        notes.append(f"build command {' '.join(command)} (Pages' {name} preset)")
-    outputs = plan.output_candidates
-    if outputs in (list(STATIC_OUTPUTS), list(CUSTOM_OUTPUTS)):
-        outputs = [output]
-        notes.append(f"output {output}/ (Pages' {name} preset)")
     requirements = plan.app_dir / "requirements.txt"
     has_requirements = requirements.is_file() and not requirements.is_symlink()
+    found = _which(plan.app_dir, plan.source_dir)
+    notes = [note for note in plan.notes if not note.startswith(_NODE_NOTES)]
+    build = plan.build_command
+    outputs = plan.output_candidates
+    if found is not None:
+        name, config = found
+        command, output, why = _defaults(name, config, plan.app_dir, plan.source_dir)
+        notes.append(f"generator {name}: {why}")
+        if build is None:
+            build = command
+            notes.append(f"build command {' '.join(command)} (Pages' {name} preset)")
+        if outputs in (list(STATIC_OUTPUTS), list(CUSTOM_OUTPUTS)):
+            outputs = [output]
+            notes.append(f"output {output}/ (Pages' {name} preset)")
+    elif has_requirements and build is not None:
+        # A build command of the project's own and a requirements.txt: Pages installs it
+        # for any build, so the command finds its Python packages.
+        name = "python"
+        notes.append("a build command and requirements.txt: a Python build")
+    else:
+        return None
     default = PYTHON_GENERATORS.get(name)
     defaults: tuple[str, ...] = ()
     warnings: list[str] = []
