@@ -100,6 +100,11 @@ def test_a_conf_py_that_is_not_sphinx_is_not_a_sphinx_site(tmp_path: Path) -> No
     assert _plan(root) is None
 
 
+def test_a_static_site_with_sphinx_sources_in_docs_stays_static(tmp_path: Path) -> None:
+    files = {"index.html": "<p>hi</p>", "docs/conf.py": 'html_theme = "alabaster"\n'}
+    assert _plan(_write(tmp_path / "app", files)) is None
+
+
 def test_without_requirements_txt_the_generator_itself_is_installed(tmp_path: Path) -> None:
     root = _write(tmp_path / "docs", {"mkdocs.yml": "site_name: x\n", "docs/index.md": "# x"})
     found = detect_generator(detect(root, BuildSettings()))

@@ -11,8 +11,10 @@ index.html): a Hugo site often has one in `static/` or `layouts/`.
 - mkdocs: mkdocs.yml or mkdocs.yaml; `mkdocs build`, output `site`.
 - pelican: pelicanconf.py; `pelican content`, output `output`.
 - sphinx: a conf.py that reads as Sphinx's in ., docs/, source/, docs/source/ or
-  doc/; `sphinx-build -M html <its directory> build` (what `make html` runs),
-  output `build/html` as in Pages' preset.
+  doc/ (only the root's when the root holds an index.html: a static site with its
+  documentation's sources beside it stays a static site);
+  `sphinx-build -M html <its directory> build` (what `make html` runs), output
+  `build/html` as in Pages' preset.
 - python: none of these, but a requirements.txt and a build command of the
   project's: the command runs with the requirements installed; the usual
   output directories are searched.
@@ -108,7 +110,11 @@ def _which(app_dir: Path, source_dir: Path) -> tuple[str, Path] | None:
             return "mkdocs", app_dir / name
     if (app_dir / "pelicanconf.py").is_file():
         return "pelican", app_dir / "pelicanconf.py"
+    # A static site that keeps its Sphinx sources in docs/ is still that static site.
+    root_site = (app_dir / "index.html").is_file()
     for directory in _SPHINX_DIRS:
+        if root_site and directory != ".":
+            continue
         conf = app_dir / directory / "conf.py"
         if conf.is_file() and _is_sphinx_conf(conf, source_dir):
             return "sphinx", conf
