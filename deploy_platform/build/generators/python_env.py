@@ -224,11 +224,28 @@ def prepare_for_save(venv: Path) -> None:
         handle.write(str(venv))
 
 
+def _point_config_at(venv: Path, interpreter: Interpreter) -> None:
+    """pyvenv.cfg names the base interpreter's directory (where the standard library is
+    found): the one of this machine's, which may differ from the saving machine's."""
+    fd = _open_regular(venv / "pyvenv.cfg", os.O_RDWR)
+    if fd is None:
+        return
+    with os.fdopen(fd, "r+b") as handle:
+        lines = handle.read(_MAX_SCRIPT_BYTES).decode("utf-8", "replace").splitlines()
+        wanted = {"home": str(interpreter.path.parent), "executable": str(interpreter.path)}
+        kept = [line for line in lines if line.split("=", 1)[0].strip() not in wanted]
+        text = "\n".join([*(f"{k} = {v}" for k, v in wanted.items()), *kept]) + "\n"
+        handle.seek(0)
+        handle.write(text.encode())
+        handle.truncate()
+
+
 def relocate(venv: Path, interpreter: Interpreter) -> int:
     """Make a restored `venv` work where it is now; the number of scripts rewritten.
 
     Puts back `bin/python`, `bin/python3` and `bin/python3.N` (links to `interpreter`),
-    then replaces the recorded old location with the new one in `bin/`'s text files.
+    points pyvenv.cfg at it, then replaces the recorded old location with the new one
+    in `bin/`'s text files.
     """
     bin_dir = venv / "bin"
     if not is_direct_path(venv) or not bin_dir.is_dir() or not is_direct_path(bin_dir):
@@ -238,6 +255,7 @@ def relocate(venv: Path, interpreter: Interpreter) -> int:
         link = bin_dir / name
         if not link.exists() and not link.is_symlink():
             os.symlink(interpreter.path, link)
+    _point_config_at(venv, interpreter)
     fd = _open_regular(venv / LOCATION_FILE, os.O_RDONLY)
     if fd is None:
         return 0
