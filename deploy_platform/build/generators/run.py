@@ -171,7 +171,8 @@ def run_generator_build(
         mark = time.monotonic()
         if interpreter is not None:
             pip = _pip_install(interpreter, venv, generator)
-            install_text = shlex.join(pip)
+            # What it means, for the UI: the real argv names this build's temporary HOME.
+            install_text = shlex.join(["pip", *pip[pip.index("install") :]])
             if skip_install:
                 log(
                     "install: skipped, the virtualenv restored from the cache for this exact "
