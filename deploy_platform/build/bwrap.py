@@ -230,6 +230,8 @@ _FILE_ENV_NAMES = (
     "SSL_CERT_DIR",
     "npm_config_cafile",
     "NPM_CONFIG_CAFILE",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
 )
 
 

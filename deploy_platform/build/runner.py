@@ -26,12 +26,11 @@ import os
 import shlex
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy_platform.build import bwrap, isolation, sandbox
+from deploy_platform.build import bwrap, sandbox
 from deploy_platform.build.cache.keys import cache_key
 from deploy_platform.build.cache.locations import (
     package_manager_cache_dirs,
@@ -40,129 +39,28 @@ from deploy_platform.build.cache.locations import (
 from deploy_platform.build.cache.restore import CacheRestore, restore
 from deploy_platform.build.cache.save import save
 from deploy_platform.build.detect import BuildPlan, detect, find_output
+from deploy_platform.build.generators import detect_generator, run_generator_build
 from deploy_platform.build.node_versions import resolve_node_version
-from deploy_platform.build.settings import BuildSettings
+from deploy_platform.build.steps import (
+    DEFAULT_OUTPUT_LIMITS,
+    BuildRequest,
+    BuildResult,
+    Log,
+    OutputLimits,
+)
+from deploy_platform.build.steps import Boundary as _Boundary
+from deploy_platform.build.steps import Steps as _Steps
+from deploy_platform.build.steps import check_output as _check_output
+from deploy_platform.build.steps import open_isolation as _isolation
 from deploy_platform.build.toolchain import available_node_versions, provision
 from deploy_platform.contracts.errors import BuildFailed
-from deploy_platform.source.archive.tree import check_tree
 from deploy_platform.storage import ObjectStore
 
 __all__ = ["BuildRequest", "BuildResult", "run_build", "OutputLimits"]
 
-Log = Callable[[str], object]
-
-
-@dataclass(frozen=True)
-class OutputLimits:
-    max_files: int = 100_000
-    max_bytes: int = 1024 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    """What the pipeline knows about the deployment being built."""
-
-    project: str
-    settings: BuildSettings = field(default_factory=BuildSettings)
-    # Extra values to redact from the build's log (the project's secrets are added).
-    secrets: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    """The directory to publish and what the UI shows about how it was made."""
-
-    output_dir: Path
-    framework: str
-    install_command: str | None
-    build_command: str | None
-    log_tail: str
-    duration_s: float
-    # Everything else worth showing in the UI (Node and package manager versions,
-    # cache hit, per-step timings); JSON-able values.
-    metadata: dict[str, Any] = field(default_factory=dict)
-    # The repository's raw routing rules ({"vercel": {...}, "netlify": {...}}, from
-    # `BuildPlan.routing`), checked and applied when publishing (see
-    # deploy_platform.publish.rule_files).
-    routing: dict[str, Any] = field(default_factory=dict)
-    # Problems the build worked around (a lockfile out of date, no index.html in the
-    # output), one line each; shown as warnings, never fatal.
-    warnings: tuple[str, ...] = ()
-
 
 def _command_text(argv: Sequence[str] | None) -> str | None:
     return shlex.join(argv) if argv else None
-
-
-def _failure(
-    step: str, argv: Sequence[str], result: sandbox.RunResult, limits: sandbox.Limits
-) -> BuildFailed:
-    command = shlex.join(argv)
-    if result.timed_out:
-        return BuildFailed(
-            f"{step} timed out after {limits.wall_seconds:.0f} s (`{command}`); the build's "
-            f"time limit stopped it. Last lines:\n{result.tail}"
-        )
-    code = result.exit_code
-    how = (
-        f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with {code}"
-    )
-    return BuildFailed(f"{step} failed: `{command}` {how}. Last lines:\n{result.tail}")
-
-
-@dataclass(frozen=True)
-class _Boundary:
-    """What install and build may write and read, and how they are isolated."""
-
-    status: isolation.Status
-    writable: tuple[Path, ...]
-    readable: tuple[Path, ...]
-
-
-def _isolation(log: Log, output: Log) -> isolation.Status:
-    status = isolation.current()
-    try:
-        isolation.require(status)
-    except isolation.IsolationUnavailable as exc:
-        raise BuildFailed(str(exc)) from None
-    log(status.describe())
-    if not status.isolated:
-        # Loud in the build's own output too, where a person reads why it failed.
-        output(f"[sandbox] {status.describe()}")
-    return status
-
-
-@dataclass(frozen=True)
-class _Steps:
-    """Install and build: run alike in the sandbox, behind one boundary, with one
-    environment, one set of limits and one list of secrets to redact."""
-
-    boundary: _Boundary
-    env: dict[str, str]
-    limits: sandbox.Limits
-    secrets: Sequence[str]
-    output: Log
-    log: Log
-
-    def run(self, step: str, argv: Sequence[str], cwd: Path) -> sandbox.RunResult:
-        """Run one step; raise `BuildFailed` (with the last lines) when it fails."""
-        self.log(f"{step}: {shlex.join(argv)}")
-        self.output(f"$ {shlex.join(argv)}")
-        result = sandbox.run(
-            argv,
-            cwd=cwd,
-            env=self.env,
-            limits=self.limits,
-            on_line=self.output,
-            secrets=self.secrets,
-            writable=self.boundary.writable,
-            readable=self.boundary.readable,
-            isolation_status=self.boundary.status,
-        )
-        if result.timed_out or result.exit_code != 0:
-            raise _failure(step, argv, result, self.limits)
-        self.log(f"{step} finished in {result.duration_s:.1f} s")
-        return result
 
 
 def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> BuildResult:
@@ -186,16 +84,6 @@ def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> 
     )
 
 
-def _check_output(output: Path, limits: OutputLimits) -> Any:
-    # SECURITY: the output is served as is: no link may lead outside it, and its size is capped.
-    stats = check_tree(output)
-    if stats.files > limits.max_files:
-        raise BuildFailed(f"the output has {stats.files} files; the limit is {limits.max_files}")
-    if stats.bytes > limits.max_bytes:
-        raise BuildFailed(f"the output holds {stats.bytes} bytes; the limit is {limits.max_bytes}")
-    return stats
-
-
 def run_build(
     source_dir: Path,
     request: BuildRequest,
@@ -203,7 +91,7 @@ def run_build(
     store: ObjectStore,
     tool_cache: Path,
     limits: sandbox.Limits,
-    output_limits: OutputLimits = OutputLimits(),
+    output_limits: OutputLimits = DEFAULT_OUTPUT_LIMITS,
     log: Log,
     output: Log,
 ) -> BuildResult:
@@ -211,10 +99,27 @@ def run_build(
     started = time.monotonic()
     settings = request.settings
     plan = detect(source_dir, settings)
+    # Hugo, MkDocs, Sphinx, Pelican (no package.json): their own tools and steps.
+    generator = detect_generator(plan)
+    if generator is not None:
+        plan = generator[0]
     for note in plan.notes:
         log(note)
     for warning in plan.warnings:
         log(f"warning: {warning}")
+    if generator is not None:
+        return run_generator_build(
+            plan,
+            generator[1],
+            request,
+            store=store,
+            tool_cache=tool_cache,
+            limits=limits,
+            output_limits=output_limits,
+            log=log,
+            output=output,
+            started=started,
+        )
     if plan.build_command is None and plan.install_command is None:
         return _static(plan, started, log, output_limits)
 

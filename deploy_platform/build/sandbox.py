@@ -158,6 +158,12 @@ NETWORK_ENV_NAMES = (
     "NPM_CONFIG_REGISTRY",
     "npm_config_cafile",
     "NPM_CONFIG_CAFILE",
+    # pip, for the Python generators (MkDocs, Sphinx, Pelican): index, mirrors, CA.
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
 )
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "LOCKFILES",
     "PACKAGE_MANAGERS",
     "cache_key",
+    "python_cache_key",
     "entry_object_key",
     "entry_prefix",
     "is_entry_name",
@@ -47,7 +48,9 @@ _MANIFEST_FIELDS = (
     "workspaces",
 )
 _VERSION_UNSAFE = re.compile(r"[^0-9A-Za-z.]+")
-_ENTRY_RE = re.compile(r"^[a-z-]+[0-9A-Za-z._]*-node[0-9a-z]+-[0-9a-f]{24}$")
+# `<pm><version>-node<major>-<hash>` (Node builds) or `pip-py<major.minor>-<hash>` (a
+# generator's virtualenv, `python_cache_key`).
+_ENTRY_RE = re.compile(r"^[a-z-]+[0-9A-Za-z._]*-(?:node[0-9a-z]+|py[0-9]+\.[0-9]+)-[0-9a-f]{24}$")
 _NODE_MAJOR = re.compile(r"^v?(\d+)")
 
 
@@ -122,6 +125,27 @@ def cache_key(
     prefix = _environment_prefix(package_manager, pm_version, node_version)
     digest = _dependency_digest(Path(app_dir), [Path(path) for path in manifests])
     return f"{project}/{prefix}{digest}"
+
+
+def python_cache_key(
+    project: str, app_dir: Path, python_minor: str, default_packages: tuple[str, ...] = ()
+) -> str:
+    """`<project>/pip-py<major.minor>-<hash>` for a virtualenv made in `app_dir`.
+
+    The entry changes with requirements.txt's bytes (or, without one, the packages
+    installed in its place) and the Python minor version: a virtualenv only runs on
+    the minor it was made with.
+    """
+    validate_project_name(project)
+    if not re.fullmatch(r"[0-9]+\.[0-9]+", python_minor):
+        raise ValueError(f"{python_minor!r} is not a Python major.minor such as 3.11")
+    digest = hashlib.sha256(_KEY_FORMAT + b" venv")
+    requirements = Path(app_dir) / "requirements.txt"
+    data = requirements.read_bytes() if requirements.is_file() else b""
+    digest.update(f"\0requirements.txt\0{len(data)}\0".encode())
+    digest.update(data)
+    digest.update("\0".join(default_packages).encode())
+    return f"{project}/pip-py{python_minor}-{digest.hexdigest()[:24]}"
 
 
 def split_key(key: str) -> tuple[str, str]:

@@ -25,10 +25,10 @@ log = logging.getLogger(__package__)  # one logger for the whole cache
 DEFAULT_KEEP = 5
 DEFAULT_MAX_PROJECT_BYTES = 2 * 1024**3
 # A cache is saved and restored on every build and must not slow it down: level 1
-# by default; node_modules (thousands of small files, restored on the hot path of a
-# warm build) is stored without compression -- a third of its restore time was
-# gunzip -- at the cost of ~3x the bytes in the store.
-_COMPRESSLEVEL = {"node_modules": 0}
+# by default; node_modules and a generator's venv (thousands of small files, restored
+# on the hot path of a warm build) are stored without compression -- a third of their
+# restore time was gunzip -- at the cost of ~3x the bytes in the store.
+_COMPRESSLEVEL = {"node_modules": 0, "venv": 0}
 
 # Not worth keeping in a cache: npm's debug logs hold command lines, and the
 # update-notifier stamp only makes npm check the registry less often.
