@@ -38,7 +38,14 @@ from deploy_platform.build.cache.locations import (
 )
 from deploy_platform.build.cache.restore import CacheRestore, restore
 from deploy_platform.build.cache.save import save
-from deploy_platform.build.detect import BuildPlan, detect, find_output
+from deploy_platform.build.detect import (
+    BuildPlan,
+    detect,
+    find_output,
+    has_index,
+    has_publishable_file,
+    missing_index_warning,
+)
 from deploy_platform.build.node_versions import resolve_node_version
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.build.toolchain import available_node_versions, provision
@@ -165,14 +172,12 @@ class _Steps:
 
 
 def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> BuildResult:
-    try:
-        output = find_output(plan)
-    except BuildFailed as exc:
-        raise BuildFailed(f"no index.html to publish ({exc})") from None
+    output = find_output(plan)
     stats = _check_output(output, limits)
     where = output.relative_to(plan.source_dir).as_posix()
     line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
     log(line)
+    warnings = _output_warnings(output, where, log)
     return BuildResult(
         output_dir=output,
         framework=plan.framework,
@@ -182,7 +187,26 @@ def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> 
         duration_s=time.monotonic() - started,
         metadata={**plan.to_metadata(), "output_files": stats.files, "output_bytes": stats.bytes},
         routing=plan.routing,
+        warnings=warnings,
     )
+
+
+def _output_warnings(output: Path, where: str, log: Log) -> tuple[str, ...]:
+    """What is odd about the output but published anyway, each also in the build log."""
+    if not has_publishable_file(output):
+        raise BuildFailed(
+            f"nothing to publish: {_place(where)} has no files "
+            "(hidden files and directories such as .env or .git are never published)"
+        )
+    if has_index(output):
+        return ()
+    warning = missing_index_warning(_place(where))
+    log(f"warning: {warning}")
+    return (warning,)
+
+
+def _place(where: str) -> str:
+    return "the repository root" if where == "." else f"{where}/"
 
 
 def _check_output(output: Path, limits: OutputLimits) -> Any:
@@ -294,6 +318,7 @@ def run_build(
     out_dir = find_output(plan)
     stats = _check_output(out_dir, output_limits)
     log(f"output: {out_dir.relative_to(source_dir).as_posix()}/ ({stats.files} files)")
+    warnings = _output_warnings(out_dir, out_dir.relative_to(source_dir).as_posix(), log)
     metadata: dict[str, Any] = {
         **plan.to_metadata(),
         "node_version": toolchain.node_version,
@@ -317,6 +342,7 @@ def run_build(
         duration_s=time.monotonic() - started,
         metadata=metadata,
         routing=_publish_routing(plan),
+        warnings=warnings,
     )
 
 

@@ -114,3 +114,19 @@ def test_without_an_edge_origin_url_index_served_fails_saying_so(
     assert result.success
     failed = checks_of(result)["index_served"]
     assert not failed.passed and "DP_EDGE_ORIGIN_URL" in (failed.description or "")
+
+
+def test_a_site_without_index_html_passes_index_served_as_not_applicable(
+    git_http: Any, deployer: Deployer, state: PlatformState, edge: EdgeProcess
+) -> None:
+    site = {"guide.html": "<h1>no front page</h1>"}
+    record = queue_git(state, git_http.create_repo(unique("noindex"), site), unique("noindex"))
+
+    result = deployer_with_edge(deployer, f"http://127.0.0.1:{edge.port}").run(record.id)
+
+    assert result.success
+    check = checks_of(result)["index_served"]
+    assert check.passed
+    assert check.description is not None
+    assert check.description.startswith("not applicable: the site has no index.html")
+    assert checks_of(result)["bodies_stored"].passed
