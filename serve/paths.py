@@ -92,8 +92,12 @@ _PAGE_EXTENSIONS = frozenset({"html", "htm"})
 # RFC 3986 pchar minus the unreserved characters quote() always keeps.
 _SEGMENT_SAFE = "!$&'()*+,;=:@"
 # What Pages cuts from the start of a redirect's location: any run of slashes,
-# backslashes, blanks and their encoded spellings (`%2F`, `%5C`, `%09`).
-_LEADING_SLASHES = re.compile(r"^(?:/|%2[Ff]|%5[Cc]|%09|\s|\\)+")
+# backslashes, blanks and their encoded spellings (`%2F`, `%5C`, `%09`). The blanks
+# are JavaScript's `\s` spelled out (control characters never get this far), so
+# the Worker (edge-worker/src/paths.js) cuts exactly the same.
+_LEADING_SLASHES = re.compile(
+    "^(?:/|%2[Ff]|%5[Cc]|%09|\\\\|[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff])+"
+)
 
 
 class BadPath(ValueError):
