@@ -95,9 +95,8 @@ _SEGMENT_SAFE = "!$&'()*+,;=:@"
 # backslashes, blanks and their encoded spellings (`%2F`, `%5C`, `%09`). The blanks
 # are JavaScript's `\s` spelled out (control characters never get this far), so
 # the Worker (edge-worker/src/paths.js) cuts exactly the same.
-_LEADING_SLASHES = re.compile(
-    "^(?:/|%2[Ff]|%5[Cc]|%09|\\\\|[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff])+"
-)
+_BLANKS = " \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_LEADING_SLASHES = re.compile(f"^(?:/|%2[Ff]|%5[Cc]|%09|\\\\|[{_BLANKS}])+")
 
 
 class BadPath(ValueError):
