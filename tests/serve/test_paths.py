@@ -14,6 +14,7 @@ from serve.paths import (
     find_file,
     parse_path,
     resolve,
+    same_origin_location,
 )
 
 
@@ -328,3 +329,30 @@ def test_exact_keys_only() -> None:
     assert resolve(SITE, parse_path("/STYLE.CSS")).outcome is Outcome.NOT_FOUND
     literal = resolve(SITE, parse_path("/%252e%252e/x"))
     assert (literal.outcome, literal.target) == (Outcome.FILE, "/%2e%2e/x")
+
+
+@pytest.mark.parametrize(
+    ("decoded", "location"),
+    [
+        # Pages' stripLeadingDoubleSlashes cases (responses.test.ts), as decoded paths
+        ("/", "/"),
+        ("/%2Ffoo", "/foo"),
+        ("/%2ffoo", "/foo"),
+        ("/%2F%2f/foo", "/foo"),
+        ("/%5Cfoo", "/foo"),
+        ("/%5cfoo", "/foo"),
+        ("/%5C%5c/foo", "/foo"),
+        ("/%2f%5c/foo", "/foo"),
+        ("/\\/foo", "/foo"),
+        ("%2ffoo", "/foo"),
+        ("/foo//", "/foo//"),
+        ("/foo//bar", "/foo//bar"),
+        ("/%09foo", "/foo"),
+        # later in the path, a literal `%2F` or `\` is kept, encoded
+        ("/foo/%2f", "/foo/%252f"),
+        ("/foo/\\/bar", "/foo/%5C/bar"),
+        ("/ \u3000/a b", "/a%20b"),
+    ],
+)
+def test_a_location_never_starts_with_two_slashes(decoded: str, location: str) -> None:
+    assert same_origin_location(decoded) == location
