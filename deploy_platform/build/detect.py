@@ -14,9 +14,9 @@ the repository's `vercel.json`, then its `netlify.toml`, then detection.
   vercel.json, netlify.toml) is a shell command line and becomes
   `["sh", "-c", text]`; an empty text skips the step.
 - Output candidates are relative to `app_dir`; the runner publishes the first
-  that holds an index.html, else the first that exists (see `find_output`). As
-  on Cloudflare Pages, a site without an index.html is still published: the
-  runner says so in a warning (`missing_index_warning`).
+  that holds an index.html, else the first that exists (see
+  `deploy_platform.build.output.find_output`). As on Cloudflare Pages, a site
+  without an index.html is still published, with a warning.
 """
 
 from __future__ import annotations
@@ -45,15 +45,7 @@ from deploy_platform.build.package_managers import (
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import BuildFailed
 
-__all__ = [
-    "BuildPlan",
-    "detect",
-    "find_output",
-    "has_index",
-    "has_publishable_file",
-    "missing_index_warning",
-    "LEGACY_OPENSSL_FLAG",
-]
+__all__ = ["BuildPlan", "detect", "LEGACY_OPENSSL_FLAG"]
 
 LEGACY_OPENSSL_FLAG = "--openssl-legacy-provider"
 
@@ -374,69 +366,4 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         base_path=facts.base_path,
         output_hint=facts.output_hint,
         secret_env_names=tuple(settings.env),
-    )
-
-
-def find_output(plan: BuildPlan) -> Path:
-    """The directory to publish after the build: first candidate with an index.html, else the
-    first other one that exists, else the app directory itself (`.`) when nothing was built
-    (a plain static site: its files are the site) or it was asked for by name; after a
-    build it would publish the sources.
-
-    Raises BuildFailed naming every directory searched (plus `output_hint`).
-    """
-    app_root = plan.app_dir.resolve()
-    fallback: Path | None = None
-    root: Path | None = None  # the last resort: see above
-    root_allowed = plan.build_command is None or list(plan.output_candidates) == ["."]
-    for relative in plan.output_candidates:
-        path = plan.app_dir / relative if relative != "." else plan.app_dir
-        # SECURITY: a symlinked output directory could publish files from outside the app.
-        if path.is_symlink() or not path.is_dir():
-            continue
-        if not path.resolve().is_relative_to(app_root):
-            continue
-        if has_index(path):
-            return path
-        if relative == ".":
-            root = path if root_allowed else None
-        elif fallback is None:
-            fallback = path
-    chosen = fallback or root
-    if chosen is not None:
-        return chosen
-    where = plan.app_dir.relative_to(plan.source_dir).as_posix()
-    searched = ", ".join("./" if d == "." else f"{d}/" for d in plan.output_candidates)
-    place = "the repository" if where == "." else f"{where}/"
-    message = f"no output to publish: looked for {searched} in {place}"
-    if plan.output_hint:
-        message += f". {plan.output_hint}"
-    else:
-        message += ". Set the output directory in the project's build settings if it is elsewhere"
-    raise BuildFailed(message)
-
-
-def has_index(directory: Path) -> bool:
-    """True when `directory` holds a regular index.html (a symlinked one is not followed)."""
-    index = directory / "index.html"
-    return index.is_file() and not index.is_symlink()
-
-
-def has_publishable_file(directory: Path) -> bool:
-    """True when publishing `directory` would publish at least one file: hidden names
-    (`.env`, `.git/`) are never published, `.well-known/` is (as the publisher walks)."""
-    for path in directory.rglob("*"):
-        parts = path.relative_to(directory).parts
-        if any(part.startswith(".") and part != ".well-known" for part in parts):
-            continue
-        if path.is_file():
-            return True
-    return False
-
-
-def missing_index_warning(where: str) -> str:
-    """The warning for an output without a top-level index.html (`where`: `dist/`, ...)."""
-    return (
-        f"no index.html in {where}: published anyway (as Cloudflare Pages does); "
-        "/ answers 404 unless a 404.html, a _redirects rule or another page covers it"
     )

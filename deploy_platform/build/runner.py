@@ -38,15 +38,14 @@ from deploy_platform.build.cache.locations import (
 )
 from deploy_platform.build.cache.restore import CacheRestore, restore
 from deploy_platform.build.cache.save import save
-from deploy_platform.build.detect import (
-    BuildPlan,
-    detect,
+from deploy_platform.build.detect import BuildPlan, detect
+from deploy_platform.build.node_versions import resolve_node_version
+from deploy_platform.build.output import (
     find_output,
     has_index,
     has_publishable_file,
     missing_index_warning,
 )
-from deploy_platform.build.node_versions import resolve_node_version
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.build.toolchain import available_node_versions, provision
 from deploy_platform.contracts.errors import BuildFailed

@@ -9,13 +9,8 @@ from typing import Any
 
 import pytest
 
-from deploy_platform.build.detect import (
-    BuildPlan,
-    detect,
-    find_output,
-    has_index,
-    has_publishable_file,
-)
+from deploy_platform.build.detect import BuildPlan, detect
+from deploy_platform.build.output import find_output, has_index, has_publishable_file
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import BuildFailed
 

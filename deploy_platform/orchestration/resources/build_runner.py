@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform.build import sandbox
-from deploy_platform.build.detect import has_index, has_publishable_file, missing_index_warning
+from deploy_platform.build.output import has_index, has_publishable_file, missing_index_warning
 from deploy_platform.build.runner import BuildRequest, BuildResult, OutputLimits, run_build
 from deploy_platform.contracts.errors import BuildFailed
 from deploy_platform.source.archive.tree import check_tree
