@@ -170,6 +170,8 @@ def file_headers(
         and name.lower() not in _OURS
         and _TOKEN.match(name)
         and _FIELD_VALUE.match(value)
+        # A 404 page's early hints are not the requested page's (Pages sends none there).
+        and not (status == 404 and name.lower() == "link")
     }
     # The manifest's own Referrer-Policy and the like stay: it was written for this file.
     present = {name.lower() for name in headers}

@@ -134,7 +134,8 @@ export function fileHeaders(entry, rules = [], status = 200) {
   for (const [name, value] of Object.entries(entry.headers)) {
     const lower = name.toLowerCase();
     if (!RESERVED.has(lower) && !OURS.has(lower) && TOKEN.test(name) && FIELD_VALUE.test(value)) {
-      base.push([name, value]);
+      // A 404 page's early hints are not the requested page's (Pages sends none there).
+      if (!(status === 404 && lower === "link")) base.push([name, value]);
     }
   }
   // The manifest's own Referrer-Policy and the like stay: it was written for this file.

@@ -192,3 +192,14 @@ async def test_a_header_rule_replaces_or_removes_the_early_hints(
     assert own["Link"].startswith('</site.css>; rel="preload"')
     _, _, replaced = await fetch(edge, site, "/other")
     assert replaced.getall("Link") == ["</only.css>; rel=preload; as=style"]
+
+
+async def test_a_404_page_carries_no_early_hints(
+    edge: TestClient[Any, Any], store: LocalObjectStore
+) -> None:
+    site = new_deployment_id()
+    write_deployment(store, site, {"/404.html": HINTED, "/hinted.html": HINTED})
+    status, body, headers = await fetch(edge, site, "/missing")
+    assert (status, body) == (404, HINTED)
+    assert "Link" not in headers
+    assert "Link" in (await fetch(edge, site, "/hinted"))[2]
