@@ -23,8 +23,8 @@ early hints, `deploy_platform.publish.early_hints`); the type, validator,
 Cache-Control and the defaults above; then an overlay (`answer_headers`): our cache
 policy, the deployment's header rules (`_headers`, vercel.json, netlify.toml;
 `serve.rules`), which may replace or remove (`! Name`, a None value) any of those
-defaults, and the robots header; last Server. No layer can set the framing
-headers, the type or the validator.
+defaults and the type, and the robots header; last Server. No layer can set the
+framing headers or the validator.
 The representation's own headers (a precompressed variant's ETag,
 Content-Encoding and Vary) are set on top by `serve.encodings`.
 """
@@ -88,6 +88,10 @@ _RESERVED = frozenset(
         "trailer",
     }
 )
+# A header rule may choose the type (Pages lets `_headers` set Content-Type, e.g. for
+# `/.well-known/apple-app-site-association`); never the framing or the validator,
+# which conditional requests and the chosen encoding depend on.
+_RULE_RESERVED = _RESERVED - {"content-type"}
 
 
 def etag_for(entry: FileEntry) -> str:
@@ -145,7 +149,7 @@ def apply_overlay(
     headers: dict[str, str | None] = dict(base)
     for name, value in (overlay or {}).items():
         lower = name.lower()
-        if lower in _RESERVED or lower in _OURS:
+        if lower in _RULE_RESERVED or lower in _OURS:
             continue
         if value is not None and not _FIELD_VALUE.match(value):
             continue

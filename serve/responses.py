@@ -77,7 +77,8 @@ def _bodiless_headers(
     """The fields a 200 would carry, but Content-Type: this answer has no content."""
     headers = file_headers(entry, rules)
     representation_headers(headers, entry, chosen)
-    del headers["Content-Type"]
+    for name in [name for name in headers if name.lower() == "content-type"]:
+        del headers[name]  # a header rule may have spelled it its own way
     return headers
 
 

@@ -12,9 +12,10 @@
 // whatever a rule says. Layers, later ones win: a manifest entry's own headers
 // (the publisher's early-hint `Link`); type, validator, Cache-Control and the
 // defaults; an overlay (answerHeaders: our cache policy, the deployment's header
-// rules, robots), whose null values remove a header (`! Name`); Server. None can
-// replace the type, validator or framing headers. A file answer sends the chosen
-// representation (encodings.js: its ETag, Content-Encoding, Vary) and, for a
+// rules, robots), whose null values remove a header (`! Name`) and which may set
+// the type; Server. None can replace the validator or framing headers. A file
+// answer sends the chosen representation (encodings.js: its ETag,
+// Content-Encoding, Vary) and, for a
 // range (ranges.js), those bytes of the identity body with 206.
 
 import { representationHeaders } from "./encodings.js";
@@ -45,6 +46,9 @@ const RESERVED = new Set([
   "content-length", "content-type", "content-encoding", "transfer-encoding", "connection",
   "etag", "keep-alive", "upgrade", "trailer",
 ]);
+// A header rule may choose the type (as Pages' `_headers` may); never the framing
+// or the validator (serve/headers.py says why).
+const RULE_RESERVED = new Set([...RESERVED].filter((name) => name !== "content-type"));
 // Neither a manifest nor a rule names the software answering.
 const OURS = new Set(["server"]);
 const ENCODER = new TextEncoder();
@@ -111,7 +115,7 @@ function applyOverlay(base, overlay, status) {
   for (const [name, value] of base) put(name, value);
   for (const [name, value] of overlay) {
     const lower = name.toLowerCase();
-    if (RESERVED.has(lower) || OURS.has(lower)) continue;
+    if (RULE_RESERVED.has(lower) || OURS.has(lower)) continue;
     if (value !== null && !FIELD_VALUE.test(value)) continue;
     put(name, value);
   }
