@@ -6,7 +6,7 @@ SECURITY, the layers that keep a request inside its deployment:
   2. NUL and other control characters (tab included: a browser drops it from a
      URL, so `/%09/evil.example` could become `//evil.example`) and `.`/`..`
      segments in any spelling (`..`, `%2e%2e`, `..%2f`) are refused with 400.
-     A backslash is an ordinary character of a name (no file has one).
+     A backslash is an ordinary character of a name, as on Pages.
   3. Empty segments (`//`) collapse for the file lookup; a redirect built from the
      path as sent (`/%2Fwww.example.com/index/`) has its leading run of slashes,
      backslashes and blanks cut to one `/` (`same_origin_location`), so a Location

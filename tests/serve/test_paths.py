@@ -77,7 +77,7 @@ def test_traversal_and_control_characters_are_refused(raw: str) -> None:
     [("/a\\b", ("a\\b",)), ("/a%5cb", ("a\\b",)), ("/%5C..%5Csecret", ("\\..\\secret",))],
 )
 def test_a_backslash_is_an_ordinary_character(raw: str, segments: tuple[str, ...]) -> None:
-    # As on Pages: no file has one, and a redirect never starts with one (see below).
+    # As on Pages; and a redirect never starts with one (see below).
     assert parse_path(raw).segments == segments
 
 
