@@ -5,14 +5,15 @@
                   deployment id, alias or custom domain, else 404        (hosts)
   3. path         decode and check the path, else 400                    (paths)
   4. lookup       domain -> alias -> deployment -> manifest, else 404    (lookup)
-  5. resolve      path -> file, or 308 to its one URL (clean URLs)       (paths)
+  5. resolve      path -> file, or 308 to its URL, as Pages decides      (paths)
      rules        the deployment's redirects, rewrites, header rules     (rules)
      skew         a missing fingerprinted file from the alias's earlier
                   deployments, within the grace period                   (skew)
      fallback     nearest 404.html, a single-page app's index.html,
                   else the platform's 404 page                           (paths)
-     headers      cache policy (immutable when fingerprinted), the       (headers,
-                  site's header rules, X-Robots-Tag off production        robots)
+     headers      cache policy (immutable when fingerprinted), Pages'    (headers,
+                  defaults, the site's header rules (on 404 pages and     rule_layer,
+                  redirects too), X-Robots-Tag off production             robots)
   6. represent    Range/If-Range -> identity bytes, else Accept-Encoding
                   picks identity or a precompressed variant      (ranges, encodings)
   7. conditional  If-None-Match -> 304; a range past the end -> 416      (headers)
@@ -35,7 +36,13 @@ from deploy_platform.storage import ObjectNotFound, ObjectStoreError
 from serve.appkeys import BODIES, CONFIG, LOOKUP
 from serve.bodies import BodyMismatch
 from serve.encodings import choose
-from serve.headers import answer_headers, cache_control_for, etag_for, if_none_match_matches
+from serve.headers import (
+    Overlay,
+    answer_headers,
+    cache_control_for,
+    etag_for,
+    if_none_match_matches,
+)
 from serve.hosts import Site, request_host, site_for_host
 from serve.lookup import BrokenSite
 from serve.paths import BadPath, Outcome, RequestPath, fallback_for, parse_path
@@ -50,7 +57,8 @@ from serve.responses import (
     redirect_response,
 )
 from serve.robots import robots_headers
-from serve.rules import RuleAction, RuleDecision, apply_rules, rule_headers
+from serve.rule_layer import rule_layer
+from serve.rules import RuleAction, RuleDecision, apply_rules
 from serve.skew import earlier_file
 
 __all__ = ["handle"]
@@ -110,15 +118,15 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
     robots = robots_headers(site)
     query = request.rel_url.raw_query_string
     raw_path = request.rel_url.raw_path
+    rules = rule_layer(manifest, path, host=host or "", raw_path=raw_path)
     decision = apply_rules(manifest, path, query, host=host or "", raw_path=raw_path)
     if decision.action is RuleAction.REDIRECT:
-        return redirect_response(decision.location, decision.status, robots)
+        return redirect_response(decision.location, decision.status, answer_headers(rules, robots))
     resolution = decision.resolution
     if resolution.outcome is Outcome.REDIRECT:
-        return redirect_response(resolution.target + (f"?{query}" if query else ""), extra=robots)
-    served = await _file_for(
-        request.app, site, path, manifest, decision, robots, host or "", raw_path
-    )
+        location = resolution.target + (f"?{query}" if query else "")
+        return redirect_response(location, extra=answer_headers(rules, robots))
+    served = await _file_for(request.app, site, path, manifest, decision, rules, robots)
     if isinstance(served, web.Response):
         return served
     entry, status, headers = served
@@ -164,10 +172,9 @@ async def _file_for(
     path: RequestPath,
     manifest: Manifest,
     decision: RuleDecision,
+    rules: Overlay,
     robots: Mapping[str, str],
-    host: str,
-    raw_path: str,
-) -> tuple[FileEntry, int, dict[str, str]] | web.Response:
+) -> tuple[FileEntry, int, dict[str, str | None]] | web.Response:
     """Step 5's end: the file to answer with, its status and headers, or the 404 page."""
     resolution = decision.resolution
     if resolution.outcome is Outcome.FILE and resolution.entry is not None:
@@ -178,13 +185,9 @@ async def _file_for(
             return earlier.entry, 200, answer_headers(earlier.headers, robots)
         fallback = fallback_for(manifest, path)
         if fallback is None:
-            return page_response(404, robots)
+            return page_response(404, answer_headers(rules, robots))
         key, entry = fallback.key, fallback.entry
         # A 404 rule whose page is missing still answers 404.
         status = fallback.status if decision.status == 200 else decision.status
-    headers = answer_headers(
-        {"Cache-Control": cache_control_for(path.key, key)},
-        rule_headers(manifest, path, host=host, raw_path=raw_path),
-        robots,
-    )
+    headers = answer_headers({"Cache-Control": cache_control_for(path.key, key)}, rules, robots)
     return entry, status, headers

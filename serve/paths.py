@@ -1,31 +1,40 @@
-"""URL path -> the file it names, and what a path that names no file gets.
+"""URL path -> file it names, and what a path that names no file gets.
 
 SECURITY, the layers that keep a request inside its deployment:
   1. The raw path is percent-decoded exactly once, as UTF-8; what a second
      decoding would produce (`%252e%252e` -> `%2e%2e`) stays literal text.
-  2. NUL and other control characters, backslashes (`\\`, `%5c`) and `.`/`..`
+  2. NUL and other control characters (tab included: a browser drops it from a
+     URL, so `/%09/evil.example` could become `//evil.example`) and `.`/`..`
      segments in any spelling (`..`, `%2e%2e`, `..%2f`) are refused with 400.
-  3. Empty segments (`//`) collapse, so a redirect never starts with `//`
-     (which a browser would read as another host).
+     A backslash is an ordinary character of a name, as on Pages.
+  3. Empty segments (`//`) collapse for the file lookup; a redirect built from the
+     path as sent (`/%2Fwww.example.com/index/`) has its leading run of slashes,
+     backslashes and blanks cut to one `/` (`same_origin_location`), so a Location
+     never starts with `//` or `/\`, which a browser reads as another host.
   4. The result is only ever an exact key of the manifest's `files` map: there is
      no file system and no object key built from the path, so even a path that
      got through 1-3 can name nothing outside the deployment.
 
-ONE URL PER FILE, as on Cloudflare Pages. A file's canonical URL is
-    /index.html, /dir/index.html  ->  /, /dir/    (a directory ends with `/`)
-    /about.html                   ->  /about      (clean URL; a file never does)
-    any other file                ->  its own path
-A request looks for a file in this order
-    /P     /P, /P.html, /P/index.html
-    /P/    /P/index.html, /P.html
-and the first one found is served when the request *is* its canonical URL, and
-otherwise answered with a 308 to that URL (the handler keeps the query string).
+HTML FILES AND THEIR URLS, exactly as Cloudflare Pages' asset server decides
+(`P` is the decoded path; lookups use its collapsed form):
+    P ends with /     P/index.html exists          -> serve it
+                      P ends with /index/          -> 308 P minus `index/`
+                      P without its / + .html      -> 308 P without its /
+    P is a file       P ends with .html:
+                        P minus .html ends /index  -> 308 that minus `index`
+                        P minus .html is a file    -> serve P (both stay reachable)
+                        else                       -> 308 P minus .html
+                      any other file               -> serve it
+    P ends with /index                             -> 308 P minus `index`
+    P.html exists                                  -> serve it
+    P/index.html exists                            -> 308 P/
 So `/about` serves about.html, `/about.html` and `/about/` redirect to `/about`,
-`/docs` redirects to `/docs/`, `/docs/index.html` and `/index` too.
-No loop: a file's canonical URL finds that same file first (one step, served),
-so a redirect is always followed by a served file. When `/x` and `/x.html` are
-both files, `/x` is the file `/x` and x.html keeps `/x.html` as its URL (served
-there, no redirect), so neither file becomes unreachable.
+`/docs` redirects to `/docs/`, `/docs/index.html`, `/docs/index` and `/docs/index/`
+to `/docs/` (the last two whether or not docs/index.html exists, as on Pages).
+Every redirect keeps the query string (the handler adds it) and is one step: its
+target is served or answered as not found, never redirected again (but `/x/`,
+when both `x` and `x.html` exist, leads to the file `x`, as on Pages).
+One deliberate difference: `/..html` is served, where Pages redirects to `/.`.
 
 A PATH THAT NAMES NO FILE gets, in order:
   1. the nearest `404.html`, with status 404: `/a/b/c` (and `/a/b/`) try
@@ -38,14 +47,17 @@ A PATH THAT NAMES NO FILE gets, in order:
      (`deploy_platform.contracts.fingerprint`) or a last segment with an extension other
      than .html/.htm (`/favicon.ico`, `/x.css`, `/data.json`, `/.env`). Those are
      broken links, and index.html in their place would fail confusingly as a
-     script or stylesheet, so they get a real 404. A client-side route whose last
-     segment has a dot (`/users/jane.doe`) needs a `200` rewrite rule;
+     script or stylesheet, so they get a real 404 (Pages serves index.html there).
+     A client-side route whose last segment has a dot (`/users/jane.doe`) needs
+     a `200` rewrite rule;
   3. the platform's 404 page.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import quote, unquote_to_bytes
 
@@ -61,7 +73,7 @@ __all__ = [
     "parse_path",
     "resolve",
     "find_file",
-    "canonical_path",
+    "same_origin_location",
     "fallback_for",
     "names_a_file",
     "INDEX",
@@ -70,6 +82,8 @@ __all__ = [
 ]
 
 INDEX = "index.html"
+_INDEX_NAME = "index"
+_INDEX_DIRECTORY = "index/"
 NOT_FOUND_NAME = "404.html"
 MAX_404_DEPTH = 32
 _HTML = ".html"
@@ -77,6 +91,12 @@ _HTML = ".html"
 _PAGE_EXTENSIONS = frozenset({"html", "htm"})
 # RFC 3986 pchar minus the unreserved characters quote() always keeps.
 _SEGMENT_SAFE = "!$&'()*+,;=:@"
+# What Pages cuts from the start of a redirect's location: any run of slashes,
+# backslashes, blanks and their encoded spellings (`%2F`, `%5C`, `%09`). The blanks
+# are JavaScript's `\s` spelled out (control characters never get this far), so
+# the Worker (edge-worker/src/paths.js) cuts exactly the same.
+_BLANKS = " \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_LEADING_SLASHES = re.compile(f"^(?:/|%2[Ff]|%5[Cc]|%09|\\\\|[{_BLANKS}])+")
 
 
 class BadPath(ValueError):
@@ -89,6 +109,8 @@ class RequestPath:
 
     segments: tuple[str, ...]
     directory: bool
+    #: The path decoded but not collapsed (`//a//b/`), as a redirect repeats it.
+    decoded: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -136,25 +158,61 @@ def parse_path(raw_path: str) -> RequestPath:
         raise BadPath("the path is not UTF-8") from None
     if any(ord(char) < 0x20 or char == "\x7f" for char in decoded):
         raise BadPath("the path contains a control character (NUL or similar)")
-    if "\\" in decoded:
-        raise BadPath("the path contains a backslash")
     parts = decoded.split("/")
     if any(part in (".", "..") for part in parts):
         raise BadPath("the path contains a '.' or '..' segment")
     segments = tuple(part for part in parts if part)
-    return RequestPath(segments=segments, directory=decoded.endswith("/") or not segments)
+    return RequestPath(
+        segments=segments, directory=decoded.endswith("/") or not segments, decoded=decoded
+    )
 
 
 def resolve(manifest: Manifest, path: RequestPath) -> Resolution:
-    """The file `path` names, served at its canonical URL or redirected there (see above)."""
-    found = find_file(manifest, path)
-    if found is None:
+    """The file `path` names, or where it redirects: Pages' rules (see above)."""
+    files = manifest.files
+    key = path.key
+    sent = path.decoded or path.url()
+    if path.directory:
+        index = _join(key, INDEX)
+        if index in files:
+            return _file(files, index)
+        if sent.endswith("/" + _INDEX_DIRECTORY):
+            return _redirect(sent[: -len(_INDEX_DIRECTORY)])
+        if path.segments and key + _HTML in files:
+            return _redirect(sent.rstrip("/"))
         return Resolution(Outcome.NOT_FOUND)
-    key, entry = found
-    canonical = canonical_path(manifest, key)
-    if canonical != path:
-        return Resolution(Outcome.REDIRECT, canonical.url())
-    return Resolution(Outcome.FILE, key, entry)
+    if key in files:
+        if not key.endswith(_HTML):
+            return _file(files, key)
+        stem, sent_stem = key[: -len(_HTML)], sent[: -len(_HTML)]
+        if stem.endswith("/" + _INDEX_NAME):
+            return _redirect(sent_stem[: -len(_INDEX_NAME)])
+        if stem in files or stem == "/" or stem.endswith("/.") or stem.endswith("/.."):
+            # Both stay reachable; `/..html` would lead to `/.` (Pages' answer), no URL.
+            return _file(files, key)
+        return _redirect(sent_stem)
+    if sent.endswith("/" + _INDEX_NAME):
+        return _redirect(sent[: -len(_INDEX_NAME)])
+    if key + _HTML in files:
+        return _file(files, key + _HTML)
+    if _join(key, INDEX) in files:
+        return _redirect(sent + "/")
+    return Resolution(Outcome.NOT_FOUND)
+
+
+def same_origin_location(decoded: str) -> str:
+    """A decoded path made a Location that stays on this host: the leading run of
+    slashes, backslashes and blanks becomes one `/`, the rest is percent-encoded."""
+    stripped = "/" + _LEADING_SLASHES.sub("", decoded)
+    return quote(stripped, safe="/" + _SEGMENT_SAFE)
+
+
+def _file(files: Mapping[str, FileEntry], key: str) -> Resolution:
+    return Resolution(Outcome.FILE, key, files[key])
+
+
+def _redirect(decoded: str) -> Resolution:
+    return Resolution(Outcome.REDIRECT, same_origin_location(decoded))
 
 
 def find_file(manifest: Manifest, path: RequestPath) -> tuple[str, FileEntry] | None:
@@ -175,22 +233,6 @@ def find_file(manifest: Manifest, path: RequestPath) -> tuple[str, FileEntry] | 
         if entry is not None:
             return candidate, entry
     return None
-
-
-def canonical_path(manifest: Manifest, key: str) -> RequestPath:
-    """The one URL the file `key` is served at; `find_file` finds `key` first for it."""
-    segments = tuple(key.split("/")[1:])
-    name = segments[-1]
-    if name == INDEX:
-        return RequestPath(segments[:-1], directory=True)
-    stem = name[: -len(_HTML)]
-    if name.endswith(_HTML) and stem not in ("", ".", ".."):
-        clean = RequestPath((*segments[:-1], stem), directory=False)
-        # The no-loop promise: the clean URL is only taken when it finds this
-        # file, i.e. when no file sits at the clean URL itself.
-        if clean.key not in manifest.files:
-            return clean
-    return RequestPath(segments, directory=False)
 
 
 def fallback_for(manifest: Manifest, path: RequestPath) -> Fallback | None:

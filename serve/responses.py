@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from contextlib import aclosing
 
 from aiohttp import web
@@ -20,12 +19,11 @@ from deploy_platform.contracts.manifest import FileEntry
 from serve.bodies import BodyMismatch, BodyReader, StoredBody
 from serve.encodings import Representation, choose, representation_headers
 from serve.headers import (
-    FILE_CACHE_CONTROL,
-    REFERRER_POLICY,
-    SERVER,
+    Overlay,
     etag_for,
     file_headers,
     page_headers,
+    redirect_headers,
 )
 from serve.pages import render_page
 from serve.ranges import ByteRange
@@ -49,51 +47,43 @@ class StreamAborted(Exception):
     """A body failed after its headers were sent: the only honest end is a cut connection."""
 
 
-def page_response(status: int, extra: Mapping[str, str] | None = None) -> web.Response:
+def page_response(status: int, extra: Overlay | None = None) -> web.Response:
     """The platform's own page for `status` (HEAD gets the headers without the body).
 
-    `extra`: the site's robots header, when a live site's path names nothing.
+    `extra`: a live site's overlay (its header rules and robots header) when its path
+    names nothing.
     """
-    headers = page_headers()
+    headers = page_headers(status, extra)
     if status == 405:
         headers["Allow"] = ", ".join(ALLOWED_METHODS)  # RFC 9110 section 15.5.6
-    headers.update(extra or {})
     return web.Response(status=status, body=render_page(status), headers=headers)
 
 
 def redirect_response(
-    location: str, status: int = 308, extra: Mapping[str, str] | None = None
+    location: str, status: int = 308, extra: Overlay | None = None
 ) -> web.Response:
     """308 by default: like 301 but the method is kept; revalidated, since an alias may move on.
 
     A deployment's own redirect rules choose their status (301, 302, 303, 307, 308).
-    `extra`: the site's robots header (`serve.robots`).
+    `extra`: the site's overlay (header rules, robots header), as Pages applies `_headers`
+    to redirects too.
     """
-    return web.Response(
-        status=status,
-        headers={
-            "Location": location,
-            "Cache-Control": FILE_CACHE_CONTROL,
-            "Referrer-Policy": REFERRER_POLICY,
-            **(extra or {}),
-            "X-Content-Type-Options": "nosniff",
-            "Server": SERVER,
-        },
-    )
+    return web.Response(status=status, headers=redirect_headers(location, extra))
 
 
 def _bodiless_headers(
-    entry: FileEntry, chosen: Representation, rules: Mapping[str, str] | None
+    entry: FileEntry, chosen: Representation, rules: Overlay | None
 ) -> dict[str, str]:
     """The fields a 200 would carry, but Content-Type: this answer has no content."""
     headers = file_headers(entry, rules)
     representation_headers(headers, entry, chosen)
-    del headers["Content-Type"]
+    for name in [name for name in headers if name.lower() == "content-type"]:
+        del headers[name]  # a header rule may have spelled it its own way
     return headers
 
 
 def not_modified_response(
-    entry: FileEntry, chosen: Representation, rules: Mapping[str, str] | None = None
+    entry: FileEntry, chosen: Representation, rules: Overlay | None = None
 ) -> web.Response:
     """304 with the fields a 200 would carry for caches (RFC 9110 section 15.4.5)."""
     headers = _bodiless_headers(entry, chosen, rules)
@@ -103,7 +93,7 @@ def not_modified_response(
 
 
 def range_not_satisfiable_response(
-    entry: FileEntry, chosen: Representation, rules: Mapping[str, str] | None = None
+    entry: FileEntry, chosen: Representation, rules: Overlay | None = None
 ) -> web.Response:
     """416 for a range past the end, saying how long the body is (RFC 9110 15.5.17)."""
     headers = _bodiless_headers(entry, chosen, rules)
@@ -117,7 +107,7 @@ async def file_response(
     entry: FileEntry,
     bodies: BodyReader,
     status: int = 200,
-    rules: Mapping[str, str] | None = None,
+    rules: Overlay | None = None,
     chosen: Representation | None = None,
     byte_range: ByteRange | None = None,
 ) -> web.StreamResponse:
@@ -129,7 +119,7 @@ async def file_response(
     """
     if chosen is None:
         chosen = choose(entry, etag_for(entry), _accept_encoding(request))
-    headers = file_headers(entry, rules)
+    headers = file_headers(entry, rules, status)
     representation_headers(headers, entry, chosen)
     if status != 200:
         # A 404 page is not the representation of the requested URL: no validator.

@@ -39,7 +39,7 @@ class EarlierFile:
 
     entry: FileEntry
     #: Its own deployment's header rules, and `immutable` (the name never gets other bytes).
-    headers: dict[str, str]
+    headers: dict[str, str | None]
 
 
 async def earlier_file(

@@ -14,7 +14,9 @@ the repository's `vercel.json`, then its `netlify.toml`, then detection.
   vercel.json, netlify.toml) is a shell command line and becomes
   `["sh", "-c", text]`; an empty text skips the step.
 - Output candidates are relative to `app_dir`; the runner publishes the first
-  that holds an index.html, else the first that exists (see `find_output`).
+  that holds an index.html, else the first that exists (see
+  `deploy_platform.build.output.find_output`). As on Cloudflare Pages, a site
+  without an index.html is still published, with a warning.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from deploy_platform.build.package_managers import (
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import BuildFailed
 
-__all__ = ["BuildPlan", "detect", "find_output", "LEGACY_OPENSSL_FLAG"]
+__all__ = ["BuildPlan", "detect", "LEGACY_OPENSSL_FLAG"]
 
 LEGACY_OPENSSL_FLAG = "--openssl-legacy-provider"
 
@@ -373,36 +375,3 @@ def detect(source_dir: Path, settings: BuildSettings) -> BuildPlan:
         secret_env_names=tuple(settings.env),
         warnings=tuple(lock_warnings),
     )
-
-
-def find_output(plan: BuildPlan) -> Path:
-    """The directory to publish after the build: first candidate with an index.html, else the
-    first that exists (the app directory itself only with an index.html).
-
-    Raises BuildFailed naming every directory searched (plus `output_hint`).
-    """
-    app_root = plan.app_dir.resolve()
-    fallback: Path | None = None
-    for relative in plan.output_candidates:
-        path = plan.app_dir / relative if relative != "." else plan.app_dir
-        # SECURITY: a symlinked output directory could publish files from outside the app.
-        if path.is_symlink() or not path.is_dir():
-            continue
-        if not path.resolve().is_relative_to(app_root):
-            continue
-        index = path / "index.html"
-        if index.is_file() and not index.is_symlink():
-            return path
-        if fallback is None and relative != ".":
-            fallback = path
-    if fallback is not None:
-        return fallback
-    where = plan.app_dir.relative_to(plan.source_dir).as_posix()
-    searched = ", ".join("./" if d == "." else f"{d}/" for d in plan.output_candidates)
-    place = "the repository" if where == "." else f"{where}/"
-    message = f"no output to publish: looked for {searched} in {place}"
-    if plan.output_hint:
-        message += f". {plan.output_hint}"
-    else:
-        message += ". Set the output directory in the project's build settings if it is elsewhere"
-    raise BuildFailed(message)

@@ -38,9 +38,10 @@ from deploy_platform.build.cache.locations import (
 )
 from deploy_platform.build.cache.restore import CacheRestore, restore
 from deploy_platform.build.cache.save import save
-from deploy_platform.build.detect import BuildPlan, detect, find_output
+from deploy_platform.build.detect import BuildPlan, detect
 from deploy_platform.build.generators import detect_generator, run_generator_build
 from deploy_platform.build.node_versions import resolve_node_version
+from deploy_platform.build.output import find_output, output_warnings
 from deploy_platform.build.steps import (
     DEFAULT_OUTPUT_LIMITS,
     BuildRequest,
@@ -53,7 +54,6 @@ from deploy_platform.build.steps import Steps as _Steps
 from deploy_platform.build.steps import check_output as _check_output
 from deploy_platform.build.steps import open_isolation as _isolation
 from deploy_platform.build.toolchain import available_node_versions, provision
-from deploy_platform.contracts.errors import BuildFailed
 from deploy_platform.storage import ObjectStore
 
 __all__ = ["BuildRequest", "BuildResult", "run_build", "OutputLimits"]
@@ -64,14 +64,12 @@ def _command_text(argv: Sequence[str] | None) -> str | None:
 
 
 def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> BuildResult:
-    try:
-        output = find_output(plan)
-    except BuildFailed as exc:
-        raise BuildFailed(f"no index.html to publish ({exc})") from None
+    output = find_output(plan)
     stats = _check_output(output, limits)
     where = output.relative_to(plan.source_dir).as_posix()
     line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
     log(line)
+    warnings = output_warnings(output, where, log)
     return BuildResult(
         output_dir=output,
         framework=plan.framework,
@@ -81,6 +79,7 @@ def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> 
         duration_s=time.monotonic() - started,
         metadata={**plan.to_metadata(), "output_files": stats.files, "output_bytes": stats.bytes},
         routing=plan.routing,
+        warnings=(*plan.warnings, *warnings),
     )
 
 
@@ -203,6 +202,7 @@ def run_build(
     out_dir = find_output(plan)
     stats = _check_output(out_dir, output_limits)
     log(f"output: {out_dir.relative_to(source_dir).as_posix()}/ ({stats.files} files)")
+    warnings = output_warnings(out_dir, out_dir.relative_to(source_dir).as_posix(), log)
     metadata: dict[str, Any] = {
         **plan.to_metadata(),
         "node_version": toolchain.node_version,
@@ -226,7 +226,7 @@ def run_build(
         duration_s=time.monotonic() - started,
         metadata=metadata,
         routing=_publish_routing(plan),
-        warnings=plan.warnings,
+        warnings=(*plan.warnings, *warnings),
     )
 
 

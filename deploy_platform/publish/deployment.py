@@ -58,6 +58,7 @@ from deploy_platform.publish.compression import (
     compress_file,
     is_compressible,
 )
+from deploy_platform.publish.early_hints import link_header_for_file
 from deploy_platform.publish.rule_files import load_routes
 from deploy_platform.publish.variants import read_variant_records, write_variant_records
 from deploy_platform.storage import ObjectStore, ObjectStoreError
@@ -196,9 +197,10 @@ def _publish(
         )
         list(pool.map(lambda v: _put_variant(store, v), variants_to_upload))
         write_variant_records(store, pool, compressed)
+        links = _early_hints(pool, files)
     manifest = Manifest(
         deployment=deployment_id,
-        files={f.url_path: _entry(f, variants) for f in files},
+        files={f.url_path: _entry(f, variants, links) for f in files},
         created_at=time.time(),
         routes=routes or None,
     )
@@ -251,7 +253,16 @@ def _put_variant(store: ObjectStore, variant: CompressedVariant) -> None:
     store.put_file(blob_key(variant.sha256), variant.path, _VARIANT_CONTENT_TYPES[variant.encoding])
 
 
-def _entry(file: _File, variants: Mapping[str, list[CompressedVariant]]) -> FileEntry:
+def _early_hints(pool: ThreadPoolExecutor, files: list[_File]) -> dict[str, str]:
+    """HTML body sha256 -> the `Link` header its hint elements make (`publish.early_hints`)."""
+    pages = {f.sha256: f for f in files if content_type_for(f.url_path).startswith("text/html")}
+    found = pool.map(lambda f: link_header_for_file(f.disk_path), pages.values())
+    return {sha: link for sha, link in zip(pages, found, strict=True) if link}
+
+
+def _entry(
+    file: _File, variants: Mapping[str, list[CompressedVariant]], links: Mapping[str, str]
+) -> FileEntry:
     # The same body can sit under a compressible and an incompressible name
     # (`a.txt`, `a.bin`); only the compressible one is offered compressed.
     encodings = (
@@ -259,7 +270,12 @@ def _entry(file: _File, variants: Mapping[str, list[CompressedVariant]]) -> File
         if is_compressible(content_type_for(file.url_path))
         else {}
     )
-    return FileEntry.for_blob(file.url_path, file.sha256, file.size, encodings)
+    entry = FileEntry.for_blob(file.url_path, file.sha256, file.size, encodings)
+    link = links.get(file.sha256)
+    if link and content_type_for(file.url_path).startswith("text/html"):
+        # The page's early hints travel with it; both edges send the entry's headers.
+        return dataclasses.replace(entry, headers={"Link": link})
+    return entry
 
 
 _BASE_PATH = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$")

@@ -9,13 +9,14 @@
 //   4. lookup       domain -> alias -> deployment, else 404       (lookup)
 //      answers      a stored answer for this deployment?          (answercache)
 //      manifest     deployment -> manifest, else 404              (lookup)
-//   5. resolve      file, or 308 to its one URL (clean URLs)      (paths)
+//   5. resolve      file, or 308 to its URL, as Pages decides     (paths)
 //      rules        redirects, rewrites, header rules             (rules)
 //      skew         a missing fingerprinted file from the alias's
 //                   earlier deployments within the grace period   (skew)
 //      fallback     nearest 404.html, a single-page app's
 //                   index.html, else the platform's 404           (paths)
-//      headers      cache policy, header rules, X-Robots-Tag      (responses, robots)
+//      headers      cache policy, Pages' defaults, header rules
+//                   (on 404 pages and redirects too), X-Robots-Tag (responses, rulelayer, robots)
 //   6. represent    Range/If-Range -> identity bytes, else
 //                   Accept-Encoding picks a variant                (ranges, encodings)
 //   7. conditional  If-None-Match -> 304; range past the end -> 416 (responses)
@@ -50,7 +51,8 @@ import {
 } from "./responses.js";
 import { robotsHeaders } from "./robots.js";
 import { UNSATISFIABLE, requestedRange } from "./ranges.js";
-import { applyRules, ruleHeaders } from "./rules.js";
+import { applyRules } from "./rules.js";
+import { ruleLayer } from "./rulelayer.js";
 import { earlierFile, skewApplies } from "./skew.js";
 
 /**
@@ -164,14 +166,17 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
 
   // 5. resolve, then the deployment's own rules, then skew protection and the fallback
   const robots = robotsHeaders(site);
-  const query = url.search.slice(1);
   const info = { host: url.host, pathname: url.pathname };
+  const rules = ruleLayer(manifest, path, info);
+  const query = url.search.slice(1);
   const decision = applyRules(manifest, path, query, info);
-  if (decision.action === "redirect") return redirect(decision.location, decision.status, robots);
-  if (decision.resolution.outcome === "redirect") {
-    return redirect(decision.resolution.target + (query ? `?${query}` : ""), 308, robots);
+  if (decision.action === "redirect") {
+    return redirect(decision.location, decision.status, answerHeaders(rules, robots));
   }
-  const served = await fileFor(site, path, manifest, decision, robots, lookup, ctx, info);
+  if (decision.resolution.outcome === "redirect") {
+    return redirect(decision.resolution.target + (query ? `?${query}` : ""), 308, answerHeaders(rules, robots));
+  }
+  const served = await fileFor(site, path, manifest, decision, rules, robots, lookup, ctx);
   // A file from an earlier deployment, or a 404 where one could have been, depends
   // on the alias's history and the clock: never stored as this deployment's answer.
   const keep = served.volatile ? uncacheable : (/** @type {Response} */ r) => r;
@@ -212,17 +217,17 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
  * @param {import("./paths.js").RequestPath} path
  * @param {import("./lookup.js").Manifest} manifest
  * @param {ReturnType<typeof applyRules>} decision
+ * @param {import("./responses.js").Overlay} rules  the header rules' layer (rulelayer.js)
  * @param {Array<[string, string]>} robots
  * @param {DeploymentLookup} lookup
  * @param {Context} ctx
- * @param {import("./rules.js").RequestInfo} info  the request's host and URL pathname
- * @returns {Promise<{volatile: boolean, response: Response} | {volatile: boolean, response?: undefined, entry: import("./lookup.js").FileEntry, status: number, headers: Array<[string, string]>}>}
+ * @returns {Promise<{volatile: boolean, response: Response} | {volatile: boolean, response?: undefined, entry: import("./lookup.js").FileEntry, status: number, headers: import("./responses.js").Overlay}>}
  */
-async function fileFor(site, path, manifest, decision, robots, lookup, ctx, info) {
+async function fileFor(site, path, manifest, decision, rules, robots, lookup, ctx) {
   const { resolution } = decision;
   const policy = (/** @type {string} */ key) => answerHeaders(
     [["Cache-Control", cacheControlFor(pathKey(path), key)]],
-    ruleHeaders(manifest, path, info),
+    rules,
     robots,
   );
   if (resolution.outcome === "file") {
@@ -234,7 +239,7 @@ async function fileFor(site, path, manifest, decision, robots, lookup, ctx, info
     return { volatile, entry: earlier.entry, status: 200, headers: answerHeaders(earlier.rules, robots) };
   }
   const fallback = fallbackFor(manifest, path);
-  if (fallback === null) return { volatile, response: notFound(robots) };
+  if (fallback === null) return { volatile, response: notFound(answerHeaders(rules, robots)) };
   // A 404 rule whose page is missing still answers 404.
   const status = decision.status === 200 ? fallback.status : decision.status;
   return { volatile, entry: fallback.entry, status, headers: policy(fallback.key) };

@@ -6,7 +6,8 @@ export const PAGES = {
   400: [
     "Bad request",
     "This address cannot be served: its path is malformed. " +
-      "Check the link for stray characters such as '..', backslashes or encoded NUL bytes.",
+      "Check the link for stray characters such as '..' segments or encoded control " +
+      "characters (NUL, tab, line breaks).",
   ],
   404: [
     "Not found",

@@ -3,21 +3,22 @@
 // SECURITY, the layers that keep a request inside its deployment:
 //   1. The raw path is percent-decoded exactly once, as UTF-8; what a second
 //      decoding would produce (`%252e%252e` -> `%2e%2e`) stays literal text.
-//   2. Control characters (NUL...), backslashes (`\`, `%5c`) and `.`/`..`
-//      segments in any spelling are refused with 400.
-//   3. Empty segments (`//`) collapse, so a redirect never starts with `//`.
+//   2. Control characters (NUL, tab...) and `.`/`..` segments in any spelling
+//      are refused with 400. A backslash is an ordinary character of a name.
+//   3. Empty segments (`//`) collapse for the lookup; a redirect built from the
+//      path as sent has its leading run of slashes, backslashes and blanks cut to
+//      one `/` (sameOriginLocation), so it never leaves the host.
 //   4. The result is only ever an exact key of the manifest's `files` map:
 //      no object key is built from it.
 // The Workers runtime already resolves literal `..`/`%2e%2e` segments in
 // request.url (WHATWG URL parsing), so those arrive as a different path inside
 // the deployment; the checks here catch every spelling that survives parsing.
 //
-// ONE URL PER FILE, as on Cloudflare Pages (serve/paths.py explains it in full):
-//   /index.html, /dir/index.html -> /, /dir/;  /about.html -> /about;  else its path.
-// `/P` looks for /P, /P.html, /P/index.html; `/P/` for /P/index.html, /P.html.
-// The file found is served when the request is its one URL, else 308 there. A
-// file's URL finds that same file, so no loop; `/x` and `/x.html` both files
-// keep their own names.
+// HTML FILES AND THEIR URLS, as Cloudflare Pages decides (serve/paths.py has the
+// table): `/P/` serves P/index.html, `/P/index/` -> 308 `/P/`, `/P/` -> 308 `/P`
+// when P.html exists; a file is served, but `/P.html` -> 308 `/P` (unless a file
+// `/P` exists) and `/P/index.html` -> 308 `/P/`; `/P/index` -> 308 `/P/`; `/P`
+// serves P.html; `/P` -> 308 `/P/` when P/index.html exists.
 // A PATH THAT NAMES NO FILE gets the nearest 404.html (404); in a single-page
 // app (/index.html, no /404.html) /index.html with 200, except for fingerprinted
 // assets and names with an extension other than .html/.htm; else the platform's 404.
@@ -28,6 +29,12 @@ export const INDEX = "index.html";
 export const NOT_FOUND_NAME = "404.html";
 export const MAX_404_DEPTH = 32;
 const HTML = ".html";
+const INDEX_NAME = "index";
+const INDEX_DIRECTORY = "index/";
+// Pages cuts these from the start of a redirect's location; the blanks are `\s`
+// spelled out, the same list as serve/paths.py.
+const LEADING_SLASHES =
+  /^(?:\/|%2[Ff]|%5[Cc]|%09|\\|[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff])+/;
 const PAGE_EXTENSIONS = new Set(["html", "htm"]);
 
 /** A request path refused with 400; the message says why. */
@@ -36,7 +43,7 @@ export class BadPath extends Error {}
 /**
  * @typedef {import("./lookup.js").FileEntry} FileEntry
  * @typedef {import("./lookup.js").Manifest} Manifest
- * @typedef {{segments: string[], directory: boolean}} RequestPath
+ * @typedef {{segments: string[], directory: boolean, decoded?: string}} RequestPath
  * @typedef {{outcome: "file", target: string, entry: FileEntry}
  *   | {outcome: "redirect", target: string}
  *   | {outcome: "not found"}} Resolution
@@ -63,13 +70,12 @@ export function parsePath(rawPath) {
   if (/[\x00-\x1f\x7f]/.test(decoded)) {
     throw new BadPath("the path contains a control character (NUL or similar)");
   }
-  if (decoded.includes("\\")) throw new BadPath("the path contains a backslash");
   const parts = decoded.split("/");
   if (parts.some((part) => part === "." || part === "..")) {
     throw new BadPath("the path contains a '.' or '..' segment");
   }
   const segments = parts.filter((part) => part !== "");
-  return { segments, directory: decoded.endsWith("/") || segments.length === 0 };
+  return { segments, directory: decoded.endsWith("/") || segments.length === 0, decoded };
 }
 
 /**
@@ -118,18 +124,57 @@ function encodeSegment(segment) {
 }
 
 /**
- * The file `path` names, served at its one URL or redirected there.
+ * The file `path` names, or where it redirects: Pages' rules (see above).
  * @param {Manifest} manifest
  * @param {RequestPath} path
  * @returns {Resolution}
  */
 export function resolve(manifest, path) {
-  const found = findFile(manifest, path);
-  if (found === null) return { outcome: "not found" };
-  const [key, entry] = found;
-  const canonical = canonicalPath(manifest, key);
-  if (!samePath(canonical, path)) return { outcome: "redirect", target: pathUrl(canonical) };
-  return { outcome: "file", target: key, entry };
+  const files = manifest.files;
+  const key = pathKey(path);
+  const sent = path.decoded || pathUrl(path);
+  if (path.directory) {
+    const index = join(key, INDEX);
+    if (files.has(index)) return fileOf(files, index);
+    if (sent.endsWith("/" + INDEX_DIRECTORY)) return redirectTo(sent.slice(0, -INDEX_DIRECTORY.length));
+    if (path.segments.length && files.has(key + HTML)) return redirectTo(sent.replace(/\/+$/, ""));
+    return { outcome: "not found" };
+  }
+  if (files.has(key)) {
+    if (!key.endsWith(HTML)) return fileOf(files, key);
+    const stem = key.slice(0, -HTML.length);
+    const sentStem = sent.slice(0, -HTML.length);
+    if (stem.endsWith("/" + INDEX_NAME)) return redirectTo(sentStem.slice(0, -INDEX_NAME.length));
+    if (files.has(stem) || stem === "/" || stem.endsWith("/.") || stem.endsWith("/..")) {
+      // Both stay reachable; `/..html` would lead to `/.` (Pages' answer), no URL.
+      return fileOf(files, key);
+    }
+    return redirectTo(sentStem);
+  }
+  if (sent.endsWith("/" + INDEX_NAME)) return redirectTo(sent.slice(0, -INDEX_NAME.length));
+  if (files.has(key + HTML)) return fileOf(files, key + HTML);
+  if (files.has(join(key, INDEX))) return redirectTo(sent + "/");
+  return { outcome: "not found" };
+}
+
+/**
+ * A decoded path made a Location that stays on this host: the leading run of
+ * slashes, backslashes and blanks becomes one `/`, the rest is percent-encoded.
+ * @param {string} decoded
+ */
+export function sameOriginLocation(decoded) {
+  const stripped = "/" + decoded.replace(LEADING_SLASHES, "");
+  return stripped.split("/").map(encodeSegment).join("/");
+}
+
+/** @param {Map<string, FileEntry>} files @param {string} key @returns {Resolution} */
+function fileOf(files, key) {
+  return { outcome: "file", target: key, entry: /** @type {FileEntry} */ (files.get(key)) };
+}
+
+/** @param {string} decoded @returns {Resolution} */
+function redirectTo(decoded) {
+  return { outcome: "redirect", target: sameOriginLocation(decoded) };
 }
 
 /**
@@ -152,34 +197,6 @@ export function findFile(manifest, path) {
     if (entry) return [candidate, entry];
   }
   return null;
-}
-
-/**
- * The one URL the file `key` is served at; findFile finds `key` first for it.
- * @param {Manifest} manifest
- * @param {string} key
- * @returns {RequestPath}
- */
-export function canonicalPath(manifest, key) {
-  const segments = key.split("/").slice(1);
-  const name = segments[segments.length - 1];
-  if (name === INDEX) return { segments: segments.slice(0, -1), directory: true };
-  const stem = name.slice(0, -HTML.length);
-  if (name.endsWith(HTML) && stem !== "" && stem !== "." && stem !== "..") {
-    const clean = { segments: [...segments.slice(0, -1), stem], directory: false };
-    // The no-loop promise: the clean URL only when no file sits at it.
-    if (!manifest.files.has(pathKey(clean))) return clean;
-  }
-  return { segments, directory: false };
-}
-
-/** @param {RequestPath} a @param {RequestPath} b */
-function samePath(a, b) {
-  return (
-    a.directory === b.directory &&
-    a.segments.length === b.segments.length &&
-    a.segments.every((segment, index) => segment === b.segments[index])
-  );
 }
 
 /**

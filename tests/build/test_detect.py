@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from deploy_platform.build.detect import BuildPlan, detect, find_output
+from deploy_platform.build.detect import BuildPlan, detect
+from deploy_platform.build.output import find_output, has_index, has_publishable_file
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import BuildFailed
 
@@ -201,12 +202,35 @@ def test_static_site_in_a_subdirectory(tmp_path: Path, directory: str) -> None:
     assert find_output(plan) == tmp_path.resolve() / directory
 
 
-def test_static_site_without_index_html_names_what_was_searched(tmp_path: Path) -> None:
-    plan = plan_for(tmp_path, {"README.md": "nothing to serve"})
-    with pytest.raises(
-        BuildFailed, match=r"looked for \./, public/, dist/, build/ in the repository"
-    ):
+def test_static_site_without_index_html_publishes_the_root(tmp_path: Path) -> None:
+    # Cloudflare Pages publishes any directory; the runner warns about the missing page.
+    plan = plan_for(tmp_path, {"README.md": "nothing to serve", "guide.html": "<h1>g</h1>"})
+    assert find_output(plan) == tmp_path.resolve()
+    assert not has_index(find_output(plan))
+
+
+def test_static_site_without_index_html_prefers_an_output_directory(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, {"README.md": "x", "dist/app.js": "run()"})
+    assert find_output(plan) == tmp_path.resolve() / "dist"
+
+
+def test_a_build_without_its_output_directory_names_what_was_searched(tmp_path: Path) -> None:
+    plan = plan_for(
+        tmp_path, {"package.json": package({"vite": "^5"}, "vite build"), "README.md": "x"}
+    )
+    # After a build the sources are never the output: no dist/ is a failure.
+    with pytest.raises(BuildFailed, match=r"no output to publish: looked for dist/"):
         find_output(plan)
+
+
+def test_publishable_files_skip_hidden_ones(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref")
+    (tmp_path / ".env").write_text("SECRET=1")
+    assert not has_publishable_file(tmp_path)
+    (tmp_path / ".well-known").mkdir()
+    (tmp_path / ".well-known" / "security.txt").write_text("Contact: x")
+    assert has_publishable_file(tmp_path)
 
 
 def test_package_json_without_build_script_is_published_as_is(tmp_path: Path) -> None:

@@ -105,6 +105,31 @@ def test_static_site_needs_no_install(tmp_path: Path, store: ObjectStore) -> Non
     outcome = build(checkout("static-site", tmp_path), store)
     assert outcome.framework == "static" and outcome.install_command is None
     assert outcome.output_dir == tmp_path / "src"
+    assert outcome.warnings == ()
+
+
+def test_a_static_site_without_index_html_is_published_with_a_warning(
+    tmp_path: Path, store: ObjectStore
+) -> None:
+    source = tmp_path / "src"
+    (source / "docs").mkdir(parents=True)
+    (source / "docs" / "guide.html").write_text("<h1>guide</h1>")
+    lines: list[str] = []
+    outcome = build(source, store, lines=lines)
+    assert outcome.output_dir == source
+    assert len(outcome.warnings) == 1
+    assert outcome.warnings[0].startswith("no index.html in the repository root: published")
+    assert f"warning: {outcome.warnings[0]}" in lines
+
+
+def test_a_static_site_with_only_hidden_files_has_nothing_to_publish(
+    tmp_path: Path, store: ObjectStore
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / ".env").write_text("SECRET=1")
+    with pytest.raises(BuildFailed, match="nothing to publish: the repository root has no files"):
+        build(source, store)
 
 
 def test_a_failing_build_reports_the_tail_of_its_log(tmp_path: Path, store: ObjectStore) -> None:

@@ -314,7 +314,8 @@ def test_history_and_asset_checks_of_deployments_on_the_running_platform(
 
     repo = git_http.create_repo(_unique("history-e2e"), {"index.html": "<h1>checked</h1>"})
     ready = platform.wait(platform.deploy(repo_url=repo.url, project="hist")["id"])
-    repo.commit({"notes.txt": "no page any more"}, delete=["index.html"])
+    # Hidden files are never published: nothing is left to serve.
+    repo.commit({".env": "nothing to publish"}, delete=["index.html"])
     failed = platform.wait(platform.deploy(repo_url=repo.url, project="hist")["id"])
     assert (ready["status"], failed["status"]) == ("ready", "failed")
 

@@ -45,7 +45,7 @@ def test_pages_follow_each_other_newest_first_and_filters_apply(
 ) -> None:
     docs, shop = unique("docs"), unique("shop")
     first = deploy_app(project=docs)
-    failed = deploy_app({"notes.txt": "no page"}, project=docs)
+    failed = deploy_app({".env": "nothing to publish"}, project=docs)
     preview = deploy_app(project=shop, ref="feature/cart")
     last = deploy_app(project=docs)
 

@@ -38,7 +38,7 @@ def deployed(deploy_app: Callable[..., DeploymentRecord]) -> dict[str, list[Depl
     return {
         docs: [
             deploy_app(project=docs),
-            deploy_app({"notes.txt": "no page"}, project=docs),
+            deploy_app({".env": "nothing to publish"}, project=docs),
             deploy_app(project=docs),
         ],
         shop: [deploy_app(project=shop, ref="feature/cart")],

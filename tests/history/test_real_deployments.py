@@ -81,13 +81,13 @@ def test_a_successful_deployment_row_says_what_happened_with_its_lineage(
 def test_a_failed_deployment_row_names_the_stage_and_the_error(
     deploy_app: Callable[..., DeploymentRecord], history_rows: Rows, state: PlatformState
 ) -> None:
-    record = deploy_app({"src/main.txt": "no page here"})
+    record = deploy_app({".env": "nothing that is ever published"})
 
     row = history_rows()[record.id]
 
     assert state.get(record.id).status is Status.FAILED
     assert row["status"] == "failed" and row["failed_stage"] == "built_artifact"
-    assert "no index.html" in row["error"]
+    assert "nothing to publish" in row["error"]
     assert row["clone_s"] >= 0 and row["build_s"] >= 0
     assert all(pd.isna(row[name]) for name in ("install_s", "publish_s", "files", "url"))
     assert row["source_storage_id"] > 0

@@ -145,14 +145,15 @@ def test_rematerializing_after_the_branch_moved_rebuilds_the_pinned_commit(
     assert read_alias(store, project) == record.id
 
 
-def test_no_index_html_fails_readably_and_leaves_the_live_alias(
+def test_nothing_to_publish_fails_readably_and_leaves_the_live_alias(
     git_http, deployer: Deployer, state: PlatformState, store: ObjectStore
 ) -> None:
     project = unique("docs")
     good_repo = git_http.create_repo(unique("good"), SITE)
     live = queue_git(state, good_repo, project)
     assert deployer.run(live.id).success
-    bad_repo = git_http.create_repo(unique("bad"), {"src/main.txt": "no page here"})
+    # Hidden files are never published: this repository has nothing to serve.
+    bad_repo = git_http.create_repo(unique("bad"), {".env": "SECRET=1"})
     bad = queue_git(state, bad_repo, project)
 
     result = deployer.run(bad.id)
@@ -160,10 +161,39 @@ def test_no_index_html_fails_readably_and_leaves_the_live_alias(
     assert not result.success
     failed = state.get(bad.id)
     assert failed.status is Status.FAILED
-    assert failed.error is not None and "no index.html" in failed.error
-    assert "public/" in failed.error
+    assert failed.error is not None and "nothing to publish" in failed.error
+    assert ".env" in failed.error
     assert not store.exists(manifest_key(bad.id))
     assert read_alias(store, project) == live.id and state.get_alias(project) == live.id
+
+
+def test_a_site_without_index_html_is_published_with_a_warning(
+    git_http, deployer: Deployer, state: PlatformState, store: ObjectStore
+) -> None:
+    # Cloudflare Pages publishes any directory; so do we, and say what is missing.
+    repo = git_http.create_repo(unique("noindex"), {"docs/guide.html": "<h1>guide</h1>"})
+    record = queue_git(state, repo, unique("noindex"))
+
+    result = deployer.run(record.id)
+
+    assert result.success
+    ready = state.get(record.id)
+    assert ready.status is Status.READY
+    assert any("no index.html in the repository root" in w for w in ready.warnings)
+    assert served_text(store, record.id, "/docs/guide.html") == "<h1>guide</h1>"
+
+
+def test_an_uploaded_directory_without_index_html_is_published_with_a_warning(
+    tmp_path: Path, deployer: Deployer, state: PlatformState, store: ObjectStore
+) -> None:
+    archive = pack_site(tmp_path, {"report.html": "<h1>report</h1>", "data.csv": "a,b"})
+    record = queue_upload(state, store, unique("upload"), archive)
+
+    assert deployer.run(record.id).success
+    ready = state.get(record.id)
+    assert ready.status is Status.READY
+    assert any(w.startswith("no index.html in the repository root") for w in ready.warnings)
+    assert served_text(store, record.id, "/report.html") == "<h1>report</h1>"
 
 
 def test_clone_of_a_missing_commit_fails_readably(

@@ -78,9 +78,9 @@ def test_a_deleted_body_fails_bodies_stored_naming_the_file(
     assert checks_of(result)["index_served"].passed
     # The failure is stored with the asset, where the UI shows it.
     key = dg.AssetCheckKey(dg.AssetKey("published_deployment"), "bodies_stored")
-    record = deployer.instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [key]
-    ).get(key)
+    record = deployer.instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(
+        key
+    )
     assert record is not None and record.evaluation is not None
     assert not record.evaluation.passed
 
@@ -95,9 +95,7 @@ def test_an_edge_origin_that_does_not_serve_it_fails_index_served(
     other_store = tmp_path / "another-store"
     other_store.mkdir()
     with serve_process(other_store, redis_server.url, state.prefix) as elsewhere:
-        result = deployer_with_edge(deployer, f"http://127.0.0.1:{elsewhere.port}").run(
-            deployed.id
-        )
+        result = deployer_with_edge(deployer, f"http://127.0.0.1:{elsewhere.port}").run(deployed.id)
 
     assert result.success
     failed = checks_of(result)["index_served"]
@@ -114,3 +112,19 @@ def test_without_an_edge_origin_url_index_served_fails_saying_so(
     assert result.success
     failed = checks_of(result)["index_served"]
     assert not failed.passed and "DP_EDGE_ORIGIN_URL" in (failed.description or "")
+
+
+def test_a_site_without_index_html_passes_index_served_as_not_applicable(
+    git_http: Any, deployer: Deployer, state: PlatformState, edge: EdgeProcess
+) -> None:
+    site = {"guide.html": "<h1>no front page</h1>"}
+    record = queue_git(state, git_http.create_repo(unique("noindex"), site), unique("noindex"))
+
+    result = deployer_with_edge(deployer, f"http://127.0.0.1:{edge.port}").run(record.id)
+
+    assert result.success
+    check = checks_of(result)["index_served"]
+    assert check.passed
+    assert check.description is not None
+    assert check.description.startswith("not applicable: the site has no index.html")
+    assert checks_of(result)["bodies_stored"].passed

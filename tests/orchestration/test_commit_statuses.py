@@ -113,7 +113,7 @@ def test_a_pushed_branch_is_pending_then_success_linking_its_preview(
 def test_a_failed_build_posts_failure_with_the_reason(
     git_http: Any, deployer: Deployer, state: PlatformState, github_api: FakeGitHub
 ) -> None:
-    repo = github_shaped_repo(git_http, unique("site"), {"notes.txt": "no page here"})
+    repo = github_shaped_repo(git_http, unique("site"), {".env": "nothing to publish"})
     deployment_id = queue_from(state, repo, "docs")
 
     result = with_statuses(deployer, github_api.url).run(deployment_id)
@@ -128,7 +128,7 @@ def test_a_failed_build_posts_failure_with_the_reason(
         "description": describe_failure(failed.error),
         "context": "deploy-platform/docs",
     }
-    assert "index.html" in request.json()["description"]
+    assert "nothing to publish" in request.json()["description"]
 
 
 def test_a_run_that_died_is_marked_failure_by_the_failure_sensor(

@@ -167,7 +167,7 @@ def test_failure_sensor_marks_a_deployment_whose_run_died_outside_the_assets(
 def test_failure_sensor_keeps_the_assets_own_error(
     git_http, instance: dg.DagsterInstance, resources: dict[str, Any], state: PlatformState
 ) -> None:
-    repo = git_http.create_repo(unique("site"), {"notes.txt": "no page"})
+    repo = git_http.create_repo(unique("site"), {".env": "nothing to publish"})
     record = queue_git(state, repo, unique("docs"))
     result = Deployer(instance, resources).run(record.id)
     before = state.get(record.id)

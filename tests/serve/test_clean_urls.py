@@ -95,9 +95,9 @@ async def test_a_path_with_a_slash_and_no_directory(
     edge: TestClient[Any, Any], site_id: str
 ) -> None:
     assert (await fetch(edge, site_id, "/nope/"))[:2] == (404, SITE["/404.html"])
-    # `/x/` finds x.html, whose URL is `/x.html` here (the file x holds `/x`).
+    # As on Pages: `/x/` finds x.html and drops the slash; `/x` is the file x.
     status, _, headers = await fetch(edge, site_id, "/x/")
-    assert (status, headers["Location"]) == (308, "/x.html")
+    assert (status, headers["Location"]) == (308, "/x")
 
 
 RULES_SITE = {

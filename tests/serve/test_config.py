@@ -95,9 +95,7 @@ def test_the_disk_cache_lives_under_the_state_dir_unless_placed_or_turned_off(
     assert config.header_timeout_seconds == 15.0
 
     placed = {**env, "DP_EDGE_DISK_CACHE_DIR": "/var/cache/edge"}
-    assert EdgeConfig.from_env(placed).disk_cache_dir == (
-        "/var/cache/edge"
-    )
+    assert EdgeConfig.from_env(placed).disk_cache_dir == ("/var/cache/edge")
     off = {**env, "DP_EDGE_DISK_CACHE_BYTES": "0"}
     assert not EdgeConfig.from_env(off).disk_cache_on
     # No state directory named (a bare `python -m serve`): nothing written under a default.

@@ -59,3 +59,52 @@ def test_manifest_headers_cannot_replace_framing_or_type() -> None:
     assert headers["X-Frame-Options"] == "DENY"
     assert "Bad Name" not in headers and "X-Split" not in headers
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _entry(headers: dict[str, str] | None = None) -> FileEntry:
+    entry = FileEntry.for_blob("/page.html", "ab" * 32, 10)
+    return FileEntry(
+        blob=entry.blob,
+        size=entry.size,
+        content_type=entry.content_type,
+        etag=entry.etag,
+        headers=headers or {},
+    )
+
+
+def test_the_defaults_pages_sends_on_a_file() -> None:
+    headers = file_headers(_entry())
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "public, max-age=0, must-revalidate"
+
+
+def test_a_rule_replaces_or_removes_a_default_and_may_set_the_type() -> None:
+    rules = {
+        "access-control-allow-origin": None,  # `! Access-Control-Allow-Origin`
+        "referrer-policy": "no-referrer",
+        "content-type": "application/json",
+        "ETag": '"forged"',
+        "Content-Length": "1",
+        "Server": "other",
+    }
+    headers = {name.lower(): value for name, value in file_headers(_entry(), rules).items()}
+    assert "access-control-allow-origin" not in headers
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["content-type"] == "application/json"
+    assert headers["etag"] == f'"{"ab" * 32}"'
+    assert "content-length" not in headers
+    assert headers["server"] == "deploy-platform-edge"
+
+
+def test_a_404_is_never_stored_and_carries_no_early_hints() -> None:
+    entry = _entry({"Link": '</a.css>; rel="preload"; as=style'})
+    assert file_headers(entry)["Link"] == '</a.css>; rel="preload"; as=style'
+    missing = file_headers(entry, {"Cache-Control": "public, max-age=604800"}, status=404)
+    assert missing["Cache-Control"] == "no-store"
+    assert "Link" not in missing
+    # A rule's own Link still applies to a 404, as Pages applies `_headers` there.
+    assert file_headers(entry, {"Link": "</b.css>; rel=preload"}, status=404)["Link"] == (
+        "</b.css>; rel=preload"
+    )

@@ -14,6 +14,7 @@ from serve.paths import (
     find_file,
     parse_path,
     resolve,
+    same_origin_location,
 )
 
 
@@ -57,10 +58,6 @@ def test_paths_are_decoded_once_and_collapsed(
         "/.%2e/secret",
         "/./index.html",
         "/%2e/index.html",
-        "/a\\b",
-        "/..\\secret",
-        "/a%5cb",
-        "/%5C..%5Csecret",
         "/%00",
         "/index.html%00.png",
         "/a%0ab",
@@ -73,6 +70,15 @@ def test_paths_are_decoded_once_and_collapsed(
 def test_traversal_and_control_characters_are_refused(raw: str) -> None:
     with pytest.raises(BadPath):
         parse_path(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "segments"),
+    [("/a\\b", ("a\\b",)), ("/a%5cb", ("a\\b",)), ("/%5C..%5Csecret", ("\\..\\secret",))],
+)
+def test_a_backslash_is_an_ordinary_character(raw: str, segments: tuple[str, ...]) -> None:
+    # As on Pages; and a redirect never starts with one (see below).
+    assert parse_path(raw).segments == segments
 
 
 def test_root_and_directories_serve_their_index() -> None:
@@ -151,7 +157,7 @@ CLEAN = _manifest(
         # a file at /both and one at /both.html: each keeps its own URL, no loop
         ("/both", ("file", "/both")),
         ("/both.html", ("file", "/both.html")),
-        ("/both/", ("redirect", "/both.html")),
+        ("/both/", ("redirect", "/both")),  # Pages: the slash goes, the file `both` answers
         # a clean URL is only taken where it would find the same file
         ("/x.html", ("file", "/x.html.html")),
         ("/x.html.html", ("redirect", "/x.html")),
@@ -164,9 +170,9 @@ def test_one_url_per_file(raw: str, outcome: tuple[str, str]) -> None:
 
 
 @pytest.mark.parametrize("key", sorted(CLEAN.files))
-def test_a_redirect_is_followed_by_the_same_file_never_another_redirect(key: str) -> None:
-    # Every spelling that finds the file leads, in at most one redirect, to an
-    # answer that serves the file it found: no loop, no chain.
+def test_a_redirect_is_followed_by_a_file_never_another_redirect(key: str) -> None:
+    # Every spelling that finds a file leads, in at most one redirect, to an
+    # answer that serves a file: no loop, no chain.
     stem = key.removesuffix(".html")
     for raw in {key, key + "/", stem, stem + "/", key.removesuffix("index.html")}:
         try:
@@ -178,7 +184,66 @@ def test_a_redirect_is_followed_by_the_same_file_never_another_redirect(key: str
             continue
         second = resolve(CLEAN, parse_path(first.target))
         assert second.outcome is Outcome.FILE, (raw, first.target)
-        assert find_file(CLEAN, path) == (second.target, second.entry), raw
+
+
+# Cloudflare Pages' asset-server cases (handler.test.ts): an index.html and a page.html.
+PAGES_SITE = _manifest("/index.html", "/page.html")
+
+
+@pytest.mark.parametrize(
+    ("raw", "location"),
+    [
+        ("/%2Fwww.example.com/index/", "/www.example.com/"),
+        ("/%5Cwww.example.com/index/", "/www.example.com/"),
+        ("/%2Fwww.example.com/%2F/index/", "/www.example.com///"),
+        ("/%2fwww.example.com/%2f/index/", "/www.example.com///"),
+        # Pages sends the backslash itself; a Location is a URI, so ours is encoded.
+        ("/%5Cwww.example.com/%5C/index/", "/www.example.com/%5C/"),
+        ("/%5cwww.example.com/%5c/index/", "/www.example.com/%5C/"),
+        ("/foo/index/", "/foo/"),
+        ("/index.html", "/"),
+        ("/index", "/"),
+        ("/page.html", "/page"),
+        ("/%2F%2Fevil.example/index", "/evil.example/"),
+        ("/%5C%2F%5Cevil.example/x/index", "/evil.example/x/"),
+        ("/%252F%252Fevil.example/index", "/evil.example/"),  # literal `%2F` after decoding
+    ],
+)
+def test_encoded_slashes_never_make_a_protocol_relative_redirect(raw: str, location: str) -> None:
+    result = resolve(PAGES_SITE, parse_path(raw))
+    assert (result.outcome, result.target) == (Outcome.REDIRECT, location)
+
+
+@pytest.mark.parametrize(
+    ("raw", "location"),
+    [
+        ("/foo/index", "/foo/"),  # whether or not foo/index.html exists
+        ("/file/index", "/file/"),
+        ("/foo/index/", "/foo/"),
+        ("/foo/index.html", "/foo/"),
+        ("/docs/index", "/docs/"),
+    ],
+)
+def test_index_spellings_redirect_to_their_directory(raw: str, location: str) -> None:
+    site = _manifest("/index.html", "/docs/index.html", "/foo/index.html")
+    result = resolve(site, parse_path(raw))
+    assert (result.outcome, result.target) == (Outcome.REDIRECT, location)
+
+
+def test_a_file_named_index_is_served() -> None:
+    site = _manifest("/index", "/a/index")
+    assert _outcome(site, "/index") == ("file", "/index")
+    assert _outcome(site, "/a/index") == ("file", "/a/index")
+
+
+@pytest.mark.parametrize(
+    "raw", ["/%09/www.example.com/%09/index/", "/%0a/evil.example/index", "/%0d%0aX:%20y/index"]
+)
+def test_blanks_that_a_browser_drops_are_refused(raw: str) -> None:
+    # Pages answers `/%09/...` with a Location that begins `/<tab>/`; a browser drops the
+    # tab and reads `//www.example.com`. We refuse every control character with 400.
+    with pytest.raises(BadPath):
+        parse_path(raw)
 
 
 def test_find_file_never_redirects() -> None:
@@ -264,3 +329,30 @@ def test_exact_keys_only() -> None:
     assert resolve(SITE, parse_path("/STYLE.CSS")).outcome is Outcome.NOT_FOUND
     literal = resolve(SITE, parse_path("/%252e%252e/x"))
     assert (literal.outcome, literal.target) == (Outcome.FILE, "/%2e%2e/x")
+
+
+@pytest.mark.parametrize(
+    ("decoded", "location"),
+    [
+        # Pages' stripLeadingDoubleSlashes cases (responses.test.ts), as decoded paths
+        ("/", "/"),
+        ("/%2Ffoo", "/foo"),
+        ("/%2ffoo", "/foo"),
+        ("/%2F%2f/foo", "/foo"),
+        ("/%5Cfoo", "/foo"),
+        ("/%5cfoo", "/foo"),
+        ("/%5C%5c/foo", "/foo"),
+        ("/%2f%5c/foo", "/foo"),
+        ("/\\/foo", "/foo"),
+        ("%2ffoo", "/foo"),
+        ("/foo//", "/foo//"),
+        ("/foo//bar", "/foo//bar"),
+        ("/%09foo", "/foo"),
+        # later in the path, a literal `%2F` or `\` is kept, encoded
+        ("/foo/%2f", "/foo/%252f"),
+        ("/foo/\\/bar", "/foo/%5C/bar"),
+        ("/ \u3000/a b", "/a%20b"),
+    ],
+)
+def test_a_location_never_starts_with_two_slashes(decoded: str, location: str) -> None:
+    assert same_origin_location(decoded) == location

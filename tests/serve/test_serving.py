@@ -266,6 +266,16 @@ def secrets_around(store: LocalObjectStore, tmp_path: Path) -> bytes:
     return marker
 
 
+@pytest.mark.parametrize("target", ["/..\\secret", "/%5c..%5csecret", "/..%5Csecret"])
+async def test_backslash_spellings_name_no_file(
+    edge: TestClient[Any, Any], site_id: str, secrets_around: bytes, target: str
+) -> None:
+    # A backslash is an ordinary character (as on Pages): `..\\secret` is one name, no file.
+    response = await raw_request(edge, target, f"{site_id}.localhost")
+    assert response.status == 404
+    assert secrets_around not in response.body
+
+
 @pytest.mark.parametrize(
     "target",
     [
@@ -278,9 +288,6 @@ def secrets_around(store: LocalObjectStore, tmp_path: Path) -> bytes:
         "/..%2fsecret",
         "/..%2F..%2Fsecret",
         "/.%2e/secret",
-        "/..\\secret",
-        "/%5c..%5csecret",
-        "/..%5Csecret",
         "/index.html%00",
         "/%00../secret",
         "/./index.html",

@@ -33,7 +33,7 @@ from deploy_platform.build import bwrap, sandbox
 from deploy_platform.build.cache.keys import python_cache_key
 from deploy_platform.build.cache.restore import CacheRestore, restore
 from deploy_platform.build.cache.save import save
-from deploy_platform.build.detect import BuildPlan, find_output
+from deploy_platform.build.detect import BuildPlan
 from deploy_platform.build.generators.detect import GeneratorPlan
 from deploy_platform.build.generators.hugo import hugo_request, provision_hugo
 from deploy_platform.build.generators.python_env import (
@@ -44,6 +44,7 @@ from deploy_platform.build.generators.python_env import (
     relocate,
     requested_python,
 )
+from deploy_platform.build.output import find_output, output_warnings
 from deploy_platform.build.steps import (
     Boundary,
     BuildRequest,
@@ -206,6 +207,7 @@ def run_generator_build(
     out_dir = find_output(plan)
     stats = check_output(out_dir, output_limits)
     log(f"output: {out_dir.relative_to(source_dir).as_posix()}/ ({stats.files} files)")
+    found = output_warnings(out_dir, out_dir.relative_to(source_dir).as_posix(), log)
     hit = "miss"
     if restored is not None and restored.hit:
         hit = "exact" if restored.exact else "fallback"
@@ -233,5 +235,5 @@ def run_generator_build(
         duration_s=time.monotonic() - started,
         metadata=metadata,
         routing=dict(plan.routing),
-        warnings=generator.warnings,
+        warnings=(*generator.warnings, *found),
     )

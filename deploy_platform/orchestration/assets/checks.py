@@ -2,7 +2,9 @@
 
   index_served   the edge-origin answers 200 for the deployment's front page
                  (`<id>.<base domain>`, the directory of its shallowest index.html)
-                 with exactly the bytes the manifest names
+                 with exactly the bytes the manifest names; a site without any
+                 index.html passes as "not applicable" (it is published all the same,
+                 as on Cloudflare Pages, so there is no front page to ask for)
   bodies_stored  every body the manifest names (each file, and its Brotli and gzip
                  variants) is in the object store
 
@@ -69,7 +71,8 @@ def _front_page(manifest: Manifest) -> tuple[str, str] | None:
     description=(
         "The edge-origin serves the deployment's front page: GET / (or the directory of "
         "its shallowest index.html) with Host <id>.<base domain> answers 200 with the "
-        "bytes of the manifest's index.html."
+        "bytes of the manifest's index.html. A site without any index.html has no front "
+        "page: the check passes and says it was not applicable."
     ),
 )
 def index_served(
@@ -86,7 +89,14 @@ def index_served(
         return _failed(manifest)
     front = _front_page(manifest)
     if front is None:
-        return _failed("the manifest has no index.html to ask the edge-origin for")
+        return dg.AssetCheckResult(
+            passed=True,
+            description=(
+                "not applicable: the site has no index.html, so there is no front page to "
+                "ask the edge-origin for (the site is published all the same)"
+            ),
+            metadata={"skipped": dg.MetadataValue.text("no index.html in the manifest")},
+        )
     path, page = front
     host = edge_origin.host_of(deployment_id)
     try:

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform.build import sandbox
+from deploy_platform.build.output import has_index, has_publishable_file, missing_index_warning
 from deploy_platform.build.runner import BuildRequest, BuildResult, OutputLimits, run_build
 from deploy_platform.contracts.errors import BuildFailed
 from deploy_platform.source.archive.tree import check_tree
@@ -61,7 +62,9 @@ class BuildRunnerResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class StaticBuildRunner(BuildRunnerResource):
-    """No build step: publish the first directory that holds an `index.html`."""
+    """No build step: publish the first directory that holds an `index.html`, else the first
+    of public/, dist/, build/ that exists, else the root; without an index.html with a warning
+    (Cloudflare Pages publishes any directory)."""
 
     def build(
         self,
@@ -75,8 +78,18 @@ class StaticBuildRunner(BuildRunnerResource):
         # SECURITY: the output is served as is, so nothing in it may point outside it.
         check_tree(output)
         where = output.relative_to(source_dir).as_posix()
-        line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
+        place = "the repository root" if where == "." else where + "/"
+        line = f"static site: publishing {place}"
         log(line)
+        if not has_publishable_file(output):
+            raise BuildFailed(
+                f"nothing to publish: {place} has no files "
+                "(hidden files and directories such as .env or .git are never published)"
+            )
+        warnings: tuple[str, ...] = ()
+        if not has_index(output):
+            warnings = (missing_index_warning(place),)
+            log(f"warning: {warnings[0]}")
         return BuildResult(
             output_dir=output,
             framework="static",
@@ -84,6 +97,7 @@ class StaticBuildRunner(BuildRunnerResource):
             build_command=None,
             log_tail=line,
             duration_s=time.monotonic() - started,
+            warnings=warnings,
         )
 
 
@@ -138,17 +152,16 @@ def _print_line(line: str) -> None:
 
 
 def find_static_output(source_dir: Path) -> Path:
-    """The root if it has index.html, else the first of public/, dist/, build/ that has one."""
+    """The root if it has index.html, else the first of public/, dist/, build/ that has one,
+    else the first of those that exists, else the root itself."""
     candidates = [source_dir, *(source_dir / name for name in OUTPUT_DIRS)]
+    fallback: Path | None = None
     for candidate in candidates:
         # A symlinked directory or index.html is not followed: it could lead out of the tree.
         if candidate.is_symlink() or not candidate.is_dir():
             continue
-        index = candidate / "index.html"
-        if index.is_file() and not index.is_symlink():
+        if has_index(candidate):
             return candidate
-    searched = ", ".join(["./", *(f"{name}/" for name in OUTPUT_DIRS)])
-    raise BuildFailed(
-        f"no index.html to publish: looked in {searched} of the source. "
-        "Add an index.html at the repository root or in one of those directories."
-    )
+        if fallback is None and candidate != source_dir:
+            fallback = candidate
+    return fallback or source_dir
