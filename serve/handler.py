@@ -126,7 +126,17 @@ async def _pipeline(request: web.Request) -> web.StreamResponse:
     if resolution.outcome is Outcome.REDIRECT:
         location = resolution.target + (f"?{query}" if query else "")
         return redirect_response(location, extra=answer_headers(rules, robots))
-    served = await _file_for(request.app, site, path, manifest, decision, rules, robots)
+    served = await _file_for(
+        request.app,
+        site,
+        path,
+        manifest,
+        decision,
+        rules,
+        robots,
+        host=host or "",
+        raw_path=raw_path,
+    )
     if isinstance(served, web.Response):
         return served
     entry, status, headers = served
@@ -174,13 +184,16 @@ async def _file_for(
     decision: RuleDecision,
     rules: Overlay,
     robots: Mapping[str, str],
+    *,
+    host: str,
+    raw_path: str,
 ) -> tuple[FileEntry, int, dict[str, str | None]] | web.Response:
     """Step 5's end: the file to answer with, its status and headers, or the 404 page."""
     resolution = decision.resolution
     if resolution.outcome is Outcome.FILE and resolution.entry is not None:
         key, entry, status = resolution.target, resolution.entry, decision.status
     else:
-        earlier = await earlier_file(app[LOOKUP], site, path)
+        earlier = await earlier_file(app[LOOKUP], site, path, host=host, raw_path=raw_path)
         if earlier is not None:
             return earlier.entry, 200, answer_headers(earlier.headers, robots)
         fallback = fallback_for(manifest, path)

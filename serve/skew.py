@@ -26,7 +26,7 @@ from serve.headers import IMMUTABLE_CACHE_CONTROL, answer_headers
 from serve.hosts import Site, SiteKind
 from serve.lookup import BrokenSite, DeploymentLookup
 from serve.paths import RequestPath
-from serve.rules import rule_headers
+from serve.rule_layer import rule_layer
 
 __all__ = ["EarlierFile", "earlier_file"]
 
@@ -43,9 +43,15 @@ class EarlierFile:
 
 
 async def earlier_file(
-    lookup: DeploymentLookup, site: Site, path: RequestPath
+    lookup: DeploymentLookup,
+    site: Site,
+    path: RequestPath,
+    *,
+    host: str = "",
+    raw_path: str | None = None,
 ) -> EarlierFile | None:
-    """The file from an earlier deployment of the site's alias, or None (answer 404)."""
+    """The file from an earlier deployment of the site's alias, or None (answer 404).
+    `host` and `raw_path` are the request's, for that deployment's host rules."""
     if site.kind is SiteKind.DEPLOYMENT or path.directory or not is_fingerprinted(path.key):
         return None
     alias = await lookup.alias_for(site)
@@ -62,7 +68,8 @@ async def earlier_file(
         if manifest is None or entry is None:
             continue
         headers = answer_headers(
-            rule_headers(manifest, path), {"Cache-Control": IMMUTABLE_CACHE_CONTROL}
+            rule_layer(manifest, path, host=host, raw_path=raw_path),
+            {"Cache-Control": IMMUTABLE_CACHE_CONTROL},
         )
         return EarlierFile(entry, headers)
     return None

@@ -176,7 +176,7 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
   if (decision.resolution.outcome === "redirect") {
     return redirect(decision.resolution.target + (query ? `?${query}` : ""), 308, answerHeaders(rules, robots));
   }
-  const served = await fileFor(site, path, manifest, decision, rules, robots, lookup, ctx);
+  const served = await fileFor(site, path, manifest, decision, rules, robots, lookup, ctx, info);
   // A file from an earlier deployment, or a 404 where one could have been, depends
   // on the alias's history and the clock: never stored as this deployment's answer.
   const keep = served.volatile ? uncacheable : (/** @type {Response} */ r) => r;
@@ -221,9 +221,10 @@ async function answer(request, url, site, path, deployment, lookup, ctx) {
  * @param {Array<[string, string]>} robots
  * @param {DeploymentLookup} lookup
  * @param {Context} ctx
+ * @param {import("./rules.js").RequestInfo} info  the request's host and URL pathname
  * @returns {Promise<{volatile: boolean, response: Response} | {volatile: boolean, response?: undefined, entry: import("./lookup.js").FileEntry, status: number, headers: import("./responses.js").Overlay}>}
  */
-async function fileFor(site, path, manifest, decision, rules, robots, lookup, ctx) {
+async function fileFor(site, path, manifest, decision, rules, robots, lookup, ctx, info) {
   const { resolution } = decision;
   const policy = (/** @type {string} */ key) => answerHeaders(
     [["Cache-Control", cacheControlFor(pathKey(path), key)]],
@@ -234,7 +235,7 @@ async function fileFor(site, path, manifest, decision, rules, robots, lookup, ct
     return { volatile: false, entry: resolution.entry, status: decision.status, headers: policy(resolution.target) };
   }
   const volatile = skewApplies(site, path);
-  const earlier = await earlierFile(lookup, site, path, ctx);
+  const earlier = await earlierFile(lookup, site, path, ctx, info);
   if (earlier !== null) {
     return { volatile, entry: earlier.entry, status: 200, headers: answerHeaders(earlier.rules, robots) };
   }

@@ -11,7 +11,7 @@ import { isDeploymentId } from "./hosts.js";
 import { BrokenSite } from "./lookup.js";
 import { pathKey } from "./paths.js";
 import { IMMUTABLE_CACHE_CONTROL } from "./responses.js";
-import { ruleHeaders } from "./rules.js";
+import { ruleLayer } from "./rulelayer.js";
 
 export const MAX_HISTORY = 5;
 
@@ -54,11 +54,12 @@ export function skewApplies(site, path) {
  * @param {import("./hosts.js").Site} site
  * @param {import("./paths.js").RequestPath} path
  * @param {import("./lookup.js").WaitUntil} [ctx]
- * @returns {Promise<{entry: import("./lookup.js").FileEntry, rules: Array<[string, string]>} | null>}
+ * @param {import("./rules.js").RequestInfo} [info]  the request's host and URL pathname
+ * @returns {Promise<{entry: import("./lookup.js").FileEntry, rules: import("./responses.js").Overlay} | null>}
  *   the entry and the headers to serve it with: its own deployment's header
  *   rules, and `immutable` (the name can never get other bytes)
  */
-export async function earlierFile(lookup, site, path, ctx) {
+export async function earlierFile(lookup, site, path, ctx, info = {}) {
   if (!skewApplies(site, path)) return null;
   const key = pathKey(path);
   const alias = await lookup.aliasFor(site);
@@ -75,7 +76,7 @@ export async function earlierFile(lookup, site, path, ctx) {
     }
     const entry = manifest?.files.get(key);
     if (manifest && entry) {
-      const rules = ruleHeaders(manifest, path).filter(([name]) => name.toLowerCase() !== "cache-control");
+      const rules = ruleLayer(manifest, path, info).filter(([name]) => name.toLowerCase() !== "cache-control");
       rules.push(["Cache-Control", IMMUTABLE_CACHE_CONTROL]);
       return { entry, rules };
     }

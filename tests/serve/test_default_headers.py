@@ -28,7 +28,11 @@ SITE = {
     "/vendor/jquery-3.6.0.min.js": b"jquery",
     "/page-3f2a1c9e.html": b"a hashed page",
     "/_redirects": b"/entry.js  /assets/app-3f2a1c9e.js  200\n/old  /about  301\n",
-    "/_headers": b"/robots/*\n  X-Robots-Tag: all\n/quiet/*\n  Referrer-Policy: no-referrer\n",
+    "/_headers": (
+        b"/robots/*\n  X-Robots-Tag: all\n/quiet/*\n  Referrer-Policy: no-referrer\n"
+        b"/open/*\n  ! X-Content-Type-Options\n  ! Access-Control-Allow-Origin\n"
+        b"/framed/*\n  X-Content-Type-Options: nosniff, sniff-me-not\n"
+    ),
 }
 
 
@@ -90,6 +94,24 @@ async def test_a_header_rule_may_choose_another_referrer_policy(
 ) -> None:
     _, _, headers = await fetch(edge, site_id, "/quiet/x")
     assert headers.getall("Referrer-Policy") == ["no-referrer"]
+
+
+@pytest.mark.parametrize("target", ["/open/page", "/open/"])
+async def test_a_header_rule_may_remove_a_platform_default(
+    edge: TestClient[Any, Any], site_id: str, target: str
+) -> None:
+    status, _, headers = await fetch(edge, site_id, target)
+    assert status == 404  # rules apply to the 404 page too, as on Pages
+    assert "X-Content-Type-Options" not in headers
+    assert "Access-Control-Allow-Origin" not in headers
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+async def test_a_header_rule_may_replace_x_content_type_options(
+    edge: TestClient[Any, Any], site_id: str
+) -> None:
+    _, _, headers = await fetch(edge, site_id, "/framed/x")
+    assert headers.getall("X-Content-Type-Options") == ["nosniff, sniff-me-not"]
 
 
 @pytest.mark.parametrize(
