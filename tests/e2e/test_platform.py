@@ -381,10 +381,11 @@ def test_bad_input_is_refused_and_a_failed_build_leaves_production_alone(
     repo = git_http.create_repo("broken-e2e", {"index.html": "<h1>good</h1>"})
     good = platform.wait(platform.deploy(repo_url=repo.url, project="broken")["id"])
     assert good["status"] == "ready"
-    repo.commit({"README.md": "no site here"}, delete=["index.html"])
+    # Only hidden files, which are never published: nothing to serve, so the build fails.
+    repo.commit({".env": "SECRET=1"}, delete=["index.html"])
     bad = platform.wait(platform.deploy(repo_url=repo.url, project="broken")["id"])
     assert bad["status"] == "failed"
-    assert "index.html" in bad["error"]
+    assert "nothing to publish" in bad["error"]
     assert b"good" in platform.fetch("broken.localhost", "/")[2]
 
 
