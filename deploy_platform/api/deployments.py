@@ -54,7 +54,7 @@ from deploy_platform.api.validation import (
 )
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import SourceError, is_disk_fault
-from deploy_platform.contracts.ids import is_deployment_id, new_deployment_id
+from deploy_platform.contracts.ids import ID_RULE, is_deployment_id, new_deployment_id
 from deploy_platform.contracts.manifest import source_key
 from deploy_platform.contracts.names import InvalidName, preview_alias, production_alias
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
@@ -324,7 +324,7 @@ async def get_deployment(request: web.Request) -> web.Response:
         raise ApiError(
             400,
             "invalid_id",
-            f"{deployment_id[:40]!r} is not a deployment id (12 characters of a-z and 2-7)",
+            f"{deployment_id[:40]!r} is not a deployment id ({ID_RULE})",
             field="id",
         )
     try:
