@@ -288,6 +288,10 @@ async def _create_from_upload(request: web.Request) -> web.Response:
         SourceKind.UPLOAD,
         build=build,
         production_branch=production_branch,
+    ).replace(
+        commit=wanted.commit,
+        commit_message=wanted.commit_message,
+        commit_author=wanted.commit_author,
     )
     key = source_key(record.id)
     store = app[STORE]

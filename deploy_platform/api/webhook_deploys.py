@@ -35,7 +35,12 @@ from deploy_platform.api.keys import ALIAS_INDEX, GIT_ALLOW, SETTINGS, STATE, ST
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import InvalidRequest, SourceError
 from deploy_platform.contracts.ids import new_deployment_id
-from deploy_platform.contracts.records import DeploymentRecord, SourceKind, Status
+from deploy_platform.contracts.records import (
+    DeploymentRecord,
+    SourceKind,
+    Status,
+    commit_subject,
+)
 from deploy_platform.github.webhooks import Deploy, skip_marker, skipped_by_marker
 from deploy_platform.github.webhooks.builds import claim_build, find_build, join_build
 from deploy_platform.projects.model import Project, deployment_build
@@ -77,6 +82,9 @@ async def deploy(
     )
     if action.status_repo_url is not None:
         record = record.replace(status_repo_url=action.status_repo_url)
+    record = record.replace(
+        commit_message=commit_subject(action.message), commit_author=commit_subject(action.author)
+    )
     record = record.with_status(Status.QUEUED)
     try:
         existing = await blocking(

@@ -173,10 +173,12 @@ class ApiClient:
         project: str,
         ref: str | None = None,
         build: Mapping[str, Any] | None = None,
+        commit: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """`build` travels in the X-Build-Settings header (never the query: it may hold
-        secrets, and query strings end up in access logs); `clean` as `?clean=1`."""
-        query = {"project": project}
+        secrets, and query strings end up in access logs); `clean` as `?clean=1`.
+        `commit`: the directory's git HEAD (`commit`, `commit_message`, `commit_author`)."""
+        query = {"project": project, **(commit or {})}
         if ref is not None:
             query["ref"] = ref
         settings = dict(build or {})

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from deploy_platform.cli import common, output
 from deploy_platform.cli.build_flags import add_build_flags, build_settings
 from deploy_platform.cli.client import ApiClient, ApiUnreachable
+from deploy_platform.cli.local_git import head_commit
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.names import MAX_PROJECT_NAME, InvalidName, validate_project_name
 from deploy_platform.contracts.text_format import human_bytes
@@ -143,7 +144,8 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
                 f"({stats.files} files, {human_bytes(stats.bytes)}, "
                 f"{human_bytes(archive.stat().st_size)} packed)",
             )
-            return client.deploy_archive(archive, project, args.ref, build)
+            commit = head_commit(directory)
+            return client.deploy_archive(archive, project, args.ref, build, commit)
     if directory.exists():
         raise common.UsageError(f"{source} is a file; give a directory or a git URL (https://...)")
     if not _looks_like_url(source):
