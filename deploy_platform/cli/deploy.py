@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from deploy_platform.cli import common, output
 from deploy_platform.cli.build_flags import add_build_flags, build_settings
-from deploy_platform.cli.client import ApiClient, ApiUnreachable
+from deploy_platform.cli.client import ApiClient, ApiRefused, ApiUnreachable
 from deploy_platform.cli.local_git import head_commit
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.names import MAX_PROJECT_NAME, InvalidName, validate_project_name
@@ -131,7 +131,12 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
             common.check_project(args.project) if args.project else default_project_name(source)
         )
         # A wrong token or a stopped API is said before a large directory is packed and sent.
-        client.deployments(project, limit=1)
+        try:
+            client.deployments(project, limit=1)
+        except ApiRefused as exc:
+            if exc.status == 401:
+                raise
+            # Anything else (a project not deployed yet: 404) is for the deploy to say.
         with tempfile.TemporaryDirectory(prefix="deploy-platform-") as tmp:
             archive = Path(tmp) / "source.tar.gz"
             try:
