@@ -142,7 +142,7 @@ def list_item(
         "queued_at": queued_at,
         "created": _iso(queued_at),
         "duration": record.durations().get("total"),
-        "url": record.urls.get("deployment") if live else None,
+        "url": (record.urls.get("deployment") or settings.public_url(record.id)) if live else None,
         "serving": [
             {
                 "alias": alias,
