@@ -17,7 +17,7 @@ from deploy_platform.storage.redis_state import PlatformState
 from tests.api.test_webhooks import create_project, only_result, send
 from tests.support.api_fixtures import unique_name
 from tests.support.deployments import published
-from tests.support.webhooks import delivery, push_payload
+from tests.support.webhooks import delivery, pull_request_payload, push_payload
 
 
 def queued(
@@ -135,6 +135,22 @@ async def test_a_push_s_commit_subject_and_author_are_listed(
         "main",
         "production",
     )
+
+
+async def test_a_pull_request_s_subject_is_read_from_the_repository(
+    api: TestClient[Any, Any], git_http: Any
+) -> None:
+    repo = git_http.create_repo(unique_name("site"), {"index.html": "<h1>hi</h1>"})
+    secret = await create_project(api, name="docs", repo_url=repo.url)
+    sha = repo.commit({"nav.html": "<nav/>"}, message="Add the nav\n\nBody.", branch="feature/nav")
+    payload = pull_request_payload(repo.url, 7, "opened", sha, "feature/nav")
+    status, answer = await send(api, delivery(secret, "pull_request", payload))
+    assert status == 202 and only_result(answer)["outcome"] == "queued", answer
+
+    status, page = await get(api, "?project=docs")
+
+    [item] = page["deployments"]
+    assert (item["commit"], item["commit_message"]) == (sha, "Add the nav")
 
 
 @pytest.mark.parametrize(
