@@ -3,7 +3,9 @@
 Keys, all under one configurable prefix `P` (default `dp:`):
   P queue                 Stream; each entry has field `id` = deployment id.
   P deployment:<id>       JSON `DeploymentRecord`.
-  P project:<name>        Sorted set of deployment ids by enqueue time.
+  P project:<name>        Sorted set of deployment ids by enqueue time; the deployments
+                          list pages through them (`deployments_before`), and their
+                          names are the projects with deployments (`deployed_projects`).
   P alias:<name>          Deployment id the alias points at (index of the
                           durable pointer `aliases/<name>.json` in the object store).
   P alias-changed         Pub/sub channel: the alias name, published on every move
