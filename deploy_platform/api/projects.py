@@ -306,7 +306,7 @@ async def update_project_handler(request: web.Request) -> web.Response:
         raise _refusal(exc) from None
     except _STORED_PROJECT_FAILURES as exc:
         raise _stored_project_failure(exc) from None
-    # The first repository made the project's secret: shown in this answer, once.
+    # A repository given to a project without a secret made one: shown here, once.
     made = project.webhook_secret and had_secret and not had_secret[-1]
     secret = {"webhook_secret": project.webhook_secret} if made else {}
     return web.json_response(_answer(request, project, domains, extra=secret))

@@ -269,7 +269,7 @@ def _run_update(args: argparse.Namespace, name: str) -> int:
             "or --rotate-webhook-secret"
         )
     answer = client.update_project(name, changes) if changes else client.project(name)
-    # The first repository makes the secret: the update's answer holds it, this once.
+    # A repository given to a project without a secret makes one: shown this once.
     secret: str | None = answer.pop("webhook_secret", None)
     if args.rotate_webhook_secret:
         secret = str(client.rotate_webhook_secret(name)["webhook_secret"])

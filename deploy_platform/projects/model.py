@@ -21,9 +21,11 @@ same messages:
 Every deployed name is a project: the first deployment of a name creates one
 (`deployed_project`: source "git" with the repository deployed, or "upload"
 without one). A project without a repository has no webhook secret (nothing can
-send it deliveries); the secret is made when a repository is first set, and shown
-then, once. A deployed project gets none until asked for (`--rotate-webhook-secret`):
-its deployer never saw one, and an empty secret verifies no delivery.
+send it deliveries); the secret is made when a repository is given to a project
+without one (creation, or an update naming `repo_url`), and shown then, once. A
+git project made by a deploy gets none until asked for (`--rotate-webhook-secret`,
+or `repo_url` set again): its deployer never saw one, and an empty secret
+verifies no delivery.
 
 SECURITY: build variable values and the webhook secret are stored in the
 project's object, so they are exactly as protected as the object store (its
@@ -344,9 +346,9 @@ def apply_changes(project: Project, data: Mapping[str, object], check_repo: Chec
             )
         changes["build_forks"] = value
     updated = dataclasses.replace(project, **changes)
-    if updated.repo_url and not updated.webhook_secret:
-        # The first repository: deliveries can come now, so they need a secret to be
-        # signed with (the API shows it in this answer, once).
+    if "repo_url" in data and updated.repo_url and not updated.webhook_secret:
+        # A repository given to a project without a secret: deliveries can come now, so
+        # they need a secret to be signed with (the API shows it in this answer, once).
         updated = dataclasses.replace(
             updated, webhook_secret=new_webhook_secret(), secret_rotated_at=time.time()
         )

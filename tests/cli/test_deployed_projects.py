@@ -98,6 +98,13 @@ def test_a_first_deploy_makes_the_project(
     assert shop is not None and shop.repo_url == repo.url and shop.webhook_secret == ""
     code, out, _ = run(capsys, "project", "show", "shop", "--api", api)
     assert code == 0 and "no secret yet" in out and "--rotate-webhook-secret" in out
+    # Another change makes none; asking for one prints it once.
+    code, out, _ = run(capsys, "project", "update", "shop", "--build-forks", "--api", api)
+    assert code == 0 and "Webhook secret" not in out
+    code, out, _ = run(capsys, "project", "update", "shop", "--rotate-webhook-secret", "--api", api)
+    shop = read_project(store, "shop")
+    assert code == 0 and shop is not None and shop.webhook_secret
+    assert f"Webhook secret: {shop.webhook_secret}" in out.splitlines()
 
     # A second deploy changes nothing of the stored project.
     code, _, _ = run(capsys, "deploy", str(tmp_path / "blog"), "--no-wait", "--api", api)
