@@ -21,11 +21,19 @@ production branch and the ref when none is given, as on Cloudflare Pages: a
 repository whose default branch is `master` deploys to production. A repository
 that does not say (an empty one) falls back to DP_PRODUCTION_BRANCH. An upload has
 no repository to ask: DP_PRODUCTION_BRANCH is its production branch.
+
+Every deployed name is a project: once the first deployment of a name is queued,
+its project is stored (`projects.model.deployed_project`: the repository and the
+production branch it was deployed with, no webhook secret), so `project list` and
+`project show` know it as `rollback` and `aliases` do. A store that fails then
+fails nothing: the deployment is queued, and the name is listed from its
+deployments until a later deploy stores it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 
 import redis
@@ -54,11 +62,12 @@ from deploy_platform.api.validation import (
 )
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import SourceError, is_disk_fault
-from deploy_platform.contracts.ids import is_deployment_id, new_deployment_id
+from deploy_platform.contracts.ids import ID_RULE, is_deployment_id, new_deployment_id
 from deploy_platform.contracts.manifest import source_key
 from deploy_platform.contracts.names import InvalidName, preview_alias, production_alias
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind, Status
-from deploy_platform.projects.model import Project, deployment_build
+from deploy_platform.projects.model import Project, deployed_project, deployment_build
+from deploy_platform.projects.store import ensure_project
 from deploy_platform.retention.collect import archive_key
 from deploy_platform.settings.platform import Settings
 from deploy_platform.source.git.commits import remote_head
@@ -78,6 +87,8 @@ __all__ = [
 ]
 
 LS_REMOTE_TIMEOUT = 30.0
+
+log = logging.getLogger("deploy_platform.api")
 
 
 def location(deployment_id: str) -> str:
@@ -195,8 +206,19 @@ async def enqueue_record(
     return record
 
 
-async def _record_and_enqueue(app: web.Application, record: DeploymentRecord) -> web.Response:
+async def _record_and_enqueue(
+    app: web.Application, record: DeploymentRecord, project: Project | None, production: str
+) -> web.Response:
+    """Queue it; then store its project if it is the name's first (module docstring)."""
     record = await enqueue_record(app, record)
+    if project is None:
+        made = deployed_project(record.project, record.repo_url, production, app[STATE].now())
+        try:
+            await blocking(app, ensure_project, app[STORE], app[STATE], made)
+        except (redis.RedisError, ObjectStoreError) as exc:
+            log.warning(
+                "project %s is not stored yet (%s); listed from its deployments", made.name, exc
+            )
     return web.json_response(
         record.to_public_dict(), status=202, headers={"Location": location(record.id)}
     )
@@ -262,7 +284,8 @@ async def _create_from_git(request: web.Request) -> web.Response:
         build=build,
         production_branch=production_branch,
     )
-    return await _record_and_enqueue(app, record)
+    production = production_branch or settings.production_branch
+    return await _record_and_enqueue(app, record, project, production)
 
 
 async def _create_from_upload(request: web.Request) -> web.Response:
@@ -288,6 +311,10 @@ async def _create_from_upload(request: web.Request) -> web.Response:
         SourceKind.UPLOAD,
         build=build,
         production_branch=production_branch,
+    ).replace(
+        commit=wanted.commit,
+        commit_message=wanted.commit_message,
+        commit_author=wanted.commit_author,
     )
     key = source_key(record.id)
     store = app[STORE]
@@ -312,7 +339,8 @@ async def _create_from_upload(request: web.Request) -> web.Response:
             raise
         raise disk_fault(scratch_root(app), exc.errno) from None
     try:
-        return await _record_and_enqueue(app, record)
+        production = production_branch or settings.production_branch
+        return await _record_and_enqueue(app, record, project, production)
     except Exception:
         await blocking(app, store.delete, key)
         raise
@@ -324,7 +352,7 @@ async def get_deployment(request: web.Request) -> web.Response:
         raise ApiError(
             400,
             "invalid_id",
-            f"{deployment_id[:40]!r} is not a deployment id (12 characters of a-z and 2-7)",
+            f"{deployment_id[:40]!r} is not a deployment id ({ID_RULE})",
             field="id",
         )
     try:

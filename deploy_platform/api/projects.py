@@ -1,12 +1,16 @@
 """Projects: create, show, change, delete, list; rotate the GitHub webhook secret.
 
   POST   /api/projects            {"name": "docs", "repo_url": "https://...", ...}
-                                  201 the project plus "webhook_secret" (shown this once)
-                                  and "production_branch_from": without a
+                                  201 the project plus "webhook_secret" (shown this once;
+                                  only for a project with a repository: one without
+                                  gets its secret when a repository is set, in that
+                                  PATCH's answer) and "production_branch_from": without a
                                   production_branch, the repository's default branch
                                   (its HEAD) is production, as on Cloudflare Pages;
                                   DP_PRODUCTION_BRANCH when the repository does not say
-  GET    /api/projects            {"projects": [project, ...]} sorted by name
+  GET    /api/projects            {"projects": [project, ...]} sorted by name: the stored
+                                  ones and the names deployed before every deployed
+                                  name got a project ("stored": false)
   GET    /api/projects/{name}     the project, with its custom domains
   PATCH  /api/projects/{name}     {"production_branch": "trunk", "build": {...}, ...}
                                   200 the changed project
@@ -15,19 +19,25 @@
                                   200 {"name", "webhook_secret"}: a new secret, the old
                                   one stops working
 
+Every deployed name is a project (`deploy_platform.projects.store`): a name
+deployed before that rule is shown from its deployments, and stored by its first
+change (PATCH, webhook-secret).
+
 The fields and their rules are `deploy_platform.projects.model`'s; what delete
 leaves in place is `deploy_platform.projects.store`'s docstring. Refusals:
 400 (malformed_json, invalid_body, unknown_field, missing_field, invalid_type,
 invalid_project, invalid_repo_url, invalid_branch, invalid_branch_pattern,
 invalid_build, production_branch_excluded, rename_unsupported), 404
-project_not_found, 409 project_exists, 503 redis_unavailable / storage_unavailable.
+project_not_found, 409 project_exists, 400 no_repository (webhook-secret of a
+project without a repository), 503 redis_unavailable / storage_unavailable.
 A project answer never holds a build variable's value (`***`) or, after
 creation, the webhook secret.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 
 import redis
 from aiohttp import web
@@ -46,6 +56,8 @@ from deploy_platform.projects.store import (
     ProjectNotFound,
     create_project,
     delete_project,
+    ensure_project,
+    implicit_project,
     list_projects,
     read_project,
     rotate_webhook_secret,
@@ -54,6 +66,7 @@ from deploy_platform.projects.store import (
 from deploy_platform.source.git.commits import remote_head
 from deploy_platform.source.repo_url import validate_repo_url
 from deploy_platform.storage import ObjectStoreError
+from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = [
     "WEBHOOK_PATH",
@@ -109,16 +122,21 @@ def _stored_project_failure(exc: Exception) -> ApiError:
 
 
 def _answer(
-    request: web.Request, project: Project, domains: list[Domain], **extra: object
+    request: web.Request,
+    project: Project,
+    domains: list[Domain],
+    stored: bool = True,
+    extra: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     settings = request.app[SETTINGS]
     return {
         **project.public_dict(),
+        "stored": stored,
         "domains": [d.hostname for d in domains if d.project == project.name],
         "urls": {"production": settings.public_url(production_alias(project.name))},
         # The project's own payload URL: its secret is known before the body is read.
         "webhook_path": f"{WEBHOOK_PATH}/{project.name}",
-        **extra,
+        **(extra or {}),
     }
 
 
@@ -192,35 +210,81 @@ async def create_project_handler(request: web.Request) -> web.Response:
         raise ApiError(409, "project_exists", str(exc), field="name") from None
     except (redis.RedisError, ObjectStoreError) as exc:
         raise unavailable(exc) from None
+    secret = {"webhook_secret": project.webhook_secret} if project.webhook_secret else {}
     answer = _answer(
-        request,
-        project,
-        domains,
-        webhook_secret=project.webhook_secret,
-        production_branch_from=production_from,
+        request, project, domains, extra={"production_branch_from": production_from, **secret}
     )
     return web.json_response(
         answer, status=201, headers={"Location": f"/api/projects/{project.name}"}
     )
 
 
+def _implicit_projects(
+    state: PlatformState, stored: set[str], production_branch: str
+) -> list[Project]:
+    """The names deployed before every deployed name got a project, described."""
+    found = (
+        implicit_project(state, name, production_branch)
+        for name in state.deployed_projects()
+        if name not in stored
+    )
+    return [project for project in found if project is not None]
+
+
 async def list_projects_handler(request: web.Request) -> web.Response:
     app = request.app
     try:
         projects = await blocking(app, list_projects, app[STORE], app[STATE])
-        domains = await blocking(app, list_domains, app[STORE]) if projects else []
+        implicit = await blocking(
+            app,
+            _implicit_projects,
+            app[STATE],
+            {p.name for p in projects},
+            app[SETTINGS].production_branch,
+        )
+        domains = await blocking(app, list_domains, app[STORE]) if projects or implicit else []
     except (redis.RedisError, ObjectStoreError) as exc:
         raise unavailable(exc) from None
-    return web.json_response({"projects": [_answer(request, p, domains) for p in projects]})
+    answers = [_answer(request, p, domains) for p in projects]
+    answers += [_answer(request, p, domains, stored=False) for p in implicit]
+    answers.sort(key=lambda answer: str(answer["name"]))
+    return web.json_response({"projects": answers})
+
+
+async def _implicit_or_404(app: web.Application, name: str) -> Project:
+    try:
+        project = await blocking(
+            app, implicit_project, app[STATE], name, app[SETTINGS].production_branch
+        )
+    except redis.RedisError as exc:
+        raise unavailable(exc) from None
+    if project is None:
+        raise _not_found(ProjectNotFound(name))
+    return project
+
+
+async def _stored_from_deployments(app: web.Application, name: str) -> None:
+    """Store the project of a name deployed before projects were made on deploy, so it
+    can be changed (a lazy migration); nothing when it is stored or was never deployed."""
+    if await read_project_or_503(app, name) is not None:
+        return
+    project = await _implicit_or_404(app, name)
+    now = app[STATE].now()
+    stamped = dataclasses.replace(project, created_at=now, updated_at=now)
+    try:
+        await blocking(app, ensure_project, app[STORE], app[STATE], stamped)
+    except (redis.RedisError, ObjectStoreError) as exc:
+        raise unavailable(exc) from None
 
 
 async def get_project_handler(request: web.Request) -> web.Response:
     app = request.app
     name = _name(request)
     project = await read_project_or_503(app, name)
+    stored = project is not None
     if project is None:
-        raise _not_found(ProjectNotFound(name))
-    return web.json_response(_answer(request, project, await _domains(app, name)))
+        project = await _implicit_or_404(app, name)
+    return web.json_response(_answer(request, project, await _domains(app, name), stored))
 
 
 async def update_project_handler(request: web.Request) -> web.Response:
@@ -228,21 +292,24 @@ async def update_project_handler(request: web.Request) -> web.Response:
     name = _name(request)
     data = parse_json_object(await request.read())
     check_repo = _check_repo(request)
+    await _stored_from_deployments(app, name)
+    had_secret: list[bool] = []
+
+    def change(current: Project) -> Project:
+        had_secret.append(bool(current.webhook_secret))
+        return apply_changes(current, data, check_repo)
+
     try:
-        project = await blocking(
-            app,
-            update_project,
-            app[STORE],
-            app[STATE],
-            name,
-            lambda current: apply_changes(current, data, check_repo),
-        )
+        project = await blocking(app, update_project, app[STORE], app[STATE], name, change)
         domains = await _domains(app, name)
     except InvalidRequest as exc:
         raise _refusal(exc) from None
     except _STORED_PROJECT_FAILURES as exc:
         raise _stored_project_failure(exc) from None
-    return web.json_response(_answer(request, project, domains))
+    # A repository given to a project without a secret made one: shown here, once.
+    made = project.webhook_secret and had_secret and not had_secret[-1]
+    secret = {"webhook_secret": project.webhook_secret} if made else {}
+    return web.json_response(_answer(request, project, domains, extra=secret))
 
 
 async def delete_project_handler(request: web.Request) -> web.Response:
@@ -268,8 +335,11 @@ async def delete_project_handler(request: web.Request) -> web.Response:
 async def rotate_secret_handler(request: web.Request) -> web.Response:
     app = request.app
     name = _name(request)
+    await _stored_from_deployments(app, name)
     try:
         project = await blocking(app, rotate_webhook_secret, app[STORE], app[STATE], name)
+    except InvalidRequest as exc:
+        raise _refusal(exc) from None
     except _STORED_PROJECT_FAILURES as exc:
         raise _stored_project_failure(exc) from None
     return web.json_response(

@@ -21,8 +21,9 @@ from deploy_platform.contracts.errors import InvalidRequest
 from deploy_platform.contracts.json_limits import MAX_JSON_DEPTH, JsonTooDeep, loads_bounded
 from deploy_platform.contracts.json_types import json_type_name
 from deploy_platform.contracts.names import InvalidName, validate_project_name
+from deploy_platform.contracts.records import commit_subject
 from deploy_platform.publish.alias_moves import check_actor
-from deploy_platform.source.refs import validate_ref
+from deploy_platform.source.refs import is_commit_sha, validate_ref
 
 __all__ = [
     "BUILD_HEADER",
@@ -41,7 +42,15 @@ __all__ = [
 ]
 
 _GIT_FIELDS = {"repo_url": True, "ref": False, "project": True, "build": False, "clean": False}
-_UPLOAD_FIELDS = {"project": True, "ref": False, "clean": False}  # name -> required
+_UPLOAD_FIELDS = {  # name -> required
+    "project": True,
+    "ref": False,
+    "clean": False,
+    # The uploaded directory's git HEAD, when it is a repository (the CLI sends them).
+    "commit": False,
+    "commit_message": False,
+    "commit_author": False,
+}
 # Checked by their own parsers below, not as strings.
 _NOT_STRINGS = frozenset({"build", "clean"})
 # Uploads carry build settings in this header (a JSON object like the git body's
@@ -72,6 +81,9 @@ class UploadDeployRequest:
     ref: str
     project: str
     build: BuildSettings = field(default_factory=BuildSettings)
+    commit: str | None = None
+    commit_message: str | None = None
+    commit_author: str | None = None
 
 
 def too_deep(what: str, field: str | None = None) -> ApiError:
@@ -207,7 +219,8 @@ def parse_upload_query(
     production_branch: str,
     build: object = None,
 ) -> UploadDeployRequest:
-    """`?project=docs&ref=main&clean=1` for an uploaded archive (the body is the source).
+    """`?project=docs&ref=main&clean=1` for an uploaded archive (the body is the source);
+    `commit`, `commit_message` and `commit_author` describe the directory's git HEAD.
 
     `build` is the parsed `X-Build-Settings` header, if any.
     """
@@ -227,8 +240,21 @@ def parse_upload_query(
             f"query parameter 'clean' must be 1 or 0 (true or false), not {clean_text[:20]!r}",
             field="clean",
         )
+    commit = str(query["commit"]).lower() if query.get("commit") else None
+    if commit is not None and not is_commit_sha(commit):
+        raise ApiError(
+            400,
+            "invalid_query",
+            f"query parameter 'commit' must be a full commit SHA, not {commit[:80]!r}",
+            field="commit",
+        )
     return UploadDeployRequest(
-        ref=ref, project=project, build=parse_build(build, _FLAG_VALUES[clean_text])
+        ref=ref,
+        project=project,
+        build=parse_build(build, _FLAG_VALUES[clean_text]),
+        commit=commit,
+        commit_message=commit_subject(str(query.get("commit_message") or "")),
+        commit_author=commit_subject(str(query.get("commit_author") or "")),
     )
 
 

@@ -35,7 +35,12 @@ from deploy_platform.api.keys import ALIAS_INDEX, GIT_ALLOW, SETTINGS, STATE, ST
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import InvalidRequest, SourceError
 from deploy_platform.contracts.ids import new_deployment_id
-from deploy_platform.contracts.records import DeploymentRecord, SourceKind, Status
+from deploy_platform.contracts.records import (
+    DeploymentRecord,
+    SourceKind,
+    Status,
+    commit_subject,
+)
 from deploy_platform.github.webhooks import Deploy, skip_marker, skipped_by_marker
 from deploy_platform.github.webhooks.builds import claim_build, find_build, join_build
 from deploy_platform.projects.model import Project, deployment_build
@@ -77,6 +82,9 @@ async def deploy(
     )
     if action.status_repo_url is not None:
         record = record.replace(status_repo_url=action.status_repo_url)
+    record = record.replace(
+        commit_message=commit_subject(action.message), commit_author=commit_subject(action.author)
+    )
     record = record.with_status(Status.QUEUED)
     try:
         existing = await blocking(
@@ -87,11 +95,13 @@ async def deploy(
     if existing is not None:
         return await _join(app, delivery, action, record, existing, base)
     if action.read_message:
-        checked = await _message_check(app, repo, action)
+        checked, message = await _message_check(app, repo, action)
         if isinstance(checked, dict):
             return {**base, **checked}
         if checked:
             base["reason"] = f"{action.reason}; {checked}"
+        if message is not None and record.commit_message is None:
+            record = record.replace(commit_message=commit_subject(message))
     try:
         ttl = app[SETTINGS].webhook_delivery_ttl_seconds
         existing = await blocking(app, claim_build, app[STATE], record, ttl)
@@ -115,9 +125,10 @@ async def deploy(
 
 async def _message_check(
     app: web.Application, repo: ValidatedRepoUrl, action: Deploy
-) -> dict[str, Any] | str:
+) -> tuple[dict[str, Any] | str, str | None]:
     """A skip's result when the head commit's message holds a marker; else a note for
-    the reason ("" when the message was read)."""
+    the reason ("" when the message was read). Then the message, when it was read (the
+    deployments list shows its subject)."""
     try:
         message = await blocking(
             app,
@@ -130,12 +141,12 @@ async def _message_check(
         )
     except SourceError as exc:
         log.warning("the message of %s could not be read: %s", action.commit, exc)
-        return f"its head commit's message could not be checked for a skip marker ({exc})"
+        return f"its head commit's message could not be checked for a skip marker ({exc})", None
     marker = skip_marker(message)
     if marker is None:
-        return ""
+        return "", message
     skip = skipped_by_marker(marker, f"{action.reason}: its head commit {action.commit[:12]}'s")
-    return {"outcome": skip.outcome, "reason": skip.reason, "marker": marker}
+    return {"outcome": skip.outcome, "reason": skip.reason, "marker": marker}, message
 
 
 def _url_name(action: Deploy, record: DeploymentRecord) -> str:

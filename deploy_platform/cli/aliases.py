@@ -21,7 +21,7 @@ from typing import Any
 
 from deploy_platform.cli import common
 from deploy_platform.cli.output import format_urls
-from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.ids import ID_RULE, is_deployment_id
 from deploy_platform.contracts.text_format import format_table
 from deploy_platform.publish.alias_moves import MAX_ACTOR
 
@@ -103,7 +103,7 @@ def add_parser(commands: Any) -> None:
 def _check_id(raw: str) -> str:
     if not is_deployment_id(raw):
         raise common.UsageError(
-            f"{raw[:40]!r} is not a deployment id (12 characters of a-z and 2-7, as "
+            f"{raw[:40]!r} is not a deployment id ({ID_RULE}, as "
             "printed by `deploy-platform deploy` and listed by `deploy-platform aliases`)"
         )
     return raw

@@ -173,10 +173,12 @@ class ApiClient:
         project: str,
         ref: str | None = None,
         build: Mapping[str, Any] | None = None,
+        commit: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """`build` travels in the X-Build-Settings header (never the query: it may hold
-        secrets, and query strings end up in access logs); `clean` as `?clean=1`."""
-        query = {"project": project}
+        secrets, and query strings end up in access logs); `clean` as `?clean=1`.
+        `commit`: the directory's git HEAD (`commit`, `commit_message`, `commit_author`)."""
+        query = {"project": project, **(commit or {})}
         if ref is not None:
             query["ref"] = ref
         settings = dict(build or {})
@@ -194,6 +196,21 @@ class ApiClient:
 
     def deployment(self, deployment_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/deployments/{urllib.parse.quote(deployment_id)}")
+
+    def deployments(
+        self, project: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of `GET /api/deployments`, newest first (`next_cursor` for the next).
+
+        With `project` and `limit=1` it is also the cheapest call the token is checked
+        on: `deploy` makes it before packing a directory."""
+        values = {
+            "project": project,
+            "limit": None if limit is None else str(limit),
+            "cursor": cursor,
+        }
+        query = {name: value for name, value in values.items() if value is not None}
+        return self._call("GET", "/api/deployments", query=query or None)
 
     def add_domain(self, hostname: str, project: str) -> dict[str, Any]:
         return self._call_json("POST", "/api/domains", {"hostname": hostname, "project": project})

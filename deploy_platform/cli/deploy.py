@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from deploy_platform.cli import common, output
 from deploy_platform.cli.build_flags import add_build_flags, build_settings
-from deploy_platform.cli.client import ApiClient, ApiUnreachable
+from deploy_platform.cli.client import ApiClient, ApiRefused, ApiUnreachable
+from deploy_platform.cli.local_git import head_commit
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.names import MAX_PROJECT_NAME, InvalidName, validate_project_name
 from deploy_platform.contracts.text_format import human_bytes
@@ -37,11 +38,12 @@ _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
 _TEXTS = {
     "deploy": (
         "deploy a git repository or a local directory and wait until it is live",
-        "Deploy SOURCE and follow it through queued, cloning, building, publishing "
-        "and ready, then print its URLs.",
+        "Deploy SOURCE and follow it through queued, cloning (unpacking, for a "
+        "directory), building, publishing and ready, then print its URLs.",
         "SOURCE is an http(s) git URL (the platform pins the ref's current commit "
         "when it accepts the deployment) or an existing local directory (packed and "
-        "uploaded as the source, without .git and node_modules; nothing is cloned).",
+        "uploaded as the source, without .git and node_modules; nothing is cloned). The "
+        "API token is checked before a directory is packed.",
         "The API token comes from $DP_API_TOKEN, else the api-token file that "
         "`deploy-platform up` writes into the state directory ($DP_STATE_DIR).",
     ),
@@ -128,6 +130,13 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
         project = (
             common.check_project(args.project) if args.project else default_project_name(source)
         )
+        # A wrong token or a stopped API is said before a large directory is packed and sent.
+        try:
+            client.deployments(project, limit=1)
+        except ApiRefused as exc:
+            if exc.status == 401:
+                raise
+            # Anything else (a project not deployed yet: 404) is for the deploy to say.
         with tempfile.TemporaryDirectory(prefix="deploy-platform-") as tmp:
             archive = Path(tmp) / "source.tar.gz"
             try:
@@ -140,7 +149,8 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
                 f"({stats.files} files, {human_bytes(stats.bytes)}, "
                 f"{human_bytes(archive.stat().st_size)} packed)",
             )
-            return client.deploy_archive(archive, project, args.ref, build)
+            commit = head_commit(directory)
+            return client.deploy_archive(archive, project, args.ref, build, commit)
     if directory.exists():
         raise common.UsageError(f"{source} is a file; give a directory or a git URL (https://...)")
     if not _looks_like_url(source):
@@ -172,7 +182,8 @@ def _follow(
         for at, name in new:
             shown.add(name)
             elapsed = at - queued_at if queued_at is not None else time.monotonic() - started
-            common.say(progress, output.stage_line(name, max(elapsed, 0.0)))
+            label = output.stage_label(name, current.get("source"))
+            common.say(progress, output.stage_line(label, max(elapsed, 0.0)))
         return bool(new)
 
     waiting_for: str | None = None
@@ -194,7 +205,8 @@ def _follow(
         if now - started > timeout:
             return record, False
         if now - last_change > HEARTBEAT_SECONDS:
-            common.say(progress, output.stage_line(f"still {record.get('status')}", now - started))
+            label = output.stage_label(str(record.get("status")), record.get("source"))
+            common.say(progress, output.stage_line(f"still {label}", now - started))
             last_change = now
         time.sleep(POLL_SECONDS)
         try:

@@ -57,8 +57,8 @@ def add_parser(commands: Any) -> None:
     history.add_argument(
         "--format",
         choices=("table", "csv", "json"),
-        default="table",
-        help="table (default), csv (every column) or json (every column)",
+        help="table (default), csv (every column) or json (every column); with --plot, "
+        "the rows are printed only when --format is given",
     )
     history.add_argument(
         "--limit",
@@ -77,7 +77,8 @@ def add_parser(commands: Any) -> None:
         "--plot",
         type=Path,
         metavar="FILE.png",
-        help="draw every matching deployment's stage durations over time into a PNG",
+        help="draw every matching deployment's stage durations over time into a PNG "
+        "(and print no rows unless --format is given)",
     )
     history.add_argument("--api", metavar="URL", help=common.API_HELP)
     history.set_defaults(handler=run_history)
@@ -126,6 +127,9 @@ def _fetch(args: argparse.Namespace, wanted: int | None) -> tuple[list[dict[str,
 
 def run_history(args: argparse.Namespace) -> int:
     _check(args)
+    # `--plot` alone draws the plot and prints nothing else; a format asked for prints.
+    print_rows = args.format is not None or args.plot is None
+    args.format = args.format or "table"
     from deploy_platform.history.report import (
         frame_from_json,
         plot_stages,
@@ -150,11 +154,13 @@ def run_history(args: argparse.Namespace) -> int:
         }
         print(json.dumps(document, indent=2))
     else:
-        print(render_rows(shown, args.format))
-        if args.format == "table" and limit is not None and total > limit:
+        if print_rows:
+            print(render_rows(shown, args.format))
+        if print_rows and args.format == "table" and limit is not None and total > limit:
             print(f"({limit} of {total} shown; --limit N for more)", file=sys.stderr)
         if args.summary:
-            print()
+            if print_rows:
+                print()
             print(render_summary(summarize(frame), args.format))
     if args.plot is not None:
         drawn = plot_stages(frame, args.plot)

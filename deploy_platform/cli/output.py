@@ -17,10 +17,17 @@ __all__ = [
     "format_urls",
     "format_transfer",
     "format_warnings",
+    "stage_label",
     "stage_line",
 ]
 
 STAGES = ("queued", "cloning", "building", "publishing", "ready", "failed")
+
+
+def stage_label(stage: str, source: object) -> str:
+    """The stage as people read it: an upload has nothing to clone, so its source stage
+    (record status `cloning`, kept for compatibility) reads `unpacking`."""
+    return "unpacking" if stage == "cloning" and source == "upload" else stage
 
 
 def stage_line(stage: str, elapsed: float, note: str = "") -> str:
@@ -92,7 +99,8 @@ def retrying_line(record: Mapping[str, Any]) -> str | None:
 def format_record(record: Mapping[str, Any]) -> list[str]:
     """The record as aligned `label  value` lines for `deploy-platform status`."""
     rows: list[tuple[str, str]] = []
-    rows.append(("status", str(record.get("status"))))
+    status = str(record.get("status"))
+    rows.append(("status", stage_label(status, record.get("source"))))
     rows.append(("project", f"{record.get('project')} ({record.get('environment')})"))
     rows.append(("source", _source(record)))
     if record.get("commit"):
@@ -102,11 +110,18 @@ def format_record(record: Mapping[str, Any]) -> list[str]:
     if record.get("framework"):
         rows.append(("framework", str(record["framework"])))
     urls = record.get("urls") or {}
-    for index, line in enumerate(format_urls(urls, indent="")):
-        rows.append(("urls" if index == 0 else "", line))
+    if status == "failed":
+        # Its own URL answers 404 and its aliases still serve what they served before.
+        rows.append(("urls", "none: the deployment failed, so nothing of it is live"))
+    else:
+        for index, line in enumerate(format_urls(urls, indent="")):
+            rows.append(("urls" if index == 0 else "", line))
     durations = record.get("durations") or {}
     if durations:
-        stages = [f"{name} {seconds:.1f}s" for name, seconds in durations.items()]
+        source = record.get("source")
+        stages = [
+            f"{stage_label(name, source)} {seconds:.1f}s" for name, seconds in durations.items()
+        ]
         rows.append(("stages", " · ".join(stages)))
     times = record.get("times") or {}
     if "queued" in times:

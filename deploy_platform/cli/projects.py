@@ -7,19 +7,23 @@ settings), so a typo costs no request; everything else is the API's refusal,
 printed with its message (exit code 2).
 
 Secrets: build variable values are never printed (`show` lists names), and the
-webhook secret is printed only by `create` and `update --rotate-webhook-secret`,
-the two moments it is made.
+webhook secret is printed only when it is made: by `create` with --repo, by the
+`update` that first sets a repository, and by `update --rotate-webhook-secret`.
+A project without a repository has none (nothing could send it a webhook).
+
+Every deployed name is a project (the first deploy stores it), so `list` and
+`show` know every name `rollback` and `aliases` do.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from deploy_platform.cli import common
 from deploy_platform.cli.build_flags import add_build_flags, build_settings
+from deploy_platform.cli.project_view import format_project
 from deploy_platform.contracts.text_format import format_table
 
 __all__ = ["add_parser", "run_project", "format_project"]
@@ -50,9 +54,12 @@ _TEXTS = {
         "deployed. Build variable values are never shown back.",
     ),
     "create": (
-        "create a project (prints its webhook secret once)",
-        "Create project NAME. The answer includes the webhook secret, shown this once: "
-        "put it in the Secret field of the repository's GitHub webhook.",
+        "create a project (with --repo, prints its webhook secret once)",
+        "Create project NAME. With --repo, the answer includes the webhook secret, shown "
+        "this once: put it in the Secret field of the repository's GitHub webhook. A "
+        "project without a repository (deployed by upload) has no secret until a "
+        "repository is set with `project update NAME --repo URL`, which prints it once.",
+        "Deploying a name that is not a project yet creates it too (`deploy`).",
     ),
     "show": (
         "show a project's settings and domains",
@@ -73,7 +80,11 @@ _TEXTS = {
         "serving what they served (remove a domain with `deploy-platform domains "
         "remove`). Creating the project again picks them up.",
     ),
-    "list": ("list the projects", "List every project."),
+    "list": (
+        "list the projects",
+        "List every project: created with `project create` or by a first deploy "
+        "(source git or upload).",
+    ),
 }
 
 
@@ -233,53 +244,6 @@ def _settings(args: argparse.Namespace, updating: bool) -> dict[str, Any]:
     return data
 
 
-def _patterns_text(patterns: list[str]) -> str:
-    return ", ".join(patterns) if patterns else "(none)"
-
-
-def _build_text(build: Mapping[str, Any]) -> str:
-    chosen = [
-        f"{name} {value!r}"
-        for name, value in build.items()
-        # An off switch (strict_rules false) is the default, not a choice worth a line.
-        if name not in ("env", "clean") and value is not None and value is not False
-    ]
-    return ", ".join(chosen) if chosen else "detected from the repository"
-
-
-def format_project(project: Mapping[str, Any]) -> list[str]:
-    """`project show`'s lines: settings, variable names only, domains."""
-    name = project.get("name")
-    branches = project.get("branches") or {}
-    build = project.get("build") or {}
-    env_names = sorted(build.get("env") or {})
-    urls = project.get("urls") or {}
-    rows = [
-        ("repository", str(project.get("repo_url") or "none (deployed by upload only)")),
-        (
-            "production",
-            f"branch {project.get('production_branch')}"
-            + (f" -> {urls['production']}" if urls.get("production") else ""),
-        ),
-        ("previews", f"include {_patterns_text(list(branches.get('include') or []))}"),
-        ("", f"exclude {_patterns_text(list(branches.get('exclude') or []))} (checked first)"),
-        ("fork PRs", "built" if project.get("build_forks") else "not built"),
-        ("build", _build_text(build)),
-        (
-            "variables",
-            f"{', '.join(env_names)} (values hidden)" if env_names else "none",
-        ),
-        ("domains", ", ".join(project.get("domains") or []) or "none"),
-        (
-            "webhook",
-            f"POST {project.get('webhook_path')}, secret set (rotate: deploy-platform "
-            f"project update {name} --rotate-webhook-secret)",
-        ),
-    ]
-    width = max(len(label) for label, _ in rows)
-    return [f"Project {name}"] + [f"  {label.ljust(width)}  {value}" for label, value in rows]
-
-
 def _print_secret(secret: str, payload_url: str) -> None:
     common.say(sys.stdout)
     common.say(sys.stdout, f"Webhook secret: {secret}")
@@ -305,7 +269,8 @@ def _run_update(args: argparse.Namespace, name: str) -> int:
             "or --rotate-webhook-secret"
         )
     answer = client.update_project(name, changes) if changes else client.project(name)
-    secret: str | None = None
+    # A repository given to a project without a secret makes one: shown this once.
+    secret: str | None = answer.pop("webhook_secret", None)
     if args.rotate_webhook_secret:
         secret = str(client.rotate_webhook_secret(name)["webhook_secret"])
     if args.json:
@@ -332,13 +297,15 @@ def _run_list(args: argparse.Namespace) -> int:
     rows = [
         (
             str(p["name"]),
+            str(p.get("source") or ("git" if p.get("repo_url") else "upload")),
             str(p.get("production_branch")),
             str(p.get("repo_url") or "-"),
             ", ".join(p.get("domains") or []) or "-",
         )
         for p in projects
     ]
-    common.say_lines(format_table(("NAME", "PRODUCTION", "REPOSITORY", "DOMAINS"), rows))
+    header = ("NAME", "SOURCE", "PRODUCTION", "REPOSITORY", "DOMAINS")
+    common.say_lines(format_table(header, rows))
     return common.EXIT_OK
 
 
@@ -359,9 +326,10 @@ def run_project(args: argparse.Namespace) -> int:
         origin = answer.get("production_branch_from")
         if origin and origin != "request":
             common.say(sys.stdout, f"production branch {answer.get('production_branch')}: {origin}")
-        _print_secret(
-            str(answer["webhook_secret"]), client.base_url + str(answer.get("webhook_path"))
-        )
+        if answer.get("webhook_secret"):
+            _print_secret(
+                str(answer["webhook_secret"]), client.base_url + str(answer.get("webhook_path"))
+            )
         return common.EXIT_OK
     if command == "show":
         answer = client.project(name)

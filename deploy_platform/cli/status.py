@@ -7,7 +7,7 @@ from typing import Any
 
 from deploy_platform.cli import common
 from deploy_platform.cli.output import format_record
-from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.ids import ID_RULE, is_deployment_id
 
 __all__ = ["add_parser", "run_status"]
 
@@ -17,6 +17,7 @@ _TEXTS = {
         "show a deployment's record",
         "Show a deployment: status, project, ref, commit, URLs, stage durations, "
         "files uploaded versus reused, and the error if it failed.",
+        "Exits 1 when the deployment failed (as `deploy` does), so a script can tell.",
     ),
 }
 
@@ -32,12 +33,12 @@ def add_parser(commands: Any) -> None:
 def run_status(args: argparse.Namespace) -> int:
     if not is_deployment_id(args.id):
         raise common.UsageError(
-            f"{args.id!r} is not a deployment id (12 characters of a-z and 2-7, "
-            "as printed by `deploy-platform deploy`)"
+            f"{args.id!r} is not a deployment id ({ID_RULE}, "
+            "as printed by `deploy-platform deploy` and listed by `deploy-platform list`)"
         )
     record = common.api_client(args).deployment(args.id)
     if args.json:
         common.say_json(record)
     else:
         common.say_lines(format_record(record))
-    return common.EXIT_OK
+    return common.EXIT_FAILED if record.get("status") == "failed" else common.EXIT_OK

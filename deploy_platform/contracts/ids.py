@@ -13,6 +13,7 @@ import secrets
 
 __all__ = [
     "ID_LENGTH",
+    "ID_RULE",
     "InvalidDeploymentId",
     "is_deployment_id",
     "new_deployment_id",
@@ -21,6 +22,8 @@ __all__ = [
 
 ID_LENGTH = 12
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+#: Every rule an id follows, as messages state it.
+ID_RULE = "12 characters of a-z and 2-7, with at least one digit"
 _ID_RE = re.compile(r"^(?=[a-z2-7]*[2-7])[a-z2-7]{12}$")
 
 
@@ -41,8 +44,5 @@ def is_deployment_id(value: str) -> bool:
 
 def check_deployment_id(value: str) -> str:
     if not is_deployment_id(value):
-        raise InvalidDeploymentId(
-            f"{value!r} is not a deployment id (12 characters of a-z and 2-7, "
-            "with at least one digit)"
-        )
+        raise InvalidDeploymentId(f"{value!r} is not a deployment id ({ID_RULE})")
     return value

@@ -22,8 +22,13 @@ __all__ = [
     "Trigger",
     "DeploymentRecord",
     "TERMINAL",
+    "MAX_SUBJECT",
+    "commit_subject",
     "redacted_build",
 ]
+
+#: A commit subject or author name longer than this is cut (lists show one line).
+MAX_SUBJECT = 200
 
 
 class Status(StrEnum):
@@ -58,6 +63,17 @@ class Trigger(StrEnum):
     API = "api"
     WEBHOOK = "webhook"
     UI_REMATERIALIZATION = "ui-rematerialization"
+
+
+def commit_subject(text: str | None) -> str | None:
+    """A commit message's first line (or an author's name), stripped and cut to
+    MAX_SUBJECT characters; None when there is nothing to show."""
+    if text is None:
+        return None
+    first = text.strip().split("\n", 1)[0].strip()
+    if not first:
+        return None
+    return first if len(first) <= MAX_SUBJECT else first[: MAX_SUBJECT - 1] + "…"
 
 
 def redacted_build(build: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +126,11 @@ class DeploymentRecord:
     # lines skipped (`_redirects line 4: ...`), a lockfile out of date, no index.html.
     # Set by the build and publish stages; a deployment with warnings still goes live.
     warnings: tuple[str, ...] = ()
+    # The deployed commit's subject (its message's first line, `commit_subject`) and its
+    # author's name, for lists: read from git when the source is fetched, from the
+    # webhook's payload, or sent by the CLI for an upload of a directory in a repository.
+    commit_message: str | None = None
+    commit_author: str | None = None
 
     def with_status(
         self, status: Status, *, at: float | None = None, **changes: Any

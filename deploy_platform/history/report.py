@@ -11,12 +11,15 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.history.rows import COLUMNS, STAGES, TIME_COLUMNS
+
+if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn
+    from matplotlib.figure import Figure
 
 __all__ = [
     "FORMATS",
@@ -25,6 +28,7 @@ __all__ = [
     "render_rows",
     "render_summary",
     "plot_stages",
+    "stage_figure",
 ]
 
 FORMATS = ("table", "csv", "json")
@@ -207,6 +211,17 @@ def _raw(value: object) -> str:
 def plot_stages(frame: pd.DataFrame, path: Path) -> int:
     """Stage durations over time, one panel per stage and one line per project (failed
     deployments as red crosses), saved as a PNG; how many deployments were drawn."""
+    import matplotlib.pyplot as plt
+
+    figure = stage_figure(frame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=100)
+    plt.close(figure)
+    return int(frame["enqueued"].notna().sum())
+
+
+def stage_figure(frame: pd.DataFrame) -> Figure:
+    """`plot_stages`'s figure, not saved (the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,8 +230,15 @@ def plot_stages(frame: pd.DataFrame, path: Path) -> int:
     data = frame.dropna(subset=["enqueued"]).sort_values("enqueued")
     counts = data["project"].value_counts()
     shown = list(counts.index[:_MAX_PROJECT_LINES])
+    # Constrained layout keeps room for a legend placed "outside": its longest project
+    # name widens the figure's margin instead of being cut off at the edge.
     figure, axes = plt.subplots(
-        len(_PLOTTED), 1, figsize=(11, 2.3 * len(_PLOTTED)), sharex=True, squeeze=False
+        len(_PLOTTED),
+        1,
+        figsize=(11, 2.3 * len(_PLOTTED)),
+        sharex=True,
+        squeeze=False,
+        layout="constrained",
     )
     for axis, column in zip(axes[:, 0], _PLOTTED, strict=True):
         for project in shown:
@@ -235,11 +257,9 @@ def plot_stages(frame: pd.DataFrame, path: Path) -> int:
     axes[0, 0].set_title(f"Stage durations over time ({len(data)} deployments)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        figure.legend(handles, labels, loc="upper right", fontsize="small")
+        figure.legend(handles, labels, loc="outside right upper", fontsize="small")
     axes[-1, 0].set_xlabel("enqueued (UTC)")
-    figure.autofmt_xdate()
-    figure.tight_layout(rect=(0, 0, 0.86, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=100)
-    plt.close(figure)
-    return len(data)
+    for label in axes[-1, 0].get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
+    return figure

@@ -18,6 +18,15 @@ same messages:
   build_forks        whether pull requests from forks are built (default false:
                      a fork's code would run with the project's build variables)
 
+Every deployed name is a project: the first deployment of a name creates one
+(`deployed_project`: source "git" with the repository deployed, or "upload"
+without one). A project without a repository has no webhook secret (nothing can
+send it deliveries); the secret is made when a repository is given to a project
+without one (creation, or an update naming `repo_url`), and shown then, once. A
+git project made by a deploy gets none until asked for (`--rotate-webhook-secret`,
+or `repo_url` set again): its deployer never saw one, and an empty secret
+verifies no delivery.
+
 SECURITY: build variable values and the webhook secret are stored in the
 project's object, so they are exactly as protected as the object store (its
 access policy and encryption at rest); Redis never holds them. `public_dict`
@@ -31,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +67,7 @@ __all__ = [
     "branch_allowed",
     "branch_decision",
     "deployment_build",
+    "deployed_project",
     "new_project",
     "new_webhook_secret",
     "secret_matches",
@@ -85,7 +96,10 @@ def new_webhook_secret() -> str:
 
 
 def secret_matches(project: Project, secret: str) -> bool:
-    # SECURITY: constant time, so the secret cannot be found byte by byte.
+    # SECURITY: constant time, so the secret cannot be found byte by byte; a project
+    # without a secret (no repository, or made by a deploy) is matched by nothing.
+    if not project.webhook_secret:
+        return False
     return hmac.compare_digest(project.webhook_secret.encode(), secret.encode())
 
 
@@ -153,10 +167,18 @@ class Project:
             secret_rotated_at=stamp("secret_rotated_at"),
         )
 
+    @property
+    def source(self) -> str:
+        """ "git" for a project with a repository, "upload" for one deployed by upload."""
+        return "git" if self.repo_url else "upload"
+
     def public_dict(self) -> dict[str, Any]:
-        """What the API shows: variable values masked, no webhook secret."""
+        """What the API shows: variable values masked, no webhook secret (only whether
+        there is one)."""
         return {
             **self._settings_dict(self.build.redacted()),
+            "source": self.source,
+            "webhook_secret_set": bool(self.webhook_secret),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "webhook_secret_rotated_at": self.secret_rotated_at,
@@ -324,6 +346,12 @@ def apply_changes(project: Project, data: Mapping[str, object], check_repo: Chec
             )
         changes["build_forks"] = value
     updated = dataclasses.replace(project, **changes)
+    if "repo_url" in data and updated.repo_url and not updated.webhook_secret:
+        # A repository given to a project without a secret: deliveries can come now, so
+        # they need a secret to be signed with (the API shows it in this answer, once).
+        updated = dataclasses.replace(
+            updated, webhook_secret=new_webhook_secret(), secret_rotated_at=time.time()
+        )
     excluded_by = next(
         (p for p in updated.branches.exclude if pattern_matches(p, updated.production_branch)),
         None,
@@ -347,10 +375,24 @@ def new_project(data: Mapping[str, object], check_repo: CheckRepo, now: float) -
         name = validate_project_name(data["name"])
     except InvalidName as exc:
         raise _refuse("invalid_project", str(exc), "name") from None
-    blank = Project(name=name, webhook_secret=new_webhook_secret())
+    made = apply_changes(Project(name=name), data, check_repo)
     return dataclasses.replace(
-        apply_changes(blank, data, check_repo),
+        made,
         created_at=now,
         updated_at=now,
-        secret_rotated_at=now,
+        secret_rotated_at=now if made.webhook_secret else 0.0,
+    )
+
+
+def deployed_project(
+    name: str, repo_url: str | None, production_branch: str, now: float
+) -> Project:
+    """The project a first deployment of `name` creates: the repository it was deployed
+    from (None for an upload), the production branch it was deployed with, no secret."""
+    return Project(
+        name=name,
+        repo_url=repo_url,
+        production_branch=production_branch,
+        created_at=now,
+        updated_at=now,
     )

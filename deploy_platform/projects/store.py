@@ -16,6 +16,12 @@ was written, the index is behind: `reindex_projects` rebuilds it from the store
 (the control API runs it at start-up), and `list_projects` drops names whose
 object is gone. Redis never holds a build variable's value or the webhook secret.
 
+Every deployed name is a project: `ensure_project` creates one on a name's first
+deployment. Deployments stored before that rule have a name without an object;
+`implicit_project` describes such a project from its newest deployment, so listing
+and showing it agree with `rollback` and `aliases`, and the first change to it
+stores it (lazily: no write happens on a read).
+
 Deleting a project removes its settings and its webhook secret (deliveries for it
 are refused from then on) and nothing else: its deployments are immutable, and
 its aliases (`<project>.D`, previews) and custom domains keep serving what they
@@ -37,7 +43,8 @@ from redis.lock import Lock
 
 from deploy_platform.contracts.errors import InvalidRequest
 from deploy_platform.contracts.names import InvalidName
-from deploy_platform.projects.model import Project, new_webhook_secret
+from deploy_platform.contracts.records import Environment
+from deploy_platform.projects.model import InvalidProjectSettings, Project, new_webhook_secret
 from deploy_platform.storage import ObjectNotFound, ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
 
@@ -48,6 +55,8 @@ __all__ = [
     "ProjectNotFound",
     "create_project",
     "delete_project",
+    "ensure_project",
+    "implicit_project",
     "list_projects",
     "project_key",
     "projects_for_repository",
@@ -62,6 +71,9 @@ log = logging.getLogger(__name__)
 
 PROJECTS_PREFIX = "projects/"
 _LOCK_SECONDS = 30
+# How many of a name's newest deployments describe a project stored before projects
+# were made on deploy.
+_IMPLICIT_SCAN = 50
 
 
 class ProjectExists(Exception):
@@ -186,16 +198,48 @@ def update_project(
 
 
 def rotate_webhook_secret(store: ObjectStore, state: PlatformState, name: str) -> Project:
-    """A new webhook secret; the old one stops working at once."""
+    """A new webhook secret; the old one stops working at once. Raises
+    `InvalidProjectSettings` (no_repository) for a project without a repository."""
     now = time.time()
-    return update_project(
-        store,
-        state,
-        name,
-        lambda p: dataclasses.replace(
-            p, webhook_secret=new_webhook_secret(), secret_rotated_at=now
-        ),
-    )
+
+    def rotate(project: Project) -> Project:
+        if not project.repo_url:
+            raise InvalidProjectSettings(
+                "no_repository",
+                f"project {name} has no repository, so no webhook and no secret; set one "
+                f"with `deploy-platform project update {name} --repo URL` (that makes the "
+                "secret and prints it once)",
+                "repo_url",
+            )
+        return dataclasses.replace(
+            project, webhook_secret=new_webhook_secret(), secret_rotated_at=now
+        )
+
+    return update_project(store, state, name, rotate)
+
+
+def ensure_project(store: ObjectStore, state: PlatformState, project: Project) -> bool:
+    """Store `project` unless one of that name exists (readable or not); True if stored."""
+    try:
+        create_project(store, state, project)
+    except ProjectExists:
+        return False
+    return True
+
+
+def implicit_project(state: PlatformState, name: str, production_branch: str) -> Project | None:
+    """The project a name deployed before every deployed name got one is (see the
+    module docstring), or None when it has no deployment: the newest deployment's
+    repository (None for an upload), the branch of its newest production deployment
+    (else `production_branch`), no secret."""
+    ids = state.project_deployments(name, limit=_IMPLICIT_SCAN)
+    records = state.find_many(ids)
+    newest = [records[i] for i in ids if i in records]
+    if not newest:
+        return None
+    production = next((r for r in newest if r.environment is Environment.PRODUCTION), None)
+    branch = production.ref if production is not None and production.ref else production_branch
+    return Project(name=name, repo_url=newest[0].repo_url, production_branch=branch)
 
 
 def delete_project(store: ObjectStore, state: PlatformState, name: str) -> Project | None:

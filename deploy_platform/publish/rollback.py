@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploy_platform.contracts.errors import InvalidRequest
-from deploy_platform.contracts.ids import is_deployment_id
+from deploy_platform.contracts.ids import ID_RULE, is_deployment_id
 from deploy_platform.contracts.manifest import alias_key, manifest_key
 from deploy_platform.contracts.names import production_alias
 from deploy_platform.contracts.records import DeploymentRecord, Environment, Status
@@ -136,7 +136,7 @@ def _ready_deployment(
         raise MoveRefused(
             400,
             "invalid_id",
-            f"{deployment_id[:40]!r} is not a deployment id (12 characters of a-z and 2-7)",
+            f"{deployment_id[:40]!r} is not a deployment id ({ID_RULE})",
             field="deployment",
         )
     record = state.find(deployment_id)

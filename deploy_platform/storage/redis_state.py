@@ -3,7 +3,9 @@
 Keys, all under one configurable prefix `P` (default `dp:`):
   P queue                 Stream; each entry has field `id` = deployment id.
   P deployment:<id>       JSON `DeploymentRecord`.
-  P project:<name>        Sorted set of deployment ids by enqueue time.
+  P project:<name>        Sorted set of deployment ids by enqueue time; the deployments
+                          list pages through them (`deployments_before`), and their
+                          names are the projects with deployments (`deployed_projects`).
   P alias:<name>          Deployment id the alias points at (index of the
                           durable pointer `aliases/<name>.json` in the object store).
   P alias-changed         Pub/sub channel: the alias name, published on every move
@@ -60,6 +62,7 @@ from deploy_platform.contracts.records import DeploymentRecord, Status
 
 __all__ = [
     "PlatformState",
+    "Position",
     "QueueEntry",
     "UnknownDeployment",
     "STREAM_START",
@@ -141,6 +144,8 @@ class UnknownDeployment(KeyError):
 
 
 QueueEntry = tuple[str, str]  # (stream entry id, deployment id)
+# (enqueue time, deployment id): a deployment's place in a list, newest first.
+Position = tuple[float, str]
 
 
 class PlatformState:
@@ -271,6 +276,30 @@ class PlatformState:
     def project_deployments(self, project: str, limit: int = 100) -> list[str]:
         ids = self.redis.zrevrange(self.key("project", project), 0, limit - 1)
         return [i.decode() for i in ids]
+
+    def deployed_projects(self) -> list[str]:
+        """Every project name with a deployment in Redis, sorted: the names of the
+        `project:<name>` sets (a project needs no settings to have been deployed)."""
+        start = len(self.key("project", ""))
+        return sorted(
+            {key.decode()[start:] for key in self.redis.scan_iter(self.key("project", "*"), 1000)}
+        )
+
+    def deployments_before(
+        self, project: str, before: Position | None, limit: int
+    ) -> list[Position]:
+        """Up to `limit` of the project's deployments that come after `before` in a list
+        ordered newest first (ties on the time by id, descending)."""
+        key = self.key("project", project)
+        found: list[Position] = []
+        if before is not None:
+            # The ones queued in the same instant as `before`, with a smaller id.
+            ties = self.redis.zrangebyscore(key, before[0], before[0])
+            found = [(before[0], i.decode()) for i in ties if i.decode() < before[1]]
+        upper: float | str = "+inf" if before is None else f"({before[0]!r}"
+        older = self.redis.zrevrangebyscore(key, upper, "-inf", 0, limit, withscores=True)
+        found += [(float(score), i.decode()) for i, score in older]
+        return sorted(found, reverse=True)[:limit]
 
     # -- queue -----------------------------------------------------------------------
     def enqueue(self, deployment_id: str) -> str:

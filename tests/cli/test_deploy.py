@@ -201,7 +201,7 @@ def test_json_output_is_the_final_record(
         (["deploy", "https://example.com/o/site.git", "--timeout", "soon"], "invalid float"),
         (["deploy"], "SOURCE"),
         (["status", "not-an-id"], "not a deployment id"),
-        (["launch"], "invalid choice"),
+        (["launch"], "unknown command 'launch'"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(

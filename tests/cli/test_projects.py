@@ -138,9 +138,9 @@ def test_update_changes_what_is_given(
 
 
 def test_rotating_the_secret_prints_the_new_one(
-    api: str, store: LocalObjectStore, capsys: pytest.CaptureFixture[str]
+    api: str, store: LocalObjectStore, capsys: pytest.CaptureFixture[str], repo_url: str
 ) -> None:
-    run(capsys, "project", "create", "docs", "--api", api)
+    run(capsys, "project", "create", "docs", "--repo", repo_url, "--api", api)
     before = read_project(store, "docs")
     code, out, _ = run(capsys, "project", "update", "docs", "--rotate-webhook-secret", "--api", api)
     after = read_project(store, "docs")
@@ -169,9 +169,9 @@ def test_list_and_delete(
     assert code == 0
     width = len(repo_url)
     assert out.splitlines() == [
-        f"NAME  PRODUCTION  {'REPOSITORY'.ljust(width)}  DOMAINS",
-        f"blog  trunk       {'-'.ljust(width)}  -",
-        f"docs  main        {repo_url}  www.example.com",
+        f"NAME  SOURCE  PRODUCTION  {'REPOSITORY'.ljust(width)}  DOMAINS",
+        f"blog  upload  trunk       {'-'.ljust(width)}  -",
+        f"docs  git     main        {repo_url}  www.example.com",
     ]
     code, out, _ = run(capsys, "project", "delete", "docs", "--api", api)
     assert code == 0

@@ -77,11 +77,18 @@ def test_a_failed_deployment_shows_its_error(
     api = running_api()
     record = deployment(state, error="clone failed: repository not found; check repo_url")
 
-    assert cli.main(["status", record.id, "--api", api.url]) == 0
+    # 1, as docs/reference/exit-codes.md says and `deploy` exits: a script can tell.
+    assert cli.main(["status", record.id, "--api", api.url]) == 1
 
     out = capsys.readouterr().out
     assert "failed" in out
     assert "clone failed: repository not found; check repo_url" in out
+    # Its own URL answers 404 and its alias serves an earlier one: none is offered.
+    assert "localhost" not in out
+    assert "  urls       none: the deployment failed, so nothing of it is live" in out.splitlines()
+
+    assert cli.main(["status", record.id, "--api", api.url, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["status"] == "failed"
 
 
 def test_json_is_the_api_record(

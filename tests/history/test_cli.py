@@ -118,6 +118,13 @@ def test_summary_has_stage_percentiles_and_failure_rates_and_the_plot_is_a_png(
     assert code == 0
     assert "STAGE" in table and "FAILURE RATE" in table and "33.3%" in table
 
+    # --plot alone makes the plot and prints no table.
+    alone = tmp_path / "alone.png"
+    code, text, err = run(capsys, "--api", api_url, "--plot", str(alone))
+    assert (code, text) == (0, "")
+    assert alone.read_bytes().startswith(PNG_MAGIC)
+    assert f"plotted 4 deployments into {alone}" in err
+
 
 @pytest.mark.parametrize(
     ("args", "message"),

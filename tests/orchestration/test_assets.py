@@ -118,6 +118,8 @@ def test_second_deploy_with_one_changed_file_uploads_one_body_and_moves_the_alia
     done = state.get(second.id)
     assert (done.files_uploaded, done.bytes_uploaded) == (1, len("body { color: blue }"))
     assert done.files_reused == 3
+    # What the deployments list shows: the commit's subject and author, read from git.
+    assert (done.commit_message, done.commit_author) == ("blue", "Fixture Author")
     assert read_alias(store, project) == second.id
     assert state.get_alias(project) == second.id
     # The first deployment is immutable: its URL still serves the old content.

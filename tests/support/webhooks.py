@@ -108,7 +108,10 @@ def push_payload(
     ref: str | None = None,
 ) -> dict[str, Any]:
     """A `push` event; `deleted=True` is a branch deletion (`after` all zeros, no head commit)."""
-    head = None if deleted else {"id": after, "message": message, "distinct": True}
+    author = {"name": "Some One", "email": "someone@example.invalid", "username": "someone"}
+    head = (
+        None if deleted else {"id": after, "message": message, "author": author, "distinct": True}
+    )
     return {
         "ref": ref or f"refs/heads/{branch}",
         "before": "1" * 40,

@@ -62,6 +62,8 @@ class Push:
     deleted: bool
     #: The head commit's message; None when the push has no head commit.
     message: str | None
+    #: The head commit's author's name (`head_commit.author.name`), when the payload says.
+    author: str | None = None
 
     @property
     def branch(self) -> str | None:
@@ -192,7 +194,16 @@ def _push(payload: Mapping[str, Any]) -> Push:
     if message is not None and not isinstance(message, str):
         raise _missing("head_commit.message", "a string")
     after = None if deleted else _sha(payload, "after", "after")
-    return Push(ref=ref, after=after, deleted=deleted, message=message)
+    # Only shown in lists: a payload without it is still acted upon.
+    author = head.get("author") if head is not None else None
+    name = author.get("name") if isinstance(author, dict) else None
+    return Push(
+        ref=ref,
+        after=after,
+        deleted=deleted,
+        message=message,
+        author=name if isinstance(name, str) else None,
+    )
 
 
 def _pull_request(payload: Mapping[str, Any]) -> PullRequest:

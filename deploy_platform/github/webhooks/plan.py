@@ -100,6 +100,9 @@ class Deploy:
     #: The delivery carries no commit message (a pull request's never does): the API
     #: reads it from the repository and skips on a marker (`skip_marker`).
     read_message: bool = False
+    #: The head commit's message and author as the delivery gave them, for lists.
+    message: str | None = None
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,8 @@ def _push(push: Push, project: Project) -> Action:
         repo_url=project.repo_url,
         reason=f"push to {decision.verdict.value} branch {branch!r} ({decision.reason})",
         read_message=push.message is None,
+        message=push.message,
+        author=push.author,
     )
 
 

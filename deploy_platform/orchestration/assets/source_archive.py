@@ -21,7 +21,7 @@ from deploy_platform.orchestration.assets.labels import (
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.assets.tracking import deployment_stage, redact_url
 from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
-from deploy_platform.orchestration.resources.git_source import GitSourceResource
+from deploy_platform.orchestration.resources.git_source import FetchedArchive, GitSourceResource
 from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
 from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.storage import ObjectStore
@@ -56,7 +56,16 @@ def source_archive(
         store = object_store.store()
         started = time.monotonic()
         if record.source is SourceKind.GIT:
-            metadata, version = _fetch_git(context, store, git_source, record)
+            metadata, version, fetched = _fetch_git(context, store, git_source, record)
+            # The deployments list shows what was deployed; a webhook's payload may
+            # have said it already, and what git says of the commit wins.
+            state.update(
+                record.id,
+                lambda r: r.replace(
+                    commit_message=fetched.message or r.commit_message,
+                    commit_author=fetched.author or r.commit_author,
+                ),
+            )
         else:
             metadata, version = _check_upload(context, store, record)
         metadata["duration_s"] = dg.MetadataValue.float(round(time.monotonic() - started, 3))
@@ -72,7 +81,7 @@ def _fetch_git(
     store: ObjectStore,
     git_source: GitSourceResource,
     record: DeploymentRecord,
-) -> tuple[dict[str, dg.MetadataValue], dg.DataVersion]:
+) -> tuple[dict[str, dg.MetadataValue], dg.DataVersion, FetchedArchive]:
     if not record.repo_url or not record.commit:
         raise SourceError(
             f"deployment {record.id} has no repository URL or pinned commit; "
@@ -101,7 +110,11 @@ def _fetch_git(
         "archive_bytes": dg.MetadataValue.int(fetched.archive_bytes),
         "archive": dg.MetadataValue.path(source_key(record.id)),
     }
-    return metadata, version
+    if fetched.message:
+        metadata["commit_message"] = dg.MetadataValue.text(fetched.message)
+    if fetched.author:
+        metadata["commit_author"] = dg.MetadataValue.text(fetched.author)
+    return metadata, version, fetched
 
 
 def _check_upload(

@@ -9,7 +9,9 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform.contracts.errors import InvalidRequest, SourceError
+from deploy_platform.contracts.records import commit_subject
 from deploy_platform.source.archive.pack import pack_directory
+from deploy_platform.source.git.commits import CommitInfo, read_commit
 from deploy_platform.source.git.remote import fetch_commit, ls_remote
 from deploy_platform.source.refs import is_commit_sha
 from deploy_platform.source.repo_url import ValidatedRepoUrl, validate_repo_url
@@ -27,6 +29,10 @@ class FetchedArchive:
     files: int
     bytes: int
     archive_bytes: int
+    # The commit's subject (first line of its message) and author, for the deployments
+    # list; None when they could not be read (the deployment goes on without them).
+    message: str | None = None
+    author: str | None = None
 
 
 class GitSourceResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -63,11 +69,17 @@ class GitSourceResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 timeout=self.timeout_seconds,
             )
             stats = pack_directory(work, Path(dest_tar), exclude=(".git",))
+            try:
+                info: CommitInfo | None = read_commit(repo, commit, work / ".git")
+            except SourceError:
+                info = None
         return FetchedArchive(
             commit=commit.lower(),
             files=stats.files,
             bytes=stats.bytes,
             archive_bytes=Path(dest_tar).stat().st_size,
+            message=commit_subject(info.message) if info else None,
+            author=commit_subject(info.author) if info else None,
         )
 
     def _validated(self, url: str) -> ValidatedRepoUrl:

@@ -8,6 +8,8 @@
   as it does a push's. Only the commit object is fetched when the server filters
   (`--filter=tree:0`, as GitHub does); one that does not sends the commit's
   snapshot (depth 1), bounded by `max_bytes`.
+- `read_commit`: the message and author of a commit already fetched (the
+  deployment's source, `remote.fetch_commit`), for the deployments list.
 
 Both go through the hardened `GitSession`, like `ls_remote` and `fetch_commit`.
 """
@@ -25,7 +27,7 @@ from deploy_platform.source.git.session import GitSession, Target
 from deploy_platform.source.refs import is_commit_sha, validate_ref
 from deploy_platform.source.repo_url import ValidatedRepoUrl
 
-__all__ = ["RemoteHead", "commit_message", "remote_head"]
+__all__ = ["CommitInfo", "RemoteHead", "commit_message", "read_commit", "remote_head"]
 
 # How far back a branch is fetched to find a pull request's head commit (commits only).
 _BRANCH_DEPTH = 50
@@ -64,6 +66,40 @@ def remote_head(url: str | ValidatedRepoUrl, *, timeout: float = 30) -> RemoteHe
         elif is_commit_sha(value):
             commit = value.lower()
     return RemoteHead(branch, commit if branch is not None else None)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """A commit's whole message and its author's name (from the `author` header)."""
+
+    message: str
+    author: str | None
+
+
+def _parse_commit(raw: bytes) -> CommitInfo:
+    """`git cat-file commit`'s output: headers, a blank line, the message."""
+    headers, _, message = raw.decode("utf-8", "replace").partition("\n\n")
+    author: str | None = None
+    for line in headers.splitlines():
+        if line.startswith("author "):
+            # `author Ada Lovelace <ada@example.com> 1700000000 +0000`
+            author = line.removeprefix("author ").rsplit("<", 1)[0].strip() or None
+            break
+    return CommitInfo(message, author)
+
+
+def read_commit(
+    url: str | ValidatedRepoUrl, commit: str, git_dir: Path, *, timeout: float = 10
+) -> CommitInfo:
+    """The message and author of `commit` in the fetched repository at `git_dir`.
+
+    Raises `SourceError` when it is not there."""
+    deadline = Deadline.after(timeout)
+    with GitSession(Target.of(url), git_dir=git_dir) as session:
+        shown = session.run(["cat-file", "commit", commit.lower()], deadline)
+    if shown.returncode != 0:
+        raise SourceError(f"commit {commit} cannot be read from the fetched repository")
+    return _parse_commit(shown.stdout)
 
 
 def commit_message(
@@ -107,9 +143,7 @@ def commit_message(
             shown = session.run(["cat-file", "commit", commit], deadline)
             if shown.returncode != 0:
                 raise SourceError(f"commit {commit} is not in {target.display} (anymore)")
-    raw = shown.stdout.decode("utf-8", "replace")
-    _headers, _, message = raw.partition("\n\n")
-    return message
+    return _parse_commit(shown.stdout).message
 
 
 def _fetch(

@@ -45,6 +45,8 @@ def test_a_push_to_an_included_branch_deploys_the_pushed_commit() -> None:
         commit=SHA,
         repo_url=REPO,
         reason="push to preview branch 'feature/login' (matches the include pattern 'feature/*')",
+        message="change",
+        author="Some One",
     )
 
 

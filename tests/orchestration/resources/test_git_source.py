@@ -38,6 +38,8 @@ def fetched_source(
             "files": fetched.files,
             "bytes": fetched.bytes,
             "archive_bytes": fetched.archive_bytes,
+            "message": fetched.message or "",
+            "author": fetched.author or "",
         }
     )
 
@@ -86,6 +88,19 @@ def test_the_resource_resolves_fetches_and_packs_in_a_real_run(
         safe_extract(archive, Path(out) / "tree", max_bytes=1 << 20, max_files=10)
         assert (Path(out) / "tree" / "index.html").read_text() == "<h1>v1</h1>"
         assert not (Path(out) / "tree" / ".git").exists()
+
+
+def test_the_commit_s_subject_and_author_come_with_the_archive(
+    git_http: GitHttpServer, git_allow_hosts: tuple[str, ...], tmp_path: Path
+) -> None:
+    repo = git_http.create_repo(f"message-{uuid.uuid4().hex[:8]}", SITE)
+    repo.commit({"index.html": "<h1>v2</h1>"}, message="Fix the header\n\nA longer body.")
+    resource = GitSourceResource(allow_hosts=",".join(git_allow_hosts), timeout_seconds=60)
+    result = materialize(resource, repo.url, "main", tmp_path)
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("fetched_source")
+    metadata = {key: value.value for key, value in materialization.metadata.items()}
+    assert (metadata["message"], metadata["author"]) == ("Fix the header", "Fixture Author")
 
 
 @pytest.mark.parametrize(
