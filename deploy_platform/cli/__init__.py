@@ -1,4 +1,4 @@
-"""The `deploy-platform` command: `up`, `deploy`, `status`, `rollback`, `promote`,
+"""The `deploy-platform` command: `up`, `deploy`, `status`, `logs`, `rollback`, `promote`,
 `aliases`, `domains`, `project`, `history`, `names` and `gc`.
 
 One module per command group, each with `add_parser(commands)`: it adds its parser,
@@ -17,6 +17,7 @@ from deploy_platform.cli import (
     domains,
     gc,
     history,
+    logs,
     names,
     projects,
     status,
@@ -27,7 +28,7 @@ from deploy_platform.cli.common import EXIT_BAD_INPUT, EXIT_CODES_HELP, run_hand
 __all__ = ["build_parser", "main"]
 
 # In the order `--help` lists them.
-_COMMANDS = (up, deploy, status, aliases, domains, projects, history, names, gc)
+_COMMANDS = (up, deploy, status, logs, aliases, domains, projects, history, names, gc)
 
 
 def build_parser() -> argparse.ArgumentParser:

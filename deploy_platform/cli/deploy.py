@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from deploy_platform.cli import common, output
 from deploy_platform.cli.build_flags import add_build_flags, build_settings
 from deploy_platform.cli.client import ApiClient, ApiUnreachable
+from deploy_platform.cli.logs import failure_report
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.names import MAX_PROJECT_NAME, InvalidName, validate_project_name
 from deploy_platform.contracts.text_format import human_bytes
@@ -242,10 +243,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         )
         return common.EXIT_TIMEOUT
     if record.get("status") == "failed":
-        common.say(
-            sys.stderr,
-            f"Deployment {deployment_id} failed: {record.get('error') or 'no reason recorded'}",
-        )
+        common.say_lines(failure_report(client, record), sys.stderr)
         return common.EXIT_FAILED
     total = (record.get("durations") or {}).get("total")
     took = f" in {total:.1f}s" if isinstance(total, int | float) else ""

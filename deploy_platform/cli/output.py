@@ -6,7 +6,7 @@ terminal, a CI log or a pipe.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploy_platform.contracts.text_format import human_bytes
@@ -89,8 +89,9 @@ def retrying_line(record: Mapping[str, Any]) -> str | None:
     return line
 
 
-def format_record(record: Mapping[str, Any]) -> list[str]:
-    """The record as aligned `label  value` lines for `deploy-platform status`."""
+def format_record(record: Mapping[str, Any], more: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The record as aligned `label  value` lines for `deploy-platform status`; `more`
+    rows (label, value) come last."""
     rows: list[tuple[str, str]] = []
     rows.append(("status", str(record.get("status"))))
     rows.append(("project", f"{record.get('project')} ({record.get('environment')})"))
@@ -121,6 +122,7 @@ def format_record(record: Mapping[str, Any]) -> list[str]:
         rows.append(("warnings" if index == 0 else "", str(warning)))
     if record.get("error"):
         rows.append(("error", str(record["error"])))
+    rows.extend(more)
     width = max(len(label) for label, _ in rows)
     lines = [f"Deployment {record.get('id')}"]
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
