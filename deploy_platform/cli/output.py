@@ -125,5 +125,8 @@ def format_record(record: Mapping[str, Any], more: Sequence[tuple[str, str]] = (
     rows.extend(more)
     width = max(len(label) for label, _ in rows)
     lines = [f"Deployment {record.get('id')}"]
-    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    # A value of several lines (a failed build's error) keeps to its column.
+    indent = "\n" + " " * (width + 4)
+    for label, value in rows:
+        lines.append(f"  {label.ljust(width)}  " + value.replace("\n", indent))
     return lines
