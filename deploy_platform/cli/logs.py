@@ -142,7 +142,7 @@ def run_logs(args: argparse.Namespace) -> int:
     reader = _Reader(common.api_client(args), args.id, stream)
     page = reader.read()
     if not args.follow:
-        if reader.run_id is None and page.get("status") == "queued":
+        if page.get("status") == "queued":
             _say_queued(page, args.id, follow=False)
         elif not page.get("finished"):
             common.say(
@@ -155,7 +155,8 @@ def run_logs(args: argparse.Namespace) -> int:
     announced_queue = False
     lost_contact = False
     while not page.get("finished"):
-        if reader.run_id is None and not announced_queue:
+        # Queued in Redis, or its run waiting in Dagster's queue: nothing to print yet.
+        if page.get("status") == "queued" and not announced_queue:
             _say_queued(page, args.id, follow=True)
             announced_queue = True
         time.sleep(POLL_SECONDS)
