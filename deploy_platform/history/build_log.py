@@ -10,8 +10,8 @@ texts of the stdout and stderr tabs of the run's page in the Dagster UI.
 stdout holds the build's own output (each command, `$ npm ci`, and what it printed);
 stderr holds Dagster's log of the run (every step's messages, tracebacks).
 
-The run of a deployment is the newest run tagged with its partition that
-materializes one of its assets (a run of the asset checks alone is not a build).
+The run of a deployment is the newest run tagged with its partition whose capture
+ran one of its assets' steps (a run of the asset checks alone is not a build).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dagster._core.storage.compute_log_manager import ComputeIOType
 
 from deploy_platform.contracts.tags import PARTITION_TAG
 from deploy_platform.history.collect import deployment_partition
+from deploy_platform.history.facts import ASSETS
 
 __all__ = ["Chunk", "RunLog", "STREAMS", "Stream", "find_run", "read_chunk", "read_tail"]
 
@@ -66,14 +67,24 @@ def find_run(instance: dg.DagsterInstance, deployment_id: str) -> RunLog | None:
         if deployment_partition(run) != deployment_id:
             continue
         keys = []
+        builds = False
         for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.LOGS_CAPTURED):
             event = entry.dagster_event
             if event is None:
                 continue
-            file_key = event.logs_captured_data.file_key
+            captured = event.logs_captured_data
+            builds = builds or any(step in ASSETS for step in captured.step_keys)
             keys.append(
-                tuple(instance.compute_log_manager.build_log_key_for_run(run.run_id, file_key))
+                tuple(
+                    instance.compute_log_manager.build_log_key_for_run(
+                        run.run_id, captured.file_key
+                    )
+                )
             )
+        # The steps a capture ran tell a build from a run of the asset checks alone
+        # (both may carry an empty asset selection); a run not started yet tells nothing.
+        if keys and not builds:
+            continue
         return RunLog(run.run_id, run.status.value, run.status in _ENDED, tuple(keys))
     return None
 

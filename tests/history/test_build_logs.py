@@ -384,3 +384,26 @@ def test_history_keeps_the_whole_error_and_the_table_its_first_line(
     table = render_rows(frame, "table").splitlines()
     assert table[0].split()[-1] == "ERROR"
     assert table[1].endswith("build failed: `npm run build` exited with 1.")
+
+
+def test_the_log_is_the_newest_build_run_not_a_run_of_the_checks_alone(
+    logs_api: RunningApi,
+    build_with: Callable[..., tuple[DeploymentRecord, Deployer]],
+    instance: dg.DagsterInstance,
+) -> None:
+    record, deployer = build_with(lines=3)
+    assert deployer.run(record.id).success
+    first = run_id_of(instance, record.id)
+
+    # Re-running the asset checks from the UI makes a run of the partition that builds nothing.
+    deployer.check(record.id)
+    assert run_id_of(instance, record.id) != first
+    _, page = get(logs_api, f"/api/deployments/{record.id}/logs")
+    assert page["run_id"] == first and page["text"].splitlines() == _lines(1, 3)
+
+    # Materialized again by hand: the new run is the deployment's build now.
+    assert deployer.materialize(record.id).success
+    _, page = get(logs_api, f"/api/deployments/{record.id}/logs")
+    assert page["run_id"] not in (first, None)
+    assert page["run_url"] == f"{UI}/runs/{page['run_id']}"
+    assert page["text"].splitlines() == _lines(1, 3) and page["finished"] is True
