@@ -124,16 +124,20 @@ def read_chunk(
     data = _read(instance, run.log_keys, stream, offset, limit + 1)
     more = len(data) > limit
     data = data[:limit]
-    cut = data.rfind(b"\n") + 1
-    if cut:
-        data = data[:cut]
+    if run.ended and not more:
+        pass  # the end of a log nothing writes to any more: its last line is whole
+    elif b"\n" in data:
+        data = data[: data.rfind(b"\n") + 1]
     elif more:
-        # One line longer than the limit: given in pieces, cut at a character boundary.
-        while data and data[-1] & 0xC0 == 0x80:
-            data = data[:-1]
-        if data and data[-1] >= 0xC0:
-            data = data[:-1]
-    elif not run.ended:
+        # One line longer than the limit: given in pieces, cut at a character boundary
+        # (unless it is no UTF-8 at all: then as it is, so the reader moves on).
+        piece = data
+        while piece and piece[-1] & 0xC0 == 0x80:
+            piece = piece[:-1]
+        if piece and piece[-1] >= 0xC0:
+            piece = piece[:-1]
+        data = piece or data
+    else:
         data = b""  # the run is still writing this line: wait for its end
     return Chunk(data.decode("utf-8", "replace"), offset, offset + len(data), more)
 

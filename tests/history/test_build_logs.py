@@ -56,6 +56,7 @@ class NumberedBuild(BuildRunnerResource):
     fail: bool = False
     gate: str = ""
     before_gate: int = 0
+    trailer: str = ""  # printed last, without a newline
 
     def build(
         self,
@@ -69,6 +70,8 @@ class NumberedBuild(BuildRunnerResource):
             if self.gate and number == self.before_gate + 1:
                 _wait_for(Path(self.gate))
             print(_line(number), flush=True)
+        if self.trailer:
+            print(self.trailer, end="", flush=True)
         if self.fail:
             raise BuildFailed(
                 "build failed: `npm run build` exited with 1. Last lines:\n"
@@ -154,14 +157,15 @@ def test_a_finished_build_log_is_the_runs_stdout_with_its_run_link(
     instance: dg.DagsterInstance,
     tmp_path: Path,
 ) -> None:
-    record, deployer = build_with(lines=20)
+    record, deployer = build_with(lines=20, trailer="done, no newline")
     assert deployer.run(record.id).success
     run_id = run_id_of(instance, record.id)
 
     status, page = get(logs_api, f"/api/deployments/{record.id}/logs")
 
     assert status == 200
-    assert page["text"] == "".join(line + "\n" for line in _lines(1, 20))
+    # The run has ended: its last line is whole even without a newline.
+    assert page["text"] == "".join(line + "\n" for line in _lines(1, 20)) + "done, no newline"
     assert (page["id"], page["status"], page["run_id"]) == (record.id, "ready", run_id)
     assert page["run_status"] == "SUCCESS" and page["finished"] is True and page["more"] is False
     assert page["run_url"] == f"{UI}/runs/{run_id}"
