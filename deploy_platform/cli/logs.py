@@ -33,9 +33,10 @@ _TEXTS = {
     "logs": (
         "print a deployment's build log (--follow: as it is written)",
         "Print the build log of deployment ID: what its Dagster run captured, the same "
-        "text as the stdout tab of the run's page in the Dagster UI (the build's own "
-        "output: each command and what it printed), or with --stderr its stderr tab "
-        "(Dagster's log of the run: every step's messages and tracebacks).",
+        "text as the stdout tab of the run's page in the Dagster UI (what the build "
+        "step found and did: framework, cache, warnings, each command and what it "
+        "printed), or with --stderr its stderr tab (Dagster's log of the run: every "
+        "step's messages and tracebacks).",
         "The log goes to stdout; notes about it (queued, the run's URL, the error) go "
         "to stderr. With --follow, the log is printed as the build writes it until the "
         "deployment is ready or failed, and the exit code says which (0 or 1); a "

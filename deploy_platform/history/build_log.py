@@ -7,8 +7,9 @@ run: one `LOGS_CAPTURED` event names the capture (its `file_key`), and
 (local files; S3 or another manager: what it has uploaded so far). These are the
 texts of the stdout and stderr tabs of the run's page in the Dagster UI.
 
-stdout holds the build's own output (each command, `$ npm ci`, and what it printed);
-stderr holds Dagster's log of the run (every step's messages, tracebacks).
+stdout holds the build step's log: what it found and did (framework, cache, each
+`warning: `) and the build's own output (each command, `$ npm ci`, and what it
+printed); stderr holds Dagster's log of the run (every step's messages, tracebacks).
 
 The run of a deployment is the newest run tagged with its partition whose capture
 ran one of its assets' steps (a run of the asset checks alone is not a build).
