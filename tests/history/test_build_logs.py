@@ -411,3 +411,20 @@ def test_the_log_is_the_newest_build_run_not_a_run_of_the_checks_alone(
     assert page["run_id"] not in (first, None)
     assert page["run_url"] == f"{UI}/runs/{page['run_id']}"
     assert page["text"].splitlines() == _lines(1, 3) and page["finished"] is True
+
+
+def test_the_build_steps_own_lines_are_in_the_log_too(
+    logs_api: RunningApi,
+    git_http: Any,
+    deployer: Deployer,
+    state: PlatformState,
+    tmp_path: Path,
+) -> None:
+    # The platform's static runner builds nothing; what it decided is the whole log.
+    repo = git_http.create_repo(unique("app"), {"public/index.html": "<h1>hi</h1>"})
+    record = queue_git(state, repo, unique("site"))
+    assert deployer.run(record.id).success
+
+    shown = cli(logs_api, tmp_path, "logs", record.id)
+
+    assert shown.returncode == 0 and shown.stdout == "static site: publishing public/\n"
