@@ -227,7 +227,8 @@ def run_deploy(args: argparse.Namespace) -> int:
             common.say(
                 sys.stderr,
                 f"Queued deployment {deployment_id}{commit}; "
-                f"follow it with `deploy-platform status {deployment_id}`",
+                f"follow it with `deploy-platform status {deployment_id}`, its build log "
+                f"with `deploy-platform logs {deployment_id} --follow`",
             )
         return common.EXIT_OK
     common.say(progress, f"Queued deployment {deployment_id}{commit}")
@@ -239,7 +240,8 @@ def run_deploy(args: argparse.Namespace) -> int:
             sys.stderr,
             f"Timed out after {args.timeout:g}s; deployment {deployment_id} is still "
             f"{record.get('status')}. "
-            f"Check it later with `deploy-platform status {deployment_id}`.",
+            f"Check it later with `deploy-platform status {deployment_id}`; its build log: "
+            f"`deploy-platform logs {deployment_id} --follow`.",
         )
         return common.EXIT_TIMEOUT
     if record.get("status") == "failed":
