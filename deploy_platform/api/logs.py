@@ -7,8 +7,9 @@
 
 The text is what the deployment's newest Dagster run captured (`history/build_log.py`):
 `stream=stdout` (the default) is the build step's log (what it found and did, and
-the build's own output), `stderr` Dagster's log of the run: the stdout and stderr tabs of `run_url` in the Dagster UI. `text` starts at
-`offset` and ends at a line's end; ask again from `next_offset` for what follows.
+the build's own output), `stderr` Dagster's log of the run: the stdout and stderr
+tabs of `run_url` in the Dagster UI. `text` starts at `offset` and ends at a line's
+end; ask again from `next_offset` for what follows.
 `more`: there is more to read at once. `finished`: the deployment is ready or
 failed and its run has ended, so nothing will be added: read until `more` is false.
 `tail=N` answers the last N complete lines instead (`offset` is where they start).

@@ -1,10 +1,11 @@
 """`deploy-platform logs ID [--follow] [--stderr]`: a deployment's build log.
 
 The text is what the deployment's Dagster run captured, read through the control
-API (`GET /api/deployments/<id>/logs`) piece by piece from byte offsets: the build's
-own output (the Dagster UI's stdout tab), or with --stderr Dagster's log of the run
-(its stderr tab). The log goes to stdout as it is; what this command says about it
-(queued, the run's URL) goes to stderr, so `logs ID > build.log` keeps only the log.
+API (`GET /api/deployments/<id>/logs`) piece by piece from byte offsets: the build
+step's log and the build's own output (the Dagster UI's stdout tab), or with --stderr
+Dagster's log of the run (its stderr tab). The log goes to stdout as it is; what
+this command says about it (queued, the run's URL) goes to stderr, so
+`logs ID > build.log` keeps only the log.
 
 `failure_report` is what a failed `deploy` prints: the last complete lines of the
 log, this command and the run's page in the Dagster UI.
@@ -98,9 +99,12 @@ class _Reader:
             if text:
                 _write(text)
                 self.printed += len(text)
-            self.offset = int(page.get("next_offset") or self.offset)
-            if not page.get("more"):
+            offset = int(page.get("next_offset") or self.offset)
+            # An answer that moved nothing ends the round too, whatever it says.
+            if not page.get("more") or offset == self.offset:
+                self.offset = offset
                 return page
+            self.offset = offset
 
 
 def _say_queued(page: Mapping[str, Any], deployment_id: str, follow: bool) -> None:
