@@ -33,6 +33,7 @@ from deploy_platform.api.health import health
 from deploy_platform.api.history import get_history, history_ctx
 from deploy_platform.api.keys import blocking
 from deploy_platform.api.listing import list_handler
+from deploy_platform.api.logs import get_logs
 from deploy_platform.api.projects import (
     WEBHOOK_PATH,
     create_project_handler,
@@ -187,6 +188,7 @@ def create_app(
     app.router.add_post("/api/deployments", create_deployment)
     app.router.add_get("/api/deployments", list_handler)
     app.router.add_get("/api/deployments/{id}", get_deployment)
+    app.router.add_get("/api/deployments/{id}/logs", get_logs)
     app.router.add_post("/api/domains", create_domain)
     app.router.add_get("/api/domains", get_domains)
     app.router.add_delete("/api/domains/{hostname}", delete_domain)

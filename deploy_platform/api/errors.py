@@ -180,7 +180,7 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
     code = _CODES_BY_STATUS.get(exc.status, "http_error")
     if exc.status == 404:
         message = (
-            "no such endpoint; the API serves /api/deployments, /api/domains, "
+            "no such endpoint; the API serves /api/deployments (and their /logs), /api/domains, "
             "/api/projects, /api/webhooks/github, /api/history and /api/health"
         )
     elif exc.status == 405:

@@ -1,4 +1,4 @@
-"""The `deploy-platform` command: `up`, `deploy`, `list`, `status`, `rollback`, `promote`,
+"""The `deploy-platform` command: `up`, `deploy`, `list`, `status`, `logs`, `rollback`, `promote`,
 `aliases`, `domains`, `project`, `history`, `names` and `gc`.
 
 One module per command group, each with `add_parser(commands)`: it adds its parser,
@@ -20,6 +20,7 @@ from deploy_platform.cli import (
     gc,
     history,
     listing,
+    logs,
     names,
     projects,
     status,
@@ -30,7 +31,7 @@ from deploy_platform.cli.common import EXIT_BAD_INPUT, EXIT_CODES_HELP, run_hand
 __all__ = ["build_parser", "main"]
 
 # In the order `--help` lists them.
-_COMMANDS = (up, deploy, listing, status, aliases, domains, projects, history, names, gc)
+_COMMANDS = (up, deploy, listing, status, logs, aliases, domains, projects, history, names, gc)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -212,6 +212,25 @@ class ApiClient:
         query = {name: value for name, value in values.items() if value is not None}
         return self._call("GET", "/api/deployments", query=query or None)
 
+    def logs(
+        self,
+        deployment_id: str,
+        *,
+        offset: int = 0,
+        stream: str = "stdout",
+        limit: int | None = None,
+        tail: int | None = None,
+    ) -> dict[str, Any]:
+        """One piece of the build log (`GET /api/deployments/<id>/logs`): `text` from
+        `offset`, `next_offset`, `more`, `finished`, and the run's id, status and URL."""
+        query = {"offset": str(offset), "stream": stream}
+        if limit is not None:
+            query["limit"] = str(limit)
+        if tail is not None:
+            query = {"tail": str(tail), "stream": stream}
+        quoted = urllib.parse.quote(deployment_id, safe="")
+        return self._call("GET", f"/api/deployments/{quoted}/logs", query=query)
+
     def add_domain(self, hostname: str, project: str) -> dict[str, Any]:
         return self._call_json("POST", "/api/domains", {"hostname": hostname, "project": project})
 

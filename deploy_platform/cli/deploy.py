@@ -20,6 +20,7 @@ from deploy_platform.cli import common, output
 from deploy_platform.cli.build_flags import add_build_flags, build_settings
 from deploy_platform.cli.client import ApiClient, ApiRefused, ApiUnreachable
 from deploy_platform.cli.local_git import head_commit
+from deploy_platform.cli.logs import failure_report
 from deploy_platform.contracts.errors import DeploymentFailed
 from deploy_platform.contracts.names import MAX_PROJECT_NAME, InvalidName, validate_project_name
 from deploy_platform.contracts.text_format import human_bytes
@@ -238,7 +239,8 @@ def run_deploy(args: argparse.Namespace) -> int:
             common.say(
                 sys.stderr,
                 f"Queued deployment {deployment_id}{commit}; "
-                f"follow it with `deploy-platform status {deployment_id}`",
+                f"follow it with `deploy-platform status {deployment_id}`, its build log "
+                f"with `deploy-platform logs {deployment_id} --follow`",
             )
         return common.EXIT_OK
     common.say(progress, f"Queued deployment {deployment_id}{commit}")
@@ -250,14 +252,12 @@ def run_deploy(args: argparse.Namespace) -> int:
             sys.stderr,
             f"Timed out after {args.timeout:g}s; deployment {deployment_id} is still "
             f"{record.get('status')}. "
-            f"Check it later with `deploy-platform status {deployment_id}`.",
+            f"Check it later with `deploy-platform status {deployment_id}`; its build log: "
+            f"`deploy-platform logs {deployment_id} --follow`.",
         )
         return common.EXIT_TIMEOUT
     if record.get("status") == "failed":
-        common.say(
-            sys.stderr,
-            f"Deployment {deployment_id} failed: {record.get('error') or 'no reason recorded'}",
-        )
+        common.say_lines(failure_report(client, record), sys.stderr)
         return common.EXIT_FAILED
     total = (record.get("durations") or {}).get("total")
     took = f" in {total:.1f}s" if isinstance(total, int | float) else ""

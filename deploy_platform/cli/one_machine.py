@@ -164,6 +164,9 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
     env.setdefault("DP_PUBLIC_PORT", str(args.edge_port))
     env.setdefault("DP_EDGE_ORIGIN_URL", f"http://127.0.0.1:{args.edge_port}")
     env["DP_API_URL"] = f"http://127.0.0.1:{args.api_port}"
+    # Kept when set: behind a proxy the UI's public address is what a person opens.
+    if not env.get("DP_DAGSTER_UI_URL", "").strip():
+        env["DP_DAGSTER_UI_URL"] = f"http://127.0.0.1:{args.ui_port}"
     if not env.get("DP_API_TOKEN"):
         env["DP_API_TOKEN"] = _api_token(state_dir)
 

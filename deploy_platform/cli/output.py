@@ -6,7 +6,7 @@ terminal, a CI log or a pipe.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploy_platform.contracts.text_format import human_bytes
@@ -96,8 +96,9 @@ def retrying_line(record: Mapping[str, Any]) -> str | None:
     return line
 
 
-def format_record(record: Mapping[str, Any]) -> list[str]:
-    """The record as aligned `label  value` lines for `deploy-platform status`."""
+def format_record(record: Mapping[str, Any], more: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The record as aligned `label  value` lines for `deploy-platform status`; `more`
+    rows (label, value) come last."""
     rows: list[tuple[str, str]] = []
     status = str(record.get("status"))
     rows.append(("status", stage_label(status, record.get("source"))))
@@ -136,7 +137,11 @@ def format_record(record: Mapping[str, Any]) -> list[str]:
         rows.append(("warnings" if index == 0 else "", str(warning)))
     if record.get("error"):
         rows.append(("error", str(record["error"])))
+    rows.extend(more)
     width = max(len(label) for label, _ in rows)
     lines = [f"Deployment {record.get('id')}"]
-    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    # A value of several lines (a failed build's error) keeps to its column.
+    indent = "\n" + " " * (width + 4)
+    for label, value in rows:
+        lines.append(f"  {label.ljust(width)}  " + value.replace("\n", indent))
     return lines

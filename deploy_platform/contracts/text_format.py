@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["human_bytes", "format_table"]
+__all__ = ["human_bytes", "format_table", "error_headline", "cut_at_line"]
 
 
 def human_bytes(count: int, bytes_unit: str = "B") -> str:
@@ -28,3 +28,30 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     ]
+
+
+# How a build failure's message introduces the build's last lines (build/runner.py).
+_TAIL_INTRO = "Last lines:"
+
+
+def error_headline(error: str, width: int | None = None) -> str:
+    """A failure message's first line, without the build output it goes on with; cut to
+    `width` characters with an ellipsis when longer (a table cell)."""
+    lines = error.strip().splitlines()
+    head = lines[0].strip() if lines else ""
+    if head.endswith(_TAIL_INTRO):
+        head = head[: -len(_TAIL_INTRO)].rstrip()
+    if width is not None and len(head) > width:
+        head = head[: max(width - 1, 0)].rstrip() + "\u2026"
+    return head
+
+
+def cut_at_line(text: str, limit: int) -> str:
+    """`text` within `limit` characters, cut after its last whole line that fits (a
+    first line alone longer than the limit is cut and ends with an ellipsis)."""
+    if len(text) <= limit:
+        return text
+    end = text.rfind("\n", 0, limit + 1)
+    if end > 0:
+        return text[:end]
+    return text[: max(limit - 1, 0)] + "\u2026"

@@ -27,6 +27,7 @@ import dagster as dg
 
 from deploy_platform.contracts.ids import is_deployment_id
 from deploy_platform.contracts.tags import BACKFILL_TAG, PARTITION_TAG
+from deploy_platform.contracts.text_format import cut_at_line
 from deploy_platform.history.facts import (
     ASSETS,
     REPORTED_METADATA,
@@ -37,15 +38,17 @@ from deploy_platform.history.facts import (
     Scalar,
 )
 
-__all__ = ["HistoryExport", "EXPORT_VERSION"]
+__all__ = ["HistoryExport", "EXPORT_VERSION", "deployment_partition"]
 
-EXPORT_VERSION = 2
+# 3: a failed run's error is its whole message (2 kept its first line only).
+EXPORT_VERSION = 3
 _PAGE = 1000
 # Run updates may commit a little out of update-time order (several run workers).
 _RUN_OVERLAP_SECONDS = 30.0
 _FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 _FAILED = {"FAILURE", "CANCELED"}
-_MAX_ERROR = 500
+# A build failure's message ends with the build's last lines: kept whole, within reason.
+_MAX_ERROR = 8000
 
 _DATA_VERSION_TAG = "dagster/data_version"
 _INPUT_POINTER_TAG = "dagster/input_event_pointer/"
@@ -160,7 +163,7 @@ class HistoryExport:
                 cursor = record.dagster_run.run_id
                 updated = _unix(record.update_timestamp)
                 newest = max(newest, updated)
-                partition = _deployment_partition(record.dagster_run)
+                partition = deployment_partition(record.dagster_run)
                 if partition is None:
                     continue
                 deployment = self._deployment(partition)
@@ -219,7 +222,7 @@ def _materialization_facts(
     )
 
 
-def _deployment_partition(run: dg.DagsterRun) -> str | None:
+def deployment_partition(run: dg.DagsterRun) -> str | None:
     """The deployment a run built, if it materializes any of the three assets."""
     partition = run.tags.get(PARTITION_TAG)
     if not partition or not is_deployment_id(partition):
@@ -276,7 +279,8 @@ def _add_failure_details(instance: dg.DagsterInstance, facts: RunFacts) -> None:
 
 
 def _failure_message(entries: Iterable[dg.EventLogEntry]) -> str | None:
-    """The first failure's message: the asset's own words (a dg.Failure description)."""
+    """The first failure's whole message: the asset's own words (a dg.Failure description),
+    which for a failed build go on with the build's last lines."""
     for entry in entries:
         event = entry.dagster_event
         if event is None:
@@ -290,7 +294,6 @@ def _failure_message(entries: Iterable[dg.EventLogEntry]) -> str | None:
                 text = data.error.message
         else:
             text = event.message or entry.user_message
-        if text:
-            first = text.strip().splitlines()[0] if text.strip() else ""
-            return first[:_MAX_ERROR] or None
+        if text and text.strip():
+            return cut_at_line(text.strip(), _MAX_ERROR)
     return None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from deploy_platform.contracts.text_format import human_bytes
+from deploy_platform.contracts.text_format import error_headline, human_bytes
 from deploy_platform.history.rows import COLUMNS, STAGES, TIME_COLUMNS
 
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn
@@ -51,7 +51,10 @@ _TABLE = (
     ("FILES", "files"),
     ("BYTES", "bytes"),
     ("REUSED", "bytes_reused"),
+    ("ERROR", "error"),
 )
+# The error's first line in the table (JSON and CSV have it whole).
+_ERROR_WIDTH = 60
 _STAGE_NAMES = {
     "queued_s": "queued",
     "clone_s": "clone",
@@ -115,6 +118,8 @@ def _cell(column: str, value: Any) -> str:
         return str(int(value))
     if column == "commit":
         return str(value)[:10]
+    if column == "error":
+        return error_headline(str(value), _ERROR_WIDTH) or "-"
     return str(value)
 
 

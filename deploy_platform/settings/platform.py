@@ -65,6 +65,8 @@ class Settings:
     dagster_home: Path | None = None
     # The edge-origin the asset checks ask for a deployment's index.html (DP_EDGE_ORIGIN_URL).
     edge_origin_url: str = ""
+    # Where a person's browser finds the Dagster UI: run links are `<this>/runs/<run id>`.
+    dagster_ui_url: str = default("DP_DAGSTER_UI_URL")
 
     @property
     def dagster_home_dir(self) -> Path:
@@ -103,6 +105,9 @@ class Settings:
             webhook_delivery_ttl_seconds=_positive_int(env, "DP_WEBHOOK_DELIVERY_TTL_SECONDS"),
             dagster_home=Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else None,
             edge_origin_url=env.get("DP_EDGE_ORIGIN_URL", "").strip().rstrip("/"),
+            dagster_ui_url=(
+                env.get("DP_DAGSTER_UI_URL", "").strip() or default("DP_DAGSTER_UI_URL")
+            ).rstrip("/"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -124,6 +129,7 @@ class Settings:
             "DP_TOOL_CACHE_DIR": str(self.toolchains),
             # The asset checks ask the edge-origin for each new deployment's index.html.
             "DP_EDGE_ORIGIN_URL": self.edge_origin_url,
+            "DP_DAGSTER_UI_URL": self.dagster_ui_url,
             # GitHub commit statuses (deploy_platform.github.statuses): empty token = none.
             "DP_GITHUB_API_URL": self.github_api_url,
             "DP_GITHUB_TOKEN": self.github_token,
@@ -135,6 +141,10 @@ class Settings:
         return GitHubConfig.from_values(
             self.github_api_url, self.github_token, self.github_status_context
         )
+
+    def run_url(self, run_id: str) -> str:
+        """The Dagster UI's page of one run (its logs, stdout and stderr tabs)."""
+        return f"{self.dagster_ui_url.rstrip('/')}/runs/{run_id}"
 
     def public_url(self, label: str) -> str:
         return public_url(label, self.base_domain, self.public_scheme, self.public_port)

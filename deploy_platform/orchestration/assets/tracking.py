@@ -30,6 +30,7 @@ from deploy_platform.contracts.errors import (
     is_disk_fault,
 )
 from deploy_platform.contracts.records import DeploymentRecord, Status
+from deploy_platform.contracts.text_format import cut_at_line
 from deploy_platform.github.statuses import CommitStatusReporter
 from deploy_platform.orchestration.assets.labels import label_run
 from deploy_platform.orchestration.assets.run_origin import run_origin
@@ -162,7 +163,8 @@ def failures_marked(
     try:
         yield
     except DeploymentFailed as exc:
-        _mark_failed(context, state, deployment_id, str(exc)[:_MAX_ERROR], statuses)
+        # Cut at a line's end: the message goes on with the build's last lines.
+        _mark_failed(context, state, deployment_id, cut_at_line(str(exc), _MAX_ERROR), statuses)
         # A dg.Failure shows the message in the UI without a traceback: it is the user's
         # problem to fix (missing index.html, bad archive), not a bug in the platform.
         raise dg.Failure(

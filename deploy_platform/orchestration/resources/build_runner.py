@@ -74,6 +74,7 @@ class StaticBuildRunner(BuildRunnerResource):
         store: ObjectStore | None = None,
     ) -> BuildResult:
         started = time.monotonic()
+        log = _also_printed(log)
         output = find_static_output(source_dir)
         # SECURITY: the output is served as is, so nothing in it may point outside it.
         check_tree(output)
@@ -140,7 +141,7 @@ class NodeBuildRunner(BuildRunnerResource):
             tool_cache=Path(self.tool_cache_dir),
             limits=limits,
             output_limits=OutputLimits(self.max_output_files, self.max_output_bytes),
-            log=log,
+            log=_also_printed(log),
             # The build's own lines go to the run worker's stdout, which Dagster
             # captures: a person watches them live in the run's stdout view.
             output=_print_line,
@@ -149,6 +150,18 @@ class NodeBuildRunner(BuildRunnerResource):
 
 def _print_line(line: str) -> None:
     print(line, flush=True)
+
+
+def _also_printed(log: BuildLog) -> BuildLog:
+    """`log`, each line also printed beside the build's own output: the build log a
+    person reads (`deploy-platform logs`, the run's stdout tab) then says, in order with
+    that output, what the platform found and did (framework, cache, each warning)."""
+
+    def both(line: str) -> None:
+        log(line)
+        _print_line(line)
+
+    return both
 
 
 def find_static_output(source_dir: Path) -> Path:
