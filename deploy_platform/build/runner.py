@@ -44,6 +44,8 @@ from deploy_platform.build.node_versions import resolve_node_version
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.build.toolchain import available_node_versions, provision
 from deploy_platform.contracts.errors import BuildFailed
+from deploy_platform.contracts.progress import Progress, no_progress
+from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.source.archive.tree import check_tree
 from deploy_platform.storage import ObjectStore
 
@@ -143,11 +145,14 @@ class _Steps:
     secrets: Sequence[str]
     output: Log
     log: Log
+    progress: Progress
 
     def run(self, step: str, argv: Sequence[str], cwd: Path) -> sandbox.RunResult:
         """Run one step; raise `BuildFailed` (with the last lines) when it fails."""
-        self.log(f"{step}: {shlex.join(argv)}")
-        self.output(f"$ {shlex.join(argv)}")
+        command = shlex.join(argv)
+        self.log(f"{step}: {command}")
+        self.progress(step, f"running {command}")
+        self.output(f"$ {command}")
         result = sandbox.run(
             argv,
             cwd=cwd,
@@ -162,10 +167,13 @@ class _Steps:
         if result.timed_out or result.exit_code != 0:
             raise _failure(step, argv, result, self.limits)
         self.log(f"{step} finished in {result.duration_s:.1f} s")
+        self.progress(step, f"{command} ({result.duration_s:.1f} s)")
         return result
 
 
-def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> BuildResult:
+def _static(
+    plan: BuildPlan, started: float, log: Log, limits: OutputLimits, progress: Progress
+) -> BuildResult:
     try:
         output = find_output(plan)
     except BuildFailed as exc:
@@ -174,6 +182,7 @@ def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> 
     where = output.relative_to(plan.source_dir).as_posix()
     line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
     log(line)
+    progress("output", f"{line} ({_files(stats.files)}, {human_bytes(stats.bytes)})")
     return BuildResult(
         output_dir=output,
         framework=plan.framework,
@@ -206,28 +215,40 @@ def run_build(
     output_limits: OutputLimits = OutputLimits(),
     log: Log,
     output: Log,
+    progress: Progress = no_progress,
 ) -> BuildResult:
-    """Build `source_dir` in place. `log` gets milestones, `output` every line the build prints."""
+    """Build `source_dir` in place. `log` gets milestones, `output` every line the build
+    prints, `progress` the milestones a person watches live (contracts/progress.py)."""
     started = time.monotonic()
     settings = request.settings
     plan = detect(source_dir, settings)
+    progress("detect", f"detected {plan.framework}")
     for note in plan.notes:
         log(note)
     for warning in plan.warnings:
         log(f"warning: {warning}")
     if plan.build_command is None and plan.install_command is None:
-        return _static(plan, started, log, output_limits)
+        return _static(plan, started, log, output_limits, progress)
 
     manager = plan.package_manager if plan.package_manager != "none" else "npm"
     timings: dict[str, float] = {}
     mark = time.monotonic()
     node_version = resolve_node_version(plan.node_constraints, available_node_versions(tool_cache))
-    toolchain = provision(tool_cache, node_version, manager, plan.package_manager_version, log=log)
+    toolchain = provision(
+        tool_cache,
+        node_version,
+        manager,
+        plan.package_manager_version,
+        log=log,
+        progress=progress,
+    )
     timings["toolchain_s"] = time.monotonic() - mark
-    log(
-        f"Node {toolchain.node_version}, {toolchain.package_manager} "
+    tools = (
+        f"node {toolchain.node_version}, {toolchain.package_manager} "
         f"{toolchain.package_manager_version}"
     )
+    log(tools)
+    progress("toolchain", f"{tools} ready ({timings['toolchain_s']:.1f} s)")
     secrets = [*request.secrets, *plan.secret_values()]
     install_dir = plan.install_dir or plan.app_dir
     status = _isolation(log, output)
@@ -243,7 +264,7 @@ def run_build(
         env.update(package_manager_cache_env(manager, home))
         env.update(plan.build_env(toolchain.node_version))
         boundary = _Boundary(status, (source_dir, home), (tool_cache, *ca_files))
-        steps = _Steps(boundary, env, limits, secrets, output, log)
+        steps = _Steps(boundary, env, limits, secrets, output, log, progress)
         dirs = package_manager_cache_dirs(manager, home, plan.app_dir)
         stores = {name: path for name, path in dirs.items() if path.is_relative_to(home)}
         frameworks = {name: path for name, path in dirs.items() if name not in stores}
@@ -259,6 +280,7 @@ def run_build(
         before_install = {**stores, **modules}
 
         mark = time.monotonic()
+        progress("cache-restore", "restoring the build cache")
         # node_modules as the last install left it, for exactly this lockfile: then there
         # is nothing to install, and the package store need not come down at all.
         restored = restore(store, key, modules, fallback=False, clean=settings.clean)
@@ -267,11 +289,16 @@ def run_build(
             restored = restore(store, key, before_install, clean=settings.clean)
         timings["cache_restore_s"] = time.monotonic() - mark
         log(_describe_restore(restored, settings.clean))
+        progress(
+            "cache-restore",
+            _restore_milestone(restored, settings.clean, timings["cache_restore_s"]),
+        )
         mark = time.monotonic()
         if plan.install_command is None:
             log("install: skipped (no install command)")
         elif skip_install:
             log("install: skipped, node_modules restored from the cache for this exact lockfile")
+            progress("install", "install skipped: node_modules restored for this exact lockfile")
         else:
             steps.run("install", plan.install_command, install_dir)
         timings["install_s"] = time.monotonic() - mark
@@ -290,14 +317,24 @@ def run_build(
             # The entry already holds this lockfile's install; saving without the store
             # (not restored) would only lose it.
             log("cache: kept as it is (nothing was installed)")
+            progress("cache-save", "cache kept as it is (nothing was installed)")
         else:
+            progress("cache-save", "saving the build cache")
             saved = save(store, key, {**before_install, **frameworks}, restored=restored)
             log(f"cache: {'saved ' + str(saved.bytes) + ' bytes' if saved.saved else saved.reason}")
+            progress(
+                "cache-save",
+                f"cache saved ({human_bytes(saved.bytes)} in {saved.duration_s:.1f} s)"
+                if saved.saved
+                else f"cache not saved: {saved.reason}",
+            )
         timings["cache_save_s"] = time.monotonic() - mark
 
     out_dir = find_output(plan)
     stats = _check_output(out_dir, output_limits)
-    log(f"output: {out_dir.relative_to(source_dir).as_posix()}/ ({stats.files} files)")
+    where = out_dir.relative_to(source_dir).as_posix()
+    log(f"output: {where}/ ({stats.files} files)")
+    progress("output", f"output: {where}/ ({_files(stats.files)}, {human_bytes(stats.bytes)})")
     metadata: dict[str, Any] = {
         **plan.to_metadata(),
         "node_version": toolchain.node_version,
@@ -331,6 +368,22 @@ def _publish_routing(plan: BuildPlan) -> dict[str, Any]:
     if plan.base_path:
         return {**plan.routing, "base_path": plan.base_path}
     return dict(plan.routing)
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def _restore_milestone(restored: CacheRestore, clean: bool, seconds: float) -> str:
+    if clean:
+        return "clean build: the cache is not restored"
+    if not restored.hit:
+        return f"cache miss ({restored.reason or 'no entry yet'}; {seconds:.1f} s)"
+    kind = "exact" if restored.exact else "fallback"
+    return (
+        f"cache {kind} hit: {', '.join(restored.restored)} restored "
+        f"({human_bytes(restored.bytes)} in {seconds:.1f} s)"
+    )
 
 
 def _describe_restore(restored: CacheRestore, clean: bool) -> str:

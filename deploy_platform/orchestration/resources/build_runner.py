@@ -19,6 +19,7 @@ import dagster as dg
 from deploy_platform.build import sandbox
 from deploy_platform.build.runner import BuildRequest, BuildResult, OutputLimits, run_build
 from deploy_platform.contracts.errors import BuildFailed
+from deploy_platform.contracts.progress import Progress, no_progress
 from deploy_platform.source.archive.tree import check_tree
 from deploy_platform.storage import ObjectStore
 
@@ -53,10 +54,12 @@ class BuildRunnerResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         """Build `source_dir` in place; raise `BuildFailed` with a message a person can act on.
 
-        `request` carries the project and its build settings; `store` holds the build cache.
+        `request` carries the project and its build settings; `store` holds the build cache;
+        `progress` gets the milestones a person watches live (contracts/progress.py).
         """
 
 
@@ -69,6 +72,7 @@ class StaticBuildRunner(BuildRunnerResource):
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         started = time.monotonic()
         output = find_static_output(source_dir)
@@ -77,6 +81,7 @@ class StaticBuildRunner(BuildRunnerResource):
         where = output.relative_to(source_dir).as_posix()
         line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
         log(line)
+        progress("output", line)
         return BuildResult(
             output_dir=output,
             framework="static",
@@ -108,6 +113,7 @@ class NodeBuildRunner(BuildRunnerResource):
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         if request is None or store is None:
             raise BuildFailed("internal error: a real build needs the project and the object store")
@@ -127,6 +133,7 @@ class NodeBuildRunner(BuildRunnerResource):
             limits=limits,
             output_limits=OutputLimits(self.max_output_files, self.max_output_bytes),
             log=log,
+            progress=progress,
             # The build's own lines go to the run worker's stdout, which Dagster
             # captures: a person watches them live in the run's stdout view.
             output=_print_line,
