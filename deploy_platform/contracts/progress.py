@@ -53,7 +53,7 @@ def milestone(stage: str, step: str, detail: str, at: float | None = None) -> di
     if len(line) > MAX_DETAIL:
         line = line[: MAX_DETAIL - 1] + "…"
     return {
-        "at": round(time.time() if at is None else at, 3),
+        "at": time.time() if at is None else at,
         "stage": str(stage)[:20],
         "step": str(step)[:40],
         "detail": line,
