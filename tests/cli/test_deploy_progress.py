@@ -13,7 +13,7 @@ import pytest
 from deploy_platform import cli
 from deploy_platform.cli import deploy, output
 from deploy_platform.cli.client import ApiClient
-from deploy_platform.contracts.records import Status
+from deploy_platform.contracts.records import DeploymentRecord, Status
 from deploy_platform.orchestration.sensors.wait_sensor import note_waiting
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.support.api_fixtures import RunningApi, unique_name
@@ -67,6 +67,13 @@ def queued(state: PlatformState) -> Iterator[Callable[[Callable[[str], None]], N
         thread.join()
 
 
+def milestone(
+    stage: str, step: str, detail: str, at: float
+) -> Callable[[DeploymentRecord], DeploymentRecord]:
+    """The change the asset's reporter makes, at a chosen time."""
+    return lambda record: record.with_milestone(stage, step, detail, at=at)
+
+
 def progress_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("  [")]
 
@@ -85,12 +92,7 @@ def test_each_milestone_is_printed_once_as_it_appears_in_the_record(
         state.note_queue_tick(time.time())
         for offset, stage, step, detail in TIMELINE:
             if step:
-                state.update(
-                    deployment_id,
-                    lambda r, s=stage, t=step, d=detail, at=start + offset: r.with_milestone(
-                        s, t, d, at=at
-                    ),
-                )
+                state.update(deployment_id, milestone(stage, step, detail, start + offset))
             else:
                 state.set_status(deployment_id, Status(stage), at=start + offset)
 
