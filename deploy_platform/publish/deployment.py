@@ -180,7 +180,8 @@ def _publish(
         variants, compressed = _make_variants(store, pool, files, Path(workdir))
         compress_seconds = time.monotonic() - compress_started
         if compressed:
-            progress("compress", f"compressed {len(compressed)} files ({compress_seconds:.1f} s)")
+            count = f"{len(compressed)} file{'' if len(compressed) == 1 else 's'}"
+            progress("compress", f"compressed {count} ({compress_seconds:.1f} s)")
         # A variant can equal a published body (a site that ships its own `x.js.br`).
         unique_variants = {
             v.sha256: v for vs in variants.values() for v in vs if v.sha256 not in first_by_blob
