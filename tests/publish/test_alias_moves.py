@@ -109,7 +109,9 @@ def test_point_alias_with_a_note_logs_the_move_and_names_its_maker(
     point_alias(store, state, "docs", first, note=deploy_note("r1"))
     point_alias(store, state, "docs", second, note=deploy_note("r2"))
     before = time.time()
-    point_alias(store, state, "docs", first, note=MoveNote("docs", "cli:bob", MoveReason.ROLLBACK))
+    point_alias(
+        store, state, "docs", first, note=MoveNote("docs", "cli:bob", MoveReason.ROLLBACK)
+    )
 
     moves = list_moves(store, "docs")
     assert [(m.from_deployment, m.to_deployment, m.actor, m.reason) for m in moves] == [

@@ -64,17 +64,14 @@ def test_the_domains_namespace_is_optional_but_never_alone() -> None:
     both = KVConfig.from_values("", ACCOUNT, NAMESPACE, TOKEN, DOMAINS_NAMESPACE)
     assert both is not None and both.domains_namespace_id == DOMAINS_NAMESPACE
     assert KVConfig.from_env({}) is None
-    assert (
-        KVConfig.from_env(
-            {
-                "DP_CF_ACCOUNT_ID": ACCOUNT,
-                "DP_CF_KV_NAMESPACE_ID": NAMESPACE,
-                "DP_CF_API_TOKEN": TOKEN,
-                "DP_CF_KV_DOMAINS_NAMESPACE_ID": DOMAINS_NAMESPACE,
-            }
-        )
-        == both
-    )
+    assert KVConfig.from_env(
+        {
+            "DP_CF_ACCOUNT_ID": ACCOUNT,
+            "DP_CF_KV_NAMESPACE_ID": NAMESPACE,
+            "DP_CF_API_TOKEN": TOKEN,
+            "DP_CF_KV_DOMAINS_NAMESPACE_ID": DOMAINS_NAMESPACE,
+        }
+    ) == both
     # A domain index alone is a half-set configuration: the message names the rest.
     with pytest.raises(
         KVConfigError,
