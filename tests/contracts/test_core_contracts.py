@@ -59,12 +59,8 @@ def test_queue_redelivers_until_the_cursor_moves(state: PlatformState) -> None:
 
 def test_record_round_trip_and_status_stamps(state: PlatformState) -> None:
     record = DeploymentRecord(
-        id="aaaaaaaaaaa2",
-        project="docs",
-        source=SourceKind.GIT,
-        environment=Environment.PRODUCTION,
-        repo_url="https://example.com/r.git",
-        ref="main",
+        id="aaaaaaaaaaa2", project="docs", source=SourceKind.GIT,
+        environment=Environment.PRODUCTION, repo_url="https://example.com/r.git", ref="main",
     )
     state.create(record)
     state.set_status(record.id, Status.CLONING)

@@ -78,9 +78,9 @@ def test_a_deleted_body_fails_bodies_stored_naming_the_file(
     assert checks_of(result)["index_served"].passed
     # The failure is stored with the asset, where the UI shows it.
     key = dg.AssetCheckKey(dg.AssetKey("published_deployment"), "bodies_stored")
-    record = deployer.instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(
-        key
-    )
+    record = deployer.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [key]
+    ).get(key)
     assert record is not None and record.evaluation is not None
     assert not record.evaluation.passed
 
@@ -95,7 +95,9 @@ def test_an_edge_origin_that_does_not_serve_it_fails_index_served(
     other_store = tmp_path / "another-store"
     other_store.mkdir()
     with serve_process(other_store, redis_server.url, state.prefix) as elsewhere:
-        result = deployer_with_edge(deployer, f"http://127.0.0.1:{elsewhere.port}").run(deployed.id)
+        result = deployer_with_edge(deployer, f"http://127.0.0.1:{elsewhere.port}").run(
+            deployed.id
+        )
 
     assert result.success
     failed = checks_of(result)["index_served"]
