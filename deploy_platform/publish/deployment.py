@@ -219,7 +219,7 @@ def _publish(
         routes=routes or None,
     )
     store.put_bytes(manifest_key(deployment_id), manifest.to_json(), "application/json")
-    progress("manifest", f"manifest written ({len(files)} files)")
+    progress("manifest", f"manifest written ({len(files)} file{'' if len(files) == 1 else 's'})")
     total_bytes = sum(f.size for f in files)
     uploaded_bytes = sum(f.size for f in to_upload)
     return PublishResult(
