@@ -5,8 +5,9 @@ up to date (orchestration/sensors/wait_sensor.py: the run queue, a build slot n 
 the run's worker starting). Before that only the absence of a sensor says anything:
 the Dagster daemon is starting or loading the code location (the first minute or so
 after `deploy-platform up` on a small machine), or it is not running. The queue
-sensor notes each tick in Redis (`PlatformState.note_queue_tick`); without a recent
-one, that is what the deployment waits for, whatever an older note says.
+sensor notes each tick in Redis (`PlatformState.note_queue_tick`, forgotten by `up`
+before it starts the daemon); without a recent one, that is what the deployment
+waits for, whatever an older note says.
 """
 
 from __future__ import annotations

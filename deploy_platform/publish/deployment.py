@@ -194,11 +194,11 @@ def _publish(
         bodies = len(to_upload) + len(variants_to_upload)
         size = sum(f.size for f in to_upload) + sum(v.size for v in variants_to_upload)
         if bodies:
-            progress("upload", f"uploading {bodies} bodies ({human_bytes(size)})")
+            progress("upload", f"uploading {_bodies(bodies)} ({human_bytes(size)})")
         else:
             stored = len(first_by_blob) + len(unique_variants)
-            progress("upload", f"nothing to upload: the store holds all {stored} bodies")
-        uploads = Counter(progress, "upload", bodies, lambda n, m: f"uploaded {n} of {m} bodies")
+            progress("upload", f"nothing to upload: {_bodies(stored)} already stored")
+        uploads = Counter(progress, "upload", bodies, lambda n, m: f"uploaded {n} of {_bodies(m)}")
 
         def put_file(f: _File) -> None:
             store.put_file(blob_key(f.sha256), f.disk_path, content_type_for(f.url_path))
@@ -237,6 +237,10 @@ def _publish(
         files_compressed=len(compressed),
         compress_seconds=compress_seconds,
     )
+
+
+def _bodies(count: int) -> str:
+    return f"{count} bod{'y' if count == 1 else 'ies'}"
 
 
 def _make_variants(

@@ -17,7 +17,8 @@ Keys, all under one configurable prefix `P` (default `dp:`):
   P claim:<id>            Which queue-sensor lane turned the id into a run request.
   P queue-sensor-tick     Unix time of the queue sensor's latest tick: while it is
                           missing or old, a queued deployment waits for the Dagster
-                          daemon (`deploy_platform.api.waiting`).
+                          daemon (`deploy_platform.api.waiting`); `up` deletes it
+                          before it starts the daemon.
   P projects              Set of project names (index of `projects/<name>.json`;
                           `deploy_platform.projects.store` keeps it).
   P project-repo:<repo>   Set of the projects building a repository (`host/path`).
@@ -316,6 +317,10 @@ class PlatformState:
 
     def note_queue_tick(self, at: float) -> None:
         self.redis.set(self.key("queue-sensor-tick"), repr(at))
+
+    def forget_queue_tick(self) -> None:
+        """Before a daemon starts: an old tick would hide that it is still starting."""
+        self.redis.delete(self.key("queue-sensor-tick"))
 
     def last_queue_tick(self) -> float | None:
         raw = self.redis.get(self.key("queue-sensor-tick"))

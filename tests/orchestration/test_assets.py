@@ -124,7 +124,7 @@ def test_second_deploy_with_one_changed_file_uploads_one_body_and_moves_the_alia
 
     done = state.get(second.id)
     assert (done.files_uploaded, done.bytes_uploaded) == (1, len("body { color: blue }"))
-    assert ("publishing", "upload", "uploaded 1 of 1 bodies") in [
+    assert ("publishing", "upload", "uploaded 1 of 1 body") in [
         (e["stage"], e["step"], e["detail"]) for e in done.progress
     ]
     assert done.files_reused == 3

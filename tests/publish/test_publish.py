@@ -255,4 +255,4 @@ def test_publishing_reports_compression_each_upload_count_and_the_manifest(
         site,
         progress=lambda step, detail: reported.append((step, detail)),
     )
-    assert ("upload", "nothing to upload: the store holds all 7 bodies") in reported
+    assert ("upload", "nothing to upload: 7 bodies already stored") in reported
