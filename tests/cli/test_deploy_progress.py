@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from deploy_platform import cli
-from deploy_platform.cli import deploy, output
+from deploy_platform.cli import deploy, one_machine, output
 from deploy_platform.cli.client import ApiClient
 from deploy_platform.contracts.records import DeploymentRecord, Status
 from deploy_platform.orchestration.sensors.wait_sensor import note_waiting
+from deploy_platform.settings.platform import Settings
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 from tests.support.api_fixtures import RunningApi, unique_name
 
@@ -218,3 +219,14 @@ def test_status_shows_where_a_running_deployment_is() -> None:
         }
     )
     assert "  progress  building: npm ci" in lines
+
+
+def test_up_forgets_the_last_daemon_s_tick_before_it_starts_its_own(
+    make_settings: Callable[..., Settings], state: PlatformState
+) -> None:
+    # Left by the daemon of an earlier `up`: it would say the sensor is running.
+    state.note_queue_tick(time.time())
+
+    one_machine._forget_queue_tick(make_settings())
+
+    assert state.last_queue_tick() is None
