@@ -81,9 +81,11 @@ def test_git_deployment_goes_ready_with_manifest_blobs_and_alias(
     assert published_meta["url_production"] == record.urls["production"]
     # The run's milestones, written into the record as they happened.
     milestones = [(e["stage"], e["step"], e["detail"]) for e in done.progress]
-    assert milestones[0] == ("building", "output", "static site: publishing the repository root")
-    assert milestones[1][:2] == ("building", "store")
-    assert milestones[1][2].startswith("output stored (")
+    assert milestones[0][:2] == ("cloning", "fetch")
+    assert milestones[0][2].startswith(f"fetched commit {str(record.commit)[:12]}: 4 files, ")
+    assert milestones[1] == ("building", "output", "static site: publishing the repository root")
+    assert milestones[2][:2] == ("building", "store")
+    assert milestones[2][2].startswith("output stored (")
     assert ("publishing", "upload", "uploaded 4 of 4 bodies") in milestones
     assert milestones[-1] == ("publishing", "manifest", "manifest written (4 files)")
 
@@ -153,6 +155,7 @@ def test_rematerializing_after_the_branch_moved_rebuilds_the_pinned_commit(
     # Each stage run again replaced its milestones: they are the last run's, once each.
     steps = [(e["stage"], e["step"]) for e in state.get(record.id).progress]
     assert steps == [
+        ("cloning", "fetch"),
         ("building", "output"),
         ("building", "store"),
         ("publishing", "upload"),
