@@ -212,9 +212,7 @@ def _follow(
         if now - started > timeout:
             return record, False
         if now - last_change > HEARTBEAT_SECONDS:
-            waiting = output.waiting_line(record)
-            still = f"still {record.get('status')}" + (f": {waiting}" if waiting else "")
-            common.say(progress, output.stage_line(still, now - started))
+            common.say(progress, output.stage_line(output.still_line(record), now - started))
             last_change = now
         time.sleep(POLL_SECONDS)
         try:

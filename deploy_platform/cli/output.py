@@ -22,6 +22,7 @@ __all__ = [
     "progress_line",
     "progress_key",
     "waiting_line",
+    "still_line",
 ]
 
 STAGES = ("queued", "cloning", "building", "publishing", "ready", "failed")
@@ -52,6 +53,18 @@ def waiting_line(record: Mapping[str, Any]) -> str | None:
         return None
     waiting = record.get("waiting")
     return str(waiting) if waiting else None
+
+
+def still_line(record: Mapping[str, Any]) -> str:
+    """The heartbeat: `still queued: <what it waits for>`, `still building: <its last
+    milestone>` (a long `npm ci` says `running npm ci`), else `still <status>`."""
+    status = str(record.get("status"))
+    why = waiting_line(record)
+    if why is None:
+        latest = [e for e in record.get("progress") or () if isinstance(e, Mapping)][-1:]
+        if latest and latest[0].get("stage") == status:
+            why = str(latest[0].get("detail"))
+    return f"still {status}" + (f": {why}" if why else "")
 
 
 def format_urls(urls: Mapping[str, str], indent: str = "  ") -> list[str]:

@@ -206,6 +206,20 @@ def test_the_milestone_line_format() -> None:
     assert output.waiting_line({"status": "building", "waiting": "stale"}) is None
 
 
+def test_the_heartbeat_says_what_the_deployment_is_doing_or_waits_for() -> None:
+    install = {"at": 9.0, "stage": "building", "step": "install", "detail": "running npm ci"}
+    assert output.still_line({"status": "building", "progress": [install]}) == (
+        "still building: running npm ci"
+    )
+    # A milestone of an earlier stage says nothing about this one.
+    assert output.still_line({"status": "publishing", "progress": [install]}) == (
+        "still publishing"
+    )
+    assert output.still_line({"status": "queued", "waiting": "waiting for a build slot"}) == (
+        "still queued: waiting for a build slot"
+    )
+
+
 def test_status_shows_where_a_running_deployment_is() -> None:
     lines = output.format_record(
         {
