@@ -374,7 +374,7 @@ def test_a_vite_react_app_is_built_and_served(platform: RunningPlatform, git_htt
     assert said["building", "cache-save"].startswith("cache saved (")
     assert re.fullmatch(r"uploaded (\d+) of \1 bod(y|ies)", said["publishing", "upload"])
     times = [e["at"] for e in record["progress"]]
-    assert times == sorted(times) and record["timestamps"]["building"] <= times[0]
+    assert times == sorted(times) and record["timestamps"]["cloning"] <= times[0]
 
 
 def test_bad_input_is_refused_and_a_failed_build_leaves_production_alone(
