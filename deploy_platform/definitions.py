@@ -1,5 +1,5 @@
 """The Dagster code location: three partitioned assets and their checks, the deploy job,
-the sensors (queue lanes, run failure, recovery, commit statuses), and the retention
+the sensors (queue lanes, run failure, recovery, waiting, commit statuses), and the retention
 job with its daily schedule (jobs/retention.py).
 
 Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
@@ -37,6 +37,7 @@ from deploy_platform.orchestration.sensors.commit_status_sensor import commit_st
 from deploy_platform.orchestration.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.orchestration.sensors.queue_sensor import queue_sensors
 from deploy_platform.orchestration.sensors.recovery_sensor import deployment_recovery_sensor
+from deploy_platform.orchestration.sensors.wait_sensor import deployment_wait_sensor
 from deploy_platform.settings.registry import Reader, read_by
 
 __all__ = ["defs", "ENV_VARS"]
@@ -54,6 +55,7 @@ defs = dg.Definitions(
         *queue_sensors,
         deployment_failure_sensor,
         deployment_recovery_sensor,
+        deployment_wait_sensor,
         commit_status_sensor,
     ],
     # Also for the runs people start from the UI (re-materializing a deployment's

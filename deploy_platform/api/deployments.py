@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 import redis
@@ -60,6 +61,7 @@ from deploy_platform.api.validation import (
     parse_json_object,
     parse_upload_query,
 )
+from deploy_platform.api.waiting import queued_waiting
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import SourceError, is_disk_fault
 from deploy_platform.contracts.ids import ID_RULE, is_deployment_id, new_deployment_id
@@ -361,7 +363,14 @@ async def get_deployment(request: web.Request) -> web.Response:
         raise redis_failure(exc) from None
     if record is None:
         raise await _not_found(request.app, deployment_id)
-    return web.json_response(record.to_public_dict())
+    answer = record.to_public_dict()
+    if record.status is Status.QUEUED:
+        try:
+            last_tick = await blocking(request.app, request.app[STATE].last_queue_tick)
+        except redis.RedisError as exc:
+            raise redis_failure(exc) from None
+        answer["waiting"] = queued_waiting(record, last_tick, time.time())
+    return web.json_response(answer)
 
 
 async def _not_found(app: web.Application, deployment_id: str) -> ApiError:

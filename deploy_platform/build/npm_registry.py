@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import tarfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from deploy_platform.contracts.errors import BuildFailed
+from deploy_platform.contracts.progress import Progress
+from deploy_platform.contracts.text_format import human_bytes
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -30,6 +33,7 @@ __all__ = [
     "Packument",
     "fetch_packument",
     "download_verified",
+    "download_reported",
     "unpack_package",
     "version_key",
     "newest_matching",
@@ -132,6 +136,17 @@ def download_verified(dist: Dist, dest: Path) -> None:
             f"{dist.tarball} does not match the sha512 the registry published "
             f"(expected {expected[:16]}…, got {actual[:16]}…); refusing to use it"
         )
+
+
+def download_reported(dist: Dist, dest: Path, what: str, progress: Progress) -> None:
+    """`download_verified`, reporting its start, then the size and time it took (the
+    wait a person most wonders about on a first build: Node alone is ~40 MB)."""
+    step = f"download {what.split()[0]}"  # one line per package: node's, then npm's
+    progress(step, f"downloading {what}")
+    started = time.monotonic()
+    download_verified(dist, dest)
+    took = time.monotonic() - started
+    progress(step, f"{what} downloaded ({human_bytes(dest.stat().st_size)} in {took:.1f} s)")
 
 
 def unpack_package(tarball: Path, dest: Path, only: str | None = None) -> None:

@@ -54,6 +54,8 @@ from deploy_platform.build.steps import Steps as _Steps
 from deploy_platform.build.steps import check_output as _check_output
 from deploy_platform.build.steps import open_isolation as _isolation
 from deploy_platform.build.toolchain import available_node_versions, provision
+from deploy_platform.contracts.progress import Progress, no_progress
+from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.storage import ObjectStore
 
 __all__ = ["BuildRequest", "BuildResult", "run_build", "OutputLimits"]
@@ -63,13 +65,16 @@ def _command_text(argv: Sequence[str] | None) -> str | None:
     return shlex.join(argv) if argv else None
 
 
-def _static(plan: BuildPlan, started: float, log: Log, limits: OutputLimits) -> BuildResult:
+def _static(
+    plan: BuildPlan, started: float, log: Log, limits: OutputLimits, progress: Progress
+) -> BuildResult:
     output = find_output(plan)
     stats = _check_output(output, limits)
     where = output.relative_to(plan.source_dir).as_posix()
     line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
     log(line)
     warnings = output_warnings(output, where, log)
+    progress("output", f"{line} ({_files(stats.files)}, {human_bytes(stats.bytes)})")
     return BuildResult(
         output_dir=output,
         framework=plan.framework,
@@ -93,8 +98,10 @@ def run_build(
     output_limits: OutputLimits = DEFAULT_OUTPUT_LIMITS,
     log: Log,
     output: Log,
+    progress: Progress = no_progress,
 ) -> BuildResult:
-    """Build `source_dir` in place. `log` gets milestones, `output` every line the build prints."""
+    """Build `source_dir` in place. `log` gets milestones, `output` every line the build
+    prints, `progress` the milestones a person watches live (contracts/progress.py)."""
     started = time.monotonic()
     settings = request.settings
     plan = detect(source_dir, settings)
@@ -102,6 +109,7 @@ def run_build(
     generator = detect_generator(plan)
     if generator is not None:
         plan = generator[0]
+    progress("detect", f"detected {plan.framework}")
     for note in plan.notes:
         log(note)
     for warning in plan.warnings:
@@ -120,18 +128,27 @@ def run_build(
             started=started,
         )
     if plan.build_command is None and plan.install_command is None:
-        return _static(plan, started, log, output_limits)
+        return _static(plan, started, log, output_limits, progress)
 
     manager = plan.package_manager if plan.package_manager != "none" else "npm"
     timings: dict[str, float] = {}
     mark = time.monotonic()
     node_version = resolve_node_version(plan.node_constraints, available_node_versions(tool_cache))
-    toolchain = provision(tool_cache, node_version, manager, plan.package_manager_version, log=log)
+    toolchain = provision(
+        tool_cache,
+        node_version,
+        manager,
+        plan.package_manager_version,
+        log=log,
+        progress=progress,
+    )
     timings["toolchain_s"] = time.monotonic() - mark
-    log(
-        f"Node {toolchain.node_version}, {toolchain.package_manager} "
+    tools = (
+        f"node {toolchain.node_version}, {toolchain.package_manager} "
         f"{toolchain.package_manager_version}"
     )
+    log(tools)
+    progress("toolchain", f"{tools} ready ({timings['toolchain_s']:.1f} s)")
     secrets = [*request.secrets, *plan.secret_values()]
     install_dir = plan.install_dir or plan.app_dir
     status = _isolation(log, output)
@@ -147,7 +164,7 @@ def run_build(
         env.update(package_manager_cache_env(manager, home))
         env.update(plan.build_env(toolchain.node_version))
         boundary = _Boundary(status, (source_dir, home), (tool_cache, *ca_files))
-        steps = _Steps(boundary, env, limits, secrets, output, log)
+        steps = _Steps(boundary, env, limits, secrets, output, log, progress)
         dirs = package_manager_cache_dirs(manager, home, plan.app_dir)
         stores = {name: path for name, path in dirs.items() if path.is_relative_to(home)}
         frameworks = {name: path for name, path in dirs.items() if name not in stores}
@@ -163,6 +180,7 @@ def run_build(
         before_install = {**stores, **modules}
 
         mark = time.monotonic()
+        progress("cache-restore", "restoring the build cache")
         # node_modules as the last install left it, for exactly this lockfile: then there
         # is nothing to install, and the package store need not come down at all.
         restored = restore(store, key, modules, fallback=False, clean=settings.clean)
@@ -171,11 +189,16 @@ def run_build(
             restored = restore(store, key, before_install, clean=settings.clean)
         timings["cache_restore_s"] = time.monotonic() - mark
         log(_describe_restore(restored, settings.clean))
+        progress(
+            "cache-restore",
+            _restore_milestone(restored, settings.clean, timings["cache_restore_s"]),
+        )
         mark = time.monotonic()
         if plan.install_command is None:
             log("install: skipped (no install command)")
         elif skip_install:
             log("install: skipped, node_modules restored from the cache for this exact lockfile")
+            progress("install", "install skipped: node_modules restored for this exact lockfile")
         else:
             steps.run("install", plan.install_command, install_dir)
         timings["install_s"] = time.monotonic() - mark
@@ -194,15 +217,25 @@ def run_build(
             # The entry already holds this lockfile's install; saving without the store
             # (not restored) would only lose it.
             log("cache: kept as it is (nothing was installed)")
+            progress("cache-save", "cache kept as it is (nothing was installed)")
         else:
+            progress("cache-save", "saving the build cache")
             saved = save(store, key, {**before_install, **frameworks}, restored=restored)
             log(f"cache: {'saved ' + str(saved.bytes) + ' bytes' if saved.saved else saved.reason}")
+            progress(
+                "cache-save",
+                f"cache saved ({human_bytes(saved.bytes)} in {saved.duration_s:.1f} s)"
+                if saved.saved
+                else f"cache not saved: {saved.reason}",
+            )
         timings["cache_save_s"] = time.monotonic() - mark
 
     out_dir = find_output(plan)
     stats = _check_output(out_dir, output_limits)
-    log(f"output: {out_dir.relative_to(source_dir).as_posix()}/ ({stats.files} files)")
-    warnings = output_warnings(out_dir, out_dir.relative_to(source_dir).as_posix(), log)
+    where = out_dir.relative_to(source_dir).as_posix()
+    log(f"output: {where}/ ({stats.files} files)")
+    warnings = output_warnings(out_dir, where, log)
+    progress("output", f"output: {where}/ ({_files(stats.files)}, {human_bytes(stats.bytes)})")
     metadata: dict[str, Any] = {
         **plan.to_metadata(),
         "node_version": toolchain.node_version,
@@ -236,6 +269,22 @@ def _publish_routing(plan: BuildPlan) -> dict[str, Any]:
     if plan.base_path:
         return {**plan.routing, "base_path": plan.base_path}
     return dict(plan.routing)
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def _restore_milestone(restored: CacheRestore, clean: bool, seconds: float) -> str:
+    if clean:
+        return "clean build: the cache is not restored"
+    if not restored.hit:
+        return f"cache miss ({restored.reason or 'no entry yet'}; {seconds:.1f} s)"
+    kind = "exact" if restored.exact else "fallback"
+    return (
+        f"cache {kind} hit: {', '.join(restored.restored)} restored "
+        f"({human_bytes(restored.bytes)} in {seconds:.1f} s)"
+    )
 
 
 def _describe_restore(restored: CacheRestore, clean: bool) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from deploy_platform.build import isolation, sandbox
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.errors import BuildFailed
+from deploy_platform.contracts.progress import Progress, no_progress
 from deploy_platform.source.archive.tree import check_tree
 
 __all__ = [
@@ -126,11 +127,15 @@ class Steps:
     secrets: Sequence[str]
     output: Log
     log: Log
+    # The milestones a person watches live (`running npm ci`, then `npm ci (16.2 s)`).
+    progress: Progress = no_progress
 
     def run(self, step: str, argv: Sequence[str], cwd: Path) -> sandbox.RunResult:
         """Run one step; raise `BuildFailed` (with the last lines) when it fails."""
-        self.log(f"{step}: {shlex.join(argv)}")
-        self.output(f"$ {shlex.join(argv)}")
+        command = shlex.join(argv)
+        self.log(f"{step}: {command}")
+        self.progress(step, f"running {command}")
+        self.output(f"$ {command}")
         result = sandbox.run(
             argv,
             cwd=cwd,
@@ -145,6 +150,7 @@ class Steps:
         if result.timed_out or result.exit_code != 0:
             raise _failure(step, argv, result, self.limits)
         self.log(f"{step} finished in {result.duration_s:.1f} s")
+        self.progress(step, f"{command} ({result.duration_s:.1f} s)")
         return result
 
 

@@ -48,13 +48,14 @@ from pathlib import Path
 from deploy_platform.build.npm_registry import (
     DEFAULT_REGISTRY,
     Packument,
-    download_verified,
+    download_reported,
     fetch_packument,
     newest_matching,
     unpack_package,
     version_key,
 )
 from deploy_platform.contracts.errors import BuildFailed
+from deploy_platform.contracts.progress import Progress, no_progress
 
 __all__ = [
     "Toolchain",
@@ -203,7 +204,9 @@ def _machine_node(version: str) -> Path | None:
     return Path(found).resolve() if out == f"v{version}" else None
 
 
-def _provision_node(cache_dir: Path, version: str, registry: str, log: Log) -> Path:
+def _provision_node(
+    cache_dir: Path, version: str, registry: str, log: Log, progress: Progress = no_progress
+) -> Path:
     final = cache_dir / "node" / version
     if (final / "bin" / "node").is_file():
         log(f"Node.js {version}: cached")
@@ -223,7 +226,7 @@ def _provision_node(cache_dir: Path, version: str, registry: str, log: Log) -> P
             )
         log(f"Node.js {version}: downloading {package}@{version} from the npm registry")
         tarball = tmp / "node.tgz"
-        download_verified(dist, tarball)
+        download_reported(dist, tarball, f"node {version}", progress)
         unpack_package(tarball, tmp, only="bin/node")
         tarball.unlink()
         node = tmp / "bin" / "node"
@@ -241,7 +244,14 @@ def _provision_node(cache_dir: Path, version: str, registry: str, log: Log) -> P
     return final / "bin" / "node"
 
 
-def _package_dir(cache_dir: Path, name: str, version: str, registry: str, log: Log) -> Path:
+def _package_dir(
+    cache_dir: Path,
+    name: str,
+    version: str,
+    registry: str,
+    log: Log,
+    progress: Progress = no_progress,
+) -> Path:
     final = cache_dir / "packages" / name.replace("/", "__") / version
     if final.is_dir():
         return _world_readable(final)
@@ -250,7 +260,7 @@ def _package_dir(cache_dir: Path, name: str, version: str, registry: str, log: L
         dist = fetch_packument(registry, name).dists[version]
         log(f"{name}@{version}: downloading from the npm registry")
         tarball = tmp / "package.tgz"
-        download_verified(dist, tarball)
+        download_reported(dist, tarball, f"{name} {version}", progress)
         unpack_package(tarball, tmp)
         tarball.unlink()
 
@@ -320,6 +330,7 @@ def provision(
     *,
     log: Log,
     registry: str = DEFAULT_REGISTRY,
+    progress: Progress = no_progress,
 ) -> Toolchain:
     """Node `node_version` (exact, like "22.12.0") with `package_manager` at `pm_version`.
 
@@ -343,7 +354,7 @@ def provision(
         log(f"Node.js {version}: using the machine's node ({machine_node})")
         node = machine_node
     else:
-        node = _provision_node(cache_dir, version, registry, log)
+        node = _provision_node(cache_dir, version, registry, log, progress)
 
     npm_root = (
         _machine_npm(node)
@@ -356,7 +367,7 @@ def provision(
             major = BUNDLED_NPM_MAJOR.get(int(version.split(".")[0]))
             npm_wanted = str(major) if major is not None else None
         npm_version = _resolve(cache_dir, registry, "npm", npm_wanted, "npm", log)
-        npm_root = _package_dir(cache_dir, "npm", npm_version, registry, log)
+        npm_root = _package_dir(cache_dir, "npm", npm_version, registry, log, progress)
     else:
         npm_version = str(json.loads((npm_root / "package.json").read_text())["version"])
 
@@ -367,19 +378,19 @@ def provision(
     pm_version_used = npm_version
     if package_manager == "pnpm":
         pm_version_used = _resolve(cache_dir, registry, "pnpm", wanted, "pnpm", log)
-        root = _package_dir(cache_dir, "pnpm", pm_version_used, registry, log)
+        root = _package_dir(cache_dir, "pnpm", pm_version_used, registry, log, progress)
         shims["pnpm"] = root / "bin" / "pnpm.cjs"
         shims["pnpx"] = root / "bin" / "pnpx.cjs"
     elif package_manager == "yarn":
         berry = wanted is not None and not (wanted == "1" or wanted.startswith("1."))
         package = "@yarnpkg/cli-dist" if berry else "yarn"
         pm_version_used = _resolve(cache_dir, registry, package, wanted or "1", "yarn", log)
-        root = _package_dir(cache_dir, package, pm_version_used, registry, log)
+        root = _package_dir(cache_dir, package, pm_version_used, registry, log, progress)
         shims["yarn"] = shims["yarnpkg"] = root / "bin" / "yarn.js"
     elif package_manager == "bun":
         package = _bun_package()
         pm_version_used = _resolve(cache_dir, registry, package, wanted, "bun", log)
-        root = _package_dir(cache_dir, package, pm_version_used, registry, log)
+        root = _package_dir(cache_dir, package, pm_version_used, registry, log, progress)
         (root / "bin" / "bun").chmod(0o755)
         # bun is a native binary: linked, not run through node; bunx is bun by another name.
         shims["bun"] = shims["bunx"] = (root / "bin" / "bun",)

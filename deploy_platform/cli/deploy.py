@@ -1,8 +1,11 @@
 """`deploy-platform deploy`: send a git URL or a packed directory, then follow it to ready.
 
 Progress goes to stdout (stderr with --json or --no-wait, so stdout holds only the
-answer): each stage once, a heartbeat when nothing changes for a while, and what an
-infrastructure fault makes the deployment wait for.
+answer): each stage and each of the build's and publish's milestones once, as the
+record's `progress` shows them (Node downloaded, cache restored, `npm ci`, bodies
+uploaded...), what a queued deployment waits for (the daemon, a build slot), a
+heartbeat when nothing changes for a while, and what an infrastructure fault makes
+the deployment wait for.
 """
 
 from __future__ import annotations
@@ -168,46 +171,60 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
 def _follow(
     client: ApiClient, record: dict[str, Any], timeout: float, progress: TextIO
 ) -> tuple[dict[str, Any], bool]:
-    """Poll until ready or failed, printing each stage once; (record, finished)."""
-    shown: set[str] = set()
+    """Poll until ready or failed, printing each stage and milestone once, and what a
+    queued deployment waits for when that changes; (record, finished)."""
+    shown: set[object] = set()
     started = time.monotonic()
     last_change = started
     lost_contact = False
 
-    def show_new_stages(current: dict[str, Any]) -> bool:
+    def show_new_lines(current: dict[str, Any]) -> bool:
+        # Stages and milestones in the order they happened, timed from queued (server time).
         stamps: dict[str, float] = current.get("timestamps") or {}
         queued_at = stamps.get("queued")
-        new = sorted(
-            (at, name) for name, at in stamps.items() if name not in shown and name in output.STAGES
-        )
-        for at, name in new:
-            shown.add(name)
+        fresh: list[tuple[float, str]] = []
+        for name, at in stamps.items():
+            if name not in shown and name in output.STAGES:
+                shown.add(name)
+                fresh.append((at, output.stage_label(name, current.get("source"))))
+        for entry in current.get("progress") or ():
+            key = output.progress_key(entry)
+            if key not in shown and isinstance(entry.get("at"), int | float):
+                shown.add(key)
+                label = output.progress_label(entry, current.get("source"))
+                fresh.append((float(entry["at"]), label))
+        for at, label in sorted(fresh, key=lambda item: item[0]):
             elapsed = at - queued_at if queued_at is not None else time.monotonic() - started
-            label = output.stage_label(name, current.get("source"))
             common.say(progress, output.stage_line(label, max(elapsed, 0.0)))
-        return bool(new)
+        return bool(fresh)
 
-    waiting_for: str | None = None
+    notes: dict[str, str | None] = {"retrying": None, "waiting": None}
 
-    def show_waiting(current: dict[str, Any]) -> bool:
-        # An infrastructure fault is waited out, not failed: say what the wait is for.
-        nonlocal waiting_for
-        line = output.retrying_line(current)
-        if line == waiting_for:
-            return False
-        waiting_for = line
-        if line:
-            common.say(progress, f"  {line}")
-        return True
+    def show_notes(current: dict[str, Any]) -> bool:
+        # What the deployment waits for: an infrastructure fault, or (queued) Dagster.
+        changed = False
+        for name, line in (
+            ("retrying", output.retrying_line(current)),
+            ("waiting", output.waiting_line(current)),
+        ):
+            if line == notes[name]:
+                continue
+            notes[name] = line
+            changed = True
+            if line and name == "waiting":
+                elapsed = time.monotonic() - started
+                common.say(progress, output.stage_line(f"queued: {line}", elapsed))
+            elif line:
+                common.say(progress, f"  {line}")
+        return changed
 
-    show_new_stages(record)
+    show_new_lines(record)
     while record.get("status") not in ("ready", "failed"):
         now = time.monotonic()
         if now - started > timeout:
             return record, False
         if now - last_change > HEARTBEAT_SECONDS:
-            label = output.stage_label(str(record.get("status")), record.get("source"))
-            common.say(progress, output.stage_line(f"still {label}", now - started))
+            common.say(progress, output.stage_line(output.still_line(record), now - started))
             last_change = now
         time.sleep(POLL_SECONDS)
         try:
@@ -219,7 +236,7 @@ def _follow(
             lost_contact = True
             continue
         lost_contact = False
-        if show_new_stages(record) | show_waiting(record):
+        if show_new_lines(record) | show_notes(record):
             last_change = time.monotonic()
     return record, True
 

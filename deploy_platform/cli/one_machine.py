@@ -242,6 +242,7 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
         if redis is not None:
             _start_redis(supervisor, redis, state_dir)
             write_private(redis_url_file, redis.url + "\n")
+        _forget_queue_tick(settings)
         for spec in specs:
             supervisor.start(spec)
         listening = {"api": args.api_port, "edge": args.edge_port}
@@ -288,6 +289,23 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
         redis_url_file.unlink(missing_ok=True)
         lock.close()
         print("[up] stopped", flush=True)
+
+
+def _forget_queue_tick(settings: Settings) -> None:
+    """Until the new daemon's queue sensor ticks, a queued deployment waits for the daemon
+    to start (`api/waiting.py`); the tick an earlier `up` left would hide that."""
+    import redis as redis_client
+
+    from deploy_platform.storage.redis_state import API_RETRIES, PlatformState
+
+    try:
+        state = PlatformState.from_url(settings.redis_url, settings.redis_prefix, 5.0, API_RETRIES)
+        try:
+            state.forget_queue_tick()
+        finally:
+            state.redis.close()
+    except redis_client.RedisError as exc:  # the API says Redis is down soon enough
+        print(f"[up] could not reach Redis yet: {exc}", flush=True)
 
 
 def _deploy_sample(done: threading.Event, deploy: Callable[[Path], int]) -> None:

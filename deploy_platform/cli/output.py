@@ -19,6 +19,11 @@ __all__ = [
     "format_warnings",
     "stage_label",
     "stage_line",
+    "progress_label",
+    "progress_line",
+    "progress_key",
+    "waiting_line",
+    "still_line",
 ]
 
 STAGES = ("queued", "cloning", "building", "publishing", "ready", "failed")
@@ -32,6 +37,42 @@ def stage_label(stage: str, source: object) -> str:
 
 def stage_line(stage: str, elapsed: float, note: str = "") -> str:
     return f"  [{elapsed:6.1f}s] {stage}{'  ' + note if note else ''}"
+
+
+def progress_label(entry: Mapping[str, Any], source: object = None) -> str:
+    """A milestone as one phrase: `building: npm ci (16.2 s)` (`source`: the record's,
+    for `stage_label`)."""
+    return f"{stage_label(str(entry.get('stage')), source)}: {entry.get('detail')}"
+
+
+def progress_line(entry: Mapping[str, Any], elapsed: float) -> str:
+    """A milestone as `deploy` prints it: `  [  19.1s] building: npm ci (16.2 s)`."""
+    return stage_line(progress_label(entry), elapsed)
+
+
+def progress_key(entry: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What makes a milestone new to print: a step's start and end are two lines."""
+    return (str(entry.get("stage")), str(entry.get("step")), str(entry.get("detail")))
+
+
+def waiting_line(record: Mapping[str, Any]) -> str | None:
+    """What a queued deployment waits for (the API's `waiting`), if it says."""
+    if record.get("status") != "queued":
+        return None
+    waiting = record.get("waiting")
+    return str(waiting) if waiting else None
+
+
+def still_line(record: Mapping[str, Any]) -> str:
+    """The heartbeat: `still queued: <what it waits for>`, `still building: <its last
+    milestone>` (a long `npm ci` says `running npm ci`), else `still <status>`."""
+    status = str(record.get("status"))
+    why = waiting_line(record)
+    if why is None:
+        latest = [e for e in record.get("progress") or () if isinstance(e, Mapping)][-1:]
+        if latest and latest[0].get("stage") == status:
+            why = str(latest[0].get("detail"))
+    return f"still {stage_label(status, record.get('source'))}" + (f": {why}" if why else "")
 
 
 def format_urls(urls: Mapping[str, str], indent: str = "  ") -> list[str]:
@@ -133,6 +174,14 @@ def format_record(record: Mapping[str, Any], more: Sequence[tuple[str, str]] = (
     retrying = retrying_line(record)
     if retrying:
         rows.append(("retrying", retrying))
+    waiting = waiting_line(record)
+    if waiting:
+        rows.append(("waiting", waiting))
+    progress = [e for e in record.get("progress") or () if isinstance(e, Mapping)]
+    if progress and record.get("status") not in ("ready", "failed"):
+        # While it runs, where it is; once settled, `history` has the timings.
+        latest = progress[-1]
+        rows.append(("progress", progress_label(latest)))
     for index, warning in enumerate(record.get("warnings") or ()):
         rows.append(("warnings" if index == 0 else "", str(warning)))
     if record.get("error"):

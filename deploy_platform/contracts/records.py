@@ -15,6 +15,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from deploy_platform.contracts.progress import (
+    before_stage,
+    clean_progress,
+    milestone,
+    with_milestone,
+)
+
 __all__ = [
     "Status",
     "SourceKind",
@@ -131,21 +138,41 @@ class DeploymentRecord:
     # webhook's payload, or sent by the CLI for an upload of a directory in a repository.
     commit_message: str | None = None
     commit_author: str | None = None
+    # The run's milestones as they happen, oldest first, bounded (contracts/progress.py):
+    # {"at", "stage", "step", "detail"}, e.g. {"stage": "building", "step": "install",
+    # "detail": "npm ci (16.2 s)"}. A stage that starts (again) drops its own and later ones.
+    progress: tuple[dict[str, Any], ...] = ()
+    # While queued: what the deployment waits for, in a sentence (the Dagster daemon, a
+    # build slot, its run's worker); set by the sensors, cleared when a stage starts.
+    waiting: str | None = None
 
     def with_status(
         self, status: Status, *, at: float | None = None, **changes: Any
     ) -> DeploymentRecord:
         stamps = dict(self.timestamps)
         stamps[status.value] = time.time() if at is None else at
+        if status is not Status.QUEUED:
+            changes.setdefault("waiting", None)  # it waits only while queued
         return dataclasses.replace(self, status=status, timestamps=stamps, **changes)
 
     def replace(self, **changes: Any) -> DeploymentRecord:
         return dataclasses.replace(self, **changes)
 
+    def with_milestone(
+        self, stage: str, step: str, detail: str, *, at: float | None = None
+    ) -> DeploymentRecord:
+        entry = milestone(stage, step, detail, at)
+        return dataclasses.replace(self, progress=with_milestone(self.progress, entry))
+
+    def progress_before(self, stage: str) -> tuple[dict[str, Any], ...]:
+        """The milestones that stay when `stage` starts (again): those of earlier stages."""
+        return before_stage(self.progress, stage)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["aliases"] = list(self.aliases)
         data["warnings"] = list(self.warnings)
+        data["progress"] = [dict(entry) for entry in self.progress]
         return data
 
     def to_public_dict(self) -> dict[str, Any]:
@@ -186,6 +213,9 @@ class DeploymentRecord:
         values["status"] = Status(values.get("status", Status.QUEUED))
         values["aliases"] = tuple(values.get("aliases") or ())
         values["warnings"] = tuple(str(w) for w in values.get("warnings") or ())
+        values["progress"] = clean_progress(values.get("progress"))
+        waiting = values.get("waiting")
+        values["waiting"] = str(waiting) if waiting else None
         return cls(**values)
 
     @classmethod

@@ -51,7 +51,9 @@ from deploy_platform.contracts.manifest import (
     content_type_for,
     manifest_key,
 )
+from deploy_platform.contracts.progress import Counter, Progress, no_progress
 from deploy_platform.contracts.routing import Redirect, Routes, RoutingError
+from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.publish.compression import (
     MIN_SIZE,
     CompressedVariant,
@@ -122,6 +124,7 @@ def publish_directory(
     routing_config: Mapping[str, Any] | None = None,
     state: PlatformState | None = None,
     strict_rules: bool = False,
+    progress: Progress = no_progress,
 ) -> PublishResult:
     """Upload `root`'s files content-addressed, then write the deployment's manifest.
 
@@ -132,7 +135,8 @@ def publish_directory(
     the manifest, so garbage collection never sweeps a body this deployment
     reuses (`deploy_platform.storage.fence`). A rule-file line that cannot be used is
     skipped with a warning (`PublishResult.warnings`); with `strict_rules` it fails the
-    publish instead.
+    publish instead. `progress` gets the milestones a person watches live: compression,
+    the upload's count of bodies, the manifest.
     """
     config = dict(routing_config or {})
     base_path = _base_path(config.pop("base_path", None))
@@ -155,7 +159,7 @@ def publish_directory(
         nullcontext() if state is None else publishing_lease(state, deployment_id)
     )
     with lease:
-        published = _publish(store, deployment_id, paths, routes, max_workers)
+        published = _publish(store, deployment_id, paths, routes, max_workers, progress)
     return dataclasses.replace(published, warnings=tuple(warnings))
 
 
@@ -165,6 +169,7 @@ def _publish(
     paths: list[tuple[str, Path]],
     routes: Routes,
     max_workers: int,
+    progress: Progress,
 ) -> PublishResult:
     with (
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="publish") as pool,
@@ -177,6 +182,9 @@ def _publish(
         compress_started = time.monotonic()
         variants, compressed = _make_variants(store, pool, files, Path(workdir))
         compress_seconds = time.monotonic() - compress_started
+        if compressed:
+            count = f"{len(compressed)} file{'' if len(compressed) == 1 else 's'}"
+            progress("compress", f"compressed {count} ({compress_seconds:.1f} s)")
         # A variant can equal a published body (a site that ships its own `x.js.br`).
         unique_variants = {
             v.sha256: v for vs in variants.values() for v in vs if v.sha256 not in first_by_blob
@@ -186,16 +194,26 @@ def _publish(
         )
         to_upload = [f for sha, f in first_by_blob.items() if blob_key(sha) in missing]
         variants_to_upload = [v for sha, v in unique_variants.items() if blob_key(sha) in missing]
+        bodies = len(to_upload) + len(variants_to_upload)
+        size = sum(f.size for f in to_upload) + sum(v.size for v in variants_to_upload)
+        if bodies:
+            progress("upload", f"uploading {_bodies(bodies)} ({human_bytes(size)})")
+        else:
+            stored = len(first_by_blob) + len(unique_variants)
+            progress("upload", f"nothing to upload: {_bodies(stored)} already stored")
+        uploads = Counter(progress, "upload", bodies, lambda n, m: f"uploaded {n} of {_bodies(m)}")
+
+        def put_file(f: _File) -> None:
+            store.put_file(blob_key(f.sha256), f.disk_path, content_type_for(f.url_path))
+            uploads.add()
+
+        def put_variant(v: CompressedVariant) -> None:
+            _put_variant(store, v)
+            uploads.add()
+
         # list() drains the iterator so the first failed upload raises here.
-        list(
-            pool.map(
-                lambda f: store.put_file(
-                    blob_key(f.sha256), f.disk_path, content_type_for(f.url_path)
-                ),
-                to_upload,
-            )
-        )
-        list(pool.map(lambda v: _put_variant(store, v), variants_to_upload))
+        list(pool.map(put_file, to_upload))
+        list(pool.map(put_variant, variants_to_upload))
         write_variant_records(store, pool, compressed)
         links = _early_hints(pool, files)
     manifest = Manifest(
@@ -205,6 +223,7 @@ def _publish(
         routes=routes or None,
     )
     store.put_bytes(manifest_key(deployment_id), manifest.to_json(), "application/json")
+    progress("manifest", f"manifest written ({len(files)} file{'' if len(files) == 1 else 's'})")
     total_bytes = sum(f.size for f in files)
     uploaded_bytes = sum(f.size for f in to_upload)
     return PublishResult(
@@ -222,6 +241,10 @@ def _publish(
         files_compressed=len(compressed),
         compress_seconds=compress_seconds,
     )
+
+
+def _bodies(count: int) -> str:
+    return f"{count} bod{'y' if count == 1 else 'ies'}"
 
 
 def _make_variants(

@@ -17,6 +17,10 @@ Keys, all under one configurable prefix `P` (default `dp:`):
   P deployment-removed    Pub/sub channel: a deployment id, published when
                           retention removed it (edges drop its cached manifest).
   P claim:<id>            Which queue-sensor lane turned the id into a run request.
+  P queue-sensor-tick     Unix time of the queue sensor's latest tick: while it is
+                          missing or old, a queued deployment waits for the Dagster
+                          daemon (`deploy_platform.api.waiting`); `up` deletes it
+                          before it starts the daemon.
   P projects              Set of project names (index of `projects/<name>.json`;
                           `deploy_platform.projects.store` keeps it).
   P project-repo:<repo>   Set of the projects building a repository (`host/path`).
@@ -273,6 +277,12 @@ class PlatformState:
     def set_status(self, deployment_id: str, status: Status, **changes: Any) -> DeploymentRecord:
         return self.update(deployment_id, lambda r: r.with_status(status, **changes))
 
+    def add_milestone(
+        self, deployment_id: str, stage: Status, step: str, detail: str
+    ) -> DeploymentRecord:
+        """Add one milestone to the record's `progress` (see contracts/progress.py)."""
+        return self.update(deployment_id, lambda r: r.with_milestone(stage.value, step, detail))
+
     def project_deployments(self, project: str, limit: int = 100) -> list[str]:
         ids = self.redis.zrevrange(self.key("project", project), 0, limit - 1)
         return [i.decode() for i in ids]
@@ -333,6 +343,20 @@ class PlatformState:
             return True
         current = self.redis.get(key)
         return current is not None and current.decode() == owner
+
+    def note_queue_tick(self, at: float) -> None:
+        self.redis.set(self.key("queue-sensor-tick"), repr(at))
+
+    def forget_queue_tick(self) -> None:
+        """Before a daemon starts: an old tick would hide that it is still starting."""
+        self.redis.delete(self.key("queue-sensor-tick"))
+
+    def last_queue_tick(self) -> float | None:
+        raw = self.redis.get(self.key("queue-sensor-tick"))
+        try:
+            return float(raw) if raw is not None else None
+        except ValueError:
+            return None
 
     # -- aliases ---------------------------------------------------------------------
     def set_alias(self, alias: str, deployment_id: str) -> None:

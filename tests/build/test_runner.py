@@ -3,6 +3,7 @@ cache, sandbox), as the `built_artifact` asset runs them."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -42,8 +43,10 @@ def build(
     project: str = "fixture",
     wall_seconds: float = 600,
     lines: list[str] | None = None,
+    milestones: list[tuple[str, str]] | None = None,
 ) -> BuildResult:
     collected = [] if lines is None else lines
+    reported = [] if milestones is None else milestones
     return run_build(
         source,
         BuildRequest(project=project, settings=settings or BuildSettings()),
@@ -52,6 +55,7 @@ def build(
         limits=Limits(wall_seconds=wall_seconds),
         log=collected.append,
         output=collected.append,
+        progress=lambda step, detail: reported.append((step, detail)),
     )
 
 
@@ -59,7 +63,8 @@ def build(
 def test_vite_react_builds_and_the_second_build_skips_install(
     tmp_path: Path, store: ObjectStore
 ) -> None:
-    first = build(checkout("vite-react", tmp_path, "one"), store)
+    reported: list[tuple[str, str]] = []
+    first = build(checkout("vite-react", tmp_path, "one"), store, milestones=reported)
     assert first.framework == "vite"
     assert first.output_dir.name == "dist"
     assert (first.output_dir / "index.html").is_file()
@@ -67,8 +72,30 @@ def test_vite_react_builds_and_the_second_build_skips_install(
     assert first.install_command == "npm ci"
     assert first.metadata["cache_hit"] == "miss" and not first.metadata["install_skipped"]
 
-    second = build(checkout("vite-react", tmp_path, "two"), store)
+    # Each milestone as it happened, in order: what `deploy` prints live.
+    steps = [step for step, _ in reported]
+    assert steps[0] == "detect" and steps[-1] == "output"
+    order = ["toolchain", "cache-restore", "install", "build", "cache-save", "output"]
+    assert [s for s in dict.fromkeys(steps) if s in order] == order
+    said = dict(reported)  # each step's last line
+    assert re.fullmatch(r"node \d+\.\d+\.\d+, npm \S+ ready \(\d+\.\d s\)", said["toolchain"])
+    assert said["cache-restore"].startswith("cache miss (")
+    assert ("install", "running npm ci") in reported
+    assert re.fullmatch(r"npm ci \(\d+\.\d s\)", said["install"])
+    assert re.fullmatch(r"npm run build \(\d+\.\d s\)", said["build"])
+    assert re.fullmatch(r"cache saved \(\d+\.\d [KMG]iB in \d+\.\d s\)", said["cache-save"])
+    assert said["output"].startswith("output: dist/ (")
+
+    reported.clear()
+    second = build(checkout("vite-react", tmp_path, "two"), store, milestones=reported)
     assert second.metadata["cache_hit"] == "exact" and second.metadata["install_skipped"]
+    said = dict(reported)
+    assert re.fullmatch(
+        r"cache exact hit: node_modules restored \(\d+\.\d [KMG]iB in \d+\.\d s\)",
+        said["cache-restore"],
+    )
+    assert said["install"] == "install skipped: node_modules restored for this exact lockfile"
+    assert said["cache-save"] == "cache kept as it is (nothing was installed)"
     assert (second.output_dir / "index.html").read_text() == (
         first.output_dir / "index.html"
     ).read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -89,10 +90,20 @@ def test_two_builds_provisioning_the_same_version_at_once(tmp_path: Path) -> Non
     cache = tmp_path / "cache"
     results: list[Toolchain] = []
     errors: list[BaseException] = []
+    reported: list[tuple[str, str]] = []
 
     def provision_one() -> None:
         try:
-            results.append(provision(cache, OTHER_NODE, "npm", None, log=lambda _: None))
+            results.append(
+                provision(
+                    cache,
+                    OTHER_NODE,
+                    "npm",
+                    None,
+                    log=lambda _: None,
+                    progress=lambda step, detail: reported.append((step, detail)),
+                )
+            )
         except BaseException as exc:  # reported below, with the thread's traceback
             errors.append(exc)
 
@@ -104,6 +115,15 @@ def test_two_builds_provisioning_the_same_version_at_once(tmp_path: Path) -> Non
     assert errors == []
     assert len(results) == 2 and results[0] == results[1]
     assert sorted(p.name for p in (cache / "node").iterdir()) == [OTHER_NODE]
+    # Downloaded once, and the wait is explained: what, how big, how long.
+    node_lines = [detail for step, detail in reported if step == "download node"]
+    assert node_lines[0] == f"downloading node {OTHER_NODE}"
+    assert len(node_lines) == 2
+    assert re.fullmatch(
+        rf"node {re.escape(OTHER_NODE)} downloaded \(\d+\.\d MiB in \d+\.\d s\)",
+        node_lines[1],
+    )
+    assert any(re.fullmatch(r"npm \S+ downloaded \(.+ in \d+\.\d s\)", d) for _, d in reported)
     lines = _in_sandbox(results[0], "node --version", tmp_path)
     assert lines == [f"v{OTHER_NODE}"]
 

@@ -45,7 +45,9 @@ def only_queued(state: PlatformState) -> str:
 
 
 def stage_lines(text: str) -> list[str]:
-    return [line.split("]", 1)[1].strip() for line in text.splitlines() if line.startswith("  [")]
+    """The stages printed, without what a queued deployment waits for (`queued: ...`)."""
+    labels = [line.split("]", 1)[1].strip() for line in text.splitlines() if line.startswith("  [")]
+    return [label for label in labels if ": " not in label]
 
 
 def test_a_git_url_is_followed_to_ready_and_its_urls_printed(

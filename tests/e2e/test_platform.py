@@ -366,6 +366,16 @@ def test_a_vite_react_app_is_built_and_served(platform: RunningPlatform, git_htt
     # The build's own output is in the run's captured stdout, which the UI shows.
     captured = platform.state_dir.glob("dagster/storage/*/compute_logs/*.out")
     assert any("$ npm ci" in p.read_text() and "vite v" in p.read_text() for p in captured)
+    # The build's milestones, written into the record as they happened, timed.
+    said = {(e["stage"], e["step"]): e["detail"] for e in record["progress"]}
+    assert re.fullmatch(r"node \S+, npm \S+ ready \(\d+\.\d s\)", said["building", "toolchain"])
+    assert said["building", "cache-restore"].startswith(("cache miss (", "cache exact hit: "))
+    assert re.fullmatch(r"npm ci \(\d+\.\d s\)", said["building", "install"])
+    assert re.fullmatch(r"npm run build \(\d+\.\d s\)", said["building", "build"])
+    assert said["building", "cache-save"].startswith("cache saved (")
+    assert re.fullmatch(r"uploaded (\d+) of \1 bod(y|ies)", said["publishing", "upload"])
+    times = [e["at"] for e in record["progress"]]
+    assert times == sorted(times) and record["timestamps"]["cloning"] <= times[0]
 
 
 def test_bad_input_is_refused_and_a_failed_build_leaves_production_alone(
@@ -396,6 +406,24 @@ def test_cli_deploys_a_local_directory(platform: RunningPlatform, tmp_path: Path
     done = cli(platform, "deploy", str(site), "--project", "upload", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "upload.localhost" in done.stdout
+    # Each milestone once, as it happened, between the stages it belongs to.
+    lines = [line.split("] ", 1)[1] for line in done.stdout.splitlines() if "] " in line]
+    milestones = [
+        "building",
+        "building: static site: publishing the repository root (1 file, ",
+        "publishing",
+        "publishing: uploaded 1 of 1 body",
+        "publishing: manifest written (1 file)",
+        "ready",
+    ]
+    # A milestone ending in ", " is a prefix (the size that follows varies).
+    shown = [
+        m
+        for line in lines
+        for m in milestones
+        if line == m or (m[-2:] == ", " and line.startswith(m))
+    ]
+    assert shown == milestones, done.stdout
     assert b"uploaded from a directory" in platform.fetch("upload.localhost", "/")[2]
 
 
@@ -405,7 +433,9 @@ def test_a_killed_daemon_loses_no_deployment(platform: RunningPlatform, git_http
     os.killpg(daemon, signal.SIGKILL)
     # Queued while no daemon runs: the id waits in the Redis stream.
     queued = platform.deploy(repo_url=repo.url, project="survivor")
-    assert platform.api("GET", f"/api/deployments/{queued['id']}")[1]["status"] == "queued"
+    waiting = platform.api("GET", f"/api/deployments/{queued['id']}")[1]
+    # Queued, and it says what for (the queue sensor, or the daemon once it is missed).
+    assert waiting["status"] == "queued" and waiting["waiting"].startswith("waiting for "), waiting
     record = platform.wait(queued["id"], timeout=240)
     assert record["status"] == "ready", record
     assert platform.pid("daemon") != daemon

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from deploy_platform import definitions as platform_definitions
+from deploy_platform.contracts.progress import Progress, no_progress
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord
 from deploy_platform.orchestration.resources.alias_index import AliasIndexResource
 from deploy_platform.orchestration.resources.build_runner import (
@@ -108,8 +109,9 @@ class HookedBuildRunner(StaticBuildRunner):
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
-        result = super().build(source_dir, log, request, store)
+        result = super().build(source_dir, log, request, store, progress)
         _call(self.hook)
         return result
 
@@ -125,13 +127,14 @@ class PausingBuildRunner(StaticBuildRunner):
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         where = Path(self.fault_dir)
         (where / f"building-{uuid.uuid4().hex[:8]}").touch()
         deadline = time.monotonic() + 300
         while not (where / "go").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        return super().build(source_dir, log, request, store)
+        return super().build(source_dir, log, request, store, progress)
 
 
 @dataclass

@@ -26,6 +26,7 @@ import pytest
 
 from deploy_platform.contracts.errors import BuildFailed
 from deploy_platform.contracts.ids import new_deployment_id
+from deploy_platform.contracts.progress import Progress, no_progress
 from deploy_platform.contracts.records import DeploymentRecord, SourceKind, Status
 from deploy_platform.history.report import render_rows
 from deploy_platform.history.service import HistoryService
@@ -64,6 +65,7 @@ class NumberedBuild(BuildRunnerResource):
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         log("numbered build: starting")
         for number in range(1, self.lines + 1):

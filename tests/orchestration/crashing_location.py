@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_platform import definitions as platform_definitions
+from deploy_platform.contracts.progress import Progress, no_progress
 from deploy_platform.orchestration.resources.build_runner import (
     BuildLog,
     BuildRequest,
@@ -33,12 +34,13 @@ class CrashOnceBuildRunner(StaticBuildRunner):
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         marker = Path(self.marker)
         if not marker.exists():
             marker.write_text("crashed once")
             os._exit(137)
-        return super().build(source_dir, log, request, store)
+        return super().build(source_dir, log, request, store, progress)
 
 
 # Only one Definitions object may live at module scope, hence the module import.

@@ -79,6 +79,15 @@ def test_git_deployment_goes_ready_with_manifest_blobs_and_alias(
     assert published_meta["bytes_uploaded"] == done.bytes_total
     assert published_meta["url"] == record.urls["deployment"]
     assert published_meta["url_production"] == record.urls["production"]
+    # The run's milestones, written into the record as they happened.
+    milestones = [(e["stage"], e["step"], e["detail"]) for e in done.progress]
+    assert milestones[0][:2] == ("cloning", "fetch")
+    assert milestones[0][2].startswith(f"fetched commit {str(record.commit)[:12]}: 4 files, ")
+    assert milestones[1] == ("building", "output", "static site: publishing the repository root")
+    assert milestones[2][:2] == ("building", "store")
+    assert milestones[2][2].startswith("output stored (")
+    assert ("publishing", "upload", "uploaded 4 of 4 bodies") in milestones
+    assert milestones[-1] == ("publishing", "manifest", "manifest written (4 files)")
 
 
 def test_uploaded_archive_deploys_from_its_public_dir(
@@ -117,6 +126,9 @@ def test_second_deploy_with_one_changed_file_uploads_one_body_and_moves_the_alia
 
     done = state.get(second.id)
     assert (done.files_uploaded, done.bytes_uploaded) == (1, len("body { color: blue }"))
+    assert ("publishing", "upload", "uploaded 1 of 1 body") in [
+        (e["stage"], e["step"], e["detail"]) for e in done.progress
+    ]
     assert done.files_reused == 3
     # What the deployments list shows: the commit's subject and author, read from git.
     assert (done.commit_message, done.commit_author) == ("blue", "Fixture Author")
@@ -142,6 +154,15 @@ def test_rematerializing_after_the_branch_moved_rebuilds_the_pinned_commit(
         assert result.success
 
     assert state.get(record.id).status is Status.READY
+    # Each stage run again replaced its milestones: they are the last run's, once each.
+    steps = [(e["stage"], e["step"]) for e in state.get(record.id).progress]
+    assert steps == [
+        ("cloning", "fetch"),
+        ("building", "output"),
+        ("building", "store"),
+        ("publishing", "upload"),
+        ("publishing", "manifest"),
+    ]
     assert served_text(store, record.id, "/index.html") == "<h1>v1</h1>"
     assert materialization_metadata(result, source_archive)["commit"] == record.commit
     assert read_alias(store, project) == record.id

@@ -221,3 +221,38 @@ def test_hidden_files_are_not_published_but_well_known_ones_are(
     stored = {key for key in store.writes if key.startswith("blobs/")}
     for secret in ("API_TOKEN=do-not-serve", "SECRET=local", "ref: refs/heads/main"):
         assert blob_key(sha(secret)) not in stored
+
+
+def test_publishing_reports_compression_each_upload_count_and_the_manifest(
+    tmp_path: Path, local_store_root: Path
+) -> None:
+    store = LocalObjectStore(local_store_root)
+    big = "body { color: red }\n" * 200  # compressible and over MIN_SIZE: gets br and gzip
+    site = write_site(tmp_path / "site", {**SITE, "css/big.css": big})
+    reported: list[tuple[str, str]] = []
+
+    publish_directory(
+        store,
+        new_deployment_id(),
+        site,
+        progress=lambda step, detail: reported.append((step, detail)),
+    )
+
+    steps = [step for step, _ in reported]
+    assert steps.index("compress") < steps.index("upload") < steps.index("manifest")
+    assert reported[steps.index("compress")][1].startswith("compressed 1 file (")
+    uploads = [detail for step, detail in reported if step == "upload"]
+    # Five distinct bodies and big.css's two variants; the last count is always said.
+    assert uploads[0].startswith("uploading 7 bodies (")
+    assert uploads[-1] == "uploaded 7 of 7 bodies"
+    assert reported[-1] == ("manifest", "manifest written (6 files)")
+
+    # Published again: nothing to upload, and it says so.
+    reported.clear()
+    publish_directory(
+        store,
+        new_deployment_id(),
+        site,
+        progress=lambda step, detail: reported.append((step, detail)),
+    )
+    assert ("upload", "nothing to upload: 7 bodies already stored") in reported

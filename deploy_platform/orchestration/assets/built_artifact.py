@@ -16,12 +16,14 @@ from deploy_platform.contracts.errors import DeploymentFailed, InvalidRequest
 from deploy_platform.contracts.manifest import artifact_key, artifact_routing_key, source_key
 from deploy_platform.contracts.records import Status
 from deploy_platform.contracts.tags import materialization_tags
+from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.orchestration.assets.labels import (
     deployment_links,
     file_version,
     warnings_metadata,
 )
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.assets.progress import milestone_reporter
 from deploy_platform.orchestration.assets.source_archive import source_archive
 from deploy_platform.orchestration.assets.staging import unpack_from_store
 from deploy_platform.orchestration.assets.tracking import deployment_stage
@@ -74,9 +76,11 @@ def built_artifact(
             )
             context.log.info(f"unpacked {unpacked.files} files, {unpacked.bytes} bytes")
             request = BuildRequest(project=record.project, settings=build_settings(record.build))
-            result = build_runner.build(source_dir, context.log.info, request, store)
+            progress = milestone_reporter(context, state, Status.BUILDING)
+            result = build_runner.build(source_dir, context.log.info, request, store, progress)
             output = result.output_dir.relative_to(source_dir).as_posix()
             packed_path = Path(tmp) / "artifact.tar.gz"
+            progress("store", "packing the output for publishing")
             packed = pack_directory(result.output_dir, packed_path)
             archive_bytes = packed_path.stat().st_size
             version = file_version(packed_path)
@@ -93,6 +97,7 @@ def built_artifact(
             context.log.info(
                 f"stored {artifact_key(deployment_id)}: {packed.files} files, {packed.bytes} bytes"
             )
+            progress("store", f"output stored ({human_bytes(archive_bytes)} packed)")
         for warning in result.warnings:
             context.log.warning(warning)
         state.update(

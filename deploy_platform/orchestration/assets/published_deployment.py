@@ -20,6 +20,7 @@ from deploy_platform.github.statuses import success_url
 from deploy_platform.orchestration.assets.built_artifact import build_settings, built_artifact
 from deploy_platform.orchestration.assets.labels import manifest_version, warnings_metadata
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.assets.progress import milestone_reporter
 from deploy_platform.orchestration.assets.run_origin import run_origin
 from deploy_platform.orchestration.assets.staging import unpack_from_store
 from deploy_platform.orchestration.assets.tracking import deployment_stage
@@ -95,6 +96,7 @@ def published_deployment(
                 routing_config=_routing_config(store, deployment_id),
                 state=state,
                 strict_rules=build_settings(record.build).strict_rules,
+                progress=milestone_reporter(context, state, Status.PUBLISHING),
             )
         for warning in published.warnings:
             context.log.warning(warning)

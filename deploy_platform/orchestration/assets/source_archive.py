@@ -11,14 +11,17 @@ import dagster as dg
 
 from deploy_platform.contracts.errors import SourceError
 from deploy_platform.contracts.manifest import source_key
+from deploy_platform.contracts.progress import Progress
 from deploy_platform.contracts.records import DeploymentRecord, SourceKind, Status
 from deploy_platform.contracts.tags import materialization_tags
+from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.orchestration.assets.labels import (
     chunks_version,
     deployment_links,
     file_version,
 )
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.assets.progress import milestone_reporter
 from deploy_platform.orchestration.assets.tracking import deployment_stage, redact_url
 from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
 from deploy_platform.orchestration.resources.git_source import FetchedArchive, GitSourceResource
@@ -56,7 +59,8 @@ def source_archive(
         store = object_store.store()
         started = time.monotonic()
         if record.source is SourceKind.GIT:
-            metadata, version, fetched = _fetch_git(context, store, git_source, record)
+            progress = milestone_reporter(context, state, Status.CLONING)
+            metadata, version, fetched = _fetch_git(context, store, git_source, record, progress)
             # The deployments list shows what was deployed; a webhook's payload may
             # have said it already, and what git says of the commit wins.
             state.update(
@@ -81,6 +85,7 @@ def _fetch_git(
     store: ObjectStore,
     git_source: GitSourceResource,
     record: DeploymentRecord,
+    progress: Progress,
 ) -> tuple[dict[str, dg.MetadataValue], dg.DataVersion, FetchedArchive]:
     if not record.repo_url or not record.commit:
         raise SourceError(
@@ -91,9 +96,17 @@ def _fetch_git(
     # Always the pinned commit, never the branch head: re-materializing this partition
     # from the UI must rebuild exactly what was deployed.
     context.log.info(f"fetching {repo} at {record.commit} (ref {record.ref})")
+    progress("fetch", f"fetching commit {record.commit[:12]}")
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dp-source-") as tmp:
         archive = Path(tmp) / "source.tar.gz"
         fetched = git_source.fetch_archive(record.repo_url, record.commit, archive)
+        took = time.monotonic() - started
+        progress(
+            "fetch",
+            f"fetched commit {fetched.commit[:12]}: {fetched.files} files, "
+            f"{human_bytes(fetched.bytes)} ({took:.1f} s)",
+        )
         context.log.info(
             f"fetched {fetched.files} files, {fetched.bytes} bytes "
             f"({fetched.archive_bytes} bytes compressed); storing {source_key(record.id)}"

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
@@ -79,9 +80,19 @@ def deployment_stage(
     """
     deployment_id = context.partition_key
     trigger = run_origin(context).trigger
-    changes = {"trigger": trigger.value} if trigger is not None else {}
+    changes: dict[str, Any] = {"trigger": trigger.value} if trigger is not None else {}
     try:
-        record = state.set_status(deployment_id, status, error=None, retrying=None, **changes)
+        # This stage's milestones (and later ones') are of an earlier run: they go.
+        record = state.update(
+            deployment_id,
+            lambda r: r.with_status(
+                status,
+                error=None,
+                retrying=None,
+                progress=r.progress_before(status.value),
+                **changes,
+            ),
+        )
     except UnknownDeployment:
         load_record(state, deployment_id)  # raises the Failure that says what is wrong
         raise

@@ -20,6 +20,7 @@ from deploy_platform.build import sandbox
 from deploy_platform.build.output import has_index, has_publishable_file, missing_index_warning
 from deploy_platform.build.runner import BuildRequest, BuildResult, OutputLimits, run_build
 from deploy_platform.contracts.errors import BuildFailed
+from deploy_platform.contracts.progress import Progress, no_progress
 from deploy_platform.source.archive.tree import check_tree
 from deploy_platform.storage import ObjectStore
 
@@ -54,10 +55,12 @@ class BuildRunnerResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         """Build `source_dir` in place; raise `BuildFailed` with a message a person can act on.
 
-        `request` carries the project and its build settings; `store` holds the build cache.
+        `request` carries the project and its build settings; `store` holds the build cache;
+        `progress` gets the milestones a person watches live (contracts/progress.py).
         """
 
 
@@ -72,6 +75,7 @@ class StaticBuildRunner(BuildRunnerResource):
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         started = time.monotonic()
         log = _also_printed(log)
@@ -91,6 +95,7 @@ class StaticBuildRunner(BuildRunnerResource):
         if not has_index(output):
             warnings = (missing_index_warning(place),)
             log(f"warning: {warnings[0]}")
+        progress("output", line)
         return BuildResult(
             output_dir=output,
             framework="static",
@@ -123,6 +128,7 @@ class NodeBuildRunner(BuildRunnerResource):
         log: BuildLog,
         request: BuildRequest | None = None,
         store: ObjectStore | None = None,
+        progress: Progress = no_progress,
     ) -> BuildResult:
         if request is None or store is None:
             raise BuildFailed("internal error: a real build needs the project and the object store")
@@ -142,6 +148,7 @@ class NodeBuildRunner(BuildRunnerResource):
             limits=limits,
             output_limits=OutputLimits(self.max_output_files, self.max_output_bytes),
             log=_also_printed(log),
+            progress=progress,
             # The build's own lines go to the run worker's stdout, which Dagster
             # captures: a person watches them live in the run's stdout view.
             output=_print_line,

@@ -55,6 +55,7 @@ from deploy_platform.contracts.tags import run_tags
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.jobs.deploy import deploy_job
 from deploy_platform.orchestration.resources.redis_state import RedisResource
+from deploy_platform.orchestration.sensors.wait_sensor import RUN_REQUESTED, note_waiting
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 
 __all__ = [
@@ -173,7 +174,10 @@ def build_queue_sensor(lane: int) -> dg.SensorDefinition:
                 f"cursor {cursor!r} is not a stream entry id; reading from the start"
             )
             cursor = STREAM_START
-        batch = collect_queued(redis.state(), cursor, log=context.log.info, owner=name)
+        state = redis.state()
+        # Before the first tick the API says a queued deployment waits for the daemon.
+        state.note_queue_tick(time.time())
+        batch = collect_queued(state, cursor, log=context.log.info, owner=name)
         if not batch.records:
             return dg.SensorResult(
                 cursor=batch.cursor,
@@ -185,6 +189,8 @@ def build_queue_sensor(lane: int) -> dg.SensorDefinition:
             )
         ids = [record.id for record in batch.records]
         context.log.info(f"starting {len(ids)} deployment(s): {', '.join(ids)}")
+        for deployment_id in ids:
+            note_waiting(state, deployment_id, RUN_REQUESTED)
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(run_key=record.id, partition_key=record.id, tags=run_tags(record))

@@ -1,0 +1,150 @@
+"""`deployment_wait_sensor`: a queued deployment's record says what it waits for.
+
+Between "queued" and "cloning" a deployment passes through Dagster's hands: the
+queue sensor requests its run (sensors/queue_sensor.py notes that on the record),
+the run waits in the run queue for a build slot (the QueuedRunCoordinator's
+`max_concurrent_runs`, and the per-project `deploy/project` tag limit; see
+instance/home.py), is launched (STARTING: its worker process starts) and starts
+(STARTED: the worker loads the pipeline before the first step). Each tick this
+sensor reads the deployment runs that have not reached their first step and
+writes one sentence per deployment into the record's `waiting`, which the API
+shows and `deploy-platform deploy` prints instead of a bare "still queued".
+Before any of this, while the daemon starts or loads the code location, no sensor
+runs: the API says so from the queue sensor's last tick (`deploy_platform.api.waiting`).
+"""
+
+# No `from __future__ import annotations`: Dagster reads these annotations at runtime
+# to find the context and resource parameters.
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from deploy_platform.contracts.records import DeploymentRecord, Status
+from deploy_platform.contracts.tags import PARTITION_TAG, PROJECT_TAG
+from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB
+from deploy_platform.orchestration.resources.redis_state import RedisResource
+from deploy_platform.storage.redis_state import PlatformState
+
+__all__ = [
+    "RUN_REQUESTED",
+    "deployment_wait_sensor",
+    "BuildSlots",
+    "build_slots",
+    "waiting_text",
+    "note_waiting",
+]
+
+_WAITING_RUNS = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+# What the run queue counts against its limits (Dagster's IN_PROGRESS_RUN_STATUSES).
+_IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+_MAX_RUNS_READ = 500
+# Also what the queue sensor notes on the record when it requests the run.
+RUN_REQUESTED = "run requested; waiting for Dagster to put it in the run queue"
+
+
+@dataclass(frozen=True)
+class BuildSlots:
+    """The run queue's limits and what holds them: runs in progress, overall and by project."""
+
+    running: int
+    limit: int | None
+    per_project: int | None
+    running_by_project: Mapping[str, int]
+
+
+def waiting_text(status: dg.DagsterRunStatus, project: str, slots: BuildSlots) -> str:
+    """One sentence: what a deployment whose run is in `status` waits for."""
+    if status is dg.DagsterRunStatus.NOT_STARTED:
+        return RUN_REQUESTED
+    if status is dg.DagsterRunStatus.STARTING:
+        return "run launched; waiting for its worker process to start"
+    if status is dg.DagsterRunStatus.STARTED:
+        return "run started; its worker is loading the pipeline"
+    mine = slots.running_by_project.get(project, 0)
+    if slots.per_project is not None and mine >= slots.per_project:
+        return (
+            f"waiting for a build slot of project {project}: {mine} of its "
+            f"{slots.per_project} build(s) running (DP_BUILDS_PER_PROJECT)"
+        )
+    if slots.limit is not None and slots.running >= slots.limit:
+        return (
+            f"waiting for a build slot: {slots.running} of {slots.limit} builds running "
+            "(DP_MAX_CONCURRENT_BUILDS)"
+        )
+    in_use = f"{slots.running} of {slots.limit}" if slots.limit is not None else slots.running
+    return f"in the run queue, about to be launched ({in_use} build slots in use)"
+
+
+def build_slots(instance: dg.DagsterInstance) -> BuildSlots:
+    """The run queue's limits from the instance's QueuedRunCoordinator (none with another)."""
+    limit: int | None = None
+    per_project: int | None = None
+    coordinator = instance.run_coordinator
+    config_of = getattr(coordinator, "get_run_queue_config", None)
+    if config_of is not None:
+        config = config_of()
+        limit = config.max_concurrent_runs if config.max_concurrent_runs >= 0 else None
+        for rule in config.tag_concurrency_limits or ():
+            if rule.get("key") == PROJECT_TAG:
+                per_project = int(rule["limit"])
+    running = instance.get_run_records(dg.RunsFilter(statuses=_IN_PROGRESS), limit=_MAX_RUNS_READ)
+    by_project: dict[str, int] = {}
+    for record in running:
+        project = record.dagster_run.tags.get(PROJECT_TAG)
+        if project is not None:
+            by_project[project] = by_project.get(project, 0) + 1
+    return BuildSlots(len(running), limit, per_project, by_project)
+
+
+def note_waiting(state: PlatformState, deployment_id: str, text: str) -> bool:
+    """Set the record's `waiting` while it is queued; True when that changed it."""
+
+    def change(record: DeploymentRecord) -> DeploymentRecord:
+        if record.status is not Status.QUEUED or record.waiting == text:
+            return record
+        return record.replace(waiting=text)
+
+    before = state.find(deployment_id)
+    if before is None:
+        return False
+    return state.update(deployment_id, change) is not before
+
+
+def _waiting_runs(instance: dg.DagsterInstance) -> Sequence[dg.RunRecord]:
+    return instance.get_run_records(
+        dg.RunsFilter(job_name=DEPLOY_JOB, statuses=_WAITING_RUNS), limit=_MAX_RUNS_READ
+    )
+
+
+@dg.sensor(
+    minimum_interval_seconds=2,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Says on each queued deployment what it waits for: the run queue, a build slot "
+        "(n of m), its run's worker starting."
+    ),
+)
+def deployment_wait_sensor(
+    context: dg.SensorEvaluationContext, redis: RedisResource
+) -> dg.SkipReason:
+    runs = _waiting_runs(context.instance)
+    if not runs:
+        return dg.SkipReason("no deployment run waiting to start")
+    state = redis.state()
+    slots = build_slots(context.instance)
+    changed = 0
+    for record in runs:
+        run = record.dagster_run
+        deployment_id = run.tags.get(PARTITION_TAG)
+        if deployment_id is None:
+            continue
+        text = waiting_text(run.status, run.tags.get(PROJECT_TAG, ""), slots)
+        changed += note_waiting(state, deployment_id, text)
+    return dg.SkipReason(f"{len(runs)} run(s) not at their first step; {changed} record(s) noted")
