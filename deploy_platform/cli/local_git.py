@@ -20,8 +20,16 @@ _TIMEOUT = 5.0
 _FORMAT = "%H%x00%an%x00%B"
 
 
+# The platform's own files (the bundled sample site) may sit in the platform's checkout:
+# its commits are not the deployed site's.
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
 def head_commit(directory: Path) -> dict[str, str] | None:
-    """{"commit", "commit_message", "commit_author"} of HEAD, or None."""
+    """{"commit", "commit_message", "commit_author"} of HEAD, or None (not in a
+    repository, or a directory of the platform's own package)."""
+    if directory.resolve().is_relative_to(_PACKAGE):
+        return None
     try:
         done = subprocess.run(
             ["git", "-C", str(directory), "log", "-1", "--no-color", f"--format={_FORMAT}"],

@@ -11,6 +11,8 @@ import pytest
 
 from deploy_platform import cli
 from deploy_platform.cli.common import EXIT_BAD_INPUT, EXIT_UNREACHABLE
+from deploy_platform.cli.local_git import head_commit
+from deploy_platform.cli.one_machine import SAMPLE_SITE
 from deploy_platform.contracts.ids import ID_RULE
 from deploy_platform.contracts.records import Status
 from deploy_platform.processes.ports import free_port
@@ -158,3 +160,9 @@ def test_an_upload_of_a_repository_carries_its_head_commit(
     assert code == 0
     plain = state.get(out.strip())
     assert (plain.commit, plain.commit_message, plain.commit_author) == (None, None, None)
+
+
+def test_the_bundled_sample_site_carries_no_commit_of_the_platforms_checkout() -> None:
+    # `up --sample` deploys a directory of the platform's own package: when the platform
+    # runs from a git checkout, that checkout's HEAD is not the sample site's commit.
+    assert head_commit(SAMPLE_SITE) is None

@@ -100,6 +100,8 @@ def published_deployment(
             )
         for warning in published.warnings:
             context.log.warning(warning)
+            # Also in the run's stdout: `deploy-platform logs` shows it beside the build's.
+            print(f"warning: {warning}", flush=True)
         context.log.info(
             f"published {published.files} files ({published.bytes} bytes): uploaded "
             f"{published.files_uploaded} bodies ({published.bytes_uploaded} bytes), reused "
