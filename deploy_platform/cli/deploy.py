@@ -150,8 +150,8 @@ def _submit(args: argparse.Namespace, client: ApiClient, progress: TextIO) -> di
             common.say(
                 progress,
                 f"Uploading {directory.resolve()} as project {project} "
-                f"({stats.files} files, {human_bytes(stats.bytes)}, "
-                f"{human_bytes(archive.stat().st_size)} packed)",
+                f"({stats.files} file{'' if stats.files == 1 else 's'}, "
+                f"{human_bytes(stats.bytes)}, {human_bytes(archive.stat().st_size)} packed)",
             )
             commit = head_commit(directory)
             return client.deploy_archive(archive, project, args.ref, build, commit)
