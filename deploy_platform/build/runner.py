@@ -233,7 +233,7 @@ def run_build(
     out_dir = find_output(plan)
     stats = _check_output(out_dir, output_limits)
     where = out_dir.relative_to(source_dir).as_posix()
-    log(f"output: {where}/ ({stats.files} files)")
+    log(f"output: {where}/ ({_files(stats.files)})")
     warnings = output_warnings(out_dir, where, log)
     progress("output", f"output: {where}/ ({_files(stats.files)}, {human_bytes(stats.bytes)})")
     metadata: dict[str, Any] = {
