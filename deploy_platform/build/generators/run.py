@@ -206,8 +206,9 @@ def run_generator_build(
 
     out_dir = find_output(plan)
     stats = check_output(out_dir, output_limits)
-    log(f"output: {out_dir.relative_to(source_dir).as_posix()}/ ({stats.files} file{'' if stats.files == 1 else 's'})")
-    found = output_warnings(out_dir, out_dir.relative_to(source_dir).as_posix(), log)
+    where = out_dir.relative_to(source_dir).as_posix()
+    log(f"output: {where}/ ({stats.files} file{'' if stats.files == 1 else 's'})")
+    found = output_warnings(out_dir, where, log)
     hit = "miss"
     if restored is not None and restored.hit:
         hit = "exact" if restored.exact else "fallback"
