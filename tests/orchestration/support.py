@@ -23,7 +23,6 @@ from deploy_platform.orchestration.assets import (
 )
 from deploy_platform.orchestration.assets.checks import deployment_checks
 from deploy_platform.orchestration.jobs.checks import CHECKS_JOB, checks_job
-from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB, deploy_job
 from deploy_platform.orchestration.resources.edge_origin import EdgeOriginResource
 from deploy_platform.orchestration.resources.redis_state import RedisResource

@@ -47,12 +47,16 @@ def _shown_tags(run: dg.DagsterRun) -> set[str]:
     return {
         key
         for key in run.tags
-        if get_tag_type(key) is not TagType.HIDDEN and not key.startswith("dagster/")
+        if get_tag_type(key) is not TagType.HIDDEN  # type: ignore[no-untyped-call]
+        and not key.startswith("dagster/")
     }
 
 
 def test_the_ui_shows_labels_and_no_failed_checks_for_a_failed_build(
-    dagster_env: dict[str, str], tmp_path: Path, state: PlatformState, store: ObjectStore
+    dagster_env: dict[str, str],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+    state: PlatformState,
+    store: ObjectStore,
 ) -> None:
     log = tmp_path / "daemon.log"
     project = unique("ui")
