@@ -19,6 +19,7 @@ from deploy_platform.contracts.tags import materialization_tags
 from deploy_platform.orchestration.assets.labels import (
     deployment_links,
     file_version,
+    lead_with,
     warnings_metadata,
 )
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
@@ -102,34 +103,37 @@ def built_artifact(
         return dg.MaterializeResult(
             data_version=version,
             tags=materialization_tags(record),
-            metadata={
-                "framework": dg.MetadataValue.text(result.framework),
-                "output_dir": dg.MetadataValue.text("./" if output == "." else f"{output}/"),
-                "install_command": dg.MetadataValue.text(result.install_command or "(none)"),
-                "build_command": dg.MetadataValue.text(result.build_command or "(none)"),
-                "files": dg.MetadataValue.int(packed.files),
-                "bytes": dg.MetadataValue.int(packed.bytes),
-                "archive_bytes": dg.MetadataValue.int(archive_bytes),
-                "archive": dg.MetadataValue.path(artifact_key(deployment_id)),
-                "routing_config": dg.MetadataValue.text(
-                    ", ".join(sorted(result.routing)) or "(none)"
-                ),
-                "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
-                # The stage timings history reports; a site without a build step has none.
-                "install_s": dg.MetadataValue.float(_seconds(result.metadata.get("install_s"))),
-                "build_s": dg.MetadataValue.float(
-                    _seconds(result.metadata.get("build_s", result.duration_s))
-                ),
-                "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
-                "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),
-                "warnings": warnings_metadata(result.warnings),
-                **{
-                    f"build_{name}": _metadata_value(value)
-                    for name, value in sorted(result.metadata.items())
-                    if name not in _SHOWN
+            metadata=lead_with(
+                record,
+                {
+                    "framework": dg.MetadataValue.text(result.framework),
+                    "output_dir": dg.MetadataValue.text("./" if output == "." else f"{output}/"),
+                    "install_command": dg.MetadataValue.text(result.install_command or "(none)"),
+                    "build_command": dg.MetadataValue.text(result.build_command or "(none)"),
+                    "files": dg.MetadataValue.int(packed.files),
+                    "bytes": dg.MetadataValue.int(packed.bytes),
+                    "archive_bytes": dg.MetadataValue.int(archive_bytes),
+                    "archive": dg.MetadataValue.path(artifact_key(deployment_id)),
+                    "routing_config": dg.MetadataValue.text(
+                        ", ".join(sorted(result.routing)) or "(none)"
+                    ),
+                    "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+                    # The stage timings history reports; a site without a build step has none.
+                    "install_s": dg.MetadataValue.float(_seconds(result.metadata.get("install_s"))),
+                    "build_s": dg.MetadataValue.float(
+                        _seconds(result.metadata.get("build_s", result.duration_s))
+                    ),
+                    "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
+                    "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),
+                    "warnings": warnings_metadata(result.warnings),
+                    **{
+                        f"build_{name}": _metadata_value(value)
+                        for name, value in sorted(result.metadata.items())
+                        if name not in _SHOWN
+                    },
+                    **deployment_links(record),
                 },
-                **deployment_links(record),
-            },
+            ),
         )
 
 

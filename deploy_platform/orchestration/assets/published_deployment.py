@@ -18,7 +18,11 @@ from deploy_platform.contracts.records import DeploymentRecord, Status
 from deploy_platform.contracts.tags import materialization_tags
 from deploy_platform.github.statuses import success_url
 from deploy_platform.orchestration.assets.built_artifact import build_settings, built_artifact
-from deploy_platform.orchestration.assets.labels import manifest_version, warnings_metadata
+from deploy_platform.orchestration.assets.labels import (
+    lead_with,
+    manifest_version,
+    warnings_metadata,
+)
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.assets.run_origin import run_origin
 from deploy_platform.orchestration.assets.staging import unpack_from_store
@@ -183,7 +187,7 @@ def published_deployment(
             key = "url" if name == "deployment" else f"url_{name}"
             metadata[key] = dg.MetadataValue.url(url)
         return dg.MaterializeResult(
-            metadata=metadata,
+            metadata=lead_with(record, metadata),
             data_version=manifest_version(published.manifest),
             tags=materialization_tags(record),
         )

@@ -17,6 +17,7 @@ from deploy_platform.orchestration.assets.labels import (
     chunks_version,
     deployment_links,
     file_version,
+    lead_with,
 )
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.assets.tracking import deployment_stage, redact_url
@@ -72,7 +73,9 @@ def source_archive(
         metadata["project"] = dg.MetadataValue.text(record.project)
         metadata.update(deployment_links(record))
         return dg.MaterializeResult(
-            metadata=metadata, data_version=version, tags=materialization_tags(record)
+            metadata=lead_with(record, metadata),
+            data_version=version,
+            tags=materialization_tags(record),
         )
 
 
