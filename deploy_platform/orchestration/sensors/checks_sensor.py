@@ -27,7 +27,10 @@ def checks_request(run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
     tags = {name: value for name, value in run.tags.items() if name.startswith("deploy/")}
     tags.pop("deploy/retry_of", None)
     tags.pop("deploy/infra_retry", None)
-    return dg.RunRequest(run_key=f"checks-of-{run.run_id}", partition_key=deployment_id, tags=tags)
+    # The partition goes in as its run tag: Dagster validates a request's partition_key
+    # against the job's assets, and a job of checks alone has none to validate with.
+    tags[PARTITION_TAG] = deployment_id
+    return dg.RunRequest(run_key=f"checks-of-{run.run_id}", tags=tags)
 
 
 @dg.run_status_sensor(
