@@ -47,6 +47,7 @@ __all__ = [
     "RETRY_OF_TAG",
     "INFRA_RETRY_TAG",
     "UI_TRIGGER",
+    "CHECKS_JOB",
     "BACKFILL_TRIGGER",
     "run_tags",
     "label_tags",
@@ -71,6 +72,10 @@ PARTITION_TAG = "dagster/partition"
 # Whether Dagster will retry a failed run (run_retries), and the retry it started.
 WILL_RETRY_TAG = "dagster/will_retry"
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
+
+# The job that checks a published deployment, in a run of its own after its deploy
+# run: that run carries the partition tag too, but builds nothing.
+CHECKS_JOB = "deployment_checks"
 
 UI_TRIGGER = "ui-rematerialization"
 BACKFILL_TRIGGER = "backfill"

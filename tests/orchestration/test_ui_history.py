@@ -11,6 +11,8 @@ import pytest
 from dagster._core.storage.tags import TagType, get_tag_type
 
 from deploy_platform.contracts.records import Status
+from deploy_platform.history.build_log import find_run
+from deploy_platform.history.collect import deployment_partition
 from deploy_platform.orchestration.instance.launcher import WORKER_PID_TAG
 from deploy_platform.storage import ObjectStore
 from deploy_platform.storage.redis_state import PlatformState
@@ -94,6 +96,11 @@ def test_the_ui_shows_labels_and_no_failed_checks_for_a_failed_build(
         assert checks_run.status is dg.DagsterRunStatus.SUCCESS
         assert checks_run.tags["deploy/project"] == project
         assert _runs(instance, bad.id, "deployment_checks") == []
+        # The checks run carries the partition too, but the logs and the history read
+        # the run that built it.
+        found = find_run(instance, good.id)
+        assert found is not None and found.run_id == good_run.run_id
+        assert deployment_partition(checks_run) is None
 
         for name in CHECKS:
             key = dg.AssetCheckKey(dg.AssetKey("published_deployment"), name)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from deploy_platform.contracts.tags import CHECKS_JOB
 from deploy_platform.orchestration.assets.checks import deployment_checks
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 
 __all__ = ["CHECKS_JOB", "checks_job"]
-
-CHECKS_JOB = "deployment_checks"
 
 checks_job = dg.define_asset_job(
     CHECKS_JOB,

@@ -38,6 +38,7 @@ from deploy_platform.contracts.ids import is_deployment_id
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord
 from deploy_platform.contracts.tags import (
     AUTO_RETRY_RUN_ID_TAG,
+    CHECKS_JOB,
     INFRA_RETRY_TAG,
     PARTITION_TAG,
     RETRY_OF_TAG,
@@ -248,7 +249,13 @@ def recover(
         return failures[run.run_id]
 
     for deployment_id in unfinished:
-        runs = instance.get_run_records(filters=dg.RunsFilter(tags={PARTITION_TAG: deployment_id}))
+        runs = [
+            record
+            for record in instance.get_run_records(
+                filters=dg.RunsFilter(tags={PARTITION_TAG: deployment_id})
+            )
+            if record.dagster_run.job_name != CHECKS_JOB  # builds nothing: not a deploy run
+        ]
         infra = decide(runs, failure_of, now, policy, health)
         if infra is not None:
             _settle_infra(state, deployment_id, infra, policy, tick)
