@@ -8,7 +8,12 @@ Run tags (the UI's run list filters by them; any text allowed):
   deploy/source        git or upload
   deploy/trigger       api or webhook: set only by the queue sensor, so a run without
                        it was started by hand (see `trigger_of`)
-  deploy/enqueued_at   when the control API queued it (ISO 8601, UTC)
+  .dagster/deploy_enqueued_at
+                       when the control API queued it (ISO 8601, UTC): a hidden tag
+                       (Dagster's `.dagster/` prefix), kept with the run for the
+                       history but not shown in the UI's run list, where a timestamp
+                       is no filter; runs from before it was hidden carry it as
+                       `deploy/enqueued_at` (see `enqueued_of`)
   deploy/retry_of      on a run the recovery sensor started again: the crashed run,
                        or the run that failed for an infrastructure fault
   deploy/infra_retry   on a run started again after an infrastructure fault: how many
@@ -39,6 +44,8 @@ __all__ = [
     "SOURCE_TAG",
     "TRIGGER_TAG",
     "ENQUEUED_TAG",
+    "LEGACY_ENQUEUED_TAG",
+    "enqueued_of",
     "BRANCH_TAG",
     "BACKFILL_TAG",
     "PARTITION_TAG",
@@ -62,7 +69,8 @@ COMMIT_TAG = "deploy/commit"
 ENVIRONMENT_TAG = "deploy/environment"
 SOURCE_TAG = "deploy/source"
 TRIGGER_TAG = "deploy/trigger"
-ENQUEUED_TAG = "deploy/enqueued_at"
+ENQUEUED_TAG = ".dagster/deploy_enqueued_at"
+LEGACY_ENQUEUED_TAG = "deploy/enqueued_at"
 BRANCH_TAG = "deploy/branch"
 RETRY_OF_TAG = "deploy/retry_of"
 INFRA_RETRY_TAG = "deploy/infra_retry"
@@ -121,6 +129,11 @@ def materialization_tags(record: DeploymentRecord) -> dict[str, str]:
     if record.ref:
         tags[BRANCH_TAG] = branch_slug(record.ref)
     return {name: value for name, value in tags.items() if _STRICT_VALUE.match(value)}
+
+
+def enqueued_of(tags: Mapping[str, str]) -> str | None:
+    """When the control API queued a run's deployment, from its tags (old runs too)."""
+    return tags.get(ENQUEUED_TAG) or tags.get(LEGACY_ENQUEUED_TAG)
 
 
 def trigger_of(tags: Mapping[str, str]) -> str:

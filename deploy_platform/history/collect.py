@@ -26,7 +26,7 @@ from typing import Any
 import dagster as dg
 
 from deploy_platform.contracts.ids import is_deployment_id
-from deploy_platform.contracts.tags import BACKFILL_TAG, CHECKS_JOB, PARTITION_TAG
+from deploy_platform.contracts.tags import BACKFILL_TAG, CHECKS_JOB, ENQUEUED_TAG, PARTITION_TAG
 from deploy_platform.contracts.text_format import cut_at_line
 from deploy_platform.history.facts import (
     ASSETS,
@@ -239,7 +239,7 @@ def _run_facts(record: dg.RunRecord, known: RunFacts | None) -> RunFacts:
     tags = {
         name: value
         for name, value in run.tags.items()
-        if name.startswith("deploy/") or name == BACKFILL_TAG
+        if name.startswith("deploy/") or name in (BACKFILL_TAG, ENQUEUED_TAG)
     }
     facts = RunFacts(
         run_id=run.run_id,

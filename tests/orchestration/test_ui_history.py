@@ -33,7 +33,6 @@ SHOWN = {
     "deploy/source",
     "deploy/environment",
     "deploy/trigger",
-    "deploy/enqueued_at",
     "deploy/ref",
     "deploy/commit",
 }

@@ -123,12 +123,12 @@ def _retry_request(
     run: dg.DagsterRun, deployment_id: str, infra_failures: int = 0
 ) -> dg.RunRequest:
     # The failed run's own tags, as Dagster's retry copies them: a run started by
-    # hand in the UI stays one (see assets/run_origin.py). Not its hidden ones (the
-    # crashed worker's pid, host and start time: the launcher records the new one's).
+    # hand in the UI stays one (see assets/run_origin.py). Not the crashed worker's
+    # pid, host and start time: the launcher records the new one's.
     tags = {
         name: value
         for name, value in run.tags.items()
-        if not name.startswith(("dagster/", ".dagster/", "deploy/worker_"))
+        if not name.startswith(("dagster/", ".dagster/deploy_worker_", "deploy/worker_"))
         and name != INFRA_RETRY_TAG
     }
     tags[RETRY_OF_TAG] = run.run_id
