@@ -195,7 +195,7 @@ def main() -> int:
             f"{ui}/assets/{asset}?view=checks&partition={bad}",
             args.out / "dagster-asset-checks.png",
         )
-        shoot(browser, f"{ui}/asset-groups", args.out / "dagster-asset-graph.png")
+        shoot(browser, f"{ui}/asset-groups", args.out / "dagster-asset-graph.png", height=560)
         return 0
     finally:
         os.killpg(up.pid, signal.SIGINT)  # as Ctrl-C: `up` stops its children
