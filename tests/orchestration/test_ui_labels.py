@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from deploy_platform.contracts.ids import new_deployment_id
 from deploy_platform.orchestration.assets import (
     built_artifact,
     published_deployment,
@@ -16,6 +17,7 @@ from deploy_platform.orchestration.assets import (
 from deploy_platform.orchestration.assets.checks import deployment_checks
 from deploy_platform.orchestration.jobs.checks import checks_job
 from deploy_platform.orchestration.jobs.deploy import deploy_job
+from deploy_platform.orchestration.sensors.checks_sensor import checks_request
 from deploy_platform.storage.redis_state import PlatformState
 from tests.orchestration.support import Deployer, queue_git, unique
 
@@ -62,3 +64,27 @@ def test_descriptions_have_no_html_like_text_outside_code_spans() -> None:
     for name, text in descriptions.items():
         assert text, name
         assert "<" not in _CODE_SPAN.sub("", text), f"{name}: {text}"
+
+
+def test_a_checks_run_is_labelled_like_its_deploy_run_and_queued_behind_builds() -> None:
+    deployment_id = new_deployment_id()
+    deploy_run = dg.DagsterRun(
+        job_name="deploy",
+        tags={
+            "dagster/partition": deployment_id,
+            "deploy/project": "shop",
+            "deploy/ref": "main",
+            "deploy/retry_of": "an-earlier-run",
+        },
+    )
+    request = checks_request(deploy_run)
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == f"checks-of-{deploy_run.run_id}"
+    assert request.tags == {
+        "dagster/partition": deployment_id,
+        "deploy/project": "shop",
+        "deploy/ref": "main",
+        "dagster/priority": "-1",
+    }
+    unpartitioned = checks_request(dg.DagsterRun(job_name="deploy"))
+    assert isinstance(unpartitioned, dg.SkipReason)

@@ -18,6 +18,8 @@ from deploy_platform.orchestration.jobs.deploy import deploy_job
 
 __all__ = ["deployment_checks_sensor", "checks_request"]
 
+PRIORITY_TAG = "dagster/priority"
+
 
 def checks_request(run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
     """The checks run for a successful deploy run of one partition."""
@@ -30,6 +32,9 @@ def checks_request(run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
     # The partition goes in as its run tag: Dagster validates a request's partition_key
     # against the job's assets, and a job of checks alone has none to validate with.
     tags[PARTITION_TAG] = deployment_id
+    # Builds first: when runs wait in the queue (max_concurrent_runs, the per-project
+    # limit on `deploy/project`, which this run carries too), a deploy run goes ahead.
+    tags[PRIORITY_TAG] = "-1"
     return dg.RunRequest(run_key=f"checks-of-{run.run_id}", tags=tags)
 
 
