@@ -40,13 +40,13 @@ __all__ = ["built_artifact"]
     deps=[source_archive],
     group_name="deployments",
     description=(
-        "The deployment's publishable files: the source unpacked safely, the framework "
-        "detected, dependencies installed (from the build cache when the lockfile is "
-        "unchanged) and the site built in the sandbox, stored as `artifacts/<id>.tar.gz`. "
-        "Metadata: framework, commands, Node and package manager, cache hit, `install_s`, "
-        "`build_s`, files, bytes, the build log's tail and the deployment's URL; the data "
-        "version is the artifact's sha256, and Dagster records which source_archive "
-        "materialization it was built from."
+        "Step 2: the built site. The source is unpacked, the framework detected, the "
+        "dependencies installed (from the cache when the lockfile did not change) and "
+        "the build command run in a sandbox; its output folder is stored as "
+        "`artifacts/<id>.tar.gz`. The metadata starts with the deployment's URL, "
+        "project, branch and commit, then files, bytes and how long the install and "
+        "build took (`install_s`, `build_s`), and ends with the build log's last lines "
+        "(the whole log is the run's stdout). Data version: the artifact's sha256."
     ),
 )
 def built_artifact(

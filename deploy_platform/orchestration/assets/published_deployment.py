@@ -51,14 +51,14 @@ __all__ = ["published_deployment"]
     deps=[built_artifact],
     group_name="deployments",
     description=(
-        "The live deployment: every file's body uploaded to `blobs/<sha256>` unless the "
-        "store already holds it (with Brotli and gzip variants), "
-        "`deployments/<id>/manifest.json` written last, then the production or branch "
-        "preview alias moved to it. Metadata: files and bytes uploaded versus reused, "
-        "aliases moved, the commit status, the time to publish (`duration_s`) and the "
-        "clickable URLs of the deployment and its aliases; the data version is the "
-        "manifest's content hash. Its asset checks confirm that the edge-origin serves "
-        "its index.html and that the store holds every body its manifest names."
+        "Step 3: the site goes live. Each file is uploaded with Brotli and gzip copies "
+        "(files the store already holds are reused), then its file list "
+        "(`deployments/<id>/manifest.json`), then the project's production URL or the "
+        "branch's preview URL is pointed at it. The metadata starts with the "
+        "deployment's URL, project, branch and commit, then what was uploaded or reused "
+        "and how long it took. After a successful deploy run, two checks confirm that "
+        "the front page is served and that every file is stored. Data version: a hash "
+        "of the files and routing rules."
     ),
 )
 def published_deployment(
