@@ -1,5 +1,6 @@
-"""The Dagster code location: three partitioned assets and their checks, the deploy job,
-the sensors (queue lanes, run failure, recovery, waiting, commit statuses), and the retention
+"""The Dagster code location: three partitioned assets and their checks, the deploy job
+and the checks job, the sensors (queue lanes, run failure, recovery, waiting, checks after
+a successful deploy, commit statuses), and the retention
 job with its daily schedule (jobs/retention.py).
 
 Every setting reaches the resources through `dg.EnvVar`, resolved when a run or
@@ -24,6 +25,7 @@ from deploy_platform.orchestration.assets import (
     source_archive,
 )
 from deploy_platform.orchestration.assets.checks import deployment_checks
+from deploy_platform.orchestration.jobs.checks import checks_job
 from deploy_platform.orchestration.jobs.deploy import deploy_job
 from deploy_platform.orchestration.jobs.retention import retention_job, retention_schedule
 from deploy_platform.orchestration.resources.alias_index import AliasIndexResource
@@ -33,6 +35,7 @@ from deploy_platform.orchestration.resources.edge_origin import EdgeOriginResour
 from deploy_platform.orchestration.resources.git_source import GitSourceResource
 from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
 from deploy_platform.orchestration.resources.redis_state import RedisResource
+from deploy_platform.orchestration.sensors.checks_sensor import deployment_checks_sensor
 from deploy_platform.orchestration.sensors.commit_status_sensor import commit_status_sensor
 from deploy_platform.orchestration.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.orchestration.sensors.queue_sensor import queue_sensors
@@ -47,15 +50,17 @@ ENV_VARS = read_by(Reader.CODE_LOCATION)
 
 defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],
-    # index_served and bodies_stored run after published_deployment in every deploy run.
+    # index_served and bodies_stored run in a run of their own after every successful
+    # deploy run (jobs/checks.py).
     asset_checks=deployment_checks,
-    jobs=[deploy_job, retention_job],
+    jobs=[deploy_job, checks_job, retention_job],
     schedules=[retention_schedule],
     sensors=[
         *queue_sensors,
         deployment_failure_sensor,
         deployment_recovery_sensor,
         deployment_wait_sensor,
+        deployment_checks_sensor,
         commit_status_sensor,
     ],
     # Also for the runs people start from the UI (re-materializing a deployment's

@@ -2,6 +2,7 @@
 
   GET /api/deployments[?project=docs][&limit=20][&cursor=...]
       200 {"deployments": [item, ...], "next_cursor": "..." | null}
+          with `project`, also "dagster_runs_url": the Dagster UI's list of its runs
 
 Without `project`, every project's deployments are merged into one list. An item
 is what a list shows (not the whole record: `GET /api/deployments/{id}` has that):
@@ -212,9 +213,10 @@ async def list_handler(request: web.Request) -> web.Response:
     except ObjectStoreError as exc:
         raise unavailable(exc) from None
     settings = app[SETTINGS]
-    return web.json_response(
-        {
-            "deployments": [list_item(settings, r, page.serving) for r in page.records],
-            "next_cursor": page.next_cursor,
-        }
-    )
+    answer: dict[str, object] = {
+        "deployments": [list_item(settings, r, page.serving) for r in page.records],
+        "next_cursor": page.next_cursor,
+    }
+    if project is not None:
+        answer["dagster_runs_url"] = settings.project_runs_url(project)
+    return web.json_response(answer)

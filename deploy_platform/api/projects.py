@@ -11,7 +11,9 @@
   GET    /api/projects            {"projects": [project, ...]} sorted by name: the stored
                                   ones and the names deployed before every deployed
                                   name got a project ("stored": false)
-  GET    /api/projects/{name}     the project, with its custom domains
+  GET    /api/projects/{name}     the project, with its custom domains; its "urls" are
+                                  "production" and "dagster_runs" (the Dagster UI's
+                                  list of its runs)
   PATCH  /api/projects/{name}     {"production_branch": "trunk", "build": {...}, ...}
                                   200 the changed project
   DELETE /api/projects/{name}     200 {"name", "deleted": true, "domains": [...]}
@@ -133,7 +135,11 @@ def _answer(
         **project.public_dict(),
         "stored": stored,
         "domains": [d.hostname for d in domains if d.project == project.name],
-        "urls": {"production": settings.public_url(production_alias(project.name))},
+        "urls": {
+            "production": settings.public_url(production_alias(project.name)),
+            # Its runs in the Dagster UI, the history of every build and check.
+            "dagster_runs": settings.project_runs_url(project.name),
+        },
         # The project's own payload URL: its secret is known before the body is read.
         "webhook_path": f"{WEBHOOK_PATH}/{project.name}",
         **(extra or {}),

@@ -32,7 +32,8 @@ _TEXTS = {
         "author, duration, trigger (api: a deploy; webhook: a push or pull request; "
         "ui-rematerialization), the URL once it is live, and a marker on what each "
         "alias serves now: `● production` is the live site, `● preview main` the "
-        "branch's preview. A rollback or promote shows at once.",
+        "branch's preview. A rollback or promote shows at once. With --project the "
+        "list ends with the Dagster UI's link to the project's runs.",
         "A failed deployment shows no URL: nothing of it went live (see its error "
         "with `deploy-platform status ID`).",
     ),
@@ -120,14 +121,19 @@ def run_list(args: argparse.Namespace) -> int:
     client = common.api_client(args)
     items: list[dict[str, Any]] = []
     cursor: str | None = None
+    runs_url: str | None = None
     while len(items) < args.limit:
         page = client.deployments(project, min(_PAGE, args.limit - len(items)), cursor)
         items += list(page.get("deployments") or [])
+        runs_url = page.get("dagster_runs_url")
         cursor = page.get("next_cursor")
         if not cursor:
             break
     if args.json:
-        common.say_json({"deployments": items, "next_cursor": cursor})
+        common.say_json(
+            {"deployments": items, "next_cursor": cursor}
+            | ({"dagster_runs_url": runs_url} if runs_url else {})
+        )
         return common.EXIT_OK
     if not items:
         where = f"of project {project} " if project else ""
@@ -136,4 +142,6 @@ def run_list(args: argparse.Namespace) -> int:
     common.say_lines(format_rows(items, time.time(), with_project=project is None))
     if cursor:
         common.say(sys.stderr, f"({len(items)} shown; --limit N for more)")
+    if runs_url:
+        common.say(sys.stdout, f"Dagster runs: {runs_url}")
     return common.EXIT_OK

@@ -47,6 +47,8 @@ def format_project(project: Mapping[str, Any]) -> list[str]:
         ("domains", ", ".join(project.get("domains") or []) or "none"),
         ("webhook", _webhook_text(project)),
     ]
+    if urls.get("dagster_runs"):
+        rows.append(("runs", f"{urls['dagster_runs']} (Dagster UI)"))
     if project.get("stored") is False:
         rows.append(
             (

@@ -64,7 +64,7 @@ _TEXTS = {
     "show": (
         "show a project's settings and domains",
         "Show project NAME: repository, branches, build settings, build variable names "
-        "(never values) and custom domains.",
+        "(never values), custom domains and the Dagster UI's link to its runs.",
     ),
     "update": (
         "change a project's settings, or rotate its webhook secret",

@@ -8,7 +8,12 @@ Run tags (the UI's run list filters by them; any text allowed):
   deploy/source        git or upload
   deploy/trigger       api or webhook: set only by the queue sensor, so a run without
                        it was started by hand (see `trigger_of`)
-  deploy/enqueued_at   when the control API queued it (ISO 8601, UTC)
+  .dagster/deploy_enqueued_at
+                       when the control API queued it (ISO 8601, UTC): a hidden tag
+                       (Dagster's `.dagster/` prefix), kept with the run for the
+                       history but not shown in the UI's run list, where a timestamp
+                       is no filter; runs from before it was hidden carry it as
+                       `deploy/enqueued_at` (see `enqueued_of`)
   deploy/retry_of      on a run the recovery sensor started again: the crashed run,
                        or the run that failed for an infrastructure fault
   deploy/infra_retry   on a run started again after an infrastructure fault: how many
@@ -39,6 +44,8 @@ __all__ = [
     "SOURCE_TAG",
     "TRIGGER_TAG",
     "ENQUEUED_TAG",
+    "LEGACY_ENQUEUED_TAG",
+    "enqueued_of",
     "BRANCH_TAG",
     "BACKFILL_TAG",
     "PARTITION_TAG",
@@ -47,6 +54,7 @@ __all__ = [
     "RETRY_OF_TAG",
     "INFRA_RETRY_TAG",
     "UI_TRIGGER",
+    "CHECKS_JOB",
     "BACKFILL_TRIGGER",
     "run_tags",
     "label_tags",
@@ -61,7 +69,8 @@ COMMIT_TAG = "deploy/commit"
 ENVIRONMENT_TAG = "deploy/environment"
 SOURCE_TAG = "deploy/source"
 TRIGGER_TAG = "deploy/trigger"
-ENQUEUED_TAG = "deploy/enqueued_at"
+ENQUEUED_TAG = ".dagster/deploy_enqueued_at"
+LEGACY_ENQUEUED_TAG = "deploy/enqueued_at"
 BRANCH_TAG = "deploy/branch"
 RETRY_OF_TAG = "deploy/retry_of"
 INFRA_RETRY_TAG = "deploy/infra_retry"
@@ -71,6 +80,10 @@ PARTITION_TAG = "dagster/partition"
 # Whether Dagster will retry a failed run (run_retries), and the retry it started.
 WILL_RETRY_TAG = "dagster/will_retry"
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
+
+# The job that checks a published deployment, in a run of its own after its deploy
+# run: that run carries the partition tag too, but builds nothing.
+CHECKS_JOB = "deployment_checks"
 
 UI_TRIGGER = "ui-rematerialization"
 BACKFILL_TRIGGER = "backfill"
@@ -116,6 +129,11 @@ def materialization_tags(record: DeploymentRecord) -> dict[str, str]:
     if record.ref:
         tags[BRANCH_TAG] = branch_slug(record.ref)
     return {name: value for name, value in tags.items() if _STRICT_VALUE.match(value)}
+
+
+def enqueued_of(tags: Mapping[str, str]) -> str | None:
+    """When the control API queued a run's deployment, from its tags (old runs too)."""
+    return tags.get(ENQUEUED_TAG) or tags.get(LEGACY_ENQUEUED_TAG)
 
 
 def trigger_of(tags: Mapping[str, str]) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import dagster as dg
 
 from deploy_platform.contracts.ids import is_deployment_id
-from deploy_platform.contracts.tags import BACKFILL_TAG, PARTITION_TAG
+from deploy_platform.contracts.tags import BACKFILL_TAG, CHECKS_JOB, ENQUEUED_TAG, PARTITION_TAG
 from deploy_platform.contracts.text_format import cut_at_line
 from deploy_platform.history.facts import (
     ASSETS,
@@ -225,7 +225,7 @@ def _materialization_facts(
 def deployment_partition(run: dg.DagsterRun) -> str | None:
     """The deployment a run built, if it materializes any of the three assets."""
     partition = run.tags.get(PARTITION_TAG)
-    if not partition or not is_deployment_id(partition):
+    if not partition or not is_deployment_id(partition) or run.job_name == CHECKS_JOB:
         return None
     selection = run.asset_selection
     # A job's own runs have no selection (all of the job); the UI's name their assets.
@@ -239,7 +239,7 @@ def _run_facts(record: dg.RunRecord, known: RunFacts | None) -> RunFacts:
     tags = {
         name: value
         for name, value in run.tags.items()
-        if name.startswith("deploy/") or name == BACKFILL_TAG
+        if name.startswith("deploy/") or name in (BACKFILL_TAG, ENQUEUED_TAG)
     }
     facts = RunFacts(
         run_id=run.run_id,

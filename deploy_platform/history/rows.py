@@ -25,10 +25,10 @@ from typing import Any
 
 from deploy_platform.contracts.tags import (
     COMMIT_TAG,
-    ENQUEUED_TAG,
     ENVIRONMENT_TAG,
     PROJECT_TAG,
     REF_TAG,
+    enqueued_of,
     iso_time,
     trigger_of,
 )
@@ -183,7 +183,7 @@ def deployment_row(facts: DeploymentFacts) -> dict[str, Any]:
         status = "incomplete"
     if run is None and published is not None:
         status = "ready"  # reported without a run (runless materializations)
-    enqueued = parse_time(tags.get(ENQUEUED_TAG)) if run else None
+    enqueued = parse_time(enqueued_of(tags)) if run else None
     if enqueued is None and run is not None:
         enqueued = run["created"]
     if enqueued is None:

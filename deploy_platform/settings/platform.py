@@ -18,8 +18,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 from deploy_platform.contracts.resource_names import NamingConfig, placement
+from deploy_platform.contracts.tags import PROJECT_TAG
 from deploy_platform.github.status_api import GitHubConfig
 from deploy_platform.settings.registry import default, default_state_dir
 
@@ -145,6 +147,12 @@ class Settings:
     def run_url(self, run_id: str) -> str:
         """The Dagster UI's page of one run (its logs, stdout and stderr tabs)."""
         return f"{self.dagster_ui_url.rstrip('/')}/runs/{run_id}"
+
+    def project_runs_url(self, project: str) -> str:
+        """The Dagster UI's run list filtered to one project's runs (by its run tag), in
+        the form the UI itself links to: `/runs?q[]=tag:deploy/project=<name>`."""
+        query = urlencode({"q[]": f"tag:{PROJECT_TAG}={project}"})
+        return f"{self.dagster_ui_url.rstrip('/')}/runs?{query}"
 
     def public_url(self, label: str) -> str:
         return public_url(label, self.base_domain, self.public_scheme, self.public_port)

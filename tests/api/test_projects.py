@@ -68,6 +68,9 @@ async def test_create_answers_the_project_and_its_secret_once(
     assert "clean" not in created["build"]
     assert created["domains"] == []
     assert created["urls"]["production"].startswith("http://docs.localhost")
+    # Its builds' history: the Dagster UI's run list filtered by the project's run tag.
+    runs = created["urls"]["dagster_runs"]
+    assert runs.endswith("/runs?q%5B%5D=tag%3Adeploy%2Fproject%3Ddocs"), runs
     assert created["webhook_path"] == "/api/webhooks/github/docs"
     secret = created["webhook_secret"]
     assert len(secret) == 64 and int(secret, 16) >= 0

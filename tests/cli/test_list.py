@@ -92,7 +92,7 @@ def test_a_project_s_list_marks_what_each_alias_serves(
         "AGE", "DEPLOYMENT", "STATUS", "ENV", "BRANCH", "COMMIT", "AUTHOR", "DURATION",
         "TRIGGER", "URL", "SERVING",
     ]  # fmt: skip
-    rows = {line.split()[1]: line for line in lines[1:]}
+    rows = {line.split()[1]: line for line in lines[1:-1]}
     assert list(rows) == [failed.id, preview.id, live.id, old.id]  # newest first
     assert rows[live.id].split()[0] == "2h"
     assert "0123456 Fix the header's contrast on small scre…" in rows[live.id]
@@ -106,6 +106,10 @@ def test_a_project_s_list_marks_what_each_alias_serves(
     # A failed deployment offers no URL: its own answers 404, its alias serves another one.
     assert "failed" in rows[failed.id].split()
     assert "localhost" not in rows[failed.id] and "●" not in rows[failed.id]
+    # The last line: the project's runs in the Dagster UI, as the UI's own filter links.
+    assert lines[-1] == (
+        "Dagster runs: http://127.0.0.1:3000/runs?q%5B%5D=tag%3Adeploy%2Fproject%3Ddocs"
+    )
 
 
 def test_without_a_project_every_project_newest_first(
@@ -143,6 +147,7 @@ def test_limit_pages_through_and_json_is_the_api_s_items(
     answer = json.loads(out)
     assert [item["id"] for item in answer["deployments"]] == [r.id for r in made[::-1]]
     assert answer["next_cursor"] is None
+    assert answer["dagster_runs_url"].endswith("/runs?q%5B%5D=tag%3Adeploy%2Fproject%3Ddocs")
     item = answer["deployments"][0]
     assert item["status"] == "ready" and item["duration"] == 42.0
     assert item["url"] == made[-1].urls["deployment"]

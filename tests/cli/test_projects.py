@@ -101,6 +101,11 @@ def test_show_lists_domains_and_json_masks_values(
     assert code == 0
     assert "  domains     www.example.com" in out.splitlines()
     assert "  repository  none (deployed by upload only)" in out.splitlines()
+    # Where its history is: the Dagster UI's run list filtered to the project.
+    assert out.splitlines()[-1] == (
+        "  runs        http://127.0.0.1:3000/runs?q%5B%5D=tag%3Adeploy%2Fproject%3Ddocs"
+        " (Dagster UI)"
+    )
     code, out, _ = run(capsys, "project", "show", "docs", "--json", "--api", api)
     shown = json.loads(out)
     assert shown["build"]["env"] == {"KEY": "***"}

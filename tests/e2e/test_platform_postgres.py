@@ -61,7 +61,8 @@ def test_the_history_is_in_postgres(
 
     with psycopg2.connect(postgres_db) as connection, connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM run_tags WHERE key = 'dagster/partition' AND value = %s",
+            "SELECT count(*) FROM run_tags t JOIN runs r ON r.run_id = t.run_id"
+            " WHERE t.key = 'dagster/partition' AND t.value = %s AND r.pipeline_name = 'deploy'",
             (record["id"],),
         )
         assert cursor.fetchone() == (1,)
@@ -106,7 +107,8 @@ def test_gc_beside_up_removes_an_old_deployment_everywhere(
         cursor.execute("SELECT count(*) FROM dynamic_partitions WHERE partition = %s", (first,))
         assert cursor.fetchone() == (0,)
         cursor.execute(
-            "SELECT count(*) FROM run_tags WHERE key = 'dagster/partition' AND value = %s",
+            "SELECT count(*) FROM run_tags t JOIN runs r ON r.run_id = t.run_id"
+            " WHERE t.key = 'dagster/partition' AND t.value = %s AND r.pipeline_name = 'deploy'",
             (current,),
         )
         assert cursor.fetchone() == (1,)

@@ -253,6 +253,7 @@ def retry_when_due(
 # Only one Definitions object may live at module scope, hence the module import.
 defs = dg.Definitions(
     assets=platform_definitions.defs.assets,
+    asset_checks=platform_definitions.defs.asset_checks,
     jobs=platform_definitions.defs.jobs,
     sensors=platform_definitions.defs.sensors,
     executor=dg.in_process_executor,

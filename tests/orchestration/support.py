@@ -22,7 +22,7 @@ from deploy_platform.orchestration.assets import (
     source_archive,
 )
 from deploy_platform.orchestration.assets.checks import deployment_checks
-from deploy_platform.orchestration.assets.partitions import deployments_partitions
+from deploy_platform.orchestration.jobs.checks import CHECKS_JOB, checks_job
 from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB, deploy_job
 from deploy_platform.orchestration.resources.edge_origin import EdgeOriginResource
 from deploy_platform.orchestration.resources.redis_state import RedisResource
@@ -124,8 +124,8 @@ class Deployer:
     def run(
         self, deployment_id: str, extra_tags: Mapping[str, str] | None = None
     ) -> dg.ExecuteInProcessResult:
-        """Run the queue sensor's job for one partition with the sensor's run tags and the
-        asset checks after published_deployment, as the daemon would."""
+        """Run the queue sensor's job for one partition with the sensor's run tags, as
+        the daemon would (without the checks: `check` runs them)."""
         self.instance.add_dynamic_partitions("deployments", [deployment_id])
         job = dg.Definitions(
             assets=ASSETS,
@@ -140,18 +140,14 @@ class Deployer:
         )
 
     def check(self, deployment_id: str) -> dg.ExecuteInProcessResult:
-        """Run published_deployment's asset checks alone for a partition, as from the UI."""
-        checks_job = dg.define_asset_job(
-            "published_deployment_checks",
-            selection=dg.AssetSelection.checks_for_assets(published_deployment),
-            partitions_def=deployments_partitions,
-        )
+        """Run the checks job for a partition, as deployment_checks_sensor does after a
+        successful deploy run (or a person from the UI)."""
         job = dg.Definitions(
             assets=ASSETS,
             asset_checks=deployment_checks,
             jobs=[checks_job],
             resources={"edge_origin": EdgeOriginResource(), **self.resources},
-        ).resolve_job_def("published_deployment_checks")
+        ).resolve_job_def(CHECKS_JOB)
         # A job of checks alone takes its partition from the run tag (execute_in_process
         # looks for a partitioned asset to check a partition_key against).
         return job.execute_in_process(

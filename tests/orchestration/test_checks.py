@@ -34,6 +34,12 @@ def checks_of(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvalu
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
+def deploy_checked(deployer: Deployer, deployment_id: str) -> dg.ExecuteInProcessResult:
+    """Deploy, then check as deployment_checks_sensor does after a successful deploy run."""
+    assert deployer.run(deployment_id).success
+    return deployer.check(deployment_id)
+
+
 def deployer_with_edge(deployer: Deployer, url: str) -> Deployer:
     resources: dict[str, Any] = {**deployer.resources, "edge_origin": EdgeOriginResource(url=url)}
     return Deployer(deployer.instance, resources)
@@ -48,7 +54,9 @@ def deployed(git_http: Any, deployer: Deployer, state: PlatformState) -> Deploym
 def test_both_checks_pass_on_a_good_deployment(
     deployed: DeploymentRecord, deployer: Deployer, edge: EdgeProcess
 ) -> None:
-    result = deployer_with_edge(deployer, f"http://127.0.0.1:{edge.port}").run(deployed.id)
+    result = deploy_checked(
+        deployer_with_edge(deployer, f"http://127.0.0.1:{edge.port}"), deployed.id
+    )
 
     assert result.success
     checks = checks_of(result)
@@ -95,7 +103,9 @@ def test_an_edge_origin_that_does_not_serve_it_fails_index_served(
     other_store = tmp_path / "another-store"
     other_store.mkdir()
     with serve_process(other_store, redis_server.url, state.prefix) as elsewhere:
-        result = deployer_with_edge(deployer, f"http://127.0.0.1:{elsewhere.port}").run(deployed.id)
+        result = deploy_checked(
+            deployer_with_edge(deployer, f"http://127.0.0.1:{elsewhere.port}"), deployed.id
+        )
 
     assert result.success
     failed = checks_of(result)["index_served"]
@@ -107,7 +117,7 @@ def test_an_edge_origin_that_does_not_serve_it_fails_index_served(
 def test_without_an_edge_origin_url_index_served_fails_saying_so(
     deployed: DeploymentRecord, deployer: Deployer
 ) -> None:
-    result = deployer.run(deployed.id)
+    result = deploy_checked(deployer, deployed.id)
 
     assert result.success
     failed = checks_of(result)["index_served"]
@@ -120,7 +130,9 @@ def test_a_site_without_index_html_passes_index_served_as_not_applicable(
     site = {"guide.html": "<h1>no front page</h1>"}
     record = queue_git(state, git_http.create_repo(unique("noindex"), site), unique("noindex"))
 
-    result = deployer_with_edge(deployer, f"http://127.0.0.1:{edge.port}").run(record.id)
+    result = deploy_checked(
+        deployer_with_edge(deployer, f"http://127.0.0.1:{edge.port}"), record.id
+    )
 
     assert result.success
     check = checks_of(result)["index_served"]

@@ -185,11 +185,12 @@ def test_daemon_runs_each_queued_deployment_once(
 
 
 def runs_for_partition(instance: dg.DagsterInstance, deployment_id: str) -> list[dg.DagsterRun]:
-    """Oldest first."""
+    """The deploy runs, oldest first (not the checks run a successful one is followed by)."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(tags={"dagster/partition": deployment_id})
     )
-    return [record.dagster_run for record in sorted(records, key=lambda r: r.create_timestamp)]
+    ordered = sorted(records, key=lambda r: r.create_timestamp)
+    return [record.dagster_run for record in ordered if record.dagster_run.job_name == "deploy"]
 
 
 def test_a_run_worker_that_dies_mid_build_is_retried_and_the_deployment_completes(

@@ -53,11 +53,16 @@ def test_definitions_validate_and_describe_the_pipeline(location_env: dict[str, 
             continue  # the asset checks' own definitions
         description = asset.descriptions_by_key[asset.key]
         assert description and "\n" not in description.strip()
-    # The deploy job runs the checks on published_deployment after it.
-    assert {key.name for key in job.asset_layer.asset_graph.asset_check_keys} == {
+    # The checks run in a job of their own, started after a successful deploy run, so a
+    # failed build never shows them as failed in the UI.
+    assert not job.asset_layer.asset_graph.asset_check_keys
+    checks = defs.resolve_job_def("deployment_checks")
+    assert {key.name for key in checks.asset_layer.asset_graph.asset_check_keys} == {
         "index_served",
         "bodies_stored",
     }
+    after = defs.resolve_sensor_def("deployment_checks_sensor")
+    assert after.default_status is dg.DefaultSensorStatus.RUNNING
     queue = defs.resolve_sensor_def("deployment_queue_sensor")
     failures = defs.resolve_sensor_def("deployment_failure_sensor")
     retries = defs.resolve_sensor_def("commit_status_sensor")

@@ -6,7 +6,7 @@ import dagster as dg
 
 from deploy_platform.build.settings import BuildSettings
 from deploy_platform.contracts.records import DeploymentRecord, Environment, SourceKind
-from deploy_platform.contracts.tags import materialization_tags
+from deploy_platform.contracts.tags import enqueued_of, materialization_tags
 from deploy_platform.orchestration.sensors.queue_sensor import run_tags
 
 SECRET = "tag-secret-that-must-never-show"
@@ -47,7 +47,8 @@ def test_queue_sensor_tags_say_when_it_was_queued_and_materialization_tags_are_v
     tags = run_tags(record)
     labels = materialization_tags(record)
 
-    assert tags["deploy/enqueued_at"] == "2026-12-03T10:10:20.250Z"
+    # Hidden from the UI's run list (a timestamp is no filter); the history reads it.
+    assert tags[".dagster/deploy_enqueued_at"] == "2026-12-03T10:10:20.250Z"
     assert tags["deploy/trigger"] == "api" and tags["deploy/ref"] == "feature/Login Page"
     # Dagster refuses asset event tags outside [A-Za-z0-9_.-]{0,63}: the branch is its slug.
     assert labels == {
@@ -57,3 +58,10 @@ def test_queue_sensor_tags_say_when_it_was_queued_and_materialization_tags_are_v
         "deploy/branch": "feature-login-page",
     }
     dg.MaterializeResult(tags=labels)  # accepted as they are
+
+
+def test_the_queue_time_is_read_from_runs_tagged_before_it_was_hidden() -> None:
+    at = "2026-12-03T10:10:20.250Z"
+    assert enqueued_of({".dagster/deploy_enqueued_at": at}) == at
+    assert enqueued_of({"deploy/enqueued_at": at}) == at  # a run from an older release
+    assert enqueued_of({"deploy/project": "shop"}) is None

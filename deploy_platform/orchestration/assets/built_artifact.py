@@ -20,6 +20,7 @@ from deploy_platform.contracts.text_format import human_bytes
 from deploy_platform.orchestration.assets.labels import (
     deployment_links,
     file_version,
+    lead_with,
     warnings_metadata,
 )
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
@@ -41,13 +42,13 @@ __all__ = ["built_artifact"]
     deps=[source_archive],
     group_name="deployments",
     description=(
-        "The deployment's publishable files: the source unpacked safely, the framework "
-        "detected, dependencies installed (from the build cache when the lockfile is "
-        "unchanged) and the site built in the sandbox, stored as `artifacts/<id>.tar.gz`. "
-        "Metadata: framework, commands, Node and package manager, cache hit, `install_s`, "
-        "`build_s`, files, bytes, the build log's tail and the deployment's URL; the data "
-        "version is the artifact's sha256, and Dagster records which source_archive "
-        "materialization it was built from."
+        "Step 2: the built site. The source is unpacked, the framework detected, the "
+        "dependencies installed (from the cache when the lockfile did not change) and "
+        "the build command run in a sandbox; its output folder is stored as "
+        "`artifacts/<id>.tar.gz`. The metadata starts with the deployment's URL, "
+        "project, branch and commit, then files, bytes and how long the install and "
+        "build took (`install_s`, `build_s`), and ends with the build log's last lines "
+        "(the whole log is the run's stdout). Data version: the artifact's sha256."
     ),
 )
 def built_artifact(
@@ -107,34 +108,37 @@ def built_artifact(
         return dg.MaterializeResult(
             data_version=version,
             tags=materialization_tags(record),
-            metadata={
-                "framework": dg.MetadataValue.text(result.framework),
-                "output_dir": dg.MetadataValue.text("./" if output == "." else f"{output}/"),
-                "install_command": dg.MetadataValue.text(result.install_command or "(none)"),
-                "build_command": dg.MetadataValue.text(result.build_command or "(none)"),
-                "files": dg.MetadataValue.int(packed.files),
-                "bytes": dg.MetadataValue.int(packed.bytes),
-                "archive_bytes": dg.MetadataValue.int(archive_bytes),
-                "archive": dg.MetadataValue.path(artifact_key(deployment_id)),
-                "routing_config": dg.MetadataValue.text(
-                    ", ".join(sorted(result.routing)) or "(none)"
-                ),
-                "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
-                # The stage timings history reports; a site without a build step has none.
-                "install_s": dg.MetadataValue.float(_seconds(result.metadata.get("install_s"))),
-                "build_s": dg.MetadataValue.float(
-                    _seconds(result.metadata.get("build_s", result.duration_s))
-                ),
-                "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
-                "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),
-                "warnings": warnings_metadata(result.warnings),
-                **{
-                    f"build_{name}": _metadata_value(value)
-                    for name, value in sorted(result.metadata.items())
-                    if name not in _SHOWN
+            metadata=lead_with(
+                record,
+                {
+                    "framework": dg.MetadataValue.text(result.framework),
+                    "output_dir": dg.MetadataValue.text("./" if output == "." else f"{output}/"),
+                    "install_command": dg.MetadataValue.text(result.install_command or "(none)"),
+                    "build_command": dg.MetadataValue.text(result.build_command or "(none)"),
+                    "files": dg.MetadataValue.int(packed.files),
+                    "bytes": dg.MetadataValue.int(packed.bytes),
+                    "archive_bytes": dg.MetadataValue.int(archive_bytes),
+                    "archive": dg.MetadataValue.path(artifact_key(deployment_id)),
+                    "routing_config": dg.MetadataValue.text(
+                        ", ".join(sorted(result.routing)) or "(none)"
+                    ),
+                    "build_duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+                    # The stage timings history reports; a site without a build step has none.
+                    "install_s": dg.MetadataValue.float(_seconds(result.metadata.get("install_s"))),
+                    "build_s": dg.MetadataValue.float(
+                        _seconds(result.metadata.get("build_s", result.duration_s))
+                    ),
+                    "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3)),
+                    "build_log_tail": dg.MetadataValue.md(_fenced(result.log_tail)),
+                    "warnings": warnings_metadata(result.warnings),
+                    **{
+                        f"build_{name}": _metadata_value(value)
+                        for name, value in sorted(result.metadata.items())
+                        if name not in _SHOWN
+                    },
+                    **deployment_links(record),
                 },
-                **deployment_links(record),
-            },
+            ),
         )
 
 

@@ -69,10 +69,10 @@ def _front_page(manifest: Manifest) -> tuple[str, str] | None:
     asset=published_deployment,
     partitions_def=deployments_partitions,
     description=(
-        "The edge-origin serves the deployment's front page: GET / (or the directory of "
-        "its shallowest index.html) with Host <id>.<base domain> answers 200 with the "
-        "bytes of the manifest's index.html. A site without any index.html has no front "
-        "page: the check passes and says it was not applicable."
+        "The deployment's front page is served: `GET /` (or the folder of its top-most "
+        "index.html) with the host `<id>.<base domain>` answers 200 with the bytes of that "
+        "index.html. A site without any index.html has no front page: the check passes "
+        "and says it was not applicable."
     ),
 )
 def index_served(
@@ -135,8 +135,8 @@ def index_served(
     asset=published_deployment,
     partitions_def=deployments_partitions,
     description=(
-        "Every body the deployment's manifest names, each file and its Brotli and gzip "
-        "variants, is in the object store at blobs/<sha256>."
+        "Every file of the deployment, and its Brotli and gzip copies, is in the object "
+        "store (at `blobs/<sha256>`), so every page can be served."
     ),
 )
 def bodies_stored(

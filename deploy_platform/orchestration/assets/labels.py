@@ -26,6 +26,7 @@ from deploy_platform.github.status_api import github_repo
 __all__ = [
     "label_run",
     "deployment_links",
+    "lead_with",
     "file_version",
     "warnings_metadata",
     "chunks_version",
@@ -61,6 +62,32 @@ def deployment_links(record: DeploymentRecord) -> dict[str, dg.MetadataValue]:
             f"https://github.com/{repo}/commit/{record.commit}"
         )
     return links
+
+
+# After the deployment's own labels, the numbers a person looks at first.
+_LEADING = ("files", "bytes", "duration_s", "install_s", "build_s", "enqueue_to_ready_s")
+
+
+def lead_with(
+    record: DeploymentRecord, metadata: dict[str, dg.MetadataValue]
+) -> dict[str, dg.MetadataValue]:
+    """`metadata` in the order the UI should show it: the deployment's URL, project,
+    branch and commit first (the partition key is an opaque id: these say which
+    deployment it is), then files, bytes and durations, then the rest as given."""
+    labels: dict[str, dg.MetadataValue] = {}
+    links = deployment_links(record)
+    if "url" in links:
+        labels["url"] = links["url"]
+    labels["project"] = dg.MetadataValue.text(record.project)
+    if record.ref:
+        labels["branch"] = dg.MetadataValue.text(record.ref)
+    if record.commit:
+        labels["commit"] = dg.MetadataValue.text(record.commit)
+    if "commit_url" in links:
+        labels["commit_url"] = links["commit_url"]
+    ordered = {**labels, **{key: metadata[key] for key in _LEADING if key in metadata}}
+    # The asset's own value wins where both name a key (a fresher URL, the fetched commit).
+    return {**ordered, **metadata}
 
 
 def chunks_version(chunks: Iterable[bytes]) -> dg.DataVersion:

@@ -18,7 +18,11 @@ from deploy_platform.contracts.records import DeploymentRecord, Status
 from deploy_platform.contracts.tags import materialization_tags
 from deploy_platform.github.statuses import success_url
 from deploy_platform.orchestration.assets.built_artifact import build_settings, built_artifact
-from deploy_platform.orchestration.assets.labels import manifest_version, warnings_metadata
+from deploy_platform.orchestration.assets.labels import (
+    lead_with,
+    manifest_version,
+    warnings_metadata,
+)
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.assets.progress import milestone_reporter
 from deploy_platform.orchestration.assets.run_origin import run_origin
@@ -48,14 +52,14 @@ __all__ = ["published_deployment"]
     deps=[built_artifact],
     group_name="deployments",
     description=(
-        "The live deployment: every file's body uploaded to `blobs/<sha256>` unless the "
-        "store already holds it (with Brotli and gzip variants), "
-        "`deployments/<id>/manifest.json` written last, then the production or branch "
-        "preview alias moved to it. Metadata: files and bytes uploaded versus reused, "
-        "aliases moved, the commit status, the time to publish (`duration_s`) and the "
-        "clickable URLs of the deployment and its aliases; the data version is the "
-        "manifest's content hash. Its asset checks confirm that the edge-origin serves "
-        "its index.html and that the store holds every body its manifest names."
+        "Step 3: the site goes live. Each file is uploaded with Brotli and gzip copies "
+        "(files the store already holds are reused), then its file list "
+        "(`deployments/<id>/manifest.json`), then the project's production URL or the "
+        "branch's preview URL is pointed at it. The metadata starts with the "
+        "deployment's URL, project, branch and commit, then what was uploaded or reused "
+        "and how long it took. After a successful deploy run, two checks confirm that "
+        "the front page is served and that every file is stored. Data version: a hash "
+        "of the files and routing rules."
     ),
 )
 def published_deployment(
@@ -187,7 +191,7 @@ def published_deployment(
             key = "url" if name == "deployment" else f"url_{name}"
             metadata[key] = dg.MetadataValue.url(url)
         return dg.MaterializeResult(
-            metadata=metadata,
+            metadata=lead_with(record, metadata),
             data_version=manifest_version(published.manifest),
             tags=materialization_tags(record),
         )

@@ -19,6 +19,7 @@ from deploy_platform.orchestration.assets.labels import (
     chunks_version,
     deployment_links,
     file_version,
+    lead_with,
 )
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.assets.progress import milestone_reporter
@@ -37,12 +38,12 @@ __all__ = ["source_archive"]
     group_name="deployments",
     kinds={"git"},
     description=(
-        "The deployment's source tree: the repository at its pinned commit (never the "
-        "branch head, so re-materializing rebuilds exactly what was deployed), or the "
-        "uploaded directory, stored as `sources/<id>.tar.gz`. One partition per "
-        "deployment id. Metadata: repository, ref, commit, files, bytes, the time to "
-        "clone and archive (`duration_s`) and the deployment's URL; the data version is "
-        "the archive's sha256."
+        "Step 1 of a deployment: its source code. For a git deployment, the repository "
+        "at the commit pinned when the deployment was queued (materializing it again "
+        "rebuilds that commit, not the branch's newest); for an uploaded directory, the "
+        "upload. Stored as `sources/<id>.tar.gz`. One partition per deployment (its "
+        "id); the metadata starts with the deployment's URL, project, branch and "
+        "commit. Data version: the archive's sha256."
     ),
 )
 def source_archive(
@@ -76,7 +77,9 @@ def source_archive(
         metadata["project"] = dg.MetadataValue.text(record.project)
         metadata.update(deployment_links(record))
         return dg.MaterializeResult(
-            metadata=metadata, data_version=version, tags=materialization_tags(record)
+            metadata=lead_with(record, metadata),
+            data_version=version,
+            tags=materialization_tags(record),
         )
 
 

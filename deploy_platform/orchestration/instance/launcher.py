@@ -14,10 +14,12 @@ Configured in dagster.yaml (see `instance/home.py`):
       module: deploy_platform.orchestration.instance.launcher
       class: WarmProcessRunLauncher
 
-It records the worker's pid and host on the run (`deploy/worker_pid`,
-`deploy/worker_host`), which lets run monitoring see a worker that died even
-after the daemon that launched it was restarted (the run is then failed and,
-per `run_retries`, re-executed), and lets `terminate` signal it.
+It records the worker's pid, host and start time on the run, which lets run
+monitoring see a worker that died even after the daemon that launched it was
+restarted (the run is then failed and, per `run_retries`, re-executed), and lets
+`terminate` signal it. They are hidden tags (Dagster's `.dagster/` prefix): stored
+with the run like any tag, but never shown in the UI, whose run tags are kept to
+what a person filters by (see contracts/tags.py).
 """
 
 from __future__ import annotations
@@ -38,19 +40,39 @@ from dagster._core.launcher.base import (
 )
 from dagster._core.origin import JobPythonOrigin
 from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.storage.tags import HIDDEN_TAG_PREFIX
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
 from deploy_platform.processes.proc import signal_zero, stat_fields
 
-__all__ = ["WarmProcessRunLauncher", "WORKER_PID_TAG", "WORKER_HOST_TAG", "WORKER_START_TAG"]
+__all__ = [
+    "WarmProcessRunLauncher",
+    "WORKER_PID_TAG",
+    "WORKER_HOST_TAG",
+    "WORKER_START_TAG",
+    "WORKER_TAGS",
+]
 
-WORKER_PID_TAG = "deploy/worker_pid"
-WORKER_HOST_TAG = "deploy/worker_host"
+WORKER_PID_TAG = f"{HIDDEN_TAG_PREFIX}deploy_worker_pid"
+WORKER_HOST_TAG = f"{HIDDEN_TAG_PREFIX}deploy_worker_host"
 # The worker's start time (clock ticks since boot, /proc/<pid>/stat field 22): pids
 # are reused (pid_max can be 32768), and a crashed worker's pid taken by another
 # process must not keep its run "running" until max_runtime_seconds.
-WORKER_START_TAG = "deploy/worker_start"
+WORKER_START_TAG = f"{HIDDEN_TAG_PREFIX}deploy_worker_start"
+WORKER_TAGS = (WORKER_PID_TAG, WORKER_HOST_TAG, WORKER_START_TAG)
+# Where releases before the hidden tags put them: a run launched by one of those and
+# still running when the platform is upgraded is still watched and can be stopped.
+_LEGACY = {
+    WORKER_PID_TAG: "deploy/worker_pid",
+    WORKER_HOST_TAG: "deploy/worker_host",
+    WORKER_START_TAG: "deploy/worker_start",
+}
+
+
+def worker_tag(run: DagsterRun, name: str) -> str | None:
+    """One of the worker's tags on `run`, wherever the release that launched it put it."""
+    return run.tags.get(name, run.tags.get(_LEGACY[name]))
 
 
 def _standby_key(origin: JobPythonOrigin) -> tuple[str, str | None, str]:
@@ -191,11 +213,11 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
                 del self._workers[run_id]
 
     def _worker_pid(self, run: DagsterRun) -> int | None:
-        if run.tags.get(WORKER_HOST_TAG) not in (None, socket.gethostname()):
+        if worker_tag(run, WORKER_HOST_TAG) not in (None, socket.gethostname()):
             return None
         try:
-            return int(run.tags[WORKER_PID_TAG])
-        except (KeyError, ValueError):
+            return int(worker_tag(run, WORKER_PID_TAG) or "")
+        except ValueError:
             return None
 
     @property
@@ -215,7 +237,7 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
         pid = self._worker_pid(run)
         if pid is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no worker pid recorded")
-        if not _alive(pid, run.tags.get(WORKER_START_TAG)):
+        if not _alive(pid, worker_tag(run, WORKER_START_TAG)):
             return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {pid} is gone")
         return CheckRunHealthResult(WorkerStatus.RUNNING)
 

@@ -19,8 +19,15 @@ DEPLOY_JOB = "deploy"
 # multiprocess executor would pay it again for every step.
 deploy_job = dg.define_asset_job(
     DEPLOY_JOB,
-    selection=[source_archive, built_artifact, published_deployment],
+    # Without the asset checks: they run in a run of their own once this one succeeded
+    # (jobs/checks.py says why).
+    selection=dg.AssetSelection.assets(
+        source_archive, built_artifact, published_deployment
+    ).without_checks(),
     partitions_def=deployments_partitions,
     executor_def=dg.in_process_executor,
-    description="Clone, build and publish one deployment (partition = deployment id).",
+    description=(
+        "Fetch the source, build it and publish one deployment (partition = deployment id, "
+        "labelled with its project, branch and commit in the run tags)."
+    ),
 )

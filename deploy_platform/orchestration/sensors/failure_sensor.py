@@ -26,7 +26,7 @@ import dagster as dg
 
 from deploy_platform.contracts.ids import is_deployment_id
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord, Status
-from deploy_platform.contracts.tags import PARTITION_TAG, WILL_RETRY_TAG
+from deploy_platform.contracts.tags import CHECKS_JOB, PARTITION_TAG, WILL_RETRY_TAG
 from deploy_platform.orchestration.resources.commit_status import CommitStatusResource
 from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.orchestration.sensors.infra_retry import infra_failure_of
@@ -154,6 +154,8 @@ def deployment_failure_sensor(
     deployment_id = context.dagster_run.tags.get(PARTITION_TAG)
     if not deployment_id or not is_deployment_id(deployment_id):
         return
+    if context.dagster_run.job_name == CHECKS_JOB:
+        return  # checks report on the asset; they never fail a deployment
     steps = context.get_step_failure_events()
     infra = infra_failure_of(_errors(steps, context.failure_event))
     if infra is not None:

@@ -38,6 +38,7 @@ from deploy_platform.contracts.ids import is_deployment_id
 from deploy_platform.contracts.records import TERMINAL, DeploymentRecord
 from deploy_platform.contracts.tags import (
     AUTO_RETRY_RUN_ID_TAG,
+    CHECKS_JOB,
     INFRA_RETRY_TAG,
     PARTITION_TAG,
     RETRY_OF_TAG,
@@ -122,11 +123,13 @@ def _retry_request(
     run: dg.DagsterRun, deployment_id: str, infra_failures: int = 0
 ) -> dg.RunRequest:
     # The failed run's own tags, as Dagster's retry copies them: a run started by
-    # hand in the UI stays one (see assets/run_origin.py).
+    # hand in the UI stays one (see assets/run_origin.py). Not the crashed worker's
+    # pid, host and start time: the launcher records the new one's.
     tags = {
         name: value
         for name, value in run.tags.items()
-        if not name.startswith("dagster/") and name != INFRA_RETRY_TAG
+        if not name.startswith(("dagster/", ".dagster/deploy_worker_", "deploy/worker_"))
+        and name != INFRA_RETRY_TAG
     }
     tags[RETRY_OF_TAG] = run.run_id
     if infra_failures:
@@ -246,7 +249,13 @@ def recover(
         return failures[run.run_id]
 
     for deployment_id in unfinished:
-        runs = instance.get_run_records(filters=dg.RunsFilter(tags={PARTITION_TAG: deployment_id}))
+        runs = [
+            record
+            for record in instance.get_run_records(
+                filters=dg.RunsFilter(tags={PARTITION_TAG: deployment_id})
+            )
+            if record.dagster_run.job_name != CHECKS_JOB  # builds nothing: not a deploy run
+        ]
         infra = decide(runs, failure_of, now, policy, health)
         if infra is not None:
             _settle_infra(state, deployment_id, infra, policy, tick)
