@@ -21,6 +21,7 @@ from deploy_platform.contracts.errors import BuildFailed
 __all__ = [
     "MAX_CONFIG_BYTES",
     "read_text",
+    "first_value",
     "read_head",
     "read_json_object",
     "RepoConfig",
@@ -205,3 +206,16 @@ def read_netlify_toml(path: Path, source_dir: Path) -> RepoConfig | None:
         routing=routing,
         notes=tuple(notes),
     )
+
+
+def first_value(path: Path, source_dir: Path) -> str | None:
+    """The first line of a one-value file (`.nvmrc`, `.python-version`, `runtime.txt`)
+    that is not blank or a `#` comment, without its comment; None if there is none."""
+    text = read_text(path, source_dir)
+    if text is None:
+        return None
+    for line in text.splitlines():
+        value = line.split("#", 1)[0].strip()
+        if value:
+            return value
+    return None

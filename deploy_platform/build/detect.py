@@ -28,9 +28,9 @@ from typing import Any
 
 from deploy_platform.build.config_files import (
     RepoConfig,
+    first_value,
     read_json_object,
     read_netlify_toml,
-    read_text,
     read_vercel_json,
 )
 from deploy_platform.build.frameworks import VERCEL_FRAMEWORKS, detect_framework
@@ -171,17 +171,6 @@ def _command(
     return detected
 
 
-def _nvm_file(path: Path, source_dir: Path) -> str | None:
-    text = read_text(path, source_dir)
-    if text is None:
-        return None
-    for line in text.splitlines():
-        value = line.split("#", 1)[0].strip()
-        if value:
-            return value
-    return None
-
-
 def _node_constraints(
     app_dir: Path,
     source_dir: Path,
@@ -202,7 +191,7 @@ def _node_constraints(
     for filename in (".nvmrc", ".node-version"):
         directory = app_dir
         while True:
-            value = _nvm_file(directory / filename, source_dir)
+            value = first_value(directory / filename, source_dir)
             if value is not None:
                 shown = (directory / filename).relative_to(source_dir).as_posix()
                 constraints.append((shown, value))

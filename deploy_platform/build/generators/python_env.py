@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy_platform.build.cache.trees import is_direct_path
-from deploy_platform.build.config_files import read_text
+from deploy_platform.build.config_files import first_value
 from deploy_platform.contracts.errors import BuildFailed
 
 __all__ = [
@@ -122,17 +122,6 @@ def installed_pythons(searched: tuple[str, ...] = _SEARCHED) -> tuple[Interprete
     )
 
 
-def _first_line(path: Path, source_dir: Path) -> str | None:
-    text = read_text(path, source_dir)
-    if text is None:
-        return None
-    for line in text.splitlines():
-        value = line.split("#", 1)[0].strip()
-        if value:
-            return value
-    return None
-
-
 def requested_python(
     env: Mapping[str, str], app_dir: Path, source_dir: Path
 ) -> tuple[str, str] | None:
@@ -142,7 +131,7 @@ def requested_python(
     directories = [app_dir] if app_dir == source_dir else [app_dir, source_dir]
     for name in (".python-version", "runtime.txt"):
         for directory in directories:
-            value = _first_line(directory / name, source_dir)
+            value = first_value(directory / name, source_dir)
             if value is not None:
                 return value, (directory / name).relative_to(source_dir).as_posix()
     return None
