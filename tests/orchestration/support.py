@@ -94,12 +94,15 @@ def queue_upload(
     return record
 
 
-def pack_site(tmp: Path, files: Mapping[str, str]) -> Path:
+def pack_site(tmp: Path, files: Mapping[str, str | bytes]) -> Path:
     site = tmp / unique("site")
-    for name, text in files.items():
+    for name, content in files.items():
         path = site / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
     archive = tmp / f"{site.name}.tar.gz"
     pack_directory(site, archive)
     return archive

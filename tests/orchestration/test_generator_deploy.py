@@ -31,10 +31,11 @@ def test_this_repository_docs_deploy(
         **resources,
         "build_runner": NodeBuildRunner(tool_cache_dir=str(TOOLCHAIN_CACHE)),
     }
-    files = {"mkdocs.yml": (REPOSITORY / "mkdocs.yml").read_text()}
+    # Bytes: the docs hold screenshots (docs/images/*.png) besides Markdown.
+    files: dict[str, str | bytes] = {"mkdocs.yml": (REPOSITORY / "mkdocs.yml").read_bytes()}
     for path in sorted((REPOSITORY / "docs").rglob("*")):
         if path.is_file():
-            files[path.relative_to(REPOSITORY).as_posix()] = path.read_text()
+            files[path.relative_to(REPOSITORY).as_posix()] = path.read_bytes()
     record = queue_upload(state, store, unique("docs"), pack_site(tmp_path, files))
 
     result = deployer.run(record.id)
@@ -48,3 +49,4 @@ def test_this_repository_docs_deploy(
     assert "/index.html" in manifest.files
     assert "/guides/build-settings/index.html" in manifest.files
     assert "/mkdocs.yml" not in manifest.files
+    assert "/images/dagster-run.png" in manifest.files
