@@ -1,0 +1,144 @@
+"""A burst: many static deployments enqueued at once through the API, against a running `up`.
+
+Starts the real platform (`deploy-platform up` on free ports, private state dir),
+serves one small static site from a git repository over smart HTTP on loopback, then
+POSTs N deployments of it at the same moment (N projects, so the per-project build
+limit does not serialise them; the overall limit, DP_MAX_CONCURRENT_BUILDS, does).
+It polls every deployment until it is ready or failed, and reports: the time from the
+first POST until all are ready, how many were lost (failed, or not ready within
+--timeout), p50/p95 of each deployment's enqueue → ready, and the peak resident memory
+of up's whole process tree (sampled every 0.2 s from /proc).
+
+    .venv/bin/python -m benchmarks.burst [--deployments 50] [--files 20] [--timeout 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from benchmarks.timings import percentile
+from tests.support.git_fixtures import GitHttpServer
+from tests.support.platform import RunningPlatform, start_platform
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _site(files: int) -> dict[str, str]:
+    site = {"index.html": "<!doctype html><h1>burst</h1>"}
+    for i in range(files - 1):
+        site[f"assets/file-{i:03d}.txt"] = f"static body {i}\n" * (10 + i)
+    return site
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of `root` and all its descendants, now."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        rss[int(entry)] = int(fields[21]) * _PAGE
+    total, stack = 0, [root]
+    seen: set[int] = set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += rss.get(pid, 0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+class PeakRss(threading.Thread):
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root, self.peak, self.stopped = root, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.2):
+            self.peak = max(self.peak, tree_rss(self.root))
+
+
+def _wait_ready(
+    platform: RunningPlatform, deployment_id: str, posted: float, deadline: float
+) -> tuple[str, float]:
+    while time.monotonic() < deadline:
+        _, record = platform.api("GET", f"/api/deployments/{deployment_id}")
+        if record["status"] in ("ready", "failed"):
+            return record["status"], time.monotonic() - posted
+        time.sleep(0.1)
+    return "stuck", time.monotonic() - posted
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deployments", type=int, default=50)
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="dp-burst-") as tmp:
+        git = GitHttpServer(Path(tmp) / "git").start()
+        platform = start_platform(Path(tmp) / "state", {"DP_GIT_ALLOW_HOSTS": "127.0.0.1"})
+        try:
+            repo = git.create_repo("burst-site", _site(args.files))
+            time.sleep(10)  # let the daemon load the code location and start ticking
+            idle_rss = tree_rss(platform.process.pid)
+            sampler = PeakRss(platform.process.pid)
+            sampler.start()
+
+            def post(n: int) -> tuple[str, float]:
+                posted = time.monotonic()
+                answer = platform.deploy(repo_url=repo.url, ref="main", project=f"burst-{n:02d}")
+                return answer["id"], posted
+
+            started = time.monotonic()
+            with ThreadPoolExecutor(args.deployments) as pool:
+                posted = list(pool.map(post, range(args.deployments)))
+            deadline = started + args.timeout
+            with ThreadPoolExecutor(16) as pool:
+                outcomes = list(
+                    pool.map(lambda p: _wait_ready(platform, p[0], p[1], deadline), posted)
+                )
+            all_done = time.monotonic() - started
+            sampler.stopped.set()
+            sampler.join()
+        finally:
+            platform.stop()
+            git.stop()
+
+    ready = [seconds for status, seconds in outcomes if status == "ready"]
+    lost = {s: sum(1 for status, _ in outcomes if status == s) for s in ("failed", "stuck")}
+    print(f"burst of {args.deployments} static deployments ({args.files} files), one per project")
+    if len(ready) == len(outcomes):
+        print(f"  all ready after      {all_done:6.1f} s")
+    print(f"  ready {len(ready)}, failed {lost['failed']}, stuck {lost['stuck']}")
+    if ready:
+        print(
+            f"  enqueue → ready      p50 {statistics.median(ready):.1f} s   "
+            f"p95 {percentile(ready, 0.95):.1f} s   max {max(ready):.1f} s"
+        )
+    print(
+        f"  up's process tree    idle {idle_rss / 2**20:.0f} MB   "
+        f"peak {sampler.peak / 2**20:.0f} MB"
+    )
+    print(f"  load average         {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0 if len(ready) == len(outcomes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
