@@ -22,6 +22,7 @@ from tests.e2e.test_platform import (  # noqa: F401 - collected again, on this p
 )
 from tests.support.environment import TOOLCHAIN_CACHE
 from tests.support.platform import RunningPlatform, start_platform
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -89,6 +90,23 @@ def test_gc_beside_up_removes_an_old_deployment_everywhere(
         assert record["status"] == "ready", record
         ids.append(record["id"])
     first, previous, current = ids
+
+    def unfinished_runs() -> int:
+        # Each deploy is followed by a run of its asset checks; gc leaves a deployment with
+        # a run in flight alone ("running"), so it is asked once the platform is idle.
+        with psycopg2.connect(postgres_db) as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM runs WHERE status NOT IN ('SUCCESS', 'FAILURE', 'CANCELED')"
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    eventually(
+        lambda: unfinished_runs() == 0,
+        timeout=180,
+        interval=0.5,
+        message=lambda: f"{unfinished_runs()} runs still unfinished",
+    )
     done = platform.cli(
         *("gc", "--keep", "0", "--days", "0"),
         DP_STATE_DIR=str(platform.state_dir),
