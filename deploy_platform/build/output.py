@@ -22,6 +22,8 @@ __all__ = [
     "has_publishable_file",
     "missing_index_warning",
     "output_warnings",
+    "files_text",
+    "output_metadata",
 ]
 
 
@@ -105,3 +107,17 @@ def output_warnings(output: Path, where: str, log: Callable[[str], object]) -> t
     warning = missing_index_warning(place)
     log(f"warning: {warning}")
     return (warning,)
+
+
+def files_text(count: int) -> str:
+    """`1 file`, `3 files`: for the build log and the milestones."""
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def output_metadata(output: Path, source_dir: Path, files: int, size: int) -> dict[str, object]:
+    """What every build reports about its output, for the UI's metadata."""
+    return {
+        "output_dir": output.relative_to(source_dir).as_posix(),
+        "output_files": files,
+        "output_bytes": size,
+    }

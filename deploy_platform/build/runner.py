@@ -41,7 +41,12 @@ from deploy_platform.build.cache.save import save
 from deploy_platform.build.detect import BuildPlan, detect
 from deploy_platform.build.generators import detect_generator, run_generator_build
 from deploy_platform.build.node_versions import resolve_node_version
-from deploy_platform.build.output import find_output, output_warnings
+from deploy_platform.build.output import (
+    files_text,
+    find_output,
+    output_metadata,
+    output_warnings,
+)
 from deploy_platform.build.steps import (
     DEFAULT_OUTPUT_LIMITS,
     BuildRequest,
@@ -74,7 +79,7 @@ def _static(
     line = f"static site: publishing {'the repository root' if where == '.' else where + '/'}"
     log(line)
     warnings = output_warnings(output, where, log)
-    progress("output", f"{line} ({_files(stats.files)}, {human_bytes(stats.bytes)})")
+    progress("output", f"{line} ({files_text(stats.files)}, {human_bytes(stats.bytes)})")
     return BuildResult(
         output_dir=output,
         framework=plan.framework,
@@ -233,9 +238,9 @@ def run_build(
     out_dir = find_output(plan)
     stats = _check_output(out_dir, output_limits)
     where = out_dir.relative_to(source_dir).as_posix()
-    log(f"output: {where}/ ({_files(stats.files)})")
+    log(f"output: {where}/ ({files_text(stats.files)})")
     warnings = output_warnings(out_dir, where, log)
-    progress("output", f"output: {where}/ ({_files(stats.files)}, {human_bytes(stats.bytes)})")
+    progress("output", f"output: {where}/ ({files_text(stats.files)}, {human_bytes(stats.bytes)})")
     metadata: dict[str, Any] = {
         **plan.to_metadata(),
         "node_version": toolchain.node_version,
@@ -245,9 +250,7 @@ def run_build(
         "install_skipped": skip_install,
         "clean_build": settings.clean,
         "build_isolation": "on" if status.isolated else status.describe(),
-        "output_dir": out_dir.relative_to(source_dir).as_posix(),
-        "output_files": stats.files,
-        "output_bytes": stats.bytes,
+        **output_metadata(out_dir, source_dir, stats.files, stats.bytes),
         **{name: round(value, 3) for name, value in timings.items()},
     }
     return BuildResult(
@@ -269,10 +272,6 @@ def _publish_routing(plan: BuildPlan) -> dict[str, Any]:
     if plan.base_path:
         return {**plan.routing, "base_path": plan.base_path}
     return dict(plan.routing)
-
-
-def _files(count: int) -> str:
-    return f"{count} file{'' if count == 1 else 's'}"
 
 
 def _restore_milestone(restored: CacheRestore, clean: bool, seconds: float) -> str:

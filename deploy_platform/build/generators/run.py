@@ -44,7 +44,12 @@ from deploy_platform.build.generators.python_env import (
     relocate,
     requested_python,
 )
-from deploy_platform.build.output import find_output, output_warnings
+from deploy_platform.build.output import (
+    files_text,
+    find_output,
+    output_metadata,
+    output_warnings,
+)
 from deploy_platform.build.steps import (
     Boundary,
     BuildRequest,
@@ -207,7 +212,7 @@ def run_generator_build(
     out_dir = find_output(plan)
     stats = check_output(out_dir, output_limits)
     where = out_dir.relative_to(source_dir).as_posix()
-    log(f"output: {where}/ ({stats.files} file{'' if stats.files == 1 else 's'})")
+    log(f"output: {where}/ ({files_text(stats.files)})")
     found = output_warnings(out_dir, where, log)
     hit = "miss"
     if restored is not None and restored.hit:
@@ -222,9 +227,7 @@ def run_generator_build(
         "install_skipped": skip_install,
         "clean_build": settings.clean,
         "build_isolation": "on" if status.isolated else status.describe(),
-        "output_dir": out_dir.relative_to(source_dir).as_posix(),
-        "output_files": stats.files,
-        "output_bytes": stats.bytes,
+        **output_metadata(out_dir, source_dir, stats.files, stats.bytes),
         **{name: round(value, 3) for name, value in timings.items()},
     }
     return BuildResult(
