@@ -9,14 +9,14 @@ Dagster instance is the one in DAGSTER_HOME (`Settings.dagster_home_dir`), opene
 the first request, so an API without one still serves everything else; this
 endpoint then answers 503 `history_unavailable` saying what to set.
 
-Dagster and pandas are imported after the API has started, not while it starts: when
-DAGSTER_HOME holds an instance, a background task reads its records once (the history
-cache a large instance takes seconds to fill), so the first request finds it warm.
+Dagster and pandas are imported on the first request, never at start: they hold
+~140 MB the API would otherwise keep all day for an endpoint most platforms call
+rarely (`deploy-platform history`). That first request pays the imports and, on a
+large instance, filling the history cache (seconds); later ones read the cache.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -111,24 +111,8 @@ def _open(app: web.Application) -> HistoryService:
 async def history_ctx(app: web.Application) -> AsyncIterator[None]:
     access = HistoryAccess()
     app[HISTORY] = access
-    warm: asyncio.Task[None] | None = None
-    home = app[SETTINGS].dagster_home_dir
-    if (home / "dagster.yaml").is_file() or (home / "history").is_dir():
-        # Reading a large instance's records the first time takes seconds (once per
-        # history cache); done in the background so the first GET /api/history does not.
-        warm = asyncio.create_task(_warm(app, access))
     yield
-    if warm is not None:
-        await warm
     await blocking(app, access.close)
-
-
-async def _warm(app: web.Application, access: HistoryAccess) -> None:
-    try:
-        service = await blocking(app, access.service, app)
-        await blocking(app, service.frame)
-    except Exception as exc:  # the first request reports it with the fix; never fatal here
-        log.warning("history not warmed at start (%s); the first request will try again", exc)
 
 
 def parse_history_query(params: MultiMapping[str]) -> HistoryQuery:
