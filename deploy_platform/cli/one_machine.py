@@ -7,8 +7,13 @@ Starts, each as a supervised child process (see `processes/supervisor.py`):
                see `processes/private_redis.py`)
   api          the control API            (python -m deploy_platform.api)
   edge         the edge-origin            (python -m serve: one worker per CPU)
+  code-server  the Dagster code server: the definitions, loaded once, on a free
+               loopback port (`orchestration/instance/code_server.py`); the daemon
+               and the UI both use it and spawn none of their own. Reloading the
+               code means restarting `up`.
   daemon       the Dagster daemon: queue sensor, run queue, run monitoring
   webserver    the Dagster UI
+started in that order: the daemon and the UI once the code server answers.
 with DAGSTER_HOME under the state directory (persistent: the deployment history
 lives there, or in PostgreSQL with DP_DAGSTER_POSTGRES_URL; `settings/instance.py`
 has the instance's settings), a local object directory when DP_STORAGE_URL is
@@ -39,9 +44,13 @@ from types import FrameType
 from typing import IO
 
 from deploy_platform.build import isolation
+from deploy_platform.orchestration.instance.code_server import (
+    code_server_argv,
+    code_server_ready,
+)
 from deploy_platform.orchestration.instance.storage import prepare_storage
 from deploy_platform.processes.leftovers import stop_leftovers
-from deploy_platform.processes.ports import is_listening
+from deploy_platform.processes.ports import is_listening, restartable_port
 from deploy_platform.processes.private_files import (
     make_private_dir,
     read_or_create_secret,
@@ -87,9 +96,6 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
     env.update(
         {
             "DAGSTER_HOME": str(dagster_home),
-            # The code server answers each queue-sensor lane's long-poll on a thread of
-            # its own; the default pool (cores + 4) would leave too few for the rest.
-            "DAGSTER_GRPC_MAX_WORKERS": "16",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -186,12 +192,17 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
     (state_dir / "objects").mkdir(exist_ok=True)
 
     dagster_home = state_dir / "dagster"
+    # Kept for this `up`'s life: a restarted code server comes back on the same port,
+    # where the daemon and the UI reconnect to it.
+    taken = {args.api_port, args.edge_port, args.ui_port, *([redis.port] if redis else [])}
+    code_server_port = restartable_port(avoid=taken)
     write_dagster_home(
         dagster_home,
         max_concurrent_runs=instance.max_concurrent_builds,
         builds_per_project=instance.builds_per_project,
         postgres_url_env=POSTGRES_URL_VARIABLE if instance.postgres_url else None,
         run_launcher=instance.run_launcher,
+        code_server_port=code_server_port,
     )
     child_env = with_sqlalchemy_url(_child_env(settings, dagster_home, env))
     try:
@@ -205,6 +216,11 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
             "api", [python, "-m", "deploy_platform.api", "--port", str(args.api_port)], child_env
         ),
         ChildSpec("edge", [python, "-m", "serve", "--port", str(args.edge_port)], child_env),
+    ]
+    code_server = ChildSpec(
+        "code-server", code_server_argv(code_server_port, python), child_env, dagster_home
+    )
+    dagster_specs = [
         ChildSpec(
             "daemon", [_bin("dagster-daemon"), "run", "-w", workspace], child_env, dagster_home
         ),
@@ -245,6 +261,14 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
         _forget_queue_tick(settings)
         for spec in specs:
             supervisor.start(spec)
+        # The daemon and the UI load the code location from the code server as they start.
+        supervisor.start(code_server)
+        supervisor.wait_ready(
+            {code_server.name: partial(code_server_ready, code_server_port)},
+            timeout=_START_TIMEOUT,
+        )
+        for spec in dagster_specs:
+            supervisor.start(spec)
         listening = {"api": args.api_port, "edge": args.edge_port}
         supervisor.wait_ready(
             {name: partial(is_listening, port) for name, port in listening.items()},
@@ -256,6 +280,7 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
             f"[up] edge-origin       http://127.0.0.1:{args.edge_port}  (*.{settings.base_domain})"
         )
         print(f"[up] Dagster UI        http://127.0.0.1:{args.ui_port}")
+        print(f"[up] code server       127.0.0.1:{code_server_port}  (restart up to reload code)")
         print(f"[up] logs              {state_dir}/logs/", flush=True)
         sample_done = threading.Event()
         if args.sample and not stopping:

@@ -13,15 +13,13 @@ All of it lives in `<state>/redis` (0700):
 
 from __future__ import annotations
 
-import random
 import secrets
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
-from deploy_platform.processes.ports import free_port
+from deploy_platform.processes.ports import bindable, restartable_port
 from deploy_platform.processes.private_files import (
     make_private_dir,
     read_or_create_secret,
@@ -34,11 +32,6 @@ __all__ = ["PrivateRedis", "REDIS_URL_FILE", "private_redis_url"]
 #: Under the state directory: the URL of the Redis `up` started, while it runs (0600:
 #: it holds the password).
 REDIS_URL_FILE = Path("run") / "redis.url"
-
-# Below the kernel's ephemeral range, so that no outgoing connection can take the
-# port in the moment between a Redis dying and its restart.
-_LOWEST_PORT = 20000
-_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 @dataclass(frozen=True)
@@ -102,32 +95,8 @@ def _stable_port(path: Path) -> tuple[int, int | None]:
         kept = int(path.read_text())
     except (FileNotFoundError, ValueError):
         kept = 0
-    if kept and _bindable(kept):
+    if kept and bindable(kept):
         return kept, None
-    port = _unused_port()
+    port = restartable_port()
     path.write_text(f"{port}\n")
     return port, kept or None
-
-
-def _unused_port() -> int:
-    try:
-        ephemeral_low = int(_EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral_low = 0
-    if ephemeral_low > _LOWEST_PORT + 1000:
-        for _ in range(100):
-            port = random.randrange(_LOWEST_PORT, ephemeral_low)
-            if _bindable(port):
-                return port
-    return free_port()
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As redis-server binds: a connection of an earlier Redis in TIME_WAIT is fine.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

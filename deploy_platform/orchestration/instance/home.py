@@ -37,9 +37,16 @@ dagster.yaml, tuned for the time from enqueue to live:
   PostgreSQL URL (scale-out: several daemons, webservers and run workers share
   it; the file names the variable, so the password is never written to disk).
 
-workspace.yaml: one code location, `deploy_platform.definitions`, loaded with
-this interpreter, with the project's directory on sys.path so a checkout works
-without being installed.
+workspace.yaml: one code location, `deploy_platform.definitions`. Given
+`code_server_port` (what `up` does), a `grpc_server` entry: the daemon and the
+webserver both talk to the one long-lived code server `up` runs on 127.0.0.1 at
+that port (`instance/code_server.py`), and neither spawns a code server of its
+own; they reconnect by themselves when it is restarted. Reloading the code means
+restarting `up`. Without a port, a `python_module` entry, loaded with this
+interpreter and the project's directory on sys.path (so a checkout works without
+being installed): each Dagster process that reads it then spawns, and renews, a
+code server of its own, which suits a lone daemon or `dagster definitions
+validate` in the tests.
 """
 
 from __future__ import annotations
@@ -52,7 +59,12 @@ from typing import Any
 
 import yaml
 
-import deploy_platform
+from deploy_platform.orchestration.instance.code_server import (
+    CODE_LOCATION,
+    CODE_SERVER_HOST,
+    DEFINITIONS_MODULE,
+    project_root,
+)
 
 __all__ = [
     "write_dagster_home",
@@ -62,7 +74,6 @@ __all__ = [
     "PROJECT_RUN_TAG",
 ]
 
-CODE_LOCATION = "deploy_platform"
 #: The run tag the per-project limit counts (`sensors.queue_sensor.run_tags` sets it).
 PROJECT_RUN_TAG = "deploy/project"
 
@@ -72,6 +83,11 @@ run_launcher:
   # already imported (saves ~1.5 s per deployment; see orchestration/instance/launcher.py).
   module: deploy_platform.orchestration.instance.launcher
   class: WarmProcessRunLauncher
+"""
+
+
+_HEADER = """\
+# Written by deploy-platform (orchestration/instance/home.py) on every start; edits are lost.
 """
 
 
@@ -162,15 +178,26 @@ retention:
 {storage}"""
 
 
-def workspace_yaml() -> str:
-    project_root = Path(deploy_platform.__file__).resolve().parent.parent
-    return f"""\
-# Written by deploy-platform (orchestration/instance/home.py) on every start; edits are lost.
+def workspace_yaml(code_server_port: int | None = None) -> str:
+    """The code location: the code server on `code_server_port`, or, without one,
+    a module each Dagster process that reads the file serves itself."""
+    if code_server_port is not None:
+        if not 0 < code_server_port < 65536:
+            raise ValueError(f"code_server_port {code_server_port} is not a TCP port")
+        return f"""\
+{_HEADER}# The one code server `deploy-platform up` runs (instance/code_server.py).
 load_from:
-  - python_module:
-      module_name: deploy_platform.definitions
+  - grpc_server:
+      host: {_q(CODE_SERVER_HOST)}
+      port: {code_server_port}
       location_name: {_q(CODE_LOCATION)}
-      working_directory: {_q(str(project_root))}
+"""
+    return f"""\
+{_HEADER}load_from:
+  - python_module:
+      module_name: {_q(DEFINITIONS_MODULE)}
+      location_name: {_q(CODE_LOCATION)}
+      working_directory: {_q(str(project_root()))}
       executable_path: {_q(sys.executable)}
 """
 
@@ -182,8 +209,10 @@ def write_dagster_home(
     builds_per_project: int | None = None,
     postgres_url_env: str | None = None,
     run_launcher: Mapping[str, Any] | None = None,
+    code_server_port: int | None = None,
 ) -> None:
-    """Create DAGSTER_HOME (persistent: it holds the deployment history) and its two files."""
+    """Create DAGSTER_HOME (persistent: it holds the deployment history) and its two files;
+    `code_server_port` as for `workspace_yaml`."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     _write(
         dagster_home / "dagster.yaml",
@@ -194,7 +223,7 @@ def write_dagster_home(
             run_launcher=run_launcher,
         ),
     )
-    _write(dagster_home / "workspace.yaml", workspace_yaml())
+    _write(dagster_home / "workspace.yaml", workspace_yaml(code_server_port))
 
 
 def _write(path: Path, text: str) -> None:
