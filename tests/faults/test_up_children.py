@@ -85,10 +85,10 @@ def test_a_killed_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_pat
         wait_for_status(platform, slow, "building")
 
         children = pid_files(state)
-        assert {"redis", "api", "edge", "daemon", "webserver"} <= set(children)
+        assert {"redis", "api", "edge", "code-server", "daemon", "webserver"} <= set(children)
         tree = processes_of(state)
         commands = "\n".join(tree.values())
-        assert "dagster api grpc" in commands  # the daemon's code server
+        assert "dagster api grpc" in commands  # the code server the daemon and the UI share
         run_workers = commands.count("deploy_platform.orchestration.instance.run_worker")
         assert run_workers >= 2  # the build's, the standby
         assert sum("-m serve" in command for command in tree.values()) >= 2  # edge + workers

@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from deploy_platform.orchestration.instance.home import write_dagster_home
+from deploy_platform.orchestration.instance.home import (
+    CODE_LOCATION,
+    workspace_yaml,
+    write_dagster_home,
+)
 
 
 def test_dagster_yaml_configures_the_queue_sensors_and_monitoring(tmp_path: Path) -> None:
@@ -61,3 +66,26 @@ def test_postgres_storage_is_named_by_environment_variable(tmp_path: Path) -> No
     config = yaml.safe_load((home / "dagster.yaml").read_text())
 
     assert config["storage"] == {"postgres": {"postgres_url": {"env": "DP_DAGSTER_PG_URL"}}}
+
+
+def test_given_a_port_the_workspace_names_one_grpc_server_and_no_module(tmp_path: Path) -> None:
+    home = tmp_path / "dagster"
+    write_dagster_home(home, code_server_port=23456)
+
+    workspace = yaml.safe_load((home / "workspace.yaml").read_text())
+
+    assert workspace["load_from"] == [
+        {
+            "grpc_server": {
+                "host": "127.0.0.1",
+                "port": 23456,
+                "location_name": CODE_LOCATION,
+            }
+        }
+    ]
+
+
+def test_the_workspace_refuses_a_port_that_is_not_one() -> None:
+    for port in (0, 65536, -1):
+        with pytest.raises(ValueError, match="not a TCP port"):
+            workspace_yaml(port)
