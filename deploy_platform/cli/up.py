@@ -19,7 +19,9 @@ def add_parser(commands: Any) -> None:
         "up",
         help="start the whole platform on this machine (Ctrl-C stops it)",
         description="Start Redis (unless DP_REDIS_URL is set), the control API, the "
-        "edge-origin, the Dagster daemon and the Dagster UI, on embedded defaults.",
+        "edge-origin, one Dagster code server, the Dagster daemon and the Dagster UI, on "
+        "embedded defaults. The code server loads the definitions once; to reload code, "
+        "restart up.",
     )
     parser.add_argument(
         "--state-dir",

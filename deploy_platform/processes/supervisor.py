@@ -1,7 +1,7 @@
 """Run and watch a handful of child processes for `deploy-platform up`.
 
 Each child gets its own process group (so one signal reaches everything it
-spawned, e.g. the Dagster daemon's code server and run workers), a log file,
+spawned, e.g. the edge-origin's workers or the daemon's run workers), a log file,
 a pid file under `<state>/run/`, and the parent-death signal; the warden
 (`processes/warden.py`), told of every group, takes the groups down when `up`
 dies by SIGKILL, so nothing outlives a killed `up`. A child that dies on its own

@@ -1,7 +1,7 @@
 """Create the Dagster instance's storage once, before the processes that share it start.
 
-`deploy-platform up` starts the control API, the Dagster daemon, the webserver and
-their code servers at the same moment, and each opens the instance. On a new
+`deploy-platform up` starts the control API, the Dagster code server, daemon and
+webserver within seconds of each other, and each opens the instance. On a new
 DAGSTER_HOME every one of them found no tables and created them, and two could
 stamp SQLite's schema version at once: `alembic_version` then holds two rows and
 every later open fails ("Version table 'alembic_version' has more than one head
