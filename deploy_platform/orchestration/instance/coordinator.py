@@ -49,7 +49,7 @@ def _rule_matches(
     rule: Mapping[str, Any], run_tags: Mapping[str, str], tags: Mapping[str, str]
 ) -> bool:
     """Whether a running run with `tags` counts against `rule` for a run with `run_tags`."""
-    key = rule.get("key")
+    key = str(rule.get("key", ""))
     if key not in run_tags or key not in tags:
         return False
     value = rule.get("value")
@@ -70,7 +70,7 @@ def fits_limits(
     if 0 <= max_concurrent_runs <= len(running):
         return False
     for rule in tag_concurrency_limits:
-        key = rule.get("key")
+        key = str(rule.get("key", ""))
         if key not in run.tags:
             continue
         value = rule.get("value")
