@@ -71,8 +71,12 @@ def label(pid: int) -> str:
     words = [a for a in rest[:3] if not a.startswith("-") and "/" not in a and ":" not in a]
     if name.endswith("dagster") or name.endswith("dagster-daemon"):
         return " ".join([name, *words[:2]])
-    if "run_worker" in name:
-        return "run worker"
+    if "fork_server" in name:
+        # A worker is forked from the server: same command line, the server as parent.
+        stat = _read(f"/proc/{pid}/stat") or b""
+        parent = stat.rsplit(b")", 1)[1].split()[1].decode() if b")" in stat else "0"
+        parent_argv = _read(f"/proc/{parent}/cmdline") or b""
+        return "run worker" if b"fork_server" in parent_argv else "fork server"
     return name
 
 
@@ -188,13 +192,13 @@ def _deploy_sites(platform: RunningPlatform, tmp: Path, count: int) -> float:
 
 
 def _wait_for_runs_to_end(root: int, timeout: float) -> float:
-    """Until at most one run worker (the standby) is left for 5 s in a row; the time taken."""
+    """Until no run worker is left for 5 s in a row; the time taken."""
     started = time.monotonic()
     quiet_since: float | None = None
     while time.monotonic() - started < timeout:
         workers = sum(label(pid) == "run worker" for pid in descendants(root))
         now = time.monotonic()
-        if workers > 1:
+        if workers:
             quiet_since = None
         elif quiet_since is None:
             quiet_since = now

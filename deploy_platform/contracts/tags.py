@@ -55,6 +55,7 @@ __all__ = [
     "INFRA_RETRY_TAG",
     "UI_TRIGGER",
     "CHECKS_JOB",
+    "DEPLOY_JOB",
     "BACKFILL_TRIGGER",
     "run_tags",
     "label_tags",
@@ -81,6 +82,8 @@ PARTITION_TAG = "dagster/partition"
 WILL_RETRY_TAG = "dagster/will_retry"
 AUTO_RETRY_RUN_ID_TAG = "dagster/auto_retry_run_id"
 
+# The job the queue sensor starts for each deployment (orchestration/jobs/deploy.py).
+DEPLOY_JOB = "deploy"
 # The job that checks a published deployment, in a run of its own after its deploy
 # run: that run carries the partition tag too, but builds nothing.
 CHECKS_JOB = "deployment_checks"

@@ -89,8 +89,9 @@ def test_a_killed_up_leaves_nothing_running_and_the_next_up_starts_clean(tmp_pat
         tree = processes_of(state)
         commands = "\n".join(tree.values())
         assert "dagster api grpc" in commands  # the code server the daemon and the UI share
-        run_workers = commands.count("deploy_platform.orchestration.instance.run_worker")
-        assert run_workers >= 2  # the build's, the standby
+        # The fork server, and the build's worker forked from it (same command line).
+        run_workers = commands.count("deploy_platform.orchestration.instance.fork_server")
+        assert run_workers >= 2
         assert sum("-m serve" in command for command in tree.values()) >= 2  # edge + workers
         below_daemon = descendants(daemon)  # the build's own processes too
 

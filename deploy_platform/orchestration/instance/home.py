@@ -4,20 +4,23 @@
 edited by hand):
 
 dagster.yaml, tuned for the time from enqueue to live:
-- QueuedRunCoordinator with `max_concurrent_runs` (builds are CPU- and
+- The run queue (`LaunchOnSubmitCoordinator`, instance/coordinator.py: Dagster's
+  QueuedRunCoordinator that launches a sensor's run at once when nothing else is
+  queued and it fits the limits) with `max_concurrent_runs` (builds are CPU- and
   disk-heavy; the queue holds the rest) and, when `builds_per_project` is
   given, a `tag_concurrency_limits` entry on the `deploy/project` run tag with
   `applyLimitPerUniqueValue`: at most that many runs of any one project at a
   time, so a repository pushed to in a loop cannot take every build slot from
-  the others (its runs wait in the queue, in order). `dequeue_interval_seconds: 1` instead
-  of the default 5: a run the sensor submits is launched within about a second.
+  the others (its runs wait in the queue, in order). `dequeue_interval_seconds: 2`
+  instead of the default 5: a queued run starts within ~2 s of a slot freeing, and
+  an idle platform reads its run queue every 2 s, not every second.
   `dequeue_use_threads` launches several queued runs at once when a batch lands.
 - `sensors.use_threads`: every sensor ticks on its own worker thread, so the
   queue sensor's long-poll (see sensors/queue_sensor.py) never delays the
   run-failure sensor, and `num_submit_workers` submits a batch of run requests
   in parallel. Schedules get threads too (none are defined yet; it is cheap).
-- `WarmProcessRunLauncher` (instance/launcher.py): each run in its own process, taken
-  from a standby that has already imported dagster and the definitions; or,
+- `WarmProcessRunLauncher` (instance/launcher.py): each run in its own process, forked
+  from a server that has already imported dagster and the definitions; or,
   when `run_launcher` is given (DP_DAGSTER_RUN_LAUNCHER), that section as is,
   e.g. Docker's or Kubernetes' launcher for one build per container or pod.
 - Run monitoring: a run stuck in STARTING (its worker never came up, e.g. the
@@ -32,6 +35,7 @@ dagster.yaml, tuned for the time from enqueue to live:
   The run-failure sensor leaves a run that will be retried alone.
 - Sensor tick retention: the queue sensor ticks every ~5 s, mostly skipped
   ticks; keep a day of those so the tick table stays small.
+- No auto-materialize and no freshness daemon: nothing here uses them.
 - Telemetry off; storage is SQLite under DAGSTER_HOME (the default when no
   `storage` key is given) unless `postgres_url_env` names a variable holding a
   PostgreSQL URL (scale-out: several daemons, webservers and run workers share
@@ -79,8 +83,8 @@ PROJECT_RUN_TAG = "deploy/project"
 
 _WARM_PROCESS_LAUNCHER = """\
 run_launcher:
-  # One process per run, started ahead of time with dagster and the definitions
-  # already imported (saves ~1.5 s per deployment; see orchestration/instance/launcher.py).
+  # One process per run, forked from a server that imported dagster and the
+  # definitions once (saves ~1.5 s per deployment; see orchestration/instance/launcher.py).
   module: deploy_platform.orchestration.instance.launcher
   class: WarmProcessRunLauncher
 """
@@ -137,12 +141,14 @@ nux:
   enabled: false
 
 run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
+  # Dagster's run queue; a sensor's run starts at once when nothing else is queued
+  # and it fits the limits (orchestration/instance/coordinator.py).
+  module: deploy_platform.orchestration.instance.coordinator
+  class: LaunchOnSubmitCoordinator
   config:
     max_concurrent_runs: {max_concurrent_runs}
-    # Launch submitted runs within ~1 s (default 5 s): the queue sensor submits them.
-    dequeue_interval_seconds: 1
+    # A queued run starts within ~2 s of a slot freeing (Dagster's default: 5 s).
+    dequeue_interval_seconds: 2
     dequeue_use_threads: true
     dequeue_num_workers: {max(2, max_concurrent_runs)}{per_project}
 
@@ -158,6 +164,14 @@ run_retries:
   enabled: true
   max_retries: 2
   retry_on_asset_or_op_failure: false
+
+# No automation conditions and no freshness policies here: their daemons would
+# only tick all day for nothing.
+auto_materialize:
+  enabled: false
+  use_sensors: false
+freshness:
+  enabled: false
 
 sensors:
   # One thread per sensor: the queue sensor's lanes long-poll Redis within their ticks.

@@ -1,12 +1,14 @@
-"""`WarmProcessRunLauncher`: one process per run, started before the run exists.
+"""`WarmProcessRunLauncher`: one process per run, forked from a server that has done the imports.
 
 Dagster's default launcher asks the code server to spawn a fresh interpreter
-per run; importing dagster and the definitions then costs ~1.5 s on every
-deployment, the largest part of enqueue-to-live for a static site. This
-launcher keeps one standby worker (`instance/run_worker.py`) that has done those imports
-and waits on stdin; launching a run hands it the run's `execute_run` arguments
-and starts the next standby in the background. Each run still gets its own
-process, so a build that crashes or leaks takes nothing else with it.
+per run; importing dagster and the definitions then costs ~1.5 s of wall time and
+~2.5 s of CPU on every deployment, the largest part of enqueue-to-live for a
+static site, and most of a burst's CPU. This launcher keeps one fork server
+(`instance/fork_server.py`) that has done those imports; launching a run asks it
+to fork a worker and hands the worker the run's `execute_run` argument. Each run
+still gets its own process, so a build that crashes or leaks takes nothing else
+with it. Runs of other jobs than `deploy` (the checks after a deploy, retention)
+get a worker at a lower priority (nice 10): builds come first.
 
 Configured in dagster.yaml (see `instance/home.py`):
 
@@ -15,20 +17,26 @@ Configured in dagster.yaml (see `instance/home.py`):
       class: WarmProcessRunLauncher
 
 It records the worker's pid, host and start time on the run, which lets run
-monitoring see a worker that died even after the daemon that launched it was
-restarted (the run is then failed and, per `run_retries`, re-executed), and lets
+monitoring see a worker that died (also after the daemon that launched it was
+restarted: the run is then failed and, per `run_retries`, re-executed), and lets
 `terminate` signal it. They are hidden tags (Dagster's `.dagster/` prefix): stored
 with the run like any tag, but never shown in the UI, whose run tags are kept to
 what a person filters by (see contracts/tags.py).
+
+A run is launched once per process even when two launch requests race (the
+queued-run coordinator's dequeue loop and `LaunchOnSubmitCoordinator` both launch;
+see instance/coordinator.py): the second finds the run id already launched.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Self
 
@@ -44,6 +52,7 @@ from dagster._core.storage.tags import HIDDEN_TAG_PREFIX
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
+from deploy_platform.contracts.tags import DEPLOY_JOB
 from deploy_platform.processes.proc import signal_zero, stat_fields
 
 __all__ = [
@@ -107,45 +116,88 @@ def _alive(pid: int, started: str | None = None) -> bool:
     return True
 
 
-class _Standby:
+#: How long a fork server may take to import dagster and the definitions and answer.
+_SERVER_START_SECONDS = 120.0
+#: Checks and housekeeping runs yield the CPU to builds.
+_BACKGROUND_NICE = 10
+# Runs this process has launched: a second launch of one of them is a race, not a retry
+# (a retry is a new run with an id of its own).
+_LAUNCHED: set[str] = set()
+_LAUNCHED_LOCK = threading.Lock()
+
+
+class ForkServerError(RuntimeError):
+    """The fork server did not answer a request (it exited, or hung)."""
+
+
+class _ForkServer:
+    """One `fork_server` process and the socket it takes requests on."""
+
     def __init__(self, origin: JobPythonOrigin) -> None:
         self.key = _standby_key(origin)
         executable, working_directory, module = self.key
         preload = [module] if module and not module.endswith(".py") else []
-        self.process = subprocess.Popen(
-            [executable, "-m", "deploy_platform.orchestration.instance.run_worker", *preload],
-            stdin=subprocess.PIPE,
-            cwd=working_directory or None,
-            text=True,
-        )
-        # The worker is the daemon's child, and nothing else waits for it: run
-        # monitoring stops looking once the run is finished (and may live on another
-        # instance object), and `_reap` runs only at the next launch. Without a
-        # waiter every finished worker would stay a zombie under the daemon.
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [
+                    executable,
+                    "-m",
+                    "deploy_platform.orchestration.instance.fork_server",
+                    str(theirs.fileno()),
+                    *preload,
+                ],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                cwd=working_directory or None,
+            )
+        finally:
+            theirs.close()
+        self.control = ours
+        self.answers = ours.makefile("r", encoding="utf-8")
+        self.ready = False
+        # The server is the daemon's child: without a waiter it would stay a zombie
+        # under the daemon once it exits.
         threading.Thread(
-            target=self.process.wait, name=f"reap-run-worker-{self.process.pid}", daemon=True
+            target=self.process.wait, name=f"reap-fork-server-{self.process.pid}", daemon=True
         ).start()
 
-    def start(self, args: ExecuteRunArgs) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(serialize_value(args) + "\n")
-        self.process.stdin.close()
+    def fork(self, argument: str, nice: int) -> tuple[int, str]:
+        """A new worker for `argument`: its pid and start time."""
+        request = json.dumps({"argument": argument, "nice": nice}) + "\n"
+        # The first answer waits for the server's imports; later ones take milliseconds.
+        self.control.settimeout(10.0 if self.ready else _SERVER_START_SECONDS)
+        try:
+            self.control.sendall(request.encode())
+            line = self.answers.readline()
+        except OSError as exc:
+            raise ForkServerError(f"fork server {self.process.pid}: {exc}") from exc
+        if not line:
+            code = self.process.poll()
+            raise ForkServerError(f"fork server {self.process.pid} exited (code {code})")
+        self.ready = True
+        answer = json.loads(line)
+        return int(answer["pid"]), str(answer["start"])
 
-    def retire(self) -> subprocess.Popen[str]:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            self.process.stdin.close()  # end of input: the worker exits without a run
-        return self.process
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        # End of input: the server exits; the workers it forked carry on to their runs' end.
+        for closing in (self.answers, self.control):
+            try:
+                closing.close()
+            except OSError:
+                pass
 
 
 class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
-    """Launches each run in its own process, taken from a pre-started standby."""
+    """Launches each run in its own process, forked from a warm fork server."""
 
     def __init__(self, inst_data: ConfigurableClassData | None = None) -> None:
         self._inst_data = inst_data
         self._lock = threading.Lock()
-        self._standby: _Standby | None = None
-        # Run id -> its worker; retired standbys too (keyed by pid) until reaped.
-        self._workers: dict[str, subprocess.Popen[str]] = {}
+        self._server: _ForkServer | None = None
         super().__init__()  # type: ignore[no-untyped-call]
 
     @property
@@ -167,50 +219,46 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
         origin = run.job_code_origin
         if origin is None:
             raise RuntimeError(f"run {run.run_id} has no code origin to execute")
+        with _LAUNCHED_LOCK:
+            if run.run_id in _LAUNCHED:
+                return  # launched a moment ago by the other path (see the module docstring)
+            _LAUNCHED.add(run.run_id)
         args = ExecuteRunArgs(
             job_origin=origin,
             run_id=run.run_id,
             instance_ref=self._instance.get_ref(),
             set_exit_code_on_failure=True,
         )
+        nice = 0 if run.job_name == DEPLOY_JOB else _BACKGROUND_NICE
+        try:
+            pid, started = self._fork(origin, serialize_value(args), nice)
+        except BaseException:
+            with _LAUNCHED_LOCK:
+                _LAUNCHED.discard(run.run_id)
+            raise
+        tags = {WORKER_PID_TAG: str(pid), WORKER_HOST_TAG: socket.gethostname()}
+        if started:
+            tags[WORKER_START_TAG] = started
+        self._instance.add_run_tags(run.run_id, tags)
+
+    def _fork(self, origin: JobPythonOrigin, argument: str, nice: int) -> tuple[int, str]:
         with self._lock:
-            self._reap()
-            standby = self._standby
-            self._standby = None
-            if (
-                standby is None
-                or standby.key != _standby_key(origin)
-                or (standby.process.poll() is not None)
-            ):
-                if standby is not None:
-                    self._retire(standby)
-                standby = _Standby(origin)
-            tags = {WORKER_PID_TAG: str(standby.process.pid), WORKER_HOST_TAG: socket.gethostname()}
-            started = _start_time(standby.process.pid)
-            if started is not None:
-                tags[WORKER_START_TAG] = started
-            self._instance.add_run_tags(run.run_id, tags)
-            standby.start(args)
-            self._workers[run.run_id] = standby.process
-        # The next run's worker imports while this one runs.
-        threading.Thread(target=self._prepare_standby, args=(origin,), daemon=True).start()
-
-    def _prepare_standby(self, origin: JobPythonOrigin) -> None:
-        fresh = _Standby(origin)
-        with self._lock:
-            if self._standby is None:
-                self._standby = fresh
-            else:
-                self._retire(fresh)
-
-    def _retire(self, standby: _Standby) -> None:
-        process = standby.retire()
-        self._workers[f"standby-{process.pid}"] = process
-
-    def _reap(self) -> None:
-        for run_id, process in list(self._workers.items()):
-            if process.poll() is not None:
-                del self._workers[run_id]
+            for attempt in (1, 2):
+                server = self._server
+                if server is None or server.key != _standby_key(origin) or not server.alive():
+                    if server is not None:
+                        server.close()
+                    server = self._server = _ForkServer(origin)
+                try:
+                    return server.fork(argument, nice)
+                except ForkServerError:
+                    # A server killed or hung between two runs: one fresh start, then give up.
+                    server.close()
+                    self._server = None
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.1)
+        raise AssertionError("unreachable")
 
     def _worker_pid(self, run: DagsterRun) -> int | None:
         if worker_tag(run, WORKER_HOST_TAG) not in (None, socket.gethostname()):
@@ -225,15 +273,6 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        with self._lock:
-            process = self._workers.get(run.run_id)
-            if process is not None:
-                code = process.poll()
-                if code is None:
-                    return CheckRunHealthResult(WorkerStatus.RUNNING)
-                del self._workers[run.run_id]
-                status = WorkerStatus.SUCCESS if code == 0 else WorkerStatus.FAILED
-                return CheckRunHealthResult(status, f"run worker exited with code {code}")
         pid = self._worker_pid(run)
         if pid is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no worker pid recorded")
@@ -257,6 +296,6 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
 
     def dispose(self) -> None:
         with self._lock:
-            if self._standby is not None:
-                self._retire(self._standby)
-                self._standby = None
+            if self._server is not None:
+                self._server.close()
+                self._server = None

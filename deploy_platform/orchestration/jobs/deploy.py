@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from deploy_platform.contracts.tags import DEPLOY_JOB
 from deploy_platform.orchestration.assets.built_artifact import built_artifact
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.assets.published_deployment import published_deployment
 from deploy_platform.orchestration.assets.source_archive import source_archive
 
 __all__ = ["DEPLOY_JOB", "deploy_job"]
-
-DEPLOY_JOB = "deploy"
 
 # The in-process executor runs the three steps in the run worker's own process.
 # Starting a Python process that imports Dagster and this code takes seconds on a

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
+from deploy_platform.orchestration.instance.coordinator import LaunchOnSubmitCoordinator
 from deploy_platform.orchestration.instance.home import (
     CODE_LOCATION,
     workspace_yaml,
@@ -23,9 +24,19 @@ def test_dagster_yaml_configures_the_queue_sensors_and_monitoring(tmp_path: Path
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         coordinator = instance.run_coordinator
-        assert isinstance(coordinator, QueuedRunCoordinator)
+        assert isinstance(coordinator, LaunchOnSubmitCoordinator)
+        assert isinstance(coordinator, QueuedRunCoordinator)  # the queue daemon runs for it
         assert coordinator.get_run_queue_config().max_concurrent_runs == 3
-        assert coordinator.dequeue_interval_seconds == 1
+        assert coordinator.dequeue_interval_seconds == 2
+        # Only the daemons something here needs.
+        assert sorted(instance.get_required_daemon_types()) == [
+            "BACKFILL",
+            "EVENT_LOG_CONSUMER",
+            "MONITORING",
+            "QUEUED_RUN_COORDINATOR",
+            "SCHEDULER",
+            "SENSOR",
+        ]
         assert instance.get_sensor_settings()["use_threads"] is True
         assert instance.get_settings("schedules")["use_threads"] is True
         assert instance.run_monitoring_enabled
