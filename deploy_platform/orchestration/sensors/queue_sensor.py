@@ -25,17 +25,17 @@ nothing happens. Instead each tick long-polls: XREAD BLOCK, in pieces of at most
 `BLOCK_PIECE_SECONDS` (under the Redis client's socket timeout), for up to the
 lane's budget, returning the moment an entry arrives. The budget
 (`lane_budget`: `LANE_BUDGET_SECONDS` plus `LANE_STAGGER_SECONDS` per lane, so
-44.5, 46.5 and 48.5 s) is just under a multiple of 5 s: the tick is over just
-before a wake-up and the next one starts at that wake-up, not a loop later. An id
-enqueued in that gap is read at once by the next tick (the cursor has not passed
-it); one enqueued during a poll becomes a run request within milliseconds. An
-idle lane so ticks ~1.3 times a minute instead of ~12. The longest tick stays
-well under the sensor evaluation timeout that `up` gives the daemon
-(DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=120; Dagster's default, 60 s, would be
-close). Each poll piece notes the tick in Redis again, so the API, which takes a
-queue sensor quiet for QUIET_SECONDS as no daemon (api/waiting.py), sees a lane
-in a long tick as alive. `minimum_interval_seconds=1` keeps Dagster's own
-interval from adding to that.
+44.5, 46.5 and 48.5 s) ends at least half a second before a wake-up (the 45 s
+one, the 50 s one): the tick is over by then, so the next one starts at that
+wake-up, not a loop later. An id enqueued in that gap is read at once by the next
+tick (the cursor has not passed it); one enqueued during a poll becomes a run
+request within milliseconds. An idle lane so ticks ~1.2-1.3 times a minute
+instead of ~12. The longest tick stays well under the sensor evaluation timeout
+that `up` gives the daemon (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=120; Dagster's
+default, 60 s, would leave little margin). Each poll piece notes the tick in
+Redis again, so the API, which takes a queue sensor quiet for QUIET_SECONDS as
+no daemon (api/waiting.py), sees a lane in a long tick as alive.
+`minimum_interval_seconds=1` keeps Dagster's own interval from adding to that.
 
 Lanes. A tick that finds an entry returns at once (its run should start now),
 and that lane is deaf until its next tick starts at a wake-up: under a steady

@@ -41,7 +41,7 @@ from deploy_platform.contracts.tags import PARTITION_TAG, PROJECT_TAG
 from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB
 from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.orchestration.sensors.shared_instance import shared_instance
-from deploy_platform.storage.redis_state import PlatformState
+from deploy_platform.storage.redis_state import PlatformState, UnknownDeployment
 
 __all__ = [
     "RUN_REQUESTED",
@@ -132,16 +132,18 @@ def build_slots(instance: dg.DagsterInstance) -> BuildSlots:
 
 def note_waiting(state: PlatformState, deployment_id: str, text: str) -> bool:
     """Set the record's `waiting` while it is queued; True when that changed it."""
+    changed = False
 
     def change(record: DeploymentRecord) -> DeploymentRecord:
-        if record.status is not Status.QUEUED or record.waiting == text:
-            return record
-        return record.replace(waiting=text)
+        nonlocal changed  # set by the attempt that counts (update retries on a conflict)
+        changed = record.status is Status.QUEUED and record.waiting != text
+        return record.replace(waiting=text) if changed else record
 
-    before = state.find(deployment_id)
-    if before is None:
+    try:
+        state.update(deployment_id, change)
+    except UnknownDeployment:
         return False
-    return state.update(deployment_id, change) is not before
+    return changed
 
 
 def _waiting_runs(instance: dg.DagsterInstance) -> Sequence[dg.RunRecord]:
