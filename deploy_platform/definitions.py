@@ -17,6 +17,8 @@ sensors and the build also read a few optional ones from the environment
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from deploy_platform.orchestration.assets import (
@@ -36,10 +38,13 @@ from deploy_platform.orchestration.resources.git_source import GitSourceResource
 from deploy_platform.orchestration.resources.object_store import ObjectStoreResource
 from deploy_platform.orchestration.resources.redis_state import RedisResource
 from deploy_platform.orchestration.sensors.checks_sensor import deployment_checks_sensor
-from deploy_platform.orchestration.sensors.commit_status_sensor import commit_status_sensor
+from deploy_platform.orchestration.sensors.commit_status_sensor import (
+    build_commit_status_sensor,
+)
 from deploy_platform.orchestration.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.orchestration.sensors.queue_sensor import queue_sensors
 from deploy_platform.orchestration.sensors.recovery_sensor import deployment_recovery_sensor
+from deploy_platform.orchestration.sensors.shared_instance import share_across_ticks
 from deploy_platform.orchestration.sensors.wait_sensor import deployment_wait_sensor
 from deploy_platform.settings.registry import Reader, read_by
 
@@ -47,6 +52,9 @@ __all__ = ["defs", "ENV_VARS"]
 
 #: Every variable the resources and jobs below read through `dg.EnvVar` or at run start.
 ENV_VARS = read_by(Reader.CODE_LOCATION)
+
+# Every sensor tick in the code server uses one instance, not a new one per tick.
+share_across_ticks()
 
 defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],
@@ -61,7 +69,8 @@ defs = dg.Definitions(
         deployment_recovery_sensor,
         deployment_wait_sensor,
         deployment_checks_sensor,
-        commit_status_sensor,
+        # Stopped by default when the code server has no DP_GITHUB_TOKEN.
+        build_commit_status_sensor(os.environ),
     ],
     # Also for the runs people start from the UI (re-materializing a deployment's
     # assets): one process per run, not one per step (see jobs.py).

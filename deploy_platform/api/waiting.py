@@ -16,8 +16,8 @@ from deploy_platform.contracts.records import DeploymentRecord, Status
 
 __all__ = ["QUIET_SECONDS", "queued_waiting"]
 
-# The queue sensor ticks every ~5 s (sensors/queue_sensor.py); several missed ticks
-# mean no daemon is running it.
+# A queue-sensor lane notes its tick when it starts and every <= 10 s while it long-polls
+# (sensors/queue_sensor.py); several missed notes mean no daemon is running it.
 QUIET_SECONDS = 30.0
 
 

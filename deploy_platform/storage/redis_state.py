@@ -331,6 +331,15 @@ class PlatformState:
                     entries.append((entry_id.decode(), dep.decode()))
         return entries
 
+    def last_queue_entry(self) -> str:
+        """The id of the newest queue entry (STREAM_START when the stream is empty):
+        `read_queue` after it waits for an entry added from now on."""
+        newest = self.redis.xrevrange(self.key("queue"), count=1)
+        if not newest:
+            return STREAM_START
+        entry_id = newest[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
     def claim(self, deployment_id: str, owner: str) -> bool:
         """True if `owner` holds (or now takes) the claim on starting this deployment.
 

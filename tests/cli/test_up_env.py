@@ -32,3 +32,16 @@ def test_up_passes_the_github_settings_on(tmp_path: Path) -> None:
     for name in ("DP_GITHUB_API_URL", "DP_GITHUB_TOKEN", "DP_GITHUB_STATUS_CONTEXT"):
         assert env[name] == given[name]
     assert "ghp-example" not in repr(Settings.from_env(given))
+
+
+def test_up_gives_the_daemon_room_for_a_long_polling_sensor_tick(tmp_path: Path) -> None:
+    settings = Settings.from_env({"DP_STATE_DIR": str(tmp_path), "DP_REDIS_URL": "redis://x"})
+
+    assert _child_env(settings, tmp_path / "dagster", {})[
+        "DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS"
+    ] == ("120")
+    given = {"DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS": "300"}
+    assert (
+        _child_env(settings, tmp_path / "dagster", given)["DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS"]
+        == "300"
+    )

@@ -68,8 +68,15 @@ def test_definitions_validate_and_describe_the_pipeline(location_env: dict[str, 
     retries = defs.resolve_sensor_def("commit_status_sensor")
     assert queue.default_status is dg.DefaultSensorStatus.RUNNING
     assert failures.default_status is dg.DefaultSensorStatus.RUNNING
-    assert retries.default_status is dg.DefaultSensorStatus.RUNNING
+    # The code location loaded without a DP_GITHUB_TOKEN: nothing to retry, no ticks.
+    assert retries.default_status is dg.DefaultSensorStatus.STOPPED
     assert queue.minimum_interval_seconds == 1
+    # Backstops and follow-ups tick every 15-30 s; the queue lanes and the wait sensor
+    # long-poll instead (sensors/queue_sensor.py, sensors/wait_sensor.py).
+    assert failures.minimum_interval_seconds == 15
+    assert after.minimum_interval_seconds == 15
+    assert retries.minimum_interval_seconds == 15
+    assert defs.resolve_sensor_def("deployment_recovery_sensor").minimum_interval_seconds == 30
 
 
 def test_definitions_deploy_with_resources_from_the_environment(

@@ -13,8 +13,8 @@ from deploy_platform.contracts.records import SourceKind, Status
 from deploy_platform.orchestration.resources.build_runner import StaticBuildRunner
 from deploy_platform.orchestration.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.orchestration.sensors.queue_sensor import (
+    build_queue_sensor,
     deployment_queue_sensor,
-    queue_sensors,
 )
 from deploy_platform.storage.redis_state import PlatformState
 from tests.orchestration.support import Deployer, make_record, queue_git, unique
@@ -199,7 +199,8 @@ def test_lanes_split_the_queue_and_each_id_is_requested_by_one_lane_only(
     instance: dg.DagsterInstance, resources: dict[str, Any], state: PlatformState
 ) -> None:
     """Guards exactly-once across the queue sensor's lanes (they all read the stream)."""
-    first_lane, second_lane = queue_sensors[0], queue_sensors[1]
+    # The lanes with a 1 s poll: a lane with nothing to start waits out its budget.
+    first_lane, second_lane = (build_queue_sensor(lane, budget_seconds=1.0) for lane in (0, 1))
 
     def run(sensor: dg.SensorDefinition, cursor: str | None) -> dg.SensorResult:
         with dg.build_sensor_context(

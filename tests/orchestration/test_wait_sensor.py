@@ -23,7 +23,7 @@ from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB
 from deploy_platform.orchestration.sensors.queue_sensor import deployment_queue_sensor
 from deploy_platform.orchestration.sensors.wait_sensor import (
     RUN_REQUESTED,
-    deployment_wait_sensor,
+    build_wait_sensor,
 )
 from deploy_platform.storage.redis_state import PlatformState
 from tests.orchestration.support import make_record, unique
@@ -62,11 +62,15 @@ def add_run(
     )
 
 
+# A tick that looks once and returns (the real one keeps looking for ~45 s).
+one_look = build_wait_sensor(budget_seconds=0)
+
+
 def tick(instance: dg.DagsterInstance, resources: dict[str, Any]) -> None:
     with dg.build_sensor_context(
         instance=instance, resources={"redis": resources["redis"]}
     ) as context:
-        deployment_wait_sensor(context)
+        one_look(context)
 
 
 def test_each_queued_deployment_says_which_limit_holds_it(

@@ -42,7 +42,8 @@ def checks_request(run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[deploy_job],
     request_job=checks_job,
-    minimum_interval_seconds=2,
+    # Checks are not on the path to `ready`: a few seconds more cost nobody a wait.
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After each successful deploy run, checks the deployment it published.",
 )

@@ -143,8 +143,9 @@ def retry_decided(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.Dagste
 
 # Monitors every job in this code location: the queue sensor's `deploy` job and the
 # runs people start from the UI when they re-materialize a deployment's assets.
+# Every 15 s: a backstop (run monitoring itself checks the run workers every 10 s).
 @dg.run_failure_sensor(
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Marks a deployment failed in Redis when its run fails without doing so itself.",
 )

@@ -17,26 +17,36 @@ Delivery is at-least-once, submission exactly-once:
 Latency. The sensor daemon wakes every 5 seconds (`MIN_INTERVAL_LOOP_TIME` in
 dagster/_daemon/sensor.py) and, with `sensors.use_threads`, hands each running
 sensor whose `minimum_interval_seconds` has elapsed to a worker thread, one
-tick in flight per sensor. A tick that only read the stream and returned would
-leave an id enqueued just after it waiting ~5 s. Instead each tick long-polls:
-XREAD BLOCK for up to `POLL_SECONDS`, returning the moment an entry arrives.
-`POLL_SECONDS` (4 s) plus the tick's own overhead stays under the 5 s loop, so
-the tick is done before the next wake-up and the sensor is listening almost all
-the time: an id enqueued during the poll becomes a run request within
-milliseconds, one enqueued in the short gap is read at once by the next tick.
-A longer poll would backfire: a tick still running at the wake-up is skipped
-and the sensor waits a full extra loop. It also stays far below the sensor
-evaluation timeout (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS, 60 s by default).
+tick in flight per sensor: a lane whose tick is still running at a wake-up is
+skipped. A tick that only read the stream and returned would leave an id enqueued
+just after it waiting ~5 s, and would cost a tick (a tick record in the daemon, a
+gRPC call and a sensor context in the code server) every 5 s per lane while
+nothing happens. Instead each tick long-polls: XREAD BLOCK, in pieces of at most
+`BLOCK_PIECE_SECONDS` (under the Redis client's socket timeout), for up to the
+lane's budget, returning the moment an entry arrives. The budget
+(`lane_budget`: `LANE_BUDGET_SECONDS` plus `LANE_STAGGER_SECONDS` per lane, so
+44.5, 46.5 and 48.5 s) ends at least half a second before a wake-up (the 45 s
+one, the 50 s one): the tick is over by then, so the next one starts at that
+wake-up, not a loop later. An id enqueued in that gap is read at once by the next
+tick (the cursor has not passed it); one enqueued during a poll becomes a run
+request within milliseconds. An idle lane so ticks ~1.2-1.3 times a minute
+instead of ~12. The longest tick stays well under the sensor evaluation timeout
+that `up` gives the daemon (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=120; Dagster's
+default, 60 s, would leave little margin). Each poll piece notes the tick in
+Redis again, so the API, which takes a queue sensor quiet for QUIET_SECONDS as
+no daemon (api/waiting.py), sees a lane in a long tick as alive.
 `minimum_interval_seconds=1` keeps Dagster's own interval from adding to that.
 
 Lanes. A tick that finds an entry returns at once (its run should start now),
-and that sensor is deaf until the next 5 s wake-up: under a steady stream of
-deployments every one would wait for the wake-up. So the same sensor runs as
-`QUEUE_LANES` lanes that all read the whole stream, each with its own cursor;
-the first lane to claim an id in Redis (`PlatformState.claim`, SET NX) requests
-its run and the others skip it and keep listening. A lane that re-reads an id
-it claimed (its tick died) requests it again and its run_key dedup applies, so
-exactly-once still holds across lanes.
+and that lane is deaf until its next tick starts at a wake-up: under a steady
+stream of deployments every one would wait for the wake-up. So the same sensor
+runs as `QUEUE_LANES` lanes that all read the whole stream, each with its own
+cursor; the first lane to claim an id in Redis (`PlatformState.claim`, SET NX)
+requests its run and the others skip it and keep listening. The lanes' budgets
+differ by `LANE_STAGGER_SECONDS` so that lanes started at the same wake-up do not
+all end, and go deaf, at the same moment. A lane that re-reads an id it claimed
+(its tick died) requests it again and its run_key dedup applies, so exactly-once
+still holds across lanes.
 """
 
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
@@ -66,11 +76,18 @@ __all__ = [
     "collect_queued",
     "QueueBatch",
     "run_tags",
-    "POLL_SECONDS",
+    "LANE_BUDGET_SECONDS",
+    "LANE_STAGGER_SECONDS",
+    "BLOCK_PIECE_SECONDS",
+    "lane_budget",
+    "build_queue_sensor",
     "MAX_RUNS_PER_TICK",
 ]
 
-POLL_SECONDS = 4.0
+LANE_BUDGET_SECONDS = 44.5
+LANE_STAGGER_SECONDS = 2.0
+# Under RedisResource.timeout_seconds (the socket timeout a blocked XREAD must beat).
+BLOCK_PIECE_SECONDS = 10.0
 QUEUE_LANES = 3
 MAX_RUNS_PER_TICK = 100
 _PAGE = 500
@@ -90,14 +107,16 @@ def collect_queued(
     state: PlatformState,
     cursor: str,
     *,
-    poll_seconds: float = POLL_SECONDS,
+    poll_seconds: float = LANE_BUDGET_SECONDS,
     max_runs: int = MAX_RUNS_PER_TICK,
     log: Callable[[str], object] = print,
     owner: str | None = None,
+    listening: Callable[[], object] | None = None,
 ) -> QueueBatch:
     """Read queue entries after `cursor`; long-poll up to `poll_seconds` when there are none.
 
     With `owner` (a lane's name) an entry is only taken if that lane holds its claim.
+    `listening` is called before each blocking read (at most `BLOCK_PIECE_SECONDS` long).
     """
     batch = QueueBatch(cursor=cursor)
     seen: set[str] = set()
@@ -108,9 +127,12 @@ def collect_queued(
             remaining = deadline - time.monotonic()
             if batch.records or remaining < 0.05:
                 break
-            entries = state.read_queue(batch.cursor, count=_PAGE, block_ms=int(remaining * 1000))
+            if listening is not None:
+                listening()
+            piece = min(remaining, BLOCK_PIECE_SECONDS)
+            entries = state.read_queue(batch.cursor, count=_PAGE, block_ms=int(piece * 1000))
             if not entries:
-                break
+                continue  # this piece ran out: block again while the budget lasts
         for entry_id, deployment_id in entries:
             if len(batch.records) >= max_runs:
                 break
@@ -153,9 +175,15 @@ def lane_name(lane: int) -> str:
     return "deployment_queue_sensor" if lane == 0 else f"deployment_queue_sensor_lane_{lane + 1}"
 
 
-def build_queue_sensor(lane: int) -> dg.SensorDefinition:
-    """One lane of the queue sensor (see "Lanes" above)."""
+def lane_budget(lane: int) -> float:
+    """How long one tick of `lane` long-polls at most (see "Latency" and "Lanes" above)."""
+    return LANE_BUDGET_SECONDS + LANE_STAGGER_SECONDS * lane
+
+
+def build_queue_sensor(lane: int, budget_seconds: float | None = None) -> dg.SensorDefinition:
+    """One lane of the queue sensor (see "Lanes" above); a shorter `budget_seconds` for tests."""
     name = lane_name(lane)
+    budget = lane_budget(lane) if budget_seconds is None else budget_seconds
 
     @dg.sensor(
         name=name,
@@ -163,8 +191,8 @@ def build_queue_sensor(lane: int) -> dg.SensorDefinition:
         minimum_interval_seconds=1,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Starts one run per deployment id queued in Redis (long-polls the stream; "
-            f"lane {lane + 1} of {QUEUE_LANES})."
+            f"Starts one run per deployment id queued in Redis (long-polls the stream "
+            f"up to {budget:g} s a tick; lane {lane + 1} of {QUEUE_LANES})."
         ),
     )
     def queue_lane(context: dg.SensorEvaluationContext, redis: RedisResource) -> dg.SensorResult:
@@ -175,9 +203,17 @@ def build_queue_sensor(lane: int) -> dg.SensorDefinition:
             )
             cursor = STREAM_START
         state = redis.state()
-        # Before the first tick the API says a queued deployment waits for the daemon.
+        # Before the first tick the API says a queued deployment waits for the daemon;
+        # noted again before each poll piece, so a long tick still counts as alive.
         state.note_queue_tick(time.time())
-        batch = collect_queued(state, cursor, log=context.log.info, owner=name)
+        batch = collect_queued(
+            state,
+            cursor,
+            poll_seconds=budget,
+            log=context.log.info,
+            owner=name,
+            listening=lambda: state.note_queue_tick(time.time()),
+        )
         if not batch.records:
             return dg.SensorResult(
                 cursor=batch.cursor,

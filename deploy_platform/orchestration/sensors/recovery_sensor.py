@@ -62,6 +62,7 @@ from deploy_platform.orchestration.sensors.infra_retry import (
     retrying_note,
     run_infra_failure,
 )
+from deploy_platform.orchestration.sensors.shared_instance import shared_instance
 from deploy_platform.storage.redis_state import PlatformState
 
 __all__ = [
@@ -303,7 +304,8 @@ def _settle_infra(
 
 @dg.sensor(
     job=deploy_job,
-    minimum_interval_seconds=10,
+    # What it settles has waited GRACE_SECONDS already; 30 s more is within that scale.
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Starts the retry Dagster promised a crashed deployment run but never started, "
@@ -319,7 +321,7 @@ def deployment_recovery_sensor(
     object_store: ObjectStoreResource,
 ) -> dg.SensorResult | dg.SkipReason:
     state = redis.state()
-    tick = recover(context.instance, state, time.time(), health_checks(state, object_store))
+    tick = recover(shared_instance(context), state, time.time(), health_checks(state, object_store))
     for request in tick.retries:
         if INFRA_RETRY_TAG in request.tags:
             continue
