@@ -44,7 +44,6 @@ from deploy_platform.orchestration.sensors.commit_status_sensor import (
 from deploy_platform.orchestration.sensors.failure_sensor import deployment_failure_sensor
 from deploy_platform.orchestration.sensors.queue_sensor import queue_sensors
 from deploy_platform.orchestration.sensors.recovery_sensor import deployment_recovery_sensor
-from deploy_platform.orchestration.sensors.shared_instance import share_across_ticks
 from deploy_platform.orchestration.sensors.wait_sensor import deployment_wait_sensor
 from deploy_platform.settings.registry import Reader, read_by
 
@@ -52,9 +51,6 @@ __all__ = ["defs", "ENV_VARS"]
 
 #: Every variable the resources and jobs below read through `dg.EnvVar` or at run start.
 ENV_VARS = read_by(Reader.CODE_LOCATION)
-
-# Every sensor tick in the code server uses one instance, not a new one per tick.
-share_across_ticks()
 
 defs = dg.Definitions(
     assets=[source_archive, built_artifact, published_deployment],

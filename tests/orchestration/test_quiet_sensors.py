@@ -24,10 +24,7 @@ from deploy_platform.orchestration.sensors.queue_sensor import (
     collect_queued,
     lane_budget,
 )
-from deploy_platform.orchestration.sensors.shared_instance import (
-    share_across_ticks,
-    shared_instance,
-)
+from deploy_platform.orchestration.sensors.shared_instance import shared_instance
 from deploy_platform.orchestration.sensors.wait_sensor import (
     WaitTick,
     build_wait_sensor,
@@ -195,42 +192,6 @@ def test_every_tick_shares_one_instance_per_ref(instance: dg.DagsterInstance) ->
     seen = make_record(project=unique("seen"), source=SourceKind.UPLOAD)
     add_run(instance, seen.id, seen.project, dg.DagsterRunStatus.QUEUED)
     assert len(later.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]))) == 1
-
-
-def test_once_shared_a_tick_builds_no_instance_of_its_own(
-    instance: dg.DagsterInstance,
-    resources: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """As in the code server: a context with only a ref, its resources built by Dagster."""
-    from dagster._core.execution.build_resources import wrap_resources_for_execution
-
-    assert share_across_ticks()  # what definitions.py does when the code location loads
-    made: list[object] = []
-    from_ref = dg.DagsterInstance.from_ref
-
-    def counted(ref: Any) -> dg.DagsterInstance:
-        made.append(ref)
-        return from_ref(ref)
-
-    monkeypatch.setattr(dg.DagsterInstance, "from_ref", staticmethod(counted))
-    ref = instance.get_ref()
-    sensor = build_wait_sensor(budget_seconds=0)
-    seen = []
-    for _ in range(3):
-        with dg.SensorEvaluationContext(
-            instance_ref=ref,
-            resources=wrap_resources_for_execution({"redis": resources["redis"]}),
-            sensor_name=sensor.name,
-        ) as context:
-            result = sensor.evaluate_tick(context)
-            seen.append(context.instance)
-        assert result.skip_message and result.skip_message.startswith("no deployment run")
-
-    assert len(made) <= 1  # the first tick's, if no earlier test shared this ref
-    assert all(tick_instance is seen[0] for tick_instance in seen)
-    # A tick's end does not dispose of it: the next one still queries with it.
-    assert seen[0].get_run_records(limit=1) == []
 
 
 def test_a_context_built_with_an_instance_gets_that_instance(

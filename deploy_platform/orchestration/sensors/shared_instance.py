@@ -17,16 +17,6 @@ connection per query (SQLite) or take one from a pool (Postgres).
 
 It is never disposed: it lives as long as the code server, like the daemon's instance.
 A context made in a test with `instance=` and no ref gets that instance back.
-
-Every tick, not only our queries. Dagster itself asks `context.instance` before our
-code runs: to build the sensor's resources (`context.resources`), for `context.log`,
-and in the run-status sensors' wrapper (failure, checks), which reads the run events.
-So `share_across_ticks()` (called by definitions.py when the code location loads)
-makes `SensorEvaluationContext.instance` return the shared instance when the context
-has a ref and no instance yet; without it each tick still made its own (measured: one
-`from_ref` per tick either way). It replaces that one property, relying on two
-private attributes of the pinned Dagster version; if they are missing it changes
-nothing and the ticks work as before, each with its own instance.
 """
 
 from __future__ import annotations
@@ -36,7 +26,7 @@ import threading
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
-__all__ = ["shared_instance", "instance_for_ref", "share_across_ticks"]
+__all__ = ["shared_instance", "instance_for_ref"]
 
 _lock = threading.Lock()
 _instances: dict[str, dg.DagsterInstance] = {}
@@ -60,29 +50,3 @@ def shared_instance(context: dg.SensorEvaluationContext) -> dg.DagsterInstance:
     if ref is None:
         return context.instance  # built with `instance=` (tests): that one
     return instance_for_ref(ref)
-
-
-_installed = False
-
-
-def share_across_ticks() -> bool:
-    """Make every sensor context in this process use the shared instance; True once it does."""
-    global _installed
-    with _lock:
-        if _installed:
-            return True
-        probe = dg.SensorEvaluationContext(instance_ref=None)
-        if not (hasattr(probe, "_instance") and hasattr(probe, "_instance_ref")):
-            return False  # another Dagster: leave its contexts alone
-        own = dg.SensorEvaluationContext.instance
-
-        def instance(self: dg.SensorEvaluationContext) -> dg.DagsterInstance:
-            if self._instance is None and self._instance_ref is not None:
-                # Not entered in the context's exit stack: the tick's end leaves it open.
-                self._instance = instance_for_ref(self._instance_ref)
-            return own.fget(self)  # type: ignore[attr-defined,no-any-return]
-
-        instance.__doc__ = own.__doc__
-        dg.SensorEvaluationContext.instance = property(instance)  # type: ignore[method-assign,assignment]
-        _installed = True
-        return True
