@@ -176,7 +176,8 @@ freshness:
 sensors:
   # One thread per sensor: the queue sensor's lanes long-poll Redis within their ticks.
   use_threads: true
-  num_workers: 8
+  # Ten sensors, six of them (the queue lanes, the wait sensor) in ticks of ~45-65 s.
+  num_workers: 16
   num_submit_workers: 4
 
 schedules:

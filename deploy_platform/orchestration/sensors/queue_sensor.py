@@ -16,38 +16,38 @@ Delivery is at-least-once, submission exactly-once:
 
 Latency. The sensor daemon wakes every 5 seconds (`MIN_INTERVAL_LOOP_TIME` in
 dagster/_daemon/sensor.py) and, with `sensors.use_threads`, hands each running
-sensor whose `minimum_interval_seconds` has elapsed to a worker thread, one
-tick in flight per sensor: a lane whose tick is still running at a wake-up is
-skipped. A tick that only read the stream and returned would leave an id enqueued
-just after it waiting ~5 s, and would cost a tick (a tick record in the daemon, a
-gRPC call and a sensor context in the code server) every 5 s per lane while
-nothing happens. Instead each tick long-polls: XREAD BLOCK, in pieces of at most
-`BLOCK_PIECE_SECONDS` (under the Redis client's socket timeout), for up to the
-lane's budget, returning the moment an entry arrives. The budget
-(`lane_budget`: `LANE_BUDGET_SECONDS` plus `LANE_STAGGER_SECONDS` per lane, so
-44.5, 46.5 and 48.5 s) ends at least half a second before a wake-up (the 45 s
-one, the 50 s one): the tick is over by then, so the next one starts at that
+sensor whose `minimum_interval_seconds` has elapsed to a worker thread, one tick in
+flight per sensor: a lane whose tick is still running at a wake-up is skipped. A
+tick that only read the stream and returned would leave an id enqueued just after it
+waiting ~5 s, and would cost a tick (a tick record in the daemon, a gRPC call and a
+sensor context in the code server) every 5 s per lane while nothing happens. Instead
+each tick long-polls: XREAD BLOCK, in pieces of at most `BLOCK_PIECE_SECONDS` (under
+the Redis client's socket timeout), for up to the lane's budget, returning the
+moment an entry arrives. The budget (`lane_budget`: `LANE_BUDGET_SECONDS` plus
+`LANE_STAGGER_SECONDS` per lane, so 44.5, 49.5, 54.5, 59.5 and 64.5 s) ends half a
+second before a wake-up: the tick is over by then, so the next one starts at that
 wake-up, not a loop later. An id enqueued in that gap is read at once by the next
 tick (the cursor has not passed it); one enqueued during a poll becomes a run
-request within milliseconds. An idle lane so ticks ~1.2-1.3 times a minute
-instead of ~12. The longest tick stays well under the sensor evaluation timeout
-that `up` gives the daemon (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=120; Dagster's
-default, 60 s, would leave little margin). Each poll piece notes the tick in
-Redis again, so the API, which takes a queue sensor quiet for QUIET_SECONDS as
-no daemon (api/waiting.py), sees a lane in a long tick as alive.
-`minimum_interval_seconds=1` keeps Dagster's own interval from adding to that.
+request within milliseconds. An idle lane so ticks about once a minute instead of
+~12 times. The longest tick stays well under the sensor evaluation timeout that `up`
+gives the daemon (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=120; Dagster's default, 60 s,
+would leave little margin). Each poll piece notes the tick in Redis again, so the
+API, which takes a queue sensor quiet for QUIET_SECONDS as no daemon
+(api/waiting.py), sees a lane in a long tick as alive. `minimum_interval_seconds=1`
+keeps Dagster's own interval from adding to that.
 
-Lanes. A tick that finds an entry returns at once (its run should start now),
-and that lane is deaf until its next tick starts at a wake-up: under a steady
-stream of deployments every one would wait for the wake-up. So the same sensor
-runs as `QUEUE_LANES` lanes that all read the whole stream, each with its own
-cursor; the first lane to claim an id in Redis (`PlatformState.claim`, SET NX)
-requests its run and the others skip it and keep listening. The lanes' budgets
-differ by `LANE_STAGGER_SECONDS` so that lanes started at the same wake-up do not
-all end, and go deaf, at the same moment. A lane that re-reads an id it claimed
-(its tick died) requests it again and its run_key dedup applies, so exactly-once
-still holds across lanes.
-"""
+Lanes. A tick that finds an entry returns at once (its run should start now), and
+that lane is deaf until its next tick starts at a wake-up: under a steady stream of
+deployments every one would wait for the wake-up. So the same sensor runs as
+`QUEUE_LANES` lanes (five: at one deployment every ~1.5 s, the pace of a team
+pushing in a loop, a used lane is deaf for up to 5 s, and another must be listening)
+that all read the whole stream, each with its own cursor; the first lane to claim an
+id in Redis (`PlatformState.claim`, SET NX) requests its run and the others skip it
+and keep listening. The lanes' budgets differ by `LANE_STAGGER_SECONDS` (one wake-
+up) so that lanes started at the same wake-up end, and go deaf for their half
+second, at different wake-ups. A lane that re-reads an id it claimed (its tick died)
+requests it again and its run_key dedup applies, so exactly-once still holds across
+lanes."""
 
 # No `from __future__ import annotations`: Dagster reads these annotations at runtime
 # to find the context and resource parameters.
@@ -85,10 +85,10 @@ __all__ = [
 ]
 
 LANE_BUDGET_SECONDS = 44.5
-LANE_STAGGER_SECONDS = 2.0
+LANE_STAGGER_SECONDS = 5.0
 # Under RedisResource.timeout_seconds (the socket timeout a blocked XREAD must beat).
 BLOCK_PIECE_SECONDS = 10.0
-QUEUE_LANES = 3
+QUEUE_LANES = 5
 MAX_RUNS_PER_TICK = 100
 _PAGE = 500
 _ENTRY_ID_RE = re.compile(r"^\d+-\d+$")
