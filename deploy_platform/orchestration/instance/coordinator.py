@@ -9,7 +9,12 @@ at once, in the submitting thread, when no other run is queued and it fits the
 limits (`max_concurrent_runs`, and `tag_concurrency_limits` such as the per-project
 `deploy/project` limit). Otherwise it waits in the queue as before, in order.
 
-Only sensor-submitted runs (Dagster's `dagster/sensor_name` tag) take the short way:
+And when a run worker exits (the fork server says so, instance/launcher.py), its
+slot is free: the queued runs that fit start then, in the queue's order (priority,
+then age), not at the dequeue loop's next pass; that loop stays, as the backstop
+for runs queued while no worker exits (a restarted daemon, a run from the UI).
+
+Only sensor-submitted runs (Dagster's `dagster/sensor_name` tag) take the short way at submit:
 they are submitted by the daemon, whose run launcher keeps the warm fork server
 (instance/launcher.py). A run started in the UI is submitted by the webserver and
 still goes through the queue, so the webserver never starts run workers itself.
@@ -34,7 +39,8 @@ from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, RunsFilter
-from dagster._core.storage.tags import SENSOR_NAME_TAG
+from dagster._core.storage.tags import PRIORITY_TAG, SENSOR_NAME_TAG
+from dagster._core.workspace.context import BaseWorkspaceRequestContext
 
 __all__ = ["LaunchOnSubmitCoordinator", "fits_limits"]
 
@@ -82,8 +88,16 @@ def fits_limits(
     return True
 
 
+def _priority(run: DagsterRun) -> int:
+    try:
+        return int(run.tags.get(PRIORITY_TAG, "0"))
+    except ValueError:
+        return 0
+
+
 class LaunchOnSubmitCoordinator(QueuedRunCoordinator):
-    """QueuedRunCoordinator that launches a sensor's run at once when nothing waits."""
+    """QueuedRunCoordinator that launches a sensor's run at once when nothing waits,
+    and the next queued runs the moment a worker frees a slot."""
 
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
         run = super().submit_run(context)
@@ -93,20 +107,45 @@ class LaunchOnSubmitCoordinator(QueuedRunCoordinator):
             if not self._may_start_now(run):
                 return run
             started = self._mark_starting(run)
-        if started is None:
-            return run
+        if started is not None:
+            self._launch(started, context.workspace)
+        return self._instance.get_run_by_id(run.run_id) or run
+
+    def launch_queued(self) -> int:
+        """Start the queued runs that fit now, by priority then age (the queue's own
+        order); how many. Called when a run worker exits (instance/launcher.py)."""
+        chosen: list[DagsterRun] = []
+        with _DECIDING:
+            queued = self._instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
+            if not queued:
+                return 0
+            config = self.get_run_queue_config()
+            running = list(self._instance.get_runs(RunsFilter(statuses=_IN_PROGRESS)))
+            # Newest first from storage: reversed, then a stable sort by priority.
+            for run in sorted(reversed(queued), key=lambda r: -_priority(r)):
+                limits = config.tag_concurrency_limits or ()
+                if not fits_limits(run, running, config.max_concurrent_runs, limits):
+                    continue
+                started = self._mark_starting(run)
+                if started is not None:
+                    chosen.append(started)
+                    running.append(started)
+        for run in chosen:
+            self._launch(run, None)
+        return len(chosen)
+
+    def _launch(self, started: DagsterRun, workspace: BaseWorkspaceRequestContext | None) -> None:
         try:
             self._instance.run_launcher.launch_run(
-                LaunchRunContext(dagster_run=started, workspace=context.workspace)
+                LaunchRunContext(dagster_run=started, workspace=workspace)
             )
         except Exception as exc:
             # Marked STARTING, so the queue will not pick it up again: fail it, naming why;
             # the deployment's failure sensor reports it.
-            log.exception("launching run %s failed", run.run_id)
+            log.exception("launching run %s failed", started.run_id)
             self._instance.report_run_failed(
                 started, message=f"Launching the run failed: {type(exc).__name__}: {exc}"
             )
-        return self._instance.get_run_by_id(run.run_id) or started
 
     def _may_start_now(self, run: DagsterRun) -> bool:
         if self._instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED])) > 1:

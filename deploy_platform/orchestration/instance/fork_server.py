@@ -12,15 +12,17 @@ the imported code with the server (copy-on-write), and costs no import at all.
 The launcher (instance/launcher.py) talks to it over a socket (`control-fd`, one JSON
 object per line): a request names the run's `dagster api execute_run` argument and
 whether to lower the worker's priority (checks and housekeeping runs yield the CPU
-to builds); the answer is the worker's pid and start time. The worker then goes
-through Dagster's own command-line entry point, exactly as `python -m dagster api
-execute_run <arg>` would. End of input (the launcher closed the socket) stops the
-server; its running workers carry on to their runs' end.
+to builds); the answer is the worker's pid and start time. When a worker exits the
+server says so (`{"exited": pid, "code": n}`): its build slot is free, and the
+launcher starts the next queued run at once instead of at the queue's next loop.
+A worker goes through Dagster's own command-line entry point, exactly as
+`python -m dagster api execute_run <arg>` would. End of input (the launcher closed
+the socket) stops the server; its running workers carry on to their runs' end.
 
 The server stays single-threaded (forking a threaded process copies locks held by
 other threads) and holds no connection to anything before a fork: no Dagster
 instance, no Redis, no gRPC channel; each worker opens its own. It reaps its
-workers on SIGCHLD; a worker restores the default handler at once, so its own
+workers on SIGCHLD; a worker restores the default handling at once, so its own
 subprocesses (git, npm, the sandbox) are waited for by whoever started them.
 """
 
@@ -30,22 +32,25 @@ import importlib
 import json
 import os
 import random
+import selectors
 import signal
 import socket
 import sys
-from types import FrameType
 
 __all__ = ["main", "serve"]
 
 
-def _reap(_signum: int, _frame: FrameType | None) -> None:
+def _reap() -> list[tuple[int, int]]:
+    """The workers that exited since the last call, with their exit codes."""
+    exited: list[tuple[int, int]] = []
     while True:
         try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return exited
         if pid == 0:
-            return
+            return exited
+        exited.append((pid, os.waitstatus_to_exitcode(status)))
 
 
 def _start_time(pid: int) -> str:
@@ -54,13 +59,15 @@ def _start_time(pid: int) -> str:
     return fields[19].decode()
 
 
-def _work(control: socket.socket, argument: str, nice: int) -> None:
+def _work(closing: list[int], argument: str, nice: int) -> None:
     """In the forked child: become the run worker; never returns."""
     code = 1
     try:
+        signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        control.close()
+        for fd in closing:
+            os.close(fd)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
@@ -87,26 +94,56 @@ def _work(control: socket.socket, argument: str, nice: int) -> None:
             os._exit(code)
 
 
+def _send(control: socket.socket, message: dict[str, object]) -> None:
+    control.sendall((json.dumps(message) + "\n").encode())
+
+
 def serve(control: socket.socket) -> int:
-    """Answer fork requests on `control` until the launcher closes it."""
-    signal.signal(signal.SIGCHLD, _reap)
+    """Answer fork requests on `control` until the launcher closes it; say when a worker exits."""
+    # SIGCHLD wakes the loop through a pipe (the handler itself does nothing): only the
+    # loop writes to the socket, so an exit notice never lands inside an answer.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
     # Ctrl-C in `up`'s terminal reaches the whole process group: `up` stops the daemon,
     # whose closing the socket ends this server; no traceback here meanwhile.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    requests = control.makefile("r", encoding="utf-8")
-    for line in requests:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _work(control, str(request["argument"]), int(request.get("nice", 0)))
-        try:
-            started = _start_time(pid)
-        except OSError:
-            started = ""  # it exited already; the launcher's health check will say so
-        control.sendall((json.dumps({"pid": pid, "start": started}) + "\n").encode())
-    return 0
+    selector = selectors.DefaultSelector()
+    selector.register(control, selectors.EVENT_READ)
+    selector.register(wake_read, selectors.EVENT_READ)
+    pending = b""
+    while True:
+        for key, _events in selector.select():
+            if key.fileobj == wake_read:
+                while True:
+                    try:
+                        if not os.read(wake_read, 512):
+                            break
+                    except BlockingIOError:
+                        break
+                for pid, code in _reap():
+                    _send(control, {"exited": pid, "code": code})
+                continue
+            data = control.recv(65536)
+            if not data:
+                return 0  # end of input: the launcher is gone
+            pending += data
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if not line.strip():
+                    continue
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    closing = [control.fileno(), wake_read, wake_write, selector.fileno()]
+                    _work(closing, str(request["argument"]), int(request.get("nice", 0)))
+                try:
+                    started = _start_time(pid)
+                except OSError:
+                    started = ""  # it exited already; the launcher's health check will say so
+                _send(control, {"pid": pid, "start": started})
 
 
 def _import_what_a_run_imports() -> None:

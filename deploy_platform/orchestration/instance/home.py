@@ -11,9 +11,9 @@ dagster.yaml, tuned for the time from enqueue to live:
   given, a `tag_concurrency_limits` entry on the `deploy/project` run tag with
   `applyLimitPerUniqueValue`: at most that many runs of any one project at a
   time, so a repository pushed to in a loop cannot take every build slot from
-  the others (its runs wait in the queue, in order). `dequeue_interval_seconds: 2`
-  instead of the default 5: a queued run starts within ~2 s of a slot freeing, and
-  an idle platform reads its run queue every 2 s, not every second.
+  the others (its runs wait in the queue, in order). Queued runs start the
+  moment a run worker exits and frees a slot; the dequeue loop (every 5 s, the
+  default) is the backstop, so an idle platform reads its run queue rarely.
   `dequeue_use_threads` launches several queued runs at once when a batch lands.
 - `sensors.use_threads`: every sensor ticks on its own worker thread, so the
   queue sensor's long-poll (see sensors/queue_sensor.py) never delays the
@@ -147,8 +147,9 @@ run_coordinator:
   class: LaunchOnSubmitCoordinator
   config:
     max_concurrent_runs: {max_concurrent_runs}
-    # A queued run starts within ~2 s of a slot freeing (Dagster's default: 5 s).
-    dequeue_interval_seconds: 2
+    # Dagster's default. A queued run starts the moment a run worker exits (the
+    # launcher hears it); this loop is the backstop (a run from the UI, a restart).
+    dequeue_interval_seconds: 5
     dequeue_use_threads: true
     dequeue_num_workers: {max(2, max_concurrent_runs)}{per_project}
 

@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Self
 
 from dagster._core.launcher.base import (
@@ -84,7 +85,7 @@ def worker_tag(run: DagsterRun, name: str) -> str | None:
     return run.tags.get(name, run.tags.get(_LEGACY[name]))
 
 
-def _standby_key(origin: JobPythonOrigin) -> tuple[str, str | None, str]:
+def _server_key(origin: JobPythonOrigin) -> tuple[str, str | None, str]:
     pointer = origin.repository_origin.code_pointer
     return (
         origin.executable_path,
@@ -131,10 +132,10 @@ class ForkServerError(RuntimeError):
 
 
 class _ForkServer:
-    """One `fork_server` process and the socket it takes requests on."""
+    """One `fork_server` process, the socket it takes requests on, and a thread reading it."""
 
-    def __init__(self, origin: JobPythonOrigin) -> None:
-        self.key = _standby_key(origin)
+    def __init__(self, origin: JobPythonOrigin, on_exit: Callable[[], None]) -> None:
+        self.key = _server_key(origin)
         executable, working_directory, module = self.key
         preload = [module] if module and not module.endswith(".py") else []
         ours, theirs = socket.socketpair()
@@ -154,29 +155,44 @@ class _ForkServer:
         finally:
             theirs.close()
         self.control = ours
-        self.answers = ours.makefile("r", encoding="utf-8")
         self.ready = False
+        self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._on_exit = on_exit
         # The server is the daemon's child: without a waiter it would stay a zombie
         # under the daemon once it exits.
         threading.Thread(
             target=self.process.wait, name=f"reap-fork-server-{self.process.pid}", daemon=True
         ).start()
+        threading.Thread(
+            target=self._read, name=f"fork-server-{self.process.pid}", daemon=True
+        ).start()
+
+    def _read(self) -> None:
+        try:
+            for line in self.control.makefile("r", encoding="utf-8"):
+                message = json.loads(line)
+                if "exited" in message:
+                    self._on_exit()
+                else:
+                    self._answers.put(message)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._answers.put(None)  # the server is gone: a waiting fork() hears it now
 
     def fork(self, argument: str, nice: int) -> tuple[int, str]:
         """A new worker for `argument`: its pid and start time."""
         request = json.dumps({"argument": argument, "nice": nice}) + "\n"
-        # The first answer waits for the server's imports; later ones take milliseconds.
-        self.control.settimeout(10.0 if self.ready else _SERVER_START_SECONDS)
         try:
             self.control.sendall(request.encode())
-            line = self.answers.readline()
-        except OSError as exc:
-            raise ForkServerError(f"fork server {self.process.pid}: {exc}") from exc
-        if not line:
+            # The first answer waits for the server's imports; later ones take milliseconds.
+            answer = self._answers.get(timeout=10.0 if self.ready else _SERVER_START_SECONDS)
+        except (OSError, queue.Empty) as exc:
+            raise ForkServerError(f"fork server {self.process.pid}: no answer ({exc!r})") from exc
+        if answer is None:
             code = self.process.poll()
             raise ForkServerError(f"fork server {self.process.pid} exited (code {code})")
         self.ready = True
-        answer = json.loads(line)
         return int(answer["pid"]), str(answer["start"])
 
     def alive(self) -> bool:
@@ -184,11 +200,10 @@ class _ForkServer:
 
     def close(self) -> None:
         # End of input: the server exits; the workers it forked carry on to their runs' end.
-        for closing in (self.answers, self.control):
-            try:
-                closing.close()
-            except OSError:
-                pass
+        try:
+            self.control.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
 
 class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
@@ -245,10 +260,10 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
         with self._lock:
             for attempt in (1, 2):
                 server = self._server
-                if server is None or server.key != _standby_key(origin) or not server.alive():
+                if server is None or server.key != _server_key(origin) or not server.alive():
                     if server is not None:
                         server.close()
-                    server = self._server = _ForkServer(origin)
+                    server = self._server = _ForkServer(origin, self._slot_freed)
                 try:
                     return server.fork(argument, nice)
                 except ForkServerError:
@@ -267,6 +282,15 @@ class WarmProcessRunLauncher(RunLauncher, ConfigurableClass):
             return int(worker_tag(run, WORKER_PID_TAG) or "")
         except ValueError:
             return None
+
+    def _slot_freed(self) -> None:
+        """A worker exited: start the next queued run now, not at the queue's next loop."""
+        coordinator = self._instance.run_coordinator
+        launch_queued = getattr(coordinator, "launch_queued", None)
+        if launch_queued is None:
+            return
+        # Not on the reader thread: a launch forks, and the fork's answer comes through it.
+        threading.Thread(target=launch_queued, name="launch-queued", daemon=True).start()
 
     @property
     def supports_check_run_worker_health(self) -> bool:

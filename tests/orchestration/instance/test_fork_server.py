@@ -40,14 +40,28 @@ def test_each_request_forks_a_worker_that_is_reaped_and_end_of_input_stops_the_s
     answers = ours.makefile("r", encoding="utf-8")
     ours.settimeout(120)
     try:
-        pids = []
+        pids: list[int] = []
+        exited: dict[int, int] = {}
+
+        def next_message() -> dict[str, int]:
+            message = json.loads(answers.readline())
+            if "exited" in message:
+                exited[message["exited"]] = message["code"]
+            return dict(message)
+
         for _ in range(2):
             # Not a run Dagster can execute: the worker starts, fails and exits.
             ours.sendall(json.dumps({"argument": "{}", "nice": 10}).encode() + b"\n")
-            answer = json.loads(answers.readline())
+            answer = next_message()
+            while "pid" not in answer:
+                answer = next_message()
             assert answer["pid"] not in (server.pid, *pids)
             pids.append(answer["pid"])
-        # Both exited and were reaped by the server: no zombie left behind.
+        # The server says when each exits (the launcher then fills the freed slot) ...
+        while set(exited) != set(pids):
+            next_message()
+        assert all(code != 0 for code in exited.values())
+        # ... and reaped both: no zombie left behind.
         eventually(
             lambda: all(_state(pid) is None for pid in pids),
             timeout=60,

@@ -27,7 +27,7 @@ def test_dagster_yaml_configures_the_queue_sensors_and_monitoring(tmp_path: Path
         assert isinstance(coordinator, LaunchOnSubmitCoordinator)
         assert isinstance(coordinator, QueuedRunCoordinator)  # the queue daemon runs for it
         assert coordinator.get_run_queue_config().max_concurrent_runs == 3
-        assert coordinator.dequeue_interval_seconds == 2
+        assert coordinator.dequeue_interval_seconds == 5
         # Only the daemons something here needs.
         assert sorted(instance.get_required_daemon_types()) == [
             "BACKFILL",
