@@ -5,7 +5,8 @@ the run starts, and a check that was planned in a run that then failed shows as
 "Execution failed" in the UI, the same red as a check that found a fault: after a
 failed build both checks would read as if the published site were broken, when
 there was nothing to check. So `deployment_checks_sensor` starts this job after
-each successful deploy run; a failed build plans no checks, and the UI shows them
+each successful deploy run (once no deploy run waits in the run queue: see
+sensors/checks_sensor.py); a failed build plans no checks, and the UI shows them
 as not executed for that deployment.
 """
 
