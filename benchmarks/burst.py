@@ -4,24 +4,32 @@ Starts the real platform (`deploy-platform up` on free ports, private state dir)
 serves one small static site from a git repository over smart HTTP on loopback, then
 POSTs N deployments of it at the same moment (N projects, so the per-project build
 limit does not serialise them; the overall limit, DP_MAX_CONCURRENT_BUILDS, does).
-It polls every deployment until it is ready or failed, and reports: the time from the
+It reads the deployments list until each is ready or failed, and reports: the time from the
 first POST until all are ready, how many were lost (failed, or not ready within
 --timeout), p50/p95 of each deployment's enqueue → ready, and the peak resident memory
 of up's whole process tree (sampled every 0.2 s from /proc).
 
     .venv/bin/python -m benchmarks.burst [--deployments 50] [--files 20] [--timeout 300]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+
+With `--postgres`, Dagster's run and event storage is a fresh PostgreSQL database
+(DP_DAGSTER_POSTGRES_URL) instead of SQLite under DAGSTER_HOME.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks.timings import percentile
 from tests.support.git_fixtures import GitHttpServer
@@ -99,11 +107,43 @@ def main() -> int:
     parser.add_argument("--deployments", type=int, default=50)
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="keep Dagster's history in a new PostgreSQL database made (and dropped) through "
+        "this server URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres",
+    )
     args = parser.parse_args()
+    with _history_database(args.postgres) as database_url:
+        extra = {"DP_DAGSTER_POSTGRES_URL": database_url} if database_url else {}
+        return _burst(args, extra)
+
+
+@contextlib.contextmanager
+def _history_database(admin_url: str | None) -> Iterator[str | None]:
+    if not admin_url:
+        yield None
+        return
+    import psycopg2
+
+    admin = psycopg2.connect(admin_url, connect_timeout=5)
+    admin.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    database = f"dp_burst_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{database}"))
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.close()
+
+
+def _burst(args: argparse.Namespace, extra: dict[str, str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="dp-burst-") as tmp:
         git = GitHttpServer(Path(tmp) / "git").start()
-        platform = start_platform(Path(tmp) / "state", {"DP_GIT_ALLOW_HOSTS": "127.0.0.1"})
+        platform = start_platform(Path(tmp) / "state", {"DP_GIT_ALLOW_HOSTS": "127.0.0.1", **extra})
         try:
             repo = git.create_repo("burst-site", _site(args.files))
             time.sleep(10)  # let the daemon load the code location and start ticking
@@ -130,7 +170,11 @@ def main() -> int:
 
     ready = [seconds for status, seconds in outcomes if status == "ready"]
     lost = {s: sum(1 for status, _ in outcomes if status == s) for s in ("failed", "stuck")}
-    print(f"burst of {args.deployments} static deployments ({args.files} files), one per project")
+    history = "PostgreSQL" if extra else "SQLite"
+    print(
+        f"burst of {args.deployments} static deployments ({args.files} files), one per project; "
+        f"Dagster history in {history}"
+    )
     if len(ready) == len(outcomes):
         print(f"  all ready after      {all_done:6.1f} s")
     print(f"  ready {len(ready)}, failed {lost['failed']}, stuck {lost['stuck']}")
