@@ -22,7 +22,6 @@ from deploy_platform.orchestration.instance.home import dagster_yaml
 from deploy_platform.orchestration.jobs.deploy import DEPLOY_JOB
 from deploy_platform.orchestration.sensors.queue_sensor import deployment_queue_sensor
 from deploy_platform.orchestration.sensors.wait_sensor import (
-    RUN_REQUESTED,
     build_wait_sensor,
 )
 from deploy_platform.storage.redis_state import PlatformState
@@ -115,7 +114,7 @@ def test_a_free_slot_says_the_run_is_about_to_launch_and_a_stage_clears_it(
     assert state.set_status(waiting, Status.CLONING).waiting is None
 
 
-def test_the_queue_sensor_notes_its_tick_and_the_run_it_requested(
+def test_the_queue_sensor_notes_its_tick_and_leaves_the_waiting_to_the_run(
     instance: dg.DagsterInstance, resources: dict[str, Any], state: PlatformState
 ) -> None:
     record = make_record(project=unique("docs"), source=SourceKind.UPLOAD)
@@ -129,4 +128,6 @@ def test_the_queue_sensor_notes_its_tick_and_the_run_it_requested(
         deployment_queue_sensor(context)
 
     assert state.last_queue_tick() is not None
-    assert state.get(record.id).waiting == RUN_REQUESTED
+    # Its answer may reach no daemon (the code server outlives a killed one): "run
+    # requested" is said by the wait sensor once the run exists.
+    assert state.get(record.id).waiting is None

@@ -65,7 +65,6 @@ from deploy_platform.contracts.tags import run_tags
 from deploy_platform.orchestration.assets.partitions import deployments_partitions
 from deploy_platform.orchestration.jobs.deploy import deploy_job
 from deploy_platform.orchestration.resources.redis_state import RedisResource
-from deploy_platform.orchestration.sensors.wait_sensor import RUN_REQUESTED, note_waiting
 from deploy_platform.storage.redis_state import STREAM_START, PlatformState
 
 __all__ = [
@@ -224,9 +223,10 @@ def build_queue_sensor(lane: int, budget_seconds: float | None = None) -> dg.Sen
                 ),
             )
         ids = [record.id for record in batch.records]
+        # No "run requested" on the record here: this tick runs in the code server, which
+        # outlives a killed daemon, so its answer may reach no one. The wait sensor says
+        # it once the run exists; the claim still lets this lane's next tick request it.
         context.log.info(f"starting {len(ids)} deployment(s): {', '.join(ids)}")
-        for deployment_id in ids:
-            note_waiting(state, deployment_id, RUN_REQUESTED)
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(run_key=record.id, partition_key=record.id, tags=run_tags(record))
