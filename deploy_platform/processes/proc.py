@@ -13,8 +13,10 @@ __all__ = [
     "is_running",
     "signal_groups",
     "signal_zero",
+    "start_time",
     "started_at",
     "stat_fields",
+    "start_time",
     "take_down_groups",
 ]
 
@@ -26,6 +28,14 @@ def stat_fields(pid: int) -> list[bytes] | None:
             return stat.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def start_time(pid: int) -> str | None:
+    """When `pid` started (clock ticks since boot, stat field 22): with the pid, it names
+    one process even after the pid is reused."""
+    fields = stat_fields(pid)
+    # Field 22 of the whole line is the 20th after the command name.
+    return fields[19].decode() if fields is not None and len(fields) > 19 else None
 
 
 def signal_zero(pid: int) -> bool | None:

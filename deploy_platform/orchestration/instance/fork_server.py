@@ -37,6 +37,8 @@ import signal
 import socket
 import sys
 
+from deploy_platform.processes.proc import start_time
+
 __all__ = ["main", "serve"]
 
 
@@ -51,12 +53,6 @@ def _reap() -> list[tuple[int, int]]:
         if pid == 0:
             return exited
         exited.append((pid, os.waitstatus_to_exitcode(status)))
-
-
-def _start_time(pid: int) -> str:
-    with open(f"/proc/{pid}/stat", "rb") as stat:
-        fields = stat.read().rsplit(b")", 1)[1].split()
-    return fields[19].decode()
 
 
 def _work(closing: list[int], argument: str, nice: int) -> None:
@@ -139,10 +135,8 @@ def serve(control: socket.socket) -> int:
                 if pid == 0:
                     closing = [control.fileno(), wake_read, wake_write, selector.fileno()]
                     _work(closing, str(request["argument"]), int(request.get("nice", 0)))
-                try:
-                    started = _start_time(pid)
-                except OSError:
-                    started = ""  # it exited already; the launcher's health check will say so
+                # None: it exited already; the launcher's health check will say so.
+                started = start_time(pid) or ""
                 _send(control, {"pid": pid, "start": started})
 
 

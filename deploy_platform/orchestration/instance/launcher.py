@@ -94,12 +94,6 @@ def _server_key(origin: JobPythonOrigin) -> tuple[str, str | None, str]:
     )
 
 
-def _start_time(pid: int) -> str | None:
-    fields = stat_fields(pid)
-    # Field 22 of the whole line is the 20th after the command name.
-    return fields[19].decode() if fields is not None and len(fields) > 19 else None
-
-
 def _alive(pid: int, started: str | None = None) -> bool:
     """Whether `pid` is a running process -- the same one, when its start time
     `started` is known. A worker that exited but was not reaped yet (a zombie, for

@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 
-from deploy_platform.orchestration.instance.launcher import _alive, _start_time
+from deploy_platform.orchestration.instance.launcher import _alive
+from deploy_platform.processes.proc import start_time
 
 
 def test_a_worker_is_alive_only_while_its_pid_is_the_same_process() -> None:
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        started = _start_time(worker.pid)
+        started = start_time(worker.pid)
         assert started is not None and started.isdigit()
 
         assert _alive(worker.pid, started)
