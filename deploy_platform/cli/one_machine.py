@@ -99,9 +99,9 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
             "PYTHONUNBUFFERED": "1",
         }
     )
-    # A queue-lane or wait-sensor tick long-polls up to ~50 s (sensors/queue_sensor.py);
-    # Dagster's default 60 s evaluation timeout would leave it too little margin.
-    env.setdefault("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS", "120")
+    # A queue-lane or wait-sensor tick long-polls up to ~100 s (sensors/queue_sensor.py);
+    # Dagster's default 60 s evaluation timeout would end it.
+    env.setdefault("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS", "180")
     return env
 
 

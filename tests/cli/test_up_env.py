@@ -39,7 +39,7 @@ def test_up_gives_the_daemon_room_for_a_long_polling_sensor_tick(tmp_path: Path)
 
     assert _child_env(settings, tmp_path / "dagster", {})[
         "DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS"
-    ] == ("120")
+    ] == ("180")
     given = {"DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS": "300"}
     assert (
         _child_env(settings, tmp_path / "dagster", given)["DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS"]

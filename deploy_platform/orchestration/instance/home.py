@@ -33,7 +33,7 @@ dagster.yaml, tuned for the time from enqueue to live:
   `retry_on_asset_or_op_failure: false` means a deployment that failed for a
   reason (no index.html, clone failed) is reported, never silently repeated.
   The run-failure sensor leaves a run that will be retried alone.
-- Sensor tick retention: the queue sensor ticks every ~5 s, mostly skipped
+- Sensor tick retention: the sensors tick thousands of times a day, mostly skipped
   ticks; keep a day of those so the tick table stays small.
 - No auto-materialize and no freshness daemon: nothing here uses them.
 - Telemetry off; storage is SQLite under DAGSTER_HOME (the default when no

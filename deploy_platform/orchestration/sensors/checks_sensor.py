@@ -144,7 +144,7 @@ def checks_tick(
 @dg.sensor(
     job=checks_job,
     # Checks are not on the path to `ready`: a few seconds more cost nobody a wait.
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "After each successful deploy run, checks the deployment it published, once no "

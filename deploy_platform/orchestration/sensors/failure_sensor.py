@@ -143,9 +143,11 @@ def retry_decided(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.Dagste
 
 # Monitors every job in this code location: the queue sensor's `deploy` job and the
 # runs people start from the UI when they re-materialize a deployment's assets.
-# Every 15 s: a backstop (run monitoring itself checks the run workers every 10 s).
+# Every 30 s: a backstop. A failing step marks its deployment failed itself; this
+# catches a run whose worker died (run monitoring checks the workers every 10 s), and
+# every tick costs an evaluation in the code server even when nothing failed.
 @dg.run_failure_sensor(
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Marks a deployment failed in Redis when its run fails without doing so itself.",
 )

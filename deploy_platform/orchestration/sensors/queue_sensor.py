@@ -24,23 +24,26 @@ sensor context in the code server) every 5 s per lane while nothing happens. Ins
 each tick long-polls: XREAD BLOCK, in pieces of at most `BLOCK_PIECE_SECONDS` (under
 the Redis client's socket timeout), for up to the lane's budget, returning the
 moment an entry arrives. The budget (`lane_budget`: `LANE_BUDGET_SECONDS` plus
-`LANE_STAGGER_SECONDS` per lane, so 44.5, 49.5, 54.5, 59.5 and 64.5 s) ends half a
-second before a wake-up: the tick is over by then, so the next one starts at that
+`LANE_STAGGER_SECONDS` per lane, so 89.5, 94.5 and 99.5 s) ends half a second
+before a wake-up: the tick is over by then, so the next one starts at that
 wake-up, not a loop later. An id enqueued in that gap is read at once by the next
 tick (the cursor has not passed it); one enqueued during a poll becomes a run
-request within milliseconds. An idle lane so ticks about once a minute instead of
-~12 times. The longest tick stays well under the sensor evaluation timeout that `up`
-gives the daemon (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=120; Dagster's default, 60 s,
-would leave little margin). Each poll piece notes the tick in Redis again, so the
-API, which takes a queue sensor quiet for QUIET_SECONDS as no daemon
-(api/waiting.py), sees a lane in a long tick as alive. `minimum_interval_seconds=1`
+request within milliseconds. An idle lane so ticks about every 1.5 minutes instead
+of ~18 times; each tick costs a tick record and a gRPC call, so fewer, longer ticks
+are most of what an idle platform saves. The longest tick stays well under the
+sensor evaluation timeout that `up` gives the daemon
+(DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS=180; Dagster's default, 60 s, would end it).
+Each poll piece notes the tick in Redis again, so the API, which takes a queue
+sensor quiet for QUIET_SECONDS as no daemon (api/waiting.py), sees a lane in a long
+tick as alive. `minimum_interval_seconds=1`
 keeps Dagster's own interval from adding to that.
 
 Lanes. A tick that finds an entry returns at once (its run should start now), and
 that lane is deaf until its next tick starts at a wake-up: under a steady stream of
 deployments every one would wait for the wake-up. So the same sensor runs as
-`QUEUE_LANES` lanes (five: at one deployment every ~1.5 s, the pace of a team
-pushing in a loop, a used lane is deaf for up to 5 s, and another must be listening)
+`QUEUE_LANES` lanes (three: a used lane is deaf for up to 5 s, so at one deployment
+every ~2.5 s, faster than a team pushing in a loop, another is always listening;
+a burst is no problem, since one tick takes up to `MAX_RUNS_PER_TICK` ids at once)
 that all read the whole stream, each with its own cursor; the first lane to claim an
 id in Redis (`PlatformState.claim`, SET NX) requests its run and the others skip it
 and keep listening. The lanes' budgets differ by `LANE_STAGGER_SECONDS` (one wake-
@@ -83,11 +86,11 @@ __all__ = [
     "MAX_RUNS_PER_TICK",
 ]
 
-LANE_BUDGET_SECONDS = 44.5
+LANE_BUDGET_SECONDS = 89.5
 LANE_STAGGER_SECONDS = 5.0
 # Under RedisResource.timeout_seconds (the socket timeout a blocked XREAD must beat).
 BLOCK_PIECE_SECONDS = 10.0
-QUEUE_LANES = 5
+QUEUE_LANES = 3
 MAX_RUNS_PER_TICK = 100
 _PAGE = 500
 _ENTRY_ID_RE = re.compile(r"^\d+-\d+$")

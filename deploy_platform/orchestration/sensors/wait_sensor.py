@@ -17,7 +17,7 @@ queued, for `FOLLOW_SECONDS`: its run appears once a queue lane requested it),
 read again every `BUSY_PAUSE_SECONDS`; while there are none, block on the Redis
 queue stream (XREAD BLOCK after its newest entry, in pieces under the Redis
 client's timeout) until a NEW entry arrives or the budget ends. An idle platform
-so costs one tick per ~45 s and no run query in between, while a newly queued
+so costs one tick per ~95 s and no run query in between, while a newly queued
 deployment gets its sentence within ~2 s. A run that waits without a new queue
 entry (a retry the recovery sensor or Dagster starts) is noted by the next tick
 at the latest; such a deployment is rarely still `queued` anyway, and only a
@@ -67,7 +67,7 @@ _WAITING_RUNS = [
 # What the run queue counts against its limits (Dagster's IN_PROGRESS_RUN_STATUSES).
 _IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 _MAX_RUNS_READ = 500
-TICK_SECONDS = 44.5
+TICK_SECONDS = 94.5
 BUSY_PAUSE_SECONDS = 1.5
 FOLLOW_SECONDS = 10.0
 # Under RedisResource.timeout_seconds (the socket timeout a blocked XREAD must beat).
