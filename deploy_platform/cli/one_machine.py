@@ -102,6 +102,10 @@ def _child_env(settings: Settings, dagster_home: Path, base: dict[str, str]) -> 
     # A queue-lane or wait-sensor tick long-polls up to ~100 s (sensors/queue_sensor.py);
     # Dagster's default 60 s evaluation timeout would end it.
     env.setdefault("DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS", "180")
+    # glibc gives every thread that allocates an arena of its own (up to 8 per core),
+    # and the Dagster processes run dozens of threads (sensor and gRPC workers) that
+    # each keep freed memory in theirs: two arenas keep their resident memory lower.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     return env
 
 

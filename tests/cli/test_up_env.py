@@ -45,3 +45,11 @@ def test_up_gives_the_daemon_room_for_a_long_polling_sensor_tick(tmp_path: Path)
         _child_env(settings, tmp_path / "dagster", given)["DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS"]
         == "300"
     )
+
+
+def test_up_caps_the_children_malloc_arenas_unless_told_otherwise(tmp_path: Path) -> None:
+    settings = Settings.from_env({"DP_STATE_DIR": str(tmp_path), "DP_REDIS_URL": "redis://x"})
+
+    assert _child_env(settings, tmp_path / "dagster", {})["MALLOC_ARENA_MAX"] == "2"
+    given = {"MALLOC_ARENA_MAX": "8"}
+    assert _child_env(settings, tmp_path / "dagster", given)["MALLOC_ARENA_MAX"] == "8"

@@ -170,6 +170,11 @@ def _import_what_a_run_imports() -> None:
     import dagster._core.execution.api  # noqa: F401
     import dagster._core.executor.in_process  # noqa: F401
 
+    # The object store's S3 client (boto3), which the definitions import only when a
+    # store is opened, so that the code server does without it over a local directory.
+    if os.environ.get("DP_STORAGE_URL", "").startswith("s3:"):
+        importlib.import_module("deploy_platform.storage.s3")
+
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv

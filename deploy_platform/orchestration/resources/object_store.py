@@ -28,7 +28,6 @@ from pydantic import PrivateAttr
 
 from deploy_platform.orchestration.resources.env_values import resolved
 from deploy_platform.storage import ObjectStore, ObjectStoreError, open_store
-from deploy_platform.storage.s3 import RUN_OUTAGE_SECONDS
 
 __all__ = ["ObjectStoreResource"]
 
@@ -55,6 +54,11 @@ class ObjectStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                         "DP_STORAGE_URL is empty: set it to file:///path/to/objects or "
                         "s3://bucket/prefix?endpoint_url=..."
                     )
+                # Imported here, not at the top: it imports boto3, which the code server
+                # (every sensor tick imports the definitions' resources) never needs
+                # over a local directory store.
+                from deploy_platform.storage.s3 import RUN_OUTAGE_SECONDS
+
                 # Runs and sensors ride out a store restart inside the call.
                 store = open_store(
                     url,
