@@ -73,8 +73,8 @@ def test_definitions_validate_and_describe_the_pipeline(location_env: dict[str, 
     assert queue.minimum_interval_seconds == 1
     # Backstops and follow-ups tick every 15-30 s; the queue lanes and the wait sensor
     # long-poll instead (sensors/queue_sensor.py, sensors/wait_sensor.py).
-    assert failures.minimum_interval_seconds == 15
-    assert after.minimum_interval_seconds == 15
+    assert failures.minimum_interval_seconds == 30
+    assert after.minimum_interval_seconds == 30
     assert retries.minimum_interval_seconds == 15
     assert defs.resolve_sensor_def("deployment_recovery_sensor").minimum_interval_seconds == 30
 
