@@ -12,7 +12,9 @@ Starts, each as a supervised child process (see `processes/supervisor.py`):
                and the UI both use it and spawn none of their own. Reloading the
                code means restarting `up`.
   daemon       the Dagster daemon: queue sensor, run queue, run monitoring
-  webserver    the Dagster UI
+  webserver    the Dagster UI, behind a gate on its port that starts
+               `dagster-webserver` on the first visit and stops it after
+               DP_UI_IDLE_MINUTES without one (`processes/ui_gate.py`)
 started in that order: the daemon and the UI once the code server answers.
 with DAGSTER_HOME under the state directory (persistent: the deployment history
 lives there, or in PostgreSQL with DP_DAGSTER_POSTGRES_URL; `settings/instance.py`
@@ -231,14 +233,24 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
         ChildSpec(
             "daemon", [_bin("dagster-daemon"), "run", "-w", workspace], child_env, dagster_home
         ),
+        # The UI's port is the gate's: it starts the webserver on the first visit and
+        # stops it after DP_UI_IDLE_MINUTES without one (processes/ui_gate.py).
         ChildSpec(
             "webserver",
             [
+                python,
+                "-m",
+                "deploy_platform.processes.ui_gate",
+                "--port",
+                str(args.ui_port),
+                "--idle-seconds",
+                f"{instance.ui_idle_minutes * 60:g}",
+                "--",
                 _bin("dagster-webserver"),
                 "-h",
                 "127.0.0.1",
                 "-p",
-                str(args.ui_port),
+                "{port}",
                 "-w",
                 workspace,
             ],
@@ -276,7 +288,7 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
         )
         for spec in dagster_specs:
             supervisor.start(spec)
-        listening = {"api": args.api_port, "edge": args.edge_port}
+        listening = {"api": args.api_port, "edge": args.edge_port, "webserver": args.ui_port}
         supervisor.wait_ready(
             {name: partial(is_listening, port) for name, port in listening.items()},
             timeout=_START_TIMEOUT,
@@ -286,7 +298,12 @@ def _run_up(args: argparse.Namespace, deploy_sample: Callable[[Path], int]) -> i
         print(
             f"[up] edge-origin       http://127.0.0.1:{args.edge_port}  (*.{settings.base_domain})"
         )
-        print(f"[up] Dagster UI        http://127.0.0.1:{args.ui_port}")
+        on_demand = (
+            f"  (starts on the first visit, stops after {instance.ui_idle_minutes:g} min unused)"
+            if instance.ui_idle_minutes
+            else ""
+        )
+        print(f"[up] Dagster UI        http://127.0.0.1:{args.ui_port}{on_demand}")
         print(f"[up] code server       127.0.0.1:{code_server_port}  (restart up to reload code)")
         print(f"[up] logs              {state_dir}/logs/", flush=True)
         sample_done = threading.Event()

@@ -20,6 +20,9 @@ Read by `up` only, from the same `DP_*` environment as every other setting:
                             replaces the warm-process launcher, e.g. Docker or
                             Kubernetes for one build per container or pod
                             (examples in `examples/scale-out/`).
+  DP_UI_IDLE_MINUTES        the Dagster UI starts on the first visit and stops
+                            after this many minutes without one (10); 0: it
+                            starts with `up` and keeps running.
 
 Every bad value raises `ValueError` with the variable's name and what to write.
 """
@@ -52,6 +55,7 @@ INSTANCE_VARIABLES = (
     "DP_MAX_CONCURRENT_BUILDS",
     "DP_BUILDS_PER_PROJECT",
     "DP_DAGSTER_RUN_LAUNCHER",
+    "DP_UI_IDLE_MINUTES",
 )
 _PASSWORD = re.compile(r"(//[^:/?#@]*:)[^@/?#]*@")
 _SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
@@ -69,6 +73,7 @@ class InstanceSettings:
     max_concurrent_builds: int = 4
     builds_per_project: int | None = None
     run_launcher: Mapping[str, Any] | None = None
+    ui_idle_minutes: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InstanceSettings:
@@ -82,6 +87,7 @@ class InstanceSettings:
             max_concurrent_builds=_positive(env, "DP_MAX_CONCURRENT_BUILDS", "4"),
             builds_per_project=_positive(env, "DP_BUILDS_PER_PROJECT") if per_project else None,
             run_launcher=load_run_launcher(Path(launcher_file)) if launcher_file else None,
+            ui_idle_minutes=_minutes(env, "DP_UI_IDLE_MINUTES", "10"),
         )
         if (settings.builds_per_project or 0) > settings.max_concurrent_builds:
             raise ValueError(
@@ -100,6 +106,17 @@ def _positive(env: Mapping[str, str], name: str, default: str = "") -> int:
         value = 0
     if value < 1:
         raise ValueError(f"{name}={raw!r} must be a whole number of at least 1")
+    return value
+
+
+def _minutes(env: Mapping[str, str], name: str, default: str) -> float:
+    raw = env.get(name, "").strip() or default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 10080:  # 0 .. a week
+        raise ValueError(f"{name}={raw!r} must be a number of minutes from 0 to 10080")
     return value
 
 
