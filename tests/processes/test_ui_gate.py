@@ -137,3 +137,20 @@ def test_a_command_without_a_port_field_is_refused_with_what_to_write(tmp_path: 
     )
     assert done.returncode == 2
     assert "must contain {port}" in done.stderr
+
+
+def test_idle_seconds_zero_starts_the_server_with_the_gate_and_keeps_it(
+    tmp_path: Path, site: Path
+) -> None:
+    backend = [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+    gate = _start_gate(tmp_path, 0, [*backend, "--directory", str(site)])
+    try:
+        (server,) = eventually(
+            lambda: _backends(gate.pid), timeout=20, message="no server started with the gate"
+        )
+        assert _get(gate.port) == (200, b"behind the gate")  # type: ignore[attr-defined]
+        time.sleep(3)
+        assert _backends(gate.pid) == [server]
+    finally:
+        gate.terminate()
+        gate.wait(timeout=20)
