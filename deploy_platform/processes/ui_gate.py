@@ -143,8 +143,10 @@ class UiGate:
             await asyncio.sleep(max(1.0, min(30.0, self.idle_seconds / 4)))
             quiet = time.monotonic() - self._quiet_since
             if self.running and self._open == 0 and quiet >= self.idle_seconds:
-                _say(f"stopping the Dagster UI: no visitor for {quiet:.0f} s")
                 async with self._lock:
+                    if self._open:  # a visitor arrived meanwhile: keep it
+                        continue
+                    _say(f"stopping the Dagster UI: no visitor for {quiet:.0f} s")
                     await self.stop()
 
 
