@@ -130,7 +130,10 @@ class UiGate:
                 await _drained(client_w)
                 return
             server_w.write(first)
-            await asyncio.gather(_pipe(client_r, server_w), _pipe(server_r, client_w))
+            try:
+                await asyncio.gather(_pipe(client_r, server_w), _pipe(server_r, client_w))
+            finally:
+                server_w.close()
         finally:
             self._open -= 1
             if self._open == 0:

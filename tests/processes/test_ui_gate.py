@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,24 @@ def _backends(gate_pid: int) -> list[int]:
     return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
-def _start_gate(tmp_path: Path, idle_seconds: float, backend: list[str]) -> subprocess.Popen[bytes]:
+@dataclass
+class Gate:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> int:
+        self.process.terminate()
+        return self.process.wait(timeout=20)
+
+
+def _start_gate(tmp_path: Path, idle_seconds: float, backend: list[str]) -> Gate:
     port = free_port()
     log = open(tmp_path / "gate.log", "wb")  # noqa: SIM115 - handed to the child
-    gate = subprocess.Popen(
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -44,9 +59,22 @@ def _start_gate(tmp_path: Path, idle_seconds: float, backend: list[str]) -> subp
         stderr=subprocess.STDOUT,
     )
     log.close()
-    gate.port = port  # type: ignore[attr-defined]
     wait_for_port(port)
-    return gate
+    return Gate(process, port)
+
+
+def _http_server(site: Path) -> list[str]:
+    """A real HTTP server serving `site`, as the gate starts it (`{port}` filled in)."""
+    return [
+        sys.executable,
+        "-m",
+        "http.server",
+        "{port}",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        str(site),
+    ]
 
 
 @pytest.fixture
@@ -58,12 +86,10 @@ def site(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def gate(tmp_path: Path, site: Path) -> Iterator[subprocess.Popen[bytes]]:
-    backend = [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
-    process = _start_gate(tmp_path, 3, [*backend, "--directory", str(site)])
-    yield process
-    process.terminate()
-    process.wait(timeout=20)
+def gate(tmp_path: Path, site: Path) -> Iterator[Gate]:
+    gate = _start_gate(tmp_path, 3, _http_server(site))
+    yield gate
+    gate.stop()
 
 
 def _get(port: int, path: str = "/index.html") -> tuple[int, bytes]:
@@ -75,9 +101,9 @@ def _get(port: int, path: str = "/index.html") -> tuple[int, bytes]:
 
 
 def test_a_probe_starts_nothing_a_request_starts_the_server_and_idleness_stops_it(
-    gate: subprocess.Popen[bytes],
+    gate: Gate,
 ) -> None:
-    port: int = gate.port  # type: ignore[attr-defined]
+    port = gate.port
     socket.create_connection(("127.0.0.1", port)).close()  # what `up` and health checks do
     time.sleep(1)
     assert _backends(gate.pid) == []
@@ -99,9 +125,9 @@ def test_a_probe_starts_nothing_a_request_starts_the_server_and_idleness_stops_i
 
 
 def test_an_open_connection_keeps_the_server_and_stopping_the_gate_stops_it(
-    gate: subprocess.Popen[bytes],
+    gate: Gate,
 ) -> None:
-    port: int = gate.port  # type: ignore[attr-defined]
+    port = gate.port
     held = socket.create_connection(("127.0.0.1", port))
     held.sendall(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
     answer = b""
@@ -114,8 +140,7 @@ def test_an_open_connection_keeps_the_server_and_stopping_the_gate_stops_it(
     assert is_running(server)
     held.close()
 
-    gate.terminate()
-    assert gate.wait(timeout=20) == 0
+    assert gate.stop() == 0
     eventually(lambda: not is_running(server), timeout=10, message="server outlived its gate")
 
 
@@ -124,12 +149,11 @@ def test_a_server_that_cannot_start_gets_the_visitor_a_503_that_says_where_to_lo
 ) -> None:
     gate = _start_gate(tmp_path, 3, [sys.executable, "-c", "raise SystemExit(3)", "{port}"])
     try:
-        status, body = _get(gate.port)  # type: ignore[attr-defined]
+        status, body = _get(gate.port)
         assert status == 503
         assert b"exited with code 3" in body and b"logs/webserver.log" in body
     finally:
-        gate.terminate()
-        gate.wait(timeout=20)
+        gate.stop()
 
 
 def test_a_command_without_a_port_field_is_refused_with_what_to_write(tmp_path: Path) -> None:
@@ -146,15 +170,13 @@ def test_a_command_without_a_port_field_is_refused_with_what_to_write(tmp_path: 
 def test_idle_seconds_zero_starts_the_server_with_the_gate_and_keeps_it(
     tmp_path: Path, site: Path
 ) -> None:
-    backend = [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
-    gate = _start_gate(tmp_path, 0, [*backend, "--directory", str(site)])
+    gate = _start_gate(tmp_path, 0, _http_server(site))
     try:
         (server,) = eventually(
             lambda: _backends(gate.pid), timeout=20, message="no server started with the gate"
         )
-        assert _get(gate.port) == (200, b"behind the gate")  # type: ignore[attr-defined]
+        assert _get(gate.port) == (200, b"behind the gate")
         time.sleep(3)
         assert _backends(gate.pid) == [server]
     finally:
-        gate.terminate()
-        gate.wait(timeout=20)
+        gate.stop()

@@ -55,8 +55,8 @@ class ObjectStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                         "s3://bucket/prefix?endpoint_url=..."
                     )
                 # Imported here, not at the top: it imports boto3, which the code server
-                # (every sensor tick imports the definitions' resources) never needs
-                # over a local directory store.
+                # (it imports the definitions, and so this module) never needs over a
+                # local directory store.
                 from deploy_platform.storage.s3 import RUN_OUTAGE_SECONDS
 
                 # Runs and sensors ride out a store restart inside the call.
