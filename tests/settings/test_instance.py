@@ -44,6 +44,12 @@ def test_scale_out_values_are_read(tmp_path: Path) -> None:
     assert "s3cret" not in repr(settings)
 
 
+def test_the_ui_idle_time_is_read_in_minutes_and_zero_keeps_the_ui() -> None:
+    assert InstanceSettings.from_env({}).ui_idle_minutes == 10
+    assert InstanceSettings.from_env({"DP_UI_IDLE_MINUTES": "2.5"}).ui_idle_minutes == 2.5
+    assert InstanceSettings.from_env({"DP_UI_IDLE_MINUTES": "0"}).ui_idle_minutes == 0
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -60,6 +66,8 @@ def test_scale_out_values_are_read(tmp_path: Path) -> None:
         ({"DP_DAGSTER_POSTGRES_URL": "postgresql://u:pw@h"}, "must name a host and a database"),
         ({"DP_DAGSTER_POSTGRES_URL": "postgresql+asyncpg://h/db"}, "the driver is psycopg2"),
         ({"DP_DAGSTER_RUN_LAUNCHER": "/nonexistent/launcher.yaml"}, "cannot read the file"),
+        ({"DP_UI_IDLE_MINUTES": "ten"}, "DP_UI_IDLE_MINUTES='ten' must be a number of minutes"),
+        ({"DP_UI_IDLE_MINUTES": "-1"}, "from 0 to 10080"),
     ],
 )
 def test_bad_values_are_refused_with_what_to_write(env: dict[str, str], message: str) -> None:
