@@ -16,7 +16,6 @@ __all__ = [
     "start_time",
     "started_at",
     "stat_fields",
-    "start_time",
     "take_down_groups",
 ]
 
